@@ -1,0 +1,65 @@
+"""The command line: argument parsing, printing and exit codes.
+
+Each subcommand lives in its own module with two functions,
+``add_parser(subparsers)`` and ``run(args) -> int``.  This is the only
+package that prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+from syncd import __version__
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_CONFIG = 78  # EX_CONFIG from sysexits.h: systemd units stop restarting on it
+
+
+def _commands() -> list[ModuleType]:
+    # Imported here so `syncd --help` stays fast and one broken command
+    # cannot stop the others from loading at import time.
+    from syncd.cli import _check, _demo, _schema, _validate
+
+    return [_validate, _check, _schema, _demo]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="syncd",
+        description="Keep contact records in step between SaaS apps, as declared in YAML.",
+    )
+    parser.add_argument("--version", action="version", version=f"syncd {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in _commands():
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_FAILED
+    return code
+
+
+def add_config_dir_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-c", "--config", metavar="DIR", dest="config_dir", default=None,
+        help="config directory (default: $SYNCD_CONFIG, else /etc/syncd)",
+    )
+
+
+def error(message: str) -> None:
+    print(f"syncd: error: {message}", file=sys.stderr)

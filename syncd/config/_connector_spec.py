@@ -1,0 +1,328 @@
+"""Build a :class:`ConnectorSpec` from a schema-valid connector document.
+
+The schema has already checked shapes and names; this step compiles every
+expression, template and write path, and checks that each expression only
+uses the variables of the context it is evaluated in.  Errors are collected
+as :class:`SpecError` (key path + message) so one run reports them all; the
+loader turns key paths into file:line:col.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from syncd.config._errors import KeyPath, SpecError
+from syncd.config._model import (
+    OPERATION_NAMES,
+    ApiKeyAuth,
+    AuthSpec,
+    BasicAuth,
+    BearerAuth,
+    ConnectorSpec,
+    CursorPagination,
+    FieldSpec,
+    LinkHeaderPagination,
+    NextUrlPagination,
+    NoAuth,
+    OAuth2Auth,
+    ObjectSpec,
+    OffsetPagination,
+    Operation,
+    PageNumberPagination,
+    Pagination,
+    RateLimitSpec,
+    RetrySpec,
+    SettingSpec,
+    SinglePage,
+)
+from syncd.expr import (
+    Expr,
+    ExprError,
+    Template,
+    ValueTemplate,
+    WritePath,
+    compile_expr,
+    compile_template,
+    compile_value,
+    compile_write_path,
+)
+
+# The variables each operation's templates may use (documented in the schema
+# as x-variables; tests/config keep the two in step).
+CONNECTOR_VARIABLES = frozenset({"settings"})
+OPERATION_VARIABLES: Mapping[str, frozenset[str]] = {
+    "list": frozenset({"settings", "cursor"}),
+    "changes": frozenset({"settings", "cursor", "since", "since_epoch", "since_ms"}),
+    "get": frozenset({"settings", "id"}),
+    "find": frozenset({"settings", "field", "value"}),
+    "create": frozenset({"settings", "fields", "record"}),
+    "update": frozenset({"settings", "id", "fields", "record"}),
+    "delete": frozenset({"settings", "id"}),
+}
+_DEFAULT_METHOD = {
+    "list": "GET", "changes": "GET", "get": "GET", "find": "GET",
+    "create": "POST", "update": "PATCH", "delete": "DELETE",
+}
+
+T = TypeVar("T")
+
+
+class _Builder:
+    def __init__(self, doc: Mapping[str, Any]) -> None:
+        self.doc = doc
+        self.errors: list[SpecError] = []
+        self.setting_names = frozenset((doc.get("settings") or {}).keys())
+
+    def attempt(self, path: KeyPath, make: Callable[[], T]) -> T | None:
+        try:
+            return make()
+        except ExprError as e:
+            self.errors.append(SpecError(path, str(e)))
+        except SpecError as e:
+            self.errors.append(e)
+        return None
+
+    def check_variables(
+        self, path: KeyPath, used: frozenset[str], allowed: frozenset[str], what: str,
+        exprs: tuple[Expr, ...] = (),
+    ) -> None:
+        unknown = sorted(used - allowed)
+        if unknown:
+            names = ", ".join(sorted(allowed)) or "none"
+            self.errors.append(SpecError(
+                path, f"unknown variable {unknown[0]!r} in {what}; this context has: {names}"))
+        for expr in exprs:
+            self._check_setting_refs(path, expr)
+
+    def _check_setting_refs(self, path: KeyPath, expr: Expr) -> None:
+        # A dotted `settings.NAME` must name a declared setting: a typo here
+        # would otherwise render as an empty string at run time.
+        src = expr.source
+        if expr.is_path and src.startswith("settings."):
+            name = src.split(".")[1].split("[")[0]
+            if name not in self.setting_names:
+                declared = ", ".join(sorted(self.setting_names)) or "none"
+                self.errors.append(SpecError(
+                    path, f"settings.{name} is not a declared setting (declared: {declared})"))
+
+    def template(self, path: KeyPath, source: str, allowed: frozenset[str]) -> Template:
+        try:
+            t = compile_template(source)
+        except ExprError as e:
+            raise SpecError(path, str(e)) from None
+        exprs = tuple(p for p in t.parts if isinstance(p, Expr))
+        self.check_variables(path, t.variables, allowed, "template", exprs)
+        return t
+
+    def value(self, path: KeyPath, value: Any, allowed: frozenset[str]) -> ValueTemplate:
+        self._check_value_templates(path, value, allowed)
+        fn, _ = compile_value(value)
+        return fn
+
+    def _check_value_templates(self, path: KeyPath, value: Any, allowed: frozenset[str]) -> None:
+        if isinstance(value, str):
+            self.template(path, value, allowed)
+        elif isinstance(value, Mapping):
+            for k, v in value.items():
+                self._check_value_templates((*path, k), v, allowed)
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                self._check_value_templates((*path, i), v, allowed)
+
+    def expr(self, path: KeyPath, source: str) -> Expr:
+        try:
+            return compile_expr(source)
+        except ExprError as e:
+            raise SpecError(path, str(e)) from None
+
+    def write_path(self, path: KeyPath, source: str) -> WritePath:
+        try:
+            return compile_write_path(source)
+        except ExprError as e:
+            raise SpecError(path, str(e)) from None
+
+
+def build_connector(doc: Mapping[str, Any], source: str = "") -> tuple[ConnectorSpec | None, list[SpecError]]:
+    """Compile a schema-valid connector document; returns (spec, errors)."""
+    b = _Builder(doc)
+    settings = {
+        name: SettingSpec(
+            name=name,
+            description=s.get("description", ""),
+            secret=bool(s.get("secret", False)),
+            required=bool(s.get("required", "default" not in s)),
+            default=s.get("default"),
+            type=s.get("type", "string"),
+        )
+        for name, s in (doc.get("settings") or {}).items()
+    }
+    base_url = b.attempt(("base_url",), lambda: b.template(("base_url",), doc["base_url"], CONNECTOR_VARIABLES))
+    auth = b.attempt(("auth",), lambda: _auth(b, doc.get("auth") or {"type": "none"}))
+    headers = {
+        k: t for k, v in (doc.get("headers") or {}).items()
+        if (t := b.attempt(("headers", k), lambda v=v, k=k: b.template(("headers", k), v, CONNECTOR_VARIABLES)))
+    }
+    objects = {}
+    for name, obj in doc["objects"].items():
+        built = _object(b, ("objects", name), name, obj)
+        if built is not None:
+            objects[name] = built
+    retry = doc.get("retry") or {}
+    rate = doc.get("rate_limit") or {}
+    if b.errors or base_url is None or auth is None:
+        return None, b.errors
+    spec = ConnectorSpec(
+        name=doc["connector"],
+        title=doc.get("title", doc["connector"]),
+        description=doc.get("description", ""),
+        docs_url=doc.get("docs_url", ""),
+        base_url=base_url,
+        settings=settings,
+        auth=auth,
+        headers=headers,
+        timeout=float(doc.get("timeout", 30)),
+        retry=RetrySpec(
+            max_attempts=int(retry.get("max_attempts", 5)),
+            backoff_initial=float(retry.get("backoff_initial", 0.5)),
+            backoff_max=float(retry.get("backoff_max", 30)),
+        ),
+        rate_limit=RateLimitSpec(
+            requests_per_second=rate.get("requests_per_second"),
+            max_concurrency=rate.get("max_concurrency"),
+            daily_limit=rate.get("daily_limit"),
+        ),
+        objects=objects,
+        source=source,
+    )
+    return spec, b.errors
+
+
+def _auth(b: _Builder, a: Mapping[str, Any]) -> AuthSpec:
+    kind = a.get("type", "none")
+    ctx = CONNECTOR_VARIABLES
+
+    def t(key: str, default: str | None = None) -> Template:
+        return b.template(("auth", key), a.get(key, default) or "", ctx)
+
+    if kind == "none":
+        return NoAuth()
+    if kind == "api_key":
+        return ApiKeyAuth(location=a["in"], name=a["name"], value=t("value"))
+    if kind == "bearer":
+        return BearerAuth(token=t("token"))
+    if kind == "basic":
+        return BasicAuth(username=t("username"), password=t("password", ""))
+    if kind in ("oauth2_client_credentials", "oauth2_refresh_token"):
+        grant = kind.removeprefix("oauth2_")
+        return OAuth2Auth(
+            grant=grant,  # type: ignore[arg-type]
+            token_url=t("token_url"),
+            client_id=t("client_id"),
+            client_secret=t("client_secret"),
+            scopes=tuple(a.get("scopes") or ()),
+            audience=t("audience") if "audience" in a else None,
+            refresh_token=t("refresh_token") if grant == "refresh_token" else None,
+            client_auth=a.get("client_auth", "body"),
+        )
+    raise SpecError(("auth", "type"), f"unknown auth type {kind!r}")
+
+
+def _object(b: _Builder, path: KeyPath, name: str, obj: Mapping[str, Any]) -> ObjectSpec | None:
+    n_errors = len(b.errors)
+    id_expr = b.attempt((*path, "id"), lambda: b.expr((*path, "id"), obj.get("id", "id")))
+    updated = b.attempt((*path, "updated_at"), lambda: b.expr((*path, "updated_at"), obj["updated_at"])) \
+        if "updated_at" in obj else None
+    deleted = b.attempt((*path, "deleted"), lambda: b.expr((*path, "deleted"), obj["deleted"])) \
+        if "deleted" in obj else None
+    fields = {}
+    for fname, f in obj["fields"].items():
+        built = b.attempt((*path, "fields", fname), lambda fname=fname, f=f: _field(b, (*path, "fields", fname), fname, f))
+        if built is not None:
+            fields[fname] = built
+    operations = {}
+    for op_name in OPERATION_NAMES:
+        if op_name in obj:
+            op = b.attempt((*path, op_name), lambda op_name=op_name: _operation(b, (*path, op_name), op_name, obj[op_name]))
+            if op is not None:
+                operations[op_name] = op
+    if len(b.errors) > n_errors or id_expr is None:
+        return None
+    return ObjectSpec(
+        name=name, id=id_expr, fields=fields, operations=operations,  # type: ignore[arg-type]
+        updated_at=updated, deleted=deleted,
+    )
+
+
+def _field(b: _Builder, path: KeyPath, name: str, f: Mapping[str, Any]) -> FieldSpec:
+    if "path" in f:
+        read = b.expr((*path, "path"), f["path"])
+        write = b.write_path((*path, "path"), f["path"])
+    else:
+        read = b.expr((*path, "read"), f["read"])
+        write = b.write_path((*path, "write"), f["write"]) if "write" in f else None
+    fmt = f.get("format")
+    formats = tuple(fmt) if isinstance(fmt, list) else ((fmt,) if fmt else ())
+    if formats and f.get("type") != "datetime":
+        raise SpecError((*path, "format"), "format is only for fields of type: datetime")
+    return FieldSpec(
+        name=name, read=read, write=write, type=f.get("type"), formats=formats,
+        description=f.get("description", ""),
+    )
+
+
+def _operation(b: _Builder, path: KeyPath, name: str, op: Mapping[str, Any]) -> Operation:
+    allowed = OPERATION_VARIABLES[name]
+    params = {
+        k: b.value((*path, "params", k), v, allowed) for k, v in (op.get("params") or {}).items()
+    }
+    headers = {
+        k: b.template((*path, "headers", k), v, allowed) for k, v in (op.get("headers") or {}).items()
+    }
+    body = b.value((*path, "body"), op["body"], allowed) if "body" in op else None
+    records = b.expr((*path, "records"), op.get("records", "@")) if name in ("list", "changes", "find") else None
+    record = b.expr((*path, "record"), op.get("record", "@")) if name in ("get", "create", "update") else None
+    return Operation(
+        name=name,  # type: ignore[arg-type]
+        method=op.get("method", _DEFAULT_METHOD[name]),
+        path=b.template((*path, "path"), op["path"], allowed),
+        params=params,
+        headers=headers,
+        body=body,
+        records=records,
+        record=record,
+        pagination=_pagination(b, (*path, "pagination"), op.get("pagination") or {"type": "single"}),
+    )
+
+
+def _pagination(b: _Builder, path: KeyPath, p: Mapping[str, Any]) -> Pagination:
+    kind = p.get("type", "single")
+    max_pages = p.get("max_pages")
+    if kind == "single":
+        return SinglePage(max_pages=max_pages)
+    if kind == "cursor":
+        if ("param" in p) == ("body_field" in p):
+            raise SpecError(path, "cursor pagination needs exactly one of param or body_field")
+        return CursorPagination(
+            cursor=b.expr((*path, "cursor"), p["cursor"]),
+            param=p.get("param"),
+            body_field=b.write_path((*path, "body_field"), p["body_field"]) if "body_field" in p else None,
+            max_pages=max_pages,
+        )
+    if kind == "next_url":
+        return NextUrlPagination(next=b.expr((*path, "next"), p["next"]), max_pages=max_pages)
+    if kind == "link_header":
+        return LinkHeaderPagination(max_pages=max_pages)
+    if kind == "offset":
+        return OffsetPagination(
+            param=p.get("param", "offset"), limit_param=p.get("limit_param", "limit"),
+            total=b.expr((*path, "total"), p["total"]) if "total" in p else None,
+            max_pages=max_pages,
+        )
+    if kind == "page_number":
+        return PageNumberPagination(
+            param=p.get("param", "page"), start=int(p.get("start", 1)),
+            total_pages=b.expr((*path, "total_pages"), p["total_pages"]) if "total_pages" in p else None,
+            max_pages=max_pages,
+        )
+    raise SpecError((*path, "type"), f"unknown pagination type {kind!r}")

@@ -1,0 +1,301 @@
+"""The typed, frozen configuration objects.
+
+The loader turns each validated YAML document into these once; nothing
+downstream of ``syncd.config`` touches raw dicts of config.  Expressions and
+templates are already compiled (see :mod:`syncd.expr`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from syncd.expr import Expr, Template, ValueTemplate, WritePath
+
+# --- connector specs ---------------------------------------------------------
+
+SettingType = Literal["string", "integer", "number", "boolean"]
+FieldType = Literal[
+    "string", "email", "phone", "number", "integer", "boolean", "datetime", "list", "tags"
+]
+OperationName = Literal["list", "changes", "get", "find", "create", "update", "delete"]
+OPERATION_NAMES: tuple[OperationName, ...] = (
+    "list", "changes", "get", "find", "create", "update", "delete",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SettingSpec:
+    name: str
+    description: str
+    secret: bool = False
+    required: bool = True
+    default: Any = None
+    type: SettingType = "string"
+
+
+@dataclass(frozen=True, slots=True)
+class NoAuth:
+    type: Literal["none"] = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyAuth:
+    location: Literal["header", "query"]
+    name: str
+    value: Template
+    type: Literal["api_key"] = "api_key"
+
+
+@dataclass(frozen=True, slots=True)
+class BearerAuth:
+    token: Template
+    type: Literal["bearer"] = "bearer"
+
+
+@dataclass(frozen=True, slots=True)
+class BasicAuth:
+    username: Template
+    password: Template
+    type: Literal["basic"] = "basic"
+
+
+@dataclass(frozen=True, slots=True)
+class OAuth2Auth:
+    """Both OAuth 2 grants: ``client_credentials`` and ``refresh_token``."""
+
+    grant: Literal["client_credentials", "refresh_token"]
+    token_url: Template
+    client_id: Template
+    client_secret: Template
+    scopes: tuple[str, ...] = ()
+    audience: Template | None = None
+    refresh_token: Template | None = None
+    client_auth: Literal["body", "basic"] = "body"
+
+    @property
+    def type(self) -> str:
+        return f"oauth2_{self.grant}"
+
+
+AuthSpec = NoAuth | ApiKeyAuth | BearerAuth | BasicAuth | OAuth2Auth
+
+
+@dataclass(frozen=True, slots=True)
+class SinglePage:
+    max_pages: int | None = None
+    type: Literal["single"] = "single"
+
+
+@dataclass(frozen=True, slots=True)
+class CursorPagination:
+    cursor: Expr
+    param: str | None = None
+    body_field: WritePath | None = None
+    max_pages: int | None = None
+    type: Literal["cursor"] = "cursor"
+
+
+@dataclass(frozen=True, slots=True)
+class NextUrlPagination:
+    next: Expr
+    max_pages: int | None = None
+    type: Literal["next_url"] = "next_url"
+
+
+@dataclass(frozen=True, slots=True)
+class LinkHeaderPagination:
+    max_pages: int | None = None
+    type: Literal["link_header"] = "link_header"
+
+
+@dataclass(frozen=True, slots=True)
+class OffsetPagination:
+    param: str
+    limit_param: str
+    total: Expr | None = None
+    max_pages: int | None = None
+    type: Literal["offset"] = "offset"
+
+
+@dataclass(frozen=True, slots=True)
+class PageNumberPagination:
+    param: str
+    start: int = 1
+    total_pages: Expr | None = None
+    max_pages: int | None = None
+    type: Literal["page_number"] = "page_number"
+
+
+Pagination = (
+    SinglePage | CursorPagination | NextUrlPagination | LinkHeaderPagination
+    | OffsetPagination | PageNumberPagination
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    name: OperationName
+    method: str
+    path: Template
+    params: Mapping[str, ValueTemplate] = field(default_factory=dict)
+    headers: Mapping[str, Template] = field(default_factory=dict)
+    body: ValueTemplate | None = None
+    records: Expr | None = None
+    record: Expr | None = None
+    pagination: Pagination = SinglePage()
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    name: str
+    read: Expr
+    write: WritePath | None
+    type: FieldType | None = None
+    formats: tuple[str, ...] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectSpec:
+    name: str
+    id: Expr
+    fields: Mapping[str, FieldSpec]
+    operations: Mapping[OperationName, Operation]
+    updated_at: Expr | None = None
+    deleted: Expr | None = None
+
+    def operation(self, name: OperationName) -> Operation | None:
+        return self.operations.get(name)
+
+
+@dataclass(frozen=True, slots=True)
+class RetrySpec:
+    max_attempts: int = 5
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitSpec:
+    requests_per_second: float | None = None
+    max_concurrency: int | None = None
+    daily_limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorSpec:
+    name: str
+    title: str
+    base_url: Template
+    objects: Mapping[str, ObjectSpec]
+    settings: Mapping[str, SettingSpec] = field(default_factory=dict)
+    auth: AuthSpec = NoAuth()
+    headers: Mapping[str, Template] = field(default_factory=dict)
+    timeout: float = 30.0
+    retry: RetrySpec = RetrySpec()
+    rate_limit: RateLimitSpec = RateLimitSpec()
+    description: str = ""
+    docs_url: str = ""
+    source: str = ""  # the file it was read from, as shown in messages
+
+
+# --- integrations ------------------------------------------------------------
+
+Direction = Literal["both", "left_to_right", "right_to_left"]
+SideName = Literal["left", "right"]
+
+
+@dataclass(frozen=True, slots=True)
+class Side:
+    connector: str
+    object: str
+    settings: Mapping[str, Any]  # plain values and syncd._secret.Secret
+
+
+@dataclass(frozen=True, slots=True)
+class FieldMapping:
+    left: tuple[str, ...]
+    right: tuple[str, ...]
+    direction: Direction = "both"
+    transform: str | None = None
+    format: str | None = None
+    values: Mapping[Any, Any] | None = None
+    default: Any = None
+    prefer: str | None = None
+    clear: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    kind: Literal["add_tag", "remove_tag", "set", "delete"]
+    value: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    condition: Expr
+    then: tuple[Action, ...] | Literal["skip"]
+    side: SideName | None = None  # from:
+
+
+@dataclass(frozen=True, slots=True)
+class Deletions:
+    side: Literal["left", "right", "both"]
+    then: tuple[Action, ...]
+    max_delete_percent: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """``every N unit`` (interval_seconds) or a cron expression (cron)."""
+
+    source: str
+    interval_seconds: float | None = None
+    cron: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Integration:
+    name: str
+    left: Side
+    right: Side
+    match_left: str
+    match_right: str
+    fields: tuple[FieldMapping, ...]
+    enabled: bool = True
+    description: str = ""
+    schedule: Schedule = Schedule("every 5 minutes", interval_seconds=300.0)
+    delay_seconds: float = 0.0
+    catch_up: Literal["sync", "skip"] = "sync"
+    full_every_seconds: float = 86400.0
+    create: Literal["both", "left_to_right", "right_to_left", "none"] = "both"
+    conflict: Literal["newest_wins", "left_wins", "right_wins"] = "newest_wins"
+    rules: tuple[Rule, ...] = ()
+    deletions: Deletions | None = None
+    source: str = ""
+
+
+# --- daemon settings and the whole tree --------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonSettings:
+    state_path: Path
+    control_socket: Path | None = None
+    metrics_listen: str = "127.0.0.1:9464"
+    metrics_enabled: bool = False
+    webhooks_listen: str = "127.0.0.1:8787"
+    webhooks_enabled: bool = False
+    log_level: str = "info"
+    log_format: Literal["auto", "json", "console"] = "auto"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    directory: Path
+    daemon: DaemonSettings
+    connectors: Mapping[str, ConnectorSpec]
+    integrations: Mapping[str, Integration]

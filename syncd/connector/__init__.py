@@ -1,0 +1,42 @@
+"""Connectors: an app's API, as declared in its spec, as operations.
+
+See :class:`Connector` for the operations and ``_errors`` for the exception
+tree.
+"""
+
+from syncd.connector._connector import Connector, Page, resolve_settings, since_context
+from syncd.connector._errors import (
+    ApiError,
+    AuthError,
+    ConnectorError,
+    PaginationError,
+    RecordError,
+    ResponseError,
+    TransportError,
+)
+from syncd.connector._fields import Record, to_wire
+from syncd.connector._masking import PROCESS_MASKER, SecretMasker
+from syncd.connector._probe import ProbeResult, probe
+from syncd.connector._ratelimit import Account, AccountRegistry
+
+__all__ = [
+    "Account",
+    "AccountRegistry",
+    "ApiError",
+    "AuthError",
+    "Connector",
+    "ConnectorError",
+    "PROCESS_MASKER",
+    "Page",
+    "ProbeResult",
+    "PaginationError",
+    "Record",
+    "RecordError",
+    "ResponseError",
+    "SecretMasker",
+    "TransportError",
+    "probe",
+    "resolve_settings",
+    "since_context",
+    "to_wire",
+]

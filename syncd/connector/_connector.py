@@ -1,0 +1,301 @@
+"""A connector instance: one spec, one object, one set of settings.
+
+Its operations are what the sync layer sees of an app:
+
+    async for page in c.list(): …            every record, page by page
+    async for page in c.changes(since): …    records updated after ``since``
+    await c.get(id) / c.find(field, value)
+    await c.create(fields) / c.update(id, fields) / c.delete(id)
+
+A page is committed by the caller as a unit, so list-like operations yield
+:class:`Page` objects rather than single records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from syncd._secret import Secret, reveal
+from syncd.config import ConnectorSpec, Operation
+from syncd.connector._auth import build_auth
+from syncd.connector._errors import ConnectorError, RecordError, ResponseError
+from syncd.connector._fields import Extractor, FieldValueError, Record, to_wire
+from syncd.connector._http import Answer, Sender
+from syncd.connector._masking import PROCESS_MASKER, SecretMasker, install_log_filter
+from syncd.connector._pagination import PageRequest, PageRun
+from syncd.connector._ratelimit import AccountRegistry
+from syncd.expr import Expr, Template, to_text
+
+
+@dataclass(slots=True)
+class Page:
+    number: int  # 1-based, within this run
+    records: list[Record]
+    errors: list[RecordError] = field(default_factory=list)
+
+
+def resolve_settings(spec: ConnectorSpec, given: Mapping[str, Any]) -> dict[str, Any]:
+    """The given settings plus defaults; a missing required one is an error."""
+    settings = dict(given)
+    for name, s in spec.settings.items():
+        if name not in settings:
+            if s.required:
+                raise ConnectorError(f"setting {name!r} of connector {spec.name!r} is required")
+            settings[name] = s.default
+    return settings
+
+
+def render_path(template: Template, context: Mapping[str, Any]) -> str:
+    # Data values (ids) are escaped so that an id with "/" or "?" stays one
+    # path segment; config values (settings.*) are taken as written.
+    out = []
+    for part in template.parts:
+        if isinstance(part, str):
+            out.append(part)
+        else:
+            text = to_text(part.search(context))
+            out.append(text if part.variables <= {"settings"} else quote(text, safe=""))
+    return "".join(out)
+
+
+def since_context(since: datetime) -> dict[str, Any]:
+    since = since.astimezone(UTC) if since.tzinfo else since.replace(tzinfo=UTC)
+    text = since.isoformat(timespec="milliseconds" if since.microsecond else "seconds")
+    return {
+        "since": text.replace("+00:00", "Z"),
+        "since_epoch": int(since.timestamp()),
+        "since_ms": int(since.timestamp() * 1000),
+    }
+
+
+class Connector:
+    def __init__(
+        self,
+        spec: ConnectorSpec,
+        object_name: str,
+        settings: Mapping[str, Any],
+        *,
+        accounts: AccountRegistry | None = None,
+        masker: SecretMasker = PROCESS_MASKER,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if object_name not in spec.objects:
+            raise ConnectorError(f"connector {spec.name!r} has no object {object_name!r}")
+        self.spec = spec
+        self.object = spec.objects[object_name]
+        self.settings = resolve_settings(spec, settings)
+        self.masker = masker
+        install_log_filter(masker)
+        for value in self.settings.values():
+            if isinstance(value, Secret):
+                masker.add(value.reveal())
+        self.context: dict[str, Any] = {"settings": self.settings}
+        self.base_url = spec.base_url.render_text(self.context).rstrip("/")
+        headers = {k: t.render_text(self.context) for k, t in spec.headers.items()}
+        headers.setdefault("Accept", "application/json")
+        headers.setdefault("User-Agent", "syncd")
+        self.client = httpx.AsyncClient(
+            auth=build_auth(spec.auth, self.context, masker),
+            headers=headers,
+            timeout=httpx.Timeout(spec.timeout),
+            transport=transport,
+            follow_redirects=True,
+        )
+        credentials = tuple(
+            str(reveal(v)) for k, v in sorted(self.settings.items()) if spec.settings.get(k) and spec.settings[k].secret
+        )
+        accounts = accounts if accounts is not None else AccountRegistry()
+        self.account = accounts.get(
+            AccountRegistry.account_key(spec.name, self.base_url, credentials), spec.rate_limit)
+        self.sender = Sender(self.client, self.account, spec.retry, masker)
+        self.extractor = Extractor(self.object)
+        self.last_run_has_more = False  # whether the last page read had a successor
+
+    async def __aenter__(self) -> Connector:
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    # --- requests -------------------------------------------------------------
+
+    def _operation(self, name: str) -> Operation:
+        op = self.object.operations.get(name)  # type: ignore[call-overload]
+        if op is None:
+            raise ConnectorError(
+                f"{self.spec.name}.{self.object.name} has no {name!r} operation in its spec",
+                operation=name)
+        return op
+
+    def _first_request(self, op: Operation, ctx: Mapping[str, Any], body: Any = None) -> PageRequest:
+        path = render_path(op.path, ctx)
+        url = path if path.startswith(("http://", "https://")) else self.base_url + path
+        params = {k: v for k, f in op.params.items() if (v := reveal(f(ctx))) is not None}
+        if body is None and op.body is not None:
+            body = op.body(ctx)
+        return PageRequest(url, params, body)
+
+    def _build(self, op: Operation, ctx: Mapping[str, Any], req: PageRequest) -> httpx.Request:
+        headers = {k: t.render_text(ctx) for k, t in op.headers.items()} if op.headers else None
+        return self.client.build_request(
+            op.method, req.url, params=req.params or None, headers=headers,
+            json=req.body if req.body is not None else None,
+        )
+
+    async def _call(self, op: Operation, ctx: Mapping[str, Any], body: Any = None,
+                    allow_404: bool = False) -> Answer:
+        req = self._first_request(op, ctx, body)
+        return await self.sender.send(self._label(op), self._build(op, ctx, req), allow_404=allow_404)
+
+    def _label(self, op: Operation) -> str:
+        return f"{self.spec.name}.{self.object.name}.{op.name}"
+
+    # --- reading --------------------------------------------------------------
+
+    def _records(self, op: Operation, answer: Answer, page: int) -> list[Any]:
+        assert op.records is not None
+        raw = op.records.search(answer.body)
+        if raw is None:
+            if page == 1 and not _is_empty(answer.body):
+                keys = ", ".join(sorted(answer.body)) if isinstance(answer.body, dict) else type(answer.body).__name__
+                raise ResponseError(
+                    f"records: {op.records.source!r} found nothing in the response "
+                    f"(it has: {keys}); check the operation's records expression",
+                    operation=self._label(op))
+            return []
+        if not isinstance(raw, list):
+            raise ResponseError(
+                f"records: {op.records.source!r} gave {type(raw).__name__}, not a list",
+                operation=self._label(op))
+        return raw
+
+    def extract(self, raw: Any, operation: str = "") -> Record:
+        try:
+            return self.extractor.record(raw)
+        except FieldValueError as e:
+            rid = ""
+            try:
+                rid = to_text(self.object.id.search(raw))
+            except Exception:  # noqa: BLE001 - the id is only decoration here
+                pass
+            raise RecordError(
+                f"record {rid or '?'}: {e}", operation=operation, record_id=rid,
+            ) from None
+
+    async def _pages(self, name: str, extra: Mapping[str, Any] | None = None) -> AsyncIterator[Page]:
+        op = self._operation(name)
+        ctx = {**self.context, "cursor": None, **(extra or {})}
+        run = PageRun(op.pagination, self._first_request(op, ctx), self._label(op))
+        request: PageRequest | None = run.first()
+        number = 0
+        label = self._label(op)
+        while request is not None:
+            number += 1
+            answer = await self.sender.send(label, self._build(op, ctx, request))
+            raw = self._records(op, answer, number)
+            request = run.next(answer, raw)
+            self.last_run_has_more = request is not None
+            records, errors = [], []
+            for item in raw:
+                try:
+                    records.append(self.extractor.record(item))
+                except FieldValueError:
+                    try:
+                        self.extract(item, label)
+                    except RecordError as e:
+                        errors.append(e)
+            yield Page(number, records, errors)
+
+    def list(self) -> AsyncIterator[Page]:
+        return self._pages("list")
+
+    def changes(self, since: datetime) -> AsyncIterator[Page]:
+        return self._pages("changes", since_context(since))
+
+    @property
+    def has_changes(self) -> bool:
+        return "changes" in self.object.operations
+
+    async def get(self, record_id: str) -> Record | None:
+        op = self._operation("get")
+        answer = await self._call(op, {**self.context, "id": record_id}, allow_404=True)
+        if answer.response.status_code == 404:
+            return None
+        return self._single(op, answer)
+
+    async def find(self, field_name: str, value: Any) -> list[Record]:
+        """Records whose field equals value (APIs often search loosely)."""
+        normalise = self.extractor.normaliser(field_name)
+        wanted = normalise(value)
+        found: list[Record] = []
+        extra = {"field": field_name, "value": to_wire(wanted)}
+        async for page in self._pages("find", extra):
+            found.extend(r for r in page.records if r.fields.get(field_name) == wanted)
+        return found
+
+    # --- writing --------------------------------------------------------------
+
+    def body_for(self, op: Operation, ctx: dict[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
+        record: dict[str, Any] = {}
+        wire = {}
+        for name, value in fields.items():
+            spec = self.object.fields.get(name)
+            if spec is None:
+                raise ConnectorError(f"{self.spec.name}.{self.object.name} has no field {name!r}")
+            if spec.write is None:
+                raise ConnectorError(f"field {name!r} of {self.spec.name}.{self.object.name} is read-only")
+            wire[name] = to_wire(value)
+            spec.write.set(record, wire[name])
+        ctx.update(fields=wire, record=record)
+        body = op.body(ctx) if op.body is not None else {}
+        if not isinstance(body, dict):
+            return record
+        for name in fields:
+            self.object.fields[name].write.set(body, wire[name])  # type: ignore[union-attr]
+        return body
+
+    async def create(self, fields: Mapping[str, Any]) -> Record:
+        op = self._operation("create")
+        ctx = dict(self.context)
+        answer = await self._call(op, ctx, self.body_for(op, ctx, fields))
+        record = self._single(op, answer)
+        if record is None:
+            raise ResponseError("the API answered without the created record", operation=self._label(op))
+        return record
+
+    async def update(self, record_id: str, fields: Mapping[str, Any]) -> Record | None:
+        op = self._operation("update")
+        ctx = {**self.context, "id": record_id}
+        answer = await self._call(op, ctx, self.body_for(op, ctx, fields))
+        return self._single(op, answer)
+
+    async def delete(self, record_id: str) -> bool:
+        """True if deleted now, False if it was already gone (404)."""
+        op = self._operation("delete")
+        answer = await self._call(op, {**self.context, "id": record_id}, allow_404=True)
+        return answer.response.status_code != 404
+
+    def _single(self, op: Operation, answer: Answer) -> Record | None:
+        if answer.body is None:
+            return None
+        expr: Expr | None = op.record
+        raw = expr.search(answer.body) if expr is not None else answer.body
+        if raw is None:
+            return None
+        return self.extract(raw, self._label(op))
+
+
+def _is_empty(body: Any) -> bool:
+    return body is None or body == {} or body == []

@@ -1,0 +1,60 @@
+"""Errors raised by a connector.
+
+    ConnectorError              base; ``operation`` names what was being done
+    ├── ApiError                the API answered with an error status
+    │   └── AuthError           401/403 (after one token refresh), or the
+    │                           token endpoint refused the credentials
+    ├── TransportError          no answer after the last retry (timeouts,
+    │                           refused or dropped connections)
+    ├── ResponseError           an answer syncd cannot use: not JSON, no
+    │                           records where the spec says they are
+    ├── PaginationError         a cursor, URL or page that does not advance,
+    │                           or more pages than ``max_pages``
+    └── RecordError             one record's field cannot be read as its type
+
+Every message is safe to show and log: secrets are masked before the
+exception is built.
+"""
+
+from __future__ import annotations
+
+
+class ConnectorError(Exception):
+    def __init__(self, message: str, *, operation: str = "") -> None:
+        self.operation = operation
+        self.message = message
+        super().__init__(f"{operation}: {message}" if operation else message)
+
+
+class ApiError(ConnectorError):
+    def __init__(
+        self, message: str, *, operation: str = "", status: int = 0, excerpt: str = "",
+        retryable: bool = False,
+    ) -> None:
+        self.status = status
+        self.excerpt = excerpt
+        self.retryable = retryable
+        super().__init__(message, operation=operation)
+
+
+class AuthError(ApiError):
+    pass
+
+
+class TransportError(ConnectorError):
+    pass
+
+
+class ResponseError(ConnectorError):
+    pass
+
+
+class PaginationError(ConnectorError):
+    pass
+
+
+class RecordError(ConnectorError):
+    def __init__(self, message: str, *, operation: str = "", record_id: str = "", field: str = "") -> None:
+        self.record_id = record_id
+        self.field = field
+        super().__init__(message, operation=operation)

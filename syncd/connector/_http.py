@@ -1,0 +1,159 @@
+"""Sending one API request: rate limit, retries, errors a human can act on.
+
+Retried, with exponential backoff and full jitter (or the server's
+``Retry-After``, in seconds or as an HTTP date): 429, 5xx, timeouts and
+connection errors, up to ``retry.max_attempts`` attempts in all.  A POST
+(a create) is only retried where the server cannot have acted on it (it
+refused the connection, or answered 429 or 503), so a retry never creates a
+contact twice.  Any other 4xx is not retried and becomes an
+:class:`ApiError` naming the operation, the status and a short, masked
+excerpt of the body.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import httpx
+import orjson
+
+from syncd.config import RetrySpec
+from syncd.connector._errors import ApiError, AuthError, ResponseError, TransportError
+from syncd.connector._masking import SecretMasker
+from syncd.connector._ratelimit import Account
+
+_RETRY_AFTER_CAP = 3600.0  # a Retry-After beyond an hour is treated as an hour
+_EXCERPT = 200
+_SAFE_FOR_POST = frozenset({429, 503})
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header, or None if absent/invalid."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), _RETRY_AFTER_CAP)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    now = time.time() if now is None else now
+    return min(max(0.0, when.timestamp() - now), _RETRY_AFTER_CAP)
+
+
+def backoff(attempt: int, spec: RetrySpec, rand: Callable[[], float] = random.random) -> float:
+    """Full jitter: uniform in [0, min(max, initial * 2**attempt)]."""
+    return rand() * min(spec.backoff_max, spec.backoff_initial * (2 ** attempt))
+
+
+def excerpt(response: httpx.Response, masker: SecretMasker) -> str:
+    text = response.content[: _EXCERPT * 4].decode("utf-8", "replace")
+    text = " ".join(text.split())
+    if len(text) > _EXCERPT:
+        text = text[:_EXCERPT] + "…"
+    return masker.mask(text)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    response: httpx.Response
+    body: Any  # the decoded JSON, or None for an empty body
+
+
+class Sender:
+    """Sends requests for one connector instance through its account."""
+
+    def __init__(
+        self, client: httpx.AsyncClient, account: Account, retry: RetrySpec,
+        masker: SecretMasker, sleep: Callable[[float], Any] = anyio.sleep,
+    ) -> None:
+        self.client = client
+        self.account = account
+        self.retry = retry
+        self.masker = masker
+        self.sleep = sleep
+        self.retries = 0  # how many retries this instance made, for reports
+
+    def _describe(self, request: httpx.Request) -> str:
+        return self.masker.mask(f"{request.method} {request.url.copy_with(query=None)}")
+
+    async def send(self, operation: str, request: httpx.Request, *, allow_404: bool = False) -> Answer:
+        attempts = max(1, self.retry.max_attempts)
+        is_post = request.method == "POST"
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
+            try:
+                async with self.account.slot():
+                    response = await self.client.send(request)
+            except (httpx.TimeoutException, httpx.TransportError) as e:
+                safe = isinstance(e, (httpx.ConnectError, httpx.ConnectTimeout))
+                if last or (is_post and not safe):
+                    kind = "timed out" if isinstance(e, httpx.TimeoutException) else "failed"
+                    raise TransportError(
+                        f"{self._describe(request)} {kind} after {attempt + 1} attempt(s): "
+                        f"{self.masker.mask(type(e).__name__ + (': ' + str(e) if str(e) else ''))}",
+                        operation=operation,
+                    ) from None
+                await self._wait(attempt, None)
+                continue
+            except AuthError as e:
+                if last or not e.retryable:
+                    raise
+                await self._wait(attempt, None)
+                continue
+            status = response.status_code
+            if status < 400 or (allow_404 and status == 404):
+                return Answer(response, self._decode(operation, request, response))
+            retryable = status == 429 or status >= 500
+            if retryable and not last and (not is_post or status in _SAFE_FOR_POST):
+                await self._wait(attempt, parse_retry_after(response.headers.get("Retry-After")))
+                continue
+            raise self._error(operation, request, response, attempt + 1, retryable)
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    async def _wait(self, attempt: int, retry_after: float | None) -> None:
+        self.retries += 1
+        await self.sleep(retry_after if retry_after is not None else backoff(attempt, self.retry))
+
+    def _decode(self, operation: str, request: httpx.Request, response: httpx.Response) -> Any:
+        content = response.content
+        if not content.strip():
+            return None
+        try:
+            return orjson.loads(content)
+        except orjson.JSONDecodeError as e:
+            raise ResponseError(
+                f"{self._describe(request)} answered HTTP {response.status_code} with a body "
+                f"that is not JSON ({e}); it starts: {excerpt(response, self.masker)!r}",
+                operation=operation,
+            ) from None
+
+    def _error(
+        self, operation: str, request: httpx.Request, response: httpx.Response,
+        attempts: int, retryable: bool,
+    ) -> ApiError:
+        status = response.status_code
+        text = excerpt(response, self.masker)
+        tried = f" after {attempts} attempts" if attempts > 1 else ""
+        hint = {
+            401: "check the credentials (token, API key, client secret)",
+            403: "the credentials lack permission for this request",
+            404: "check the path and the ids in it",
+            429: "the API's rate limit was still exceeded; lower rate_limit.requests_per_second",
+        }.get(status, "")
+        message = f"{self._describe(request)} answered HTTP {status}{tried}"
+        if text:
+            message += f": {text}"
+        if hint:
+            message += f" ({hint})"
+        cls = AuthError if status in (401, 403) else ApiError
+        return cls(message, operation=operation, status=status, excerpt=text, retryable=retryable)

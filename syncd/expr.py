@@ -1,0 +1,322 @@
+"""The one expression language: JMESPath, compiled once at load time.
+
+Three shapes are built from config strings:
+
+- :func:`compile_expr` — a JMESPath expression that reads a value
+  (field extraction, ``records:``, pagination cursors, ``if:`` conditions).
+  A plain dotted path (``properties.email``, ``emails[0].value``) compiles to
+  a chain of key and index lookups with JMESPath's semantics (a missing key,
+  a wrong type or an index out of range gives ``None``) and no interpreter
+  on the per-record path.
+- :func:`compile_template` — a string with ``{{ expr }}`` placeholders
+  (paths, params, headers, auth values).  A string that is one placeholder
+  and nothing else renders to the raw value (a number stays a number in a
+  JSON body); otherwise the parts are joined as text.
+- :func:`compile_write_path` — a dotted path that *sets* a value in a
+  request body, creating the dicts and lists on the way.
+
+Every compile step raises :class:`ExprError` with a message that says what
+is wrong, so the config loader can attach the file, line and key.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jmespath
+from jmespath import exceptions as jmespath_errors
+from jmespath import functions as jmespath_functions
+
+from syncd._secret import reveal
+
+__all__ = [
+    "Expr",
+    "ExprError",
+    "Template",
+    "ValueTemplate",
+    "WritePath",
+    "compile_expr",
+    "compile_template",
+    "compile_value",
+    "compile_write_path",
+    "is_dotted_path",
+    "to_text",
+]
+
+
+class ExprError(ValueError):
+    """A config string is not a valid expression, template or path."""
+
+
+_NAME = r"[A-Za-z_][A-Za-z0-9_-]*"
+_DOTTED = re.compile(rf"^{_NAME}(\[[0-9]+\])*(\.{_NAME}(\[[0-9]+\])*)*$")
+_STEP = re.compile(rf"({_NAME})|\[([0-9]+)\]")
+
+
+def is_dotted_path(source: str) -> bool:
+    return bool(_DOTTED.match(source))
+
+
+def _steps(source: str) -> tuple[str | int, ...]:
+    return tuple(
+        name if name else int(index) for name, index in _STEP.findall(source)
+    )
+
+
+class _Functions(jmespath_functions.Functions):
+    """Custom JMESPath functions available in every expression."""
+
+    @jmespath_functions.signature({"types": ["string", "null"]})
+    def _func_lower(self, s: str | None) -> str | None:
+        return None if s is None else s.lower()
+
+    @jmespath_functions.signature({"types": ["string", "null"]})
+    def _func_upper(self, s: str | None) -> str | None:
+        return None if s is None else s.upper()
+
+    @jmespath_functions.signature({"types": ["string", "null"]})
+    def _func_trim(self, s: str | None) -> str | None:
+        return None if s is None else s.strip()
+
+    @jmespath_functions.signature({"types": []})
+    def _func_to_string_or_null(self, v: Any) -> str | None:
+        return None if v is None else (v if isinstance(v, str) else json.dumps(v))
+
+
+_OPTIONS = jmespath.Options(custom_functions=_Functions())
+
+
+def _lookup(steps: tuple[str | int, ...]) -> Callable[[Any], Any]:
+    """A reader for a dotted path, specialised for the common short shapes."""
+    if len(steps) == 1 and isinstance(steps[0], str):
+        key = steps[0]
+
+        def one(data: Any) -> Any:
+            return data.get(key) if type(data) is dict else None
+
+        return one
+    if len(steps) == 2 and isinstance(steps[0], str) and isinstance(steps[1], str):
+        k1, k2 = steps
+
+        def two(data: Any) -> Any:
+            if type(data) is not dict:
+                return None
+            inner = data.get(k1)
+            return inner.get(k2) if type(inner) is dict else None
+
+        return two
+
+    def many(data: Any) -> Any:
+        for step in steps:
+            if type(step) is str:
+                if type(data) is not dict:
+                    return None
+                data = data.get(step)
+            else:
+                if type(data) is not list or not -len(data) <= step < len(data):
+                    return None
+                data = data[step]  # type: ignore[index]
+        return data
+
+    return many
+
+
+def _root_names(node: dict[str, Any]) -> set[str]:
+    """Names an expression reads from the object it is evaluated against."""
+    kind = node["type"]
+    children = node.get("children", [])
+    if kind == "field":
+        return {node["value"]}
+    if kind in ("subexpression", "index_expression", "projection", "value_projection",
+                "flatten", "pipe", "filter_projection"):
+        # Only the left-hand side sees the root; the rest sees its result.
+        return _root_names(children[0]) if children else set()
+    if kind in ("literal", "current", "index", "slice", "expref", "identity"):
+        return set()
+    names: set[str] = set()
+    for child in children:
+        if isinstance(child, dict):
+            names |= _root_names(child)
+    return names
+
+
+@dataclass(frozen=True, slots=True)
+class Expr:
+    """A compiled JMESPath expression; ``expr(data)`` evaluates it."""
+
+    source: str
+    search: Callable[[Any], Any]
+    variables: frozenset[str]
+    is_path: bool
+
+    def __call__(self, data: Any) -> Any:
+        return self.search(data)
+
+
+def compile_expr(source: str) -> Expr:
+    if not isinstance(source, str) or not source.strip():
+        raise ExprError("an expression must be a non-empty string")
+    source = source.strip()
+    if source == "@":
+        return Expr(source, lambda data: data, frozenset(), False)
+    if _DOTTED.match(source):
+        steps = _steps(source)
+        first = steps[0]
+        return Expr(source, _lookup(steps), frozenset({str(first)}), True)
+    try:
+        parsed = jmespath.compile(source)
+    except jmespath_errors.JMESPathError as e:
+        raise ExprError(f"invalid JMESPath {source!r}: {_jmespath_reason(e)}") from None
+    names = frozenset(_root_names(parsed.parsed))
+
+    def search(data: Any) -> Any:
+        return parsed.search(data, _OPTIONS)
+
+    return Expr(source, search, names, False)
+
+
+def _jmespath_reason(e: Exception) -> str:
+    # jmespath's messages span several lines with a caret drawing, and for
+    # an incomplete expression say only "Invalid jmespath expression"; build
+    # one line from the exception's fields instead.
+    if isinstance(e, jmespath_errors.IncompleteExpressionError):
+        return "the expression is incomplete"
+    if isinstance(e, jmespath_errors.LexerError):
+        return f"{e.message} at column {e.lexer_position + 1}"
+    if isinstance(e, jmespath_errors.ParseError) and e.lex_position is not None:
+        return f"{e.msg} at column {e.lex_position + 1}"
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+_PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.S)
+
+
+def to_text(value: Any) -> str:
+    value = reveal(value)
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return str(value)
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """A string with ``{{ expr }}`` placeholders."""
+
+    source: str
+    parts: tuple[str | Expr, ...]
+    variables: frozenset[str]
+
+    @property
+    def is_constant(self) -> bool:
+        return all(isinstance(p, str) for p in self.parts)
+
+    def render(self, context: Mapping[str, Any]) -> Any:
+        """The value: raw for a lone placeholder, else the text joined."""
+        parts = self.parts
+        if len(parts) == 1:
+            part = parts[0]
+            return part if isinstance(part, str) else reveal(part.search(context))
+        return "".join(p if isinstance(p, str) else to_text(p.search(context)) for p in parts)
+
+    def render_text(self, context: Mapping[str, Any]) -> str:
+        return to_text(self.render(context))
+
+
+def compile_template(source: str) -> Template:
+    if not isinstance(source, str):
+        raise ExprError("a template must be a string")
+    parts: list[str | Expr] = []
+    names: set[str] = set()
+    pos = 0
+    for m in _PLACEHOLDER.finditer(source):
+        if m.start() > pos:
+            parts.append(source[pos:m.start()])
+        inner = m.group(1).strip()
+        if not inner:
+            raise ExprError(f"empty placeholder '{{{{ }}}}' in {source!r}")
+        expr = compile_expr(inner)
+        names |= expr.variables
+        parts.append(expr)
+        pos = m.end()
+    rest = source[pos:]
+    if "{{" in rest or "}}" in rest:
+        raise ExprError(f"unbalanced '{{{{' or '}}}}' in template {source!r}")
+    if rest or not parts:
+        parts.append(rest)
+    return Template(source, tuple(parts), frozenset(names))
+
+
+# A value template is a JSON-like structure (params, body) whose strings are
+# templates; it renders to the same structure with the placeholders filled.
+ValueTemplate = Callable[[Mapping[str, Any]], Any]
+
+
+def compile_value(value: Any) -> tuple[ValueTemplate, frozenset[str]]:
+    """Compile a JSON-like value whose strings may hold placeholders."""
+    if isinstance(value, str):
+        t = compile_template(value)
+        if t.is_constant:
+            return (lambda ctx, v=value: v), frozenset()
+        return t.render, t.variables
+    if isinstance(value, Mapping):
+        items = [(str(k), *compile_value(v)) for k, v in value.items()]
+        names = frozenset().union(*(n for _, _, n in items))
+        pairs = [(k, f) for k, f, _ in items]
+        return (lambda ctx: {k: f(ctx) for k, f in pairs}), names
+    if isinstance(value, list):
+        compiled = [compile_value(v) for v in value]
+        fns = [f for f, _ in compiled]
+        names = frozenset().union(*(n for _, n in compiled))
+        return (lambda ctx: [f(ctx) for f in fns]), names
+    return (lambda ctx, v=value: v), frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class WritePath:
+    """A dotted path that sets a value inside a request body."""
+
+    source: str
+    steps: tuple[str | int, ...]
+
+    def set(self, body: dict[str, Any], value: Any) -> None:
+        target: Any = body
+        steps = self.steps
+        for step, following in zip(steps, steps[1:]):
+            empty: Any = [] if isinstance(following, int) else {}
+            if isinstance(step, str):
+                if not isinstance(target.get(step), (dict, list)):
+                    target[step] = empty
+                target = target[step]
+            else:
+                while len(target) <= step:
+                    target.append(None)
+                if not isinstance(target[step], (dict, list)):
+                    target[step] = empty
+                target = target[step]
+        last = steps[-1]
+        if isinstance(last, str):
+            target[last] = value
+        else:
+            while len(target) <= last:
+                target.append(None)
+            target[last] = value
+
+
+def compile_write_path(source: str) -> WritePath:
+    if not isinstance(source, str) or not _DOTTED.match(source):
+        raise ExprError(
+            f"{source!r} is not a write path: use dotted keys with optional list "
+            "indexes, like properties.email or emails[0].value"
+        )
+    return WritePath(source, _steps(source))
