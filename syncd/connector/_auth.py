@@ -13,6 +13,7 @@ import base64
 import time
 from collections.abc import AsyncGenerator, Generator, Mapping
 from typing import Any
+from urllib.parse import quote_plus
 
 import anyio
 import httpx
@@ -82,7 +83,9 @@ class OAuth2(httpx.Auth):
             form["audience"] = self.audience
         headers = {"Accept": "application/json"}
         if self.client_auth == "basic":
-            raw = f"{self.client_id}:{self.client_secret}".encode()
+            # RFC 6749 2.3.1: both are form-encoded before base64, so a
+            # secret with ":", "+" or "%" reaches the server intact.
+            raw = f"{quote_plus(self.client_id)}:{quote_plus(self.client_secret)}".encode()
             headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
         else:
             form["client_id"] = self.client_id

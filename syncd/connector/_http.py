@@ -105,9 +105,10 @@ class Sender:
                     ) from None
                 await self._wait(attempt, None)
                 continue
-            except AuthError as e:
+            except AuthError as e:  # the token endpoint refused: name the operation it was for
                 if last or not e.retryable:
-                    raise
+                    raise AuthError(e.message, operation=operation, status=e.status,
+                                    excerpt=e.excerpt, retryable=e.retryable) from None
                 await self._wait(attempt, None)
                 continue
             status = response.status_code

@@ -24,11 +24,18 @@ from syncd.config import RateLimitSpec
 
 
 class TokenBucket:
-    """``rate`` requests per second on average, bursts of up to ``burst``."""
+    """``rate`` requests per second on average, bursts of up to ``burst``.
+
+    The default burst is one request: requests are spaced ``1/rate`` apart,
+    so no one-second window ever holds more than ``rate`` of them.  (A
+    bucket as deep as ``rate`` would let a full second's worth go at once
+    and then ``rate`` more within that same second: twice the declared
+    limit, which an API enforcing it answers with 429s.)
+    """
 
     def __init__(self, rate: float, burst: float | None = None) -> None:
         self.rate = rate
-        self.capacity = burst if burst is not None else max(1.0, rate)
+        self.capacity = burst if burst is not None else 1.0
         self.tokens = self.capacity
         self.updated = time.monotonic()
         self._lock = anyio.Lock()

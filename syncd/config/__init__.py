@@ -1,0 +1,115 @@
+"""The configuration: YAML files in, frozen typed objects out.
+
+``load_config(DIR)`` reads ``syncd.yaml``, ``connectors.d/*.yaml`` (plus the
+specs shipped with syncd) and ``integrations.d/*.yaml``, validates them
+against the JSON Schemas, resolves secret references and checks every
+integration against the specs it names.  It returns a :class:`Config` or
+raises :class:`ConfigError` whose ``problems`` list every error as
+``FILE:LINE:COL: error: message (key.path)``.
+
+Exceptions::
+
+    ConfigError      the tree is invalid; .problems holds every Problem
+    SpecError        one document's key path + message (from build_connector)
+    FileNotFoundError / NotADirectoryError   the config directory is missing
+"""
+
+from syncd.config._connector_spec import build_connector
+from syncd.config._errors import ConfigError, Problem, SpecError, format_key_path
+from syncd.config._integration import parse_duration, parse_schedule
+from syncd.config._load import (
+    DEFAULT_CONFIG_DIR,
+    config_directory,
+    load_config,
+    load_connector_file,
+)
+from syncd.config._model import (
+    OPERATION_NAMES,
+    Action,
+    ApiKeyAuth,
+    AuthSpec,
+    BasicAuth,
+    BearerAuth,
+    Config,
+    ConnectorSpec,
+    CursorPagination,
+    DaemonSettings,
+    Deletions,
+    Direction,
+    FieldMapping,
+    FieldSpec,
+    FieldType,
+    Integration,
+    LinkHeaderPagination,
+    NextUrlPagination,
+    NoAuth,
+    OAuth2Auth,
+    ObjectSpec,
+    OffsetPagination,
+    Operation,
+    OperationName,
+    PageNumberPagination,
+    Pagination,
+    RateLimitSpec,
+    RetrySpec,
+    Rule,
+    Schedule,
+    SettingSpec,
+    SettingType,
+    Side,
+    SideName,
+    SinglePage,
+)
+from syncd.config._secrets import SecretRefError, is_reference, resolve_reference
+
+__all__ = [
+    "DEFAULT_CONFIG_DIR",
+    "OPERATION_NAMES",
+    "Action",
+    "ApiKeyAuth",
+    "AuthSpec",
+    "BasicAuth",
+    "BearerAuth",
+    "Config",
+    "ConfigError",
+    "ConnectorSpec",
+    "CursorPagination",
+    "DaemonSettings",
+    "Deletions",
+    "Direction",
+    "FieldMapping",
+    "FieldSpec",
+    "FieldType",
+    "Integration",
+    "LinkHeaderPagination",
+    "NextUrlPagination",
+    "NoAuth",
+    "OAuth2Auth",
+    "ObjectSpec",
+    "OffsetPagination",
+    "Operation",
+    "OperationName",
+    "PageNumberPagination",
+    "Pagination",
+    "Problem",
+    "RateLimitSpec",
+    "RetrySpec",
+    "Rule",
+    "Schedule",
+    "SettingSpec",
+    "SettingType",
+    "Side",
+    "SideName",
+    "SecretRefError",
+    "SinglePage",
+    "SpecError",
+    "build_connector",
+    "config_directory",
+    "format_key_path",
+    "is_reference",
+    "load_config",
+    "load_connector_file",
+    "parse_duration",
+    "parse_schedule",
+    "resolve_reference",
+]

@@ -1,0 +1,88 @@
+"""Build :class:`DaemonSettings` from a schema-valid ``syncd.yaml``.
+
+Any string in syncd.yaml may be a ``${env:…}``/``${file:…}``/``${cred:…}``
+reference (a state path from the environment, say).  None of these settings
+is secret, and they are typed (paths, addresses), so a reference resolves to
+its plain value here rather than to a :class:`Secret`; and references are
+resolved *before* schema validation, so that the schema checks the value
+(a listen address read from the environment must still look like one).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from syncd.config._errors import KeyPath, Problem
+from syncd.config._model import DaemonSettings
+from syncd.config._secrets import SecretRefError, resolve_reference
+from syncd.config._yaml import YamlDoc
+
+__all__ = ["build_daemon_settings", "default_daemon_settings", "resolve_references"]
+
+
+def default_daemon_settings(config_dir: Path) -> DaemonSettings:
+    return DaemonSettings(state_path=config_dir / "state.db")
+
+
+def resolve_references(
+    doc: YamlDoc, config_dir: Path, environ: Mapping[str, str], shown_dir: str
+) -> tuple[YamlDoc, list[Problem]]:
+    """The document with every reference replaced by its plain value."""
+    problems: list[Problem] = []
+    data = _resolve(doc, doc.data, (), config_dir, environ, shown_dir, problems)
+    return dataclasses.replace(doc, data=data), problems
+
+
+def build_daemon_settings(doc: YamlDoc, config_dir: Path) -> DaemonSettings:
+    """Typed daemon settings from a resolved, schema-valid document.
+
+    Relative paths are resolved against *config_dir*.
+    """
+    data: dict[str, Any] = doc.data or {}
+
+    def section(name: str) -> dict[str, Any]:
+        return data.get(name) or {}
+
+    def path(value: str) -> Path:
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else config_dir / p
+
+    state, control = section("state"), section("control")
+    metrics, webhooks, log = section("metrics"), section("webhooks"), section("log")
+    return DaemonSettings(
+        state_path=path(state.get("path", "state.db")),
+        control_socket=path(control["socket"]) if "socket" in control else None,
+        metrics_listen=metrics.get("listen", "127.0.0.1:9464"),
+        metrics_enabled=bool(metrics.get("enabled", False)),
+        webhooks_listen=webhooks.get("listen", "127.0.0.1:8787"),
+        webhooks_enabled=bool(webhooks.get("enabled", False)),
+        log_level=log.get("level", "info"),
+        log_format=log.get("format", "auto"),
+    )
+
+
+def _resolve(
+    doc: YamlDoc, value: Any, path: KeyPath, config_dir: Path,
+    environ: Mapping[str, str], shown_dir: str, problems: list[Problem],
+) -> Any:
+    if isinstance(value, str):
+        try:
+            secret = resolve_reference(value, config_dir, environ, shown_dir)
+        except SecretRefError as e:
+            problems.append(doc.problem(path, str(e)))
+            return value
+        return value if secret is None else secret.reveal()
+    if isinstance(value, dict):
+        return {
+            k: _resolve(doc, v, (*path, k), config_dir, environ, shown_dir, problems)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [
+            _resolve(doc, v, (*path, i), config_dir, environ, shown_dir, problems)
+            for i, v in enumerate(value)
+        ]
+    return value

@@ -1,0 +1,226 @@
+"""Build an :class:`Integration` from a schema-valid integration document.
+
+This step parses what the schema can only pattern-check (schedules,
+durations), compiles ``if:`` expressions and resolves secret references in
+side settings.  Checks that need the connector specs (fields exist, secret
+settings are references, …) are in :mod:`syncd.config._checks`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from syncd.config._errors import KeyPath, Problem
+from syncd.config._model import (
+    Action,
+    Deletions,
+    FieldMapping,
+    Integration,
+    Rule,
+    Schedule,
+    Side,
+)
+from syncd.config._secrets import SecretRefError, resolve_reference
+from syncd.config._yaml import YamlDoc
+from syncd.expr import ExprError, compile_expr
+
+__all__ = ["build_integration", "parse_duration", "parse_schedule"]
+
+_UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+_EVERY = re.compile(r"^every\s+([0-9]+)\s+(second|minute|hour|day)s?$")
+_DURATION = re.compile(r"^([0-9]+)\s*(second|minute|hour|day)s?$")
+
+# Cron fields: (name, lowest, highest, names accepted in place of numbers).
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+_CRON_FIELDS: tuple[tuple[str, int, int, tuple[str, ...], int], ...] = (
+    ("minute", 0, 59, (), 0),
+    ("hour", 0, 23, (), 0),
+    ("day of month", 1, 31, (), 0),
+    ("month", 1, 12, _MONTHS, 1),
+    ("day of week", 0, 7, _DAYS, 0),
+)
+
+
+class _Invalid(ValueError):
+    """A value the schema let through but that does not parse."""
+
+
+def parse_duration(value: int | str) -> float:
+    """Seconds in ``30``, ``"30 seconds"``, ``"5 minutes"``, ``"1 day"``."""
+    if isinstance(value, bool):
+        raise _Invalid("a duration is a number of seconds or text like '5 minutes'")
+    if isinstance(value, int):
+        return float(value)
+    m = _DURATION.match(value.strip())
+    if m is None:
+        raise _Invalid(f"invalid duration '{value}': use seconds, or text like '30 seconds' or '5 minutes'")
+    return float(int(m.group(1)) * _UNIT_SECONDS[m.group(2)])
+
+
+def parse_schedule(text: str) -> Schedule:
+    """``every N unit`` (an interval) or a five-field cron expression."""
+    source = text.strip()
+    m = _EVERY.match(source)
+    if m is not None:
+        seconds = int(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+        if seconds <= 0:
+            raise _Invalid(f"invalid schedule '{source}': the interval must be at least 1 second")
+        return Schedule(source, interval_seconds=float(seconds))
+    if source.startswith("every"):
+        raise _Invalid(f"invalid schedule '{source}': use 'every N seconds|minutes|hours'")
+    fields = source.split()
+    if len(fields) != 5:
+        raise _Invalid(
+            f"invalid schedule '{source}': a cron expression has 5 fields "
+            f"(minute hour day-of-month month day-of-week), not {len(fields)}")
+    for text_field, spec in zip(fields, _CRON_FIELDS):
+        _check_cron_field(source, text_field, *spec)
+    return Schedule(source, cron=" ".join(fields))
+
+
+def _check_cron_field(source: str, text: str, name: str, low: int, high: int,
+                      names: tuple[str, ...], first: int) -> None:
+    def number(part: str) -> int:
+        if part.lower() in names:
+            return names.index(part.lower()) + first
+        if not part.isdigit():
+            raise _Invalid(f"invalid schedule '{source}': {name} '{part}' is not a number")
+        n = int(part)
+        if not low <= n <= high:
+            raise _Invalid(f"invalid schedule '{source}': {name} {n} is out of range {low}-{high}")
+        return n
+
+    for item in text.split(","):
+        base, _, step = item.partition("/")
+        if step and (not step.isdigit() or int(step) == 0):
+            raise _Invalid(f"invalid schedule '{source}': step '/{step}' in the {name} field")
+        if base == "*":
+            continue
+        start, dash, end = base.partition("-")
+        lo = number(start)
+        if dash and number(end) < lo:
+            raise _Invalid(f"invalid schedule '{source}': range '{base}' in the {name} field runs backwards")
+
+
+class _Builder:
+    def __init__(self, doc: YamlDoc, config_dir: Path, environ: Mapping[str, str], shown_dir: str) -> None:
+        self.doc = doc
+        self.config_dir = config_dir
+        self.environ = environ
+        self.shown_dir = shown_dir
+        self.problems: list[Problem] = []
+
+    def error(self, path: KeyPath, message: str) -> None:
+        self.problems.append(self.doc.problem(path, message))
+
+    def duration(self, key: str, default: float) -> float:
+        if key not in self.doc.data:
+            return default
+        try:
+            return parse_duration(self.doc.data[key])
+        except _Invalid as e:
+            self.error((key,), str(e))
+            return default
+
+    def side(self, name: str) -> Side:
+        raw = self.doc.data[name]
+        settings: dict[str, Any] = {}
+        for key, value in (raw.get("settings") or {}).items():
+            if isinstance(value, str):
+                try:
+                    secret = resolve_reference(value, self.config_dir, self.environ, self.shown_dir)
+                except SecretRefError as e:
+                    self.error((name, "settings", key), f"setting '{key}': {e}")
+                    continue
+                settings[key] = value if secret is None else secret
+            else:
+                settings[key] = value
+        return Side(connector=raw["connector"], object=raw["object"], settings=settings)
+
+    def field(self, raw: Mapping[str, Any]) -> FieldMapping:
+        def names(value: str | list[str]) -> tuple[str, ...]:
+            return (value,) if isinstance(value, str) else tuple(value)
+
+        return FieldMapping(
+            left=names(raw["left"]),
+            right=names(raw["right"]),
+            direction=raw.get("direction", "both"),
+            transform=raw.get("transform"),
+            format=raw.get("format"),
+            values=dict(raw["values"]) if "values" in raw else None,
+            default=raw.get("default"),
+            prefer=raw.get("prefer"),
+            clear=bool(raw.get("clear", False)),
+        )
+
+    def rule(self, i: int, raw: Mapping[str, Any]) -> Rule | None:
+        try:
+            condition = compile_expr(raw["if"])
+        except ExprError as e:
+            self.error(("rules", i, "if"), str(e))
+            return None
+        then = raw["then"]
+        actions: tuple[Action, ...] | str = (
+            "skip" if then == "skip" else tuple(_action(a) for a in then))
+        return Rule(condition=condition, then=actions, side=raw.get("from"))  # type: ignore[arg-type]
+
+    def deletions(self) -> Deletions | None:
+        raw = self.doc.data.get("deletions")
+        if raw is None:
+            return None
+        then = raw["then"]
+        actions = (Action("delete"),) if then == "delete" else (_action(then),)
+        return Deletions(
+            side=raw["from"], then=actions,
+            max_delete_percent=float(raw.get("max_delete_percent", 10)),
+        )
+
+
+def _action(raw: Mapping[str, Any]) -> Action:
+    ((kind, value),) = raw.items()  # the schema allows exactly one key
+    return Action(kind=kind, value=dict(value) if kind == "set" else value)  # type: ignore[arg-type]
+
+
+def build_integration(
+    doc: YamlDoc, config_dir: Path, environ: Mapping[str, str], shown_dir: str
+) -> tuple[Integration | None, list[Problem]]:
+    """The typed integration (None if anything is wrong) and its problems."""
+    b = _Builder(doc, config_dir, environ, shown_dir)
+    data = doc.data
+    schedule = Schedule("every 5 minutes", interval_seconds=300.0)
+    if "schedule" in data:
+        try:
+            schedule = parse_schedule(data["schedule"])
+        except _Invalid as e:
+            b.error(("schedule",), str(e))
+    delay = b.duration("delay", 0.0)
+    full_every = b.duration("full_every", 86400.0)
+    left, right = b.side("left"), b.side("right")
+    fields = tuple(b.field(f) for f in data["fields"])
+    rules = tuple(r for i, raw in enumerate(data.get("rules") or ()) if (r := b.rule(i, raw)))
+    deletions = b.deletions()
+    if b.problems:
+        return None, b.problems
+    return Integration(
+        name=data["integration"],
+        description=data.get("description", ""),
+        enabled=bool(data.get("enabled", True)),
+        schedule=schedule,
+        delay_seconds=delay,
+        catch_up=data.get("catch_up", "sync"),
+        full_every_seconds=full_every,
+        left=left,
+        right=right,
+        match_left=data["match"]["left"],
+        match_right=data["match"]["right"],
+        create=data.get("create", "both"),
+        conflict=data.get("conflict", "newest_wins"),
+        fields=fields,
+        rules=rules,
+        deletions=deletions,
+        source=doc.file,
+    ), []

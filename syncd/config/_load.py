@@ -1,0 +1,236 @@
+"""Load a whole config tree into a :class:`Config`, or say everything wrong.
+
+::
+
+    DIR/syncd.yaml              optional; missing means every default
+    DIR/connectors.d/*.yaml     extra specs; same `connector:` name overrides a shipped one
+    DIR/integrations.d/*.yaml   one integration per file
+
+Each file goes through the same stages: YAML (with positions) → JSON Schema
+→ typed objects; integrations then meet the connector specs they name.  A
+file's problems never stop the other files from being checked, so one run
+of ``syncd validate`` lists everything.  Messages name a file as
+``DIR/integrations.d/x.yaml`` with DIR spelled as the user gave it; shipped
+specs are named by their real path.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from syncd._resources import shipped_connectors_dir
+from syncd.config._checks import check_integration
+from syncd.config._connector_spec import build_connector
+from syncd.config._daemon_settings import (
+    build_daemon_settings,
+    default_daemon_settings,
+    resolve_references,
+)
+from syncd.config._errors import ConfigError, Problem
+from syncd.config._integration import build_integration
+from syncd.config._model import Config, ConnectorSpec, DaemonSettings, Integration, Side
+from syncd.config._validate import validate_document
+from syncd.config._yaml import YamlDoc, load_yaml_file
+
+__all__ = ["DEFAULT_CONFIG_DIR", "config_directory", "load_config", "load_connector_file"]
+
+DEFAULT_CONFIG_DIR = "/etc/syncd"
+# Editor backups and swap files sit next to the real files; never load them.
+_IGNORED_SUFFIXES = ("~", ".swp", ".swo", ".bak", ".orig", ".rej", ".tmp")
+
+
+def config_directory(
+    directory: Path | str | None = None, environ: Mapping[str, str] | None = None
+) -> tuple[Path, str]:
+    """The config directory (argument, else $SYNCD_CONFIG, else /etc/syncd).
+
+    Returns the path and the spelling to show in messages.
+    """
+    env = os.environ if environ is None else environ
+    given = str(directory) if directory is not None else env.get("SYNCD_CONFIG") or DEFAULT_CONFIG_DIR
+    shown = given.rstrip("/") or ("/" if given.startswith("/") else ".")
+    return Path(shown).expanduser(), shown
+
+
+def _yaml_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(
+        p for p in folder.iterdir()
+        if p.suffix in (".yaml", ".yml") and not p.name.startswith(".")
+        and not p.name.endswith(_IGNORED_SUFFIXES) and p.is_file()
+    )
+
+
+def _shown(shown_dir: str, *parts: str) -> str:
+    return os.path.join(shown_dir, *parts)
+
+
+def _document(path: Path, file: str, kind: str) -> tuple[YamlDoc, list[Problem]]:
+    doc, problems = load_yaml_file(path, file)
+    if problems:
+        return doc, problems
+    if doc.data is None:
+        noun = {"connector": "a connector spec", "integration": "an integration"}[kind]
+        return doc, [Problem(file, 1, 1, f"the file is empty: expected {noun}")]
+    return doc, validate_document(kind, doc)
+
+
+def _name(doc: YamlDoc, key: str) -> str | None:
+    value = doc.data.get(key) if isinstance(doc.data, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _connector(path: Path, file: str) -> tuple[ConnectorSpec | None, YamlDoc, list[Problem]]:
+    doc, problems = _document(path, file, "connector")
+    if problems:
+        return None, doc, problems
+    spec, errors = build_connector(doc.data, source=file)
+    problems = [doc.problem(e.key_path, e.message) for e in errors]
+    return (None if problems else spec), doc, problems
+
+
+def load_connector_file(path: Path | str, shown: str | None = None) -> ConnectorSpec:
+    """One connector spec on its own (``syncd check`` of a spec being written)."""
+    spec, _, problems = _connector(Path(path), shown or str(path))
+    if problems or spec is None:
+        raise ConfigError(_sorted(problems))
+    return spec
+
+
+@dataclass
+class _Connectors:
+    """Connector specs by name, with where each name was defined."""
+
+    specs: dict[str, ConnectorSpec] = field(default_factory=dict)
+    unusable: set[str] = field(default_factory=set)  # defined, but the file is broken
+    problems: list[Problem] = field(default_factory=list)
+
+    def add_folder(self, files: Iterable[tuple[Path, str]]) -> None:
+        # Names clash within one folder only: a user spec overriding a
+        # shipped one is the intended way to change a shipped connector.
+        defined: dict[str, str] = {}
+        for path, file in files:
+            spec, doc, problems = _connector(path, file)
+            self.problems += problems
+            name = _name(doc, "connector")
+            if name is None:
+                continue
+            if name in defined:
+                self.problems.append(doc.problem(
+                    ("connector",), f"connector '{name}' is already defined in {defined[name]}"))
+                continue
+            defined[name] = file
+            if spec is None:
+                self.specs.pop(name, None)
+                self.unusable.add(name)
+            else:
+                self.specs[name] = spec
+                self.unusable.discard(name)
+
+
+def _shipped_files() -> list[tuple[Path, str]]:
+    try:
+        folder = shipped_connectors_dir()
+    except FileNotFoundError:
+        return []
+    return [(p, str(p)) for p in _yaml_files(folder)]
+
+
+def _daemon(
+    config_dir: Path, shown_dir: str, environ: Mapping[str, str]
+) -> tuple[DaemonSettings | None, list[Problem]]:
+    for name in ("syncd.yaml", "syncd.yml"):
+        path = config_dir / name
+        if path.is_file():
+            break
+    else:
+        return default_daemon_settings(config_dir), []
+    doc, problems = load_yaml_file(path, _shown(shown_dir, name))
+    if problems:
+        return None, problems
+    doc, problems = resolve_references(doc, config_dir, environ, shown_dir)
+    problems += validate_document("syncd", doc)
+    if problems:
+        return None, problems
+    return build_daemon_settings(doc, config_dir), []
+
+
+def _with_defaults(integration: Integration, specs: Mapping[str, ConnectorSpec]) -> Integration:
+    """Fill in settings the integration left out that the spec gives a default."""
+    def side(s: Side) -> Side:
+        spec = specs[s.connector]
+        defaults = {n: d.default for n, d in spec.settings.items()
+                    if d.default is not None and n not in s.settings}
+        return replace(s, settings={**defaults, **s.settings}) if defaults else s
+
+    return replace(integration, left=side(integration.left), right=side(integration.right))
+
+
+def _sorted(problems: Iterable[Problem]) -> list[Problem]:
+    unique = dict.fromkeys(problems)
+    return sorted(unique, key=lambda p: (p.file, p.line, p.col, p.message))
+
+
+def load_config(
+    directory: Path | str | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    shipped: bool = True,
+) -> Config:
+    """Load and check the whole tree; raise :class:`ConfigError` listing every problem.
+
+    *environ* (default ``os.environ``) is where ``${env:…}`` and
+    ``$CREDENTIALS_DIRECTORY`` are read; *shipped* False leaves out the
+    connector specs that ship with syncd.  Raises FileNotFoundError or
+    NotADirectoryError when the directory itself is missing.
+    """
+    env = os.environ if environ is None else environ
+    path, shown_dir = config_directory(directory, env)
+    if not path.exists():
+        raise FileNotFoundError(f"config directory {shown_dir} does not exist")
+    if not path.is_dir():
+        raise NotADirectoryError(f"config directory {shown_dir} is not a directory")
+    config_dir = path.absolute()
+
+    daemon, problems = _daemon(config_dir, shown_dir, env)
+
+    connectors = _Connectors()
+    if shipped:
+        connectors.add_folder(_shipped_files())
+    connectors.add_folder(
+        (p, _shown(shown_dir, "connectors.d", p.name)) for p in _yaml_files(config_dir / "connectors.d"))
+    problems += connectors.problems
+
+    integrations: dict[str, Integration] = {}
+    defined: dict[str, str] = {}
+    for p in _yaml_files(config_dir / "integrations.d"):
+        file = _shown(shown_dir, "integrations.d", p.name)
+        doc, file_problems = _document(p, file, "integration")
+        problems += file_problems
+        name = _name(doc, "integration")
+        if name is not None and name in defined:
+            problems.append(doc.problem(
+                ("integration",), f"integration '{name}' is already defined in {defined[name]}"))
+            name = None  # still check the rest of the file, but keep the first
+        elif name is not None:
+            defined[name] = file
+        if file_problems:
+            continue
+        integration, built = build_integration(doc, config_dir, env, shown_dir)
+        checked = check_integration(doc, connectors.specs, connectors.unusable)
+        problems += built + checked
+        if integration is not None and name is not None:
+            integrations[name] = integration
+
+    if problems or daemon is None:
+        raise ConfigError(_sorted(problems))
+    return Config(
+        directory=config_dir,
+        daemon=daemon,
+        connectors=dict(connectors.specs),
+        integrations={n: _with_defaults(i, connectors.specs) for n, i in integrations.items()},
+    )

@@ -1,0 +1,241 @@
+"""YAML loading that remembers where every key and value is.
+
+PyYAML's composer gives a node graph with marks; one walk turns it into
+plain dicts, lists and scalars (the shapes JSON Schema knows) and fills a
+side table from key path to ``(line, column)`` (1-based) of the key and of
+the value.  Every later stage (schema validation, building, cross-file
+checks) names a key path; :meth:`YamlDoc.problem` turns it into a position.
+
+Choices, and why:
+
+- Mapping keys are always strings, taken from the source text (``on:`` is
+  the key ``"on"``, not ``True``): config keys are names, and JSON Schema
+  only knows string keys.
+- Timestamps stay strings: JSON has no dates, and a setting default such
+  as ``2024-01-01`` means the text.
+- Duplicate keys are errors (PyYAML silently keeps the last one, which
+  hides typos); anchors, aliases and ``<<`` merges are fine.
+- Tags other than the standard JSON-like ones are errors: nothing in a
+  config file may construct Python objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from syncd.config._errors import KeyPath, Problem
+
+__all__ = ["Position", "YamlDoc", "load_yaml", "load_yaml_file"]
+
+Position = tuple[int, int]
+
+# The C loader is several times faster; fall back where libyaml is missing.
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_TAG = "tag:yaml.org,2002:"
+_MAX_NODES = 1_000_000  # an alias bomb stops here instead of eating memory
+
+
+@dataclass(frozen=True, slots=True)
+class YamlDoc:
+    """One loaded document: plain data plus where each key path is."""
+
+    file: str  # as shown in messages
+    data: Any
+    key_positions: Mapping[KeyPath, Position] = field(default_factory=dict)
+    value_positions: Mapping[KeyPath, Position] = field(default_factory=dict)
+
+    def get(self, path: KeyPath) -> Any:
+        """The value at a key path, or None where the path does not exist."""
+        node = self.data
+        for step in path:
+            if isinstance(step, int):
+                if not isinstance(node, list) or not 0 <= step < len(node):
+                    return None
+            elif not isinstance(node, dict) or step not in node:
+                return None
+            node = node[step]
+        return node
+
+    def position(self, path: KeyPath, *, at_key: bool | None = None) -> Position:
+        """Where to point for a key path.
+
+        By default a scalar is pointed at by its value and a mapping or list
+        by its key (the value of a block mapping starts on the next line,
+        at its first child, which reads as the wrong line).  A path with no
+        position of its own (a missing key) falls back to its nearest
+        ancestor's key.
+        """
+        path = tuple(path)
+        if at_key is None:
+            # An empty value (`control:`) has its mark after the colon: point at the key.
+            at_key = isinstance(self.get(path), (dict, list, type(None)))
+        if at_key and path in self.key_positions:
+            return self.key_positions[path]
+        if path in self.value_positions:  # a list item has no key: its value
+            return self.value_positions[path]
+        while path:
+            path = path[:-1]
+            if path in self.key_positions:
+                return self.key_positions[path]
+        return self.value_positions.get((), (1, 1))
+
+    def problem(self, path: KeyPath, message: str, *, at_key: bool | None = None) -> Problem:
+        line, col = self.position(path, at_key=at_key)
+        return Problem(self.file, line, col, message, tuple(path))
+
+
+def load_yaml_file(path: Path, file: str) -> tuple[YamlDoc, list[Problem]]:
+    """Read and load one file; problems instead of exceptions."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return YamlDoc(file, None), [Problem(file, 1, 1, "the file is not UTF-8 text")]
+    except OSError as e:
+        reason = e.strerror or type(e).__name__
+        return YamlDoc(file, None), [Problem(file, 1, 1, f"cannot read the file: {reason.lower()}")]
+    return load_yaml(text, file)
+
+
+def load_yaml(text: str, file: str) -> tuple[YamlDoc, list[Problem]]:
+    """Load one YAML document; a syntax error is a problem at its position."""
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as e:
+        return YamlDoc(file, None), [_syntax_problem(e, text, file)]
+    except yaml.reader.ReaderError as e:  # a control character, say
+        pos = max(0, min(e.position, len(text)))
+        line, col = text.count("\n", 0, pos) + 1, pos - text.rfind("\n", 0, pos)
+        char = e.character if isinstance(e.character, int) else ord(str(e.character)[:1] or "\0")
+        return YamlDoc(file, None), [
+            Problem(file, line, col, f"invalid YAML: character #x{char:04x}: {e.reason}")]
+    except yaml.YAMLError as e:
+        return YamlDoc(file, None), [Problem(file, 1, 1, f"invalid YAML: {e}")]
+    walker = _Walker(file)
+    data = walker.walk(root, ()) if root is not None else None
+    doc = YamlDoc(file, data, walker.keys, walker.values)
+    return doc, walker.problems
+
+
+def _syntax_problem(e: yaml.MarkedYAMLError, text: str, file: str) -> Problem:
+    mark = e.problem_mark or e.context_mark
+    line, col = (mark.line, mark.column) if mark is not None else (0, 0)
+    problem = (e.problem or "syntax error").strip()
+    lines = text.splitlines()
+    if 0 <= line < len(lines) and col < len(lines[line]) and lines[line][col] == "\t":
+        message = "tab character: YAML indentation must use spaces"
+    elif isinstance(e, yaml.composer.ComposerError) and "another document" in problem:
+        message = "a file holds one YAML document: remove the second '---'"
+    else:
+        message = f"invalid YAML: {problem}"
+        cm = e.context_mark
+        if e.context and cm is not None and (cm.line, cm.column) != (line, col):
+            context = e.context.strip().removeprefix("while ")
+            message += f" ({context} that starts at line {cm.line + 1})"
+    return Problem(file, line + 1, col + 1, message)
+
+
+class _Walker:
+    """Turns composed nodes into plain values, recording positions."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.keys: dict[KeyPath, Position] = {}
+        self.values: dict[KeyPath, Position] = {}
+        self.problems: list[Problem] = []
+        self._constructor = SafeConstructor()
+        self._active: set[int] = set()  # nodes on the current path: an alias cycle
+        self._count = 0
+
+    def _error(self, node: Node, message: str, path: KeyPath) -> None:
+        m = node.start_mark
+        self.problems.append(Problem(self.file, m.line + 1, m.column + 1, message, path))
+
+    def walk(self, node: Node, path: KeyPath) -> Any:
+        self._count += 1
+        if self._count > _MAX_NODES:
+            if self._count == _MAX_NODES + 1:
+                self._error(node, "the document is too large (too many aliases?)", path)
+            return None
+        self.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if isinstance(node, ScalarNode):
+            return self._scalar(node, path)
+        if id(node) in self._active:
+            self._error(node, "an alias refers to a node that contains it", path)
+            return None
+        self._active.add(id(node))
+        try:
+            if isinstance(node, SequenceNode):
+                if node.tag != _TAG + "seq":
+                    self._bad_tag(node, path)
+                return [self.walk(item, (*path, i)) for i, item in enumerate(node.value)]
+            if isinstance(node, MappingNode):
+                if node.tag != _TAG + "map":
+                    self._bad_tag(node, path)
+                return self._mapping(node, path)
+        finally:
+            self._active.discard(id(node))
+        return None  # pragma: no cover - PyYAML has no other node kinds
+
+    def _mapping(self, node: MappingNode, path: KeyPath) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        first_line: dict[str, int] = {}
+        # `<<: *base` first, so that the keys written here override the
+        # merged ones (YAML 1.1) and their positions are the ones kept.
+        for key_node, value_node in node.value:
+            if key_node.tag == _TAG + "merge":
+                self._merge(value_node, path, out)
+        for key_node, value_node in node.value:
+            if key_node.tag == _TAG + "merge":
+                continue
+            if not isinstance(key_node, ScalarNode):
+                self._error(key_node, "a key must be a plain name, not a mapping or a list", path)
+                continue
+            key = key_node.value
+            if key in first_line:
+                self._error(
+                    key_node, f"duplicate key '{key}' (first defined at line {first_line[key]})",
+                    (*path, key))
+                continue
+            first_line[key] = key_node.start_mark.line + 1
+            self.keys[(*path, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            out[key] = self.walk(value_node, (*path, key))
+        return out
+
+    def _merge(self, node: Node, path: KeyPath, out: dict[str, Any]) -> None:
+        # `<<: *base` or `<<: [*a, *b]` (the first listed wins); merged keys
+        # point at the anchored text.
+        sources = node.value if isinstance(node, SequenceNode) else [node]
+        for source in reversed(sources):
+            if not isinstance(source, MappingNode):
+                self._error(source, "'<<' merges a mapping (or a list of mappings) only", path)
+                continue
+            out.update(self._mapping(source, path))
+
+    def _scalar(self, node: ScalarNode, path: KeyPath) -> Any:
+        tag = node.tag
+        c = self._constructor
+        if tag in (_TAG + "str", _TAG + "timestamp", _TAG + "value"):
+            return node.value
+        if tag == _TAG + "null":
+            return None
+        if tag == _TAG + "bool":
+            return c.construct_yaml_bool(node)
+        if tag == _TAG + "int":
+            return c.construct_yaml_int(node)
+        if tag == _TAG + "float":
+            return c.construct_yaml_float(node)
+        self._bad_tag(node, path)
+        return node.value
+
+    def _bad_tag(self, node: Node, path: KeyPath) -> None:
+        tag = node.tag
+        shown = "!!" + tag.removeprefix(_TAG) if tag.startswith(_TAG) else tag
+        self._error(node, f"tag '{shown}' is not supported in syncd config", path)
+

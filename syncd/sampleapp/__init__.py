@@ -1,0 +1,44 @@
+"""A fake contacts app that serves real HTTP on 127.0.0.1.
+
+The test suite's stand-in for every SaaS app (no HTTP mocking anywhere), and
+the README quick start's API (``python -m syncd.sampleapp --port 8765``).
+One app serves every pagination style and both auth families at once; a test
+picks the style by path:
+
+    GET  /cursor/contacts?limit=&after=       {"results", "paging": {"next": {"after", "link"}}}
+    POST /search/contacts {limit, after, updated_after}        same shape, cursor in the body
+    GET  /next/contacts?limit=                {"data", "links": {"next": URL | null}}
+    GET  /link/contacts?page=&per_page=       bare array + RFC 8288 Link header
+    GET  /offset/contacts?offset=&count=      {"members", "total_items"}
+    GET  /pages/contacts?page=&per_page=      {"items", "meta": {"page", "total_pages"}}
+    GET  /all/contacts                        bare array, one page
+    GET  /stuck/contacts                      the same page and cursor forever
+    GET|PATCH|PUT|DELETE /contacts/{id}, POST /contacts, GET /contacts/search?email=
+    POST /oauth/token (OAuth2 modes), GET /_health (no auth)
+
+Every list takes ``updated_after=<ISO-8601>``.  Usage::
+
+    with SampleApp(n=250, auth=AuthMode.BEARER, token="t0ken") as app:
+        httpx.get(app.url + "/cursor/contacts", headers={"Authorization": "Bearer t0ken"})
+        app.store.update("1000003", first_name="Ada")
+        app.faults.add(status=429, retry_after="2")
+"""
+
+from ._app import SampleApp
+from ._auth import AuthMode
+from ._data import make_contact
+from ._faults import Fault, FaultQueue
+from ._log import RequestLog, RequestRecord
+from ._store import ContactStore, DuplicateEmailError
+
+__all__ = [
+    "AuthMode",
+    "ContactStore",
+    "DuplicateEmailError",
+    "Fault",
+    "FaultQueue",
+    "RequestLog",
+    "RequestRecord",
+    "SampleApp",
+    "make_contact",
+]

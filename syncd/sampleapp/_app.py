@@ -1,0 +1,156 @@
+"""``SampleApp``: the fake contacts app, served from a background thread."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from types import TracebackType
+from typing import Self
+
+from ._auth import Authenticator, AuthMode
+from ._faults import FaultQueue
+from ._log import RequestLog, RequestRecord
+from ._server import Server
+from ._store import ContactStore
+
+_LOOPBACK = ("127.0.0.1", "localhost")
+
+
+class SampleApp:
+    """A fake SaaS contacts app on 127.0.0.1, speaking real HTTP.
+
+    The data (``store``), the request log (``requests``) and the faults
+    (``faults``) are live: a test changes them while a client talks to the app.
+    """
+
+    def __init__(self, n: int = 100, *, auth: AuthMode | str = AuthMode.NONE,
+                 token: str = "sample-token", username: str = "sample-user",
+                 password: str | None = None, client_id: str = "sample-client",
+                 client_secret: str | None = None, seed: int = 0,
+                 max_page_size: int = 100, default_page_size: int = 10,
+                 token_ttl: float = 3600.0, rotate_refresh_token: bool = False,
+                 token_endpoint_delay: float = 0.0, host: str = "127.0.0.1", port: int = 0,
+                 on_request: Callable[[RequestRecord], None] | None = None) -> None:
+        """``password`` and ``client_secret`` default to ``token``: one secret
+        to pass around, whatever the auth mode."""
+        if host not in _LOOPBACK:
+            raise ValueError("the sample app only listens on a loopback address")
+        if not 1 <= default_page_size <= max_page_size:
+            raise ValueError("need 1 <= default_page_size <= max_page_size")
+        self.auth_mode = AuthMode(auth)
+        self.max_page_size = max_page_size
+        self.default_page_size = default_page_size
+        self.store = ContactStore(n, seed)
+        self.requests = RequestLog(on_request)
+        self.faults = FaultQueue()
+        self.stopping = threading.Event()  # set by stop(): ends delays early
+        self.server_errors: list[BaseException] = []  # exceptions the app answered 500 for
+        self.authenticator = Authenticator(
+            self.auth_mode, token=token, username=username,
+            password=token if password is None else password, client_id=client_id,
+            client_secret=token if client_secret is None else client_secret,
+            token_ttl=token_ttl, rotate_refresh_token=rotate_refresh_token,
+            token_endpoint_delay=token_endpoint_delay, stopping=self.stopping)
+        self._address = (host, port)
+        self._server: Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def contacts(self) -> ContactStore:
+        """Same as ``store``."""
+        return self.store
+
+    # -- credentials ---------------------------------------------------------
+
+    @property
+    def token(self) -> str:
+        return self.authenticator.token
+
+    @property
+    def username(self) -> str:
+        return self.authenticator.username
+
+    @property
+    def password(self) -> str:
+        return self.authenticator.password
+
+    @property
+    def client_id(self) -> str:
+        return self.authenticator.client_id
+
+    @property
+    def client_secret(self) -> str:
+        return self.authenticator.client_secret
+
+    @property
+    def refresh_token(self) -> str:
+        """The refresh token valid now (it changes on each refresh when rotating)."""
+        return self.authenticator.refresh_token
+
+    @property
+    def token_requests(self) -> int:
+        """How many requests reached ``/oauth/token`` (good or bad)."""
+        return self.authenticator.token_requests
+
+    @property
+    def tokens_issued(self) -> int:
+        return self.authenticator.tokens_issued
+
+    def expire_tokens(self) -> None:
+        """Expire every OAuth2 access token issued so far, now."""
+        self.authenticator.expire_tokens()
+
+    def issue_access_token(self) -> str:
+        """A valid OAuth2 access token, without a round trip to /oauth/token."""
+        return self.authenticator.issue_access_token()
+
+    # -- lifecycle -----------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT`` (once started)."""
+        return f"http://{self.host_port}"
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the sample app is not started")
+        return int(self._server.server_address[1])
+
+    @property
+    def host_port(self) -> str:
+        return f"{self._address[0]}:{self.port}"
+
+    def start(self) -> Self:
+        """Bind (a free port unless one was given) and serve in a daemon thread."""
+        if self._server is not None:
+            raise RuntimeError("the sample app is already started")
+        self.stopping.clear()
+        self._server = Server(self._address, self)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name=f"sampleapp-{self.port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, hang up on every client, join every thread.  Idempotent."""
+        server, thread = self._server, self._thread
+        if server is None or thread is None:
+            return
+        self.stopping.set()
+        server.shutdown()  # ends serve_forever: no new connections
+        server.server_close()
+        server.close_connections()
+        thread.join()
+        self._server = self._thread = None
+
+    def __enter__(self) -> Self:
+        return self if self._server is not None else self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        where = self.url if self._server is not None else "stopped"
+        return f"<SampleApp {where} n={len(self.store)} auth={self.auth_mode.value}>"

@@ -1,0 +1,93 @@
+"""Fault injection: make the next matching request(s) fail the way APIs fail.
+
+Faults are consumed in the order they were added: a request takes the first
+pending fault whose method and path prefix match it, and that fault's
+``times`` counts down.  One fault may combine a ``delay`` with one outcome
+(an error ``status``, ``malformed``, ``close``), or be a delay alone.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import format_datetime
+
+
+@dataclass(slots=True)
+class Fault:
+    status: int | None = None  # answer with this error status and a JSON error body
+    retry_after: str | None = None  # Retry-After header value, sent verbatim
+    delay: float = 0.0  # seconds to wait before answering (for client timeouts)
+    malformed: bool = False  # answer 200 with the real body cut in half
+    close: bool = False  # drop the connection without any answer
+    path_prefix: str = ""  # only requests whose path starts with this
+    method: str | None = None  # only this method (any if None)
+    times: int | None = 1  # requests left to hit; None = every request, forever
+    headers: dict[str, str] = field(default_factory=dict)  # extra response headers
+    hits: int = 0  # requests this fault has hit so far
+
+    def matches(self, method: str, path: str) -> bool:
+        return (self.method is None or self.method == method) and path.startswith(self.path_prefix)
+
+
+class FaultQueue:
+    """Thread-safe; ``add`` from a test while the server answers requests."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._faults: list[Fault] = []
+
+    def add(self, *, status: int | None = None, retry_after: str | int | datetime | None = None,
+            times: int | None = 1, path_prefix: str = "", method: str | None = None,
+            delay: float = 0.0, malformed: bool = False, close: bool = False,
+            headers: Mapping[str, str] | None = None) -> Fault:
+        """Queue a fault; returns it (its ``hits`` shows how often it fired).
+
+        ``retry_after``: seconds (``2`` or ``"2"``), an HTTP-date string, or a
+        datetime (sent as an HTTP-date).
+        """
+        if status is not None and not 400 <= status <= 599:
+            raise ValueError("a fault status must be an error (400-599)")
+        if sum((status is not None, malformed, close)) > 1:
+            raise ValueError("a fault has at most one of status, malformed, close")
+        if status is None and not (malformed or close or delay > 0):
+            raise ValueError("a fault needs status, malformed, close or delay")
+        if times is not None and times < 1:
+            raise ValueError("times must be at least 1 (or None for every request)")
+        if isinstance(retry_after, datetime):
+            retry_after = format_datetime(retry_after, usegmt=True)
+        fault = Fault(status=status, delay=delay, malformed=malformed, close=close,
+                      retry_after=None if retry_after is None else str(retry_after),
+                      path_prefix=path_prefix, method=method.upper() if method else None,
+                      times=times, headers=dict(headers or {}))
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def take(self, method: str, path: str) -> Fault | None:
+        """The fault this request hits, if any (counted as used)."""
+        with self._lock:
+            for i, fault in enumerate(self._faults):
+                if fault.matches(method, path):
+                    fault.hits += 1
+                    if fault.times is not None:
+                        fault.times -= 1
+                        if fault.times == 0:
+                            del self._faults[i]
+                    return fault
+        return None
+
+    @property
+    def pending(self) -> list[Fault]:
+        with self._lock:
+            return list(self._faults)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._faults)

@@ -1,0 +1,50 @@
+"""Fixtures for tests that run the real ``syncd`` command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_syncd(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+              timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``syncd ARGS`` as a separate process, the way a sysadmin runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "syncd", *args], capture_output=True, text=True,
+        env={**os.environ, **(env or {})}, cwd=cwd or REPO, timeout=timeout,
+    )
+
+
+@pytest.fixture
+def sampleapp_process(tmp_path: Path) -> Iterator[Callable[..., str]]:
+    """Start ``python -m syncd.sampleapp`` processes; returns their base URLs."""
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(*args: str) -> str:
+        port_file = tmp_path / f"port-{len(procs)}"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "syncd.sampleapp", "--port", "0", "--quiet",
+             "--port-file", str(port_file), *args],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        procs.append(proc)
+        deadline = time.monotonic() + 20
+        while not (port_file.exists() and port_file.read_text().strip()):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the sample app did not start")
+            time.sleep(0.05)
+        return f"http://127.0.0.1:{port_file.read_text().strip()}"
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        assert proc.wait(timeout=10) == 0, "the sample app did not exit cleanly on SIGTERM"
