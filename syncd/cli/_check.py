@@ -29,11 +29,12 @@ from syncd.config import (
     Config,
     ConfigError,
     ConnectorSpec,
+    SecretRefError,
     config_directory,
     load_config,
     load_connector_file,
+    resolve_reference,
 )
-from syncd.config._secrets import SecretRefError, resolve_reference
 from syncd.connector import (
     PROCESS_MASKER,
     AccountRegistry,
