@@ -198,6 +198,15 @@ def _show(value: Any) -> str:
     return PROCESS_MASKER.mask(str(value))
 
 
+def _json_value(value: Any) -> Any:
+    """A field value as JSON: lists stay lists, text is masked."""
+    if isinstance(value, list):
+        return [_json_value(v) for v in value]
+    if isinstance(value, (bool, int, float)) or value is None:
+        return value
+    return _show(value)
+
+
 def _print_side(side: _Side, result: ProbeResult | ConnectorError, keep: int) -> None:
     print(f"{side.label}")
     if isinstance(result, ConnectorError):
@@ -222,7 +231,7 @@ def _as_json(side: _Side, result: ProbeResult | ConnectorError) -> dict[str, Any
         "more_pages": result.more_pages, "seconds": round(result.seconds, 4),
         "retries": result.retries,
         "first_records": [
-            {"id": r.id, "fields": {k: _show(v) for k, v in r.fields.items()},
+            {"id": r.id, "fields": {k: _json_value(v) for k, v in r.fields.items()},
              "updated_at": _show(r.updated_at) if r.updated_at else None}
             for r in result.first_records
         ],

@@ -197,13 +197,19 @@ class Connector:
     async def _pages(self, name: str, extra: Mapping[str, Any] | None = None) -> AsyncIterator[Page]:
         op = self._operation(name)
         ctx = {**self.context, "cursor": None, **(extra or {})}
-        run = PageRun(op.pagination, self._first_request(op, ctx), self._label(op))
+
+        def render(cursor: Any) -> PageRequest:
+            return self._first_request(op, {**ctx, "cursor": cursor})
+
+        run = PageRun(op.pagination, self._first_request(op, ctx), self._label(op), render)
         request: PageRequest | None = run.first()
         number = 0
         label = self._label(op)
         while request is not None:
             number += 1
-            answer = await self.sender.send(label, self._build(op, ctx, request))
+            if run.cursor is not None:
+                ctx["cursor"] = run.cursor  # for header templates
+            answer = await self.sender.send(label, self._build(op, ctx, request), read=True)
             raw = self._records(op, answer, number)
             request = run.next(answer, raw)
             self.last_run_has_more = request is not None

@@ -24,6 +24,8 @@ are not affected.
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,8 +45,10 @@ def _blank(value: Any) -> bool:
 
 
 def _string(value: Any) -> Any:
-    if value is None or type(value) is str:
-        return value
+    if type(value) is str:
+        return value if value and not value.isspace() else None
+    if value is None:
+        return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     if isinstance(value, bool):
@@ -91,9 +95,12 @@ def _number(value: Any) -> Any:
         except ValueError:
             pass
         try:
-            return float(text)
+            number = float(text)
         except ValueError:
             pass
+        else:
+            if math.isfinite(number):  # "nan" and "inf" parse, but are no amounts
+                return number
     raise FieldValueError(f"expected a number, got {value!r:.40}")
 
 
@@ -148,6 +155,11 @@ def datetime_normaliser(formats: Sequence[str] = ()) -> Normaliser:
         text = value.strip()
         if not text:
             return None
+        if len(text) > 8 and text.lstrip("-").replace(".", "", 1).isdigit():
+            # Epoch seconds or milliseconds as text. Python's ISO parser
+            # would read "1701011200000" as a basic-format date in 1701;
+            # eight digits stay a date (YYYYMMDD).
+            return _from_epoch(float(text))
         try:
             parsed = datetime.fromisoformat(text)
         except ValueError:

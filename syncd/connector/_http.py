@@ -5,7 +5,8 @@ Retried, with exponential backoff and full jitter (or the server's
 connection errors, up to ``retry.max_attempts`` attempts in all.  A POST
 (a create) is only retried where the server cannot have acted on it (it
 refused the connection, or answered 429 or 503), so a retry never creates a
-contact twice.  Any other 4xx is not retried and becomes an
+contact twice; a POST that only reads (a search endpoint) is retried like a
+GET.  Any other 4xx is not retried and becomes an
 :class:`ApiError` naming the operation, the status and a short, masked
 excerpt of the body.
 """
@@ -86,9 +87,11 @@ class Sender:
     def _describe(self, request: httpx.Request) -> str:
         return self.masker.mask(f"{request.method} {request.url.copy_with(query=None)}")
 
-    async def send(self, operation: str, request: httpx.Request, *, allow_404: bool = False) -> Answer:
+    async def send(self, operation: str, request: httpx.Request, *, allow_404: bool = False,
+                   read: bool = False) -> Answer:
+        """``read``: the request only reads (a search by POST), so it is always safe to repeat."""
         attempts = max(1, self.retry.max_attempts)
-        is_post = request.method == "POST"
+        is_post = request.method == "POST" and not read
         for attempt in range(attempts):
             last = attempt == attempts - 1
             try:

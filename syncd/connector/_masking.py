@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import weakref
 from urllib.parse import quote, quote_plus
 
 MASK = "***"
@@ -43,32 +44,41 @@ class SecretMasker:
 
 
 class _MaskingFilter(logging.Filter):
-    def __init__(self, masker: SecretMasker) -> None:
+    """Masks a log record with every masker registered with it."""
+
+    def __init__(self) -> None:
         super().__init__()
-        self.masker = masker
+        # weak: a connector's own masker goes away with the connector
+        self.maskers: weakref.WeakSet[SecretMasker] = weakref.WeakSet()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.masker._pattern is not None:
+        maskers = [m for m in list(self.maskers) if m._pattern is not None]
+        if maskers:
             message = record.getMessage()
-            masked = self.masker.mask(message)
+            masked = message
+            for masker in maskers:
+                masked = masker.mask(masked)
             if masked != message:
                 record.msg, record.args = masked, None
         return True
 
 
 # The HTTP libraries log through the stdlib `logging` module, which is
-# process-wide by nature; one masker serves every connector in the process.
+# process-wide by nature; one filter serves every connector in the process,
+# with the process-wide masker and any masker a connector was given.
 PROCESS_MASKER = SecretMasker()
+_FILTER = _MaskingFilter()
 _installed = False
 
 
 def install_log_filter(masker: SecretMasker = PROCESS_MASKER) -> None:
     global _installed
+    _FILTER.maskers.add(masker)
     if _installed:
         return
     # Filters on a logger do not see records of its children, so each
     # logger the HTTP stack writes to is named.
     for name in ("httpx", "httpcore", "httpcore.connection", "httpcore.http11",
                  "httpcore.http2", "httpcore.proxy", "syncd"):
-        logging.getLogger(name).addFilter(_MaskingFilter(masker))
+        logging.getLogger(name).addFilter(_FILTER)
     _installed = True

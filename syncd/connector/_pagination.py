@@ -12,6 +12,7 @@ never mistaken for a complete one).
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -45,10 +46,17 @@ def _as_int(value: Any, what: str, operation: str) -> int | None:
 
 
 class PageRun:
-    def __init__(self, pagination: Pagination, first: PageRequest, operation: str) -> None:
+    def __init__(
+        self, pagination: Pagination, first: PageRequest, operation: str,
+        render: Callable[[Any], PageRequest] | None = None,
+    ) -> None:
         self.p = pagination
         self.request = first
         self.operation = operation
+        # Renders the operation's own params and body for a cursor, so that
+        # templates using `{{ cursor }}` see the page's cursor.
+        self.render = render
+        self.cursor: Any = None
         self.pages = 0
         self.seen: set[str] = set()
         self.first_size: int | None = None
@@ -111,12 +119,14 @@ class PageRun:
             if cursor is None or cursor == "" or cursor is False:
                 return None
             self._check_new(str(cursor), "cursor")
+            self.cursor = cursor
+            base = self.render(cursor) if self.render is not None else self.request
             if p.param is not None:
-                return replace(self.request, params={**self.request.params, p.param: cursor})
-            new_body = copy.deepcopy(self.request.body) if isinstance(self.request.body, dict) else {}
+                return replace(base, params={**base.params, p.param: cursor})
+            new_body = copy.deepcopy(base.body) if isinstance(base.body, dict) else {}
             assert p.body_field is not None  # the spec builder guarantees one of the two
             p.body_field.set(new_body, cursor)
-            return replace(self.request, body=new_body)
+            return replace(base, body=new_body)
         if isinstance(p, (NextUrlPagination, LinkHeaderPagination)):
             if isinstance(p, NextUrlPagination):
                 url = p.next.search(body)

@@ -6,6 +6,7 @@ One app serves every pagination style and both auth families at once; a test
 picks the style by path:
 
     GET  /cursor/contacts?limit=&after=       {"results", "paging": {"next": {"after", "link"}}}
+                                              (GET /contacts is the same list)
     POST /search/contacts {limit, after, updated_after}        same shape, cursor in the body
     GET  /next/contacts?limit=                {"data", "links": {"next": URL | null}}
     GET  /link/contacts?page=&per_page=       bare array + RFC 8288 Link header

@@ -15,7 +15,7 @@ from ._log import RequestRecord
 
 _EPILOG = """\
 endpoints (all but /_health need the credentials of --auth):
-  GET  /cursor/contacts?limit=&after=      cursor in the body (HubSpot style)
+  GET  /cursor/contacts?limit=&after=      cursor in the body (HubSpot style; also GET /contacts)
   POST /search/contacts                    cursor in a JSON body field
   GET  /next/contacts?limit=               absolute next URL in the body
   GET  /link/contacts?page=&per_page=      RFC 8288 Link header (GitHub style)

@@ -42,7 +42,7 @@ def _same(given: str | None, expected: str) -> bool:
 
 
 def _basic_credentials(header: str | None) -> tuple[str, str] | None:
-    if not header or not header[:6].lower() == "basic ":
+    if not header or header[:6].lower() != "basic ":
         return None
     try:
         user, sep, password = base64.b64decode(header[6:].strip(), validate=True).decode().partition(":")

@@ -9,7 +9,7 @@ contact updated twice within a second still gets a later ``updated_at``.
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 FIRST = ["Ada", "Alan", "Grace", "Linus", "Margaret", "Dennis", "Barbara", "Ken",
@@ -63,7 +63,7 @@ def parse_ts(text: str) -> int:
     dt = datetime.fromisoformat(text)
     if dt.tzinfo is None:
         raise ValueError(f"timestamp {text!r} has no time zone (add 'Z')")
-    delta = dt - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    delta = dt - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86400 + delta.seconds) * _US + delta.microseconds
 
 

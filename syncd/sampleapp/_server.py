@@ -8,6 +8,7 @@ ResourceWarning), and a client hanging up mid-answer is not an error.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import sys
 import threading
@@ -16,7 +17,7 @@ import traceback
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from . import _contacts, _lists
 from ._auth import AuthMode
@@ -35,6 +36,7 @@ _ROUTES: dict[tuple[str, str], _lists.Endpoint] = {
     ("GET", "/pages/contacts"): _lists.pages,
     ("GET", "/all/contacts"): _lists.everything,
     ("GET", "/stuck/contacts"): _lists.stuck,
+    ("GET", "/contacts"): _lists.cursor,  # what a user tries first: the HubSpot-style list
     ("GET", "/contacts/search"): _contacts.search,
     ("POST", "/contacts"): _contacts.create,
 }
@@ -42,6 +44,13 @@ _ONE = {"GET": _contacts.get, "PATCH": _contacts.patch, "PUT": _contacts.put,
         "DELETE": _contacts.delete}
 _OAUTH = (AuthMode.OAUTH2_CLIENT_CREDENTIALS, AuthMode.OAUTH2_REFRESH_TOKEN)
 _DISCONNECTS = (ConnectionError, TimeoutError, OSError)
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:  # a fault may use a status the stdlib has no name for (499, 520)
+        return "Error"
 
 
 def dispatch(app: SampleApp, req: Request) -> Response:
@@ -60,7 +69,7 @@ def dispatch(app: SampleApp, req: Request) -> Response:
         one = _ONE.get(req.method)
         if one is None:
             raise ApiError(405, "method not allowed", headers=[("Allow", ", ".join(_ONE))])
-        return one(app, req, req.path[len("/contacts/"):])
+        return one(app, req, unquote(req.path[len("/contacts/"):]))
     allowed = sorted(m for m, p in _ROUTES if p == req.path)
     if allowed:
         raise ApiError(405, "method not allowed", headers=[("Allow", ", ".join(allowed))])
@@ -74,10 +83,10 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     server: Server
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # the RequestLog records requests; stderr stays quiet in tests
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._serve()
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_GET  # noqa: N815
@@ -127,7 +136,7 @@ class _Handler(BaseHTTPRequestHandler):
                 headers = list(fault.headers.items())
                 if fault.retry_after is not None:
                     headers.append(("Retry-After", fault.retry_after))
-                return error_response(fault.status, HTTPStatus(fault.status).phrase, headers)
+                return error_response(fault.status, _phrase(fault.status), headers)
         try:
             resp = dispatch(app, req)
         except ApiError as exc:
@@ -144,8 +153,7 @@ class _Handler(BaseHTTPRequestHandler):
         return resp
 
     def _write(self, resp: Response) -> None:
-        phrase = HTTPStatus(resp.status).phrase
-        lines = [f"HTTP/1.1 {resp.status} {phrase}", f"Date: {self.date_time_string()}",
+        lines = [f"HTTP/1.1 {resp.status} {_phrase(resp.status)}", f"Date: {self.date_time_string()}",
                  f"Server: {self.server_version}"]
         if resp.content_type and resp.status != 204:
             lines.append(f"Content-Type: {resp.content_type}")
@@ -196,9 +204,8 @@ class Server(ThreadingHTTPServer):
         with self._conn_lock:
             conns = list(self._conns.items())
         for sock, _ in conns:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked reading
-            except OSError:
-                pass  # already closed by the client or by its thread
+            # wakes a thread blocked reading; OSError: the socket is already closed
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
         for _, thread in conns:
             thread.join(timeout)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import run_syncd
-
 TOKEN = "s3cret-sample-token"
 
 
@@ -31,7 +29,7 @@ fields:
     return tmp_path
 
 
-def test_check_connector_reads_first_page_and_masks_nothing_it_should_not(sampleapp_process) -> None:
+def test_check_connector_reads_first_page_and_masks_nothing_it_should_not(run_syncd, sampleapp_process) -> None:
     url = sampleapp_process("--n", "150", "--token", TOKEN)
     result = run_syncd("check", "sampleapp", "--settings", f"url={url}",
                        "--settings", "token=${env:TOKEN}", env={"TOKEN": TOKEN})
@@ -43,7 +41,7 @@ def test_check_connector_reads_first_page_and_masks_nothing_it_should_not(sample
     assert TOKEN not in out + result.stderr
 
 
-def test_check_all_pages_counts_every_record(sampleapp_process) -> None:
+def test_check_all_pages_counts_every_record(run_syncd, sampleapp_process) -> None:
     url = sampleapp_process("--n", "250", "--token", TOKEN)
     result = run_syncd("check", "sampleapp", "--settings", f"url={url}", "--settings",
                        "token=${env:TOKEN}", "--all-pages", "--format", "json", env={"TOKEN": TOKEN})
@@ -53,7 +51,7 @@ def test_check_all_pages_counts_every_record(sampleapp_process) -> None:
     assert side["first_records"][0]["fields"]["email"] == side["first_records"][0]["fields"]["email"].lower()
 
 
-def test_check_integration_reads_both_sides(sampleapp_process, tmp_path: Path) -> None:
+def test_check_integration_reads_both_sides(run_syncd, sampleapp_process, tmp_path: Path) -> None:
     left = sampleapp_process("--n", "30", "--token", TOKEN)
     right = sampleapp_process("--n", "20", "--token", TOKEN, "--seed", "3")
     config = _integration_dir(tmp_path, left, right)
@@ -64,7 +62,7 @@ def test_check_integration_reads_both_sides(sampleapp_process, tmp_path: Path) -
     assert "ok: 2 side(s) authenticated and read" in result.stdout
 
 
-def test_check_wrong_token_fails_with_status_and_no_secret(sampleapp_process) -> None:
+def test_check_wrong_token_fails_with_status_and_no_secret(run_syncd, sampleapp_process) -> None:
     url = sampleapp_process("--token", TOKEN)
     result = run_syncd("check", "sampleapp", "--settings", f"url={url}",
                        "--settings", "token=${env:TOKEN}", env={"TOKEN": "wrong-token-value"})
@@ -74,7 +72,7 @@ def test_check_wrong_token_fails_with_status_and_no_secret(sampleapp_process) ->
     assert "wrong-token-value" not in result.stdout + result.stderr
 
 
-def test_check_unreachable_app_names_the_request(tmp_path: Path) -> None:
+def test_check_unreachable_app_names_the_request(run_syncd, tmp_path: Path) -> None:
     spec = tmp_path / "app.yaml"
     spec.write_text((Path(__file__).parents[2] / "connectors.d" / "sampleapp.yaml").read_text()
                     .replace("rate_limit:", "retry: {max_attempts: 2, backoff_initial: 0.01}\nrate_limit:"))
@@ -84,21 +82,21 @@ def test_check_unreachable_app_names_the_request(tmp_path: Path) -> None:
     assert "GET http://127.0.0.1:9/cursor/contacts failed after 2 attempt(s): ConnectError" in result.stdout
 
 
-def test_check_refuses_a_literal_secret_on_the_command_line() -> None:
+def test_check_refuses_a_literal_secret_on_the_command_line(run_syncd) -> None:
     result = run_syncd("check", "sampleapp", "--settings", f"token={TOKEN}")
     assert result.returncode == 2
     assert "a secret goes by reference" in result.stderr
     assert TOKEN not in result.stderr
 
 
-def test_check_unknown_target_lists_what_exists(tmp_path: Path) -> None:
+def test_check_unknown_target_lists_what_exists(run_syncd, tmp_path: Path) -> None:
     result = run_syncd("check", "-c", str(tmp_path), "hubspt")
     assert result.returncode == 2
     assert "'hubspt' is neither an integration nor a connector" in result.stderr
     assert "sampleapp" in result.stderr
 
 
-def test_check_invalid_config_exits_78_with_positions(tmp_path: Path) -> None:
+def test_check_invalid_config_exits_78_with_positions(run_syncd, tmp_path: Path) -> None:
     (tmp_path / "integrations.d").mkdir()
     (tmp_path / "integrations.d" / "x.yaml").write_text("integration: x\nleft: {connector: nope}\n")
     result = run_syncd("check", "-c", str(tmp_path), "x")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from syncd.config import RetrySpec
-from syncd.connector import ApiError, ResponseError, TransportError
+from syncd.connector import ApiError, AuthError, ResponseError, TransportError
 from syncd.connector._http import backoff, parse_retry_after
 
 pytestmark = pytest.mark.anyio
@@ -256,3 +256,26 @@ async def test_update_and_delete_are_retried_on_5xx(sample_app: Any, make_spec: 
         else:
             assert await c.delete("1000002") is True
     assert [r.status for r in app.requests.matching(method)] == [500, 200 if method == "PATCH" else 204]
+
+
+async def test_403_is_an_auth_error_not_retried(sample_app: Any, make_spec: Any, connect: Any) -> None:
+    app = sample_app(n=5)
+    app.faults.add(status=403)
+    async with connect(make_spec(), app) as c:
+        with pytest.raises(AuthError) as caught:
+            await c.get("1000001")
+    assert caught.value.status == 403 and "lack permission" in str(caught.value)
+    assert len(app.requests) == 1
+
+
+async def test_a_read_by_post_is_retried_on_5xx(sample_app: Any, make_spec: Any, connect: Any) -> None:
+    # A search endpoint (POST) reads: repeating it cannot create anything.
+    app = sample_app(n=20)
+    app.faults.add(status=500, method="POST", path_prefix="/search/contacts", times=2)
+    spec = make_spec(replace_list={
+        "method": "POST", "path": "/search/contacts", "body": {"limit": 7}, "records": "results",
+        "pagination": {"type": "cursor", "cursor": "paging.next.after", "body_field": "after"}})
+    async with connect(spec, app) as c:
+        ids = [r.id for p in [p async for p in c.list()] for r in p.records]
+    assert ids == app.store.ids()
+    assert [r.status for r in app.requests][:3] == [500, 500, 200]

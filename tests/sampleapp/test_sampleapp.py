@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -11,15 +10,15 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from syncd.sampleapp import AuthMode, SampleApp
+from syncd.sampleapp import AuthMode, DuplicateEmailError, SampleApp
 
 StartApp = Callable[..., SampleApp]
 
@@ -183,7 +182,7 @@ GOOD_AND_BAD: list[tuple[AuthMode, dict[str, Any], dict[str, Any]]] = [
 ]
 
 
-@pytest.mark.parametrize(("mode", "good", "bad"), GOOD_AND_BAD, ids=lambda v: getattr(v, "value", ""))
+@pytest.mark.parametrize(("mode", "good", "bad"), GOOD_AND_BAD, ids=[m.value for m, _, _ in GOOD_AND_BAD])
 def test_auth_modes_accept_good_and_reject_bad_credentials(
         sample_app: StartApp, mode: AuthMode, good: dict[str, Any], bad: dict[str, Any]) -> None:
     app = sample_app(n=5, auth=mode, token="s3cret")
@@ -291,7 +290,7 @@ def test_token_endpoint_delay_makes_concurrent_refreshes_overlap(sample_app: Sta
 
 def test_429_carries_retry_after_as_given_and_respects_path_prefix(sample_app: StartApp) -> None:
     app = sample_app(n=5)
-    http_date = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=3), usegmt=True)
+    http_date = format_datetime(datetime.now(UTC) + timedelta(seconds=3), usegmt=True)
     app.faults.add(status=429, retry_after="2", path_prefix="/cursor")
     app.faults.add(status=429, retry_after=http_date, path_prefix="/cursor")
     app.faults.add(status=429, path_prefix="/cursor")
@@ -415,6 +414,27 @@ def test_store_clock_is_strictly_increasing(sample_app: StartApp) -> None:
     assert stamps == sorted(set(stamps))
 
 
+def test_store_helpers_work_in_process(sample_app: StartApp) -> None:
+    app = sample_app(n=3)
+    assert app.contacts is app.store and len(app.store) == 3 and "1000001" in app.store
+    copy = app.store.get("1000001")
+    assert copy is not None
+    copy["first_name"] = "Mutated"  # a copy: the store does not change behind its back
+    assert app.store.get("1000001") != copy and app.store.get("nope") is None
+    app.store.update("1000001", updated_at="2099-01-01T00:00:00.000Z")  # an explicit time is kept
+    made = app.store.create({"id": "777", "email": "Seven@example.com"})
+    assert app.store.find_by_email("seven@EXAMPLE.com") == made
+    with pytest.raises(DuplicateEmailError):
+        app.store.create({"email": "seven@example.com"})
+    with httpx.Client(base_url=app.url) as c:
+        everything = c.get("/all/contacts", params={"updated_after": "2000-01-01T00:00:00Z"}).json()
+        assert [r["id"] for r in everything] == ["1000000", "1000002", "777", "1000001"]
+        assert [r["id"] for r in c.get("/contacts").json()["results"]] == ["777", "1000000", "1000001", "1000002"]
+    app.store.delete("777")
+    with pytest.raises(KeyError):
+        app.store.delete("777")
+
+
 def test_request_log_records_what_the_client_sent(sample_app: StartApp) -> None:
     app = sample_app(n=2)
     with httpx.Client(base_url=app.url) as c:
@@ -449,4 +469,3 @@ def test_cli_serves_until_sigterm_and_exits_zero(tmp_path: Path) -> None:
         _, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err
     assert re.search(rf"sampleapp listening on {url} \(12 contacts, auth bearer, token sample-token\)", err)
-    assert os.path.exists(port_file)

@@ -1,0 +1,227 @@
+"""Fields: each type's normaliser, and a bad value costs one record, not the page."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from syncd.config import FieldSpec
+from syncd.connector import RecordError, to_wire
+from syncd.connector._fields import FieldValueError, normaliser_for
+from syncd.expr import compile_expr
+
+pytestmark = pytest.mark.anyio
+
+MAY_1 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
+
+
+def norm(type_: str, formats: tuple[str, ...] = ()) -> Any:
+    spec = FieldSpec(name="f", read=compile_expr("f"), write=None, type=type_, formats=formats)  # type: ignore[arg-type]
+    normalise = normaliser_for(spec)
+    assert normalise is not None
+    return normalise
+
+
+GOOD: list[tuple[str, Any, Any]] = [
+    # string
+    ("string", "Ada", "Ada"), ("string", " Ada ", " Ada "), ("string", 12, "12"), ("string", 1.5, "1.5"),
+    ("string", True, "true"), ("string", False, "false"), ("string", None, None),
+    # email: trimmed, lower case
+    ("email", " Ada.Lovelace@Example.COM ", "ada.lovelace@example.com"), ("email", None, None),
+    ("email", "", None), ("email", "   ", None),
+    # phone: formatting removed, extensions only trimmed
+    ("phone", "+1 (555) 010-99", "+155501099"), ("phone", "+1-555-123-4567", "+15551234567"),
+    ("phone", "555.010.0199", "5550100199"), ("phone", "  0044 20 7946 0958 ", "00442079460958"),
+    ("phone", "555-0100 ext. 12", "555-0100 ext. 12"), ("phone", 5550100, "5550100"),
+    ("phone", None, None), ("phone", " ", None),
+    # number
+    ("number", 3, 3), ("number", 2.5, 2.5), ("number", "12", 12), ("number", " 1.25 ", 1.25),
+    ("number", "-7", -7), ("number", "1,234.5", 1234.5), ("number", "1e3", 1000.0),
+    ("number", None, None), ("number", "", None), ("number", "  ", None),
+    # integer
+    ("integer", 12, 12), ("integer", "12", 12), ("integer", 12.0, 12), ("integer", "12.0", 12),
+    ("integer", " -3 ", -3), ("integer", None, None), ("integer", "", None),
+    # boolean
+    ("boolean", True, True), ("boolean", False, False), ("boolean", "true", True), ("boolean", "FALSE", False),
+    ("boolean", "yes", True), ("boolean", "No", False), ("boolean", "1", True), ("boolean", "0", False),
+    ("boolean", " on ", True), ("boolean", "off", False), ("boolean", 1, True), ("boolean", 0, False),
+    ("boolean", None, None), ("boolean", "", None),
+    # datetime: always aware, always UTC
+    ("datetime", "2024-05-01T12:00:00Z", MAY_1), ("datetime", "2024-05-01T14:00:00+02:00", MAY_1),
+    ("datetime", "2024-05-01T07:30:00-04:30", MAY_1), ("datetime", "2024-05-01T12:00:00", MAY_1),
+    ("datetime", "2024-05-01T12:00:00.250Z", MAY_1 + timedelta(milliseconds=250)),
+    ("datetime", "2024-05-01 12:00:00+00:00", MAY_1), ("datetime", "2024-05-01", MAY_1.replace(hour=0)),
+    ("datetime", 1714564800, MAY_1), ("datetime", "1714564800", MAY_1),
+    ("datetime", 1714564800.5, MAY_1 + timedelta(milliseconds=500)),
+    ("datetime", 1714564800000, MAY_1), ("datetime", "1714564800000", MAY_1),
+    ("datetime", 1714564800250, MAY_1 + timedelta(milliseconds=250)),
+    ("datetime", datetime(2024, 5, 1, 14, 0, tzinfo=timezone(timedelta(hours=2))), MAY_1),
+    ("datetime", datetime(2024, 5, 1, 12, 0), MAY_1),
+    ("datetime", None, None), ("datetime", "", None), ("datetime", "  ", None),
+    # list: a list of strings; a comma-separated string is split
+    ("list", ["a", "b"], ["a", "b"]), ("list", "a, b,,c ", ["a", "b", "c"]), ("list", ["a", 1, None], ["a", "1"]),
+    ("list", ["x", "x"], ["x", "x"]), ("list", None, []), ("list", "", []), ("list", "  ", []), ("list", [], []),
+    # tags: like list, each tag once, order kept
+    ("tags", ["vip", "lead", "vip"], ["vip", "lead"]), ("tags", "vip, lead, vip", ["vip", "lead"]),
+    ("tags", ["b", "a"], ["b", "a"]), ("tags", [1, "1", 2], ["1", "2"]), ("tags", None, []), ("tags", "", []),
+]
+
+
+@pytest.mark.parametrize(("type_", "raw", "expected"), GOOD, ids=[f"{t}-{r!r}" for t, r, _ in GOOD])
+def test_normaliser(type_: str, raw: Any, expected: Any) -> None:
+    got = norm(type_)(raw)
+    assert got == expected
+    assert type(got) is type(expected)
+    if isinstance(got, datetime):
+        assert got.tzinfo is UTC
+
+
+BAD: list[tuple[str, Any]] = [
+    ("string", {"a": 1}), ("string", [1]),
+    ("email", 5), ("email", ["a@example.com"]),
+    ("phone", True), ("phone", 1.5), ("phone", {"n": "1"}),
+    ("number", "abc"), ("number", True), ("number", "1,234"), ("number", [1]),
+    ("integer", 12.5), ("integer", "12.5"), ("integer", "twelve"), ("integer", False),
+    ("boolean", 2), ("boolean", "maybe"), ("boolean", 1.0), ("boolean", [True]),
+    ("datetime", "yesterday"), ("datetime", "2024-13-01"), ("datetime", True), ("datetime", [2024]),
+    ("list", {"a": 1}), ("list", 5), ("list", [{"x": 1}]),
+    ("tags", {"a": 1}), ("tags", [["nested"]]),
+]
+
+
+@pytest.mark.parametrize(("type_", "raw"), BAD, ids=[f"{t}-{r!r}" for t, r in BAD])
+def test_normaliser_refuses(type_: str, raw: Any) -> None:
+    with pytest.raises(FieldValueError):
+        norm(type_)(raw)
+
+
+def test_datetime_declared_formats() -> None:
+    one = norm("datetime", ("%d/%m/%Y",))
+    assert one("01/05/2024") == MAY_1.replace(hour=0)
+    assert one("2024-05-01T12:00:00Z") == MAY_1  # ISO is still understood
+    several = norm("datetime", ("%d/%m/%Y", "%d.%m.%Y %H:%M %z"))
+    assert several("01.05.2024 14:00 +0200") == MAY_1
+    with pytest.raises(FieldValueError, match=r"'%d/%m/%Y', '%d.%m.%Y %H:%M %z'"):
+        several("May 1st")
+
+
+# -- the normalisers' own contract (module docstring), as reported bugs ------
+
+def test_blank_string_is_none() -> None:
+    # "A blank value (None, "" or whitespace) is None for every type but list
+    # and tags": the string type keeps "" and "  " as they are.
+    string = norm("string")
+    assert string("") is None
+    assert string("   ") is None
+
+
+@pytest.mark.parametrize("raw", ["1701011200000", "1601011200123"])
+def test_epoch_milliseconds_text_is_not_read_as_a_basic_iso_date(raw: str) -> None:
+    # "1701011200000" is 2023-11-26T15:06:40Z in epoch ms, but
+    # datetime.fromisoformat reads it as the ISO basic form 1701-01-12T00:00.
+    expected = datetime.fromtimestamp(int(raw) / 1000, UTC)
+    assert norm("datetime")(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["nan", "NaN", "inf", "-Infinity"])
+def test_number_refuses_non_finite_text(raw: str) -> None:
+    # float("nan") parses, but NaN never equals itself (every diff would see
+    # a change) and JSON has no NaN or Infinity to write back.
+    with pytest.raises(FieldValueError):
+        norm("number")(raw)
+
+
+def test_to_wire() -> None:
+    assert to_wire(MAY_1) == "2024-05-01T12:00:00Z"
+    assert to_wire(MAY_1 + timedelta(milliseconds=250)) == "2024-05-01T12:00:00.250000Z"
+    assert to_wire(["a"]) == ["a"] and to_wire(None) is None and to_wire(3) == 3
+
+
+# -- over HTTP: records read through a spec ------------------------------------
+
+EXTRA_FIELDS = {
+    "born": {"path": "custom_fields.born", "type": "datetime", "format": "%d/%m/%Y"},
+    "first_tag": {"read": "tags[0]"},
+    "full_name": {"read": "join(' ', [first_name, last_name])"},
+    "value": {"path": "custom_fields.lifetime_value", "type": "number"},
+    "raw_custom": {"path": "custom_fields"},
+}
+
+
+async def test_records_are_read_and_normalised(sample_app: Any, make_spec: Any, connect: Any) -> None:
+    app = sample_app(n=12)
+    app.store.update("1000003", email="  Mixed.Case@Example.COM", phone="+44 (20) 7946-0958",
+                     custom_fields={"born": "01/05/2024", "score": "77", "opted_in": "yes"})
+    spec = make_spec(contacts={"fields": EXTRA_FIELDS, "deleted": "contains(tags, 'churned')"})
+    async with connect(spec, app) as c:
+        pages = [p async for p in c.list()]
+    records = {r.id: r for p in pages for r in p.records}
+    assert sorted(records) == app.store.ids() and all(p.errors == [] for p in pages)
+    for cid, record in records.items():
+        raw = app.store.get(cid)
+        assert raw is not None
+        assert record.updated_at == datetime.fromisoformat(raw["updated_at"])
+        assert record.updated_at.tzinfo is UTC
+        assert record.fields["first_name"] == raw["first_name"]
+        assert record.fields["plan"] == raw["custom_fields"]["plan"]
+        assert record.fields["tags"] == raw["tags"]
+        assert record.fields["first_tag"] == (raw["tags"][0] if raw["tags"] else None)
+        assert record.fields["full_name"] == f"{raw['first_name']} {raw['last_name']}"
+        assert record.fields["raw_custom"] == raw["custom_fields"]
+        assert record.deleted == ("churned" in raw["tags"])
+    odd = records["1000003"].fields
+    assert odd["email"] == "mixed.case@example.com"
+    assert odd["phone"] == "+442079460958"
+    assert odd["born"] == datetime(2024, 5, 1, tzinfo=UTC)
+    assert odd["score"] == 77 and odd["opted_in"] is True
+    assert records["1000004"].fields["born"] is None
+
+
+@pytest.mark.parametrize(("field", "bad"), [
+    ("score", "lots"), ("opted_in", "maybe"), ("born", "31/02/2024"), ("email", 42), ("tags", {"a": 1}),
+])
+async def test_a_bad_value_is_a_record_error_for_that_record_only(
+        sample_app: Any, make_spec: Any, connect: Any, field: str, bad: Any) -> None:
+    app = sample_app(n=20)
+    where = {"score": "custom_fields", "opted_in": "custom_fields", "born": "custom_fields"}.get(field)
+    if where:
+        app.store.update("1000009", custom_fields={field: bad})
+    else:
+        app.store.update("1000009", **{field: bad})
+    spec = make_spec(contacts={"fields": EXTRA_FIELDS})
+    async with connect(spec, app) as c:
+        pages = [p async for p in c.list()]
+        with pytest.raises(RecordError) as from_get:
+            await c.get("1000009")
+    ids = [r.id for p in pages for r in p.records]
+    assert ids == [cid for cid in app.store.ids() if cid != "1000009"]
+    errors = [e for p in pages for e in p.errors]
+    assert len(errors) == 1
+    (error,) = errors
+    assert pages[1].errors == [error] and len(pages[1].records) == 6  # page 2 (ids 7-13) keeps the rest
+    assert error.record_id == "1000009" and error.operation == "testapp.contacts.list"
+    assert f"field {field!r}" in str(error) and "record 1000009" in str(error)
+    assert from_get.value.record_id == "1000009" and from_get.value.operation == "testapp.contacts.get"
+
+
+async def test_records_that_are_not_objects_are_record_errors(sample_app: Any, make_spec: Any,
+                                                              connect: Any) -> None:
+    app = sample_app(n=5)
+    spec = make_spec(replace_list={"path": "/all/contacts", "records": "[].id"})
+    async with connect(spec, app) as c:
+        (page,) = [p async for p in c.list()]
+    assert page.records == []
+    assert len(page.errors) == 5
+    assert all("expected a JSON object" in str(e) for e in page.errors)
+
+
+async def test_a_missing_id_is_a_record_error(sample_app: Any, make_spec: Any, connect: Any) -> None:
+    app = sample_app(n=5)
+    spec = make_spec(replace_list={"path": "/all/contacts"}, contacts={"id": "custom_fields.external_id"})
+    app.store.update("1000002", custom_fields={"external_id": 7})  # a number id is fine: read as text
+    async with connect(spec, app) as c:
+        (page,) = [p async for p in c.list()]
+    assert [r.id for r in page.records] == ["7"]
+    assert len(page.errors) == 4 and all("id:" in str(e) for e in page.errors)

@@ -1,0 +1,240 @@
+"""The shipped HubSpot and Mailchimp specs, against fakes that answer as the real APIs do.
+
+A connector author's story: write connectors.d/hubspot.yaml from HubSpot's
+reference, then run ``syncd check hubspot --all-pages`` with the token in the
+environment and see every contact come back, fields extracted the way an
+integration will compare them.  The same again for Mailchimp.  Then the sync
+layer's view: ``changes(since)`` after a user edits a few records, and the
+writes (create, find, update, delete) as the APIs take them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fake_hubspot import CONTACTS, FakeHubSpot
+from fake_mailchimp import FakeMailchimp, subscriber_hash
+
+from syncd._secret import Secret
+from syncd.config import ConnectorSpec, load_connector_file
+from syncd.connector import ApiError, Connector
+
+SPECS = Path(__file__).resolve().parents[2] / "connectors.d"
+SINCE = datetime(2025, 1, 1, tzinfo=UTC)  # after every record the fakes start with
+
+
+def check(config_dir: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run the real ``syncd check`` (an empty config dir: only the shipped specs)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SYNCD_")}
+    return subprocess.run(
+        [sys.executable, "-m", "syncd", "check", "-c", str(config_dir), *args, "--format", "json"],
+        capture_output=True, text=True, env={**clean, **env}, cwd=config_dir, timeout=60,
+    )
+
+
+def as_list(shown: Any) -> list[str]:
+    # `syncd check --format json` keeps a list field a JSON list.
+    assert isinstance(shown, list), shown
+    return shown
+
+
+def spec(name: str) -> ConnectorSpec:
+    return load_connector_file(SPECS / f"{name}.yaml")
+
+
+def hubspot(app: FakeHubSpot, token: str | None = None) -> Connector:
+    return Connector(spec("hubspot"), "contacts", {"token": Secret(token or app.token), "base_url": app.url})
+
+
+def mailchimp(app: FakeMailchimp) -> Connector:
+    return Connector(spec("mailchimp"), "members", {
+        "api_key": Secret(app.api_key), "dc": "us0", "list_id": app.list_id, "base_url": app.url})
+
+
+# --- syncd check, the real command -------------------------------------------------
+
+
+def hubspot_check(app: FakeHubSpot, tmp_path: Path, token: str) -> subprocess.CompletedProcess[str]:
+    return check(tmp_path, "hubspot", "--settings", "token=${env:HS_TOKEN}",
+                 "--settings", f"base_url={app.url}", "--all-pages", env={"HS_TOKEN": token})
+
+
+def test_check_reads_every_hubspot_contact(hubspot_app: Any, tmp_path: Path) -> None:
+    app = hubspot_app(contacts=250)
+    result = hubspot_check(app, tmp_path, app.token)
+
+    assert result.returncode == 0, result.stderr
+    [side] = json.loads(result.stdout)
+    assert side["ok"] and side["side"] == "hubspot.contacts"
+    assert (side["records"], side["pages"], side["record_errors"]) == (250, 3, [])
+    assert side["first_records"][0] == {
+        "id": "101", "updated_at": "2024-03-01T09:00:00Z",
+        "fields": {"email": "contact.0000@example.com", "first_name": "First0", "last_name": "Last0",
+                   "phone": "+15550100000", "stage": "subscriber"},
+    }
+    assert [r["fields"]["stage"] for r in side["first_records"]] == ["subscriber", "lead", "customer"]
+    pages = [r for r in app.requests if r.path == CONTACTS]
+    assert [r.arg("limit") for r in pages] == ["100"] * 3  # HubSpot's maximum, never more
+    assert app.token not in result.stdout + result.stderr
+
+
+def test_check_with_a_wrong_hubspot_token_names_http_401(hubspot_app: Any, tmp_path: Path) -> None:
+    app = hubspot_app(contacts=5)
+    wrong = "pat-na1-00000000-dead-beef-0000-000000000000"
+    result = hubspot_check(app, tmp_path, wrong)
+
+    assert result.returncode == 1
+    [side] = json.loads(result.stdout)
+    assert not side["ok"]
+    assert "HTTP 401" in side["error"] and "Authentication credentials not found" in side["error"]
+    assert wrong not in result.stdout + result.stderr
+
+
+def mailchimp_check(app: FakeMailchimp, tmp_path: Path, key: str) -> subprocess.CompletedProcess[str]:
+    return check(tmp_path, "mailchimp", "--settings", "api_key=${env:MC_API_KEY}", "--settings", "dc=us0",
+                 "--settings", f"list_id={app.list_id}", "--settings", f"base_url={app.url}",
+                 "--all-pages", "--records", "4", env={"MC_API_KEY": key})
+
+
+def test_check_reads_every_mailchimp_member(mailchimp_app: Any, tmp_path: Path) -> None:
+    app = mailchimp_app(members=1234)
+    result = mailchimp_check(app, tmp_path, app.api_key)
+
+    assert result.returncode == 0, result.stderr
+    [side] = json.loads(result.stdout)
+    assert (side["records"], side["pages"], side["record_errors"]) == (1234, 2, [])
+    first = side["first_records"]  # newest change first: members 1233, 1232, 1231, 1230
+    assert first[0]["id"] == subscriber_hash("member.1233@example.com")
+    assert first[0]["updated_at"] == "2024-02-02T04:33:00Z"  # 1,233 minutes after the first
+    assert {k: v for k, v in first[0]["fields"].items() if k != "tags"} == {
+        "email": "member.1233@example.com", "first_name": "First1233", "last_name": "Last1233",
+        "phone": "+15550101233", "status": "unsubscribed"}
+    assert [r["fields"]["phone"] for r in first[1:3]] == ["+442079461232", "5550101231"]
+    assert [as_list(r["fields"]["tags"]) for r in first] == [["customer"], [], ["vip"], ["customer", "newsletter"]]
+    pages = [r for r in app.requests if r.path.endswith("/members")]
+    assert [(r.arg("count"), r.arg("offset")) for r in pages] == [("1000", "0"), ("1000", "1000")]
+    assert app.most_in_flight <= 10
+    assert app.api_key not in result.stdout + result.stderr
+
+
+def test_check_with_a_wrong_mailchimp_key_names_http_401(mailchimp_app: Any, tmp_path: Path) -> None:
+    app = mailchimp_app(members=5)
+    wrong = "ffffffffffffffffffffffffffffffff-us0"
+    result = mailchimp_check(app, tmp_path, wrong)
+
+    assert result.returncode == 1
+    [side] = json.loads(result.stdout)
+    assert "HTTP 401" in side["error"] and "API Key Invalid" in side["error"]
+    assert wrong not in result.stdout + result.stderr
+
+
+# --- changes and writes, through the engine ------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_hubspot_changes_are_the_contacts_edited_since(hubspot_app: Any) -> None:
+    app = hubspot_app(contacts=250)
+    for cid, name in (("150", "Ada"), ("120", "Grace"), ("200", "Edsger")):
+        app.modify(cid, firstname=name)
+
+    async with hubspot(app) as c:
+        pages = [page async for page in c.changes(SINCE)]
+
+    records = [r for page in pages for r in page.records]
+    assert [(r.id, r.fields["first_name"]) for r in records] == [("150", "Ada"), ("120", "Grace"), ("200", "Edsger")]
+    assert all(r.updated_at is not None and r.updated_at > SINCE for r in records)
+    [search] = [r for r in app.requests if r.path.endswith("/search")]
+    assert search.body["filterGroups"] == [{"filters": [
+        {"propertyName": "lastmodifieddate", "operator": "GT", "value": str(int(SINCE.timestamp() * 1000))}]}]
+    assert search.body["limit"] == 200
+
+
+@pytest.mark.anyio
+async def test_hubspot_changes_page_through_the_search_results(hubspot_app: Any) -> None:
+    app = hubspot_app(contacts=250)
+    for cid in list(app.contacts):
+        app.modify(cid, lifecyclestage="customer")
+
+    async with hubspot(app) as c:
+        pages = [page async for page in c.changes(SINCE)]
+
+    assert [len(p.records) for p in pages] == [200, 50]
+    assert len({r.id for p in pages for r in p.records}) == 250
+    assert [r.body.get("after") for r in app.requests if r.path.endswith("/search")] == [None, "200"]
+
+
+@pytest.mark.anyio
+async def test_hubspot_changes_beyond_the_search_cap_fail_instead_of_stopping_short(hubspot_app: Any) -> None:
+    # HubSpot's search pages no further than 10,000 results; a smaller cap here.
+    app = hubspot_app(contacts=500, search_cap=300)
+    for cid in list(app.contacts):
+        app.modify(cid, lastname="Changed")
+
+    read = 0
+    async with hubspot(app) as c:
+        with pytest.raises(ApiError) as caught:
+            async for page in c.changes(SINCE):
+                read += len(page.records)
+    assert caught.value.status == 400 and read == 400
+
+
+@pytest.mark.anyio
+async def test_hubspot_create_find_update_delete(hubspot_app: Any) -> None:
+    app = hubspot_app(contacts=3)
+    async with hubspot(app) as c:
+        created = await c.create({"email": "Ada@Example.com", "first_name": "Ada", "last_name": "Lovelace",
+                                  "phone": "+44 20 7946 0000", "stage": "lead"})
+        assert created.fields == {"email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace",
+                                  "phone": "+442079460000", "stage": "lead"}
+        assert [r.id for r in await c.find("email", "ADA@example.com")] == [created.id]
+        assert [r.id for r in await c.find("first_name", "Ada")] == [created.id]
+        updated = await c.update(created.id, {"first_name": "Augusta"})
+        assert updated is not None and updated.fields["first_name"] == "Augusta"
+        fetched = await c.get(created.id)
+        assert fetched is not None and fetched.fields["stage"] == "lead" and fetched.fields["first_name"] == "Augusta"
+        assert await c.delete(created.id) is True
+        assert await c.get(created.id) is None
+        assert await c.delete(created.id) is False  # already archived
+
+
+@pytest.mark.anyio
+async def test_mailchimp_changes_are_the_members_edited_since(mailchimp_app: Any) -> None:
+    app = mailchimp_app(members=1234)
+    edited = [subscriber_hash(f"member.{i:04d}@example.com") for i in (7, 900, 1100)]
+    for sid, name in zip(edited, ("Ada", "Grace", "Edsger")):
+        app.modify(sid, FNAME=name)
+
+    async with mailchimp(app) as c:
+        pages = [page async for page in c.changes(SINCE)]
+
+    records = [r for page in pages for r in page.records]
+    assert sorted((r.id, r.fields["first_name"]) for r in records) == sorted(zip(edited, ("Ada", "Grace", "Edsger")))
+    assert [r.updated_at for r in records] == sorted((r.updated_at for r in records), reverse=True)
+    [request] = [r for r in app.requests if r.path.endswith("/members")]
+    assert (request.arg("since_last_changed"), request.arg("sort_field"), request.arg("sort_dir")) == (
+        "2025-01-01T00:00:00Z", "last_changed", "DESC")
+
+
+@pytest.mark.anyio
+async def test_mailchimp_create_find_update_delete(mailchimp_app: Any) -> None:
+    app = mailchimp_app(members=3)
+    async with mailchimp(app) as c:
+        created = await c.create({"email": "Ada@Example.com", "first_name": "Ada", "tags": ["customer", "beta"]})
+        assert created.id == hashlib.md5(b"ada@example.com").hexdigest()  # the subscriber hash
+        assert created.fields["tags"] == ["customer", "beta"] and created.fields["status"] == "subscribed"
+        assert [r.id for r in await c.find("email", "ADA@example.com")] == [created.id]
+        updated = await c.update(created.id, {"last_name": "Lovelace", "phone": "+44 20 7946 0000"})
+        assert updated is not None and (updated.fields["last_name"], updated.fields["phone"]) == (
+            "Lovelace", "+442079460000")
+        assert await c.delete(created.id) is True
+        archived = await c.get(created.id)
+        assert archived is not None and archived.deleted and archived.fields["status"] == "archived"
+        assert await c.delete(created.id) is False
