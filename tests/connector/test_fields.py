@@ -107,7 +107,7 @@ def test_datetime_declared_formats() -> None:
         several("May 1st")
 
 
-# -- the normalisers' own contract (module docstring), as reported bugs ------
+# -- regressions: inputs these tests found mishandled ------------------------
 
 def test_blank_string_is_none() -> None:
     # "A blank value (None, "" or whitespace) is None for every type but list
