@@ -191,7 +191,7 @@ class Connector:
             except Exception:  # noqa: BLE001 - the id is only decoration here
                 pass
             raise RecordError(
-                f"record {rid or '?'}: {e}", operation=operation, record_id=rid,
+                f"record {rid or '?'}: {e}", operation=operation, record_id=rid, field=e.field,
             ) from None
 
     async def _pages(self, name: str, extra: Mapping[str, Any] | None = None) -> AsyncIterator[Page]:
@@ -206,6 +206,8 @@ class Connector:
         number = 0
         label = self._label(op)
         while request is not None:
+            if number:
+                run.check_cap()  # max_pages: the pages read so far were returned
             number += 1
             if run.cursor is not None:
                 ctx["cursor"] = run.cursor  # for header templates

@@ -37,7 +37,9 @@ Normaliser = Callable[[Any], Any]
 
 
 class FieldValueError(ValueError):
-    pass
+    def __init__(self, message: str, field: str = "") -> None:
+        self.field = field  # which field of the record, once known
+        super().__init__(message)
 
 
 def _blank(value: Any) -> bool:
@@ -279,7 +281,7 @@ class Extractor:
             try:
                 rid = _id_text(rid)
             except FieldValueError as e:
-                raise FieldValueError(f"id: {e}") from None
+                raise FieldValueError(f"id: {e}", field="id") from None
         fields = {}
         name = ""
         try:
@@ -287,14 +289,14 @@ class Extractor:
                 value = get(key) if key is not None else read(raw)
                 fields[name] = value if normalise is None else normalise(value)
         except FieldValueError as e:
-            raise FieldValueError(f"field {name!r}: {e}") from None
+            raise FieldValueError(f"field {name!r}: {e}", field=name) from None
         updated = None
         if self.read_updated is not None:
             value = get(self.updated_key) if self.updated_key is not None else self.read_updated(raw)
             try:
                 updated = _ISO_DATETIME(value)
             except FieldValueError as e:
-                raise FieldValueError(f"updated_at: {e}") from None
+                raise FieldValueError(f"updated_at: {e}", field="updated_at") from None
         deleted = bool(self.read_deleted(raw)) if self.read_deleted is not None else False
         return Record(rid, fields, updated, deleted)
 

@@ -101,13 +101,16 @@ class PageRun:
         if self.first_size is None:
             self.first_size = len(raw)
         following = self._next(answer, raw)
-        if following is not None and self.p.max_pages is not None and self.pages >= self.p.max_pages:
-            raise self._fail(
-                f"stopped after max_pages={self.p.max_pages} pages with more pages left; "
-                "raise max_pages or narrow the request")
         if following is not None:
             self.request = following
         return following
+
+    def check_cap(self) -> None:
+        """Called before fetching another page: ``max_pages`` stops the run here."""
+        if self.p.max_pages is not None and self.pages >= self.p.max_pages:
+            raise self._fail(
+                f"stopped after max_pages={self.p.max_pages} pages with more pages left; "
+                "raise max_pages or narrow the request")
 
     def _next(self, answer: Answer, raw: list[Any]) -> PageRequest | None:
         p = self.p

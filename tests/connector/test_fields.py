@@ -203,6 +203,7 @@ async def test_a_bad_value_is_a_record_error_for_that_record_only(
     assert pages[1].errors == [error] and len(pages[1].records) == 6  # page 2 (ids 7-13) keeps the rest
     assert error.record_id == "1000009" and error.operation == "testapp.contacts.list"
     assert f"field {field!r}" in str(error) and "record 1000009" in str(error)
+    assert error.field == field and from_get.value.field == field
     assert from_get.value.record_id == "1000009" and from_get.value.operation == "testapp.contacts.get"
 
 

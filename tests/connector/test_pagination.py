@@ -169,10 +169,13 @@ async def test_api_ignoring_the_page_parameter_is_a_pagination_error(
 async def test_max_pages_exceeded_is_a_pagination_error(sample_app: Any, make_spec: Any, connect: Any) -> None:
     app = sample_app(n=30)
     capped = {**STYLES["cursor-param"], "pagination": {**STYLES["cursor-param"]["pagination"], "max_pages": 2}}
+    got: list[str] = []
     async with connect(make_spec(replace_list=capped), app) as c:
         with pytest.raises(PaginationError, match="max_pages=2"):
-            await read(c)
+            async for page in c.list():
+                got.extend(r.id for r in page.records)
     assert len(app.requests) == 2
+    assert got == app.store.ids()[:2 * PAGE]  # both allowed pages reach the caller first
 
 
 async def test_max_pages_reached_exactly_is_complete(sample_app: Any, make_spec: Any, connect: Any) -> None:
