@@ -40,9 +40,10 @@ _TYPE_NAMES = {
 
 @cache
 def _validator(kind: str) -> Draft202012Validator:
-    schema = load_schema(kind)
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    # The shipped schemas are checked against the metaschema by the tests
+    # (tests/config/test_schemas.py); doing it here would cost every process
+    # start a tenth of a second.
+    return Draft202012Validator(load_schema(kind))
 
 
 def validate_document(kind: str, doc: YamlDoc) -> list[Problem]:

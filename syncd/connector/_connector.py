@@ -215,13 +215,13 @@ class Connector:
             raw = self._records(op, answer, number)
             request = run.next(answer, raw)
             self.last_run_has_more = request is not None
-            records, errors = [], []
-            for item in raw:
-                try:
-                    records.append(self.extractor.record(item))
-                except FieldValueError:
+            records = self.extractor.page(raw)
+            errors: list[RecordError] = []
+            if records is None:  # a bad value somewhere: read record by record
+                records = []
+                for item in raw:
                     try:
-                        self.extract(item, label)
+                        records.append(self.extract(item, label))
                     except RecordError as e:
                         errors.append(e)
             yield Page(number, records, errors)
