@@ -25,9 +25,9 @@ EXIT_CONFIG = 78  # EX_CONFIG from sysexits.h: systemd units stop restarting on 
 def _commands() -> list[ModuleType]:
     # Imported here so `syncd --help` stays fast and one broken command
     # cannot stop the others from loading at import time.
-    from syncd.cli import _check, _demo, _schema, _validate
+    from syncd.cli import _check, _demo, _once, _reset, _schema, _validate
 
-    return [_validate, _check, _schema, _demo]
+    return [_validate, _check, _once, _reset, _schema, _demo]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,6 +11,7 @@ against it are skipped rather than reported as "unknown connector".
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,10 @@ __all__ = ["check_integration"]
 
 _SPECIAL_VARIABLES = frozenset({"other", "exists_in_other"})
 _WRITES = {"both": ("left", "right"), "left_to_right": ("right",), "right_to_left": ("left",)}
+_READS = {"both": ("left", "right"), "left_to_right": ("left",), "right_to_left": ("right",)}
+_LISTS = frozenset({"list", "tags"})
+_SINGLE = frozenset({"number", "integer", "boolean", "datetime"})  # values a list cannot go into
+_TEXT = frozenset({"string", None})  # what transform: date writes to or reads from
 _OTHER = {"left": "right", "right": "left"}
 _SETTING_TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "integer": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
@@ -154,6 +159,70 @@ class _Checker:
         if "values" in raw and (isinstance(raw["left"], list) or isinstance(raw["right"], list)):
             self.error(("fields", i, "values"), "values: maps one field to one field; "
                        "it cannot be used with a list of fields", at_key=True)
+        elif "values" in raw and direction != "left_to_right":
+            self.inverse(i, raw["values"], direction)
+        self.value_types(i, raw, sides)
+
+    def value_types(self, i: int, raw: Mapping[str, Any], sides: Mapping[str, _Side | None]) -> None:
+        """Can values of the two fields' types flow the way the mapping says?"""
+        named = {name: raw[name] for name in ("left", "right")}
+        if any(not isinstance(v, str) for v in named.values()):
+            return  # join_name / split_name: checked above
+        fields = {}
+        for name, field in named.items():
+            side = sides[name]
+            if side is None or field not in side.obj.fields:
+                return  # reported already
+            fields[name] = (side, field, side.obj.fields[field].type)
+        direction = raw.get("direction", "both")
+        transform = raw.get("transform")
+        lt, rt = fields["left"][2], fields["right"][2]
+
+        def shown(name: str) -> str:
+            side, field, kind = fields[name]
+            return f"field '{field}' of {side.label} (type: {kind or 'untyped'})"
+
+        if transform == "first":
+            sources = _READS[direction]
+            if not any(fields[s][2] in _LISTS or fields[s][2] is None for s in sources):
+                which = (f"{shown(sources[0])} is not" if len(sources) == 1
+                         else f"neither {shown('left')} nor {shown('right')} is")
+                self.error(("fields", i, "transform"), "transform: first takes the first item of a "
+                           f"list, but {which} a list (type: list or tags)")
+            return
+        if transform == "date":
+            kinds = {lt, rt}
+            if not ("datetime" in kinds and len(kinds) == 2 and (kinds - {"datetime"}) <= _TEXT):
+                self.error(("fields", i, "transform"),
+                           f"transform: date converts between a datetime field and a text field "
+                           f"(type: string or untyped), but {shown('left')} maps to {shown('right')}")
+            return
+        for source in _READS[direction]:
+            target = _OTHER[source]
+            kind, other_kind = fields[source][2], fields[target][2]
+            if kind in _LISTS and other_kind in _SINGLE:
+                self.error(("fields", i, target),
+                           f"{shown(source)} holds a list, which does not fit {shown(target)}: "
+                           "add transform: first to take the list's first item")
+                return
+            if kind in _SINGLE and other_kind in _LISTS:
+                self.error(("fields", i, target),
+                           f"{shown(source)} holds a single value, which does not fit "
+                           f"{shown(target)}, a list: map it to a field that is not a list")
+                return
+
+    def inverse(self, i: int, values: Mapping[str, Any], direction: str) -> None:
+        """Right to left, ``values:`` is read backwards: no two keys may share a value."""
+        first_key: dict[tuple[bool, Any], str] = {}
+        for key, value in values.items():
+            seen = first_key.setdefault((isinstance(value, bool), value), key)
+            if seen != key:
+                hint = " or use direction: left_to_right" if direction == "both" else ""
+                shown = f"'{value}'" if isinstance(value, str) else json.dumps(value)
+                self.error(("fields", i, "values", key),
+                           f"values: '{seen}' and '{key}' both map to {shown}, so a right value "
+                           f"{shown} cannot be mapped back to one left value (direction: "
+                           f"{direction}); give each its own right value{hint}")
 
     def writable(self, side: _Side | None, path: KeyPath, field: str, direction: str) -> None:
         if side is None or side.obj.fields[field].write is not None:

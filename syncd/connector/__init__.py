@@ -14,7 +14,7 @@ from syncd.connector._errors import (
     ResponseError,
     TransportError,
 )
-from syncd.connector._fields import Record, to_wire
+from syncd.connector._fields import Record, normaliser_for, to_wire
 from syncd.connector._masking import PROCESS_MASKER, SecretMasker
 from syncd.connector._probe import ProbeResult, probe
 from syncd.connector._ratelimit import Account, AccountRegistry
@@ -35,6 +35,7 @@ __all__ = [
     "ResponseError",
     "SecretMasker",
     "TransportError",
+    "normaliser_for",
     "probe",
     "resolve_settings",
     "since_context",

@@ -31,13 +31,13 @@ class RequestLog:
     def __init__(self, listener: Callable[[RequestRecord], None] | None = None) -> None:
         self._lock = threading.Lock()
         self._records: list[RequestRecord] = []
-        self._listener = listener
+        self.listener = listener
 
     def append(self, record: RequestRecord) -> None:
         with self._lock:
             self._records.append(record)
-        if self._listener is not None:
-            self._listener(record)
+        if self.listener is not None:
+            self.listener(record)
 
     def all(self) -> list[RequestRecord]:
         with self._lock:

@@ -1,0 +1,112 @@
+"""``syncd once``: one cycle of each enabled (or named) integration, no daemon.
+
+Exit 0 when every cycle completed (record errors are in the summary and
+kept for the next cycle), 1 when a cycle was aborted, 2 on bad usage, 78 on
+an invalid config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+import anyio
+
+from syncd.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_config_dir_argument, error
+from syncd.config import Config, ConfigError, load_config
+from syncd.connector import PROCESS_MASKER, AccountRegistry
+from syncd.state import StateError, open_store
+from syncd.sync import CycleSummary, run_cycle
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "once",
+        help="run one sync cycle of each enabled (or named) integration, then exit",
+        description="Run one cycle of each enabled integration (or of those named), without a "
+                    "daemon, and print what each did.",
+    )
+    add_config_dir_argument(p)
+    p.add_argument("integrations", nargs="*", metavar="INTEGRATION", help="only these (default: every enabled one)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="read both sides and print the writes it would make; write nothing to either app")
+    p.add_argument("--json", action="store_true", help="print the summaries as JSON")
+    p.set_defaults(run=run)
+
+
+def load(args: argparse.Namespace) -> Config | int:
+    """The config, or the exit code after saying why there is none."""
+    try:
+        return load_config(args.config_dir)
+    except ConfigError as e:
+        for problem in e.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_CONFIG
+    except (FileNotFoundError, NotADirectoryError) as e:
+        error(str(e))
+        return EXIT_USAGE
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load(args)
+    if isinstance(config, int):
+        return config
+    unknown = [n for n in args.integrations if n not in config.integrations]
+    if unknown:
+        error(f"no integration named {', '.join(unknown)}; known: {', '.join(sorted(config.integrations))}")
+        return EXIT_USAGE
+    names = args.integrations or [n for n, i in sorted(config.integrations.items()) if i.enabled]
+    try:
+        summaries = anyio.run(_run_all, config, names, args.dry_run)
+    except StateError as e:
+        error(str(e))
+        return EXIT_FAILED
+    print_summaries(summaries, args.json)
+    return EXIT_FAILED if any(s.aborted for s, _ in summaries) else EXIT_OK
+
+
+async def _run_all(config: Config, names: list[str], dry_run: bool) -> list[tuple[CycleSummary, float]]:
+    accounts = AccountRegistry()
+    store = open_store(config.daemon.state_path)
+    try:
+        out = []
+        for name in names:
+            start = time.perf_counter()
+            summary = await run_cycle(config, name, store, accounts, origin="once", dry_run=dry_run)
+            out.append((summary, time.perf_counter() - start))
+        return out
+    finally:
+        store.close()
+
+
+def print_summaries(summaries: list[tuple[CycleSummary, float]], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps([summary_dict(s, t) for s, t in summaries], indent=2, default=str))
+        return
+    for s, seconds in summaries:
+        print(f"{s.integration}: read {s.read['left']} left, {s.read['right']} right; "
+              f"created {s.created['left']} left, {s.created['right']} right; "
+              f"updated {s.updated['left']} left, {s.updated['right']} right; "
+              f"deleted {s.deleted['left']} left, {s.deleted['right']} right; "
+              f"unchanged {s.unchanged}; skipped by rules {s.skipped}; conflicts {s.conflicts}; "
+              f"errors {s.errors} ({seconds:.2f} s)")
+        for w in s.writes:
+            target = w.record_id or "(new)"
+            fields = ", ".join(f"{k}={PROCESS_MASKER.mask(str(v))}" for k, v in w.fields.items())
+            print(f"  would {w.action} {w.side} {target} from {w.source_id}: {fields}")
+        if s.aborted:
+            print(f"  ABORTED: {PROCESS_MASKER.mask(s.aborted)}")
+
+
+def summary_dict(s: CycleSummary, seconds: float) -> dict[str, Any]:
+    return {
+        "integration": s.integration, "read": s.read, "created": s.created, "updated": s.updated,
+        "deleted": s.deleted, "unchanged": s.unchanged, "skipped": s.skipped,
+        "conflicts": s.conflicts, "errors": s.errors, "seconds": round(seconds, 3),
+        "aborted": PROCESS_MASKER.mask(s.aborted) if s.aborted else None,
+        "writes": [{"side": w.side, "action": w.action, "record_id": w.record_id,
+                    "source_id": w.source_id, "fields": w.fields} for w in s.writes],
+    }

@@ -1,0 +1,66 @@
+"""``syncd reset INTEGRATION [--read-only]``: forget state, sync from scratch.
+
+Without ``--read-only`` the state is cleared and a full cycle runs (records
+are matched again by key; nothing is created twice). With it, the state is
+rebuilt from a full read of both sides without writing anything: only
+changes made from now on are synced (PieSync's "sync future changes only").
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import anyio
+
+from syncd.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_config_dir_argument, error
+from syncd.cli._once import load, print_summaries
+from syncd.config import Config
+from syncd.connector import AccountRegistry
+from syncd.state import StateError, open_store
+from syncd.sync import CycleSummary, run_cycle
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "reset",
+        help="clear an integration's state and run a full sync (or only rebuild state)",
+        description="Clear INTEGRATION's state (cursors, snapshots, links, open intents) and run a "
+                    "full cycle; --read-only rebuilds the state without writing to either app.",
+    )
+    add_config_dir_argument(p)
+    p.add_argument("integration", metavar="INTEGRATION")
+    p.add_argument("--read-only", action="store_true",
+                   help="rebuild state without writing: only future changes are synced")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load(args)
+    if isinstance(config, int):
+        return config
+    if args.integration not in config.integrations:
+        error(f"no integration named {args.integration}; known: {', '.join(sorted(config.integrations))}")
+        return EXIT_USAGE
+    try:
+        summary, seconds = anyio.run(_reset, config, args.integration, not args.read_only)
+    except StateError as e:
+        error(str(e))
+        return EXIT_FAILED
+    print_summaries([(summary, seconds)], args.json)
+    return EXIT_FAILED if summary.aborted else EXIT_OK
+
+
+async def _reset(config: Config, name: str, write: bool) -> tuple[CycleSummary, float]:
+    store = open_store(config.daemon.state_path)
+    try:
+        with store.transaction(name) as t:
+            t.reset()
+        start = time.perf_counter()
+        summary = await run_cycle(config, name, store, AccountRegistry(), origin="reset",
+                                  write=write, full=True)
+        return summary, time.perf_counter() - start
+    finally:
+        store.close()

@@ -1,0 +1,38 @@
+"""The state store: cursors, snapshots, links, intents, errors, conflicts.
+
+``open_store(path)`` opens (creating and migrating as needed) the SQLite
+store; :class:`StateStore` is the contract the sync layer relies on. Every
+failure of the store is a :class:`StateError` (the tree is drawn in
+``_errors.py``).
+"""
+
+from syncd.state._errors import StateCorruptError, StateError, StateLockedError, StateVersionError
+from syncd.state._model import (
+    ConflictRow,
+    Intent,
+    Origin,
+    RecordErrorRow,
+    Side,
+    SideState,
+    Snapshot,
+)
+from syncd.state._sqlite import SQLiteStore, open_store
+from syncd.state._store import StateStore, Transaction
+
+__all__ = [
+    "ConflictRow",
+    "Intent",
+    "Origin",
+    "RecordErrorRow",
+    "SQLiteStore",
+    "Side",
+    "SideState",
+    "Snapshot",
+    "StateCorruptError",
+    "StateError",
+    "StateLockedError",
+    "StateStore",
+    "StateVersionError",
+    "Transaction",
+    "open_store",
+]

@@ -1,0 +1,96 @@
+"""What the state store holds, as plain frozen records.
+
+Per integration and side: a cursor, and a snapshot of every record seen
+(its match key, the compared field values as last read and as last synced,
+a content hash). Per integration: links between a left and a right record,
+write intents (recorded before a create so a crash cannot duplicate it),
+record errors and the conflict log. Secrets are never stored: field values
+are contact data, and settings are not stored at all.
+
+Values are JSON-native (str, int, float, bool, None, lists, dicts); the
+sync layer turns anything else into one of those before storing. Datetimes
+must be aware; they come back as aware UTC datetimes (microseconds kept).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+Side = Literal["left", "right"]
+Origin = Literal["scheduled", "bulk", "webhook", "retry", "once", "reset"]
+
+
+@dataclass(frozen=True, slots=True)
+class SideState:
+    """Where reading one side of an integration stands."""
+
+    cursor: datetime | None = None  # the greatest updated_at committed; None: never read
+    last_full_read: datetime | None = None  # when the last complete list() finished
+    generation: int = 0  # counts complete list() reads; a snapshot records the last one it was in
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """One record of one side, as syncd last saw it and last synced it.
+
+    ``seen`` are the compared fields (mapped, matched or read by a rule) as
+    last read, normalised; ``synced`` the same fields as of the last sync
+    (None for a record never synced), the base of three-way comparisons.
+    ``dirty`` marks a record whose ``seen`` differs from ``synced`` or whose
+    deletion is not yet handled.
+    """
+
+    side: Side
+    record_id: str
+    seen: Mapping[str, Any]
+    synced: Mapping[str, Any] | None = None
+    match_key: str | None = None
+    hash: str = ""
+    updated_at: datetime | None = None
+    deleted: bool = False
+    dirty: bool = False
+    generation: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """A write about to be made; kept until its result is committed."""
+
+    side: Side  # the side written to
+    kind: Literal["create", "update", "delete"]
+    source_id: str  # the record on the other side it comes from
+    fields: Mapping[str, Any]
+    match_key: str | None = None
+    target_id: str | None = None  # for update and delete
+    id: int = 0  # assigned by the store
+    created_at: datetime | None = None  # None: the store uses now()
+
+
+@dataclass(frozen=True, slots=True)
+class RecordErrorRow:
+    side: Side
+    record_id: str
+    operation: str
+    message: str
+    status: int | None = None
+    attempts: int = 1
+    origin: Origin = "scheduled"
+    at: datetime | None = None  # when it last failed; None: the store uses now()
+    id: int = 0
+    resolved_at: datetime | None = None  # set by resolve_errors; errors(unresolved=False) shows it
+
+
+@dataclass(frozen=True, slots=True)
+class ConflictRow:
+    left_id: str
+    right_id: str
+    field: str  # the mapping, as "left_field -> right_field"
+    left_value: Any
+    right_value: Any
+    winner: Literal["left", "right"]
+    rule: str  # newest_wins, left_wins, right_wins, left_unless_blank, …
+    at: datetime | None = None  # None: the store uses now()
+    id: int = 0

@@ -1,0 +1,588 @@
+"""The SQLite state store: one file, WAL journal, shared by every integration.
+
+What is stored (the schema is drawn in :mod:`syncd.state._migrations`):
+integration names; per side a cursor, the time of the last full read and a
+generation counter; per record a snapshot (record id, match key, the
+compared field values as last read and as last synced, a content hash, the
+record's ``updated_at``, deleted and dirty flags); links between record ids;
+pending write intents (the fields about to be written); record errors
+(operation, message, HTTP status, attempts) and the conflict log (the two
+values and the winner). Field values are contact data: personal data, which
+is why the file is created 0600 in a 0700 directory. Connector settings,
+tokens, API keys and credentials never reach this layer: no method takes
+them, and connector error messages are masked before they become record
+errors (principle 6).
+
+Durability: ``journal_mode=WAL`` with ``synchronous=NORMAL`` survives a
+process crash (kill -9) at any instant with every committed transaction
+intact; only a power loss can drop the last few commits, never tear one.
+
+One store is one connection, used from one thread (the event loop's).
+Transactions do not nest, and nothing may ``await`` inside one: another
+task opening a transaction meanwhile would get a :class:`StateError`.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import os
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, ParamSpec, TypeVar
+
+import orjson
+
+from syncd.state._errors import StateError, corrupt, from_sqlite
+from syncd.state._migrations import APPLICATION_ID, SCHEMA_VERSION, migrate, too_new
+from syncd.state._model import ConflictRow, Intent, RecordErrorRow, Side, SideState, Snapshot
+from syncd.state._store import StateStore, Transaction
+
+__all__ = ["SQLiteStore", "open_store"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_CHUNK = 512  # ids per IN (…) query; padded to a power of two so few statements are prepared
+_SIDES = ("left", "right")
+
+
+# --- values in and out ---------------------------------------------------------------------------
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    raise TypeError(f"{type(value).__name__} is not JSON-native: convert it before storing")
+
+
+def _dump(value: Any) -> str:
+    return orjson.dumps(value, default=_json_default).decode()
+
+
+def _time(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value.isoformat()} given to the state store: make it aware (UTC)")
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def _side(side: str) -> Side:
+    if side not in _SIDES:
+        raise ValueError(f"side must be 'left' or 'right', not {side!r}")
+    return side  # type: ignore[return-value]
+
+
+@functools.lru_cache(maxsize=None)
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+def _chunks(ids: Iterable[str]) -> Iterator[tuple[str, list[str]]]:
+    """Unique ids in chunks of at most ``_CHUNK``, each padded (with its last id) to a power of two."""
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), _CHUNK):
+        part = unique[start:start + _CHUNK]
+        size = 8
+        while size < len(part):
+            size *= 2
+        part += [part[-1]] * (size - len(part))
+        yield _marks(size), part
+
+
+_SNAPSHOT_COLUMNS = "side, record_id, seen, synced, match_key, hash, updated_at, deleted, dirty, generation"
+
+
+def _snapshot(row: tuple[Any, ...]) -> Snapshot:
+    side, record_id, seen, synced, match_key, hash_, updated_at, deleted, dirty, generation = row
+    return Snapshot(
+        side, record_id, orjson.loads(seen), None if synced is None else orjson.loads(synced),
+        match_key, hash_, None if updated_at is None else datetime.fromisoformat(updated_at),
+        bool(deleted), bool(dirty), generation,
+    )
+
+
+# --- error translation ---------------------------------------------------------------------------
+
+def _guard(doing: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Turn a ``sqlite3.Error`` raised by the method into a :class:`StateError`."""
+
+    def decorate(method: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(method)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return method(*args, **kwargs)
+            except sqlite3.Error as exc:
+                owner = args[0]
+                store: SQLiteStore = owner._store if isinstance(owner, _SQLiteTransaction) else owner  # type: ignore[assignment]
+                raise store._error(exc, doing) from exc
+
+        return wrapper
+
+    return decorate
+
+
+# --- the transaction -----------------------------------------------------------------------------
+
+_UPSERT_SNAPSHOT = f"""
+    INSERT INTO snapshots (integration, {_SNAPSHOT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (integration, side, record_id) DO UPDATE SET
+        seen = excluded.seen, synced = excluded.synced, match_key = excluded.match_key,
+        hash = excluded.hash, updated_at = excluded.updated_at, deleted = excluded.deleted,
+        dirty = excluded.dirty, generation = excluded.generation"""
+
+_UPSERT_ERROR = """
+    INSERT INTO errors (integration, side, record_id, operation, message, status, attempts, origin, at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (integration, side, record_id, operation) WHERE resolved_at IS NULL DO UPDATE SET
+        message = excluded.message, status = excluded.status, attempts = errors.attempts + 1,
+        origin = excluded.origin, at = excluded.at"""
+
+_RESET_TABLES = ("snapshots", "side_states", "links", "intents", "errors", "conflicts")
+
+
+class _SQLiteTransaction(Transaction):
+    """``BEGIN IMMEDIATE`` on enter; ``COMMIT`` on a clean exit, ``ROLLBACK`` on any exception."""
+
+    __slots__ = ("_store", "_conn", "integration", "_open", "_registered")
+
+    def __init__(self, store: SQLiteStore, integration: str) -> None:
+        self._store = store
+        self._conn = store._conn
+        self.integration = integration
+        self._open = False
+        self._registered = False
+
+    def __enter__(self) -> _SQLiteTransaction:
+        store = self._store
+        if store._active is not None:
+            raise StateError(
+                f"state store {store.path}: a transaction (for {store._active.integration!r}) is already open; "
+                "transactions do not nest", path=store.path,
+            )
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise store._error(exc, "starting a transaction") from exc
+        store._active = self
+        self._open = True
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None,
+    ) -> None:
+        store, conn = self._store, self._conn
+        self._open = False
+        store._active = None
+        if exc_type is None:
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as error:
+                self._rollback()
+                raise store._error(error, "committing") from error
+        else:
+            self._rollback(exc)
+
+    def _rollback(self, cause: BaseException | None = None) -> None:
+        try:
+            if self._conn.in_transaction:  # some errors (disk full, I/O) have rolled back already
+                self._conn.execute("ROLLBACK")
+        except sqlite3.Error as error:
+            if cause is None:
+                raise self._store._error(error, "rolling back") from error
+            cause.add_note(f"and rolling back the state store failed: {error}")
+
+    def _check(self) -> None:
+        if not self._open:
+            raise StateError(
+                f"state store {self._store.path}: the transaction for {self.integration!r} is not open "
+                "(used outside its `with` block)", path=self._store.path,
+            )
+        if not self._registered:
+            self._conn.execute("INSERT OR IGNORE INTO integrations (name) VALUES (?)", (self.integration,))
+            self._registered = True
+
+    @_guard("writing snapshots")
+    def put_snapshots(self, snapshots: Iterable[Snapshot]) -> None:
+        i = self.integration
+        rows = [
+            (i, _side(s.side), s.record_id, _dump(s.seen), None if s.synced is None else _dump(s.synced),
+             s.match_key, s.hash, _time(s.updated_at), bool(s.deleted), bool(s.dirty), s.generation)
+            for s in snapshots
+        ]
+        self._check()
+        if rows:
+            self._conn.executemany(_UPSERT_SNAPSHOT, rows)
+
+    @_guard("marking snapshots seen")
+    def mark_seen(self, side: Side, record_ids: Iterable[str], generation: int) -> None:
+        _side(side)
+        self._check()
+        i = self.integration
+        self._conn.executemany(
+            "UPDATE snapshots SET generation = ? WHERE integration = ? AND side = ? AND record_id = ?",
+            ((generation, i, side, record_id) for record_id in record_ids),
+        )
+
+    @_guard("writing the side state")
+    def set_side_state(self, side: Side, state: SideState) -> None:
+        row = (self.integration, _side(side), _time(state.cursor), _time(state.last_full_read), state.generation)
+        self._check()
+        self._conn.execute(
+            """INSERT INTO side_states (integration, side, cursor, last_full_read, generation)
+               VALUES (?, ?, ?, ?, ?)
+               ON CONFLICT (integration, side) DO UPDATE SET cursor = excluded.cursor,
+                   last_full_read = excluded.last_full_read, generation = excluded.generation""",
+            row,
+        )
+
+    @_guard("linking records")
+    def link(self, left_id: str, right_id: str) -> None:
+        self._check()
+        # REPLACE deletes every row that conflicts on either key: the old partners of both.
+        self._conn.execute(
+            "INSERT OR REPLACE INTO links (integration, left_id, right_id) VALUES (?, ?, ?)",
+            (self.integration, left_id, right_id),
+        )
+
+    @_guard("unlinking a record")
+    def unlink(self, side: Side, record_id: str) -> None:
+        column = "left_id" if _side(side) == "left" else "right_id"
+        self._check()
+        self._conn.execute(f"DELETE FROM links WHERE integration = ? AND {column} = ?", (self.integration, record_id))
+
+    @_guard("recording a write intent")
+    def add_intent(self, intent: Intent) -> int:
+        row = (
+            self.integration, _side(intent.side), intent.kind, intent.source_id, intent.target_id,
+            intent.match_key, _dump(intent.fields), _time(intent.created_at or self._store.now()),
+        )
+        self._check()
+        cursor = self._conn.execute(
+            """INSERT INTO intents (integration, side, kind, source_id, target_id, match_key, fields, created_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+            row,
+        )
+        return int(cursor.lastrowid or 0)
+
+    @_guard("resolving a write intent")
+    def resolve_intent(self, intent_id: int) -> None:
+        self._check()
+        self._conn.execute("DELETE FROM intents WHERE integration = ? AND id = ?", (self.integration, intent_id))
+
+    @_guard("recording a record error")
+    def add_error(self, error: RecordErrorRow) -> None:
+        row = (
+            self.integration, _side(error.side), error.record_id, error.operation, error.message, error.status,
+            error.attempts, error.origin, _time(error.at or self._store.now()),
+        )
+        self._check()
+        self._conn.execute(_UPSERT_ERROR, row)
+
+    @_guard("resolving record errors")
+    def resolve_errors(self, side: Side, record_id: str) -> None:
+        row = (_time(self._store.now()), self.integration, _side(side), record_id)
+        self._check()
+        self._conn.execute(
+            """UPDATE errors SET resolved_at = ?
+               WHERE integration = ? AND side = ? AND record_id = ? AND resolved_at IS NULL""",
+            row,
+        )
+
+    @_guard("recording a conflict")
+    def add_conflict(self, conflict: ConflictRow) -> None:
+        c = conflict
+        row = (
+            self.integration, c.left_id, c.right_id, c.field, _dump(c.left_value), _dump(c.right_value),
+            c.winner, c.rule, _time(c.at or self._store.now()),
+        )
+        self._check()
+        self._conn.execute(
+            """INSERT INTO conflicts (integration, left_id, right_id, field, left_value, right_value,
+                                      winner, rule, at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            row,
+        )
+
+    @_guard("resetting the integration")
+    def reset(self) -> None:
+        self._check()
+        for table in _RESET_TABLES:
+            self._conn.execute(f"DELETE FROM {table} WHERE integration = ?", (self.integration,))
+        self._conn.execute("DELETE FROM integrations WHERE name = ?", (self.integration,))
+        self._registered = False
+
+
+# --- the store -----------------------------------------------------------------------------------
+
+class SQLiteStore(StateStore):
+    """The :class:`StateStore` in one SQLite file; made by :func:`open_store`."""
+
+    def __init__(self, conn: sqlite3.Connection, path: str, busy_timeout: float) -> None:
+        self._conn = conn
+        self.path = path
+        self.busy_timeout = busy_timeout
+        self._active: _SQLiteTransaction | None = None
+
+    def _error(self, exc: sqlite3.Error, doing: str) -> StateError:
+        return from_sqlite(self.path, exc, doing, busy_timeout=self.busy_timeout)
+
+    def _rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        return self._conn.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        """Close the file; an open transaction is rolled back. Closing twice is harmless."""
+        if self._active is not None:
+            self._active._open = False
+            self._active = None
+        try:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # closed already, or the file is gone: nothing left to save
+        self._conn.close()
+
+    def transaction(self, integration: str) -> _SQLiteTransaction:
+        return _SQLiteTransaction(self, integration)
+
+    @_guard("reading the side state")
+    def side_state(self, integration: str, side: Side) -> SideState:
+        rows = self._rows(
+            "SELECT cursor, last_full_read, generation FROM side_states WHERE integration = ? AND side = ?",
+            (integration, _side(side)),
+        )
+        if not rows:
+            return SideState()
+        cursor, last_full_read, generation = rows[0]
+        return SideState(_parse_time(cursor), _parse_time(last_full_read), generation)
+
+    @_guard("reading snapshots")
+    def snapshots(self, integration: str, side: Side, record_ids: Sequence[str]) -> dict[str, Snapshot]:
+        _side(side)
+        out: dict[str, Snapshot] = {}
+        for marks, ids in _chunks(record_ids):
+            for row in self._rows(
+                f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots"
+                f" WHERE integration = ? AND side = ? AND record_id IN ({marks})",
+                (integration, side, *ids),
+            ):
+                out[row[1]] = _snapshot(row)
+        return out
+
+    @_guard("reading snapshots by match key")
+    def by_match_key(self, integration: str, side: Side, match_key: str) -> list[Snapshot]:
+        rows = self._rows(
+            f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots INDEXED BY snapshots_match_key"
+            " WHERE integration = ? AND side = ? AND match_key = ? AND deleted = 0",
+            (integration, _side(side), match_key),
+        )
+        return sorted((_snapshot(row) for row in rows), key=lambda s: s.record_id)
+
+    @_guard("reading links")
+    def linked(self, integration: str, side: Side, record_ids: Sequence[str]) -> dict[str, str]:
+        if _side(side) == "left":
+            select = "SELECT left_id, right_id FROM links WHERE integration = ? AND left_id"
+        else:
+            select = "SELECT right_id, left_id FROM links INDEXED BY links_right WHERE integration = ? AND right_id"
+        out: dict[str, str] = {}
+        for marks, ids in _chunks(record_ids):
+            out.update(self._rows(
+                f"{select} IN ({marks})",
+                (integration, *ids),
+            ))
+        return out
+
+    def dirty(self, integration: str, side: Side, batch: int = 500) -> Iterator[list[Snapshot]]:
+        _side(side)
+        if batch < 1:
+            raise ValueError("batch must be at least 1")
+        base = (f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots INDEXED BY snapshots_dirty"
+                " WHERE integration = ? AND side = ? AND dirty = 1")
+        return self._keyset(
+            f"{base} ORDER BY record_id LIMIT ?",
+            f"{base} AND record_id > ? ORDER BY record_id LIMIT ?",
+            (integration, side), lambda s: (s.record_id,), batch, "reading dirty snapshots",
+        )
+
+    def unseen(self, integration: str, side: Side, generation: int) -> Iterator[Snapshot]:
+        _side(side)
+        base = (f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots INDEXED BY snapshots_unseen"
+                " WHERE integration = ? AND side = ? AND deleted = 0 AND generation < ?")
+        return itertools.chain.from_iterable(self._keyset(
+            f"{base} ORDER BY generation, record_id LIMIT ?",
+            f"{base} AND (generation, record_id) > (?, ?) ORDER BY generation, record_id LIMIT ?",
+            (integration, side, generation), lambda s: (s.generation, s.record_id), 500,
+            "reading unseen snapshots",
+        ))
+
+    def _keyset(
+        self, first: str, after: str, params: tuple[Any, ...], key: Callable[[Snapshot], tuple[Any, ...]],
+        batch: int, doing: str,
+    ) -> Iterator[list[Snapshot]]:
+        """Batches by keyset pagination: each query starts after the last key yielded, so rows the
+        caller changes between batches (marked clean, deleted, seen) neither repeat nor shift others."""
+        last: tuple[Any, ...] | None = None
+        while True:
+            try:
+                if last is None:
+                    rows = self._rows(first, (*params, batch))
+                else:
+                    rows = self._rows(after, (*params, *last, batch))
+            except sqlite3.Error as exc:
+                raise self._error(exc, doing) from exc
+            if not rows:
+                return
+            snapshots = [_snapshot(row) for row in rows]
+            last = key(snapshots[-1])
+            yield snapshots
+
+    @_guard("counting snapshots")
+    def count(self, integration: str, side: Side, *, deleted: bool = False) -> int:
+        rows = self._rows(
+            "SELECT count(*) FROM snapshots WHERE integration = ? AND side = ? AND deleted = ?",
+            (integration, _side(side), bool(deleted)),
+        )
+        return int(rows[0][0])
+
+    @_guard("reading write intents")
+    def open_intents(self, integration: str) -> list[Intent]:
+        rows = self._rows(
+            """SELECT side, kind, source_id, fields, match_key, target_id, id, created_at
+               FROM intents WHERE integration = ? ORDER BY id""",
+            (integration,),
+        )
+        return [
+            Intent(side, kind, source_id, orjson.loads(fields), match_key, target_id, id_, _parse_time(created))
+            for side, kind, source_id, fields, match_key, target_id, id_, created in rows
+        ]
+
+    @_guard("reading record errors")
+    def errors(self, integration: str, *, unresolved: bool = True, limit: int = 100) -> list[RecordErrorRow]:
+        where = " AND resolved_at IS NULL" if unresolved else ""
+        rows = self._rows(
+            "SELECT side, record_id, operation, message, status, attempts, origin, at, id, resolved_at"
+            f" FROM errors WHERE integration = ?{where} ORDER BY at DESC, id DESC LIMIT ?",
+            (integration, limit),
+        )
+        return [
+            RecordErrorRow(side, record_id, operation, message, status, attempts, origin, _parse_time(at), id_,
+                           _parse_time(resolved_at))
+            for side, record_id, operation, message, status, attempts, origin, at, id_, resolved_at in rows
+        ]
+
+    @_guard("reading conflicts")
+    def conflicts(self, integration: str, *, limit: int = 100) -> list[ConflictRow]:
+        rows = self._rows(
+            """SELECT left_id, right_id, field, left_value, right_value, winner, rule, at, id
+               FROM conflicts WHERE integration = ? ORDER BY at DESC, id DESC LIMIT ?""",
+            (integration, limit),
+        )
+        return [
+            ConflictRow(left_id, right_id, field, orjson.loads(lv), orjson.loads(rv), winner, rule,
+                        _parse_time(at), id_)
+            for left_id, right_id, field, lv, rv, winner, rule, at, id_ in rows
+        ]
+
+    @_guard("listing integrations")
+    def integrations(self) -> list[str]:
+        return [name for (name,) in self._rows("SELECT name FROM integrations ORDER BY name", ())]
+
+
+# --- opening -------------------------------------------------------------------------------------
+
+def _create_file(path: Path) -> None:
+    """Create the missing directories (0700) and the file (0600); leave existing ones as they are."""
+    missing = []
+    parent = path.parent
+    while not parent.exists():
+        missing.append(parent)
+        parent = parent.parent
+    try:
+        for directory in reversed(missing):
+            try:
+                directory.mkdir(mode=0o700)
+            except FileExistsError:
+                continue
+            os.chmod(directory, 0o700)  # mkdir's mode is cut by the umask
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise StateError(
+            f"state store {path} cannot be created ({exc.strerror}): check that its directory is writable "
+            "by the user syncd runs as", path=str(path),
+        ) from exc
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
+def _check_file(conn: sqlite3.Connection, path: str, quick_check: bool) -> None:
+    application_id = conn.execute("PRAGMA application_id").fetchone()[0]  # "file is not a database" here
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise too_new(path, version)
+    if application_id != APPLICATION_ID and (
+        application_id != 0 or conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    ):
+        raise StateError(
+            f"state store {path} is a SQLite database of another application, not a syncd state store: "
+            "point the state path at a new file", path=path,
+        )
+    if quick_check:
+        rows = [row[0] for row in conn.execute("PRAGMA quick_check(5)").fetchall()]
+        if rows != ["ok"]:
+            lines = [line for row in rows for line in str(row).splitlines() if not line.startswith("***")]
+            raise corrupt(path, "quick_check: " + "; ".join(lines))
+
+
+def open_store(path: Path | str, *, busy_timeout: float = 5.0, quick_check: bool = True) -> SQLiteStore:
+    """Open the state store at ``path``, creating and migrating it as needed.
+
+    ``busy_timeout`` is how long (seconds) a write waits for another process
+    holding the lock before :class:`StateLockedError`. ``quick_check`` runs
+    ``PRAGMA quick_check`` (it reads the whole file: about a second per GB).
+    ``":memory:"`` opens a private in-memory store (for tests).
+    Raises :class:`StateError` (never a ``sqlite3`` exception): a newer
+    schema, a file that is not a database or is damaged, a lock held too
+    long, a file that cannot be created.
+    """
+    memory = str(path) == ":memory:"
+    name = ":memory:" if memory else str(path)
+    if not memory:
+        _create_file(Path(path))
+    try:
+        conn = sqlite3.connect(name, timeout=busy_timeout, isolation_level=None, cached_statements=256)
+    except sqlite3.Error as exc:
+        raise from_sqlite(name, exc, "opening", busy_timeout=busy_timeout) from exc
+    try:
+        _check_file(conn, name, quick_check)
+        if not memory:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StateError(
+                    f"state store {name}: cannot use the WAL journal (journal_mode is {mode}): keep the state "
+                    "on a local file system", path=name,
+                )
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA temp_store = MEMORY")
+        conn.execute("PRAGMA cache_size = -16000")  # KiB: the hot indexes of 100k snapshots
+        migrate(conn, name)
+    except sqlite3.Error as exc:
+        conn.close()
+        raise from_sqlite(name, exc, "opening", busy_timeout=busy_timeout) from exc
+    except BaseException:
+        conn.close()
+        raise
+    return SQLiteStore(conn, name, busy_timeout)

@@ -1,0 +1,24 @@
+"""End-to-end fixtures: two sample apps on 127.0.0.1 and the real ``syncd`` process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from e2e_support import LEFT_TOKEN, RIGHT_TOKEN, Pair
+
+from syncd.sampleapp import AuthMode, SampleApp
+
+
+@pytest.fixture
+def pair(sample_app: Callable[..., SampleApp], tmp_path: Path) -> Callable[..., Pair]:
+    def make(left_n: int = 20, right_n: int = 0, **write: Any) -> Pair:
+        left = sample_app(n=left_n, auth=AuthMode.BEARER, token=LEFT_TOKEN, seed=1)
+        right = sample_app(n=right_n, auth=AuthMode.BEARER, token=RIGHT_TOKEN, seed=2)
+        p = Pair(left, right, tmp_path / "config")
+        p.write(**write)
+        return p
+
+    return make

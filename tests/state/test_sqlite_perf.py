@@ -1,0 +1,53 @@
+"""How fast the SQLite store takes a bulk sync's writes (run with ``-s`` to see the timings).
+
+The sync layer commits one transaction per page of about 100 records; a
+first sync of 100,000 contacts is 1,000 of them. Bounds are loose (a slow
+CI machine must pass); the point is to catch a per-row commit or a query
+that scans a whole side, which are ten to a thousand times slower.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from syncd.state import Snapshot, open_store
+
+
+def _contact(i: int, now: datetime) -> Snapshot:
+    fields = {
+        "email": f"user{i}@example.com", "first_name": "Ada", "last_name": "Lovelace",
+        "phone": "+44 20 7946 0958", "stage": "customer", "tags": ["newsletter", "vip"],
+    }
+    return Snapshot("left", f"rec-{i:07d}", fields, {**fields, "stage": "lead"}, fields["email"], "0123456789abcdef",
+                    now, False, i % 3 == 0, 1)
+
+
+def test_100k_snapshots_in_1000_transactions(tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    contacts = [_contact(i, now) for i in range(100_000)]
+    durations = []
+    with open_store(tmp_path / "state.db") as store:
+        start = time.perf_counter()
+        for page in range(1000):
+            t0 = time.perf_counter()
+            with store.transaction("bench") as t:
+                t.put_snapshots(contacts[page * 100:(page + 1) * 100])
+            durations.append(time.perf_counter() - t0)
+        total = time.perf_counter() - start
+
+        ids = [c.record_id for c in contacts[::1000]]
+        t0 = time.perf_counter()
+        for _ in range(100):
+            assert len(store.snapshots("bench", "left", ids)) == 100
+        lookup = (time.perf_counter() - t0) / 100
+        assert store.count("bench", "left") == 100_000
+
+    median = statistics.median(durations)
+    print(f"\n100,000 snapshots in 1,000 transactions: {total:.2f} s; a 100-snapshot transaction: median "
+          f"{median * 1000:.2f} ms, max {max(durations) * 1000:.1f} ms; snapshots(100 ids): {lookup * 1000:.2f} ms")
+    assert median < 0.010
+    assert total < 15
+    assert lookup < 0.010
