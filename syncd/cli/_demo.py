@@ -1,9 +1,11 @@
-"""``syncd demo``: two sample apps on 127.0.0.1, a config joining them, a check.
+"""``syncd demo``: two sample apps on 127.0.0.1, a config joining them, a sync.
 
 No accounts needed: it starts a fake CRM and a fake email tool (both
 ``syncd.sampleapp``), writes a config directory whose integration joins
-them (secrets by ``${env:…}`` reference, as in production), validates it
-and runs ``syncd check`` on the integration.
+them (secrets by ``${env:…}`` reference, as in production), checks both
+sides, runs a first sync, then edits contacts on both sides (a rename, a
+conflicting edit, a score that makes a rule fire) and syncs again, showing
+what happened each time.
 """
 
 from __future__ import annotations
@@ -13,15 +15,25 @@ import os
 import secrets
 import sys
 import tempfile
+import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+import anyio
+
+from syncd.config import Config, load_config
+from syncd.connector import AccountRegistry
 from syncd.sampleapp import AuthMode, SampleApp
+from syncd.state import open_store
+from syncd.sync import CycleSummary, run_cycle
+
+NAME = "crm-to-newsletter"
 
 _INTEGRATION = """\
 # yaml-language-server: $schema=https://syncd.dev/schemas/integration.schema.json
 integration: crm-to-newsletter
+description: The CRM's contacts and the email tool's subscribers, kept in step.
 schedule: every 1 minute
 left:
   connector: sampleapp
@@ -32,16 +44,18 @@ right:
   object: contacts
   settings: {{url: "{newsletter}", token: "${{env:SYNCD_DEMO_NEWSLETTER_TOKEN}}"}}
 match: {{left: email, right: email}}
-create: left_to_right
+create: both
 conflict: newest_wins
 fields:
   - {{left: email, right: email}}
   - {{left: first_name, right: first_name}}
   - {{left: last_name, right: last_name}}
   - {{left: phone, right: phone, direction: left_to_right}}
+  - {{left: plan, right: plan, direction: left_to_right}}
 rules:
-  - if: "contains(tags, 'vip')"
-    then: [{{add_tag: vip}}]
+  - if: "score > `90`"
+    from: left
+    then: [{{add_tag: hot-lead}}]
 """
 
 _SYNCD = """\
@@ -53,42 +67,116 @@ state: {path: state.db}
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "demo",
-        help="run two sample apps on 127.0.0.1 and check an integration between them",
+        help="sync two sample apps on 127.0.0.1 and show what happened",
         description=(
             "Start a fake CRM and a fake email tool on 127.0.0.1, write a config directory "
-            "joining them, validate it and check both sides. No accounts needed."
+            "joining them, sync them, change contacts on both sides, and sync again. "
+            "No accounts needed."
         ),
     )
     p.add_argument("--dir", type=Path, default=None,
-                   help="write the demo config here and keep it (default: a temporary directory)")
+                   help="write the demo config and state here and keep them (default: a temporary directory)")
     p.add_argument("--contacts", type=int, default=300, help="contacts in the CRM (default 300)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from syncd.cli import _check  # the demo ends by running the real check command
+    from syncd.cli import _check  # the demo starts with the real check command
 
+    start = time.perf_counter()
     with ExitStack() as stack:
         crm_token, news_token = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
         crm = stack.enter_context(SampleApp(n=args.contacts, auth=AuthMode.BEARER, token=crm_token).start())
         news = stack.enter_context(SampleApp(n=args.contacts // 3, seed=7, auth=AuthMode.BEARER,
                                              token=news_token).start())
+        shared = _share_some_contacts(crm, news)
         os.environ["SYNCD_DEMO_CRM_TOKEN"] = crm_token
         os.environ["SYNCD_DEMO_NEWSLETTER_TOKEN"] = news_token
         directory = args.dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="syncd-demo-")))
         _write_config(directory, crm.url, news.url)
-        print(f"sample CRM on {crm.url} ({args.contacts} contacts), "
-              f"sample email tool on {news.url}; config in {directory}")
-        print(f"$ syncd check -c {directory} crm-to-newsletter")
-        sys.stdout.flush()
-        check_args = argparse.Namespace(
-            config_dir=str(directory), target="crm-to-newsletter", object=None, settings=[],
-            records=3, all_pages=False, format="text")
-        return _check.run(check_args)
+        print(f"A sample CRM on {crm.url} holds {len(crm.store.all())} contacts; a sample email tool "
+              f"on {news.url} holds {len(news.store.all())}, {shared} of them with the same emails.")
+        print(f"The config joining them is in {directory}.\n")
+        _step(f"syncd check -c {directory} {NAME}")
+        code = _check.run(argparse.Namespace(
+            config_dir=str(directory), target=NAME, object=None, settings=[], records=1,
+            all_pages=False, format="text"))
+        if code:
+            return code
+        config = load_config(directory)
+
+        _step(f"syncd once -c {directory}    # the first sync: match by email, create what is missing")
+        first = _cycle(config)
+        print(f"  matched {shared} contacts by email, created {first.created['right']} in the email "
+              f"tool and {first.created['left']} in the CRM, updated {sum(first.updated.values())}; "
+              f"rule 'score > 90 → hot-lead' tagged the CRM's top leads in the email tool.\n")
+
+        story = _edit_both_sides(crm, news)
+        _step(f"syncd once -c {directory}    # after: {story['told']}")
+        second = _cycle(config)
+        after_crm, after_news = crm.store.find_by_email(story["renamed"]), news.store.find_by_email(story["renamed"])
+        conflict_crm = crm.store.find_by_email(story["conflict"])
+        hot = news.store.find_by_email(story["hot"])
+        print(f"  rename reached the email tool: {after_news['first_name'] if after_news else '?'} "
+              f"(CRM: {after_crm['first_name'] if after_crm else '?'})")
+        print(f"  conflict settled, newest wins: both sides now say {conflict_crm['first_name'] if conflict_crm else '?'}"
+              f" ({second.conflicts} conflict logged with both values)")
+        print(f"  rule fired: the email tool's contact is tagged {hot['tags'] if hot else '?'}\n")
+
+        _step(f"syncd once -c {directory}    # nothing changed since")
+        third = _cycle(config)
+        print(f"  {third.write_count} writes: what syncd wrote came back as its own echo and was not sent back.")
+        print(f"\nDone in {time.perf_counter() - start:.1f} s.")
+        return 0
+
+
+def _step(command: str) -> None:
+    print(f"$ {command}")
+    sys.stdout.flush()
+
+
+def _cycle(config: Config) -> CycleSummary:
+    async def one() -> CycleSummary:
+        with open_store(config.daemon.state_path) as store:
+            return await run_cycle(config, NAME, store, AccountRegistry(), origin="once")
+
+    summary = anyio.run(one)
+    print(f"  {NAME}: read {summary.read['left']} + {summary.read['right']}; created "
+          f"{summary.created['left']} left, {summary.created['right']} right; updated "
+          f"{summary.updated['left']} left, {summary.updated['right']} right; conflicts "
+          f"{summary.conflicts}; errors {summary.errors}")
+    return summary
+
+
+def _share_some_contacts(crm: SampleApp, news: SampleApp) -> int:
+    """Give the email tool some of the CRM's people, as real lists overlap."""
+    people = crm.store.all()[: len(news.store.all()) // 2]
+    for person in people:
+        news.store.create({"email": person["email"], "first_name": person["first_name"],
+                           "last_name": person["last_name"]})
+    return len(people)
+
+
+def _edit_both_sides(crm: SampleApp, news: SampleApp) -> dict[str, str]:
+    contacts = crm.store.all()
+    renamed, conflict, cold = contacts[0], contacts[1], next(
+        c for c in contacts[2:] if c["custom_fields"]["score"] <= 90)
+    crm.store.update(renamed["id"], first_name="Augusta")
+    crm.store.update(conflict["id"], first_name="Bob")
+    time.sleep(0.01)  # the email tool's edit is the newer one
+    news_copy = news.store.find_by_email(conflict["email"])
+    if news_copy is not None:
+        news.store.update(news_copy["id"], first_name="Robert")
+    crm.store.update(cold["id"], custom_fields={"score": 97})
+    return {
+        "renamed": renamed["email"], "conflict": conflict["email"], "hot": cold["email"],
+        "told": "a rename in the CRM, the same contact's first name edited on both sides "
+                "(Bob in the CRM, then Robert in the email tool), a lead's score raised to 97",
+    }
 
 
 def _write_config(directory: Path, crm_url: str, newsletter_url: str) -> None:
     (directory / "integrations.d").mkdir(parents=True, exist_ok=True)
     (directory / "syncd.yaml").write_text(_SYNCD, encoding="utf-8")
-    (directory / "integrations.d" / "crm-to-newsletter.yaml").write_text(
+    (directory / "integrations.d" / f"{NAME}.yaml").write_text(
         _INTEGRATION.format(crm=crm_url, newsletter=newsletter_url), encoding="utf-8")
