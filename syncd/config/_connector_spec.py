@@ -58,12 +58,22 @@ OPERATION_VARIABLES: Mapping[str, frozenset[str]] = {
     "find": frozenset({"settings", "field", "value"}),
     "create": frozenset({"settings", "fields", "record"}),
     "update": frozenset({"settings", "id", "fields", "record"}),
+    "create_batch": frozenset({"settings", "records"}),
+    "update_batch": frozenset({"settings", "records"}),
     "delete": frozenset({"settings", "id"}),
 }
+# A batch item's own template (`item:`) is rendered once per record, before
+# the request exists: it sees the settings only.
+ITEM_VARIABLES = CONNECTOR_VARIABLES
 _DEFAULT_METHOD = {
     "list": "GET", "changes": "GET", "get": "GET", "find": "GET",
     "create": "POST", "update": "PATCH", "delete": "DELETE",
+    "create_batch": "POST", "update_batch": "POST",
 }
+# A batch operation falls back to its single twin record by record (a batch
+# the API refuses as a whole, or an object without the batch endpoint), so
+# it cannot be declared without it.
+_BATCH_OF = {"create_batch": "create", "update_batch": "update"}
 
 T = TypeVar("T")
 
@@ -241,6 +251,12 @@ def _object(b: _Builder, path: KeyPath, name: str, obj: Mapping[str, Any]) -> Ob
         if built is not None:
             fields[fname] = built
     operations = {}
+    for batch, single in _BATCH_OF.items():
+        if batch in obj and single not in obj:
+            b.errors.append(SpecError(
+                (*path, batch),
+                f"{batch} needs a {single} operation beside it: syncd {single}s records one by one "
+                f"when the API refuses a batch; add {single}: to objects.{name}, or remove {batch}"))
     for op_name in OPERATION_NAMES:
         if op_name in obj:
             op = b.attempt((*path, op_name), lambda op_name=op_name: _operation(b, (*path, op_name), op_name, obj[op_name]))
@@ -282,6 +298,15 @@ def _operation(b: _Builder, path: KeyPath, name: str, op: Mapping[str, Any]) -> 
     body = b.value((*path, "body"), op["body"], allowed) if "body" in op else None
     records = b.expr((*path, "records"), op.get("records", "@")) if name in ("list", "changes", "find") else None
     record = b.expr((*path, "record"), op.get("record", "@")) if name in ("get", "create", "update") else None
+    batch = name in _BATCH_OF
+    if batch:
+        records = b.expr((*path, "records"), op.get("records", "@"))
+    item = b.value((*path, "item"), op["item"], ITEM_VARIABLES) if batch and "item" in op else None
+    id_field = b.write_path((*path, "id_field"), op.get("id_field", "id")) if name == "update_batch" else None
+    max_items = op.get("max_items") if batch else None
+    if batch and (type(max_items) is not int or max_items < 1):
+        # the schema says so too; this guards a document that skipped it
+        raise SpecError((*path, "max_items"), f"max_items must be an integer of at least 1, not {max_items!r}")
     return Operation(
         name=name,  # type: ignore[arg-type]
         method=op.get("method", _DEFAULT_METHOD[name]),
@@ -292,6 +317,9 @@ def _operation(b: _Builder, path: KeyPath, name: str, op: Mapping[str, Any]) -> 
         records=records,
         record=record,
         pagination=_pagination(b, (*path, "pagination"), op.get("pagination") or {"type": "single"}),
+        item=item,
+        id_field=id_field,
+        max_items=max_items,
     )
 
 

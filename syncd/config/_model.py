@@ -20,9 +20,11 @@ SettingType = Literal["string", "integer", "number", "boolean"]
 FieldType = Literal[
     "string", "email", "phone", "number", "integer", "boolean", "datetime", "list", "tags"
 ]
-OperationName = Literal["list", "changes", "get", "find", "create", "update", "delete"]
+OperationName = Literal[
+    "list", "changes", "get", "find", "create", "update", "create_batch", "update_batch", "delete",
+]
 OPERATION_NAMES: tuple[OperationName, ...] = (
-    "list", "changes", "get", "find", "create", "update", "delete",
+    "list", "changes", "get", "find", "create", "update", "create_batch", "update_batch", "delete",
 )
 
 
@@ -146,6 +148,10 @@ class Operation:
     records: Expr | None = None
     record: Expr | None = None
     pagination: Pagination = SinglePage()
+    # batch writes (create_batch, update_batch) only
+    item: ValueTemplate | None = None  # the part of each item besides the fields (and id)
+    id_field: WritePath | None = None  # update_batch: where each item carries its record's id
+    max_items: int | None = None  # the API's batch size limit
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ Its operations are what the sync layer sees of an app:
     async for page in c.changes(since): …    records updated after ``since``
     await c.get(id) / c.find(field, value)
     await c.create(fields) / c.update(id, fields) / c.delete(id)
+    await c.create_many([fields, …]) / c.update_many([(id, fields), …])
 
 A page is committed by the caller as a unit, so list-like operations yield
 :class:`Page` objects rather than single records.
@@ -13,11 +14,11 @@ A page is committed by the caller as a unit, so list-like operations yield
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
@@ -25,6 +26,7 @@ import httpx
 from syncd._secret import Secret, reveal
 from syncd.config import ConnectorSpec, Operation
 from syncd.connector._auth import build_auth
+from syncd.connector._batch import create_many, update_many
 from syncd.connector._errors import ConnectorError, RecordError, ResponseError
 from syncd.connector._fields import Extractor, FieldValueError, Record, to_wire
 from syncd.connector._http import Answer, Sender
@@ -255,8 +257,8 @@ class Connector:
 
     # --- writing --------------------------------------------------------------
 
-    def body_for(self, op: Operation, ctx: dict[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
-        record: dict[str, Any] = {}
+    def wire_fields(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """The values to write as they go on the wire; every field must be writable."""
         wire = {}
         for name, value in fields.items():
             spec = self.object.fields.get(name)
@@ -265,14 +267,22 @@ class Connector:
             if spec.write is None:
                 raise ConnectorError(f"field {name!r} of {self.spec.name}.{self.object.name} is read-only")
             wire[name] = to_wire(value)
-            spec.write.set(record, wire[name])
+        return wire
+
+    def write_fields(self, target: dict[str, Any], wire: Mapping[str, Any]) -> dict[str, Any]:
+        """``target`` with each value written at its field's write path (checked by wire_fields)."""
+        for name, value in wire.items():
+            self.object.fields[name].write.set(target, value)  # type: ignore[union-attr]
+        return target
+
+    def body_for(self, op: Operation, ctx: dict[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
+        wire = self.wire_fields(fields)
+        record = self.write_fields({}, wire)
         ctx.update(fields=wire, record=record)
         body = op.body(ctx) if op.body is not None else {}
         if not isinstance(body, dict):
             return record
-        for name in fields:
-            self.object.fields[name].write.set(body, wire[name])  # type: ignore[union-attr]
-        return body
+        return self.write_fields(body, wire)
 
     async def create(self, fields: Mapping[str, Any]) -> Record:
         op = self._operation("create")
@@ -288,6 +298,27 @@ class Connector:
         ctx = {**self.context, "id": record_id}
         answer = await self._call(op, ctx, self.body_for(op, ctx, fields))
         return self._single(op, answer)
+
+    # Batch writes (see _batch): results in input order, one per item; an
+    # object without the batch operation is written record by record.
+
+    def has_batch(self, kind: Literal["create", "update"]) -> bool:
+        """Whether the spec declares ``create_batch`` / ``update_batch``."""
+        return f"{kind}_batch" in self.object.operations
+
+    async def create_many(self, items: Sequence[Mapping[str, Any]]) -> list[Record | ConnectorError]:
+        """Create every item; each result is its Record or the ConnectorError it met.
+
+        AuthError and TransportError propagate (the app refuses us or is
+        unreachable): the caller cannot know what the unanswered request did.
+        """
+        return await create_many(self, items)
+
+    async def update_many(
+        self, items: Sequence[tuple[str, Mapping[str, Any]]],
+    ) -> list[Record | None | ConnectorError]:
+        """Update every (id, fields); each result is as :meth:`update` gives it, or its error."""
+        return await update_many(self, items)
 
     async def delete(self, record_id: str) -> bool:
         """True if deleted now, False if it was already gone (404)."""

@@ -5,7 +5,9 @@
     │   └── AuthError           401/403 (after one token refresh), or the
     │                           token endpoint refused the credentials
     ├── TransportError          no answer after the last retry (timeouts,
-    │                           refused or dropped connections)
+    │                           refused or dropped connections), or a create
+    │                           that timed out and is not resent
+    │                           (``outcome_unknown``)
     ├── ResponseError           an answer syncd cannot use: not JSON, no
     │                           records where the spec says they are
     ├── PaginationError         a cursor, URL or page that does not advance,
@@ -42,7 +44,12 @@ class AuthError(ApiError):
 
 
 class TransportError(ConnectorError):
-    pass
+    def __init__(self, message: str, *, operation: str = "", outcome_unknown: bool = False) -> None:
+        # True: a write that may have reached the app was not retried (a
+        # create must not be sent twice); the app itself may be fine.
+        # False: the app could not be reached after every retry.
+        self.outcome_unknown = outcome_unknown
+        super().__init__(message, operation=operation)
 
 
 class ResponseError(ConnectorError):

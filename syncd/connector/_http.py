@@ -104,7 +104,7 @@ class Sender:
                     raise TransportError(
                         f"{self._describe(request)} {kind} after {attempt + 1} attempt(s): "
                         f"{self.masker.mask(type(e).__name__ + (': ' + str(e) if str(e) else ''))}",
-                        operation=operation,
+                        operation=operation, outcome_unknown=is_post and not safe,
                     ) from None
                 await self._wait(attempt, None)
                 continue

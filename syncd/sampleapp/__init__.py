@@ -15,6 +15,8 @@ picks the style by path:
     GET  /all/contacts                        bare array, one page
     GET  /stuck/contacts                      the same page and cursor forever
     GET|PATCH|PUT|DELETE /contacts/{id}, POST /contacts, GET /contacts/search?email=
+    POST /contacts/batch/create {"inputs": [contact]}          {"results"}, reversed; all or nothing
+    POST /contacts/batch/update {"inputs": [{"id", …}]}        the same, merged like PATCH
     POST /oauth/token (OAuth2 modes), GET /_health (no auth)
 
 Every list takes ``updated_after=<ISO-8601>``.  Usage::

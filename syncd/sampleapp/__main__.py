@@ -25,6 +25,7 @@ endpoints (all but /_health need the credentials of --auth):
   GET  /stuck/contacts                     a broken API: same cursor forever
   every list takes updated_after=2024-01-01T00:00:00Z
   GET|PATCH|PUT|DELETE /contacts/ID   POST /contacts   GET /contacts/search?email=
+  POST /contacts/batch/create|update  {"inputs": [...]}, at most 100, all or nothing
   POST /oauth/token (oauth2 modes)    GET /_health
 """
 

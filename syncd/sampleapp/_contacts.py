@@ -5,6 +5,11 @@ and a second contact with the same email is a 409: a connector that maps a
 field to the wrong place fails loudly here rather than passing in tests.
 Read-only properties (id, created_at, updated_at) in a body are ignored, so a
 client may send back a record it read.
+
+The batch endpoints validate like HubSpot's: one bad input (invalid, a taken
+or repeated email, an unknown id) is a 400 for the whole batch, naming the
+input, and nothing is stored.  Their results come back in reverse input order,
+so a client that pairs results with inputs by position is caught.
 """
 
 from __future__ import annotations
@@ -13,11 +18,12 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from ._http import ApiError, Request, Response, json_response
-from ._store import DuplicateEmailError
+from ._store import BatchInputError, DuplicateEmailError
 
 if TYPE_CHECKING:
     from ._app import SampleApp
 
+MAX_BATCH = 100  # inputs per batch request, as HubSpot's batch endpoints
 _STRINGS = ("first_name", "last_name", "email", "phone")
 _READ_ONLY = ("id", "created_at", "updated_at")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -112,3 +118,51 @@ def search(app: SampleApp, req: Request) -> Response:
         raise ApiError(400, "the email parameter is required")
     found = app.store.find_by_email(email)
     return json_response(200, {"results": [found] if found else []})
+
+
+def _inputs(req: Request) -> list[Any]:
+    body = req.json
+    inputs = body.get("inputs") if isinstance(body, dict) else None
+    if not isinstance(inputs, list) or not inputs:
+        raise ApiError(400, 'request body must be {"inputs": [...]} with at least one input')
+    if len(inputs) > MAX_BATCH:
+        raise ApiError(400, f"a batch takes at most {MAX_BATCH} inputs, got {len(inputs)}")
+    return inputs
+
+
+def _batch_error(exc: BatchInputError) -> ApiError:
+    extra = {"existing_id": exc.existing_id} if exc.existing_id else {}
+    return ApiError(400, f"inputs[{exc.index}]: {exc}", index=exc.index, **extra)
+
+
+def _checked(n: int, item: Any, with_id: bool) -> tuple[str, dict[str, Any]]:
+    """(id or "", writable properties) of one batch input; or a 400 naming it."""
+    try:
+        if with_id:
+            cid = item.get("id") if isinstance(item, dict) else None
+            if not isinstance(cid, (str, int)) or isinstance(cid, bool) or cid == "":
+                raise ApiError(400, "every input needs the id of the contact to change")
+            return str(cid), _fields(item)
+        return "", _fields(item)
+    except ApiError as exc:
+        raise ApiError(400, f"inputs[{n}]: {exc.message}", index=n) from None
+
+
+def batch_create(app: SampleApp, req: Request) -> Response:
+    """``POST /contacts/batch/create {"inputs": [contact, …]}`` -> 201 {"results": [...]}, all or nothing."""
+    records = [_checked(n, item, False)[1] for n, item in enumerate(_inputs(req))]
+    try:
+        created = app.store.create_many(records)
+    except BatchInputError as exc:
+        raise _batch_error(exc) from None
+    return json_response(201, {"status": "COMPLETE", "results": created[::-1]})
+
+
+def batch_update(app: SampleApp, req: Request) -> Response:
+    """``POST /contacts/batch/update {"inputs": [{"id", …properties}]}`` -> 200 {"results": [...]}, all or nothing."""
+    changes = [_checked(n, item, True) for n, item in enumerate(_inputs(req))]
+    try:
+        updated = app.store.update_many(changes)
+    except BatchInputError as exc:
+        raise _batch_error(exc) from None
+    return json_response(200, {"status": "COMPLETE", "results": updated[::-1]})

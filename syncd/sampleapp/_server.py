@@ -39,6 +39,8 @@ _ROUTES: dict[tuple[str, str], _lists.Endpoint] = {
     ("GET", "/contacts"): _lists.cursor,  # what a user tries first: the HubSpot-style list
     ("GET", "/contacts/search"): _contacts.search,
     ("POST", "/contacts"): _contacts.create,
+    ("POST", "/contacts/batch/create"): _contacts.batch_create,
+    ("POST", "/contacts/batch/update"): _contacts.batch_update,
 }
 _ONE = {"GET": _contacts.get, "PATCH": _contacts.patch, "PUT": _contacts.put,
         "DELETE": _contacts.delete}

@@ -36,6 +36,15 @@ class DuplicateEmailError(ValueError):
         self.existing_id = existing_id
 
 
+class BatchInputError(ValueError):
+    """One record of a batch write is refused, so the whole batch is (nothing is stored)."""
+
+    def __init__(self, index: int, message: str, existing_id: str | None = None) -> None:
+        super().__init__(message)
+        self.index = index  # which record of the batch
+        self.existing_id = existing_id  # the contact that already has the email, if that is why
+
+
 @dataclass(frozen=True, slots=True)
 class Page:
     rows: list[bytes]  # encoded contacts
@@ -155,6 +164,42 @@ class ContactStore:
             self._insert(full)
             insort(self._id_order, _idkey(cid))
             return self.get(cid)  # type: ignore[return-value]
+
+    def create_many(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Add several contacts, all or none: an email already taken, or given
+        twice in the batch, raises BatchInputError before anything is stored."""
+        with self._lock:
+            given: dict[str, int] = {}
+            for n, rec in enumerate(records):
+                key = _email_key(rec.get("email"))
+                if key is None:
+                    continue
+                owner = self._by_email.get(key)
+                if owner is not None:
+                    raise BatchInputError(n, f"contact already exists. Existing ID: {owner}", owner)
+                if key in given:
+                    raise BatchInputError(n, f"the same email as record {given[key]} of the batch")
+                given[key] = n
+            return [self.create(rec) for rec in records]
+
+    def update_many(self, changes: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """Merge changes into several contacts (as :meth:`update`), all or none:
+        an unknown id or a taken email raises BatchInputError first."""
+        with self._lock:
+            given: dict[str, tuple[int, str]] = {}
+            for n, (cid, change) in enumerate(changes):
+                if cid not in self._records:
+                    raise BatchInputError(n, f"contact {cid} not found")
+                key = _email_key(change.get("email"))
+                if key is None:
+                    continue
+                owner = self._by_email.get(key)
+                if owner is not None and owner != cid:
+                    raise BatchInputError(n, f"contact already exists. Existing ID: {owner}", owner)
+                if key in given and given[key][1] != cid:
+                    raise BatchInputError(n, f"the same email as record {given[key][0]} of the batch")
+                given[key] = (n, cid)
+            return [self.update(cid, **change) for cid, change in changes]
 
     def update(self, cid: str, **changes: Any) -> dict[str, Any]:
         """Merge ``changes`` (and ``custom_fields`` subkeys) like PATCH; bumps updated_at.

@@ -453,6 +453,14 @@ class SQLiteStore(StateStore):
         )
         return int(rows[0][0])
 
+    @_guard("reading a snapshot")
+    def any_snapshot(self, integration: str, side: Side) -> Snapshot | None:
+        rows = self._rows(
+            f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots WHERE integration = ? AND side = ? LIMIT 1",
+            (integration, _side(side)),
+        )
+        return _snapshot(rows[0]) if rows else None
+
     @_guard("reading write intents")
     def open_intents(self, integration: str) -> list[Intent]:
         rows = self._rows(

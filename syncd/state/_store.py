@@ -136,6 +136,10 @@ class StateStore(ABC):
         deleted (``deleted=True``)."""
 
     @abstractmethod
+    def any_snapshot(self, integration: str, side: Side) -> Snapshot | None:
+        """One snapshot of that side (which one is unspecified), or None."""
+
+    @abstractmethod
     def open_intents(self, integration: str) -> list[Intent]:
         """Intents not yet resolved, oldest first (after a crash: writes whose
         outcome is unknown)."""

@@ -67,6 +67,17 @@ class PlannedWrite:
 
 
 @dataclass
+class _Work:
+    """One planned pair and what became of its writes."""
+
+    plan: PairPlan
+    snaps: dict[Side, Snapshot | None]
+    results: dict[Side, Snapshot] = field(default_factory=dict)
+    failed: bool = False
+    unlink: bool = False  # the pair ends (a deletion handled with tag or set actions)
+
+
+@dataclass
 class CycleSummary:
     integration: str
     read: dict[str, int] = field(default_factory=lambda: {"left": 0, "right": 0})
@@ -105,6 +116,7 @@ class Cycle:
             s: Projection(connectors[s].object, plan.compared_fields(s), match[s]) for s in SIDES
         }
         self.summary = CycleSummary(self.name)
+        self.failed_creates: set[tuple[str, str]] = set()  # (target side, source id) whose create failed
 
     # --- the cycle --------------------------------------------------------------
 
@@ -115,6 +127,9 @@ class Cycle:
             for side in SIDES:
                 await self._read(side, full[side])
             self._resolve_intents_by_match()
+            self.failed_creates = {
+                (e.side, e.record_id) for e in self.store.errors(self.name, unresolved=True, limit=1_000_000)
+                if e.operation == "create"}
             await self._apply()
         except (AuthError, TransportError) as e:
             self.summary.aborted = str(e)
@@ -170,7 +185,12 @@ class Cycle:
         now = datetime.now(UTC)
         stale = state.last_full_read is None or (
             now - state.last_full_read > timedelta(seconds=self.integration.full_every_seconds))
-        full = force_full or state.cursor is None or not connector.has_changes or stale
+        # Mapping a field more or less changes what a snapshot holds: read
+        # everything again, so that the new field is back-filled for every
+        # linked record (and a field unmapped is forgotten).
+        sample = self.store.any_snapshot(self.name, side)
+        reshaped = sample is not None and set(sample.seen) != set(self.projection[side].fields)
+        full = force_full or state.cursor is None or not connector.has_changes or stale or reshaped
         generation = state.generation + 1 if full else 0
         before = self.store.count(self.name, side)
         pages = connector.list() if full else connector.changes(state.cursor - CURSOR_OVERLAP)  # type: ignore[operator]
@@ -227,154 +247,227 @@ class Cycle:
         handled: dict[Side, set[str]] = {"left": set(), "right": set()}
         for side in SIDES:
             for batch in self.store.dirty(self.name, side):
-                for snap in batch:
-                    if snap.record_id in handled[side]:
-                        continue
-                    await self._pair(side, snap, handled)
+                todo = [s for s in batch if s.record_id not in handled[side]]
+                if todo:
+                    await self._apply_batch(side, todo, handled)
 
-    async def _pair(self, side: Side, snap: Snapshot, handled: dict[Side, set[str]]) -> None:
+    async def _apply_batch(self, side: Side, batch: list[Snapshot], handled: dict[Side, set[str]]) -> None:
+        """Plan a batch of dirty records, write in bulk, commit the results once."""
         o = other(side)
-        partner_id = self.store.linked(self.name, side, [snap.record_id]).get(snap.record_id)
-        partner = self.store.snapshots(self.name, o, [partner_id]).get(partner_id) if partner_id else None
-        if partner is None and not snap.deleted and snap.match_key is not None:
-            partner = self._match(o, snap.match_key)
-        handled[side].add(snap.record_id)
-        if partner is not None:
-            handled[o].add(partner.record_id)
-        views: dict[Side, SideView | None] = {side: view(snap, self.projection[side]), o: None}
-        if partner is not None:
-            views[o] = view(partner, self.projection[o])
-        if snap.deleted:
-            await self._deleted(side, snap, partner)
+        partner_ids = self.store.linked(self.name, side, [s.record_id for s in batch])
+        partners = self.store.snapshots(self.name, o, list(partner_ids.values()))
+        works: list[_Work] = []
+        settle: list[Snapshot] = []
+        creating: set[tuple[Side, str]] = set()  # (target, match key) created in this batch
+        for snap in batch:
+            if snap.record_id in handled[side]:
+                continue
+            partner = partners.get(partner_ids.get(snap.record_id, ""))
+            if partner is None and not snap.deleted and snap.match_key is not None:
+                partner = self._match(o, snap.match_key, handled[o])
+            handled[side].add(snap.record_id)
+            if partner is not None:
+                handled[o].add(partner.record_id)
+            if snap.deleted:
+                work = await self._deleted(side, snap, partner)
+                if work is not None:
+                    works.append(work)
+                continue
+            if partner is None and snap.match_key is None:
+                self.summary.skipped += 1  # nothing to match it by: never created blind
+                settle.append(snap)
+                continue
+            views: dict[Side, SideView | None] = {side: view(snap, self.projection[side]), o: None}
+            if partner is not None:
+                views[o] = view(partner, self.projection[o])
+            plan = self.plan.plan(views["left"], views["right"])
+            if plan.create is not None:
+                key = (plan.create, snap.match_key or "")
+                if key in creating:
+                    continue  # the same person twice on one side: linked once created
+                creating.add(key)
+            works.append(_Work(plan, {side: snap, o: partner}))
+        if not self.write and not self.dry_run:
+            self._take_as_synced(works, settle)
             return
-        if partner is None and snap.match_key is None:
-            self.summary.skipped += 1
-            self._settle([snap], {})
-            return
-        plan = self.plan.plan(views["left"], views["right"])
-        await self._carry_out(plan, {side: snap, o: partner})
+        if settle and not self.dry_run:
+            with self.store.transaction(self.name) as t:
+                t.put_snapshots([self._synced(s) for s in settle])
+        for target in SIDES:
+            await self._create_all(target, [w for w in works if w.plan.create == target])
+            await self._update_all(target, [
+                w for w in works
+                if not w.failed and w.plan.create != target and w.plan.writes(target)
+                and w.snaps[target] is not None])
+        if not self.dry_run:
+            self._commit(works)
 
-    def _match(self, side: Side, key: str) -> Snapshot | None:
+    def _match(self, side: Side, key: str, taken: set[str]) -> Snapshot | None:
         for candidate in self.store.by_match_key(self.name, side, key):
+            if candidate.record_id in taken:
+                continue
             if not self.store.linked(self.name, side, [candidate.record_id]):
                 return candidate
         return None
 
-    async def _carry_out(self, plan: PairPlan, snaps: dict[Side, Snapshot | None]) -> None:
-        if not self.write and not self.dry_run:
-            # Read-only (reset --read-only): take both sides as in step as
-            # they are; only changes made from now on are synced.
-            with self.store.transaction(self.name) as t:
-                t.put_snapshots([self._synced(s) for s in snaps.values() if s is not None])
-                if snaps["left"] is not None and snaps["right"] is not None:
-                    t.link(snaps["left"].record_id, snaps["right"].record_id)
-            self.summary.unchanged += 1
+    def _take_as_synced(self, works: list[_Work], settle: list[Snapshot]) -> None:
+        """Read-only (reset --read-only): both sides are taken as in step as
+        they are; only changes made from now on are synced."""
+        with self.store.transaction(self.name) as t:
+            t.put_snapshots([self._synced(s) for s in settle])
+            for w in works:
+                t.put_snapshots([self._synced(s) for s in w.snaps.values() if s is not None])
+                if w.snaps["left"] is not None and w.snaps["right"] is not None:
+                    t.link(w.snaps["left"].record_id, w.snaps["right"].record_id)
+                self.summary.unchanged += 1
+
+    async def _create_all(self, target: Side, works: list[_Work]) -> None:
+        if not works:
             return
-        self.summary.skipped += len(plan.skipped)
-        results: dict[Side, Snapshot] = {}
-        new_link: tuple[Side, str, str] | None = None
-        for target in SIDES:
-            fields = plan.left if target == "left" else plan.right
-            source = other(target)
-            src, dst = snaps[source], snaps[target]
-            if plan.create == target:
+        source = other(target)
+        if self.dry_run:
+            for w in works:
+                src = w.snaps[source]
+                self.summary.writes.append(PlannedWrite(
+                    target, "create", None, src.record_id if src else "", w.plan.writes(target)))
+                self.summary.created[target] += 1
+            return
+        projection = self.projection[target]
+        with self.store.transaction(self.name) as t:
+            intents = [
+                t.add_intent(Intent(side=target, kind="create", source_id=w.snaps[source].record_id,  # type: ignore[union-attr]
+                                    fields=projection.wire(w.plan.writes(target)),
+                                    match_key=w.snaps[source].match_key))  # type: ignore[union-attr]
+                for w in works
+            ]
+        # A record whose create failed before goes alone: in a batch, one bad
+        # record the API rejects with a 5xx would sink its whole batch again
+        # on every cycle.
+        solo = [(target, w.snaps[source].record_id) in self.failed_creates for w in works]  # type: ignore[union-attr]
+        results: list[Any] = [None] * len(works)
+        groups = [[i for i, alone in enumerate(solo) if not alone]]
+        groups += [[i] for i, alone in enumerate(solo) if alone]
+        for group in groups:
+            if group:
+                items = [works[i].plan.writes(target) for i in group]
+                for i, result in zip(group, await _unknown_outcome_is_a_result(
+                        _create_many(self.connectors[target], items), len(items))):
+                    results[i] = result
+        # The created records, their links and the intents' end in one
+        # transaction, right after the call: the window a crash could hit
+        # is covered by the intents, resolved by a lookup next cycle.
+        with self.store.transaction(self.name) as t:
+            for w, intent_id, result in zip(works, intents, results):
+                src = w.snaps[source]
                 assert src is not None
-                new = await self._create(target, src, fields)
-                if new is None:
-                    return  # failed: recorded; the source stays dirty
-                results[target] = new
-                new_link = (target, new.record_id, src.record_id)
-            elif fields and dst is not None:
-                done = await self._update(target, dst, fields, src)
-                if done is None:
-                    return
-                results[target] = done
-        if self.dry_run:
-            return
-        with self.store.transaction(self.name) as t:
-            for target, snap in results.items():
+                if isinstance(result, ConnectorError):
+                    w.failed = True
+                    self._record_failure(t, target, src.record_id, "create", result)
+                    if _certainly_not_created(result):
+                        t.resolve_intent(intent_id)
+                    continue
+                fields = w.plan.writes(target)
+                snap = written(None, target, result.id, {**fields, **result.fields}, projection,
+                               result.updated_at)
                 t.put_snapshots([snap])
-            for s in SIDES:
-                snap = snaps[s]
-                if snap is not None and s not in results:
-                    t.put_snapshots([self._synced(snap)])
-                if snap is not None:
-                    t.resolve_errors(s, snap.record_id)
-            if new_link is not None:
-                self._link(t, *new_link)
-            elif snaps["left"] is not None and snaps["right"] is not None:
-                t.link(snaps["left"].record_id, snaps["right"].record_id)
-            for c in plan.conflicts:
-                t.add_conflict(self._conflict_row(c, snaps))
-        self.summary.conflicts += len(plan.conflicts)
-        if not results:
-            self.summary.unchanged += 1
+                self._link(t, target, result.id, src.record_id)
+                t.resolve_intent(intent_id)
+                w.results[target] = snap
+                self.summary.created[target] += 1
+        self._abort_if_unreachable(results)
 
-    async def _create(self, target: Side, src: Snapshot, fields: dict[str, Any]) -> Snapshot | None:
-        if self.dry_run:
-            self.summary.writes.append(PlannedWrite(target, "create", None, src.record_id, fields))
-            self.summary.created[target] += 1
-            return None
-        intent = Intent(side=target, kind="create", source_id=src.record_id, fields=self.projection[target].wire(fields),
-                        match_key=src.match_key)
-        with self.store.transaction(self.name) as t:
-            intent_id = t.add_intent(intent)
-        try:
-            record = await self.connectors[target].create(fields)
-        except ConnectorError as e:
-            self._failed(target, src.record_id, "create", e, intent_id)
-            return None
-        self.summary.created[target] += 1
-        snap = written(None, target, record.id, {**fields, **record.fields}, self.projection[target], record.updated_at)
-        with self.store.transaction(self.name) as t:
-            t.resolve_intent(intent_id)
-            t.put_snapshots([snap])
-            self._link(t, target, record.id, src.record_id)
-        return snap
-
-    async def _update(self, target: Side, dst: Snapshot, fields: dict[str, Any],
-                      src: Snapshot | None) -> Snapshot | None:
-        if self.dry_run:
-            self.summary.writes.append(PlannedWrite(target, "update", dst.record_id,
-                                                    src.record_id if src else "", fields))
-            self.summary.updated[target] += 1
-            return None
-        try:
-            await self.connectors[target].update(dst.record_id, fields)
-        except ConnectorError as e:
-            self._failed(target, src.record_id if src else dst.record_id, "update", e)
-            return None
-        self.summary.updated[target] += 1
-        return written(dst, target, dst.record_id, fields, self.projection[target])
-
-    async def _deleted(self, side: Side, snap: Snapshot, partner: Snapshot | None) -> None:
-        deletions = self.integration.deletions
-        applies = deletions is not None and deletions.side in (side, "both") and partner is not None
-        if applies and partner is not None:
-            plan = self.plan.deletion(view(snap, self.projection[side]),
-                                      view(partner, self.projection[other(side)]), side=side)
-            target = other(side)
-            if getattr(plan, "delete", None) == target:
-                if self.dry_run:
-                    self.summary.writes.append(PlannedWrite(target, "delete", partner.record_id, snap.record_id, {}))
-                    self.summary.deleted[target] += 1
-                    return
-                if self.write:
-                    try:
-                        await self.connectors[target].delete(partner.record_id)
-                    except ConnectorError as e:
-                        self._failed(target, snap.record_id, "delete", e)
-                        return
-                    self.summary.deleted[target] += 1
-                with self.store.transaction(self.name) as t:
-                    t.unlink(side, snap.record_id)
-                    t.put_snapshots([self._synced(snap), self._synced(partner, deleted=True)])
-                return
-            await self._carry_out(plan, {side: snap, target: partner})
+    async def _update_all(self, target: Side, works: list[_Work]) -> None:
+        if not works:
             return
-        if not self.dry_run:
+        source = other(target)
+        if self.dry_run:
+            for w in works:
+                src, dst = w.snaps[source], w.snaps[target]
+                self.summary.writes.append(PlannedWrite(
+                    target, "update", dst.record_id if dst else None, src.record_id if src else "",
+                    w.plan.writes(target)))
+                self.summary.updated[target] += 1
+            return
+        results = await _unknown_outcome_is_a_result(_update_many(
+            self.connectors[target],
+            [(w.snaps[target].record_id, w.plan.writes(target)) for w in works]),  # type: ignore[union-attr]
+            len(works))
+        failures = [(w, r) for w, r in zip(works, results) if isinstance(r, ConnectorError)]
+        if failures:
             with self.store.transaction(self.name) as t:
-                t.put_snapshots([self._synced(snap)])
+                for w, error in failures:
+                    src, dst = w.snaps[source], w.snaps[target]
+                    w.failed = True
+                    self._record_failure(t, target, (src or dst).record_id, "update", error)  # type: ignore[union-attr]
+        for w, result in zip(works, results):
+            if not isinstance(result, ConnectorError):
+                dst = w.snaps[target]
+                assert dst is not None
+                w.results[target] = written(dst, target, dst.record_id, w.plan.writes(target),
+                                            self.projection[target])
+                self.summary.updated[target] += 1
+        self._abort_if_unreachable(results)
+
+    def _commit(self, works: list[_Work]) -> None:
+        """Every pair whose writes all succeeded: in step as of now."""
+        with self.store.transaction(self.name) as t:
+            for w in works:
+                if w.failed:
+                    continue  # its source stays dirty; the next cycle retries
+                for s in SIDES:
+                    snap = w.snaps[s]
+                    if s in w.results:
+                        t.put_snapshots([w.results[s]])
+                    elif snap is not None:
+                        t.put_snapshots([self._synced(snap)])
+                    if snap is not None:
+                        t.resolve_errors(s, snap.record_id)
+                left, right = w.snaps["left"], w.snaps["right"]
+                if w.unlink:
+                    for s, snap in w.snaps.items():
+                        if snap is not None and snap.deleted:
+                            t.unlink(s, snap.record_id)
+                elif left is not None and right is not None:
+                    t.link(left.record_id, right.record_id)
+                for c in w.plan.conflicts:
+                    t.add_conflict(self._conflict_row(c, w.snaps))
+                self.summary.conflicts += len(w.plan.conflicts)
+                self.summary.skipped += len(w.plan.skipped)
+                if not w.results:
+                    self.summary.unchanged += 1
+
+    async def _deleted(self, side: Side, snap: Snapshot, partner: Snapshot | None) -> _Work | None:
+        """A record gone from ``side``: what ``deletions:`` says, once."""
+        deletions = self.integration.deletions
+        target = other(side)
+        if deletions is None or deletions.side not in (side, "both") or partner is None:
+            if not self.dry_run:  # never linked, or not declared: nothing to do
+                with self.store.transaction(self.name) as t:
+                    t.put_snapshots([self._synced(snap)])
+            return None
+        plan = self.plan.deletion(view(snap, self.projection[side]),
+                                  view(partner, self.projection[target]), side=side)
+        if plan.delete != target:
+            work = _Work(plan, {side: snap, target: partner})
+            work.unlink = True
+            return work  # tag or set actions: an update of the partner
+        if self.dry_run:
+            self.summary.writes.append(PlannedWrite(target, "delete", partner.record_id, snap.record_id, {}))
+            self.summary.deleted[target] += 1
+            return None
+        if self.write:
+            try:
+                await self.connectors[target].delete(partner.record_id)
+            except ConnectorError as e:
+                with self.store.transaction(self.name) as t:
+                    self._record_failure(t, target, snap.record_id, "delete", e)
+                self._abort_if_unreachable([e])
+                return None
+            self.summary.deleted[target] += 1
+        with self.store.transaction(self.name) as t:
+            t.unlink(side, snap.record_id)
+            t.put_snapshots([self._synced(snap), self._synced(partner, deleted=True)])
+        return None
 
     # --- bookkeeping ------------------------------------------------------------------
 
@@ -385,25 +478,18 @@ class Cycle:
                         deleted=snap.deleted if deleted is None else deleted, dirty=False,
                         generation=snap.generation)
 
-    def _settle(self, snaps: Iterable[Snapshot], _: dict[str, Any]) -> None:
-        if self.dry_run:
-            return
-        with self.store.transaction(self.name) as t:
-            t.put_snapshots([self._synced(s) for s in snaps])
-
-    def _failed(self, target: Side, record_id: str, operation: str, error: ConnectorError,
-                intent_id: int | None = None) -> None:
+    def _record_failure(self, t: Any, target: Side, record_id: str, operation: str,
+                        error: ConnectorError) -> None:
         self.summary.errors += 1
-        with self.store.transaction(self.name) as t:
-            t.add_error(RecordErrorRow(target, record_id, operation, str(error),
-                                       status=getattr(error, "status", None) or None, origin=self.origin))
-            if intent_id is not None and _certainly_not_created(error):
-                t.resolve_intent(intent_id)
-            # Otherwise the intent stays open: a timeout, a 5xx or a 409
-            # (already exists) may mean the record is there; the next cycle
-            # looks it up before creating again.
-        if isinstance(error, (AuthError, TransportError)):
-            raise error  # the app is unreachable or refuses us: stop the cycle
+        t.add_error(RecordErrorRow(target, record_id, operation, str(error),
+                                   status=getattr(error, "status", None) or None, origin=self.origin))
+
+    @staticmethod
+    def _abort_if_unreachable(results: Iterable[Any]) -> None:
+        for result in results:
+            if isinstance(result, AuthError) or (
+                    isinstance(result, TransportError) and not result.outcome_unknown):
+                raise result  # the app is unreachable or refuses us: stop the cycle
 
     @staticmethod
     def _conflict_row(c: Any, snaps: dict[Side, Snapshot | None]) -> ConflictRow:
@@ -426,3 +512,45 @@ def _json(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_json(v) for v in value]
     return to_wire(value)
+
+
+async def _unknown_outcome_is_a_result(call: Any, count: int) -> list[Any]:
+    """A write call's results; a write that timed out and was not resent
+    (its outcome unknown) is the result of every item of the call, so the
+    cycle goes on and the next one looks those records up."""
+    try:
+        return list(await call)
+    except TransportError as e:
+        if not e.outcome_unknown:
+            raise
+        return [e] * count
+
+
+async def _create_many(connector: Connector, items: list[dict[str, Any]]) -> list[Any]:
+    """Per-item results; credentials refused or an app down propagate (the
+    open intents then cover whatever was created before)."""
+    if hasattr(connector, "create_many"):
+        return await connector.create_many(items)  # type: ignore[no-any-return]
+    out: list[Any] = []
+    for fields in items:
+        try:
+            out.append(await connector.create(fields))
+        except (AuthError, TransportError):
+            raise
+        except ConnectorError as e:
+            out.append(e)
+    return out
+
+
+async def _update_many(connector: Connector, items: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+    if hasattr(connector, "update_many"):
+        return await connector.update_many(items)  # type: ignore[no-any-return]
+    out: list[Any] = []
+    for record_id, fields in items:
+        try:
+            out.append(await connector.update(record_id, fields))
+        except (AuthError, TransportError):
+            raise
+        except ConnectorError as e:
+            out.append(e)
+    return out

@@ -25,9 +25,11 @@ How a pair is planned:
   gives the other: ``lower``, ``date`` and name splitting lose detail one
   way) writes nothing.  Otherwise the side that changed wins; if both
   changed, it is a conflict (:mod:`syncd.sync._conflicts`); if neither did
-  (a mapping just added: back-fill), the left value is written to the
-  right, unless the left value is blank or ``prefer: right_unless_blank``
-  says otherwise, then the right value goes left.
+  (a mapping just added, its fields missing from ``synced``: back-fill),
+  the left value is written to the right, unless the left value is blank
+  or ``prefer: right_unless_blank`` says otherwise, then the right value
+  goes left.  A difference neither side changed and both were synced with
+  (a read-only reset takes the apps as they are) is left alone.
 - A blank value never erases a filled one unless the mapping says
   ``clear: true``; when the winning side's value is blank, the other
   side's filled value is written back to it instead, so the two sides
@@ -224,6 +226,11 @@ class IntegrationPlan:
                 winner, rule))
         elif left_changed or right_changed:
             winner = "left" if left_changed else "right"
+        elif not self._just_mapped(m, left, right):
+            # Neither side changed and both were synced with this mapping:
+            # a difference both sides were left with on purpose (a
+            # read-only reset takes the apps as they are) stays.
+            return
         elif m.prefer == "right_unless_blank":
             winner = "left" if all(is_blank(v) for v in right_values) else "right"
         else:  # back-fill: left to right unless the left is blank
@@ -237,6 +244,13 @@ class IntegrationPlan:
         # The winner's value is blank and may not erase: the filled side wins.
         back = self._diff(flows[loser], views[loser], views[winner], out)
         out.writes(winner).update(self._protect(flows[loser], back))
+
+    @staticmethod
+    def _just_mapped(m: FieldMapping, left: SideView, right: SideView) -> bool:
+        """A mapping added since the last sync: its fields are missing from ``synced``."""
+        return any(
+            view.synced is not None and any(f not in view.synced for f in fields)
+            for view, fields in ((left, m.left), (right, m.right)))
 
     def _rules(self, source: SideName, view: SideView, other: SideView | None,
                out: PairPlan) -> bool:

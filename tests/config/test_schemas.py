@@ -190,9 +190,17 @@ OPERATION_VARIABLES = {
     "find": ["settings", "field", "value"],
     "create": ["settings", "fields", "record"],
     "update": ["settings", "id", "fields", "record"],
+    "create_batch": ["settings", "records"],
+    "update_batch": ["settings", "records"],
     "delete": ["settings", "id"],
 }
 BODY = ["@"]
+
+
+def _def_name(operation: str) -> str:
+    """create_batch -> createBatchOperation"""
+    head, *rest = operation.split("_")
+    return head + "".join(word.title() for word in rest) + "Operation"
 
 
 def _expected_variables() -> dict[tuple[str, str], list[str]]:
@@ -219,10 +227,12 @@ def _expected_variables() -> dict[tuple[str, str], list[str]]:
         for key in ("token_url", "client_id", "client_secret"):
             c[f"/$defs/{auth}/properties/{key}"] = SETTINGS
     for op, variables in OPERATION_VARIABLES.items():
-        base = f"/$defs/{op}Operation/properties"
+        base = f"/$defs/{_def_name(op)}/properties"
         for key in ("path", "params", "params/additionalProperties", "headers",
                     "headers/additionalProperties", "body"):
             c[f"{base}/{key}"] = variables
+        if op.endswith("_batch"):
+            c[f"{base}/item"] = SETTINGS  # rendered once per record, before the request exists
     expected = {("connector", k): v for k, v in c.items()}
     expected[("integration", "/$defs/rule/properties/if")] = ["<field>", "other", "exists_in_other"]
     return expected

@@ -9,6 +9,13 @@ Routes (under the origin, like https://api.hubapi.com):
     GET    /crm/v3/objects/contacts/{id}      properties=a,b
     PATCH  /crm/v3/objects/contacts/{id}      {"properties": {…}}
     DELETE /crm/v3/objects/contacts/{id}      archives → 204
+    POST   /crm/v3/objects/contacts/batch/create  {"inputs": [{"properties"}]}, ≤ 100 → 201
+                                              {"results"} in no promised order (here reversed);
+                                              one invalid input → 400, an existing email → 409,
+                                              for the whole batch, nothing stored
+    POST   /crm/v3/objects/contacts/batch/update  {"inputs": [{"id", "properties"}]}, ≤ 100 → 200
+                                              {"results"}; unknown ids → 207 with "errors",
+                                              the others applied
 
 A contact comes back as {id, properties, createdAt, updatedAt, archived}
 with only the properties asked for (plus hs_object_id, createdate and
@@ -34,6 +41,7 @@ LIST_DEFAULT = ("createdate", "email", "firstname", "hs_object_id", "lastmodifie
 DATES = frozenset({"createdate", "lastmodifieddate"})
 STAGES = ("subscriber", "lead", "customer", "opportunity")
 BASE = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
+BATCH_LIMIT = 100  # inputs per batch request
 
 
 def stamp(when: datetime) -> str:
@@ -120,6 +128,10 @@ class FakeHubSpot(FakeApi):
                 return self.search(request.body or {})
             if route == ("POST", CONTACTS):
                 return self.create(request.body)
+            if route == ("POST", CONTACTS + "/batch/create"):
+                return self.batch_create(request.body)
+            if route == ("POST", CONTACTS + "/batch/update"):
+                return self.batch_update(request.body)
             m = re.fullmatch(re.escape(CONTACTS) + r"/([^/]+)", request.path)
             if m is None:
                 return Reply(404)
@@ -223,3 +235,60 @@ class FakeHubSpot(FakeApi):
         record["properties"].update({k: (None if v in (None, "") else str(v)) for k, v in props.items()})
         self._touch(record)
         return Reply(200, self.shaped(record, list(props)))
+
+    @staticmethod
+    def _inputs(body: Any) -> list[Any] | Reply:
+        inputs = body.get("inputs") if isinstance(body, dict) else None
+        if not isinstance(inputs, list):
+            return error(400, "Invalid input JSON: the body needs an inputs array", "VALIDATION_ERROR")
+        if len(inputs) > BATCH_LIMIT:
+            return error(400, f"Batch input size of {len(inputs)} exceeds the limit of {BATCH_LIMIT}",
+                         "VALIDATION_ERROR")
+        return inputs
+
+    def batch_create(self, body: Any) -> Reply:
+        inputs = self._inputs(body)
+        if isinstance(inputs, Reply):
+            return inputs
+        checked = []
+        for item in inputs:
+            props = self._properties(item)
+            if isinstance(props, Reply):
+                return props
+            checked.append(props)
+        owners = {(r["properties"].get("email") or "").lower(): r["id"] for r in self.live()}
+        emails = [str(p.get("email") or "").lower() for p in checked]
+        for email in emails:
+            if email in owners and email:
+                return error(409, f"Contact already exists. Existing ID: {owners[email]}", "CONFLICT")
+        if len({e for e in emails if e}) < len([e for e in emails if e]):
+            return error(400, "Duplicate email in the batch", "VALIDATION_ERROR")
+        now = datetime.now(UTC)
+        created = [self.shaped(self._add(props, now), list(props)) for props in checked]
+        return Reply(201, {"status": "COMPLETE", "results": created[::-1],
+                           "startedAt": stamp(now), "completedAt": stamp(now)})
+
+    def batch_update(self, body: Any) -> Reply:
+        inputs = self._inputs(body)
+        if isinstance(inputs, Reply):
+            return inputs
+        checked = []
+        for item in inputs:
+            props = self._properties(item)
+            if isinstance(props, Reply):
+                return props
+            checked.append((str(item.get("id") or ""), props))
+        results, errors = [], []
+        for cid, props in checked:
+            record = self.contacts.get(cid)
+            if record is None or record["archived"]:
+                errors.append({"status": "error", "category": "OBJECT_NOT_FOUND",
+                               "message": f"Could not find a contact with id {cid}", "context": {"ids": [cid]}})
+                continue
+            record["properties"].update({k: (None if v in (None, "") else str(v)) for k, v in props.items()})
+            self._touch(record)
+            results.append(self.shaped(record, list(props)))
+        out: dict[str, Any] = {"status": "COMPLETE", "results": results[::-1]}
+        if errors:
+            out.update(numErrors=len(errors), errors=errors)
+        return Reply(207 if errors else 200, out)

@@ -206,6 +206,36 @@ async def test_hubspot_create_find_update_delete(hubspot_app: Any) -> None:
 
 
 @pytest.mark.anyio
+async def test_hubspot_batch_create_and_update(hubspot_app: Any) -> None:
+    # 110 new contacts: two batches. The second holds one that exists already,
+    # so HubSpot refuses it whole (409) and syncd creates its 10 contacts one by one.
+    app = hubspot_app(contacts=3)
+    items = [{"email": f"New.{i}@Example.com", "first_name": f"N{i}", "stage": "lead"} for i in range(110)]
+    items[107]["email"] = "contact.0001@example.com"
+    async with hubspot(app) as c:
+        created = await c.create_many(items)
+        clash = created.pop(107)
+        assert isinstance(clash, ApiError) and clash.status == 409
+        assert [r.fields["email"] for r in created if not isinstance(r, Exception)] == [
+            f"new.{i}@example.com" for i in range(110) if i != 107]
+        batches = [r for r in app.requests if r.path.endswith("/batch/create")]
+        assert [len(r.body["inputs"]) for r in batches] == [100, 10]
+        assert batches[1].body["inputs"][0] == {"properties": {"email": "New.100@Example.com", "firstname": "N100",
+                                                               "lifecyclestage": "lead"}}
+        assert len([r for r in app.requests if r.path == "/crm/v3/objects/contacts"]) == 10
+        assert len(app.live()) == 3 + 109
+
+        # Updates pair by id; one unknown id (HTTP 207) is tried alone and fails alone.
+        ids = [r.id for r in created[:3] if not isinstance(r, Exception)]
+        changes = [(cid, {"last_name": f"L{cid}"}) for cid in ids]
+        updated = await c.update_many([*changes, ("999999", {"last_name": "X"})])
+        assert [getattr(r, "fields", {}).get("last_name") for r in updated[:3]] == [f"L{cid}" for cid in ids]
+        assert isinstance(updated[3], ApiError) and updated[3].status == 404
+        [batch] = [r for r in app.requests if r.path.endswith("/batch/update")]
+        assert batch.body["inputs"][0] == {"id": ids[0], "properties": {"lastname": f"L{ids[0]}"}}
+
+
+@pytest.mark.anyio
 async def test_mailchimp_changes_are_the_members_edited_since(mailchimp_app: Any) -> None:
     app = mailchimp_app(members=1234)
     edited = [subscriber_hash(f"member.{i:04d}@example.com") for i in (7, 900, 1100)]

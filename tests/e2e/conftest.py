@@ -12,12 +12,29 @@ from e2e_support import LEFT_TOKEN, RIGHT_TOKEN, Pair
 from syncd.sampleapp import AuthMode, SampleApp
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--crash-sweep", action="store_true", default=False,
+        help="e2e: kill syncd at every write of a sync, not only at a few points")
+
+
+@pytest.fixture
+def crash_sweep(request: pytest.FixtureRequest) -> bool:
+    """True with ``--crash-sweep``: crash tests try every point, not a few."""
+    return bool(request.config.getoption("--crash-sweep", default=False))
+
+
 @pytest.fixture
 def pair(sample_app: Callable[..., SampleApp], tmp_path: Path) -> Callable[..., Pair]:
-    def make(left_n: int = 20, right_n: int = 0, **write: Any) -> Pair:
+    """``pair(left_n, right_n, **write)``: two fresh apps joined in a config dir.
+
+    ``config=`` names the config dir under tmp_path, for a test that needs
+    several pairs; ``write`` goes to :meth:`Pair.write`.
+    """
+    def make(left_n: int = 20, right_n: int = 0, config: str = "config", **write: Any) -> Pair:
         left = sample_app(n=left_n, auth=AuthMode.BEARER, token=LEFT_TOKEN, seed=1)
         right = sample_app(n=right_n, auth=AuthMode.BEARER, token=RIGHT_TOKEN, seed=2)
-        p = Pair(left, right, tmp_path / "config")
+        p = Pair(left, right, tmp_path / config)
         p.write(**write)
         return p
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from syncd.sampleapp import AuthMode, SampleApp
 
 REPO = Path(__file__).resolve().parents[2]
@@ -23,6 +25,16 @@ FIELDS = """\
   - {left: last_name, right: last_name}
   - {left: phone, right: phone, direction: left_to_right}
 """
+
+
+@dataclass
+class Run:
+    """One ``syncd`` run: its exit code and its summary (None if it printed none)."""
+
+    returncode: int
+    summary: dict[str, Any] | None
+    stdout: str
+    stderr: str
 
 
 @dataclass
@@ -54,11 +66,53 @@ conflict: {conflict}
 fields:
 {fields}{extra}""")
 
-    def syncd(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    @staticmethod
+    def env() -> dict[str, str]:
         env = {**os.environ, "LEFT_TOKEN": LEFT_TOKEN, "RIGHT_TOKEN": RIGHT_TOKEN}
         env.pop("SYNCD_CONFIG", None)
+        return env
+
+    def syncd(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "syncd", *args, "-c", str(self.config)],
-                              capture_output=True, text=True, env=env, timeout=timeout, cwd=REPO)
+                              capture_output=True, text=True, env=self.env(), timeout=timeout, cwd=REPO)
+
+    def spawn(self, *args: str) -> subprocess.Popen[bytes]:
+        """``syncd once`` (or ``args``) started, not waited for: a test may kill it."""
+        return subprocess.Popen([sys.executable, "-m", "syncd", *(args or ("once",)), "-c", str(self.config)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env(), cwd=REPO)
+
+    def run(self, *args: str) -> Run:
+        """``syncd once --json`` (or ``syncd ARGS --json``), whatever its exit code."""
+        result = self.syncd(*(args or ("once",)), "--json")
+        output = result.stdout + result.stderr
+        assert LEFT_TOKEN not in output and RIGHT_TOKEN not in output
+        summaries = json.loads(result.stdout) if result.stdout.strip() else []
+        if isinstance(summaries, dict):  # reset prints one summary
+            summaries = [summaries]
+        summary = summaries[0] if len(summaries) == 1 else None
+        return Run(result.returncode, summary, result.stdout, result.stderr)
+
+    def connector(self, name: str = "sampleapp", fields: dict[str, Any] | None = None,
+                  drop: tuple[str, ...] = (), **top: Any) -> dict[str, Any]:
+        """Write ``connectors.d/NAME.yaml``: the shipped sample app spec, with
+        extra ``fields`` on its contacts, the contacts operations named in
+        ``drop`` left out (if it has them) and top-level keys replaced
+        (``timeout``, ``retry``, …); it overrides the shipped one when NAME
+        is ``sampleapp``.  Returns the spec written."""
+        spec = yaml.safe_load((REPO / "connectors.d" / "sampleapp.yaml").read_text())
+        spec.update(top, connector=name)
+        contacts = spec["objects"]["contacts"]
+        contacts["fields"].update(fields or {})
+        for operation in drop:
+            contacts.pop(operation, None)
+        folder = self.config / "connectors.d"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{name}.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+        return spec
+
+    def clear_requests(self) -> None:
+        self.left.requests.clear()
+        self.right.requests.clear()
 
     def once(self, *args: str) -> dict[str, Any]:
         """``syncd once --json``; the one integration's summary."""
@@ -78,3 +132,35 @@ def by_email(app: SampleApp) -> dict[str, dict[str, Any]]:
     return {c["email"].lower(): c for c in app.store.all() if c.get("email")}
 
 
+
+
+WRITES = ("POST", "PATCH", "PUT", "DELETE")
+
+
+def write_requests(*apps: SampleApp) -> list[Any]:
+    """The requests that changed something (a search by POST only reads)."""
+    return [r for app in apps for r in app.requests.all()
+            if r.method in WRITES and r.path != "/search/contacts"]
+
+
+def duplicates(app: SampleApp) -> list[str]:
+    """Emails held by more than one contact."""
+    seen = emails(app)
+    return sorted({e for e in seen if seen.count(e) > 1})
+
+
+# How a test has syncd write: the shipped spec as it is (batch operations,
+# where it declares them), or record by record (its batch operations left out).
+WRITE_MODES = {"in_batches": (), "one_by_one": ("create_batch", "update_batch")}
+
+
+def written(*apps: SampleApp) -> list[dict[str, Any]]:
+    """What the write requests asked for, one dict a record, whatever their
+    shape: a batch's inputs one by one, without their ids; a DELETE is {}."""
+    out: list[dict[str, Any]] = []
+    for record in sorted(write_requests(*apps), key=lambda r: r.time):
+        body = record.body if isinstance(record.body, dict) else {}
+        inputs = body.get("inputs") if record.path.endswith(("/batch/create", "/batch/update")) else None
+        for item in inputs if isinstance(inputs, list) else [body]:
+            out.append({k: v for k, v in item.items() if k != "id"})
+    return out

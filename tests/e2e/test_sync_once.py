@@ -120,22 +120,19 @@ def test_crash_during_creates_leaves_no_duplicate_and_loses_nothing(pair) -> Non
     env = {**os.environ, "LEFT_TOKEN": LEFT_TOKEN, "RIGHT_TOKEN": RIGHT_TOKEN}
     proc = subprocess.Popen([sys.executable, "-m", "syncd", "once", "-c", str(p.config)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=REPO)
-    creates = []
+    def kill_after_the_batch_is_stored(record) -> None:
+        if record.method == "POST" and record.path == "/contacts/batch/create":
+            os.kill(proc.pid, signal.SIGKILL)  # the app stored them; syncd never hears back
 
-    def kill_on_fifth_create(record) -> None:
-        if record.method == "POST" and record.path == "/contacts":
-            creates.append(record)
-            if len(creates) == 5:  # the app has stored it; syncd never hears back
-                os.kill(proc.pid, signal.SIGKILL)
-
-    p.right.requests.listener = kill_on_fifth_create
+    p.right.requests.listener = kill_after_the_batch_is_stored
     proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGKILL
     p.right.requests.listener = None
-    assert len(emails(p.right)) == 5
+    assert len(emails(p.right)) == 12  # created, but syncd has not recorded it
     p.once()
     assert emails(p.right) == emails(p.left)  # every contact once: none lost, none twice
     assert len(p.right.store.all()) == 12
+    assert p.once()["created"] == {"left": 0, "right": 0}
 
 
 def test_dry_run_prints_the_writes_and_makes_none(pair) -> None:

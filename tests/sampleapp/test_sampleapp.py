@@ -408,6 +408,71 @@ def test_crud_like_a_real_crm(sample_app: StartApp) -> None:
         assert c.patch("/contacts/nope", json={}).status_code == 404
 
 
+def test_batch_create_answers_in_reverse_order_and_is_all_or_nothing(sample_app: StartApp) -> None:
+    app = sample_app(n=2)
+    taken = app.store.all()[0]["email"]
+    with httpx.Client(base_url=app.url) as c:
+        inputs = [{"email": f"b{i}@example.com", "first_name": f"B{i}", "custom_fields": {"n": i}} for i in range(5)]
+        created = c.post("/contacts/batch/create", json={"inputs": inputs})
+        assert created.status_code == 201
+        results = created.json()["results"]
+        assert [r["email"] for r in results] == [f"b{i}@example.com" for i in reversed(range(5))]
+        assert all(app.store.get(r["id"]) == r for r in results)
+
+        before = app.store.all()
+        refused = {
+            "invalid": [{"email": "ok1@example.com"}, {"email": "not-an-email"}],
+            "unknown property": [{"email": "ok2@example.com"}, {"mail": "typo@example.com"}],
+            "taken": [{"email": "ok3@example.com"}, {"email": taken.upper()}],
+            "twice in the batch": [{"email": "twin@example.com"}, {"email": "Twin@Example.com"}],
+            "not an object": [{"email": "ok4@example.com"}, ["x"]],
+        }
+        for why, bad in refused.items():
+            resp = c.post("/contacts/batch/create", json={"inputs": bad})
+            assert resp.status_code == 400, why
+            assert resp.json()["message"].startswith("inputs[1]: ") and resp.json()["index"] == 1, why
+        assert c.post("/contacts/batch/create", json={"inputs": [{"email": taken}]}).json()["existing_id"]
+        for shape in ({}, {"inputs": []}, {"inputs": {"email": "x@example.com"}}, [{"email": "x@example.com"}]):
+            assert c.post("/contacts/batch/create", json=shape).status_code == 400, shape
+        too_many = [{"email": f"m{i}@example.com"} for i in range(101)]
+        resp = c.post("/contacts/batch/create", json={"inputs": too_many})
+        assert resp.status_code == 400 and "at most 100 inputs" in resp.json()["message"]
+        assert c.get("/contacts/batch/create").status_code == 405
+        assert app.store.all() == before  # nothing stored by a refused batch
+        assert c.post("/contacts/batch/create", json={"inputs": too_many[:100]}).status_code == 201
+    assert len(app.store) == 2 + 5 + 100
+
+
+def test_batch_update_merges_like_patch_and_is_all_or_nothing(sample_app: StartApp) -> None:
+    app = sample_app(n=4)
+    ids = app.store.ids()
+    with httpx.Client(base_url=app.url) as c:
+        inputs = [{"id": cid, "last_name": f"L{cid}", "custom_fields": {"plan": "pro"}} for cid in ids[:3]]
+        resp = c.post("/contacts/batch/update", json={"inputs": inputs})
+        assert resp.status_code == 200
+        results = resp.json()["results"]
+        assert [r["id"] for r in results] == ids[:3][::-1]
+        assert all(r["last_name"] == f"L{r['id']}" and r["custom_fields"]["plan"] == "pro" for r in results)
+        assert "score" in results[0]["custom_fields"]  # merged, not replaced
+        assert app.store.get(ids[3])["last_name"] != f"L{ids[3]}"  # type: ignore[index]
+
+        before = app.store.all()
+        for why, bad in {
+            "unknown id": [{"id": ids[0], "first_name": "X"}, {"id": "999", "first_name": "Y"}],
+            "no id": [{"id": ids[0], "first_name": "X"}, {"first_name": "Y"}],
+            "taken email": [{"id": ids[0], "first_name": "X"}, {"id": ids[1], "email": before[2]["email"]}],
+            "invalid": [{"id": ids[0], "first_name": "X"}, {"id": ids[1], "email": "nope"}],
+        }.items():
+            resp = c.post("/contacts/batch/update", json={"inputs": bad})
+            assert resp.status_code == 400 and resp.json()["message"].startswith("inputs[1]: "), why
+        resp = c.post("/contacts/batch/update", json={"inputs": [{"id": ids[0]}] * 101})
+        assert resp.status_code == 400 and "at most 100 inputs" in resp.json()["message"]
+        assert app.store.all() == before
+        # an email may stay with its own contact
+        own = {"id": ids[0], "email": before[0]["email"].upper()}
+        assert c.post("/contacts/batch/update", json={"inputs": [own]}).status_code == 200
+
+
 def test_store_clock_is_strictly_increasing(sample_app: StartApp) -> None:
     app = sample_app(n=2)
     stamps = [app.store.update("1000000", score=i)["updated_at"] for i in range(50)]

@@ -453,3 +453,12 @@ def test_writes_after_reset_in_the_same_transaction(store: SQLiteStore) -> None:
     assert store.integrations() == ["one"]
     assert store.side_state("one", "left") == SideState(generation=5)
     assert store.count("one", "left") == 0
+
+
+def test_any_snapshot_is_one_of_that_side_or_none(store: SQLiteStore) -> None:
+    assert store.any_snapshot("crm", "left") is None
+    put(store, snap("r1", "right"), snap("r2", "right"))
+    assert store.any_snapshot("crm", "left") is None
+    assert store.any_snapshot("other", "right") is None
+    found = store.any_snapshot("crm", "right")
+    assert found is not None and found.record_id in ("r1", "r2") and found.side == "right"

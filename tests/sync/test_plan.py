@@ -280,8 +280,19 @@ def test_back_fill_follows_prefer_right_unless_blank() -> None:
         fields:
           - {left: owner, right: language, prefer: right_unless_blank}
     """)
-    assert _writes(plan.plan(_linked({"owner": "en"}), _linked({"language": "fr"}))) == (
+    assert _writes(plan.plan(_linked({}, owner="en"), _linked({}, language="fr"))) == (
         {"owner": "fr"}, {})
+
+
+def test_a_difference_both_sides_were_synced_with_stays_until_one_changes() -> None:
+    # After `syncd reset --read-only` both sides are taken as they are.
+    plan = _plan("""
+        fields:
+          - {left: owner, right: language}
+    """)
+    assert _writes(plan.plan(_linked({"owner": "en"}), _linked({"language": "fr"}))) == ({}, {})
+    assert _writes(plan.plan(_linked({"owner": "en"}, owner="de"), _linked({"language": "fr"}))) == (
+        {}, {"language": "de"})
 
 
 def test_a_one_way_mapping_back_fills_its_way_only() -> None:

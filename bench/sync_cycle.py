@@ -1,0 +1,142 @@
+"""Sync benchmarks: an initial sync into an empty app, then no-change cycles.
+
+Two sample apps run as their own processes on 127.0.0.1 (the left one with
+N contacts, the right one empty); ``syncd`` runs as it would in production,
+one process per command, under GNU time for its peak RSS.
+
+For each N it prints:
+
+- the initial sync (batch creates into the empty app): records/s, peak RSS;
+- a no-change incremental cycle: its time and its writes (must be 0);
+- a no-change cycle that reads everything (the periodic full
+  reconciliation), against one bare list of both sides through the same
+  engine (``syncd check --all-pages``): the ratio of the two;
+- at the end, peak RSS at the largest N over the smallest (goal ≤ 1.5).
+
+    python bench/sync_cycle.py                 # N = 10,000 and 100,000
+    python bench/sync_cycle.py --sizes 2000    # quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TOKEN = "bench-token"
+INTEGRATION = """\
+integration: bench
+full_every: {full_every}
+left:
+  connector: sampleapp
+  object: contacts
+  settings: {{url: "{left}", token: "${{env:BENCH_TOKEN}}"}}
+right:
+  connector: sampleapp
+  object: contacts
+  settings: {{url: "{right}", token: "${{env:BENCH_TOKEN}}"}}
+match: {{left: email, right: email}}
+create: left_to_right
+fields:
+  - {{left: email, right: email}}
+  - {{left: first_name, right: first_name}}
+  - {{left: last_name, right: last_name}}
+  - {{left: phone, right: phone}}
+"""
+# The shipped spec with the sample app's rate limit lifted: the benchmark
+# measures syncd, not a politeness setting.
+SPEC_OVERRIDE = ("rate_limit: {requests_per_second: 50, max_concurrency: 4}",
+                 "rate_limit: {max_concurrency: 4}")
+
+
+def start_app(n: int, folder: Path, name: str) -> tuple[subprocess.Popen[bytes], str]:
+    port_file = folder / f"{name}.port"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "syncd.sampleapp", "--n", str(n), "--port", "0", "--quiet",
+         "--token", TOKEN, "--port-file", str(port_file)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (port_file.exists() and port_file.read_text().strip()):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"the {name} sample app did not start")
+        time.sleep(0.1)
+    return proc, f"http://127.0.0.1:{port_file.read_text().strip()}"
+
+
+def syncd(config: Path, *args: str) -> tuple[float, float, str]:
+    """Run syncd; (wall seconds, peak RSS MB, stdout)."""
+    with tempfile.NamedTemporaryFile("r") as rss:
+        cmd = ["/usr/bin/time", "-f", "%M", "-o", rss.name, sys.executable, "-m", "syncd", *args,
+               "-c", str(config)]
+        start = time.perf_counter()
+        done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "BENCH_TOKEN": TOKEN})
+        wall = time.perf_counter() - start
+        if done.returncode != 0:
+            raise SystemExit(f"syncd {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+        return wall, int(rss.read().strip().splitlines()[-1]) / 1024, done.stdout
+
+
+def bench(n: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="syncd-bench-") as tmp:
+        folder = Path(tmp)
+        left, left_url = start_app(n, folder, "left")
+        right, right_url = start_app(0, folder, "right")
+        try:
+            config = folder / "config"
+            (config / "integrations.d").mkdir(parents=True)
+            (config / "connectors.d").mkdir()
+            shipped = (Path(__file__).parents[1] / "connectors.d" / "sampleapp.yaml").read_text()
+            (config / "connectors.d" / "sampleapp.yaml").write_text(shipped.replace(*SPEC_OVERRIDE))
+            (config / "syncd.yaml").write_text("state: {path: state.db}\n")
+            integration = config / "integrations.d" / "bench.yaml"
+            integration.write_text(INTEGRATION.format(left=left_url, right=right_url, full_every="1 day"))
+
+            initial, initial_rss, out = syncd(config, "once", "--json")
+            [summary] = json.loads(out)
+            assert summary["created"]["right"] == n, summary
+            quiet, _, out = syncd(config, "once", "--json")
+            [again] = json.loads(out)
+            quiet_writes = sum(again["created"].values()) + sum(again["updated"].values())
+
+            integration.write_text(INTEGRATION.format(left=left_url, right=right_url, full_every="1 second"))
+            time.sleep(1.1)
+            full, full_rss, out = syncd(config, "once", "--json")
+            [reconcile] = json.loads(out)
+            full_writes = sum(reconcile["created"].values()) + sum(reconcile["updated"].values())
+            bare, _, _ = syncd(config, "check", "bench", "--all-pages", "--records", "0")
+        finally:
+            for proc in (left, right):
+                proc.terminate()
+                proc.wait(timeout=30)
+    return {
+        "n": n, "initial_s": initial, "initial_rec_s": n / initial, "initial_rss_mb": initial_rss,
+        "quiet_s": quiet, "quiet_writes": quiet_writes, "full_s": full, "full_writes": full_writes,
+        "full_rss_mb": full_rss, "bare_list_s": bare, "full_over_bare": full / bare,
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    args = ap.parse_args()
+    rows = [bench(n) for n in args.sizes]
+    print("| N | initial sync s | records/s | peak RSS MB | no-change cycle s (writes) "
+          "| full no-change cycle s (writes) | bare list of both sides s | full cycle / bare list |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in rows:
+        print(f"| {r['n']:,} | {r['initial_s']:.1f} | {r['initial_rec_s']:,.0f} | {r['initial_rss_mb']:.0f} "
+              f"| {r['quiet_s']:.2f} ({r['quiet_writes']:.0f}) | {r['full_s']:.2f} ({r['full_writes']:.0f}) "
+              f"| {r['bare_list_s']:.2f} | {r['full_over_bare']:.2f}x |")
+    if len(rows) > 1:
+        print(f"\npeak RSS of the initial sync at N={rows[-1]['n']:,} over N={rows[0]['n']:,}: "
+              f"{rows[-1]['initial_rss_mb'] / rows[0]['initial_rss_mb']:.2f}x (goal ≤ 1.5x)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

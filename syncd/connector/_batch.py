@@ -1,0 +1,280 @@
+"""Batch writes: many creates or updates a request, where the spec declares them.
+
+    results = await c.create_many([fields, …])         Record | ConnectorError each
+    results = await c.update_many([(id, fields), …])   Record | None | ConnectorError each
+
+Results come back in input order, one per item.  Items go out in chunks of
+the operation's ``max_items``; each item is built as the single operation
+builds its body (``item:`` plus each field at its write path, and for an
+update the id at ``id_field``).  A chunk of one goes out with the single
+operation: the same one request, with nothing to pair and the single
+operation's own answer (a 409 naming the existing record, say).
+
+Pairing the answer with the inputs.  APIs do not promise the order of a
+batch's results (HubSpot does not), so:
+
+- an update's record is found by its id;
+- a created record is found, for each input, by the first of the input's
+  fields whose normalised value is unique among the chunk's inputs and is
+  held by exactly one record of the answer (the email, in practice).  Only
+  when no field pairs any record, and the answer has exactly as many records
+  as the chunk has inputs, are they paired by position.
+
+When a chunk fails:
+
+- the API refuses it as a whole (HTTP 4xx other than 429: one invalid or
+  duplicate record fails the batch, as HubSpot's validation does): each of
+  its items is sent alone with ``create`` / ``update``, so one bad record
+  does not sink the others; each gets its own result or error;
+- HTTP 429 after the retries, a 5xx, or an answer syncd cannot read: every
+  item of the chunk gets that error (a 5xx may have applied the batch, so
+  it is not sent again);
+- a batch update, unlike a batch create, is retried after a timeout or a
+  5xx as a PATCH is (setting the same values twice is harmless), although
+  it is usually a POST;
+- AuthError and TransportError propagate, as from the single operations.
+
+A created record that cannot be paired gets a ResponseError: it was
+probably created, so the caller must look it up rather than create it
+again.  An updated record missing from the answer's list (a partly applied
+batch, HTTP 207) is sent again alone with ``update``, which is safe to
+repeat; an answer without a list of records (HTTP 204) means every update
+was applied, and each result is None, as from ``update``.
+
+An object without the batch operation is written record by record with the
+single operation, so callers always use these functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from syncd.config import Operation
+from syncd.connector._errors import ApiError, AuthError, ConnectorError, ResponseError, TransportError
+from syncd.connector._fields import FieldValueError, Normaliser, Record
+
+if TYPE_CHECKING:
+    from syncd.connector._connector import Connector
+
+T = TypeVar("T")
+Built = dict[str, Any] | ConnectorError  # an item body, or why it could not be built
+
+
+async def create_many(c: Connector, items: Sequence[Mapping[str, Any]]) -> list[Record | ConnectorError]:
+    op = c.object.operations.get("create_batch")
+    if op is None:
+        return [await _alone(c.create(fields)) for fields in items]
+    results: list[Record | ConnectorError] = []
+    for chunk in _chunks(items, op.max_items):
+        results += await _create_chunk(c, op, chunk)
+    return results
+
+
+async def update_many(
+    c: Connector, items: Sequence[tuple[str, Mapping[str, Any]]],
+) -> list[Record | None | ConnectorError]:
+    op = c.object.operations.get("update_batch")
+    if op is None:
+        return [await _alone(c.update(rid, fields)) for rid, fields in items]
+    results: list[Record | None | ConnectorError] = []
+    for chunk in _chunks(items, op.max_items):
+        results += await _update_chunk(c, op, chunk)
+    return results
+
+
+# --- one chunk ------------------------------------------------------------------
+
+
+async def _create_chunk(
+    c: Connector, op: Operation, chunk: Sequence[Mapping[str, Any]],
+) -> list[Record | ConnectorError]:
+    built = [_build(c, op, fields) for fields in chunk]
+    results: list[Any] = [b if isinstance(b, ConnectorError) else None for b in built]
+    ready = [i for i, b in enumerate(built) if not isinstance(b, ConnectorError)]
+    if not ready:
+        return results
+    sent = await _send(c, op, [built[i] for i in ready]) if len(ready) > 1 else _Refused()
+    if isinstance(sent, _Refused):
+        for i in ready:
+            results[i] = await _alone(c.create(chunk[i]))
+    elif isinstance(sent, ConnectorError):
+        for i in ready:
+            results[i] = sent
+    else:
+        records = _records(c, op, sent) or []
+        paired = pair_created([chunk[i] for i in ready], records, c.extractor.normaliser)
+        for n, i in enumerate(ready):
+            results[i] = paired.get(n) or ResponseError(
+                "the batch answer has no record that pairs with this input (by a field whose value is "
+                "unique in the batch); it was probably created: look it up before creating it again",
+                operation=c._label(op))
+    return results
+
+
+async def _update_chunk(
+    c: Connector, op: Operation, chunk: Sequence[tuple[str, Mapping[str, Any]]],
+) -> list[Record | None | ConnectorError]:
+    built = [_build(c, op, fields, rid) for rid, fields in chunk]
+    results: list[Record | None | ConnectorError] = [b if isinstance(b, ConnectorError) else None for b in built]
+    ready = [i for i, b in enumerate(built) if not isinstance(b, ConnectorError)]
+    if not ready:
+        return results
+    sent = await _send(c, op, [built[i] for i in ready]) if len(ready) > 1 else _Refused()
+    if isinstance(sent, _Refused):
+        again = ready
+    elif isinstance(sent, ConnectorError):
+        for i in ready:
+            results[i] = sent
+        return results
+    elif (records := _records(c, op, sent)) is None:  # applied; no records to read back (HTTP 204)
+        return results
+    else:
+        by_id: dict[str, Record] = {}
+        for record in records:
+            by_id.setdefault(record.id, record)
+        again = []
+        for i in ready:
+            record = by_id.get(str(chunk[i][0]))
+            if record is None:
+                again.append(i)  # not in the answer: an update is safe to send again
+            else:
+                results[i] = record
+    for i in again:
+        rid, fields = chunk[i]
+        results[i] = await _alone(c.update(rid, fields))
+    return results
+
+
+# --- building, sending, reading ---------------------------------------------------
+
+
+def _build(c: Connector, op: Operation, fields: Mapping[str, Any], record_id: str | None = None) -> Built:
+    try:
+        wire = c.wire_fields(fields)
+    except ConnectorError as e:  # an unknown or read-only field: this item only
+        return ConnectorError(e.message, operation=c._label(op))
+    item = op.item(c.context) if op.item is not None else {}
+    item = c.write_fields(item if isinstance(item, dict) else {}, wire)
+    if op.id_field is not None:
+        op.id_field.set(item, record_id)
+    return item
+
+
+class _Refused:
+    """Send the chunk's items one by one: the API refused the batch as a whole (or it has one item)."""
+
+
+async def _send(c: Connector, op: Operation, items: Sequence[Built]) -> Any:
+    """The decoded answer; _Refused; or the error every item of the chunk gets."""
+    ctx = {**c.context, "records": items}
+    body = op.body(ctx) if op.body is not None else items
+    request = c._build(op, ctx, c._first_request(op, ctx, body))
+    try:
+        # An update sets values: sending it twice is harmless, so a batch
+        # update is retried after a timeout or a 5xx as a PATCH is, although
+        # it is a POST.  A batch create is not: it could create twice.
+        answer = await c.sender.send(c._label(op), request, read=op.name == "update_batch")
+    except (AuthError, TransportError):
+        raise
+    except ApiError as e:
+        if 400 <= e.status < 500 and e.status != 429:
+            return _Refused()
+        return e
+    except ConnectorError as e:
+        return e
+    return answer.body
+
+
+def _records(c: Connector, op: Operation, body: Any) -> list[Record] | None:
+    """The readable records of a batch answer (an unreadable one pairs with nothing);
+    None when the answer has no list of records where ``records`` says."""
+    assert op.records is not None
+    raw = op.records.search(body) if body is not None else None
+    if not isinstance(raw, list):
+        return None
+    records = []
+    for item in raw:
+        try:
+            records.append(c.extractor.record(item))
+        except FieldValueError:
+            continue
+    return records
+
+
+# --- pairing ----------------------------------------------------------------------
+
+
+def pair_created(
+    inputs: Sequence[Mapping[str, Any]], records: Sequence[Record], normaliser: Callable[[str], Normaliser],
+) -> dict[int, Record]:
+    """Input position -> its created record (see the module docstring for the rule)."""
+    keys = [_keys(fields, normaliser) for fields in inputs]
+    seen: dict[tuple[str, Any], int] = {}  # (field, value) -> how many inputs have it
+    for k in keys:
+        for pair in k.items():
+            seen[pair] = seen.get(pair, 0) + 1
+    names = {name for k in keys for name in k}
+    held: dict[tuple[str, Any], list[int]] = {}  # (field, value) -> the records that have it
+    for n, record in enumerate(records):
+        for name in names:
+            value = _hashable(record.fields.get(name))
+            if value is not None:
+                held.setdefault((name, value), []).append(n)
+    paired: dict[int, Record] = {}
+    claimed: set[int] = set()
+    for i, k in enumerate(keys):
+        for pair in k.items():  # the input's fields, in the order it gives them
+            holders = held.get(pair, ())
+            if seen[pair] == 1 and len(holders) == 1 and holders[0] not in claimed:
+                claimed.add(holders[0])
+                paired[i] = records[holders[0]]
+                break
+    if not paired and len(records) == len(inputs):
+        return dict(enumerate(records))
+    return paired
+
+
+def _keys(fields: Mapping[str, Any], normaliser: Callable[[str], Normaliser]) -> dict[str, Any]:
+    """The input's normalised, hashable, non-blank values, by field name."""
+    out = {}
+    for name, value in fields.items():
+        try:
+            normal = _hashable(normaliser(name)(value))
+        except (FieldValueError, TypeError, ValueError):
+            continue
+        if normal is not None:
+            out[name] = normal
+    return out
+
+
+def _hashable(value: Any) -> Any:
+    """A value usable as a pairing key, or None (blank, or a mapping)."""
+    if value is None or value == [] or value == "":
+        return None
+    if isinstance(value, list):
+        value = tuple(value)
+    try:
+        hash(value)
+    except TypeError:
+        return None
+    return value
+
+
+# --- helpers ----------------------------------------------------------------------
+
+
+def _chunks(items: Sequence[T], size: int | None) -> Iterator[Sequence[T]]:
+    size = size or len(items) or 1
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+async def _alone(call: Awaitable[T]) -> T | ConnectorError:
+    """One single write; its ConnectorError is its result, but not AuthError or TransportError."""
+    try:
+        return await call
+    except (AuthError, TransportError):
+        raise
+    except ConnectorError as e:
+        return e
