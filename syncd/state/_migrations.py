@@ -16,7 +16,8 @@ index name it (``INDEXED BY``): with no ``ANALYZE`` statistics SQLite would
 otherwise pick the primary key and scan a whole side.
 
     integrations  name                                   integrations with state
-    side_states   (integration, side) → cursor, last_full_read, generation
+    side_states   (integration, side) → cursor, last_full_read, generation,
+                  fields JSON (version 2)
     snapshots     (integration, side, record_id) → seen JSON, synced JSON,
                   match_key, hash, updated_at, deleted, dirty, generation
                   indexes: match key (partial: match_key IS NOT NULL),
@@ -124,6 +125,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             at TEXT NOT NULL
         )""",
         "CREATE INDEX conflicts_at ON conflicts (integration, at)",
+    ),
+    # 2: the compared fields each side's snapshots were read with (a JSON
+    # list), so that a mapping added or removed is noticed even after a
+    # crash left some snapshots read with the new fields and some with the old.
+    (
+        "ALTER TABLE side_states ADD COLUMN fields TEXT",
     ),
 )
 

@@ -30,6 +30,7 @@ class SideState:
     cursor: datetime | None = None  # the greatest updated_at committed; None: never read
     last_full_read: datetime | None = None  # when the last complete list() finished
     generation: int = 0  # counts complete list() reads; a snapshot records the last one it was in
+    fields: tuple[str, ...] | None = None  # the compared fields the last complete read stored
 
 
 @dataclass(frozen=True, slots=True)

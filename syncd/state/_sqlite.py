@@ -235,13 +235,16 @@ class _SQLiteTransaction(Transaction):
 
     @_guard("writing the side state")
     def set_side_state(self, side: Side, state: SideState) -> None:
-        row = (self.integration, _side(side), _time(state.cursor), _time(state.last_full_read), state.generation)
+        fields = None if state.fields is None else orjson.dumps(list(state.fields)).decode()
+        row = (self.integration, _side(side), _time(state.cursor), _time(state.last_full_read),
+               state.generation, fields)
         self._check()
         self._conn.execute(
-            """INSERT INTO side_states (integration, side, cursor, last_full_read, generation)
-               VALUES (?, ?, ?, ?, ?)
+            """INSERT INTO side_states (integration, side, cursor, last_full_read, generation, fields)
+               VALUES (?, ?, ?, ?, ?, ?)
                ON CONFLICT (integration, side) DO UPDATE SET cursor = excluded.cursor,
-                   last_full_read = excluded.last_full_read, generation = excluded.generation""",
+                   last_full_read = excluded.last_full_read, generation = excluded.generation,
+                   fields = excluded.fields""",
             row,
         )
 
@@ -357,13 +360,15 @@ class SQLiteStore(StateStore):
     @_guard("reading the side state")
     def side_state(self, integration: str, side: Side) -> SideState:
         rows = self._rows(
-            "SELECT cursor, last_full_read, generation FROM side_states WHERE integration = ? AND side = ?",
+            "SELECT cursor, last_full_read, generation, fields FROM side_states"
+            " WHERE integration = ? AND side = ?",
             (integration, _side(side)),
         )
         if not rows:
             return SideState()
-        cursor, last_full_read, generation = rows[0]
-        return SideState(_parse_time(cursor), _parse_time(last_full_read), generation)
+        cursor, last_full_read, generation, fields = rows[0]
+        return SideState(_parse_time(cursor), _parse_time(last_full_read), generation,
+                         None if fields is None else tuple(orjson.loads(fields)))
 
     @_guard("reading snapshots")
     def snapshots(self, integration: str, side: Side, record_ids: Sequence[str]) -> dict[str, Snapshot]:

@@ -3,7 +3,8 @@
 ``run_cycle`` is the entry point; :class:`CycleSummary` says what it did.
 """
 
-from syncd.sync._cycle import Cycle, CycleAborted, CycleSummary, PlannedWrite
+from syncd.sync._cycle import Cycle
+from syncd.sync._summary import CycleAborted, CycleSummary, PlannedWrite
 from syncd.sync._plan import IntegrationPlan
 from syncd.sync._run import run_cycle
 

@@ -96,3 +96,40 @@ def test_kill_9_at_a_write_then_the_next_runs_repair_everything(pair, crash_swee
         summary = p.once()
         assert write_requests(p.left, p.right) == [], f"killed at write {n} of {total}"
         assert summary["created"] == summary["updated"] == {"left": 0, "right": 0}
+
+
+FIRST_NAMES = """\
+  - {left: email, right: email}
+  - {left: first_name, right: first_name}
+"""
+
+
+def test_kill_9_while_reading_after_a_mapping_was_added_still_back_fills_every_pair(pair) -> None:
+    # 250 contacts: the left is read in three pages of 100.
+    p = pair(left_n=250, fields=FIRST_NAMES)
+    p.once()
+    assert all(c["last_name"] is None for c in p.right.store.all())
+    p.write(fields=FIRST_NAMES + "  - {left: last_name, right: last_name}\n")
+    proc = p.spawn()
+    pages = 0
+
+    def kill_at_the_second_page(record: RequestRecord) -> None:
+        nonlocal pages
+        if record.method == "GET" and record.path == "/cursor/contacts":
+            pages += 1
+            if pages == 2:  # the first page's snapshots are committed, the rest are not
+                proc.kill()
+
+    p.left.requests.listener = kill_at_the_second_page
+    try:
+        proc.communicate(timeout=60)
+    finally:
+        p.left.requests.listener = None
+    assert proc.returncode == -signal.SIGKILL
+    p.once()
+    left, right = by_email(p.left), by_email(p.right)
+    missing = sorted(e for e, c in left.items() if right[e]["last_name"] != c["last_name"])
+    assert missing == [], f"{len(missing)} of 250 pairs were not back-filled"
+    p.clear_requests()
+    p.once()
+    assert write_requests(p.left, p.right) == []

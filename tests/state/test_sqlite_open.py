@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from syncd.state import (
+    SideState,
     Snapshot,
     StateCorruptError,
     StateError,
@@ -280,3 +281,19 @@ def test_a_lock_held_while_a_migration_is_due(tmp_path: Path) -> None:
         holder.close()
     with open_store(path) as store:
         assert store.integrations() == []
+
+
+def test_a_version_1_store_is_upgraded_in_place_keeping_its_data(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, str(path), MIGRATIONS[:1])
+    conn.execute("INSERT INTO integrations (name) VALUES ('crm')")
+    conn.execute("INSERT INTO side_states (integration, side, cursor, last_full_read, generation)"
+                 " VALUES ('crm', 'left', NULL, NULL, 3)")
+    conn.close()
+    with open_store(path) as store:
+        assert store.side_state("crm", "left") == SideState(generation=3)  # fields unknown: None
+        with store.transaction("crm") as t:
+            t.set_side_state("left", SideState(generation=4, fields=("email", "first_name")))
+        assert store.side_state("crm", "left").fields == ("email", "first_name")
+    assert _pragma(path, "user_version") == SCHEMA_VERSION == 2

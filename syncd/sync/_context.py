@@ -1,0 +1,62 @@
+"""What the parts of one cycle share: the integration, its store and connectors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from syncd.config import Integration
+from syncd.connector import Connector, ConnectorError
+from syncd.state import Origin, RecordErrorRow, Side, Snapshot, StateStore
+from syncd.sync._plan import IntegrationPlan
+from syncd.sync._snapshots import Projection
+from syncd.sync._summary import CycleSummary
+
+SIDES: tuple[Side, Side] = ("left", "right")
+# Re-read a little before the cursor: an app whose timestamps have second
+# precision can commit a change stamped with the cursor's own second after
+# syncd read up to it. Re-reading is cheap; an unchanged record is skipped.
+CURSOR_OVERLAP = timedelta(seconds=1)
+
+
+def other(side: Side) -> Side:
+    return "right" if side == "left" else "left"
+
+
+@dataclass
+class CycleContext:
+    integration: Integration
+    plan: IntegrationPlan
+    store: StateStore
+    connectors: dict[Side, Connector]
+    projection: dict[Side, Projection]
+    summary: CycleSummary
+    origin: Origin = "scheduled"
+    dry_run: bool = False
+    write: bool = True  # False: read and record state only (reset --read-only)
+
+    @property
+    def name(self) -> str:
+        return self.integration.name
+
+    @staticmethod
+    def link(t: Any, side: Side, record_id: str, partner_id: str) -> None:
+        if side == "left":
+            t.link(record_id, partner_id)
+        else:
+            t.link(partner_id, record_id)
+
+    @staticmethod
+    def synced(snap: Snapshot, deleted: bool | None = None) -> Snapshot:
+        """The snapshot as in step: what was seen is now what was synced."""
+        return Snapshot(side=snap.side, record_id=snap.record_id, seen=snap.seen, synced=snap.seen,
+                        match_key=snap.match_key, hash=snap.hash, updated_at=snap.updated_at,
+                        deleted=snap.deleted if deleted is None else deleted, dirty=False,
+                        generation=snap.generation)
+
+    def record_failure(self, t: Any, target: Side, record_id: str, operation: str,
+                       error: ConnectorError) -> None:
+        self.summary.errors += 1
+        t.add_error(RecordErrorRow(target, record_id, operation, str(error),
+                                   status=getattr(error, "status", None) or None, origin=self.origin))

@@ -1,0 +1,88 @@
+"""Reading one side: changes since the cursor, or everything, page by page.
+
+Every page is one transaction: the snapshots it changed, the records it
+could not read. The cursor advances only when the whole run is read, so a
+crash re-reads from the last cursor (an unchanged record costs a hash
+comparison, nothing more). A full read also finds deletions, behind the
+guard that refuses a side that reads empty or loses too much at once.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from syncd.state import RecordErrorRow, Side, SideState, Snapshot
+from syncd.sync._context import CURSOR_OVERLAP, CycleContext
+from syncd.sync._snapshots import snapshot_for
+from syncd.sync._summary import CycleAborted
+
+
+class Reader:
+    def __init__(self, ctx: CycleContext) -> None:
+        self.ctx = ctx
+
+    async def read(self, side: Side, force_full: bool) -> None:
+        connector = self.ctx.connectors[side]
+        state = self.ctx.store.side_state(self.ctx.name, side)
+        now = datetime.now(UTC)
+        stale = state.last_full_read is None or (
+            now - state.last_full_read > timedelta(seconds=self.ctx.integration.full_every_seconds))
+        # Mapping a field more or less changes what a snapshot holds: read
+        # everything again, so that the new field is back-filled for every
+        # linked record (and a field unmapped is forgotten).
+        fields = self.ctx.projection[side].fields
+        reshaped = state.fields != fields and (
+            state.fields is not None or self.ctx.store.any_snapshot(self.ctx.name, side) is not None)
+        full = force_full or state.cursor is None or not connector.has_changes or stale or reshaped
+        generation = state.generation + 1 if full else 0
+        before = self.ctx.store.count(self.ctx.name, side)
+        pages = connector.list() if full else connector.changes(state.cursor - CURSOR_OVERLAP)  # type: ignore[operator]
+        high = state.cursor
+        read = 0
+        async for page in pages:
+            ids = [r.id for r in page.records]
+            old = self.ctx.store.snapshots(self.ctx.name, side, ids)
+            changed, unchanged = [], []
+            for record in page.records:
+                snap = snapshot_for(side, record, self.ctx.projection[side], old.get(record.id), generation)
+                (changed if snap is not None else unchanged).append(snap or record.id)
+                if record.updated_at is not None and (high is None or record.updated_at > high):
+                    high = record.updated_at
+            read += len(page.records)
+            self.ctx.summary.unchanged += len(unchanged)
+            with self.ctx.store.transaction(self.ctx.name) as t:
+                t.put_snapshots(changed)  # type: ignore[arg-type]
+                if full:
+                    t.mark_seen(side, unchanged, generation)  # type: ignore[arg-type]
+                for err in page.errors:
+                    t.add_error(RecordErrorRow(side, err.record_id or "?", err.operation, err.message,
+                                               origin=self.ctx.origin))
+            self.ctx.summary.errors += len(page.errors)
+        self.ctx.summary.read[side] += read
+        with self.ctx.store.transaction(self.ctx.name) as t:
+            if full:
+                self._deletions(t, side, generation, read, before)
+            t.set_side_state(side, SideState(
+                cursor=high, generation=generation if full else state.generation,
+                last_full_read=now if full else state.last_full_read,
+                fields=fields if full else state.fields))
+
+    def _deletions(self, t: Any, side: Side, generation: int, read: int, before: int) -> None:
+        gone = list(self.ctx.store.unseen(self.ctx.name, side, generation))
+        if not gone:
+            return
+        limit = self.ctx.integration.deletions.max_delete_percent if self.ctx.integration.deletions else 10.0
+        if read == 0 or (before and 100.0 * len(gone) / before > limit):
+            why = "read no records at all" if read == 0 else \
+                f"lost {len(gone)} of {before} records ({100.0 * len(gone) / before:.0f} % > {limit:g} %)"
+            raise CycleAborted(
+                f"the {side} side {why} since its last full read; refusing to treat them as "
+                "deleted. If they really were deleted, raise deletions.max_delete_percent or run "
+                f"`syncd reset {self.ctx.name}`")
+        t.put_snapshots(
+            Snapshot(side=s.side, record_id=s.record_id, seen=s.seen, synced=s.synced,
+                     match_key=s.match_key, hash=s.hash, updated_at=s.updated_at, deleted=True,
+                     dirty=True, generation=s.generation)
+            for s in gone)
+

@@ -1,0 +1,41 @@
+"""What a cycle did, and the one way it stops early."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from syncd.state import Side
+
+
+class CycleAborted(Exception):
+    """The cycle could not go on: credentials refused, an app down past its
+    retries, or the deletion guard. What was committed stays committed."""
+
+
+@dataclass
+class PlannedWrite:
+    side: Side
+    action: Literal["create", "update", "delete"]
+    record_id: str | None
+    source_id: str
+    fields: dict[str, Any]
+
+
+@dataclass
+class CycleSummary:
+    integration: str
+    read: dict[str, int] = field(default_factory=lambda: {"left": 0, "right": 0})
+    created: dict[str, int] = field(default_factory=lambda: {"left": 0, "right": 0})
+    updated: dict[str, int] = field(default_factory=lambda: {"left": 0, "right": 0})
+    deleted: dict[str, int] = field(default_factory=lambda: {"left": 0, "right": 0})
+    unchanged: int = 0
+    skipped: int = 0
+    conflicts: int = 0
+    errors: int = 0
+    aborted: str | None = None
+    writes: list[PlannedWrite] = field(default_factory=list)  # filled on a dry run
+
+    @property
+    def write_count(self) -> int:
+        return sum(self.created.values()) + sum(self.updated.values()) + sum(self.deleted.values())

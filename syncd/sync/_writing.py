@@ -1,0 +1,309 @@
+"""Applying: pair every dirty record, plan it, write in bulk, commit once.
+
+Every dirty record is paired (by link, else by match key), planned
+(:mod:`syncd.sync._plan`: mappings, rules, conflicts, create policy) and
+written. A create is recorded as an intent first; each write's result is
+committed with the snapshots it produced, the written side's as what it
+will read back (so the echo is not sent back). A failed write leaves its
+record dirty and in the error table; the next cycle retries it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from syncd.connector import ApiError, AuthError, ConnectorError, TransportError, to_wire
+from syncd.state import ConflictRow, Intent, Side, Snapshot
+from syncd.sync._context import SIDES, CycleContext, other
+from syncd.sync._plan import PairPlan, SideView
+from syncd.sync._snapshots import view, written
+from syncd.sync._summary import PlannedWrite
+
+
+@dataclass
+class _Work:
+    """One planned pair and what became of its writes."""
+
+    plan: PairPlan
+    snaps: dict[Side, Snapshot | None]
+    results: dict[Side, Snapshot] = field(default_factory=dict)
+    failed: bool = False
+    unlink: bool = False  # the pair ends (a deletion handled with tag or set actions)
+
+
+
+class Writer:
+    def __init__(self, ctx: CycleContext, failed_creates: set[tuple[str, str]]) -> None:
+        self.ctx = ctx
+        # (target side, source id) whose create failed before: sent alone
+        self.failed_creates = failed_creates
+
+    async def apply(self) -> None:
+        handled: dict[Side, set[str]] = {"left": set(), "right": set()}
+        for side in SIDES:
+            for batch in self.ctx.store.dirty(self.ctx.name, side):
+                todo = [s for s in batch if s.record_id not in handled[side]]
+                if todo:
+                    await self._apply_batch(side, todo, handled)
+
+    async def _apply_batch(self, side: Side, batch: list[Snapshot], handled: dict[Side, set[str]]) -> None:
+        """Plan a batch of dirty records, write in bulk, commit the results once."""
+        o = other(side)
+        partner_ids = self.ctx.store.linked(self.ctx.name, side, [s.record_id for s in batch])
+        partners = self.ctx.store.snapshots(self.ctx.name, o, list(partner_ids.values()))
+        works: list[_Work] = []
+        settle: list[Snapshot] = []
+        creating: set[tuple[Side, str]] = set()  # (target, match key) created in this batch
+        for snap in batch:
+            if snap.record_id in handled[side]:
+                continue
+            partner = partners.get(partner_ids.get(snap.record_id, ""))
+            if partner is None and not snap.deleted and snap.match_key is not None:
+                partner = self._match(o, snap.match_key, handled[o])
+            handled[side].add(snap.record_id)
+            if partner is not None:
+                handled[o].add(partner.record_id)
+            if snap.deleted:
+                work = await self._deleted(side, snap, partner)
+                if work is not None:
+                    works.append(work)
+                continue
+            if partner is None and snap.match_key is None:
+                self.ctx.summary.skipped += 1  # nothing to match it by: never created blind
+                settle.append(snap)
+                continue
+            views: dict[Side, SideView | None] = {side: view(snap, self.ctx.projection[side]), o: None}
+            if partner is not None:
+                views[o] = view(partner, self.ctx.projection[o])
+            plan = self.ctx.plan.plan(views["left"], views["right"])
+            if plan.create is not None:
+                key = (plan.create, snap.match_key or "")
+                if key in creating:
+                    continue  # the same person twice on one side: linked once created
+                creating.add(key)
+            works.append(_Work(plan, {side: snap, o: partner}))
+        if not self.ctx.write and not self.ctx.dry_run:
+            self._take_as_synced(works, settle)
+            return
+        if settle and not self.ctx.dry_run:
+            with self.ctx.store.transaction(self.ctx.name) as t:
+                t.put_snapshots([self.ctx.synced(s) for s in settle])
+        for target in SIDES:
+            await self._create_all(target, [w for w in works if w.plan.create == target])
+            await self._update_all(target, [
+                w for w in works
+                if not w.failed and w.plan.create != target and w.plan.writes(target)
+                and w.snaps[target] is not None])
+        if not self.ctx.dry_run:
+            self._commit(works)
+
+    def _match(self, side: Side, key: str, taken: set[str]) -> Snapshot | None:
+        for candidate in self.ctx.store.by_match_key(self.ctx.name, side, key):
+            if candidate.record_id in taken:
+                continue
+            if not self.ctx.store.linked(self.ctx.name, side, [candidate.record_id]):
+                return candidate
+        return None
+
+    def _take_as_synced(self, works: list[_Work], settle: list[Snapshot]) -> None:
+        """Read-only (reset --read-only): both sides are taken as in step as
+        they are; only changes made from now on are synced."""
+        with self.ctx.store.transaction(self.ctx.name) as t:
+            t.put_snapshots([self.ctx.synced(s) for s in settle])
+            for w in works:
+                t.put_snapshots([self.ctx.synced(s) for s in w.snaps.values() if s is not None])
+                if w.snaps["left"] is not None and w.snaps["right"] is not None:
+                    t.link(w.snaps["left"].record_id, w.snaps["right"].record_id)
+                self.ctx.summary.unchanged += 1
+
+    async def _create_all(self, target: Side, works: list[_Work]) -> None:
+        if not works:
+            return
+        source = other(target)
+        if self.ctx.dry_run:
+            for w in works:
+                src = w.snaps[source]
+                self.ctx.summary.writes.append(PlannedWrite(
+                    target, "create", None, src.record_id if src else "", w.plan.writes(target)))
+                self.ctx.summary.created[target] += 1
+            return
+        projection = self.ctx.projection[target]
+        with self.ctx.store.transaction(self.ctx.name) as t:
+            intents = [
+                t.add_intent(Intent(side=target, kind="create", source_id=w.snaps[source].record_id,  # type: ignore[union-attr]
+                                    fields=projection.wire(w.plan.writes(target)),
+                                    match_key=w.snaps[source].match_key))  # type: ignore[union-attr]
+                for w in works
+            ]
+        # A record whose create failed before goes alone: in a batch, one bad
+        # record the API rejects with a 5xx would sink its whole batch again
+        # on every cycle.
+        solo = [(target, w.snaps[source].record_id) in self.failed_creates for w in works]  # type: ignore[union-attr]
+        results: list[Any] = [None] * len(works)
+        groups = [[i for i, alone in enumerate(solo) if not alone]]
+        groups += [[i] for i, alone in enumerate(solo) if alone]
+        for group in groups:
+            if group:
+                items = [works[i].plan.writes(target) for i in group]
+                for i, result in zip(group, await _unknown_outcome_is_a_result(
+                        self.ctx.connectors[target].create_many(items), len(items))):
+                    results[i] = result
+        # The created records, their links and the intents' end in one
+        # transaction, right after the call: the window a crash could hit
+        # is covered by the intents, resolved by a lookup next cycle.
+        with self.ctx.store.transaction(self.ctx.name) as t:
+            for w, intent_id, result in zip(works, intents, results):
+                src = w.snaps[source]
+                assert src is not None
+                if isinstance(result, ConnectorError):
+                    w.failed = True
+                    self.ctx.record_failure(t, target, src.record_id, "create", result)
+                    if _certainly_not_created(result):
+                        t.resolve_intent(intent_id)
+                    continue
+                fields = w.plan.writes(target)
+                snap = written(None, target, result.id, {**fields, **result.fields}, projection,
+                               result.updated_at)
+                t.put_snapshots([snap])
+                self.ctx.link(t, target, result.id, src.record_id)
+                t.resolve_intent(intent_id)
+                w.results[target] = snap
+                self.ctx.summary.created[target] += 1
+        self._abort_if_unreachable(results)
+
+    async def _update_all(self, target: Side, works: list[_Work]) -> None:
+        if not works:
+            return
+        source = other(target)
+        if self.ctx.dry_run:
+            for w in works:
+                src, dst = w.snaps[source], w.snaps[target]
+                self.ctx.summary.writes.append(PlannedWrite(
+                    target, "update", dst.record_id if dst else None, src.record_id if src else "",
+                    w.plan.writes(target)))
+                self.ctx.summary.updated[target] += 1
+            return
+        results = await _unknown_outcome_is_a_result(self.ctx.connectors[target].update_many(
+            [(w.snaps[target].record_id, w.plan.writes(target)) for w in works]),  # type: ignore[union-attr]
+            len(works))
+        failures = [(w, r) for w, r in zip(works, results) if isinstance(r, ConnectorError)]
+        if failures:
+            with self.ctx.store.transaction(self.ctx.name) as t:
+                for w, error in failures:
+                    src, dst = w.snaps[source], w.snaps[target]
+                    w.failed = True
+                    self.ctx.record_failure(t, target, (src or dst).record_id, "update", error)  # type: ignore[union-attr]
+        for w, result in zip(works, results):
+            if not isinstance(result, ConnectorError):
+                dst = w.snaps[target]
+                assert dst is not None
+                w.results[target] = written(dst, target, dst.record_id, w.plan.writes(target),
+                                            self.ctx.projection[target])
+                self.ctx.summary.updated[target] += 1
+        self._abort_if_unreachable(results)
+
+    def _commit(self, works: list[_Work]) -> None:
+        """Every pair whose writes all succeeded: in step as of now."""
+        with self.ctx.store.transaction(self.ctx.name) as t:
+            for w in works:
+                if w.failed:
+                    continue  # its source stays dirty; the next cycle retries
+                for s in SIDES:
+                    snap = w.snaps[s]
+                    if s in w.results:
+                        t.put_snapshots([w.results[s]])
+                    elif snap is not None:
+                        t.put_snapshots([self.ctx.synced(snap)])
+                    if snap is not None:
+                        t.resolve_errors(s, snap.record_id)
+                left, right = w.snaps["left"], w.snaps["right"]
+                if w.unlink:
+                    for s, snap in w.snaps.items():
+                        if snap is not None and snap.deleted:
+                            t.unlink(s, snap.record_id)
+                elif left is not None and right is not None:
+                    t.link(left.record_id, right.record_id)
+                for c in w.plan.conflicts:
+                    t.add_conflict(self._conflict_row(c, w.snaps))
+                self.ctx.summary.conflicts += len(w.plan.conflicts)
+                self.ctx.summary.skipped += len(w.plan.skipped)
+                if not w.results:
+                    self.ctx.summary.unchanged += 1
+
+    async def _deleted(self, side: Side, snap: Snapshot, partner: Snapshot | None) -> _Work | None:
+        """A record gone from ``side``: what ``deletions:`` says, once."""
+        deletions = self.ctx.integration.deletions
+        target = other(side)
+        if deletions is None or deletions.side not in (side, "both") or partner is None:
+            if not self.ctx.dry_run:  # never linked, or not declared: nothing to do
+                with self.ctx.store.transaction(self.ctx.name) as t:
+                    t.put_snapshots([self.ctx.synced(snap)])
+            return None
+        plan = self.ctx.plan.deletion(view(snap, self.ctx.projection[side]),
+                                  view(partner, self.ctx.projection[target]), side=side)
+        if plan.delete != target:
+            work = _Work(plan, {side: snap, target: partner})
+            work.unlink = True
+            return work  # tag or set actions: an update of the partner
+        if self.ctx.dry_run:
+            self.ctx.summary.writes.append(PlannedWrite(target, "delete", partner.record_id, snap.record_id, {}))
+            self.ctx.summary.deleted[target] += 1
+            return None
+        if self.ctx.write:
+            try:
+                await self.ctx.connectors[target].delete(partner.record_id)
+            except ConnectorError as e:
+                with self.ctx.store.transaction(self.ctx.name) as t:
+                    self.ctx.record_failure(t, target, snap.record_id, "delete", e)
+                self._abort_if_unreachable([e])
+                return None
+            self.ctx.summary.deleted[target] += 1
+        with self.ctx.store.transaction(self.ctx.name) as t:
+            t.unlink(side, snap.record_id)
+            t.put_snapshots([self.ctx.synced(snap), self.ctx.synced(partner, deleted=True)])
+        return None
+
+    @staticmethod
+    def _abort_if_unreachable(results: Iterable[Any]) -> None:
+        for result in results:
+            if isinstance(result, AuthError) or (
+                    isinstance(result, TransportError) and not result.outcome_unknown):
+                raise result  # the app is unreachable or refuses us: stop the cycle
+
+    @staticmethod
+    def _conflict_row(c: Any, snaps: dict[Side, Snapshot | None]) -> ConflictRow:
+        left, right = snaps["left"], snaps["right"]
+        return ConflictRow(
+            left_id=left.record_id if left else "", right_id=right.record_id if right else "",
+            field=f"{c.left_field} -> {c.right_field}", left_value=_json(c.left_value),
+            right_value=_json(c.right_value), winner=c.winner, rule=c.rule)
+
+
+
+
+def _certainly_not_created(error: ConnectorError) -> bool:
+    """A refusal before anything was stored: a 4xx other than 409 Conflict."""
+    return isinstance(error, ApiError) and 400 <= error.status < 500 and error.status != 409
+
+
+def _json(value: Any) -> Any:
+    """A value as the state store keeps it (datetimes as ISO text)."""
+    if isinstance(value, dict):
+        return {k: _json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json(v) for v in value]
+    return to_wire(value)
+
+
+async def _unknown_outcome_is_a_result(call: Any, count: int) -> list[Any]:
+    """A write call's results; a write that timed out and was not resent
+    (its outcome unknown) is the result of every item of the call, so the
+    cycle goes on and the next one looks those records up."""
+    try:
+        return list(await call)
+    except TransportError as e:
+        if not e.outcome_unknown:
+            raise
+        return [e] * count
