@@ -7,7 +7,8 @@ one process per command, under GNU time for its peak RSS.
 For each N it prints:
 
 - the initial sync (batch creates into the empty app): records/s, peak RSS;
-- a no-change incremental cycle: its time and its writes (must be 0);
+- the next cycle, which reads back what the first one wrote (its echo) and
+  the one after it, with no change at all: their times and writes (0);
 - a no-change cycle that reads everything (the periodic full
   reconciliation), against one bare list of both sides through the same
   engine (``syncd check --all-pages``): the ratio of the two;
@@ -99,6 +100,9 @@ def bench(n: int) -> dict[str, float]:
             initial, initial_rss, out = syncd(config, "once", "--json")
             [summary] = json.loads(out)
             assert summary["created"]["right"] == n, summary
+            echo, _, out = syncd(config, "once", "--json")  # reads back what it wrote: its echo
+            [again] = json.loads(out)
+            echo_writes = sum(again["created"].values()) + sum(again["updated"].values())
             quiet, _, out = syncd(config, "once", "--json")
             [again] = json.loads(out)
             quiet_writes = sum(again["created"].values()) + sum(again["updated"].values())
@@ -115,7 +119,7 @@ def bench(n: int) -> dict[str, float]:
                 proc.wait(timeout=30)
     return {
         "n": n, "initial_s": initial, "initial_rec_s": n / initial, "initial_rss_mb": initial_rss,
-        "quiet_s": quiet, "quiet_writes": quiet_writes, "full_s": full, "full_writes": full_writes,
+        "echo_s": echo, "echo_writes": echo_writes, "quiet_s": quiet, "quiet_writes": quiet_writes, "full_s": full, "full_writes": full_writes,
         "full_rss_mb": full_rss, "bare_list_s": bare, "full_over_bare": full / bare,
     }
 
@@ -125,11 +129,13 @@ def main() -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     args = ap.parse_args()
     rows = [bench(n) for n in args.sizes]
-    print("| N | initial sync s | records/s | peak RSS MB | no-change cycle s (writes) "
-          "| full no-change cycle s (writes) | bare list of both sides s | full cycle / bare list |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| N | initial sync s | records/s | peak RSS MB | next cycle, reading the echo, s (writes) "
+          "| no-change cycle s (writes) | full no-change cycle s (writes) | bare list of both sides s "
+          "| full cycle / bare list |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         print(f"| {r['n']:,} | {r['initial_s']:.1f} | {r['initial_rec_s']:,.0f} | {r['initial_rss_mb']:.0f} "
+              f"| {r['echo_s']:.2f} ({r['echo_writes']:.0f}) "
               f"| {r['quiet_s']:.2f} ({r['quiet_writes']:.0f}) | {r['full_s']:.2f} ({r['full_writes']:.0f}) "
               f"| {r['bare_list_s']:.2f} | {r['full_over_bare']:.2f}x |")
     if len(rows) > 1:

@@ -10,6 +10,14 @@ import pytest
 from syncd.sampleapp import SampleApp
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # Here, not in tests/e2e/conftest.py: options must be known when pytest
+    # starts, before it collects the e2e folder.
+    parser.addoption(
+        "--crash-sweep", action="store_true", default=False,
+        help="e2e: kill syncd at every write of a sync, not only at a few points")
+
+
 @pytest.fixture
 def sample_app() -> Iterator[Callable[..., SampleApp]]:
     """Start fake contacts apps: ``app = sample_app(n=50, auth=AuthMode.BEARER)``.

@@ -12,12 +12,6 @@ from e2e_support import LEFT_TOKEN, RIGHT_TOKEN, Pair
 from syncd.sampleapp import AuthMode, SampleApp
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--crash-sweep", action="store_true", default=False,
-        help="e2e: kill syncd at every write of a sync, not only at a few points")
-
-
 @pytest.fixture
 def crash_sweep(request: pytest.FixtureRequest) -> bool:
     """True with ``--crash-sweep``: crash tests try every point, not a few."""
