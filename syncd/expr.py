@@ -112,14 +112,14 @@ def _lookup(steps: tuple[str | int, ...]) -> Callable[[Any], Any]:
 
     def many(data: Any) -> Any:
         for step in steps:
-            if type(step) is str:
+            if isinstance(step, str):
                 if type(data) is not dict:
                     return None
                 data = data.get(step)
             else:
                 if type(data) is not list or not -len(data) <= step < len(data):
                     return None
-                data = data[step]  # type: ignore[index]
+                data = data[step]
         return data
 
     return many

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from syncd.cli import build_parser
 from syncd.config import load_config, load_connector_file

@@ -10,6 +10,7 @@ loader turns key paths into file:line:col.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any, TypeVar
 
 from syncd.config._errors import KeyPath, SpecError
@@ -171,7 +172,7 @@ def build_connector(doc: Mapping[str, Any], source: str = "") -> tuple[Connector
     auth = b.attempt(("auth",), lambda: _auth(b, doc.get("auth") or {"type": "none"}))
     headers = {
         k: t for k, v in (doc.get("headers") or {}).items()
-        if (t := b.attempt(("headers", k), lambda v=v, k=k: b.template(("headers", k), v, CONNECTOR_VARIABLES)))
+        if (t := b.attempt(("headers", k), partial(b.template, ("headers", k), v, CONNECTOR_VARIABLES)))
     }
     objects = {}
     for name, obj in doc["objects"].items():
@@ -226,7 +227,7 @@ def _auth(b: _Builder, a: Mapping[str, Any]) -> AuthSpec:
     if kind in ("oauth2_client_credentials", "oauth2_refresh_token"):
         grant = kind.removeprefix("oauth2_")
         return OAuth2Auth(
-            grant=grant,  # type: ignore[arg-type]
+            grant=grant,
             token_url=t("token_url"),
             client_id=t("client_id"),
             client_secret=t("client_secret"),
@@ -247,7 +248,7 @@ def _object(b: _Builder, path: KeyPath, name: str, obj: Mapping[str, Any]) -> Ob
         if "deleted" in obj else None
     fields = {}
     for fname, f in obj["fields"].items():
-        built = b.attempt((*path, "fields", fname), lambda fname=fname, f=f: _field(b, (*path, "fields", fname), fname, f))
+        built = b.attempt((*path, "fields", fname), partial(_field, b, (*path, "fields", fname), fname, f))
         if built is not None:
             fields[fname] = built
     operations = {}
@@ -259,18 +260,19 @@ def _object(b: _Builder, path: KeyPath, name: str, obj: Mapping[str, Any]) -> Ob
                 f"when the API refuses a batch; add {single}: to objects.{name}, or remove {batch}"))
     for op_name in OPERATION_NAMES:
         if op_name in obj:
-            op = b.attempt((*path, op_name), lambda op_name=op_name: _operation(b, (*path, op_name), op_name, obj[op_name]))
+            op = b.attempt((*path, op_name), partial(_operation, b, (*path, op_name), op_name, obj[op_name]))
             if op is not None:
                 operations[op_name] = op
     if len(b.errors) > n_errors or id_expr is None:
         return None
     return ObjectSpec(
-        name=name, id=id_expr, fields=fields, operations=operations,  # type: ignore[arg-type]
+        name=name, id=id_expr, fields=fields, operations=operations,
         updated_at=updated, deleted=deleted,
     )
 
 
 def _field(b: _Builder, path: KeyPath, name: str, f: Mapping[str, Any]) -> FieldSpec:
+    write: WritePath | None
     if "path" in f:
         read = b.expr((*path, "path"), f["path"])
         write = b.write_path((*path, "path"), f["path"])

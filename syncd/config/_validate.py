@@ -158,7 +158,7 @@ class _Explainer:
             self._unknown_keys(path, e.instance, schema, deep=kind == "unevaluatedProperties")
         elif kind == "required":
             alternative = self._alternative(e)
-            required: list[str] = list(e.validator_value)  # type: ignore[arg-type]
+            required: list[str] = list(e.validator_value)
             for key in required:
                 if isinstance(e.instance, dict) and key not in e.instance:
                     self.add(path, f"missing required key '{key}'{alternative}", at_key=True)
@@ -298,7 +298,7 @@ class _Explainer:
     # --- oneOf / anyOf -------------------------------------------------------
 
     def _choice(self, path: KeyPath, e: ValidationError) -> None:
-        alternatives: list[Any] = list(e.validator_value)  # type: ignore[arg-type]
+        alternatives: list[Any] = list(e.validator_value)
         branches = [self.resolve(b) for b in alternatives]
         errors: dict[int, list[ValidationError]] = defaultdict(list)
         for sub in e.context or ():

@@ -135,11 +135,11 @@ async def _update_chunk(
             by_id.setdefault(record.id, record)
         again = []
         for i in ready:
-            record = by_id.get(str(chunk[i][0]))
-            if record is None:
+            answered = by_id.get(str(chunk[i][0]))
+            if answered is None:
                 again.append(i)  # not in the answer: an update is safe to send again
             else:
-                results[i] = record
+                results[i] = answered
     for i in again:
         rid, fields = chunk[i]
         results[i] = await _alone(c.update(rid, fields))

@@ -14,6 +14,7 @@ A page is committed by the caller as a unit, so list-like operations yield
 
 from __future__ import annotations
 
+import builtins  # Connector.list shadows the builtin in annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -245,7 +246,7 @@ class Connector:
             return None
         return self._single(op, answer)
 
-    async def find(self, field_name: str, value: Any) -> list[Record]:
+    async def find(self, field_name: str, value: Any) -> builtins.list[Record]:
         """Records whose field equals value (APIs often search loosely)."""
         normalise = self.extractor.normaliser(field_name)
         wanted = normalise(value)
@@ -306,7 +307,7 @@ class Connector:
         """Whether the spec declares ``create_batch`` / ``update_batch``."""
         return f"{kind}_batch" in self.object.operations
 
-    async def create_many(self, items: Sequence[Mapping[str, Any]]) -> list[Record | ConnectorError]:
+    async def create_many(self, items: Sequence[Mapping[str, Any]]) -> builtins.list[Record | ConnectorError]:
         """Create every item; each result is its Record or the ConnectorError it met.
 
         AuthError and TransportError propagate (the app refuses us or is
@@ -316,7 +317,7 @@ class Connector:
 
     async def update_many(
         self, items: Sequence[tuple[str, Mapping[str, Any]]],
-    ) -> list[Record | None | ConnectorError]:
+    ) -> builtins.list[Record | None | ConnectorError]:
         """Update every (id, fields); each result is as :meth:`update` gives it, or its error."""
         return await update_many(self, items)
 

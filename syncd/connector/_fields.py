@@ -189,6 +189,7 @@ def datetime_normaliser(formats: Sequence[str] = ()) -> Normaliser:
                     if formats:
                         wanted += " or " + ", ".join(repr(f) for f in formats)
                     raise FieldValueError(f"expected a date/time ({wanted}), got {text!r:.40}") from None
+        assert parsed is not None  # every branch above returned, raised or parsed
         if parsed.tzinfo is None:
             return parsed.replace(tzinfo=UTC)
         return parsed.astimezone(UTC)

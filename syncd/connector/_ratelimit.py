@@ -112,5 +112,5 @@ class AccountRegistry:
             account = self._accounts[key] = Account(key, limits)
         return account
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self):
         return iter(self._accounts.values())

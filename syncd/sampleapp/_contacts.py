@@ -131,7 +131,7 @@ def _inputs(req: Request) -> list[Any]:
 
 
 def _batch_error(exc: BatchInputError) -> ApiError:
-    extra = {"existing_id": exc.existing_id} if exc.existing_id else {}
+    extra: dict[str, Any] = {"existing_id": exc.existing_id} if exc.existing_id else {}
     return ApiError(400, f"inputs[{exc.index}]: {exc}", index=exc.index, **extra)
 
 

@@ -103,7 +103,7 @@ class ContactStore:
         """Copies of every contact, in id order."""
         with self._lock:
             rows = [self._encode(k[1]) for k in self._id_order]
-        return orjson.loads(b"[" + b",".join(rows) + b"]")  # type: ignore[no-any-return]
+        return orjson.loads(b"[" + b",".join(rows) + b"]")
 
     def ids(self) -> list[str]:
         with self._lock:

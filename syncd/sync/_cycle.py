@@ -96,10 +96,3 @@ class Cycle:
                     self.ctx.link(t, intent.side, candidates[0].record_id, intent.source_id)
                 t.resolve_intent(intent.id)
 
-    @staticmethod
-    def _link(t: Any, side: Side, record_id: str, partner_id: str) -> None:
-        if side == "left":
-            t.link(record_id, partner_id)
-        else:
-            t.link(partner_id, record_id)
-

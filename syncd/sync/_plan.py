@@ -59,7 +59,8 @@ from syncd.sync._transforms import Flow, TransformError, is_blank, same_value
 __all__ = ["IntegrationPlan", "PairPlan", "SideView"]
 
 _OTHER: dict[SideName, SideName] = {"left": "right", "right": "left"}
-_SOURCES = {"both": ("left", "right"), "left_to_right": ("left",), "right_to_left": ("right",)}
+_SOURCES: dict[str, tuple[SideName, ...]] = {
+    "both": ("left", "right"), "left_to_right": ("left",), "right_to_left": ("right",)}
 _CREATES = {"both": ("left", "right"), "left_to_right": ("right",),
             "right_to_left": ("left",), "none": ()}
 
@@ -196,7 +197,7 @@ class IntegrationPlan:
                  changed: Mapping[SideName, frozenset[str]], out: PairPlan) -> None:
         m = self.mappings[i]
         if m.direction != "both":
-            source: SideName = _SOURCES[m.direction][0]  # type: ignore[assignment]
+            source: SideName = _SOURCES[m.direction][0]
             flow = self.flows[(i, source)]
             diff = self._diff(flow, views[source], views[_OTHER[source]], out)
             out.writes(_OTHER[source]).update(self._protect(flow, diff))

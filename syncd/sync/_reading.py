@@ -37,24 +37,28 @@ class Reader:
         full = force_full or state.cursor is None or not connector.has_changes or stale or reshaped
         generation = state.generation + 1 if full else 0
         before = self.ctx.store.count(self.ctx.name, side)
-        pages = connector.list() if full else connector.changes(state.cursor - CURSOR_OVERLAP)  # type: ignore[operator]
+        pages = connector.list() if full or state.cursor is None else connector.changes(state.cursor - CURSOR_OVERLAP)
         high = state.cursor
         read = 0
         async for page in pages:
             ids = [r.id for r in page.records]
             old = self.ctx.store.snapshots(self.ctx.name, side, ids)
-            changed, unchanged = [], []
+            changed: list[Snapshot] = []
+            unchanged: list[str] = []
             for record in page.records:
                 snap = snapshot_for(side, record, self.ctx.projection[side], old.get(record.id), generation)
-                (changed if snap is not None else unchanged).append(snap or record.id)
+                if snap is not None:
+                    changed.append(snap)
+                else:
+                    unchanged.append(record.id)
                 if record.updated_at is not None and (high is None or record.updated_at > high):
                     high = record.updated_at
             read += len(page.records)
             self.ctx.summary.unchanged += len(unchanged)
             with self.ctx.store.transaction(self.ctx.name) as t:
-                t.put_snapshots(changed)  # type: ignore[arg-type]
+                t.put_snapshots(changed)
                 if full:
-                    t.mark_seen(side, unchanged, generation)  # type: ignore[arg-type]
+                    t.mark_seen(side, unchanged, generation)
                 for err in page.errors:
                     t.add_error(RecordErrorRow(side, err.record_id or "?", err.operation, err.message,
                                                origin=self.ctx.origin))

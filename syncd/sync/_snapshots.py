@@ -30,7 +30,8 @@ class Projection:
         self.match_field = match_field
         self.tags = frozenset(f for f in self.fields if obj.fields[f].type == "tags")
         self.datetimes = {
-            f: normaliser_for(obj.fields[f]) for f in self.fields if obj.fields[f].type == "datetime"
+            f: parse for f in self.fields
+            if obj.fields[f].type == "datetime" and (parse := normaliser_for(obj.fields[f])) is not None
         }
 
     def wire(self, values: Mapping[str, Any]) -> dict[str, Any]:

@@ -35,7 +35,7 @@ class _Work:
 
 
 class Writer:
-    def __init__(self, ctx: CycleContext, failed_creates: set[tuple[str, str]]) -> None:
+    def __init__(self, ctx: CycleContext, failed_creates: set[tuple[Side, str]]) -> None:
         self.ctx = ctx
         # (target side, source id) whose create failed before: sent alone
         self.failed_creates = failed_creates

@@ -6,14 +6,13 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from syncd.sampleapp import AuthMode, SampleApp
+from syncd.sampleapp import SampleApp
 
 REPO = Path(__file__).resolve().parents[2]
 LEFT_TOKEN = "left-secret-token-0123"

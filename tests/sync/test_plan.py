@@ -10,48 +10,28 @@ the last sync.
 
 from __future__ import annotations
 
-import textwrap
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
+from sync_support import compile_plan, object_spec
 
-from syncd.config import ObjectSpec, build_connector
-from syncd.config._integration import build_integration
-from syncd.config._yaml import load_yaml
+from syncd.config import ObjectSpec
+
 from syncd.sync._plan import IntegrationPlan, PairPlan, SideView
 
 
-def _object(**types: str | None) -> ObjectSpec:
-    fields = {name: ({"path": name, "type": kind} if kind else {"path": name})
-              for name, kind in types.items()}
-    doc = {"connector": "app", "title": "App", "base_url": "https://app.example",
-           "objects": {"contacts": {"id": "id", "fields": fields, "list": {"path": "/c"}}}}
-    spec, errors = build_connector(doc)
-    assert spec is not None and not errors, errors
-    return spec.objects["contacts"]
 
 
-CRM = _object(email="email", first_name=None, last_name=None, phone="phone", stage=None,
+CRM = object_spec(email="email", first_name=None, last_name=None, phone="phone", stage=None,
               score="integer", tags="tags", city="string", birthday="datetime", owner=None)
-MAIL = _object(email="email", full_name=None, phone="phone", status=None, tags="tags",
+MAIL = object_spec(email="email", full_name=None, phone="phone", status=None, tags="tags",
                city="string", born="string", joined="datetime", language=None)
 
 
 def _plan(body: str) -> IntegrationPlan:
     """An integration between the CRM and the newsletter tool, from its YAML."""
-    text = textwrap.dedent("""\
-        integration: crm-to-newsletter
-        left: {connector: crm, object: contacts}
-        right: {connector: newsletter, object: members}
-        match: {left: email, right: email}
-    """) + textwrap.dedent(body)
-    doc, problems = load_yaml(text, "crm-to-newsletter.yaml")
-    assert not problems, problems
-    integration, problems = build_integration(doc, Path("/etc/syncd"), {}, "/etc/syncd")
-    assert integration is not None, problems
-    return IntegrationPlan.compile(integration, CRM, MAIL)
+    return compile_plan(body, CRM, MAIL)
 
 
 def _linked(synced: dict[str, Any], *, at: datetime | None = None, **changes: Any) -> SideView:

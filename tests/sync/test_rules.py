@@ -8,49 +8,31 @@ its own field names, plus ``other`` and ``exists_in_other``.
 from __future__ import annotations
 
 import textwrap
-from pathlib import Path
 from typing import Any
 
 import pytest
+from sync_support import compile_plan, object_spec
 
-from syncd.config import ObjectSpec, Rule, build_connector
-from syncd.config._integration import build_integration
-from syncd.config._yaml import load_yaml
+from syncd.config import Rule
 from syncd.expr import compile_expr
 from syncd.sync._plan import IntegrationPlan, PairPlan, SideView
 from syncd.sync._rules import holds, other_reads
 
 
-def _object(**types: str | None) -> ObjectSpec:
-    fields = {name: ({"path": name, "type": kind} if kind else {"path": name})
-              for name, kind in types.items()}
-    doc = {"connector": "app", "title": "App", "base_url": "https://app.example",
-           "objects": {"contacts": {"id": "id", "fields": fields, "list": {"path": "/c"}}}}
-    spec, errors = build_connector(doc)
-    assert spec is not None and not errors, errors
-    return spec.objects["contacts"]
 
 
-CRM = _object(email="email", stage=None, score="integer", tags="tags", owner=None, vip="boolean")
-MAIL = _object(email="email", status=None, tags="tags", rating="integer", language=None)
+CRM = object_spec(email="email", stage=None, score="integer", tags="tags", owner=None, vip="boolean")
+MAIL = object_spec(email="email", status=None, tags="tags", rating="integer", language=None)
 
 
 def _plan(body: str, *, fields: str = "") -> IntegrationPlan:
     """The integration with its rules (*body*) and extra field mappings."""
-    text = textwrap.dedent("""\
-        integration: crm-to-newsletter
-        left: {connector: crm, object: contacts}
-        right: {connector: newsletter, object: members}
-        match: {left: email, right: email}
+    mapped = textwrap.dedent("""\
         fields:
           - {left: email, right: email}
           - {left: stage, right: status, direction: left_to_right}
-    """) + fields + textwrap.dedent(body)
-    doc, problems = load_yaml(text, "crm-to-newsletter.yaml")
-    assert not problems, problems
-    integration, problems = build_integration(doc, Path("/etc/syncd"), {}, "/etc/syncd")
-    assert integration is not None, problems
-    return IntegrationPlan.compile(integration, CRM, MAIL)
+    """)
+    return compile_plan(mapped + fields + textwrap.dedent(body), CRM, MAIL)
 
 
 LEFT = {"email": "ada@example.com", "stage": "lead", "score": 10, "tags": [], "vip": False}

@@ -11,25 +11,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from sync_support import object_spec
 
-from syncd.config import FieldMapping, ObjectSpec, build_connector
+from syncd.config import FieldMapping
 from syncd.sync._transforms import Flow, TransformError, is_blank, same_value
 
 
-def _object(**types: str | None) -> ObjectSpec:
-    fields = {name: ({"path": name, "type": kind} if kind else {"path": name})
-              for name, kind in types.items()}
-    doc = {"connector": "app", "title": "App", "base_url": "https://app.example",
-           "objects": {"contacts": {"id": "id", "fields": fields, "list": {"path": "/c"}}}}
-    spec, errors = build_connector(doc)
-    assert spec is not None and not errors, errors
-    return spec.objects["contacts"]
 
 
-CRM = _object(email="email", first_name=None, last_name=None, full_name=None, phone=None,
+CRM = object_spec(email="email", first_name=None, last_name=None, full_name=None, phone=None,
               stage=None, score="integer", level="integer", tags="tags", emails="list",
               birthday="datetime", signup=None, vip="boolean", city="string")
-MAIL = _object(email="email", full_name=None, first_name=None, last_name=None, phone="phone",
+MAIL = object_spec(email="email", full_name=None, first_name=None, last_name=None, phone="phone",
                status=None, score="number", rating="integer", labels="tags", address="email",
                born="string", joined="datetime", subscribed="boolean", note="string",
                interests="list", city="string")
