@@ -15,7 +15,7 @@ A page is committed by the caller as a unit, so list-like operations yield
 from __future__ import annotations
 
 import builtins  # Connector.list shadows the builtin in annotations
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
@@ -88,6 +88,7 @@ class Connector:
         accounts: AccountRegistry | None = None,
         masker: SecretMasker = PROCESS_MASKER,
         transport: httpx.AsyncBaseTransport | None = None,
+        fields: Iterable[str] | None = None,
     ) -> None:
         if object_name not in spec.objects:
             raise ConnectorError(f"connector {spec.name!r} has no object {object_name!r}")
@@ -118,7 +119,11 @@ class Connector:
         self.account = accounts.get(
             AccountRegistry.account_key(spec.name, self.base_url, credentials), spec.rate_limit)
         self.sender = Sender(self.client, self.account, spec.retry, masker)
-        self.extractor = Extractor(self.object)
+        if fields is not None:
+            unknown = sorted(set(fields) - set(self.object.fields))
+            if unknown:
+                raise ConnectorError(f"{spec.name}.{object_name} has no field {unknown[0]!r}")
+        self.extractor = Extractor(self.object, fields)  # fields=None: every field
         self.last_run_has_more = False  # whether the last page read had a successor
 
     async def __aenter__(self) -> Connector:

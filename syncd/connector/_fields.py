@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -265,7 +265,10 @@ class Extractor:
     without a type is not passed through a normaliser at all.
     """
 
-    def __init__(self, spec: ObjectSpec) -> None:
+    def __init__(self, spec: ObjectSpec, only: Iterable[str] | None = None) -> None:
+        """``only``: the fields to read (default all). A field nobody uses is
+        not read, so a bad value in it cannot make its record unreadable."""
+        wanted = spec.fields.values() if only is None else [spec.fields[f] for f in only]
         self.read_id = spec.id.search
         self.id_key = _top_level_key(spec.id)
         self.read_updated = spec.updated_at.search if spec.updated_at else None
@@ -273,8 +276,7 @@ class Extractor:
         self.read_deleted = spec.deleted.search if spec.deleted else None
         # (name, top-level key or None, reader, normaliser or None)
         self.steps = tuple(
-            (f.name, _top_level_key(f.read), f.read.search, normaliser_for(f))
-            for f in spec.fields.values()
+            (f.name, _top_level_key(f.read), f.read.search, normaliser_for(f)) for f in wanted
         )
         self._normalisers = {f.name: normaliser_for(f) for f in spec.fields.values()}
 

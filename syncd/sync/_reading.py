@@ -40,6 +40,7 @@ class Reader:
         pages = connector.list() if full or state.cursor is None else connector.changes(state.cursor - CURSOR_OVERLAP)
         high = state.cursor
         read = 0
+        blind = False  # a record that could not be read, not even its id
         async for page in pages:
             ids = [r.id for r in page.records]
             old = self.ctx.store.snapshots(self.ctx.name, side, ids)
@@ -55,18 +56,29 @@ class Reader:
                     high = record.updated_at
             read += len(page.records)
             self.ctx.summary.unchanged += len(unchanged)
+            # A record that could not be read is still there: it must not
+            # look deleted to the full read's deletion check.
+            unreadable = [e.record_id for e in page.errors if e.record_id]
+            blind = blind or len(unreadable) < len(page.errors)
             with self.ctx.store.transaction(self.ctx.name) as t:
                 t.put_snapshots(changed)
                 if full:
-                    t.mark_seen(side, unchanged, generation)
+                    t.mark_seen(side, unchanged + unreadable, generation)
                 for err in page.errors:
                     t.add_error(RecordErrorRow(side, err.record_id or "?", err.operation, err.message,
                                                origin=self.ctx.origin))
             self.ctx.summary.errors += len(page.errors)
         self.ctx.summary.read[side] += read
         with self.ctx.store.transaction(self.ctx.name) as t:
-            if full:
+            if full and not blind:
                 self._deletions(t, side, generation, read, before)
+            elif full:
+                # Which records exist is not known for sure: find deletions
+                # on the next full read rather than guess now.
+                self.ctx.summary.errors += 1
+                t.add_error(RecordErrorRow(
+                    side, "*", "deletions", "deletions were not checked: some records could not be "
+                    "read, not even their ids (see the other errors)", origin=self.ctx.origin))
             t.set_side_state(side, SideState(
                 cursor=high, generation=generation if full else state.generation,
                 last_full_read=now if full else state.last_full_read,

@@ -5,10 +5,12 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 
 from syncd.config import Config
+from syncd.config import Side as SideConfig
 from syncd.connector import AccountRegistry, Connector
-from syncd.state import Origin, StateStore
-from syncd.sync._cycle import Cycle, CycleSummary
+from syncd.state import Origin, Side, StateStore
+from syncd.sync._cycle import Cycle
 from syncd.sync._plan import IntegrationPlan
+from syncd.sync._summary import CycleSummary
 
 
 async def run_cycle(
@@ -17,15 +19,22 @@ async def run_cycle(
 ) -> CycleSummary:
     """One cycle of integration ``name``; connector errors end up in the summary."""
     integration = config.integrations[name]
-    sides = {"left": integration.left, "right": integration.right}
+    sides: dict[Side, tuple[str, str]] = {
+        "left": (integration.left.connector, integration.left.object),
+        "right": (integration.right.connector, integration.right.object),
+    }
+    objects = {side: config.connectors[c].objects[o] for side, (c, o) in sides.items()}
+    plan = IntegrationPlan.compile(integration, objects["left"], objects["right"])
+    match: dict[Side, str] = {"left": integration.match_left, "right": integration.match_right}
     async with AsyncExitStack() as stack:
-        connectors = {
-            side: await stack.enter_async_context(Connector(
-                config.connectors[s.connector], s.object, s.settings, accounts=accounts))
-            for side, s in sides.items()
-        }
-        plan = IntegrationPlan.compile(
-            integration, connectors["left"].object, connectors["right"].object)
-        cycle = Cycle(integration, plan, store, connectors,  # type: ignore[arg-type]
+        connectors: dict[Side, Connector] = {}
+        pairs: tuple[tuple[Side, SideConfig], ...] = (("left", integration.left), ("right", integration.right))
+        for side, s in pairs:
+            # Only the compared fields are read: a bad value in a field the
+            # integration does not use cannot make its record unreadable.
+            fields = plan.compared_fields(side) | {match[side]}
+            connectors[side] = await stack.enter_async_context(Connector(
+                config.connectors[s.connector], s.object, s.settings, accounts=accounts, fields=fields))
+        cycle = Cycle(integration, plan, store, connectors,
                       origin=origin, dry_run=dry_run, write=write, full=full)
         return await cycle.run()

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from syncd.config import FieldSpec
-from syncd.connector import RecordError, to_wire
+from syncd.connector import ConnectorError, RecordError, to_wire
 from syncd.connector._fields import FieldValueError, normaliser_for
 from syncd.expr import compile_expr
 
@@ -226,3 +226,17 @@ async def test_a_missing_id_is_a_record_error(sample_app: Any, make_spec: Any, c
         (page,) = [p async for p in c.list()]
     assert [r.id for r in page.records] == ["7"]
     assert len(page.errors) == 4 and all("id:" in str(e) for e in page.errors)
+
+
+async def test_a_connector_reads_only_the_fields_it_is_asked_for(
+        sample_app: Any, make_spec: Any, connect: Any) -> None:
+    app = sample_app(n=9)
+    app.store.update("1000004", custom_fields={"score": "lots"})  # bad, but not asked for
+    spec = make_spec()
+    async with connect(spec, app, fields=["email", "first_name"]) as c:
+        pages = [p async for p in c.list()]
+    records = [r for p in pages for r in p.records]
+    assert len(records) == 9 and not [e for p in pages for e in p.errors]
+    assert all(set(r.fields) == {"email", "first_name"} for r in records)
+    with pytest.raises(ConnectorError, match="has no field 'emial'"):
+        connect(spec, app, fields=["emial"])

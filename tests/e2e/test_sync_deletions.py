@@ -143,3 +143,17 @@ def test_deletions_from_the_left_ignore_deletions_on_the_right(pair) -> None:
     assert p.left.store.all() == left_before  # not deleted, not tagged, not changed
     assert write_requests(p.left) == []
     assert gone["email"].lower() not in emails(p.right)  # nor brought back to the right
+
+
+def test_a_contact_that_cannot_be_read_is_not_taken_for_deleted(pair) -> None:
+    p = pair(left_n=10, extra=TRASH)
+    synced(p)
+    broken = p.left.store.all()[3]
+    p.left.store.update(broken["id"], phone={"not": "a phone"})  # a mapped field: unreadable
+    p.left.store.update(p.left.store.all()[5]["id"], custom_fields={"score": "lots"})  # unmapped: ignored
+    p.clear_requests()
+    summary = p.once()
+    assert summary["errors"] == 1 and summary["aborted"] is None  # the phone, and nothing else
+    assert write_requests(p.left, p.right) == []
+    assert all("syncd-trash" not in c["tags"] for c in p.right.store.all())
+    assert len(emails(p.right)) == 10
