@@ -107,6 +107,11 @@ class StateStore(ABC):
         ids without a snapshot are absent from the result."""
 
     @abstractmethod
+    def digests(self, integration: str, side: Side, record_ids: Sequence[str]) -> dict[str, tuple[str, bool]]:
+        """(hash, deleted) of these snapshots: enough to tell an unchanged
+        record without decoding its snapshot. Unknown ids are left out."""
+
+    @abstractmethod
     def by_match_key(self, integration: str, side: Side, match_key: str) -> list[Snapshot]:
         """Snapshots of that side with that match key, deleted ones left out, by record_id."""
 

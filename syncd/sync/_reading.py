@@ -12,9 +12,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from syncd.connector import Record
 from syncd.state import RecordErrorRow, Side, SideState, Snapshot
 from syncd.sync._context import CURSOR_OVERLAP, CycleContext
-from syncd.sync._snapshots import snapshot_for
+from syncd.sync._snapshots import changed_snapshot, content_hash
 from syncd.sync._summary import CycleAborted
 
 
@@ -42,18 +43,24 @@ class Reader:
         read = 0
         blind = False  # a record that could not be read, not even its id
         async for page in pages:
-            ids = [r.id for r in page.records]
-            old = self.ctx.store.snapshots(self.ctx.name, side, ids)
-            changed: list[Snapshot] = []
+            projection = self.ctx.projection[side]
+            digests = self.ctx.store.digests(self.ctx.name, side, [r.id for r in page.records])
+            fresh: list[tuple[Record, dict[str, Any], str]] = []
             unchanged: list[str] = []
             for record in page.records:
-                snap = snapshot_for(side, record, self.ctx.projection[side], old.get(record.id), generation)
-                if snap is not None:
-                    changed.append(snap)
+                seen = projection.wire(record.fields)
+                digest = content_hash(seen)
+                if digests.get(record.id) == (digest, record.deleted):
+                    unchanged.append(record.id)  # the common case: no snapshot to decode
                 else:
-                    unchanged.append(record.id)
+                    fresh.append((record, seen, digest))
                 if record.updated_at is not None and (high is None or record.updated_at > high):
                     high = record.updated_at
+            old = self.ctx.store.snapshots(self.ctx.name, side, [r.id for r, _, _ in fresh]) if fresh else {}
+            changed = [
+                changed_snapshot(side, record, seen, digest, projection, old.get(record.id), generation)
+                for record, seen, digest in fresh
+            ]
             read += len(page.records)
             self.ctx.summary.unchanged += len(unchanged)
             # A record that could not be read is still there: it must not

@@ -73,6 +73,14 @@ def snapshot_for(
     digest = content_hash(seen)
     if old is not None and old.hash == digest and old.deleted == record.deleted:
         return None
+    return changed_snapshot(side, record, seen, digest, projection, old, generation)
+
+
+def changed_snapshot(
+    side: Side, record: Record, seen: dict[str, Any], digest: str, projection: Projection,
+    old: Snapshot | None, generation: int,
+) -> Snapshot:
+    """The snapshot of a record whose stored values (``seen``) changed."""
     synced = old.synced if old is not None else None
     # A record whose values are what syncd last wrote or synced (its own
     # echo) is not dirty: nothing changed since the last sync.

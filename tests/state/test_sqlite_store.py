@@ -462,3 +462,9 @@ def test_any_snapshot_is_one_of_that_side_or_none(store: SQLiteStore) -> None:
     assert store.any_snapshot("other", "right") is None
     found = store.any_snapshot("crm", "right")
     assert found is not None and found.record_id in ("r1", "r2") and found.side == "right"
+
+
+def test_digests_give_hash_and_deleted_without_the_values(store: SQLiteStore) -> None:
+    put(store, snap("r1", hash="aa"), snap("r2", hash="bb", deleted=True), snap("r3", "right", hash="cc"))
+    assert store.digests("crm", "left", ["r1", "r2", "r3", "nope"]) == {"r1": ("aa", False), "r2": ("bb", True)}
+    assert store.digests("crm", "left", []) == {}
