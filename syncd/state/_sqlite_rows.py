@@ -1,0 +1,119 @@
+"""Row encoding for the SQLite store: JSON, times, id chunks, the error guard."""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any, ParamSpec, TypeVar
+
+import orjson
+
+from syncd.state._model import Side, Snapshot
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_CHUNK = 512  # ids per IN (…) query; padded to a power of two so few statements are prepared
+_SIDES = ("left", "right")
+
+
+# --- values in and out ---------------------------------------------------------------------------
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    raise TypeError(f"{type(value).__name__} is not JSON-native: convert it before storing")
+
+
+def _dump(value: Any) -> str:
+    return orjson.dumps(value, default=_json_default).decode()
+
+
+def _time(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value.isoformat()} given to the state store: make it aware (UTC)")
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def _side(side: str) -> Side:
+    if side not in _SIDES:
+        raise ValueError(f"side must be 'left' or 'right', not {side!r}")
+    return side  # type: ignore[return-value]
+
+
+@functools.lru_cache(maxsize=None)
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+def _chunks(ids: Iterable[str]) -> Iterator[tuple[str, list[str]]]:
+    """Unique ids in chunks of at most ``_CHUNK``, each padded (with its last id) to a power of two."""
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), _CHUNK):
+        part = unique[start:start + _CHUNK]
+        size = 8
+        while size < len(part):
+            size *= 2
+        part += [part[-1]] * (size - len(part))
+        yield _marks(size), part
+
+
+_SNAPSHOT_COLUMNS = "side, record_id, seen, synced, match_key, hash, updated_at, deleted, dirty, generation"
+
+
+def _snapshot(row: tuple[Any, ...]) -> Snapshot:
+    side, record_id, seen, synced, match_key, hash_, updated_at, deleted, dirty, generation = row
+    return Snapshot(
+        side, record_id, orjson.loads(seen), None if synced is None else orjson.loads(synced),
+        match_key, hash_, None if updated_at is None else datetime.fromisoformat(updated_at),
+        bool(deleted), bool(dirty), generation,
+    )
+
+
+# --- error translation ---------------------------------------------------------------------------
+
+def _guard(doing: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Turn a ``sqlite3.Error`` raised by the method into a :class:`StateError`."""
+
+    def decorate(method: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(method)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return method(*args, **kwargs)
+            except sqlite3.Error as exc:
+                owner: Any = args[0]
+                store = getattr(owner, "_store", owner)  # a transaction reports through its store
+                raise store._error(exc, doing) from exc
+
+        return wrapper
+
+    return decorate
+
+
+# --- statements the transaction uses ---------------------------------------------------------
+
+_UPSERT_SNAPSHOT = f"""
+    INSERT INTO snapshots (integration, {_SNAPSHOT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (integration, side, record_id) DO UPDATE SET
+        seen = excluded.seen, synced = excluded.synced, match_key = excluded.match_key,
+        hash = excluded.hash, updated_at = excluded.updated_at, deleted = excluded.deleted,
+        dirty = excluded.dirty, generation = excluded.generation"""
+
+_UPSERT_ERROR = """
+    INSERT INTO errors (integration, side, record_id, operation, message, status, attempts, origin, at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (integration, side, record_id, operation) WHERE resolved_at IS NULL DO UPDATE SET
+        message = excluded.message, status = excluded.status, attempts = errors.attempts + 1,
+        origin = excluded.origin, at = excluded.at"""
+
+_RESET_TABLES = ("snapshots", "side_states", "links", "intents", "errors", "conflicts")
