@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import time
 
+import yaml
+
 from e2e_support import Pair, by_email, emails, write_requests, written
 
 FULL_EVERY = 1.0  # seconds, as written in the YAML below
@@ -157,3 +159,24 @@ def test_a_contact_that_cannot_be_read_is_not_taken_for_deleted(pair) -> None:
     assert write_requests(p.left, p.right) == []
     assert all("syncd-trash" not in c["tags"] for c in p.right.store.all())
     assert len(emails(p.right)) == 10
+
+
+def test_a_contact_the_spec_marks_deleted_is_trashed_without_a_full_read(pair) -> None:
+    # An unsubscribe-like flag: the spec's `deleted:` expression marks the
+    # record deleted while it is still listed, so an incremental read sees it.
+    p = pair(left_n=8, extra="deletions: {from: left, then: {add_tag: syncd-trash}}\n")
+    spec = p.connector()
+    spec["objects"]["contacts"]["deleted"] = "contains(tags, 'archived')"
+    (p.config / "connectors.d" / "sampleapp.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    summary = p.once()
+    assert summary["created"] == {"left": 0, "right": 8}
+    archived = p.left.store.all()[2]
+    p.left.store.update(archived["id"], tags=["archived"])
+    p.clear_requests()
+    summary = p.once()  # full_every is a day: this cycle reads changes only
+    assert summary["read"]["left"] < 8
+    trashed = by_email(p.right)[archived["email"].lower()]
+    assert "syncd-trash" in trashed["tags"]
+    assert [c["email"] for c in p.right.store.all() if "syncd-trash" in c["tags"]] == [trashed["email"]]
+    p.clear_requests()
+    assert p.once()["updated"] == {"left": 0, "right": 0}  # once
