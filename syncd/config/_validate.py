@@ -13,9 +13,8 @@ from jsonschema import Draft202012Validator
 
 from syncd._resources import load_schema
 from syncd.config._errors import Problem
-from syncd.config._yaml import YamlDoc
-
 from syncd.config._schema_errors import Explainer, suggest
+from syncd.config._yaml import YamlDoc
 
 __all__ = ["suggest", "validate_document", "validate_with"]
 
