@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from cronsim import CronSim, CronSimError
 
 from syncd.config._errors import KeyPath, Problem
 from syncd.config._model import (
@@ -33,7 +36,8 @@ _UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 _EVERY = re.compile(r"^every\s+([0-9]+)\s+(second|minute|hour|day)s?$")
 _DURATION = re.compile(r"^([0-9]+)\s*(second|minute|hour|day)s?$")
 
-# Cron fields: (name, lowest, highest, names accepted in place of numbers).
+# Cron fields, for wording why cronsim refused an expression: (name, lowest,
+# highest, names accepted in place of numbers, number of the first name).
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 _CRON_FIELDS: tuple[tuple[str, int, int, tuple[str, ...], int], ...] = (
@@ -43,6 +47,22 @@ _CRON_FIELDS: tuple[tuple[str, int, int, tuple[str, ...], int], ...] = (
     ("month", 1, 12, _MONTHS, 1),
     ("day of week", 0, 7, _DAYS, 0),
 )
+# The crontab(5) shorthands, as the five fields cronsim understands.  @reboot
+# has no meaning for a daemon's schedule and is refused.
+_CRON_SHORTHANDS = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+# cronsim's messages, to the index of the field in _CRON_FIELDS.
+_CRONSIM_FIELDS = {
+    f"Bad {name}": i
+    for i, name in enumerate(("minute", "hour", "day-of-month", "month", "day-of-week"))
+}
 
 
 class _Invalid(ValueError):
@@ -62,7 +82,13 @@ def parse_duration(value: int | str) -> float:
 
 
 def parse_schedule(text: str) -> Schedule:
-    """``every N unit`` (an interval) or a five-field cron expression."""
+    """``every N unit`` (an interval), a five-field cron expression or a shorthand.
+
+    Cron expressions are checked with cronsim, which the daemon uses to compute
+    next runs; ``@hourly``, ``@daily``, ``@weekly``, ``@monthly``, ``@yearly``
+    (``@annually``) and ``@midnight`` become their five fields.  ``@reboot``
+    and six-field (seconds) expressions are refused.
+    """
     source = text.strip()
     m = _EVERY.match(source)
     if m is not None:
@@ -72,38 +98,71 @@ def parse_schedule(text: str) -> Schedule:
         return Schedule(source, interval_seconds=float(seconds))
     if source.startswith("every"):
         raise _Invalid(f"invalid schedule '{source}': use 'every N seconds|minutes|hours'")
+    if source.startswith("@"):
+        if source not in _CRON_SHORTHANDS:
+            raise _Invalid(
+                f"invalid schedule '{source}': use one of {', '.join(_CRON_SHORTHANDS)}, "
+                "'every N seconds|minutes|hours' or a 5-field cron expression")
+        return Schedule(source, cron=_CRON_SHORTHANDS[source])
     fields = source.split()
     if len(fields) != 5:
         raise _Invalid(
             f"invalid schedule '{source}': a cron expression has 5 fields "
             f"(minute hour day-of-month month day-of-week), not {len(fields)}")
-    for text_field, spec in zip(fields, _CRON_FIELDS):
-        _check_cron_field(source, text_field, *spec)
-    return Schedule(source, cron=" ".join(fields))
+    cron = " ".join(fields)
+    try:
+        # What the daemon computes next runs with (syncd.daemon._schedule),
+        # so a schedule accepted here is one the daemon can follow.
+        next(CronSim(cron, datetime.now()))
+    except CronSimError as e:
+        raise _Invalid(f"invalid schedule '{source}': {_cron_problem(fields, str(e))}") from None
+    except StopIteration:
+        raise _Invalid(f"invalid schedule '{source}': it never runs") from None
+    return Schedule(source, cron=cron)
 
 
-def _check_cron_field(source: str, text: str, name: str, low: int, high: int,
-                      names: tuple[str, ...], first: int) -> None:
+def _cron_problem(fields: list[str], cronsim_message: str) -> str:
+    """Why cronsim refused the expression, naming the field and the value.
+
+    cronsim only says which field is bad ("Bad hour"); the hand-written check
+    of that field says what in it is wrong.
+    """
+    bad = _CRONSIM_FIELDS.get(cronsim_message)
+    for i, (text, spec) in enumerate(zip(fields, _CRON_FIELDS)):
+        problem = _cron_field_problem(text, *spec) if bad in (None, i) else None
+        if problem is not None:
+            return problem
+    if bad == 2:
+        return f"day of month '{fields[2]}' never occurs in month '{fields[3]}'"
+    return cronsim_message.lower()
+
+
+def _cron_field_problem(text: str, name: str, low: int, high: int,
+                        names: tuple[str, ...], first: int) -> str | None:
     def number(part: str) -> int:
         if part.lower() in names:
             return names.index(part.lower()) + first
         if not part.isdigit():
-            raise _Invalid(f"invalid schedule '{source}': {name} '{part}' is not a number")
+            raise _Invalid(f"{name} '{part}' is not a number")
         n = int(part)
         if not low <= n <= high:
-            raise _Invalid(f"invalid schedule '{source}': {name} {n} is out of range {low}-{high}")
+            raise _Invalid(f"{name} {n} is out of range {low}-{high}")
         return n
 
-    for item in text.split(","):
-        base, _, step = item.partition("/")
-        if step and (not step.isdigit() or int(step) == 0):
-            raise _Invalid(f"invalid schedule '{source}': step '/{step}' in the {name} field")
-        if base == "*":
-            continue
-        start, dash, end = base.partition("-")
-        lo = number(start)
-        if dash and number(end) < lo:
-            raise _Invalid(f"invalid schedule '{source}': range '{base}' in the {name} field runs backwards")
+    try:
+        for item in text.split(","):
+            base, _, step = item.partition("/")
+            if step and (not step.isdigit() or int(step) == 0):
+                return f"step '/{step}' in the {name} field"
+            if base == "*":
+                continue
+            start, dash, end = base.partition("-")
+            lo = number(start)
+            if dash and number(end) < lo:
+                return f"range '{base}' in the {name} field runs backwards"
+    except _Invalid as e:
+        return str(e)
+    return None
 
 
 class _Builder:

@@ -1,0 +1,151 @@
+"""When each integration's next cycle is due.
+
+:func:`next_run` is a pure function of the schedule, the last cycle's start,
+the current time and the integration's jitter fraction (:func:`jitter_for`),
+so the scheduler decides nothing about time itself and tests need no clock.
+
+Jitter keeps many integrations with the same schedule from firing in the same
+millisecond.  Each integration has a fixed fraction in [0, 1) derived from its
+name, so its offset is the same on every run, on every host and after every
+restart: the spread is predictable ("crm-to-mail runs 2.3 s after the minute")
+and a cron slot cannot be run twice by a re-drawn offset.
+
+Cron expressions are in the host's local time zone (``TZ``, else
+``/etc/localtime``), with Debian cron's rules at daylight-saving changes, as
+implemented by cronsim: a job at a fixed time that falls in the skipped hour
+runs right after the clock jumps, one in the repeated hour runs once; a job
+with ``*`` in the minute or hour field follows real time (nothing in the
+skipped hour, both passes of the repeated hour).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import random
+import time
+from datetime import datetime, timedelta, timezone, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cronsim import CronSim
+
+from syncd.config import Schedule
+
+__all__ = [
+    "CRON_JITTER_SECONDS",
+    "FIRST_RUN_SPREAD_SECONDS",
+    "REPEAT_JITTER_FRACTION",
+    "REPEAT_JITTER_SECONDS",
+    "jitter_for",
+    "next_run",
+]
+
+# An interval schedule's first run is spread over min(interval, this).
+FIRST_RUN_SPREAD_SECONDS = 10.0
+# Later interval runs come up to this fraction of the interval late, capped.
+REPEAT_JITTER_FRACTION = 0.01
+REPEAT_JITTER_SECONDS = 1.0
+# A cron run comes up to this long after its cron time.
+CRON_JITTER_SECONDS = 5.0
+
+# More cron times than any valid expression skips before one past `now`
+# (a per-minute job skipping a repeated hour with the naive fallback: 60).
+_MAX_CRON_STEPS = 10_000
+
+
+def jitter_for(name: str) -> float:
+    """The integration's jitter fraction in [0, 1): the same for a name on
+    every run and every host (``random.Random(str)`` seeds from a SHA-512 of
+    the text, not from the salted ``hash()``)."""
+    return random.Random(name).random()
+
+
+def next_run(schedule: Schedule, *, last_start: float | None, now: float, jitter: float = 0.0) -> float:
+    """Wall-clock (``time.time()``) seconds at which the next cycle is due.
+
+    ``last_start`` is when the last cycle started (None before the first),
+    ``now`` the current time, taken after the last cycle ended, and
+    ``jitter`` the integration's fraction in [0, 1) (:func:`jitter_for`; 0
+    gives the exact times).
+
+    Interval schedules (``every N …``):
+
+    - first run: ``now + jitter * min(interval, 10 s)``, so integrations
+      started together spread over their first 10 seconds (less for shorter
+      intervals);
+    - later runs: ``last_start + interval + jitter * min(1 % of interval, 1 s)``;
+      if ``last_start + interval`` is already past (the cycle took longer than
+      the interval) the base is ``now`` instead: cycles never overlap and
+      missed ones are not caught up in a burst.  If the clock went back, the
+      wait is never longer than one interval.
+
+    Cron schedules: the first cron time strictly after ``now`` in the host's
+    local time, plus ``jitter * 5 s``.  ``last_start`` is not used: a cron
+    schedule never runs at start-up unless a cron time comes, and a cycle that
+    runs past cron times does not make them up.
+    """
+    if not 0.0 <= jitter < 1.0:
+        raise ValueError(f"jitter must be in [0, 1), not {jitter}")
+    if schedule.interval_seconds is not None:
+        interval = schedule.interval_seconds
+        if last_start is None:
+            return now + jitter * min(interval, FIRST_RUN_SPREAD_SECONDS)
+        base = min(max(last_start + interval, now), now + interval)
+        return base + jitter * min(REPEAT_JITTER_FRACTION * interval, REPEAT_JITTER_SECONDS)
+    if schedule.cron is not None:
+        return _next_cron_time(schedule.cron, now) + jitter * CRON_JITTER_SECONDS
+    raise ValueError(f"schedule '{schedule.source}' has neither an interval nor a cron expression")
+
+
+def _next_cron_time(cron: str, now: float) -> float:
+    """The first time `cron` matches strictly after `now`, in host local time."""
+    zone = _local_zone(now)
+    if zone is not None:
+        start = datetime.fromtimestamp(now, zone)
+        # Aware datetimes: cronsim applies Debian cron's DST rules; .timestamp()
+        # honours the fold of an ambiguous time.
+        times = (dt.timestamp() for dt in CronSim(cron, start))
+    else:
+        # No zone object agrees with the C library (a POSIX TZ rule string):
+        # naive local times, converted back by mktime through .timestamp().
+        times = (dt.timestamp() for dt in CronSim(cron, datetime.fromtimestamp(now)))
+    for _, t in zip(range(_MAX_CRON_STEPS), times):
+        # cronsim may hand back a wall time already past in real time (a
+        # fixed-time job during the second pass of a repeated hour): skip it.
+        if t > now:
+            return t
+    raise ValueError(f"cron expression '{cron}' has no time after {now}")
+
+
+def _local_zone(now: float) -> tzinfo | None:
+    """The zone ``time.localtime`` uses, or None when no zone object matches it."""
+    tz = os.environ.get("TZ")
+    zone: tzinfo
+    try:
+        if tz is None:
+            zone = _zone_file("/etc/localtime")
+        elif tz.lstrip(":") == "":
+            zone = timezone.utc  # glibc: an empty TZ is UTC
+        elif tz.lstrip(":").startswith("/"):
+            zone = _zone_file(tz.lstrip(":"))
+        else:
+            zone = ZoneInfo(tz.lstrip(":"))
+    except (OSError, ValueError, ZoneInfoNotFoundError):
+        return None
+    # TZ changed without time.tzset(), a zone file the C library reads
+    # differently, …: trust the C library and fall back to naive times.
+    offset = datetime.fromtimestamp(now, zone).utcoffset()
+    if offset != timedelta(seconds=time.localtime(now).tm_gmtoff):
+        return None
+    return zone
+
+
+def _zone_file(path: str) -> ZoneInfo:
+    real = os.path.realpath(path)
+    return _read_zone_file(real, os.stat(real).st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _read_zone_file(path: str, mtime_ns: int) -> ZoneInfo:  # mtime_ns: re-read when it changes
+    with open(path, "rb") as f:
+        return ZoneInfo.from_file(f, key=path)
