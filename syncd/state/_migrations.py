@@ -15,7 +15,7 @@ JSON columns are text written by orjson. Queries that need a secondary
 index name it (``INDEXED BY``): with no ``ANALYZE`` statistics SQLite would
 otherwise pick the primary key and scan a whole side.
 
-    integrations  name                                   integrations with state
+    integrations  name → disabled_since (version 3)      integrations with state
     side_states   (integration, side) → cursor, last_full_read, generation,
                   fields JSON (version 2)
     snapshots     (integration, side, record_id) → seen JSON, synced JSON,
@@ -131,6 +131,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # crash left some snapshots read with the new fields and some with the old.
     (
         "ALTER TABLE side_states ADD COLUMN fields TEXT",
+    ),
+    # 3: when the integration was disabled (enabled: false), so that the
+    # daemon knows, even after a restart, that its next cycle is a catch-up.
+    (
+        "ALTER TABLE integrations ADD COLUMN disabled_since TEXT",
     ),
 )
 

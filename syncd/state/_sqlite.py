@@ -28,6 +28,7 @@ import itertools
 import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -233,6 +234,11 @@ class SQLiteStore(StateStore):
                         _parse_time(at), id_)
             for left_id, right_id, field, lv, rv, winner, rule, at, id_ in rows
         ]
+
+    @_guard("reading whether the integration is disabled")
+    def disabled_since(self, integration: str) -> datetime | None:
+        rows = self._rows("SELECT disabled_since FROM integrations WHERE name = ?", (integration,))
+        return _parse_time(rows[0][0]) if rows else None
 
     @_guard("listing integrations")
     def integrations(self) -> list[str]:

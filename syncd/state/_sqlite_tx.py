@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
+from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -197,6 +198,12 @@ class _SQLiteTransaction(Transaction):
         )
 
     @_guard("resetting the integration")
+    @_guard("marking the integration disabled")
+    def set_disabled(self, since: datetime | None) -> None:
+        self._check()
+        self._conn.execute("UPDATE integrations SET disabled_since = ? WHERE name = ?",
+                           (_time(since), self.integration))
+
     def reset(self) -> None:
         self._check()
         for table in _RESET_TABLES:

@@ -76,6 +76,10 @@ class Transaction(ABC):
         """Append to the conflict log; ``at`` None means now."""
 
     @abstractmethod
+    def set_disabled(self, since: datetime | None) -> None:
+        """Mark the integration disabled since *since*, or enabled (None)."""
+
+    @abstractmethod
     def reset(self) -> None:
         """Forget everything about the integration (``syncd reset``)."""
 
@@ -156,6 +160,10 @@ class StateStore(ABC):
     @abstractmethod
     def conflicts(self, integration: str, *, limit: int = 100) -> list[ConflictRow]:
         """The conflict log, newest first."""
+
+    @abstractmethod
+    def disabled_since(self, integration: str) -> datetime | None:
+        """When the integration was disabled; None when it is not (or unknown)."""
 
     @abstractmethod
     def integrations(self) -> list[str]:

@@ -296,4 +296,5 @@ def test_a_version_1_store_is_upgraded_in_place_keeping_its_data(tmp_path: Path)
         with store.transaction("crm") as t:
             t.set_side_state("left", SideState(generation=4, fields=("email", "first_name")))
         assert store.side_state("crm", "left").fields == ("email", "first_name")
-    assert _pragma(path, "user_version") == SCHEMA_VERSION == 2
+        assert store.disabled_since("crm") is None  # version 3: not disabled
+    assert _pragma(path, "user_version") == SCHEMA_VERSION == 3

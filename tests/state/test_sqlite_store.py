@@ -468,3 +468,35 @@ def test_digests_give_hash_and_deleted_without_the_values(store: SQLiteStore) ->
     put(store, snap("r1", hash="aa"), snap("r2", hash="bb", deleted=True), snap("r3", "right", hash="cc"))
     assert store.digests("crm", "left", ["r1", "r2", "r3", "nope"]) == {"r1": ("aa", False), "r2": ("bb", True)}
     assert store.digests("crm", "left", []) == {}
+
+
+# --- disabled integrations ---------------------------------------------------------------------
+
+def test_disabled_since_round_trips_and_is_kept_per_integration(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    with open_store(path) as store:
+        assert store.disabled_since("crm") is None  # never seen
+        with store.transaction("crm") as t:
+            t.set_disabled(T0)
+        with store.transaction("other") as t:
+            t.set_disabled(None)
+    with open_store(path) as store:  # survives a restart
+        assert store.disabled_since("crm") == T0
+        assert store.disabled_since("other") is None
+        with store.transaction("crm") as t:
+            t.set_disabled(None)
+        assert store.disabled_since("crm") is None
+
+
+def test_reset_forgets_that_an_integration_was_disabled(store: SQLiteStore) -> None:
+    with store.transaction("crm") as t:
+        t.set_disabled(T0)
+    with store.transaction("crm") as t:
+        t.reset()
+    assert store.disabled_since("crm") is None
+
+
+def test_a_naive_disabled_time_is_refused(store: SQLiteStore) -> None:
+    with pytest.raises(ValueError, match="naive datetime"):
+        with store.transaction("crm") as t:
+            t.set_disabled(datetime(2024, 5, 1, 12, 0))
