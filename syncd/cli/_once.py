@@ -92,7 +92,7 @@ def print_summaries(summaries: list[tuple[CycleSummary, float]], as_json: bool) 
               f"updated {s.updated['left']} left, {s.updated['right']} right; "
               f"deleted {s.deleted['left']} left, {s.deleted['right']} right; "
               f"unchanged {s.unchanged}; skipped by rules {s.skipped}; conflicts {s.conflicts}; "
-              f"errors {s.errors} ({seconds:.2f} s)")
+              f"errors {s.errors}{f'; delayed {s.delayed}' if s.delayed else ''} ({seconds:.2f} s)")
         for w in s.writes:
             target = w.record_id or "(new)"
             fields = ", ".join(f"{k}={PROCESS_MASKER.mask(str(v))}" for k, v in w.fields.items())
@@ -105,7 +105,7 @@ def summary_dict(s: CycleSummary, seconds: float) -> dict[str, Any]:
     return {
         "integration": s.integration, "read": s.read, "created": s.created, "updated": s.updated,
         "deleted": s.deleted, "unchanged": s.unchanged, "skipped": s.skipped,
-        "conflicts": s.conflicts, "errors": s.errors, "seconds": round(seconds, 3),
+        "conflicts": s.conflicts, "errors": s.errors, "delayed": s.delayed, "seconds": round(seconds, 3),
         "aborted": PROCESS_MASKER.mask(s.aborted) if s.aborted else None,
         "writes": [{"side": w.side, "action": w.action, "record_id": w.record_id,
                     "source_id": w.source_id, "fields": w.fields} for w in s.writes],

@@ -322,6 +322,19 @@ class _Checker:
                                f"set: field '{field}' of {having[0].label} is read-only", at_key=True)
 
 
+    def delay(self, sides: Mapping[str, _Side | None]) -> None:
+        """``delay:`` holds back records changed less than that long ago, by
+        their ``updated_at``: an object without one could never be delayed."""
+        raw = self.data.get("delay")
+        if raw in (None, 0, "0"):
+            return
+        lacking = [s.label for s in sides.values() if s is not None and s.obj.updated_at is None]
+        if lacking:
+            verb = "declares" if len(lacking) == 1 else "declare"
+            self.error(("delay",), f"delay needs each side's updated_at (when a record last "
+                                   f"changed), and {' and '.join(lacking)} {verb} none")
+
+
 def check_integration(doc: YamlDoc, connectors: Mapping[str, ConnectorSpec],
                       unusable: Collection[str] = ()) -> list[Problem]:
     """Problems of a schema-valid integration document against the specs."""
@@ -331,4 +344,5 @@ def check_integration(doc: YamlDoc, connectors: Mapping[str, ConnectorSpec],
     c.fields(sides)
     c.rules(sides)
     c.deletions(sides)
+    c.delay(sides)
     return c.problems

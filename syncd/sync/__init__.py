@@ -4,8 +4,8 @@
 """
 
 from syncd.sync._cycle import Cycle
-from syncd.sync._summary import CycleAborted, CycleSummary, PlannedWrite
+from syncd.sync._summary import CycleAborted, CycleStopped, CycleSummary, PlannedWrite
 from syncd.sync._plan import IntegrationPlan
 from syncd.sync._run import run_cycle
 
-__all__ = ["Cycle", "CycleAborted", "CycleSummary", "IntegrationPlan", "PlannedWrite", "run_cycle"]
+__all__ = ["Cycle", "CycleAborted", "CycleStopped", "CycleSummary", "IntegrationPlan", "PlannedWrite", "run_cycle"]

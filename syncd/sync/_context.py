@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -11,7 +12,7 @@ from syncd.connector import Connector, ConnectorError
 from syncd.state import Origin, RecordErrorRow, Side, Snapshot, StateStore
 from syncd.sync._plan import IntegrationPlan
 from syncd.sync._snapshots import Projection
-from syncd.sync._summary import CycleSummary
+from syncd.sync._summary import CycleStopped, CycleSummary
 
 SIDES: tuple[Side, Side] = ("left", "right")
 # Re-read a little before the cursor: an app whose timestamps have second
@@ -34,7 +35,13 @@ class CycleContext:
     summary: CycleSummary
     origin: Origin = "scheduled"
     dry_run: bool = False
-    write: bool = True  # False: read and record state only (reset --read-only)
+    write: bool = True  # False: read and record state only (reset --read-only, catch_up: skip)
+    stop: Callable[[], bool] | None = None  # asked at each checkpoint: end the cycle there?
+
+    def checkpoint(self) -> None:
+        """Called after each commit: end the cycle here if a stop was asked for."""
+        if self.stop is not None and self.stop():
+            raise CycleStopped
 
     @property
     def name(self) -> str:

@@ -21,6 +21,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from syncd.config import Integration
 from syncd.connector import AuthError, Connector, TransportError
 from syncd.state import Origin, Side, StateStore
@@ -28,7 +30,7 @@ from syncd.sync._context import SIDES, CycleContext
 from syncd.sync._plan import IntegrationPlan
 from syncd.sync._reading import Reader
 from syncd.sync._snapshots import Projection, snapshot_for
-from syncd.sync._summary import CycleAborted, CycleSummary
+from syncd.sync._summary import CycleAborted, CycleStopped, CycleSummary
 from syncd.sync._writing import Writer
 
 
@@ -37,13 +39,14 @@ class Cycle:
         self, integration: Integration, plan: IntegrationPlan, store: StateStore,
         connectors: dict[Side, Connector], *, origin: Origin = "scheduled",
         dry_run: bool = False, write: bool = True, full: bool = False,
+        stop: Callable[[], bool] | None = None,
     ) -> None:
         match = {"left": integration.match_left, "right": integration.match_right}
         self.ctx = CycleContext(
             integration=integration, plan=plan, store=store, connectors=connectors,
             projection={s: Projection(connectors[s].object, plan.compared_fields(s), match[s]) for s in SIDES},
             summary=CycleSummary(integration.name), origin=origin, dry_run=dry_run,
-            write=write and not dry_run)
+            write=write and not dry_run, stop=stop)
         self.force_full = full
 
     async def run(self) -> CycleSummary:
@@ -61,6 +64,8 @@ class Cycle:
             await Writer(ctx, failed_creates).apply()
         except (AuthError, TransportError, CycleAborted) as e:
             ctx.summary.aborted = str(e)
+        except CycleStopped:
+            ctx.summary.stopped = True
         return ctx.summary
 
     # --- open intents: creates whose outcome a crash left unknown ----------------

@@ -75,6 +75,7 @@ class Reader:
                     t.add_error(RecordErrorRow(side, err.record_id or "?", err.operation, err.message,
                                                origin=self.ctx.origin))
             self.ctx.summary.errors += len(page.errors)
+            self.ctx.checkpoint()
         self.ctx.summary.read[side] += read
         with self.ctx.store.transaction(self.ctx.name) as t:
             if full and not blind:

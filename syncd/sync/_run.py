@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 
 from syncd.config import Config
@@ -16,8 +17,15 @@ from syncd.sync._summary import CycleSummary
 async def run_cycle(
     config: Config, name: str, store: StateStore, accounts: AccountRegistry, *,
     origin: Origin = "scheduled", dry_run: bool = False, write: bool = True, full: bool = False,
+    stop: Callable[[], bool] | None = None,
 ) -> CycleSummary:
-    """One cycle of integration ``name``; connector errors end up in the summary."""
+    """One cycle of integration ``name``; connector errors end up in the summary.
+
+    *write* False reads both sides and takes them as in step without writing
+    (``reset --read-only``, ``catch_up: skip``). *stop* is asked after every
+    commit (a page read, a batch written); when it answers True the cycle
+    ends there with ``summary.stopped`` set.
+    """
     integration = config.integrations[name]
     sides: dict[Side, tuple[str, str]] = {
         "left": (integration.left.connector, integration.left.object),
@@ -36,5 +44,5 @@ async def run_cycle(
             connectors[side] = await stack.enter_async_context(Connector(
                 config.connectors[s.connector], s.object, s.settings, accounts=accounts, fields=fields))
         cycle = Cycle(integration, plan, store, connectors,
-                      origin=origin, dry_run=dry_run, write=write, full=full)
+                      origin=origin, dry_run=dry_run, write=write, full=full, stop=stop)
         return await cycle.run()

@@ -13,6 +13,12 @@ class CycleAborted(Exception):
     retries, or the deletion guard. What was committed stays committed."""
 
 
+class CycleStopped(Exception):
+    """A stop was asked for (daemon stopping, integration disabled or
+    changed): the cycle ends at the checkpoint it reached, a page read or a
+    batch written and committed. The next cycle goes on from there."""
+
+
 @dataclass
 class PlannedWrite:
     side: Side
@@ -33,7 +39,9 @@ class CycleSummary:
     skipped: int = 0
     conflicts: int = 0
     errors: int = 0
+    delayed: int = 0  # records changed less than `delay` ago, left for a later cycle
     aborted: str | None = None
+    stopped: bool = False  # ended early at a checkpoint, when asked to stop
     writes: list[PlannedWrite] = field(default_factory=list)  # filled on a dry run
 
     @property

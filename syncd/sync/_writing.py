@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from syncd.connector import ApiError, AuthError, ConnectorError, TransportError, to_wire
@@ -39,6 +40,9 @@ class Writer:
         self.ctx = ctx
         # (target side, source id) whose create failed before: sent alone
         self.failed_creates = failed_creates
+        delay = ctx.integration.delay_seconds
+        # `delay:` a record changed after this is still settling: it waits
+        self.quiet_after = ctx.store.now() - timedelta(seconds=delay) if delay > 0 else None
 
     async def apply(self) -> None:
         handled: dict[Side, set[str]] = {"left": set(), "right": set()}
@@ -47,6 +51,7 @@ class Writer:
                 todo = [s for s in batch if s.record_id not in handled[side]]
                 if todo:
                     await self._apply_batch(side, todo, handled)
+                    self.ctx.checkpoint()
 
     async def _apply_batch(self, side: Side, batch: list[Snapshot], handled: dict[Side, set[str]]) -> None:
         """Plan a batch of dirty records, write in bulk, commit the results once."""
@@ -69,6 +74,9 @@ class Writer:
                 work = await self._deleted(side, snap, partner)
                 if work is not None:
                     works.append(work)
+                continue
+            if self._settling(snap, partner):
+                self.ctx.summary.delayed += 1  # stays dirty: a later cycle takes it
                 continue
             if partner is None and snap.match_key is None:
                 self.ctx.summary.skipped += 1  # nothing to match it by: never created blind
@@ -98,6 +106,13 @@ class Writer:
                 and w.snaps[target] is not None])
         if not self.ctx.dry_run:
             self._commit(works)
+
+    def _settling(self, *snaps: Snapshot | None) -> bool:
+        """Whether a changed record of the pair changed less than `delay` ago."""
+        quiet_after = self.quiet_after
+        return quiet_after is not None and any(
+            s is not None and s.dirty and s.updated_at is not None and s.updated_at > quiet_after
+            for s in snaps)
 
     def _match(self, side: Side, key: str, taken: set[str]) -> Snapshot | None:
         for candidate in self.ctx.store.by_match_key(self.ctx.name, side, key):
