@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jmespath
@@ -149,9 +149,11 @@ class Expr:
     """A compiled JMESPath expression; ``expr(data)`` evaluates it."""
 
     source: str
-    search: Callable[[Any], Any]
-    variables: frozenset[str]
-    is_path: bool
+    # Compared by source: the daemon compares a reloaded config with the
+    # running one, and each compile makes a new function.
+    search: Callable[[Any], Any] = field(compare=False, repr=False)
+    variables: frozenset[str] = frozenset()
+    is_path: bool = False
 
     def __call__(self, data: Any) -> Any:
         return self.search(data)
@@ -259,23 +261,36 @@ def compile_template(source: str) -> Template:
 
 # A value template is a JSON-like structure (params, body) whose strings are
 # templates; it renders to the same structure with the placeholders filled.
-ValueTemplate = Callable[[Mapping[str, Any]], Any]
+@dataclass(frozen=True, slots=True)
+class ValueTemplate:
+    """A JSON-like value whose strings may hold placeholders; ``value(ctx)`` renders it."""
+
+    source: Any  # as written; what equality compares (see Expr)
+    render: Callable[[Mapping[str, Any]], Any] = field(compare=False, repr=False)
+
+    def __call__(self, context: Mapping[str, Any]) -> Any:
+        return self.render(context)
 
 
 def compile_value(value: Any) -> tuple[ValueTemplate, frozenset[str]]:
     """Compile a JSON-like value whose strings may hold placeholders."""
+    render, names = _compile_value(value)
+    return ValueTemplate(value, render), names
+
+
+def _compile_value(value: Any) -> tuple[Callable[[Mapping[str, Any]], Any], frozenset[str]]:
     if isinstance(value, str):
         t = compile_template(value)
         if t.is_constant:
             return (lambda ctx, v=value: v), frozenset()
         return t.render, t.variables
     if isinstance(value, Mapping):
-        items = [(str(k), *compile_value(v)) for k, v in value.items()]
+        items = [(str(k), *_compile_value(v)) for k, v in value.items()]
         names = frozenset().union(*(n for _, _, n in items))
         pairs = [(k, f) for k, f, _ in items]
         return (lambda ctx: {k: f(ctx) for k, f in pairs}), names
     if isinstance(value, list):
-        compiled = [compile_value(v) for v in value]
+        compiled = [_compile_value(v) for v in value]
         fns = [f for f, _ in compiled]
         names = frozenset().union(*(n for _, n in compiled))
         return (lambda ctx: [f(ctx) for f in fns]), names

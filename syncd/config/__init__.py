@@ -22,6 +22,7 @@ from syncd.config._load import (
     config_directory,
     load_config,
     load_connector_file,
+    load_daemon_settings,
 )
 from syncd.config._model import (
     OPERATION_NAMES,
@@ -109,6 +110,7 @@ __all__ = [
     "is_reference",
     "load_config",
     "load_connector_file",
+    "load_daemon_settings",
     "parse_duration",
     "parse_schedule",
     "resolve_reference",

@@ -20,11 +20,19 @@ from syncd.config._model import DaemonSettings
 from syncd.config._secrets import SecretRefError, resolve_reference
 from syncd.config._yaml import YamlDoc
 
-__all__ = ["build_daemon_settings", "default_daemon_settings", "resolve_references"]
+__all__ = ["build_daemon_settings", "default_daemon_settings", "default_state_path", "resolve_references"]
 
 
-def default_daemon_settings(config_dir: Path) -> DaemonSettings:
-    return DaemonSettings(state_path=config_dir / "state.db")
+def default_state_path(config_dir: Path, environ: Mapping[str, str]) -> Path:
+    """``$STATE_DIRECTORY/state.db`` under systemd (StateDirectory=; the
+    config directory is read-only there), else ``state.db`` in the config dir."""
+    state_dirs = environ.get("STATE_DIRECTORY", "")
+    first = state_dirs.split(":")[0]
+    return Path(first) / "state.db" if first else config_dir / "state.db"
+
+
+def default_daemon_settings(config_dir: Path, environ: Mapping[str, str]) -> DaemonSettings:
+    return DaemonSettings(state_path=default_state_path(config_dir, environ))
 
 
 def resolve_references(
@@ -36,7 +44,7 @@ def resolve_references(
     return dataclasses.replace(doc, data=data), problems
 
 
-def build_daemon_settings(doc: YamlDoc, config_dir: Path) -> DaemonSettings:
+def build_daemon_settings(doc: YamlDoc, config_dir: Path, environ: Mapping[str, str]) -> DaemonSettings:
     """Typed daemon settings from a resolved, schema-valid document.
 
     Relative paths are resolved against *config_dir*.
@@ -53,7 +61,7 @@ def build_daemon_settings(doc: YamlDoc, config_dir: Path) -> DaemonSettings:
     state, control = section("state"), section("control")
     metrics, webhooks, log = section("metrics"), section("webhooks"), section("log")
     return DaemonSettings(
-        state_path=path(state.get("path", "state.db")),
+        state_path=path(state["path"]) if "path" in state else default_state_path(config_dir, environ),
         control_socket=path(control["socket"]) if "socket" in control else None,
         metrics_listen=metrics.get("listen", "127.0.0.1:9464"),
         metrics_enabled=bool(metrics.get("enabled", False)),

@@ -35,7 +35,7 @@ from syncd.config._model import Config, ConnectorSpec, DaemonSettings, Integrati
 from syncd.config._validate import validate_document
 from syncd.config._yaml import YamlDoc, load_yaml_file
 
-__all__ = ["DEFAULT_CONFIG_DIR", "config_directory", "load_config", "load_connector_file"]
+__all__ = ["DEFAULT_CONFIG_DIR", "config_directory", "load_config", "load_connector_file", "load_daemon_settings"]
 
 DEFAULT_CONFIG_DIR = "/etc/syncd"
 # Editor backups and swap files sit next to the real files; never load them.
@@ -148,7 +148,7 @@ def _daemon(
         if path.is_file():
             break
     else:
-        return default_daemon_settings(config_dir), []
+        return default_daemon_settings(config_dir, environ), []
     doc, problems = load_yaml_file(path, _shown(shown_dir, name))
     if problems:
         return None, problems
@@ -156,7 +156,7 @@ def _daemon(
     problems += validate_document("syncd", doc)
     if problems:
         return None, problems
-    return build_daemon_settings(doc, config_dir), []
+    return build_daemon_settings(doc, config_dir, environ), []
 
 
 def _with_defaults(integration: Integration, specs: Mapping[str, ConnectorSpec]) -> Integration:
@@ -175,6 +175,29 @@ def _sorted(problems: Iterable[Problem]) -> list[Problem]:
     return sorted(unique, key=lambda p: (p.file, p.line, p.col, p.message))
 
 
+def _existing_directory(directory: Path | str | None, env: Mapping[str, str]) -> tuple[Path, str]:
+    path, shown_dir = config_directory(directory, env)
+    if not path.exists():
+        raise FileNotFoundError(f"config directory {shown_dir} does not exist")
+    if not path.is_dir():
+        raise NotADirectoryError(f"config directory {shown_dir} is not a directory")
+    return path.absolute(), shown_dir
+
+
+def load_daemon_settings(
+    directory: Path | str | None = None, *, environ: Mapping[str, str] | None = None,
+) -> DaemonSettings:
+    """Only ``syncd.yaml``: where the running daemon listens, for the
+    commands that talk to it, even while the rest of the tree is broken.
+    Raises :class:`ConfigError` when syncd.yaml itself is invalid."""
+    env = os.environ if environ is None else environ
+    config_dir, shown_dir = _existing_directory(directory, env)
+    daemon, problems = _daemon(config_dir, shown_dir, env)
+    if problems or daemon is None:
+        raise ConfigError(_sorted(problems))
+    return daemon
+
+
 def load_config(
     directory: Path | str | None = None,
     *,
@@ -189,13 +212,7 @@ def load_config(
     NotADirectoryError when the directory itself is missing.
     """
     env = os.environ if environ is None else environ
-    path, shown_dir = config_directory(directory, env)
-    if not path.exists():
-        raise FileNotFoundError(f"config directory {shown_dir} does not exist")
-    if not path.is_dir():
-        raise NotADirectoryError(f"config directory {shown_dir} is not a directory")
-    config_dir = path.absolute()
-
+    config_dir, shown_dir = _existing_directory(directory, env)
     daemon, problems = _daemon(config_dir, shown_dir, env)
 
     connectors = _Connectors()

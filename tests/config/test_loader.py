@@ -29,6 +29,7 @@ from syncd.config import (
     config_directory,
     load_config,
     load_connector_file,
+    load_daemon_settings,
 )
 from syncd.config import _load
 from syncd.config._validate import validate_with
@@ -337,3 +338,45 @@ def test_schedules_and_durations() -> None:
                         ("every 0 minutes", "at least 1 second")]:
         with pytest.raises(ValueError, match=reason):
             config_api.parse_schedule(bad)
+
+
+def test_under_systemd_the_state_defaults_to_the_state_directory(tmp_path: Path, no_shipped: None) -> None:
+    config = load_config(tmp_path, environ={"STATE_DIRECTORY": "/var/lib/syncd:/var/lib/other"})
+    assert config.daemon.state_path == Path("/var/lib/syncd/state.db")
+    (tmp_path / "syncd.yaml").write_text("log: {level: debug}\n")  # no state.path: still the default
+    assert load_config(tmp_path, environ={"STATE_DIRECTORY": "/var/lib/syncd"}).daemon.state_path \
+        == Path("/var/lib/syncd/state.db")
+    (tmp_path / "syncd.yaml").write_text("state: {path: here.db}\n")  # given: relative to the config dir
+    assert load_config(tmp_path, environ={"STATE_DIRECTORY": "/var/lib/syncd"}).daemon.state_path \
+        == tmp_path / "here.db"
+
+
+def test_loading_the_same_tree_twice_gives_equal_configs(
+    environ: dict[str, str], no_shipped: None, tmp_path: Path
+) -> None:
+    # The daemon restarts on reload only the integrations whose config
+    # compares unequal; compiled expressions must compare by their source.
+    assert load_config(VALID, environ=environ) == load_config(VALID, environ=environ)
+    copy = tmp_path / "copy"
+    shutil.copytree(VALID, copy)
+    spec = copy / "connectors.d" / "acme_crm.yaml"
+    spec.write_text(spec.read_text().replace("path: /contacts\n", "path: /v2/contacts\n", 1))
+    before, after = load_config(VALID, environ=environ), load_config(copy, environ=environ)
+    def moved(spec: ConnectorSpec) -> ConnectorSpec:  # the same spec read from the copy
+        return dataclasses.replace(spec, source=spec.source.replace(str(copy), str(VALID)))
+
+    assert before.connectors["acme_crm"] != moved(after.connectors["acme_crm"])
+    assert before.connectors["acme_mail"] == moved(after.connectors["acme_mail"])
+
+
+def test_daemon_settings_load_alone_while_the_rest_is_broken(tmp_path: Path) -> None:
+    (tmp_path / "syncd.yaml").write_text("control: {socket: run/ctl.sock}\n")
+    (tmp_path / "integrations.d").mkdir()
+    (tmp_path / "integrations.d" / "bad.yaml").write_text("integration: [\n")
+    with pytest.raises(ConfigError):
+        load_config(tmp_path, environ={})
+    assert load_daemon_settings(tmp_path, environ={}).control_socket == tmp_path / "run" / "ctl.sock"
+    (tmp_path / "syncd.yaml").write_text("control: {sockett: x}\n")
+    with pytest.raises(ConfigError) as e:
+        load_daemon_settings(tmp_path, environ={})
+    assert "syncd.yaml:1:" in str(e.value.problems[0])
