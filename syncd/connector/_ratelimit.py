@@ -110,6 +110,10 @@ class AccountRegistry:
         account = self._accounts.get(key)
         if account is None:
             account = self._accounts[key] = Account(key, limits)
+        elif account.limits != limits:
+            # The spec changed (a daemon reload): new limits from now on,
+            # the day's request count carried over.
+            account = self._accounts[key] = Account(key, limits, requests_by_day=account.requests_by_day)
         return account
 
     def __iter__(self):

@@ -140,3 +140,18 @@ async def test_no_daily_limit_means_unlimited(sample_app: Any, make_spec: Any, c
         assert c.account.requests_today() == 1
         assert c.account.daily_remaining == float("inf")
 
+
+
+async def test_a_reloaded_spec_with_new_limits_applies_them_keeping_the_count(
+        sample_app: Any, make_spec: Any, connect: Any) -> None:
+    app = sample_app(n=3)
+    registry = AccountRegistry()
+    async with connect(make_spec(rate_limit={"max_concurrency": 1}), app, accounts=registry) as c:
+        await c.get("1000001")
+        before = c.account
+    async with connect(make_spec(rate_limit={"max_concurrency": 4}), app, accounts=registry) as c:
+        await c.get("1000002")
+        after = c.account
+    assert after is not before and after.key == before.key
+    assert after.concurrency is not None and after.concurrency.total_tokens == 4
+    assert after.requests_today() == 2  # the day's count goes on
