@@ -25,9 +25,9 @@ EXIT_CONFIG = 78  # EX_CONFIG from sysexits.h: systemd units stop restarting on 
 def _commands() -> list[ModuleType]:
     # Imported here so `syncd --help` stays fast and one broken command
     # cannot stop the others from loading at import time.
-    from syncd.cli import _check, _demo, _once, _reset, _schema, _validate
+    from syncd.cli import _check, _demo, _once, _reload, _reset, _run, _schema, _status, _validate
 
-    return [_validate, _check, _once, _reset, _schema, _demo]
+    return [_validate, _check, _once, _run, _reload, _status, _reset, _schema, _demo]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from syncd._logging import configure_logging
+    from syncd.connector import PROCESS_MASKER
+
+    # Warnings and errors of any command go to stderr, secrets masked
+    # (structlog's default would print to stdout); `syncd run` reconfigures
+    # from syncd.yaml.
+    configure_logging("warning", mask=PROCESS_MASKER.mask)
     try:
         code: int = args.run(args)
     except KeyboardInterrupt:

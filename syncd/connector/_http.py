@@ -23,6 +23,7 @@ from typing import Any
 import anyio
 import httpx
 import orjson
+import structlog
 
 from syncd.config import RetrySpec
 from syncd.connector._errors import ApiError, AuthError, ResponseError, TransportError
@@ -31,6 +32,8 @@ from syncd.connector._ratelimit import Account
 
 _RETRY_AFTER_CAP = 3600.0  # a Retry-After beyond an hour is treated as an hour
 _EXCERPT = 200
+log = structlog.get_logger("syncd.connector")
+
 _SAFE_FOR_POST = frozenset({429, 503})
 
 
@@ -106,27 +109,31 @@ class Sender:
                         f"{self.masker.mask(type(e).__name__ + (': ' + str(e) if str(e) else ''))}",
                         operation=operation, outcome_unknown=is_post and not safe,
                     ) from None
-                await self._wait(attempt, None)
+                await self._wait(attempt, None, request, type(e).__name__)
                 continue
             except AuthError as e:  # the token endpoint refused: name the operation it was for
                 if last or not e.retryable:
                     raise AuthError(e.message, operation=operation, status=e.status,
                                     excerpt=e.excerpt, retryable=e.retryable) from None
-                await self._wait(attempt, None)
+                await self._wait(attempt, None, request, f"token request: {e.message}")
                 continue
             status = response.status_code
             if status < 400 or (allow_404 and status == 404):
                 return Answer(response, self._decode(operation, request, response))
             retryable = status == 429 or status >= 500
             if retryable and not last and (not is_post or status in _SAFE_FOR_POST):
-                await self._wait(attempt, parse_retry_after(response.headers.get("Retry-After")))
+                await self._wait(attempt, parse_retry_after(response.headers.get("Retry-After")), request,
+                                 f"HTTP {status}")
                 continue
             raise self._error(operation, request, response, attempt + 1, retryable)
         raise AssertionError("unreachable")  # the loop returns or raises
 
-    async def _wait(self, attempt: int, retry_after: float | None) -> None:
+    async def _wait(self, attempt: int, retry_after: float | None, request: httpx.Request, why: str) -> None:
         self.retries += 1
-        await self.sleep(retry_after if retry_after is not None else backoff(attempt, self.retry))
+        seconds = retry_after if retry_after is not None else backoff(attempt, self.retry)
+        log.warning("request retried", request=self._describe(request), why=self.masker.mask(why),
+                    attempt=attempt + 1, wait=round(seconds, 3), retry_after=retry_after is not None)
+        await self.sleep(seconds)
 
     def _decode(self, operation: str, request: httpx.Request, response: httpx.Response) -> Any:
         content = response.content

@@ -7,12 +7,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import structlog
+
 from syncd.config import Integration
 from syncd.connector import Connector, ConnectorError
 from syncd.state import Origin, RecordErrorRow, Side, Snapshot, StateStore
 from syncd.sync._plan import IntegrationPlan
 from syncd.sync._snapshots import Projection
 from syncd.sync._summary import CycleStopped, CycleSummary
+
+log = structlog.get_logger("syncd.sync")
 
 SIDES: tuple[Side, Side] = ("left", "right")
 # Re-read a little before the cursor: an app whose timestamps have second
@@ -65,5 +69,7 @@ class CycleContext:
     def record_failure(self, t: Any, target: Side, record_id: str, operation: str,
                        error: ConnectorError) -> None:
         self.summary.errors += 1
+        log.warning("write failed", side=target, record=record_id, operation=operation,
+                    status=getattr(error, "status", None) or None, error=str(error))
         t.add_error(RecordErrorRow(target, record_id, operation, str(error),
                                    status=getattr(error, "status", None) or None, origin=self.origin))

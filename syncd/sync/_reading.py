@@ -12,11 +12,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import structlog
+
 from syncd.connector import Record
 from syncd.state import RecordErrorRow, Side, SideState, Snapshot
 from syncd.sync._context import CURSOR_OVERLAP, CycleContext
 from syncd.sync._snapshots import changed_snapshot, content_hash
 from syncd.sync._summary import CycleAborted
+
+log = structlog.get_logger("syncd.sync")
 
 
 class Reader:
@@ -24,6 +28,10 @@ class Reader:
         self.ctx = ctx
 
     async def read(self, side: Side, force_full: bool) -> None:
+        with structlog.contextvars.bound_contextvars(side=side):
+            await self._read(side, force_full)
+
+    async def _read(self, side: Side, force_full: bool) -> None:
         connector = self.ctx.connectors[side]
         state = self.ctx.store.side_state(self.ctx.name, side)
         now = datetime.now(UTC)
@@ -72,9 +80,12 @@ class Reader:
                 if full:
                     t.mark_seen(side, unchanged + unreadable, generation)
                 for err in page.errors:
+                    log.warning("record unreadable", record=err.record_id, error=err.message)
                     t.add_error(RecordErrorRow(side, err.record_id or "?", err.operation, err.message,
                                                origin=self.ctx.origin))
             self.ctx.summary.errors += len(page.errors)
+            log.debug("page read", records=len(page.records), changed=len(changed), errors=len(page.errors),
+                      full=full)
             self.ctx.checkpoint()
         self.ctx.summary.read[side] += read
         with self.ctx.store.transaction(self.ctx.name) as t:

@@ -15,12 +15,16 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import structlog
+
 from syncd.connector import ApiError, AuthError, ConnectorError, TransportError, to_wire
 from syncd.state import ConflictRow, Intent, Side, Snapshot
 from syncd.sync._context import SIDES, CycleContext, other
 from syncd.sync._plan import PairPlan, SideView
 from syncd.sync._snapshots import view, written
 from syncd.sync._summary import PlannedWrite
+
+log = structlog.get_logger("syncd.sync")
 
 
 @dataclass
@@ -241,7 +245,11 @@ class Writer:
                 elif left is not None and right is not None:
                     t.link(left.record_id, right.record_id)
                 for c in w.plan.conflicts:
-                    t.add_conflict(self._conflict_row(c, w.snaps))
+                    row = self._conflict_row(c, w.snaps)
+                    # The values stay in the state store (syncd status): a log holds no contact data.
+                    log.info("conflict settled", left=row.left_id, right=row.right_id, field=row.field,
+                             winner=row.winner, rule=row.rule)
+                    t.add_conflict(row)
                 self.ctx.summary.conflicts += len(w.plan.conflicts)
                 self.ctx.summary.skipped += len(w.plan.skipped)
                 if not w.results:
@@ -294,8 +302,6 @@ class Writer:
             left_id=left.record_id if left else "", right_id=right.record_id if right else "",
             field=f"{c.left_field} -> {c.right_field}", left_value=_json(c.left_value),
             right_value=_json(c.right_value), winner=c.winner, rule=c.rule)
-
-
 
 
 def _certainly_not_created(error: ConnectorError) -> bool:

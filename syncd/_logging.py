@@ -1,0 +1,97 @@
+"""Log output: structlog, JSON lines for journald, readable lines on a terminal.
+
+Every layer logs with ``structlog.get_logger()`` and binds what it knows
+through :mod:`structlog.contextvars` (the daemon binds ``integration`` and
+``cycle`` around a cycle, the sync layer ``side`` around each side's work),
+so every event of a cycle carries them without being passed down. Only the
+command line calls :func:`configure_logging`, first thing, for every
+command: structlog's default would print to stdout, where ``--json``
+output goes.
+
+Secrets are masked at the last step, after exceptions are formatted: a
+secret value that reached an event (a URL, an error body, a traceback) is
+printed as ``***``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, MutableMapping
+from typing import Any, Literal, TextIO
+
+import structlog
+
+__all__ = ["LEVELS", "configure_logging"]
+
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+          "error": logging.ERROR}
+
+Format = Literal["auto", "json", "console"]
+
+
+def _masking(mask: Callable[[str], str]) -> Callable[..., MutableMapping[str, Any]]:
+    def masked(value: Any) -> Any:
+        if isinstance(value, str):
+            return mask(value)
+        if isinstance(value, (int, float, bool, type(None))):
+            return value
+        if isinstance(value, dict):
+            return {k: masked(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple, set, frozenset)):
+            return [masked(v) for v in value]
+        return mask(str(value))  # anything else is logged as its text
+
+    def processor(logger: Any, name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        for key, value in event.items():
+            event[key] = masked(value)
+        return event
+
+    return processor
+
+
+def _wants_json(fmt: Format, stream: Any) -> bool:
+    if fmt != "auto":
+        return fmt == "json"
+    # A terminal gets readable lines; anything else (journald, a file, a
+    # pipe) gets one JSON object per line, which journald and jq both take.
+    try:
+        return not stream.isatty()
+    except (AttributeError, ValueError):
+        return True
+
+
+class _Stderr:
+    """Whatever ``sys.stderr`` is when an event is written, not when logging
+    was configured (a test harness swaps and closes it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
+def configure_logging(level: str = "info", fmt: Format = "auto", *, stream: TextIO | None = None,
+                      mask: Callable[[str], str] = lambda text: text) -> None:
+    """Send events at *level* and above to *stream* (default stderr)."""
+    out: Any = _Stderr() if stream is None else stream
+    as_json = _wants_json(fmt, out)
+    renderer: Any = (structlog.processors.JSONRenderer(sort_keys=False) if as_json
+                     else structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback))
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            _masking(mask),
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(LEVELS.get(level, logging.INFO)),
+        logger_factory=structlog.WriteLoggerFactory(file=out),
+        cache_logger_on_first_use=False,
+    )

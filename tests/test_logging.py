@@ -1,0 +1,81 @@
+"""Log output: JSON lines off a terminal, readable lines on one, context
+carried, secrets masked everywhere in an event (tracebacks included)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pty
+from collections.abc import Iterator
+
+import pytest
+import structlog
+
+from syncd._logging import configure_logging
+from syncd.connector import SecretMasker
+
+SECRET = "tok-3f9a1c-very-secret"
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    yield
+    configure_logging("warning")  # as the command line leaves it: stderr, whatever it is then
+
+
+def logged(fmt: str = "auto", level: str = "info") -> tuple[io.StringIO, structlog.typing.FilteringBoundLogger]:
+    out = io.StringIO()
+    masker = SecretMasker()
+    masker.add(SECRET)
+    configure_logging(level, fmt, stream=out, mask=masker.mask)  # type: ignore[arg-type]
+    return out, structlog.get_logger("test")
+
+
+def test_off_a_terminal_each_event_is_one_json_line_with_its_context() -> None:
+    out, log = logged()
+    with structlog.contextvars.bound_contextvars(integration="crm", cycle="crm-7", side="left"):
+        log.info("page read", records=100)
+    log.debug("dropped at info")
+    [line] = out.getvalue().splitlines()
+    event = json.loads(line)
+    assert event["event"] == "page read" and event["records"] == 100 and event["level"] == "info"
+    assert (event["integration"], event["cycle"], event["side"]) == ("crm", "crm-7", "left")
+    assert event["timestamp"].endswith("Z")
+
+
+def test_secrets_are_masked_in_values_nested_values_and_tracebacks() -> None:
+    out, log = logged()
+    try:
+        raise RuntimeError(f"GET https://api.example.com/?key={SECRET} failed")
+    except RuntimeError:
+        log.exception("request failed", url=f"https://x/?key={SECRET}", headers={"auth": [f"Bearer {SECRET}"]},
+                      attempt=2)
+    text = out.getvalue()
+    assert SECRET not in text
+    event = json.loads(text)
+    assert event["url"] == "https://x/?key=***" and event["headers"] == {"auth": ["Bearer ***"]}
+    assert "RuntimeError: GET https://api.example.com/?key=*** failed" in event["exception"]
+    assert event["attempt"] == 2
+
+
+def test_a_terminal_gets_readable_lines() -> None:
+    leader, follower = pty.openpty()
+    try:
+        with os.fdopen(follower, "w", closefd=False) as tty:
+            masker = SecretMasker()
+            configure_logging("info", "auto", stream=tty, mask=masker.mask)
+            structlog.get_logger().info("cycle finished", integration="crm", seconds=0.5)
+            tty.flush()
+        text = os.read(leader, 4096).decode()
+    finally:
+        os.close(leader)
+        os.close(follower)
+    assert "cycle finished" in text and "integration=crm" in text and not text.lstrip().startswith("{")
+
+
+def test_the_format_can_be_forced() -> None:
+    out, log = logged(fmt="console")
+    log.warning("retry", attempt=1)
+    assert "retry" in out.getvalue() and "attempt=1" in out.getvalue()
+    assert not out.getvalue().startswith("{")
