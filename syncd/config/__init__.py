@@ -20,6 +20,7 @@ from syncd.config._integration import parse_duration, parse_schedule
 from syncd.config._load import (
     DEFAULT_CONFIG_DIR,
     config_directory,
+    is_config_file,
     load_config,
     load_connector_file,
     load_daemon_settings,
@@ -106,6 +107,7 @@ __all__ = [
     "SpecError",
     "build_connector",
     "config_directory",
+    "is_config_file",
     "format_key_path",
     "is_reference",
     "load_config",

@@ -35,7 +35,7 @@ from syncd.config._model import Config, ConnectorSpec, DaemonSettings, Integrati
 from syncd.config._validate import validate_document
 from syncd.config._yaml import YamlDoc, load_yaml_file
 
-__all__ = ["DEFAULT_CONFIG_DIR", "config_directory", "load_config", "load_connector_file", "load_daemon_settings"]
+__all__ = ["DEFAULT_CONFIG_DIR", "config_directory", "is_config_file", "load_config", "load_connector_file", "load_daemon_settings"]
 
 DEFAULT_CONFIG_DIR = "/etc/syncd"
 # Editor backups and swap files sit next to the real files; never load them.
@@ -55,14 +55,28 @@ def config_directory(
     return Path(shown).expanduser(), shown
 
 
+def _loadable_name(name: str) -> bool:
+    return (name.endswith((".yaml", ".yml")) and not name.startswith(".")
+            and not name.endswith(_IGNORED_SUFFIXES))
+
+
 def _yaml_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
-    return sorted(
-        p for p in folder.iterdir()
-        if p.suffix in (".yaml", ".yml") and not p.name.startswith(".")
-        and not p.name.endswith(_IGNORED_SUFFIXES) and p.is_file()
-    )
+    return sorted(p for p in folder.iterdir() if _loadable_name(p.name) and p.is_file())
+
+
+def is_config_file(config_dir: Path, path: Path) -> bool:
+    """Whether :func:`load_config` of *config_dir* reads *path* (or would,
+    were it there): what a change must touch to matter."""
+    try:
+        relative = path.relative_to(config_dir)
+    except ValueError:
+        return False
+    parts = relative.parts
+    if len(parts) == 1:  # a folder itself counts: one renamed into place holds new files
+        return parts[0] in ("syncd.yaml", "syncd.yml", "connectors.d", "integrations.d")
+    return len(parts) == 2 and parts[0] in ("connectors.d", "integrations.d") and _loadable_name(parts[1])
 
 
 def _shown(shown_dir: str, *parts: str) -> str:

@@ -1,8 +1,31 @@
-"""The daemon: scheduler, supervisor, systemd notify and watchdog, control API.
+"""The daemon: scheduler, supervisor, reloads, systemd notify and watchdog, control API.
 
-See :class:`Notifier` for the systemd notify protocol.
+:class:`Daemon` runs it all (``syncd run``); :func:`call_daemon` is the
+command line's way in, over the control socket.
 """
 
+from syncd.daemon._client import DaemonUnreachable, call_daemon
+from syncd.daemon._control import ControlServer, bind_control_socket
+from syncd.daemon._daemon import STOP_TIMEOUT, Daemon
 from syncd.daemon._notify import Notifier
+from syncd.daemon._paths import ControlPathError, control_socket_path
+from syncd.daemon._schedule import jitter_for, next_run
+from syncd.daemon._supervisor import ReloadResult, Supervisor
+from syncd.daemon._watch import config_fingerprint
 
-__all__ = ["Notifier"]
+__all__ = [
+    "STOP_TIMEOUT",
+    "ControlPathError",
+    "ControlServer",
+    "Daemon",
+    "DaemonUnreachable",
+    "Notifier",
+    "ReloadResult",
+    "Supervisor",
+    "bind_control_socket",
+    "call_daemon",
+    "config_fingerprint",
+    "control_socket_path",
+    "jitter_for",
+    "next_run",
+]

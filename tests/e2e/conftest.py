@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from daemon_support import Daemon
 from e2e_support import LEFT_TOKEN, RIGHT_TOKEN, Pair
 
 from syncd.sampleapp import AuthMode, SampleApp
@@ -33,3 +34,27 @@ def pair(sample_app: Callable[..., SampleApp], tmp_path: Path) -> Callable[..., 
         return p
 
     return make
+
+
+@pytest.fixture
+def daemon() -> Iterator[Callable[..., Daemon]]:
+    """``daemon(pair, env=None)``: the real ``syncd run`` on the pair's config.
+
+    Every daemon still running when the test ends is killed; then its log
+    is scanned: a secret value the test used must never appear in it.
+    """
+    started: list[Daemon] = []
+
+    def start(pair: Pair, *, env: dict[str, str] | None = None, args: tuple[str, ...] = (),
+              ready: bool = True) -> Daemon:
+        d = Daemon(pair, env=env, args=args)
+        started.append(d)
+        return d.ready() if ready else d
+
+    yield start
+    for d in started:
+        d.close()
+    for d in started:
+        log = d.text()
+        for secret in (LEFT_TOKEN, RIGHT_TOKEN):
+            assert secret not in log, f"a secret appears in the daemon's log {d.log_path}"

@@ -44,12 +44,14 @@ class Pair:
     right: SampleApp
     config: Path
     name: str = "pair"
+    # more of syncd.yaml; debug logs, so that the secret scan of daemon logs sees everything
+    daemon_settings: str = "log: {level: debug}\n"
 
     def write(self, extra: str = "", fields: str = FIELDS, create: str = "both",
               conflict: str = "newest_wins") -> None:
         (self.config / "integrations.d").mkdir(parents=True, exist_ok=True)
-        (self.config / "syncd.yaml").write_text("state: {path: state/syncd.db}\n")
-        (self.config / "integrations.d" / "pair.yaml").write_text(f"""\
+        (self.config / "syncd.yaml").write_text("state: {path: state/syncd.db}\n" + self.daemon_settings)
+        (self.config / "integrations.d" / f"{self.name}.yaml").write_text(f"""\
 integration: {self.name}
 left:
   connector: sampleapp

@@ -1,0 +1,106 @@
+"""The control API: HTTP over the daemon's Unix socket.
+
+HTTP rather than a protocol of our own: the command line's client is a few
+lines of httpx, an operator can ``curl --unix-socket`` it, and metrics and
+webhooks will be served the same way. Routes (JSON in and out)::
+
+    GET  /v1/status    the daemon, its last reload, every integration
+    POST /v1/reload    reload now; 200 with what changed, or 422 with the
+                       FILE:LINE:COL errors (the old config keeps running)
+
+The socket is bound here, not by uvicorn: uvicorn would make it 0666, and
+this one is 0600 in a private directory (see :mod:`syncd.daemon._paths`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from syncd.daemon._paths import ControlPathError, prepare_socket_dir
+
+__all__ = ["ControlServer", "bind_control_socket"]
+
+
+def bind_control_socket(path: Path) -> socket.socket:
+    """A listening Unix socket at *path*, owner-only.
+
+    A socket file left by a daemon that died is replaced; one that answers
+    means another syncd is running there, which is an error.
+    """
+    prepare_socket_dir(path)
+    if path.exists() or path.is_symlink():
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(str(path))
+        except OSError:
+            path.unlink()  # stale: nobody listens
+        else:
+            raise ControlPathError(f"another syncd is running: its control socket {path} answers")
+        finally:
+            probe.close()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o177)  # no window in which the socket is open to others
+    try:
+        sock.bind(str(path))
+    except OSError as e:
+        sock.close()
+        raise ControlPathError(f"cannot listen on {path}: {e.strerror}") from None
+    finally:
+        os.umask(old)
+    os.chmod(path, 0o600)
+    sock.listen(16)
+    sock.setblocking(False)
+    return sock
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # The daemon handles SIGTERM, SIGINT and SIGHUP itself.
+        yield
+
+
+class ControlServer:
+    """Serves the routes on a bound socket until :meth:`stop`."""
+
+    def __init__(self, sock: socket.socket, *, status: Callable[[], dict[str, Any]],
+                 reload: Callable[[str], Awaitable[tuple[bool, dict[str, Any]]]]) -> None:
+        self.sock = sock
+        self.path = Path(sock.getsockname())
+
+        async def get_status(request: Request) -> JSONResponse:
+            return JSONResponse(status())
+
+        async def post_reload(request: Request) -> JSONResponse:
+            ok, body = await reload("syncd reload")
+            return JSONResponse(body, status_code=200 if ok else 422)
+
+        app = Starlette(routes=[
+            Route("/v1/status", get_status, methods=["GET"]),
+            Route("/v1/reload", post_reload, methods=["POST"]),
+        ])
+        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off",
+                                timeout_graceful_shutdown=2, server_header=False)
+        self._server = _Server(config)
+
+    async def serve(self) -> None:
+        try:
+            await self._server.serve(sockets=[self.sock])
+        finally:
+            self.sock.close()
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+
+    def stop(self) -> None:
+        self._server.should_exit = True

@@ -1,0 +1,128 @@
+"""``syncd run``: the long-running daemon, put together.
+
+One task group holds everything: the integrations' runners (under the
+:class:`~syncd.daemon._supervisor.Supervisor`), the control API on its Unix
+socket, the config watcher, the signal handler and the systemd watchdog.
+
+Signals: SIGHUP reloads. SIGTERM or SIGINT stops gracefully: no new
+cycles, running ones end at their next checkpoint (a page read or a batch
+written, committed), then exit 0, at most :data:`STOP_TIMEOUT` seconds
+later. A second SIGTERM/SIGINT, or the timeout, cancels what still runs at
+once: still safe, because nothing awaits inside a state transaction and a
+create in flight is covered by its intent.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import anyio
+import anyio.abc
+import structlog
+
+from syncd.config import Config, DaemonSettings
+from syncd.daemon._control import ControlServer
+from syncd.daemon._notify import Notifier
+from syncd.daemon._supervisor import Supervisor
+from syncd.daemon._watch import Fingerprint, watch_config
+from syncd.state import StateStore
+
+__all__ = ["STOP_TIMEOUT", "Daemon"]
+
+log = structlog.get_logger("syncd.daemon")
+
+STOP_TIMEOUT = 30.0
+
+
+class Daemon:
+    def __init__(self, config: Config, store: StateStore, control: socket.socket, *,
+                 environ: Mapping[str, str] | None = None, notifier: Notifier | None = None,
+                 on_settings: Callable[[DaemonSettings], None] = lambda settings: None,
+                 stop_timeout: float = STOP_TIMEOUT, loaded: Fingerprint | None = None) -> None:
+        self.environ = dict(os.environ if environ is None else environ)
+        self.notifier = notifier if notifier is not None else Notifier.from_environ(self.environ)
+        self.supervisor = Supervisor(config, store, environ=self.environ, on_settings=on_settings)
+        self.control = ControlServer(control, status=self.supervisor.status, reload=self._reload_for_client)
+        self.stop_timeout = stop_timeout
+        self.loaded = loaded  # the config files as they were before the config was loaded
+        self._stop = anyio.Event()
+        self._watch_stop = anyio.Event()
+        self.forced = False
+        self._tg: anyio.abc.TaskGroup | None = None
+
+    async def run(self) -> None:
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            tg.start_soon(self._signals, tg.cancel_scope)
+            tg.start_soon(self.control.serve)
+            tg.start_soon(watch_config, self.supervisor.config.directory, self._reload, self._watch_stop,
+                          self.loaded)
+            interval = self.notifier.watchdog_interval()
+            if interval is not None:
+                tg.start_soon(self._watchdog, interval)
+            async with anyio.create_task_group() as runners:
+                self.supervisor.start_all(runners)
+                self.notifier.ready(self.supervisor.summary_line())
+                log.info("syncd started", pid=os.getpid(), config=str(self.supervisor.config.directory),
+                         socket=str(self.control.path), integrations=len(self.supervisor.runners))
+                await self._stop.wait()
+                self.notifier.stopping()
+                log.info("stopping: running cycles end at their next checkpoint",
+                         running=sum(1 for r in self.supervisor.runners.values()
+                                     if r.status.state in ("running", "stopping")))
+                self._watch_stop.set()
+                self.supervisor.stop_all()
+                with anyio.move_on_after(self.stop_timeout) as waited:
+                    await self.supervisor.wait_all_stopped()
+                if waited.cancelled_caught:
+                    self.forced = True
+                    log.warning("stop timeout reached: cancelling what still runs", seconds=self.stop_timeout)
+                    runners.cancel_scope.cancel()
+            self.control.stop()
+            tg.cancel_scope.cancel()  # the signal handler and the watchdog
+        log.info("syncd stopped", forced=self.forced)
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def _reload(self, trigger: str) -> Any:
+        if self._stop.is_set():
+            return None
+        self.notifier.reloading()
+        try:
+            return await self.supervisor.reload(trigger)
+        finally:
+            self.notifier.ready(self.supervisor.summary_line())
+
+    async def _reload_for_client(self, trigger: str) -> tuple[bool, dict[str, Any]]:
+        result = await self._reload(trigger)
+        if result is None:
+            return False, {"ok": False, "errors": ["the daemon is stopping"]}
+        return result.ok, result.as_dict()
+
+    async def _signals(self, everything: anyio.CancelScope) -> None:
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+            async for signum in signals:
+                if signum == signal.SIGHUP:
+                    # beside this handler: a signal during a long reload is still heard
+                    assert self._tg is not None
+                    self._tg.start_soon(self._reload, "SIGHUP")
+                elif not self._stop.is_set():
+                    log.info("signal received: stopping", signal=signal.Signals(signum).name)
+                    self._stop.set()
+                else:
+                    log.warning("second signal: stopping at once", signal=signal.Signals(signum).name)
+                    self.forced = True
+                    self.control.stop()
+                    everything.cancel()
+
+    async def _watchdog(self, interval: float) -> None:
+        # From the event loop itself: a loop stuck in a blocking call stops
+        # these, and systemd restarts the daemon.
+        while True:
+            self.notifier.watchdog()
+            await anyio.sleep(interval)

@@ -1,0 +1,151 @@
+"""One integration's task: wait for its schedule, run a cycle, repeat.
+
+A runner owns nothing but its loop: the config it runs, the state store and
+the accounts are passed in, and the supervisor replaces a runner (stop,
+then a new one) when the integration's config changes. A cycle never
+overlaps itself (the next one is scheduled from this one's start, and
+waits for it to end), and nothing a cycle raises leaves the runner: an
+error is logged and kept for ``syncd status``, and the next cycle is due
+as usual, so one broken integration never stops the others.
+
+Stopping is cooperative: :meth:`Runner.stop` wakes a runner that waits, and
+makes a running cycle end at its next checkpoint (a page read or a batch
+written, committed), so nothing is lost and nothing is left half-done.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import anyio
+import structlog
+
+from syncd.config import Config
+from syncd.connector import AccountRegistry
+from syncd.daemon._schedule import jitter_for, next_run
+from syncd.state import StateStore
+from syncd.sync import CycleSummary, run_cycle
+
+__all__ = ["Runner", "RunnerStatus"]
+
+log = structlog.get_logger("syncd.daemon")
+_cycle_ids = itertools.count(1)
+
+State = Literal["waiting", "running", "stopping", "stopped"]
+
+
+@dataclass
+class RunnerStatus:
+    """What ``syncd status`` shows of one integration."""
+
+    state: State = "waiting"
+    next_run: float | None = None  # time.time() seconds
+    cycles: int = 0
+    last_start: float | None = None
+    last_end: float | None = None
+    last_result: str | None = None  # ok | aborted | stopped | failed
+    last_error: str | None = None
+    last_summary: dict[str, Any] = field(default_factory=dict)
+    failures_in_a_row: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "state": self.state, "next_run": self.next_run, "cycles": self.cycles,
+            "last_start": self.last_start, "last_end": self.last_end,
+            "last_result": self.last_result, "last_error": self.last_error,
+            "last_summary": self.last_summary, "failures_in_a_row": self.failures_in_a_row,
+        }
+
+
+def _counts(s: CycleSummary) -> dict[str, Any]:
+    return {"read": s.read, "created": s.created, "updated": s.updated, "deleted": s.deleted,
+            "unchanged": s.unchanged, "skipped": s.skipped, "conflicts": s.conflicts,
+            "errors": s.errors, "delayed": s.delayed}
+
+
+class Runner:
+    def __init__(self, config: Config, name: str, store: StateStore, accounts: AccountRegistry,
+                 *, immediate: bool = False) -> None:
+        self.config = config
+        self.name = name
+        self.integration = config.integrations[name]
+        self.store = store
+        self.accounts = accounts
+        self.status = RunnerStatus()
+        # Started by a reload: an interval schedule runs the new config now; a
+        # cron schedule keeps its times (it may be there to spare the API).
+        self._immediate = immediate and self.integration.schedule.cron is None
+        self.done = anyio.Event()
+        self._stopping = False
+        self._wake = anyio.Event()
+        self._jitter = jitter_for(name)
+
+    def stop(self) -> None:
+        """End at the next checkpoint (or now, if waiting); :attr:`done` is set then."""
+        self._stopping = True
+        if self.status.state == "running":
+            self.status.state = "stopping"
+        self._wake.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    async def run(self) -> None:
+        try:
+            while not self._stopping:
+                due = time.time() if self._immediate else next_run(
+                    self.integration.schedule, last_start=self.status.last_start, now=time.time(),
+                    jitter=self._jitter)
+                self._immediate = False
+                self.status.next_run = due
+                with anyio.move_on_after(max(0.0, due - time.time())):
+                    await self._wake.wait()
+                if self._stopping:
+                    break
+                await self.run_cycle()
+        finally:
+            self.status.state = "stopped"
+            self.status.next_run = None
+            self.done.set()
+
+    async def run_cycle(self) -> None:
+        """One cycle, whatever happens in it; the outcome goes to :attr:`status`."""
+        status = self.status
+        status.state, status.next_run = "running", None
+        status.last_start = start = time.time()
+        status.cycles += 1
+        cycle = f"{self.name}-{next(_cycle_ids)}"
+        with structlog.contextvars.bound_contextvars(integration=self.name, cycle=cycle):
+            try:
+                catching_up = self.store.disabled_since(self.name) is not None
+                write = not (catching_up and self.integration.catch_up == "skip")
+                log.info("cycle started", catch_up=self.integration.catch_up if catching_up else None)
+                summary = await run_cycle(self.config, self.name, self.store, self.accounts,
+                                          origin="scheduled", write=write, stop=lambda: self._stopping)
+                if catching_up and not (summary.aborted or summary.stopped):
+                    with self.store.transaction(self.name) as t:
+                        t.set_disabled(None)  # caught up: from now on, a normal cycle
+            except Exception as e:  # a bug, or the state store failing: this integration only
+                status.last_result, status.last_error = "failed", f"{type(e).__name__}: {e}"
+                status.failures_in_a_row += 1
+                log.exception("cycle failed", seconds=round(time.time() - start, 3))
+            else:
+                status.last_summary = _counts(summary)
+                if summary.aborted:
+                    status.last_result, status.last_error = "aborted", summary.aborted
+                    status.failures_in_a_row += 1
+                    log.error("cycle aborted", reason=summary.aborted, seconds=round(time.time() - start, 3),
+                              **status.last_summary)
+                else:
+                    status.last_result = "stopped" if summary.stopped else "ok"
+                    status.last_error, status.failures_in_a_row = None, 0
+                    log.info("cycle stopped at a checkpoint" if summary.stopped else "cycle finished",
+                             seconds=round(time.time() - start, 3), **status.last_summary)
+            finally:
+                status.last_end = time.time()
+                if status.state == "running":
+                    status.state = "waiting"

@@ -1,0 +1,237 @@
+"""The supervisor: one runner per enabled integration, and reloads.
+
+A reload validates the whole new tree first (in a worker thread: a large
+tree takes a while, and the event loop keeps the running cycles and the
+watchdog going meanwhile). If anything is invalid nothing changes; the
+errors are kept for ``syncd status`` and returned to ``syncd reload``.
+If it is valid, only what changed is touched: an integration whose
+*effective* config differs (its own file, or a connector spec it uses)
+is stopped at a checkpoint and started again with the new config; added
+ones start, removed and disabled ones stop; every other runner goes on
+untouched, mid-cycle or not. Daemon settings that cannot change while
+running (the state path, listen addresses) are reported as needing a
+restart rather than silently ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+import anyio.abc
+import structlog
+
+from syncd.config import Config, ConfigError, ConnectorSpec, DaemonSettings, Integration, load_config
+from syncd.connector import AccountRegistry
+from syncd.daemon._runner import Runner
+from syncd.state import StateStore
+
+__all__ = ["ReloadResult", "Supervisor"]
+
+log = structlog.get_logger("syncd.daemon")
+
+# Settings the daemon applies live; any other difference needs a restart.
+_LIVE_SETTINGS = frozenset({"log_level", "log_format"})
+
+
+@dataclass
+class ReloadResult:
+    trigger: str
+    at: float
+    ok: bool
+    errors: list[str] = field(default_factory=list)
+    started: list[str] = field(default_factory=list)
+    restarted: list[str] = field(default_factory=list)
+    stopped: list[str] = field(default_factory=list)
+    restart_needed: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"trigger": self.trigger, "at": self.at, "ok": self.ok, "errors": self.errors,
+                "started": self.started, "restarted": self.restarted, "stopped": self.stopped,
+                "restart_needed": self.restart_needed, "seconds": round(self.seconds, 3)}
+
+
+Effective = tuple[Integration, ConnectorSpec, ConnectorSpec]
+
+
+def _effective(config: Config, name: str) -> Effective | None:
+    """What an integration's behaviour depends on: its own config and its specs."""
+    integration = config.integrations.get(name)
+    if integration is None:
+        return None
+    return (integration, config.connectors[integration.left.connector],
+            config.connectors[integration.right.connector])
+
+
+def _restart_needed(running: DaemonSettings, new: DaemonSettings) -> list[str]:
+    return [f.name for f in fields(DaemonSettings)
+            if f.name not in _LIVE_SETTINGS and getattr(running, f.name) != getattr(new, f.name)]
+
+
+class Supervisor:
+    def __init__(self, config: Config, store: StateStore, *, environ: Mapping[str, str],
+                 on_settings: Callable[[DaemonSettings], None] = lambda settings: None) -> None:
+        self.config = config
+        self.running_settings = config.daemon  # what the daemon was started with
+        self.store = store
+        self.environ = environ
+        self.accounts = AccountRegistry()
+        self.runners: dict[str, Runner] = {}
+        self.last_reload: ReloadResult | None = None
+        self.restart_needed: list[str] = []
+        self.started_at = time.time()
+        self._on_settings = on_settings
+        self._lock = anyio.Lock()
+        self._tg: anyio.abc.TaskGroup | None = None
+
+    # --- runners -------------------------------------------------------------
+
+    def start_all(self, tg: anyio.abc.TaskGroup) -> None:
+        """Start every enabled integration in *tg* (the daemon's start-up)."""
+        self._tg = tg
+        for name, integration in sorted(self.config.integrations.items()):
+            if integration.enabled:
+                self._start(name, immediate=False)
+            else:
+                self._mark_disabled(name)
+
+    def _start(self, name: str, *, immediate: bool) -> None:
+        assert self._tg is not None
+        runner = Runner(self.config, name, self.store, self.accounts, immediate=immediate)
+        self.runners[name] = runner
+        self._tg.start_soon(runner.run, name=f"syncd integration {name}")
+
+    async def _stop(self, name: str) -> None:
+        runner = self.runners.pop(name)
+        runner.stop()
+        await runner.done.wait()
+
+    def _mark_disabled(self, name: str) -> None:
+        """Remember that a synced integration is disabled: when it is
+        enabled again, its first cycle is a catch-up (``catch_up:``)."""
+        try:
+            if self.store.disabled_since(name) is not None:
+                return
+            synced = any(self.store.side_state(name, side).cursor is not None for side in ("left", "right"))
+            if synced:  # never synced: its first cycle is an initial sync, not a catch-up
+                with self.store.transaction(name) as t:
+                    t.set_disabled(datetime.now(UTC))
+        except Exception:  # the state store failing must not stop the reload
+            log.exception("could not record that the integration is disabled", integration=name)
+
+    def stop_all(self) -> None:
+        for runner in self.runners.values():
+            runner.stop()
+
+    async def wait_all_stopped(self) -> None:
+        for runner in list(self.runners.values()):
+            await runner.done.wait()
+
+    # --- reload --------------------------------------------------------------
+
+    async def reload(self, trigger: str) -> ReloadResult:
+        """Load the tree again and apply what changed (see the module docstring)."""
+        async with self._lock:
+            start = time.monotonic()
+            result = ReloadResult(trigger=trigger, at=time.time(), ok=False)
+            log.info("reload started", trigger=trigger)
+            try:
+                new = await anyio.to_thread.run_sync(self._load)
+            except ConfigError as e:
+                result.errors = [str(p) for p in e.problems]
+            except (FileNotFoundError, NotADirectoryError, OSError) as e:
+                result.errors = [str(e)]
+            else:
+                result.ok = True
+                await self._apply(new, result)
+            result.seconds = time.monotonic() - start
+            self.last_reload = result
+            if result.ok:
+                log.info("reload applied", trigger=trigger, started=result.started,
+                         restarted=result.restarted, stopped=result.stopped,
+                         restart_needed=result.restart_needed, seconds=round(result.seconds, 3))
+            else:
+                log.error("reload failed: the previous config keeps running", trigger=trigger,
+                          errors=result.errors)
+            return result
+
+    def _load(self) -> Config:
+        return load_config(self.config.directory, environ=self.environ)
+
+    async def _apply(self, new: Config, result: ReloadResult) -> None:
+        old = self.config
+        self.restart_needed = result.restart_needed = _restart_needed(self.running_settings, new.daemon)
+        if new.daemon.log_level != old.daemon.log_level or new.daemon.log_format != old.daemon.log_format:
+            self._on_settings(new.daemon)
+        self.config = new
+        changes: list[tuple[str, bool, bool]] = []  # name, stop the runner, start one
+        for name in sorted(set(old.integrations) | set(new.integrations)):
+            running = name in self.runners
+            wanted = name in new.integrations and new.integrations[name].enabled
+            same = _effective(old, name) == _effective(new, name)
+            if running and not wanted:
+                changes.append((name, True, False))
+                result.stopped.append(name)
+            elif wanted and not running:
+                changes.append((name, False, True))
+                result.started.append(name)
+            elif running and not same:
+                changes.append((name, True, True))
+                result.restarted.append(name)
+        # Every change at once: a runner that takes a while to reach its
+        # checkpoint does not hold back the others.
+        async with anyio.create_task_group() as tg:
+            for name, stop, start in changes:
+                tg.start_soon(self._change, new, name, stop, start)
+
+    async def _change(self, new: Config, name: str, stop: bool, start: bool) -> None:
+        if stop:
+            await self._stop(name)
+        if start:
+            self._start(name, immediate=True)
+        elif name in new.integrations:  # still configured, disabled
+            self._mark_disabled(name)
+
+    # --- status --------------------------------------------------------------
+
+    def summary_line(self) -> str:
+        """One line for systemd's STATUS=."""
+        running = len(self.runners)
+        failing = sum(1 for r in self.runners.values() if r.status.failures_in_a_row)
+        disabled = sum(1 for i in self.config.integrations.values() if not i.enabled)
+        line = f"{running} integration{'s' * (running != 1)} running, {failing} failing, {disabled} disabled"
+        if self.last_reload is not None and not self.last_reload.ok:
+            first = self.last_reload.errors[0] if self.last_reload.errors else "?"
+            more = len(self.last_reload.errors) - 1
+            line += f"; last reload FAILED ({first}{f' and {more} more' if more > 0 else ''}), previous config running"
+        if self.restart_needed:
+            line += f"; restart needed for {', '.join(self.restart_needed)}"
+        return line
+
+    def status(self) -> dict[str, Any]:
+        integrations = []
+        for name, integration in sorted(self.config.integrations.items()):
+            runner = self.runners.get(name)
+            entry: dict[str, Any] = {
+                "name": name, "enabled": integration.enabled, "schedule": integration.schedule.source,
+                "source": integration.source,
+            }
+            if runner is not None:
+                entry.update(runner.status.as_dict())
+            else:
+                entry["state"] = "disabled"
+            integrations.append(entry)
+        return {
+            "pid": os.getpid(), "started_at": self.started_at, "config_dir": str(self.config.directory),
+            "state_path": str(self.running_settings.state_path),
+            "summary": self.summary_line(),
+            "last_reload": self.last_reload.as_dict() if self.last_reload else None,
+            "restart_needed": self.restart_needed,
+            "integrations": integrations,
+        }

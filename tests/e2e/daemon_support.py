@@ -1,0 +1,130 @@
+"""The real ``syncd run`` process, driven and watched through its JSON log.
+
+The daemon's stderr goes to a file (JSON lines, since it is not a
+terminal); tests wait for events in it rather than sleeping blindly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from e2e_support import REPO, Pair
+
+from syncd.daemon import call_daemon
+
+Event = dict[str, Any]
+
+
+class Daemon:
+    """``syncd run -c DIR`` started; :meth:`stop` (or the fixture) ends it."""
+
+    def __init__(self, pair: Pair, *, env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> None:
+        self.pair = pair
+        # A short private directory: a Unix socket path holds 107 bytes at
+        # most, and pytest's tmp_path can be longer.
+        given = (env or {}).get("RUNTIME_DIRECTORY")
+        self._own_runtime = given is None
+        self.runtime = Path(given) if given else Path(tempfile.mkdtemp(prefix="syncd-rt-"))
+        self.socket = self.runtime / "control.sock"
+        self.log_path = pair.config.parent / f"daemon-{time.monotonic_ns()}.log"
+        self.env = {**pair.env(), "RUNTIME_DIRECTORY": str(self.runtime), **(env or {})}
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "syncd", "run", "-c", str(pair.config), *args],
+            stdout=subprocess.DEVNULL, stderr=self._log, env=self.env, cwd=REPO)
+        self._seen = 0
+
+    # --- the log -------------------------------------------------------------
+
+    def text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def events(self) -> list[Event]:
+        out = []
+        for line in self.text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                out.append({"event": "(not json)", "text": line})
+        return out
+
+    def named(self, event: str, **match: Any) -> list[Event]:
+        return [e for e in self.events()
+                if e.get("event") == event and all(e.get(k) == v for k, v in match.items())]
+
+    def wait_for(self, event: str, *, count: int = 1, timeout: float = 20.0, **match: Any) -> list[Event]:
+        """Wait until *event* (with *match*) has been logged *count* times."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.named(event, **match)
+            if len(found) >= count:
+                return found
+            if self.proc.poll() is not None:
+                raise AssertionError(f"syncd exited ({self.proc.returncode}) before {event!r}:\n{self.text()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {count} x {event!r} {match} within {timeout} s:\n{self.text()}")
+            time.sleep(0.05)
+
+    def wait_until(self, check: Callable[[], bool], *, timeout: float = 20.0, what: str = "") -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what or check}:\n{self.text()}")
+            time.sleep(0.05)
+
+    def ready(self, timeout: float = 20.0) -> Daemon:
+        self.wait_for("syncd started", timeout=timeout)
+        return self
+
+    # --- talking to it -------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        code, body = call_daemon(self.socket, "GET", "/v1/status", timeout=10)
+        assert code == 200, body
+        return body
+
+    def integration(self, name: str) -> dict[str, Any]:
+        [entry] = [i for i in self.status()["integrations"] if i["name"] == name]
+        return entry
+
+    def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "syncd", *args, "-c", str(self.pair.config)],
+                              capture_output=True, text=True, env=self.env, timeout=timeout, cwd=REPO)
+
+    def send(self, signum: int) -> None:
+        self.proc.send_signal(signum)
+
+    def stop(self, signum: int = signal.SIGTERM, timeout: float = 40.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signum)
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self._log.close()
+        if self._own_runtime:
+            shutil.rmtree(self.runtime, ignore_errors=True)
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    """Change a config file the way an editor saving by rename does."""
+    text = path.read_text()
+    assert old in text, (old, text)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text.replace(old, new, 1))
+    os.replace(tmp, path)

@@ -1,0 +1,95 @@
+"""``syncd run``: the daemon starts, runs each integration on its schedule,
+answers ``syncd status``, and refuses a bad start with a precise message."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+from datetime import datetime
+
+from daemon_support import Daemon
+from e2e_support import REPO, emails
+
+
+def at(event: dict) -> float:
+    return datetime.fromisoformat(event["timestamp"]).timestamp()
+
+
+def test_cycles_follow_the_schedule_and_never_overlap(pair, daemon) -> None:
+    p = pair(left_n=5)
+    p.write(extra="schedule: every 1 second\n")
+    d = daemon(p)
+    d.wait_for("cycle finished", count=4)
+    assert emails(p.left) == emails(p.right)
+    cycle_events = [e for e in d.events() if e["event"] in ("cycle started", "cycle finished")]
+    kinds = [e["event"] for e in cycle_events]
+    assert kinds[:8] == ["cycle started", "cycle finished"] * 4  # one at a time
+    starts = [at(e) for e in cycle_events if e["event"] == "cycle started"]
+    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    assert all(0.95 <= g < 3.0 for g in gaps), gaps  # every second, plus a little jitter
+    # every event of a cycle says which integration and which cycle
+    assert all(e["integration"] == "pair" and e["cycle"].startswith("pair-") for e in cycle_events)
+    assert d.stop() == 0
+
+
+def test_status_shows_each_integration_and_its_last_cycle(pair, daemon) -> None:
+    p = pair(left_n=3)
+    p.write(extra="schedule: every 1 hour\n")
+    d = daemon(p)
+    d.wait_for("cycle finished")
+    entry = d.integration("pair")
+    assert entry["last_result"] == "ok" and entry["cycles"] == 1 and entry["state"] == "waiting"
+    assert entry["last_summary"]["created"] == {"left": 0, "right": 3}
+    assert entry["next_run"] - entry["last_start"] >= 3600
+    shown = d.cli("status")
+    assert shown.returncode == 0, shown.stderr
+    assert "1 integration running, 0 failing, 0 disabled" in shown.stdout
+    assert "pair: waiting, every 1 hour; cycles 1, last ok" in shown.stdout
+    as_json = d.cli("status", "--json")
+    assert '"name": "pair"' in as_json.stdout
+    assert d.stop() == 0
+
+
+def test_an_invalid_config_at_start_exits_78_with_file_and_line(pair) -> None:
+    p = pair()
+    p.write(extra="schedule: every 0 minutes\n")
+    result = subprocess.run([sys.executable, "-m", "syncd", "run", "-c", str(p.config)],
+                            capture_output=True, text=True, env=p.env(), timeout=60, cwd=REPO)
+    assert result.returncode == 78
+    assert f"{p.config}/integrations.d/pair.yaml:18:11: error: invalid schedule" in result.stderr
+    assert "(schedule)" in result.stderr
+
+
+def test_status_and_reload_without_a_daemon_say_so(pair, tmp_path) -> None:
+    p = pair()
+    for command in ("status", "reload"):
+        result = subprocess.run(
+            [sys.executable, "-m", "syncd", command, "-c", str(p.config), "--socket", str(tmp_path / "none.sock")],
+            capture_output=True, text=True, env=p.env(), timeout=60, cwd=REPO)
+        assert result.returncode == 1
+        assert f"no syncd daemon answers at {tmp_path / 'none.sock'} (no such socket)" in result.stderr
+
+
+def test_a_second_daemon_on_the_same_socket_is_refused_and_a_stale_one_replaced(pair, daemon) -> None:
+    p = pair(left_n=2)
+    p.write(extra="schedule: every 1 hour\n")
+    first = daemon(p)
+    second = Daemon(p, env={"RUNTIME_DIRECTORY": str(first.runtime)})
+    try:
+        assert second.proc.wait(30) == 1
+        assert f"another syncd is running: its control socket {first.socket} answers" in second.text()
+    finally:
+        second.close()
+    first.send(signal.SIGTERM)
+    assert first.proc.wait(30) == 0
+    assert not first.socket.exists() and first.runtime.exists()  # the socket is removed on the way out
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(first.socket))  # bound, never listening: what a killed daemon leaves
+    stale.close()
+    third = daemon(p, env={"RUNTIME_DIRECTORY": str(first.runtime)})
+    assert third.status()["integrations"][0]["name"] == "pair"
+    assert oct(first.socket.stat().st_mode & 0o777) == "0o600"
+    assert third.stop() == 0
+    first.close()
