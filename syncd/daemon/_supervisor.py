@@ -88,6 +88,7 @@ class Supervisor:
         self.started_at = time.time()
         self._on_settings = on_settings
         self._lock = anyio.Lock()
+        self.stopping = False
         self._tg: anyio.abc.TaskGroup | None = None
 
     # --- runners -------------------------------------------------------------
@@ -103,6 +104,8 @@ class Supervisor:
 
     def _start(self, name: str, *, immediate: bool) -> None:
         assert self._tg is not None
+        if self.stopping:
+            return  # a reload that ends while the daemon stops starts nothing
         runner = Runner(self.config, name, self.store, self.accounts, immediate=immediate)
         self.runners[name] = runner
         self._tg.start_soon(runner.run, name=f"syncd integration {name}")
@@ -126,6 +129,7 @@ class Supervisor:
             log.exception("could not record that the integration is disabled", integration=name)
 
     def stop_all(self) -> None:
+        self.stopping = True
         for runner in self.runners.values():
             runner.stop()
 
@@ -147,6 +151,9 @@ class Supervisor:
                 result.errors = [str(p) for p in e.problems]
             except (FileNotFoundError, NotADirectoryError, OSError) as e:
                 result.errors = [str(e)]
+            except Exception as e:  # a bug in loading: the running config is still sound
+                log.exception("reload failed unexpectedly", trigger=trigger)
+                result.errors = [f"internal error while loading the config: {type(e).__name__}: {e}"]
             else:
                 result.ok = True
                 await self._apply(new, result)

@@ -90,6 +90,18 @@ async def _changed_meanwhile(directory: Path, reload: Callable[[str], Awaitable[
 
 
 async def _watch(directory: Path, reload: Callable[[str], Awaitable[object]], stop: anyio.Event) -> None:
+    # Watching must outlive a config directory that goes away and comes
+    # back (a deploy that swaps it): after an error, start again shortly.
+    while not stop.is_set():
+        try:
+            await _watch_once(directory, reload, stop)
+        except Exception:
+            log.exception("watching the config directory failed; retrying in 5 s", directory=str(directory))
+            with anyio.move_on_after(5):
+                await stop.wait()
+
+
+async def _watch_once(directory: Path, reload: Callable[[str], Awaitable[object]], stop: anyio.Event) -> None:
     async for changes in awatch(directory, watch_filter=config_filter(directory), debounce=DEBOUNCE_MS,
                                 step=STEP_MS, stop_event=stop, ignore_permission_denied=True):
         names = sorted({str(Path(path).relative_to(directory.absolute())) for _, path in changes})

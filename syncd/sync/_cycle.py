@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from syncd.config import Integration
-from syncd.connector import AuthError, Connector, TransportError
+from syncd.connector import Connector, ConnectorError
 from syncd.state import Origin, Side, StateStore
 from syncd.sync._context import SIDES, CycleContext
 from syncd.sync._plan import IntegrationPlan
@@ -62,7 +62,9 @@ class Cycle:
                 (e.side, e.record_id) for e in ctx.store.errors(ctx.name, unresolved=True, limit=1_000_000)
                 if e.operation == "create"}
             await Writer(ctx, failed_creates).apply()
-        except (AuthError, TransportError, CycleAborted) as e:
+        except (ConnectorError, CycleAborted) as e:
+            # credentials refused, an app down or refusing a read past its
+            # retries (a 5xx, or a 4xx from a wrong path): nothing to go on with
             ctx.summary.aborted = str(e)
         except CycleStopped:
             ctx.summary.stopped = True

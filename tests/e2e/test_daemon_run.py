@@ -10,7 +10,9 @@ import sys
 from datetime import datetime
 
 from daemon_support import Daemon
-from e2e_support import REPO, emails
+from e2e_support import LEFT_TOKEN, REPO, RIGHT_TOKEN, Pair, emails
+
+from syncd.sampleapp import AuthMode
 
 
 def at(event: dict) -> float:
@@ -93,3 +95,24 @@ def test_a_second_daemon_on_the_same_socket_is_refused_and_a_stale_one_replaced(
     assert oct(first.socket.stat().st_mode & 0o777) == "0o600"
     assert third.stop() == 0
     first.close()
+
+
+def test_a_failing_integration_never_holds_up_a_healthy_one(pair, sample_app, daemon) -> None:
+    healthy = pair(left_n=3)
+    healthy.write(extra="schedule: every 1 second\n")
+    down = Pair(sample_app(n=2, auth=AuthMode.BEARER, token=LEFT_TOKEN, seed=5),
+                sample_app(n=0, auth=AuthMode.BEARER, token=RIGHT_TOKEN, seed=6), healthy.config, name="down")
+    down.write(extra="schedule: every 1 second\n")
+    down.right.faults.add(status=503, method="GET", times=None)  # the right app is down for good
+    d = daemon(healthy)
+    [aborted] = d.wait_for("cycle aborted", integration="down", timeout=60)
+    assert "HTTP 503" in aborted["reason"]
+    healthy_cycles = d.named("cycle finished", integration="pair")
+    assert len(healthy_cycles) >= 2  # it went on while the other was retrying
+    entry = d.integration("down")
+    assert entry["last_result"] == "aborted" and entry["failures_in_a_row"] >= 1
+    assert "1 failing" in d.status()["summary"]
+    down.right.faults.clear()  # the app is back: the next cycle just works
+    d.wait_until(lambda: d.integration("down")["last_result"] == "ok", timeout=30, what="recovery")
+    assert "0 failing" in d.status()["summary"]
+    assert d.stop() == 0

@@ -218,3 +218,17 @@ def test_a_create_that_times_out_after_the_app_stored_it_is_not_made_twice(pair,
     p.clear_requests()
     p.once()
     assert write_requests(p.left, p.right) == []
+
+
+@pytest.mark.parametrize("status", [503, 404])
+def test_a_side_that_keeps_failing_its_reads_aborts_the_cycle_with_the_reason(pair, status: int) -> None:
+    p = pair(left_n=5)
+    impatient(p)
+    p.right.faults.add(status=status, method="GET", path_prefix="/cursor/contacts", times=None)
+    run = p.run()
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert run.summary is not None and "Traceback" not in run.stderr
+    assert f"answered HTTP {status}" in run.summary["aborted"]
+    assert run.summary["created"] == {"left": 0, "right": 0}
+    p.right.faults.clear()
+    assert p.once()["created"]["right"] == 5  # the app back: nothing was lost
