@@ -8,13 +8,14 @@
 #   REPEATS=1 TOOLS="raw-httpx dlt-iterate" bench/peers.sh 20000
 #
 # syncd runs from its own venv (/tmp/venv-syncd, a regular install of this
-# checkout), like the peers' venvs under /tmp.
+# checkout; SYNCD_VENV=DIR for another, e.g. one per worktree), like the
+# peers' venvs under /tmp. REINSTALL=1 reinstalls this checkout into it.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(dirname "$HERE")"
 PEERS="${PEERS:-$REPO/../shared/bench/peers}"
 N="${1:-100000}"
-VENV=/tmp/venv-syncd
+VENV="${SYNCD_VENV:-/tmp/venv-syncd}"
 if [[ ! -x $VENV/bin/python || ${REINSTALL:-0} == 1 ]]; then
   python3 -m venv --clear "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check "$REPO"

@@ -237,6 +237,49 @@ def normaliser_for(field: FieldSpec) -> Normaliser | None:
 
 _ISO_DATETIME = datetime_normaliser()
 
+# Column normalisers: a whole column of a page at once, the common shape of
+# each type inlined (no call per value) and every other value through the
+# type's normaliser above, so the results are the same value for value.
+Column = Callable[[list[Any]], list[Any]]
+
+
+def _string_column(values: list[Any]) -> list[Any]:
+    return [(v if v and not v.isspace() else None) if type(v) is str else _string(v) for v in values]
+
+
+def _email_column(values: list[Any]) -> list[Any]:
+    return [(v.strip().lower() or None) if type(v) is str else _email(v) for v in values]
+
+
+def _tags_column(values: list[Any]) -> list[Any]:
+    return [v if type(v) is list and not v else _tags(v) for v in values]
+
+
+def _iso_column(values: list[Any]) -> list[Any]:
+    try:
+        # The common shape, "2024-05-01T12:00:00Z", as in datetime_normaliser.
+        return [
+            fromisoformat(v).astimezone(UTC) if type(v) is str and v[4:5] == "-" and v[-1:] == "Z"
+            else _ISO_DATETIME(v)
+            for v in values
+        ]
+    except ValueError:  # a FieldValueError, or a Z-shaped value the ISO parser refused
+        return [_ISO_DATETIME(v) for v in values]
+
+
+def column_for(normalise: Normaliser | None) -> Column | None:
+    if normalise is None:
+        return None
+    special = _COLUMNS.get(normalise)
+    if special is not None:
+        return special
+    return lambda values: [normalise(v) for v in values]
+
+
+_COLUMNS: dict[Normaliser, Column] = {
+    _string: _string_column, _email: _email_column, _tags: _tags_column, _ISO_DATETIME: _iso_column,
+}
+
 
 @dataclass(slots=True)
 class Record:
@@ -279,6 +322,7 @@ class Extractor:
             (f.name, _top_level_key(f.read), f.read.search, normaliser_for(f)) for f in wanted
         )
         self._normalisers = {f.name: normaliser_for(f) for f in spec.fields.values()}
+        self._columns = [column_for(normalise) for *_, normalise in self.steps]
 
     def normaliser(self, name: str) -> Normaliser:
         return self._normalisers.get(name) or (lambda value: value)
@@ -294,13 +338,26 @@ class Extractor:
         for raw in raws:
             if type(raw) is not dict:
                 return None
+        return self.build(
+            self._values(self.id_key, self.read_id, raws),
+            [self._values(key, read, raws) for _, key, read, _ in self.steps],
+            self._values(self.updated_key, self.read_updated, raws) if self.read_updated is not None else None,
+            [self.read_deleted(r) for r in raws] if self.read_deleted is not None else None,
+        )
+
+    def build(
+        self, ids: list[Any], values: list[list[Any]], updated: list[Any] | None,
+        deleted: list[Any] | None,
+    ) -> list[Record] | None:
+        """Records from a page's raw values, a column each (in the order of
+        ``steps``); None if any value is bad. Shared by :meth:`page` and the
+        typed reader (``_typed``), so both normalise alike."""
         try:
-            ids = self._column(self.id_key, self.read_id, None, raws)
-            columns = [self._column(key, read, normalise, raws) for _, key, read, normalise in self.steps]
-            updated = (
-                self._column(self.updated_key, self.read_updated, _ISO_DATETIME, raws)
-                if self.read_updated is not None else [None] * len(raws)
-            )
+            columns = [
+                vals if column is None else column(vals)
+                for vals, column in zip(values, self._columns)
+            ]
+            stamps = _iso_column(updated) if updated is not None else [None] * len(ids)
         except FieldValueError:
             return None
         if not all(type(i) is str for i in ids):
@@ -309,20 +366,18 @@ class Extractor:
             except FieldValueError:
                 return None
         names = [name for name, *_ in self.steps]
-        deleted = [bool(self.read_deleted(r)) for r in raws] if self.read_deleted is not None else None
         records = [
             Record(rid, dict(zip(names, row)), stamp)
-            for rid, stamp, *row in zip(ids, updated, *columns)
+            for rid, stamp, *row in zip(ids, stamps, *columns)
         ]
         if deleted is not None:
             for record, gone in zip(records, deleted):
-                record.deleted = gone
+                record.deleted = bool(gone)
         return records
 
     @staticmethod
-    def _column(key: str | None, read: Any, normalise: Normaliser | None, raws: list[dict[str, Any]]) -> list[Any]:
-        values = [r.get(key) for r in raws] if key is not None else [read(r) for r in raws]
-        return values if normalise is None else [normalise(v) for v in values]
+    def _values(key: str | None, read: Any, raws: list[dict[str, Any]]) -> list[Any]:
+        return [r.get(key) for r in raws] if key is not None else [read(r) for r in raws]
 
     def record(self, raw: Any) -> Record:
         """One record; raises FieldValueError naming the field that failed."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -240,3 +241,30 @@ async def test_a_connector_reads_only_the_fields_it_is_asked_for(
     assert all(set(r.fields) == {"email", "first_name"} for r in records)
     with pytest.raises(ConnectorError, match="has no field 'emial'"):
         connect(spec, app, fields=["emial"])
+
+
+COLUMN_VALUES = [
+    None, "", "  ", "Ada", " Ada@Example.COM ", "x\u00a0", 0, 12, 1.5, True, False, [], ["a", "a", "b"],
+    ["x", 1], "a, b,a", "2024-05-01T12:00:00Z", "2024-05-01T12:00:00.5+02:00", "2024-13-01T00:00:00Z",
+    "2024-99-99Z", "1701011200000", 1701011200, {"a": 1},
+]
+
+
+@pytest.mark.parametrize("type_", ["string", "email", "phone", "tags", "list", "datetime", "integer"])
+def test_a_column_normaliser_gives_what_the_value_normaliser_gives(type_: str) -> None:
+    from syncd.connector._fields import _ISO_DATETIME, _SIMPLE, column_for
+
+    normalise = _ISO_DATETIME if type_ == "datetime" else _SIMPLE[type_]
+    column = column_for(normalise)
+    assert column is not None
+    good = []
+    for value in COLUMN_VALUES:
+        try:
+            expected = normalise(value)
+        except FieldValueError as e:
+            with pytest.raises(FieldValueError, match=re.escape(str(e))):
+                column([value])
+            continue
+        assert column([value]) == [expected]
+        good.append((value, expected))
+    assert column([v for v, _ in good]) == [e for _, e in good]
