@@ -58,3 +58,15 @@ def daemon() -> Iterator[Callable[..., Daemon]]:
         log = d.text()
         for secret in (LEFT_TOKEN, RIGHT_TOKEN):
             assert secret not in log, f"a secret appears in the daemon's log {d.log_path}"
+
+
+@pytest.fixture(autouse=True)
+def no_secret_at_rest(tmp_path: Path) -> Iterator[None]:
+    """After every e2e test: no file it left (config, state database and its
+    WAL, daemon logs) holds a secret value; the config holds references."""
+    yield
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            for secret in (LEFT_TOKEN, RIGHT_TOKEN):
+                assert secret.encode() not in data, f"a secret value is in {path}"
