@@ -35,11 +35,14 @@ def run(args: argparse.Namespace) -> int:
     except DaemonUnreachable as e:
         error(str(e))
         return EXIT_FAILED
-    if code != 200:
-        for line in body.get("errors") or [body.get("error", f"HTTP {code}")]:
+    if code == 422:
+        for line in body.get("errors", []):
             print(line, file=sys.stderr)
         error("reload failed: the daemon keeps running its previous config")
-        return EXIT_CONFIG if body.get("errors") else EXIT_FAILED
+        return EXIT_CONFIG
+    if code != 200:
+        error(f"the daemon did not reload: {body.get('error', f'HTTP {code}')}")
+        return EXIT_FAILED
     parts = [f"{what} {', '.join(body[what])}" for what in ("started", "restarted", "stopped") if body.get(what)]
     print(f"reloaded in {body.get('seconds', 0):.2f} s: {'; '.join(parts) or 'nothing changed'}")
     if body.get("restart_needed"):

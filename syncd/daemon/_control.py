@@ -5,8 +5,9 @@ lines of httpx, an operator can ``curl --unix-socket`` it, and metrics and
 webhooks will be served the same way. Routes (JSON in and out)::
 
     GET  /v1/status    the daemon, its last reload, every integration
-    POST /v1/reload    reload now; 200 with what changed, or 422 with the
-                       FILE:LINE:COL errors (the old config keeps running)
+    POST /v1/reload    reload now; 200 with what changed, 422 with the
+                       FILE:LINE:COL errors (the old config keeps running),
+                       503 while the daemon is stopping
 
 The socket is bound here, not by uvicorn: uvicorn would make it 0666, and
 this one is 0600 in a private directory (see :mod:`syncd.daemon._paths`).
@@ -75,7 +76,7 @@ class ControlServer:
     """Serves the routes on a bound socket until :meth:`stop`."""
 
     def __init__(self, sock: socket.socket, *, status: Callable[[], dict[str, Any]],
-                 reload: Callable[[str], Awaitable[tuple[bool, dict[str, Any]]]]) -> None:
+                 reload: Callable[[str], Awaitable[tuple[int, dict[str, Any]]]]) -> None:
         self.sock = sock
         self.path = Path(sock.getsockname())
 
@@ -83,8 +84,8 @@ class ControlServer:
             return JSONResponse(status())
 
         async def post_reload(request: Request) -> JSONResponse:
-            ok, body = await reload("syncd reload")
-            return JSONResponse(body, status_code=200 if ok else 422)
+            code, body = await reload("syncd reload")
+            return JSONResponse(body, status_code=code)
 
         app = Starlette(routes=[
             Route("/v1/status", get_status, methods=["GET"]),

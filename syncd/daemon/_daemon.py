@@ -98,11 +98,11 @@ class Daemon:
         finally:
             self.notifier.ready(self.supervisor.summary_line())
 
-    async def _reload_for_client(self, trigger: str) -> tuple[bool, dict[str, Any]]:
+    async def _reload_for_client(self, trigger: str) -> tuple[int, dict[str, Any]]:
         result = await self._reload(trigger)
         if result is None:
-            return False, {"ok": False, "errors": ["the daemon is stopping"]}
-        return result.ok, result.as_dict()
+            return 503, {"ok": False, "error": "the daemon is stopping"}
+        return (200 if result.ok else 422), result.as_dict()
 
     async def _signals(self, everything: anyio.CancelScope) -> None:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
