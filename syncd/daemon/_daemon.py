@@ -57,7 +57,8 @@ class Daemon:
     async def run(self) -> None:
         async with anyio.create_task_group() as tg:
             self._tg = tg
-            tg.start_soon(self._signals, tg.cancel_scope)
+            # Handlers in place before READY=1: a stop right after start is graceful.
+            await tg.start(self._signals, tg.cancel_scope)
             tg.start_soon(self.control.serve)
             tg.start_soon(watch_config, self.supervisor.config.directory, self._reload, self._watch_stop,
                           self.loaded)
@@ -104,8 +105,10 @@ class Daemon:
             return 503, {"ok": False, "error": "the daemon is stopping"}
         return (200 if result.ok else 422), result.as_dict()
 
-    async def _signals(self, everything: anyio.CancelScope) -> None:
+    async def _signals(self, everything: anyio.CancelScope, *,
+                       task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+            task_status.started()
             async for signum in signals:
                 if signum == signal.SIGHUP:
                     # beside this handler: a signal during a long reload is still heard

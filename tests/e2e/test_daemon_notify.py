@@ -102,3 +102,14 @@ def test_no_watchdog_when_it_is_meant_for_another_process(pair, daemon, systemd:
     time.sleep(1.0)
     assert "WATCHDOG=1" not in systemd.lines()
     assert d.stop() == 0
+
+
+def test_a_stop_right_after_ready_is_graceful(pair, daemon, systemd: FakeSystemd) -> None:
+    p = pair(left_n=1)
+    p.write(extra="schedule: every 1 hour\n")
+    d = daemon(p, env={"NOTIFY_SOCKET": str(systemd.path)}, ready=False)
+    systemd.wait_for("READY=1")
+    d.send(signal.SIGTERM)  # the moment systemd considers it started
+    assert d.proc.wait(30) == 0
+    assert d.named("syncd stopped")
+    systemd.wait_for("STOPPING=1")
