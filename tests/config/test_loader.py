@@ -380,3 +380,26 @@ def test_daemon_settings_load_alone_while_the_rest_is_broken(tmp_path: Path) -> 
     with pytest.raises(ConfigError) as e:
         load_daemon_settings(tmp_path, environ={})
     assert "syncd.yaml:1:" in str(e.value.problems[0])
+
+
+def test_a_reload_sees_every_edit_though_unchanged_files_are_not_checked_again(
+    environ: dict[str, str], no_shipped: None, tmp_path: Path
+) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(VALID, copy)
+    first = load_config(copy, environ=environ)
+    target = copy / "integrations.d" / "crm-to-mail.yaml"
+    good = target.read_text()
+    target.write_text(good.replace("conflict: left_wins", "conflict: left_winz"))
+    with pytest.raises(ConfigError) as e:
+        load_config(copy, environ=environ)
+    assert any("(conflict)" in str(p) for p in e.value.problems)
+    target.write_text(good)  # put back exactly as it was
+    assert load_config(copy, environ=environ) == first
+    # the same text under another name is that file's document, not the first's
+    shutil.copy(target, copy / "integrations.d" / "again.yaml")
+    with pytest.raises(ConfigError) as e:
+        load_config(copy, environ=environ)
+    [problem] = e.value.problems
+    assert problem.file.endswith("/crm-to-mail.yaml")
+    assert f"already defined in {copy}/integrations.d/again.yaml" in problem.message
