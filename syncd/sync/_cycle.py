@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import structlog
+
 from syncd.config import Integration
 from syncd.connector import Connector, ConnectorError
 from syncd.state import Origin, Side, StateStore
@@ -83,7 +85,8 @@ class Cycle:
             if intent.match_key is None or "find" not in target.object.operations:
                 full[intent.side] = True  # found by match key after a full read
                 continue
-            found = await target.find(match_field, intent.match_key)
+            with structlog.contextvars.bound_contextvars(side=intent.side):
+                found = await target.find(match_field, intent.match_key)
             with self.ctx.store.transaction(self.ctx.name) as t:
                 if found:
                     record = found[0]

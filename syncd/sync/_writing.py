@@ -103,11 +103,12 @@ class Writer:
             with self.ctx.store.transaction(self.ctx.name) as t:
                 t.put_snapshots([self.ctx.synced(s) for s in settle])
         for target in SIDES:
-            await self._create_all(target, [w for w in works if w.plan.create == target])
-            await self._update_all(target, [
-                w for w in works
-                if not w.failed and w.plan.create != target and w.plan.writes(target)
-                and w.snaps[target] is not None])
+            with structlog.contextvars.bound_contextvars(side=target):  # for the connector's events
+                await self._create_all(target, [w for w in works if w.plan.create == target])
+                await self._update_all(target, [
+                    w for w in works
+                    if not w.failed and w.plan.create != target and w.plan.writes(target)
+                    and w.snaps[target] is not None])
         if not self.ctx.dry_run:
             self._commit(works)
 
@@ -276,7 +277,8 @@ class Writer:
             return None
         if self.ctx.write:
             try:
-                await self.ctx.connectors[target].delete(partner.record_id)
+                with structlog.contextvars.bound_contextvars(side=target):
+                    await self.ctx.connectors[target].delete(partner.record_id)
             except ConnectorError as e:
                 with self.ctx.store.transaction(self.ctx.name) as t:
                     self.ctx.record_failure(t, target, snap.record_id, "delete", e)

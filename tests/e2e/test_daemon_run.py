@@ -116,3 +116,18 @@ def test_a_failing_integration_never_holds_up_a_healthy_one(pair, sample_app, da
     d.wait_until(lambda: d.integration("down")["last_result"] == "ok", timeout=30, what="recovery")
     assert "0 failing" in d.status()["summary"]
     assert d.stop() == 0
+
+
+def test_connector_events_say_which_integration_cycle_and_side(pair, daemon) -> None:
+    p = pair(left_n=3)
+    p.write(extra="schedule: every 1 hour\n")
+    p.left.faults.add(status=503, method="GET", path_prefix="/cursor/contacts")  # a read retried
+    p.right.faults.add(status=503, method="POST", path_prefix="/contacts")  # a write retried (503: safe)
+    d = daemon(p)
+    d.wait_for("cycle finished")
+    retried = d.named("request retried")
+    assert {(e["side"], e["why"]) for e in retried} == {("left", "HTTP 503"), ("right", "HTTP 503")}
+    [cycle] = {e["cycle"] for e in d.named("cycle started")}
+    assert all(e["integration"] == "pair" and e["cycle"] == cycle for e in retried)
+    assert emails(p.left) == emails(p.right)
+    assert d.stop() == 0
