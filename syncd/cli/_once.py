@@ -103,9 +103,7 @@ def print_summaries(summaries: list[tuple[CycleSummary, float]], as_json: bool) 
 
 def summary_dict(s: CycleSummary, seconds: float) -> dict[str, Any]:
     return {
-        "integration": s.integration, "read": s.read, "created": s.created, "updated": s.updated,
-        "deleted": s.deleted, "unchanged": s.unchanged, "skipped": s.skipped,
-        "conflicts": s.conflicts, "errors": s.errors, "delayed": s.delayed, "seconds": round(seconds, 3),
+        "integration": s.integration, **s.counts(), "seconds": round(seconds, 3),
         "aborted": PROCESS_MASKER.mask(s.aborted) if s.aborted else None,
         "writes": [{"side": w.side, "action": w.action, "record_id": w.record_id,
                     "source_id": w.source_id, "fields": w.fields} for w in s.writes],

@@ -5,27 +5,20 @@ command line's way in, over the control socket.
 """
 
 from syncd.daemon._client import DaemonUnreachable, call_daemon
-from syncd.daemon._control import ControlServer, bind_control_socket
+from syncd.daemon._control import bind_control_socket
 from syncd.daemon._daemon import STOP_TIMEOUT, Daemon
 from syncd.daemon._notify import Notifier
 from syncd.daemon._paths import ControlPathError, control_socket_path
-from syncd.daemon._schedule import jitter_for, next_run
-from syncd.daemon._supervisor import ReloadResult, Supervisor
 from syncd.daemon._watch import config_fingerprint
 
 __all__ = [
     "STOP_TIMEOUT",
     "ControlPathError",
-    "ControlServer",
     "Daemon",
     "DaemonUnreachable",
     "Notifier",
-    "ReloadResult",
-    "Supervisor",
     "bind_control_socket",
     "call_daemon",
     "config_fingerprint",
     "control_socket_path",
-    "jitter_for",
-    "next_run",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +21,17 @@ def call_daemon(path: Path, method: str, route: str, *, timeout: float = 120.0) 
     try:
         with httpx.Client(transport=transport, base_url="http://syncd", timeout=timeout) as client:
             response = client.request(method, route)
-    except (httpx.ConnectError, FileNotFoundError, ConnectionRefusedError) as e:
-        why = "no such socket" if not path.exists() else "nothing listens there"
+    except httpx.ConnectError as e:  # httpx wraps the socket's OSError, whatever it was
+        if not path.exists():
+            why = "no such socket"
+        elif not os.access(path, os.W_OK):
+            why = "not allowed: run as the daemon's user or root"
+        else:
+            why = "nothing listens there"
         raise DaemonUnreachable(f"no syncd daemon answers at {path} ({why}); is `syncd run` running, "
                                 f"and is this its config (-c) or its socket?") from e
     except httpx.TimeoutException as e:
         raise DaemonUnreachable(f"the daemon at {path} did not answer within {timeout:g} s") from e
-    except PermissionError as e:
-        raise DaemonUnreachable(f"not allowed to reach the daemon at {path}: run as the daemon's user "
-                                "or root") from e
     try:
         body = response.json()
     except ValueError:

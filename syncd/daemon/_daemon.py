@@ -27,7 +27,7 @@ import structlog
 from syncd.config import Config, DaemonSettings
 from syncd.daemon._control import ControlServer
 from syncd.daemon._notify import Notifier
-from syncd.daemon._supervisor import Supervisor
+from syncd.daemon._supervisor import ReloadResult, Supervisor
 from syncd.daemon._watch import Fingerprint, watch_config
 from syncd.state import StateStore
 
@@ -52,13 +52,11 @@ class Daemon:
         self._stop = anyio.Event()
         self._watch_stop = anyio.Event()
         self.forced = False
-        self._tg: anyio.abc.TaskGroup | None = None
 
     async def run(self) -> None:
         async with anyio.create_task_group() as tg:
-            self._tg = tg
             # Handlers in place before READY=1: a stop right after start is graceful.
-            await tg.start(self._signals, tg.cancel_scope)
+            await tg.start(self._signals, tg)
             tg.start_soon(self.control.serve)
             tg.start_soon(watch_config, self.supervisor.config.directory, self._reload, self._watch_stop,
                           self.loaded)
@@ -87,10 +85,7 @@ class Daemon:
             tg.cancel_scope.cancel()  # the signal handler and the watchdog
         log.info("syncd stopped", forced=self.forced)
 
-    def request_stop(self) -> None:
-        self._stop.set()
-
-    async def _reload(self, trigger: str) -> Any:
+    async def _reload(self, trigger: str) -> ReloadResult | None:
         if self._stop.is_set():
             return None
         self.notifier.reloading()
@@ -105,15 +100,14 @@ class Daemon:
             return 503, {"ok": False, "error": "the daemon is stopping"}
         return (200 if result.ok else 422), result.as_dict()
 
-    async def _signals(self, everything: anyio.CancelScope, *,
+    async def _signals(self, tg: anyio.abc.TaskGroup, *,
                        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
             task_status.started()
             async for signum in signals:
                 if signum == signal.SIGHUP:
                     # beside this handler: a signal during a long reload is still heard
-                    assert self._tg is not None
-                    self._tg.start_soon(self._reload, "SIGHUP")
+                    tg.start_soon(self._reload, "SIGHUP")
                 elif not self._stop.is_set():
                     log.info("signal received: stopping", signal=signal.Signals(signum).name)
                     self._stop.set()
@@ -121,7 +115,7 @@ class Daemon:
                     log.warning("second signal: stopping at once", signal=signal.Signals(signum).name)
                     self.forced = True
                     self.control.stop()
-                    everything.cancel()
+                    tg.cancel_scope.cancel()
 
     async def _watchdog(self, interval: float) -> None:
         # From the event loop itself: a loop stuck in a blocking call stops

@@ -15,6 +15,7 @@ written, committed), so nothing is lost and nothing is left half-done.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import time
 from dataclasses import dataclass, field
@@ -24,10 +25,10 @@ import anyio
 import structlog
 
 from syncd.config import Config
-from syncd.connector import AccountRegistry
+from syncd.connector import PROCESS_MASKER, AccountRegistry
 from syncd.daemon._schedule import jitter_for, next_run
 from syncd.state import StateStore
-from syncd.sync import CycleSummary, run_cycle
+from syncd.sync import run_cycle
 
 __all__ = ["Runner", "RunnerStatus"]
 
@@ -52,18 +53,7 @@ class RunnerStatus:
     failures_in_a_row: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "state": self.state, "next_run": self.next_run, "cycles": self.cycles,
-            "last_start": self.last_start, "last_end": self.last_end,
-            "last_result": self.last_result, "last_error": self.last_error,
-            "last_summary": self.last_summary, "failures_in_a_row": self.failures_in_a_row,
-        }
-
-
-def _counts(s: CycleSummary) -> dict[str, Any]:
-    return {"read": s.read, "created": s.created, "updated": s.updated, "deleted": s.deleted,
-            "unchanged": s.unchanged, "skipped": s.skipped, "conflicts": s.conflicts,
-            "errors": s.errors, "delayed": s.delayed}
+        return dataclasses.asdict(self)
 
 
 class Runner:
@@ -89,10 +79,6 @@ class Runner:
         if self.status.state == "running":
             self.status.state = "stopping"
         self._wake.set()
-
-    @property
-    def stopping(self) -> bool:
-        return self._stopping
 
     async def run(self) -> None:
         try:
@@ -130,13 +116,14 @@ class Runner:
                     with self.store.transaction(self.name) as t:
                         t.set_disabled(None)  # caught up: from now on, a normal cycle
             except Exception as e:  # a bug, or the state store failing: this integration only
-                status.last_result, status.last_error = "failed", f"{type(e).__name__}: {e}"
+                status.last_result = "failed"
+                status.last_error = PROCESS_MASKER.mask(f"{type(e).__name__}: {e}")
                 status.failures_in_a_row += 1
                 log.exception("cycle failed", seconds=round(time.time() - start, 3))
             else:
-                status.last_summary = _counts(summary)
+                status.last_summary = summary.counts()
                 if summary.aborted:
-                    status.last_result, status.last_error = "aborted", summary.aborted
+                    status.last_result, status.last_error = "aborted", PROCESS_MASKER.mask(summary.aborted)
                     status.failures_in_a_row += 1
                     log.error("cycle aborted", reason=summary.aborted, seconds=round(time.time() - start, 3),
                               **status.last_summary)

@@ -15,6 +15,7 @@ restart rather than silently ignored.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -52,9 +53,7 @@ class ReloadResult:
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"trigger": self.trigger, "at": self.at, "ok": self.ok, "errors": self.errors,
-                "started": self.started, "restarted": self.restarted, "stopped": self.stopped,
-                "restart_needed": self.restart_needed, "seconds": round(self.seconds, 3)}
+        return dataclasses.asdict(self)
 
 
 Effective = tuple[Integration, ConnectorSpec, ConnectorSpec]
@@ -157,12 +156,12 @@ class Supervisor:
             else:
                 result.ok = True
                 await self._apply(new, result)
-            result.seconds = time.monotonic() - start
+            result.seconds = round(time.monotonic() - start, 3)
             self.last_reload = result
             if result.ok:
                 log.info("reload applied", trigger=trigger, started=result.started,
                          restarted=result.restarted, stopped=result.stopped,
-                         restart_needed=result.restart_needed, seconds=round(result.seconds, 3))
+                         restart_needed=result.restart_needed, seconds=result.seconds)
             else:
                 log.error("reload failed: the previous config keeps running", trigger=trigger,
                           errors=result.errors)

@@ -44,6 +44,12 @@ class CycleSummary:
     stopped: bool = False  # ended early at a checkpoint, when asked to stop
     writes: list[PlannedWrite] = field(default_factory=list)  # filled on a dry run
 
+    def counts(self) -> dict[str, Any]:
+        """What the cycle read and did, as plain values (JSON output, status)."""
+        return {"read": self.read, "created": self.created, "updated": self.updated,
+                "deleted": self.deleted, "unchanged": self.unchanged, "skipped": self.skipped,
+                "conflicts": self.conflicts, "errors": self.errors, "delayed": self.delayed}
+
     @property
     def write_count(self) -> int:
         return sum(self.created.values()) + sum(self.updated.values()) + sum(self.deleted.values())

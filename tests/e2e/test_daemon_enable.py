@@ -46,7 +46,7 @@ def test_disable_then_enable_with_each_catch_up_mode(pair, daemon, catch_up: str
     # either way, what changes from now on is synced as usual
     p.left.store.update(contacts[1]["id"], first_name="AfterEnabled")
     d.wait_until(lambda: first_names(p.right)[contacts[1]["email"].lower()] == "AfterEnabled", what="a sync")
-    later = [e for e in d.named("cycle started")[cycles + 1:]]
+    later = d.named("cycle started")[cycles + 1:]
     assert later and all(e["catch_up"] is None for e in later)
     assert d.stop() == 0
 
