@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -247,10 +248,16 @@ COLUMN_VALUES = [
     None, "", "  ", "Ada", " Ada@Example.COM ", "x\u00a0", 0, 12, 1.5, True, False, [], ["a", "a", "b"],
     ["x", 1], "a, b,a", "2024-05-01T12:00:00Z", "2024-05-01T12:00:00.5+02:00", "2024-13-01T00:00:00Z",
     "2024-99-99Z", "1701011200000", 1701011200, {"a": 1},
+    # phones: the dashed and spaced shapes the column reads inline, and their neighbours
+    "+1-555-138-3992", "555 0100", "+1 (555) 010-99", "555 0100 ext 12", "-", "+", "+-", "1-2-3\n",
+    "\u00b2\u00b3", "++1", "1+2",
+    # tags: one tag, a list with a non-text or blank item
+    ["a"], [1], [None], ["a", "b"], ["b", "a", "b"],
 ]
 
 
-@pytest.mark.parametrize("type_", ["string", "email", "phone", "tags", "list", "datetime", "integer"])
+@pytest.mark.parametrize(
+    "type_", ["string", "email", "phone", "tags", "list", "datetime", "integer", "boolean", "number"])
 def test_a_column_normaliser_gives_what_the_value_normaliser_gives(type_: str) -> None:
     from syncd.connector._fields import _ISO_DATETIME, _SIMPLE, column_for
 
@@ -268,3 +275,55 @@ def test_a_column_normaliser_gives_what_the_value_normaliser_gives(type_: str) -
         assert column([value]) == [expected]
         good.append((value, expected))
     assert column([v for v, _ in good]) == [e for _, e in good]
+
+
+PAGE_SPEC = """
+connector: app
+title: App
+base_url: http://127.0.0.1:9
+objects:
+  contacts:
+    id: id
+    updated_at: updated_at
+    fields:
+      email: {path: email, type: email}
+      phone: {path: phone, type: phone}
+      tags: {path: tags, type: tags}
+      n: {path: nested.n}
+    list: {path: /contacts, records: "@"}
+"""
+
+PAGE_RECORDS = [
+    {"id": "1", "email": " A@B.io ", "phone": "+1-555-0100", "tags": ["x"], "updated_at": "2024-05-01T12:00:00Z",
+     "nested": {"n": 1}},
+    {"id": 2, "email": None, "phone": "555 0100 ext 12", "tags": [], "updated_at": 1701011200, "nested": {}},
+    {"id": "3", "email": "c@d.io", "phone": None, "tags": ["a", "a"], "updated_at": None, "nested": {"n": "7"}},
+]
+
+
+@pytest.mark.parametrize("missing", [None, "email", "tags", "updated_at", "id"])
+def test_a_page_reads_as_its_records_do_one_by_one(missing: str | None, tmp_path: Path) -> None:
+    """The column reader (a transpose of the top-level keys, or dict.get
+    per key when a record lacks one) gives what the record reader gives."""
+    from syncd.config import load_connector_file
+    from syncd.connector._fields import Extractor
+
+    raws = [dict(r) for r in PAGE_RECORDS]
+    if missing is not None:
+        del raws[1][missing]
+    (tmp_path / "app.yaml").write_text(PAGE_SPEC)
+    spec = load_connector_file(tmp_path / "app.yaml")
+    extractor = Extractor(spec.objects["contacts"])
+    one_by_one = []
+    for raw in raws:
+        try:
+            one_by_one.append(extractor.record(raw))
+        except FieldValueError:
+            one_by_one.append(None)
+    page = extractor.page(raws)
+    if None in one_by_one:
+        assert missing == "id" and page is None  # a bad record: the caller reads one by one
+    else:
+        assert page == one_by_one
+        assert page[0].fields == {"email": "a@b.io", "phone": "+15550100", "tags": ["x"], "n": 1}
+    assert extractor.page([]) == []
