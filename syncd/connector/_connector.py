@@ -36,6 +36,7 @@ from syncd.connector._http import Answer, Sender
 from syncd.connector._masking import PROCESS_MASKER, SecretMasker, install_log_filter
 from syncd.connector._pagination import PageRequest, PageRun
 from syncd.connector._ratelimit import AccountRegistry
+from syncd.connector._transport import AsyncH11Transport, proxy_configured
 from syncd.expr import Expr, Template, to_text
 
 
@@ -85,8 +86,10 @@ def since_context(since: datetime) -> dict[str, Any]:
 def _tls_context() -> ssl.SSLContext:
     """One TLS context (certificate verification on, certifi's CAs) for every
     client: building one costs ~30 ms of CPU, and the daemon opens a client
-    per side per cycle (1,000 integrations a minute would spend a core on it)."""
+    per side per cycle (1,000 integrations a minute would spend a core on it).
+    Made at the first HTTPS connection, not before."""
     return httpx.create_ssl_context()
+
 
 class Connector:
     def __init__(
@@ -115,13 +118,16 @@ class Connector:
         headers = {k: t.render_text(self.context) for k, t in spec.headers.items()}
         headers.setdefault("Accept", "application/json")
         headers.setdefault("User-Agent", "syncd")
+        if transport is None and not proxy_configured():
+            transport = AsyncH11Transport(_tls_context)  # else httpx's own, which honours the proxy
         self.client = httpx.AsyncClient(
             auth=build_auth(spec.auth, self.context, masker),
             headers=headers,
             timeout=httpx.Timeout(spec.timeout),
             transport=transport,
             follow_redirects=True,
-            verify=_tls_context(),
+            # Used by httpx's own transport only (a proxy, or a test's).
+            verify=_tls_context() if transport is None else True,
         )
         credentials = tuple(
             str(reveal(v)) for k, v in sorted(self.settings.items()) if spec.settings.get(k) and spec.settings[k].secret
@@ -168,8 +174,13 @@ class Connector:
 
     def _build(self, op: Operation, ctx: Mapping[str, Any], req: PageRequest) -> httpx.Request:
         headers = {k: t.render_text(ctx) for k, t in op.headers.items()} if op.headers else None
+        url, params = req.url, req.params or None
+        if params and "?" not in url:
+            # The query appended here, as httpx would encode it, saves httpx
+            # a second parse of the whole URL (~30 µs a request).
+            url, params = f"{url}?{httpx.QueryParams(params)}", None
         return self.client.build_request(
-            op.method, req.url, params=req.params or None, headers=headers,
+            op.method, url, params=params, headers=headers,
             json=req.body if req.body is not None else None,
         )
 

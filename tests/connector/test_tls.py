@@ -45,15 +45,20 @@ async def test_a_certificate_no_ca_signed_is_refused(self_signed_server: str, ma
             await c.get("1")
 
 
-async def test_every_connector_shares_one_tls_context(make_spec: Any, sample_app: Any) -> None:
+async def test_every_connector_shares_one_tls_context_made_at_the_first_https_connection(
+        self_signed_server: str, make_spec: Any, sample_app: Any) -> None:
     app = sample_app(n=1)
-    spec = make_spec()
-    settings = {"url": app.url, "token": Secret(app.token, "${env:TOKEN}")}
+    spec = make_spec(retry={"max_attempts": 1})
     _tls_context()  # built once (or already)
     before = _tls_context.cache_info()
+    async with Connector(spec, "contacts", {"url": app.url, "token": Secret(app.token, "${env:TOKEN}")}) as c:
+        await c.get("1000000")  # plain HTTP: no TLS context asked for
+    assert _tls_context.cache_info() == before
     for _ in range(3):
+        settings = {"url": self_signed_server, "token": Secret("t", "${env:TOKEN}")}
         async with Connector(spec, "contacts", settings) as c:
-            await c.get("1000000")
+            with pytest.raises(TransportError):
+                await c.get("1")
     after = _tls_context.cache_info()
     assert after.misses == before.misses and after.hits == before.hits + 3
     assert _tls_context().verify_mode == ssl.CERT_REQUIRED and _tls_context().check_hostname

@@ -1,0 +1,227 @@
+"""An HTTP/1.1 transport for httpx: h11 over asyncio streams, connections kept alive.
+
+Why syncd has its own: httpcore's async connection pool (httpx's default
+transport) spends about 0.2 ms of CPU a request on locks, cancel-shielded
+checkpoints and bookkeeping, a third of syncd's own time in a bulk read of
+1,000 pages (docs/performance.md, issue 2).  This transport keeps to what a
+connector needs and leaves everything else where it was:
+
+* httpx still does all above the transport: auth flows, redirects,
+  cookies, content decoding, timeouts' configuration, the exceptions;
+* h11 (the HTTP/1.1 state machine httpcore uses too) reads and writes the
+  protocol: framing, chunked bodies, keep-alive, ``Connection: close``;
+* this module opens connections (TLS with the caller's context, made at
+  the first HTTPS connection: loading the CA bundle costs ~20 ms), keeps idle
+  ones per origin for reuse, applies the request's connect/read/write
+  timeouts and turns failures into httpx's exceptions.  A connect failure is
+  a :class:`httpx.ConnectError` or :class:`httpx.ConnectTimeout`, raised
+  only when nothing was sent, so a POST that met one is safe to repeat.
+
+A response body is read whole before the response is returned: syncd never
+streams.  No proxy support: where one is configured the connector uses
+httpx's default transport instead (:func:`proxy_configured`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+import urllib.request
+from collections.abc import Callable
+
+import h11
+import httpx
+
+_READ_SIZE = 64 * 1024
+_MAX_HEADERS = 100 * 1024  # as httpcore: a response head larger than this is refused
+_DEFAULT_PORTS = {b"http": 80, b"https": 443}
+_CLOSE_TIMEOUT = 1.0  # a TLS peer that never answers close_notify is aborted after this
+
+Origin = tuple[bytes, bytes, int]
+
+
+def proxy_configured() -> bool:
+    """Whether the environment names a proxy (``HTTPS_PROXY``, ``ALL_PROXY``, …),
+    which httpx's default transport honours and this one does not."""
+    return any(scheme != "no" for scheme in urllib.request.getproxies())
+
+
+class _Connection:
+    __slots__ = ("reader", "writer", "state", "idle_since")
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.state = h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_HEADERS)
+        self.idle_since = 0.0
+
+    def usable(self, now: float, expiry: float) -> bool:
+        # An idle connection the server closed reads as EOF once the event
+        # loop has seen the FIN; one idle for too long is likely closed by
+        # now, and reusing it would fail a request that could not be retried.
+        return (
+            now - self.idle_since < expiry
+            and not self.reader.at_eof()
+            and not self.writer.is_closing()
+        )
+
+    def abort(self) -> None:
+        self.writer.transport.abort()
+
+    async def close(self) -> None:
+        self.writer.close()
+        try:
+            async with asyncio.timeout(_CLOSE_TIMEOUT):
+                await self.writer.wait_closed()
+        except (OSError, TimeoutError):
+            self.abort()
+
+
+class AsyncH11Transport(httpx.AsyncBaseTransport):
+    """Kept-alive HTTP/1.1 connections, ``max_idle`` idle ones per origin."""
+
+    def __init__(self, tls: Callable[[], ssl.SSLContext], *, keepalive_expiry: float = 5.0,
+                 max_idle: int = 20) -> None:
+        self._tls = tls
+        self._expiry = keepalive_expiry
+        self._max_idle = max_idle
+        self._idle: dict[Origin, list[_Connection]] = {}
+        self._closed = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._closed:
+            raise RuntimeError("the transport is closed")
+        url = request.url
+        origin = (url.raw_scheme, url.raw_host, url.port or _DEFAULT_PORTS.get(url.raw_scheme, 80))
+        timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
+        conn = self._take(origin) or await self._connect(origin, request, timeouts.get("connect"))
+        try:
+            head, body = await self._exchange(conn, request, timeouts)
+        except BaseException:
+            conn.abort()  # in an unknown state (cancelled, failed): never reused
+            raise
+        self._release(origin, conn)
+        return httpx.Response(
+            head.status_code,
+            headers=head.headers.raw_items(),
+            stream=httpx.ByteStream(body),
+            extensions={"http_version": b"HTTP/" + head.http_version, "reason_phrase": head.reason},
+        )
+
+    async def aclose(self) -> None:
+        self._closed = True
+        idle = [conn for conns in self._idle.values() for conn in conns]
+        self._idle.clear()
+        for conn in idle:
+            await conn.close()
+
+    # --- connections ------------------------------------------------------------
+
+    def _take(self, origin: Origin) -> _Connection | None:
+        idle = self._idle.get(origin)
+        now = time.monotonic()
+        while idle:
+            conn = idle.pop()  # the most recently used: the least likely to be closed
+            if conn.usable(now, self._expiry):
+                return conn
+            conn.abort()
+        return None
+
+    def _release(self, origin: Origin, conn: _Connection) -> None:
+        state = conn.state
+        if self._closed or state.our_state is not h11.DONE or state.their_state is not h11.DONE:
+            conn.abort()  # the server closes it (Connection: close), or we are done
+            return
+        state.start_next_cycle()
+        idle = self._idle.setdefault(origin, [])
+        if len(idle) >= self._max_idle:
+            conn.abort()
+            return
+        conn.idle_since = time.monotonic()
+        idle.append(conn)
+
+    async def _connect(self, origin: Origin, request: httpx.Request, timeout: float | None) -> _Connection:
+        scheme, host, port = origin
+        hostname = host.decode("ascii")
+        tls = scheme == b"https"
+        sni = request.extensions.get("sni_hostname", hostname) if tls else None
+        try:
+            async with asyncio.timeout(timeout):
+                reader, writer = await asyncio.open_connection(
+                    hostname, port, ssl=self._tls() if tls else None, server_hostname=sni,
+                    limit=_READ_SIZE * 4,
+                )
+        except TimeoutError:
+            raise httpx.ConnectTimeout(f"connecting to {hostname}:{port} timed out",
+                                       request=request) from None
+        except OSError as e:  # refused, unreachable, DNS, TLS (ssl.SSLError is an OSError)
+            raise httpx.ConnectError(str(e) or type(e).__name__, request=request) from None
+        return _Connection(reader, writer)
+
+    # --- one request and its response ------------------------------------------
+
+    async def _exchange(
+        self, conn: _Connection, request: httpx.Request, timeouts: dict[str, float | None],
+    ) -> tuple[h11.Response, bytes]:
+        state = conn.state
+        try:
+            data = state.send(h11.Request(
+                method=request.method, target=request.url.raw_path, headers=request.headers.raw))
+            assert data is not None
+            chunks = [data]
+            async for chunk in request.stream:  # type: ignore[union-attr]  # always async here
+                chunks.append(state.send(h11.Data(data=chunk)) or b"")
+            chunks.append(state.send(h11.EndOfMessage()) or b"")
+        except h11.LocalProtocolError as e:
+            raise httpx.LocalProtocolError(str(e), request=request) from None
+        await self._write(conn, b"".join(chunks), request, timeouts.get("write"))
+
+        read_timeout = timeouts.get("read")
+        head: h11.Response | None = None
+        body: list[bytes] = []
+        while True:
+            try:
+                event = state.next_event()
+            except h11.RemoteProtocolError as e:
+                raise httpx.RemoteProtocolError(str(e), request=request) from None
+            if event is h11.NEED_DATA:
+                data = await self._read(conn, request, read_timeout)
+                if not data and state.their_state is h11.SEND_RESPONSE:
+                    raise httpx.RemoteProtocolError(
+                        "Server disconnected without sending a response.", request=request)
+                state.receive_data(data)
+            elif isinstance(event, h11.Data):
+                body.append(event.data)
+            elif isinstance(event, h11.Response):
+                head = event
+            elif isinstance(event, h11.EndOfMessage):
+                assert head is not None
+                return head, b"".join(body)
+            # InformationalResponse (1xx) is skipped; PAUSED cannot happen
+            # before the end of a message.
+
+    @staticmethod
+    async def _write(conn: _Connection, data: bytes, request: httpx.Request, timeout: float | None) -> None:
+        try:
+            conn.writer.write(data)
+            if conn.writer.transport.get_write_buffer_size():  # not all sent at once: wait
+                async with asyncio.timeout(timeout):
+                    await conn.writer.drain()
+        except TimeoutError:
+            raise httpx.WriteTimeout("writing the request timed out", request=request) from None
+        except OSError as e:
+            # The server may have answered and closed early (an error before
+            # reading the body): read what it said, as httpcore does.
+            if conn.reader.at_eof():
+                raise httpx.WriteError(str(e) or type(e).__name__, request=request) from None
+
+    @staticmethod
+    async def _read(conn: _Connection, request: httpx.Request, timeout: float | None) -> bytes:
+        try:
+            async with asyncio.timeout(timeout):
+                return await conn.reader.read(_READ_SIZE)
+        except TimeoutError:
+            raise httpx.ReadTimeout("reading the response timed out", request=request) from None
+        except OSError as e:
+            raise httpx.ReadError(str(e) or type(e).__name__, request=request) from None
