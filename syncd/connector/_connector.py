@@ -14,6 +14,7 @@ A page is committed by the caller as a unit, so list-like operations yield
 
 from __future__ import annotations
 
+import asyncio
 import builtins  # Connector.list shadows the builtin in annotations
 import functools
 import ssl
@@ -235,26 +236,44 @@ class Connector:
         request: PageRequest | None = run.first()
         number = 0
         label = self._label(op)
-        while request is not None:
-            if number:
-                run.check_cap()  # max_pages: the pages read so far were returned
-            number += 1
+
+        async def fetch(request: PageRequest) -> Answer:
             if run.cursor is not None:
                 ctx["cursor"] = run.cursor  # for header templates
-            answer = await self.sender.send(label, self._build(op, ctx, request), read=True)
-            raw = self._records(op, answer, number)
-            request = run.next(answer, raw)
-            self.last_run_has_more = request is not None
-            records = self.extractor.page(raw)
-            errors: list[RecordError] = []
-            if records is None:  # a bad value somewhere: read record by record
-                records = []
-                for item in raw:
-                    try:
-                        records.append(self.extract(item, label))
-                    except RecordError as e:
-                        errors.append(e)
-            yield Page(number, records, errors)
+            return await self.sender.send(label, self._build(op, ctx, request), read=True)
+
+        # The next page is asked for as soon as its cursor is known, so that
+        # the server prepares it while this one is normalised and used.
+        ahead: asyncio.Task[Answer] | None = None
+        try:
+            while request is not None:
+                if number:
+                    run.check_cap()  # max_pages: the pages read so far were returned
+                number += 1
+                if ahead is None:
+                    answer = await fetch(request)
+                else:  # (cancelling this task cancels the one it awaits)
+                    answer = await ahead
+                    ahead = None
+                raw = self._records(op, answer, number)
+                request = run.next(answer, raw)
+                self.last_run_has_more = request is not None
+                if request is not None and not run.at_cap():
+                    ahead = asyncio.create_task(fetch(request))
+                    await asyncio.sleep(0)  # let it put the request on the wire
+                records = self.extractor.page(raw)
+                errors: list[RecordError] = []
+                if records is None:  # a bad value somewhere: read record by record
+                    records = []
+                    for item in raw:
+                        try:
+                            records.append(self.extract(item, label))
+                        except RecordError as e:
+                            errors.append(e)
+                yield Page(number, records, errors)
+        finally:
+            if ahead is not None:  # the reader stopped early: the page ahead is not wanted
+                _abandon(ahead)
 
     def list(self) -> AsyncIterator[Page]:
         return self._pages("list")
@@ -362,6 +381,12 @@ class Connector:
         if raw is None:
             return None
         return self.extract(raw, self._label(op))
+
+
+def _abandon(task: asyncio.Task[Any]) -> None:
+    task.cancel()
+    # Its outcome is not wanted; taking it keeps asyncio from logging it.
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
 
 def _is_empty(body: Any) -> bool:

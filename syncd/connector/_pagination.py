@@ -105,9 +105,13 @@ class PageRun:
             self.request = following
         return following
 
+    def at_cap(self) -> bool:
+        """Whether ``max_pages`` pages have been read."""
+        return self.p.max_pages is not None and self.pages >= self.p.max_pages
+
     def check_cap(self) -> None:
         """Called before fetching another page: ``max_pages`` stops the run here."""
-        if self.p.max_pages is not None and self.pages >= self.p.max_pages:
+        if self.at_cap():
             raise self._fail(
                 f"stopped after max_pages={self.p.max_pages} pages with more pages left; "
                 "raise max_pages or narrow the request")

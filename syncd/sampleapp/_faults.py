@@ -1,8 +1,8 @@
 """Fault injection: make the next matching request(s) fail the way APIs fail.
 
 Faults are consumed in the order they were added: a request takes the first
-pending fault whose method and path prefix match it, and that fault's
-``times`` counts down.  One fault may combine a ``delay`` with one outcome
+pending fault whose method and path prefix match it (past the fault's
+``skip`` first matches), and that fault's ``times`` counts down.  One fault may combine a ``delay`` with one outcome
 (an error ``status``, ``malformed``, ``close``), or be a delay alone.
 """
 
@@ -25,6 +25,7 @@ class Fault:
     path_prefix: str = ""  # only requests whose path starts with this
     method: str | None = None  # only this method (any if None)
     times: int | None = 1  # requests left to hit; None = every request, forever
+    skip: int = 0  # matching requests to let through first (the 3rd page: skip=2)
     headers: dict[str, str] = field(default_factory=dict)  # extra response headers
     hits: int = 0  # requests this fault has hit so far
 
@@ -42,7 +43,7 @@ class FaultQueue:
     def add(self, *, status: int | None = None, retry_after: str | int | datetime | None = None,
             times: int | None = 1, path_prefix: str = "", method: str | None = None,
             delay: float = 0.0, malformed: bool = False, close: bool = False,
-            headers: Mapping[str, str] | None = None) -> Fault:
+            headers: Mapping[str, str] | None = None, skip: int = 0) -> Fault:
         """Queue a fault; returns it (its ``hits`` shows how often it fired).
 
         ``retry_after``: seconds (``2`` or ``"2"``), an HTTP-date string, or a
@@ -56,12 +57,14 @@ class FaultQueue:
             raise ValueError("a fault needs status, malformed, close or delay")
         if times is not None and times < 1:
             raise ValueError("times must be at least 1 (or None for every request)")
+        if skip < 0:
+            raise ValueError("skip must not be negative")
         if isinstance(retry_after, datetime):
             retry_after = format_datetime(retry_after, usegmt=True)
         fault = Fault(status=status, delay=delay, malformed=malformed, close=close,
                       retry_after=None if retry_after is None else str(retry_after),
                       path_prefix=path_prefix, method=method.upper() if method else None,
-                      times=times, headers=dict(headers or {}))
+                      times=times, headers=dict(headers or {}), skip=skip)
         with self._lock:
             self._faults.append(fault)
         return fault
@@ -71,6 +74,9 @@ class FaultQueue:
         with self._lock:
             for i, fault in enumerate(self._faults):
                 if fault.matches(method, path):
+                    if fault.skip:
+                        fault.skip -= 1
+                        continue
                     fault.hits += 1
                     if fault.times is not None:
                         fault.times -= 1

@@ -313,6 +313,17 @@ def test_500_twice_then_success(sample_app: StartApp) -> None:
     assert [r.status for r in app.requests] == [500, 500, 200]
 
 
+def test_a_fault_can_skip_the_first_matching_requests(sample_app: StartApp) -> None:
+    app = sample_app(n=5)
+    fault = app.faults.add(status=503, skip=2, path_prefix="/all/")
+    with httpx.Client(base_url=app.url) as c:
+        assert c.get("/cursor/contacts").status_code == 200  # not matching: not counted
+        assert [c.get("/all/contacts").status_code for _ in range(4)] == [200, 200, 503, 200]
+    assert fault.hits == 1 and len(app.faults) == 0
+    with pytest.raises(ValueError, match="skip"):
+        app.faults.add(status=500, skip=-1)
+
+
 def test_delay_makes_a_client_time_out_and_then_the_app_answers(sample_app: StartApp) -> None:
     app = sample_app(n=5)
     app.faults.add(delay=1.0)
