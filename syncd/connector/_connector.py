@@ -18,7 +18,7 @@ import asyncio
 import builtins  # Connector.list shadows the builtin in annotations
 import functools
 import ssl
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
@@ -225,7 +225,8 @@ class Connector:
                 f"record {rid or '?'}: {e}", operation=operation, record_id=rid, field=e.field,
             ) from None
 
-    async def _pages(self, name: str, extra: Mapping[str, Any] | None = None) -> AsyncIterator[Page]:
+    async def _pages(self, name: str, extra: Mapping[str, Any] | None = None, *,
+                     read_ahead: bool = True) -> AsyncGenerator[Page, None]:
         op = self._operation(name)
         ctx = {**self.context, "cursor": None, **(extra or {})}
 
@@ -258,7 +259,7 @@ class Connector:
                 raw = self._records(op, answer, number)
                 request = run.next(answer, raw)
                 self.last_run_has_more = request is not None
-                if request is not None and not run.at_cap():
+                if read_ahead and request is not None and not run.at_cap():
                     ahead = asyncio.create_task(fetch(request))
                     await asyncio.sleep(0)  # let it put the request on the wire
                 records = self.extractor.page(raw)
@@ -275,10 +276,13 @@ class Connector:
             if ahead is not None:  # the reader stopped early: the page ahead is not wanted
                 _abandon(ahead)
 
-    def list(self) -> AsyncIterator[Page]:
-        return self._pages("list")
+    def list(self, *, read_ahead: bool = True) -> AsyncGenerator[Page, None]:
+        """Every page of the ``list`` operation. ``read_ahead``: ask for the
+        next page while the caller uses this one (off for a caller that
+        wants only the first page)."""
+        return self._pages("list", read_ahead=read_ahead)
 
-    def changes(self, since: datetime) -> AsyncIterator[Page]:
+    def changes(self, since: datetime) -> AsyncGenerator[Page, None]:
         return self._pages("changes", since_context(since))
 
     @property

@@ -30,7 +30,7 @@ async def probe(connector: Connector, *, all_pages: bool = False, keep: int = 3)
     """Read the first page (or all pages) of ``list``; errors propagate."""
     result = ProbeResult()
     start = time.perf_counter()
-    pages = connector.list()
+    pages = connector.list(read_ahead=all_pages)
     try:
         async for page in pages:
             if result.pages == 0:
@@ -42,12 +42,12 @@ async def probe(connector: Connector, *, all_pages: bool = False, keep: int = 3)
                 result.first_records.extend(page.records[:room])
             result.errors.extend(page.errors)
             if not all_pages:
-                # The generator asks for the next page only when iterated,
-                # so knowing whether one exists would cost a request.
+                # Without read-ahead the next page is asked for only when
+                # iterated, so knowing whether one exists would cost a request.
                 result.more_pages = connector.last_run_has_more
                 break
     finally:
-        await pages.aclose()  # type: ignore[attr-defined]
+        await pages.aclose()
     result.seconds = time.perf_counter() - start
     result.retries = connector.sender.retries
     return result

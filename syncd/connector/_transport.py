@@ -25,6 +25,7 @@ httpx's default transport instead (:func:`proxy_configured`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import time
 import urllib.request
@@ -67,15 +68,7 @@ class _Connection:
         )
 
     def abort(self) -> None:
-        self.writer.transport.abort()
-
-    async def close(self) -> None:
-        self.writer.close()
-        try:
-            async with asyncio.timeout(_CLOSE_TIMEOUT):
-                await self.writer.wait_closed()
-        except (OSError, TimeoutError):
-            self.abort()
+        self.writer.transport.abort()  # a no-op on a closed connection
 
 
 class AsyncH11Transport(httpx.AsyncBaseTransport):
@@ -114,7 +107,17 @@ class AsyncH11Transport(httpx.AsyncBaseTransport):
         idle = [conn for conns in self._idle.values() for conn in conns]
         self._idle.clear()
         for conn in idle:
-            await conn.close()
+            conn.writer.close()
+        try:
+            async with asyncio.timeout(_CLOSE_TIMEOUT):
+                for conn in idle:
+                    with contextlib.suppress(OSError):
+                        await conn.writer.wait_closed()
+        except TimeoutError:
+            pass
+        finally:  # what has not closed by now (or if we are cancelled) is cut
+            for conn in idle:
+                conn.abort()
 
     # --- connections ------------------------------------------------------------
 

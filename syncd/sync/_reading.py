@@ -9,6 +9,7 @@ guard that refuses a side that reads empty or loses too much at once.
 
 from __future__ import annotations
 
+from contextlib import aclosing
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -50,43 +51,45 @@ class Reader:
         high = state.cursor
         read = 0
         blind = False  # a record that could not be read, not even its id
-        async for page in pages:
-            projection = self.ctx.projection[side]
-            digests = self.ctx.store.digests(self.ctx.name, side, [r.id for r in page.records])
-            fresh: list[tuple[Record, dict[str, Any], str]] = []
-            unchanged: list[str] = []
-            for record in page.records:
-                seen = projection.wire(record.fields)
-                digest = content_hash(seen)
-                if digests.get(record.id) == (digest, record.deleted):
-                    unchanged.append(record.id)  # the common case: no snapshot to decode
-                else:
-                    fresh.append((record, seen, digest))
-                if record.updated_at is not None and (high is None or record.updated_at > high):
-                    high = record.updated_at
-            old = self.ctx.store.snapshots(self.ctx.name, side, [r.id for r, _, _ in fresh]) if fresh else {}
-            changed = [
-                changed_snapshot(side, record, seen, digest, projection, old.get(record.id), generation)
-                for record, seen, digest in fresh
-            ]
-            read += len(page.records)
-            self.ctx.summary.unchanged += len(unchanged)
-            # A record that could not be read is still there: it must not
-            # look deleted to the full read's deletion check.
-            unreadable = [e.record_id for e in page.errors if e.record_id]
-            blind = blind or len(unreadable) < len(page.errors)
-            with self.ctx.store.transaction(self.ctx.name) as t:
-                t.put_snapshots(changed)
-                if full:
-                    t.mark_seen(side, unchanged + unreadable, generation)
-                for err in page.errors:
-                    log.warning("record unreadable", record=err.record_id, error=err.message)
-                    t.add_error(RecordErrorRow(side, err.record_id or "?", err.operation, err.message,
-                                               origin=self.ctx.origin))
-            self.ctx.summary.errors += len(page.errors)
-            log.debug("page read", records=len(page.records), changed=len(changed), errors=len(page.errors),
-                      full=full)
-            self.ctx.checkpoint()
+        # aclosing: a cycle that stops at a checkpoint cancels the page read ahead at once.
+        async with aclosing(pages):
+            async for page in pages:
+                projection = self.ctx.projection[side]
+                digests = self.ctx.store.digests(self.ctx.name, side, [r.id for r in page.records])
+                fresh: list[tuple[Record, dict[str, Any], str]] = []
+                unchanged: list[str] = []
+                for record in page.records:
+                    seen = projection.wire(record.fields)
+                    digest = content_hash(seen)
+                    if digests.get(record.id) == (digest, record.deleted):
+                        unchanged.append(record.id)  # the common case: no snapshot to decode
+                    else:
+                        fresh.append((record, seen, digest))
+                    if record.updated_at is not None and (high is None or record.updated_at > high):
+                        high = record.updated_at
+                old = self.ctx.store.snapshots(self.ctx.name, side, [r.id for r, _, _ in fresh]) if fresh else {}
+                changed = [
+                    changed_snapshot(side, record, seen, digest, projection, old.get(record.id), generation)
+                    for record, seen, digest in fresh
+                ]
+                read += len(page.records)
+                self.ctx.summary.unchanged += len(unchanged)
+                # A record that could not be read is still there: it must not
+                # look deleted to the full read's deletion check.
+                unreadable = [e.record_id for e in page.errors if e.record_id]
+                blind = blind or len(unreadable) < len(page.errors)
+                with self.ctx.store.transaction(self.ctx.name) as t:
+                    t.put_snapshots(changed)
+                    if full:
+                        t.mark_seen(side, unchanged + unreadable, generation)
+                    for err in page.errors:
+                        log.warning("record unreadable", record=err.record_id, error=err.message)
+                        t.add_error(RecordErrorRow(side, err.record_id or "?", err.operation, err.message,
+                                                   origin=self.ctx.origin))
+                self.ctx.summary.errors += len(page.errors)
+                log.debug("page read", records=len(page.records), changed=len(changed), errors=len(page.errors),
+                          full=full)
+                self.ctx.checkpoint()
         self.ctx.summary.read[side] += read
         with self.ctx.store.transaction(self.ctx.name) as t:
             if full and not blind:

@@ -101,3 +101,14 @@ async def test_nothing_is_asked_for_past_max_pages(sample_app: Any, make_spec: A
         pages = [page async for page in c.list()]
         await settle()
     assert len(pages) == 5 and len(app.requests) == 5
+
+
+async def test_a_first_page_probe_does_not_read_ahead(sample_app: Any, make_spec: Any, connect: Any) -> None:
+    from syncd.connector._probe import probe
+
+    app = sample_app(n=30)
+    async with connect(make_spec(replace_list=CURSOR), app) as c:
+        result = await probe(c)
+        await anyio.sleep(0.1)
+    assert result.pages == 1 and result.more_pages
+    assert len(app.requests) == 1  # `syncd check` costs one request a side
