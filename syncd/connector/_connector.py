@@ -9,7 +9,8 @@ Its operations are what the sync layer sees of an app:
     await c.create_many([fields, …]) / c.update_many([(id, fields), …])
 
 A page is committed by the caller as a unit, so list-like operations yield
-:class:`Page` objects rather than single records.
+:class:`Page` objects rather than single records.  They read one page
+ahead: the next page is asked for while the caller uses this one.
 """
 
 from __future__ import annotations

@@ -138,7 +138,7 @@ class Sender:
         self.retries += 1
         seconds = retry_after if retry_after is not None else backoff(attempt, self.retry)
         _log().warning("request retried", request=self._describe(request), why=self.masker.mask(why),
-                    attempt=attempt + 1, wait=round(seconds, 3), retry_after=retry_after is not None)
+                       attempt=attempt + 1, wait=round(seconds, 3), retry_after=retry_after is not None)
         await self.sleep(seconds)
 
     def _decode(self, operation: str, request: httpx.Request, response: httpx.Response) -> Any:
