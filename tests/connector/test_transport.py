@@ -7,6 +7,7 @@ the tests see when a connection is reused and when a new one is opened.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import http.server
 import json
@@ -232,3 +233,26 @@ async def test_a_connector_behind_a_proxy_uses_httpx_transport(
     async with Connector(make_spec(), "contacts", settings) as c:
         assert isinstance(c.client._transport, httpx.AsyncHTTPTransport)
         assert c.client._mounts  # httpx's own transport, with the proxy mounted
+
+
+@pytest.mark.parametrize("answer", [
+    b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\ntoo short",  # closed mid-body
+    b"NOT HTTP AT ALL\r\n\r\n",  # not a status line
+    b"",  # closed without a word
+])
+async def test_a_broken_answer_is_a_remote_protocol_error(answer: bytes) -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with client(plain()) as c:
+            with pytest.raises(httpx.RemoteProtocolError):
+                await c.get(f"http://127.0.0.1:{port}/")
+    finally:
+        server.close()
+        await server.wait_closed()
