@@ -201,8 +201,11 @@ class AsyncH11Transport(httpx.AsyncBaseTransport):
             elif isinstance(event, h11.EndOfMessage):
                 assert head is not None
                 return head, b"".join(body)
-            # InformationalResponse (1xx) is skipped; PAUSED cannot happen
-            # before the end of a message.
+            elif isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
+                # Not before the end of an answer, as h11 reads HTTP; never loop on it.
+                raise httpx.RemoteProtocolError("the connection ended before the answer did",
+                                                request=request)
+            # An InformationalResponse (1xx) is skipped.
 
     @staticmethod
     async def _write(conn: _Connection, data: bytes, request: httpx.Request, timeout: float | None) -> None:
