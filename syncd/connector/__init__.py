@@ -14,7 +14,7 @@ from syncd.connector._errors import (
     ResponseError,
     TransportError,
 )
-from syncd.connector._fields import Record, normaliser_for, to_wire
+from syncd.connector._fields import Record, normaliser_for, parse_stored_datetime
 from syncd.connector._masking import PROCESS_MASKER, SecretMasker
 from syncd.connector._probe import ProbeResult, probe
 from syncd.connector._ratelimit import Account, AccountRegistry
@@ -36,8 +36,8 @@ __all__ = [
     "SecretMasker",
     "TransportError",
     "normaliser_for",
+    "parse_stored_datetime",
     "probe",
     "resolve_settings",
     "since_context",
-    "to_wire",
 ]

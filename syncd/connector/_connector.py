@@ -33,7 +33,7 @@ from syncd.config import ConnectorSpec, Operation
 from syncd.connector._auth import build_auth
 from syncd.connector._batch import create_many, update_many
 from syncd.connector._errors import ConnectorError, RecordError, ResponseError
-from syncd.connector._fields import Extractor, FieldValueError, Record, to_wire
+from syncd.connector._fields import Extractor, FieldValueError, Record
 from syncd.connector._http import Answer, Sender
 from syncd.connector._masking import PROCESS_MASKER, SecretMasker, install_log_filter
 from syncd.connector._pagination import PageRequest, PageRun
@@ -302,7 +302,7 @@ class Connector:
         normalise = self.extractor.normaliser(field_name)
         wanted = normalise(value)
         found: list[Record] = []
-        extra = {"field": field_name, "value": to_wire(wanted)}
+        extra = {"field": field_name, "value": wanted}
         async for page in self._pages("find", extra):
             found.extend(r for r in page.records if r.fields.get(field_name) == wanted)
         return found
@@ -310,16 +310,17 @@ class Connector:
     # --- writing --------------------------------------------------------------
 
     def wire_fields(self, fields: Mapping[str, Any]) -> dict[str, Any]:
-        """The values to write as they go on the wire; every field must be writable."""
-        wire = {}
-        for name, value in fields.items():
+        """The values to write, checked: every field must exist and be writable.
+
+        Values are in the stored form (see ``_fields``), which is JSON as
+        it goes on the wire: nothing to convert."""
+        for name in fields:
             spec = self.object.fields.get(name)
             if spec is None:
                 raise ConnectorError(f"{self.spec.name}.{self.object.name} has no field {name!r}")
             if spec.write is None:
                 raise ConnectorError(f"field {name!r} of {self.spec.name}.{self.object.name} is read-only")
-            wire[name] = to_wire(value)
-        return wire
+        return dict(fields)
 
     def write_fields(self, target: dict[str, Any], wire: Mapping[str, Any]) -> dict[str, Any]:
         """``target`` with each value written at its field's write path (checked by wire_fields)."""

@@ -1,8 +1,10 @@
 """Reading records: field extraction and normalisation by declared type.
 
-Each field type has a normaliser that turns what an API sends into one
-canonical value, so two apps that spell the same value differently compare
-equal:
+Each field type has one normaliser that turns what an API sends into the
+*stored form*: the one value a record, a snapshot and a planned write carry
+from the moment it is read (JSON-ready, so two apps that spell the same
+value differently compare equal, and nothing is converted again on the way
+to the state store or back out to a request body):
 
     string    str; numbers become text
     email     trimmed, lower-cased (emails are matched case-insensitively)
@@ -11,15 +13,26 @@ equal:
     number    int or float; numeric strings are parsed
     integer   int; "12" and 12.0 are accepted, 12.5 is not
     boolean   bool; also "true"/"false", "yes"/"no", "1"/"0", 1/0
-    datetime  an aware UTC datetime, from ISO 8601, epoch seconds, epoch
-              milliseconds or the field's declared strptime formats
+    datetime  ISO 8601 text in UTC with a "Z" ("2024-05-01T12:00:00Z"), from
+              ISO 8601, epoch seconds, epoch milliseconds or the field's
+              declared strptime formats; :func:`parse_stored_datetime` reads
+              it back where a datetime is needed (the ``date`` transform)
     list      a list of strings; a comma-separated string is split
-    tags      like list, duplicates removed, order kept
+    tags      like list, duplicates removed, sorted (tag order means nothing,
+              and an app that reorders tags must not look like a change)
 
 A blank value (None, "" or whitespace) is None for every type but list and
 tags, where it is the empty list.  A value that cannot be read as its type
 raises :class:`RecordError` naming the field; the other records of the page
 are not affected.
+
+A record's ``updated_at`` is its stamp, not a field: it stays an aware
+datetime, since every record's is compared with the cursor.
+
+A page is normalised a column at a time (:func:`column_for`): each type's
+common shape inline, every other value through the type's normaliser, so
+that a column gives what the normaliser gives value by value
+(``tests/connector/test_fields_property.py`` holds them to that).
 """
 
 from __future__ import annotations
@@ -75,7 +88,7 @@ def _phone(value: Any) -> Any:
     if value is None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
+        value = str(value)  # then as text, so that the result reads the same again
     if type(value) is not str:
         raise FieldValueError(f"expected a phone number, got {type(value).__name__}")
     stripped = value.strip()
@@ -87,7 +100,9 @@ def _phone(value: Any) -> Any:
 
 
 def _number(value: Any) -> Any:
-    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    if type(value) is float and math.isfinite(value):  # NaN never equals itself: every diff would change
         return value
     if type(value) is str:
         text = value.strip().replace(",", "") if value.count(",") and "." in value else value.strip()
@@ -140,15 +155,28 @@ _EPOCH_MS_THRESHOLD = 100_000_000_000  # larger epochs are milliseconds (after 1
 
 
 def _from_epoch(number: float) -> datetime:
-    if abs(number) >= _EPOCH_MS_THRESHOLD:
-        number = number / 1000
-    return datetime.fromtimestamp(number, UTC)
+    seconds = number / 1000 if abs(number) >= _EPOCH_MS_THRESHOLD else number
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (ValueError, OverflowError, OSError):  # NaN, or past what a datetime holds
+        raise FieldValueError(f"expected a date/time, got {number!r:.40}") from None
 
 
 fromisoformat = datetime.fromisoformat
 
 
-def datetime_normaliser(formats: Sequence[str] = ()) -> Normaliser:
+def utc_text(moment: datetime) -> str:
+    """An aware datetime in the stored form: ISO 8601, UTC, "Z"."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def parse_stored_datetime(text: str) -> datetime:
+    """A stored datetime (:func:`utc_text`) back to an aware datetime."""
+    return fromisoformat(text)
+
+
+def datetime_parser(formats: Sequence[str] = ()) -> Callable[[Any], datetime | None]:
+    """What an API sends as a date/time, as an aware UTC datetime (stamps)."""
     def parse(value: Any) -> Any:
         if type(value) is str and value[4:5] == "-" and value[-1:] == "Z":
             # The common shape, "2024-05-01T12:00:00Z": straight to the ISO parser.
@@ -198,6 +226,32 @@ def datetime_normaliser(formats: Sequence[str] = ()) -> Normaliser:
     return parse
 
 
+def _canonical_utc(value: str) -> bool:
+    """Already in the stored form without fractions: "2024-05-01T12:00:00Z".
+
+    The separators are checked here and the digits by the ISO parser, so a
+    value that passes is exactly what :func:`utc_text` would make of it."""
+    return (len(value) == 20 and value[19] == "Z" and value[4] == "-" and value[7] == "-"
+            and value[10] == "T" and value[13] == ":" and value[16] == ":")
+
+
+def datetime_normaliser(formats: Sequence[str] = ()) -> Normaliser:
+    """The ``datetime`` field type: what an API sends, as stored text."""
+    parse = datetime_parser(formats)
+
+    def normalise(value: Any) -> Any:
+        if type(value) is str and _canonical_utc(value):
+            try:
+                fromisoformat(value)
+                return value
+            except ValueError:
+                pass  # the parser says what is wrong
+        moment = parse(value)
+        return None if moment is None else utc_text(moment)
+
+    return normalise
+
+
 def _string_list(value: Any) -> list[str]:
     if _blank(value):
         return []
@@ -221,8 +275,8 @@ _TEXT_ONLY = {str}
 def _tags(value: Any) -> list[str]:
     if type(value) is list and {*map(type, value)} == _TEXT_ONLY:
         # The common shape: already a list of text; only duplicates to drop.
-        return value if len(set(value)) == len(value) else list(dict.fromkeys(value))
-    return list(dict.fromkeys(_string_list(value)))
+        return sorted(set(value))
+    return sorted(set(_string_list(value)))
 
 
 _SIMPLE: dict[str, Normaliser] = {
@@ -235,10 +289,11 @@ def normaliser_for(field: FieldSpec) -> Normaliser | None:
     if field.type is None:
         return None
     if field.type == "datetime":
-        return datetime_normaliser(field.formats)
+        return datetime_normaliser(field.formats) if field.formats else _ISO_DATETIME
     return _SIMPLE[field.type]
 
 
+_ISO_STAMP = datetime_parser()
 _ISO_DATETIME = datetime_normaliser()
 
 # Column normalisers: a whole column of a page at once, the common shape of
@@ -256,7 +311,7 @@ def _email_column(values: list[Any]) -> list[Any]:
 
 
 def _tags_column(values: list[Any]) -> list[Any]:
-    # Most tag lists are empty or hold one tag: nothing to drop.
+    # Most tag lists are empty or hold one tag: nothing to drop or sort.
     return [
         v if type(v) is list and (not v or (len(v) == 1 and type(v[0]) is str)) else _tags(v)
         for v in values
@@ -274,15 +329,27 @@ def _phone_column(values: list[Any]) -> list[Any]:
     ]
 
 
-def _iso_column(values: list[Any]) -> list[Any]:
+def _stamp_column(values: list[Any]) -> list[Any]:
+    """``updated_at`` stamps: aware datetimes, as :data:`_ISO_STAMP` reads them."""
     try:
-        # The common shape, "2024-05-01T12:00:00Z", as in datetime_normaliser.
+        # The common shape, "2024-05-01T12:00:00Z", as in datetime_parser.
         return [
             fromisoformat(v).astimezone(UTC) if type(v) is str and v[4:5] == "-" and v[-1:] == "Z"
-            else _ISO_DATETIME(v)
+            else _ISO_STAMP(v)
             for v in values
         ]
     except ValueError:  # a FieldValueError, or a Z-shaped value the ISO parser refused
+        return [_ISO_STAMP(v) for v in values]
+
+
+def _iso_column(values: list[Any]) -> list[Any]:
+    # Most values come in the stored form already: checked, kept as they are.
+    try:
+        return [
+            v if type(v) is str and _canonical_utc(v) and fromisoformat(v) else _ISO_DATETIME(v)
+            for v in values
+        ]
+    except ValueError:  # a FieldValueError, or a canonical-looking value the ISO parser refused
         return [_ISO_DATETIME(v) for v in values]
 
 
@@ -390,7 +457,7 @@ class Extractor:
                 vals if column is None else column(vals)
                 for vals, column in zip(fields, self._columns)
             ]
-            stamps = _iso_column(updated) if updated is not None else repeat(None)
+            stamps = _stamp_column(updated) if updated is not None else repeat(None)
         except FieldValueError:
             return None
         if not all(type(i) is str for i in ids):
@@ -428,7 +495,7 @@ class Extractor:
         if self.read_updated is not None:
             value = get(self.updated_key) if self.updated_key is not None else self.read_updated(raw)
             try:
-                updated = _ISO_DATETIME(value)
+                updated = _ISO_STAMP(value)
             except FieldValueError as e:
                 raise FieldValueError(f"updated_at: {e}", field="updated_at") from None
         deleted = bool(self.read_deleted(raw)) if self.read_deleted is not None else False
@@ -440,10 +507,3 @@ def _top_level_key(expr: Any) -> str | None:
     if expr.is_path and "." not in source and "[" not in source:
         return source
     return None
-
-
-def to_wire(value: Any) -> Any:
-    """A normalised value as it goes into a JSON request body."""
-    if type(value) is datetime:
-        return value.isoformat().replace("+00:00", "Z")
-    return value

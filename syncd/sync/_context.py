@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 import structlog
 
 from syncd.config import Integration
 from syncd.connector import Connector, ConnectorError
-from syncd.state import Origin, RecordErrorRow, Side, Snapshot, StateStore
+from syncd.state import Origin, RecordErrorRow, Side, Snapshot, StateStore, Transaction
 from syncd.sync._plan import IntegrationPlan
 from syncd.sync._snapshots import Projection
 from syncd.sync._summary import CycleStopped, CycleSummary
@@ -52,7 +51,7 @@ class CycleContext:
         return self.integration.name
 
     @staticmethod
-    def link(t: Any, side: Side, record_id: str, partner_id: str) -> None:
+    def link(t: Transaction, side: Side, record_id: str, partner_id: str) -> None:
         if side == "left":
             t.link(record_id, partner_id)
         else:
@@ -66,7 +65,7 @@ class CycleContext:
                         deleted=snap.deleted if deleted is None else deleted, dirty=False,
                         generation=snap.generation)
 
-    def record_failure(self, t: Any, target: Side, record_id: str, operation: str,
+    def record_failure(self, t: Transaction, target: Side, record_id: str, operation: str,
                        error: ConnectorError) -> None:
         self.summary.errors += 1
         log.warning("write failed", side=target, record=record_id, operation=operation,

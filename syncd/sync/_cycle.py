@@ -46,7 +46,7 @@ class Cycle:
         match = {"left": integration.match_left, "right": integration.match_right}
         self.ctx = CycleContext(
             integration=integration, plan=plan, store=store, connectors=connectors,
-            projection={s: Projection(connectors[s].object, plan.compared_fields(s), match[s]) for s in SIDES},
+            projection={s: Projection(plan.compared_fields(s), match[s]) for s in SIDES},
             summary=CycleSummary(integration.name), origin=origin, dry_run=dry_run,
             write=write and not dry_run, stop=stop)
         self.force_full = full

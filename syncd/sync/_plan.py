@@ -154,10 +154,10 @@ class IntegrationPlan:
 
     def plan(self, left: SideView | None, right: SideView | None) -> PairPlan:
         """The writes that bring *left* and *right* in step (see the module docstring)."""
-        if left is None or right is None:
-            if left is None and right is None:
-                return PairPlan()
-            return self._create("left" if right is None else "right", left or right)  # type: ignore[arg-type]
+        if right is None:  # a record to create on the right, if anything
+            return self._create("left", left) if left is not None else PairPlan()
+        if left is None:
+            return self._create("right", right)
         views: dict[SideName, SideView] = {"left": left, "right": right}
         for side, view in views.items():
             if view.deleted:

@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 
 from syncd.connector import Record
-from syncd.state import RecordErrorRow, Side, SideState, Snapshot
+from syncd.state import RecordErrorRow, Side, SideState, Snapshot, Transaction
 from syncd.sync._context import CURSOR_OVERLAP, CycleContext
 from syncd.sync._snapshots import changed_snapshot, content_hash
 from syncd.sync._summary import CycleAborted
@@ -59,7 +59,7 @@ class Reader:
                 fresh: list[tuple[Record, dict[str, Any], str]] = []
                 unchanged: list[str] = []
                 for record in page.records:
-                    seen = projection.wire(record.fields)
+                    seen = projection.stored(record.fields)
                     digest = content_hash(seen)
                     if digests.get(record.id) == (digest, record.deleted):
                         unchanged.append(record.id)  # the common case: no snapshot to decode
@@ -106,7 +106,7 @@ class Reader:
                 last_full_read=now if full else state.last_full_read,
                 fields=fields if full else state.fields))
 
-    def _deletions(self, t: Any, side: Side, generation: int, read: int, before: int) -> None:
+    def _deletions(self, t: Transaction, side: Side, generation: int, read: int, before: int) -> None:
         gone = list(self.ctx.store.unseen(self.ctx.name, side, generation))
         if not gone:
             return

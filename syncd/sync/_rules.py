@@ -5,8 +5,9 @@ the *source* record of that direction (the record whose values are being
 written to the other side).  Its condition is JMESPath over::
 
     <field>          each compared field of the source side, by its name in
-                     the source's connector spec (normalised; a datetime is
-                     ISO 8601 text; a field the source side lacks is null)
+                     the source's connector spec (in the stored form: a
+                     datetime is ISO 8601 text, tags a sorted list; a
+                     field the source side lacks is null)
     other            the linked record on the other side, the same way,
                      or null when there is none (a record about to be created)
     exists_in_other  true when there is a linked record on the other side
@@ -39,14 +40,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import jmespath
 from jmespath import exceptions as jmespath_errors
 
 from syncd.config import Action, ObjectSpec, Rule, SideName
-from syncd.connector import normaliser_for, to_wire
+from syncd.connector import normaliser_for
 from syncd.sync._transforms import same_value
 
 __all__ = ["Outcome", "RuleBook", "apply_actions", "holds", "other_reads"]
@@ -95,14 +95,6 @@ def other_reads(rule: Rule) -> frozenset[str]:
     return frozenset(_other_names(jmespath.compile(rule.condition.source).parsed))
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return to_wire(value)
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
 @dataclass(slots=True)
 class Outcome:
     """What the rules say about one direction of one record pair."""
@@ -147,12 +139,12 @@ class RuleBook:
 
     def condition_data(self, source: SideName, seen: Mapping[str, Any], fields: Iterable[str],
                        other: Mapping[str, Any] | None) -> dict[str, Any]:
-        data: dict[str, Any] = {f: _plain(seen.get(f)) for f in fields}
+        data: dict[str, Any] = {f: seen.get(f) for f in fields}
         for rule in self.rules:
             if self.applies(rule, source):
                 for name in rule.condition.variables - SPECIAL_VARIABLES:
                     data.setdefault(name, None)
-        data["other"] = None if other is None else {k: _plain(v) for k, v in other.items()}
+        data["other"] = None if other is None else dict(other)
         data["exists_in_other"] = other is not None
         return data
 
@@ -202,7 +194,7 @@ def apply_actions(actions: Iterable[Action], writes: dict[str, Any], seen: Mappi
                 tags.append(tag)
             elif action.kind == "remove_tag" and tag in tags:
                 tags.remove(tag)
-            writes[tags_field] = tags
+            writes[tags_field] = sorted(tags)  # the stored form of tags
         elif action.kind == "set":
             for name, value in action.value.items():
                 spec = obj.fields.get(name)

@@ -1,9 +1,10 @@
 """Value conversion: one field mapping, one direction.
 
 A :class:`Flow` is a field mapping seen from its source side: it turns the
-source record's values (already normalised by their field types) into the
-values of the target fields, normalised by the *target* fields' types, so
-that what syncd writes compares equal to what the app echoes back.
+source record's values (in the stored form their field types give them,
+see ``syncd.connector._fields``) into the values of the target fields,
+normalised by the *target* fields' types, so that what syncd writes
+compares equal to what the app echoes back.
 
 Steps, in order:
 
@@ -14,15 +15,15 @@ Steps, in order:
    the target's part that did not change, see :func:`update_name`),
    ``lower`` and ``trim`` (on text, and on each item of a list), ``first``
    (the first item of a list; the other way, the value becomes the first
-   item of the target's list, the rest kept), ``date`` (a datetime to text
-   in ``format:``, text in ``format:`` to a datetime);
+   item of the target's list, the rest kept), ``date`` (a datetime field's
+   value to text in ``format:``, text in ``format:`` to a datetime field);
 3. ``values:``: the map from left to right values, or its inverse from
    right to left.  A value the map does not name has no translation: the
    mapping's ``default:`` is written if it has one, otherwise nothing (not
    even with ``clear: true``: an untranslatable value is not a blank one);
 4. a list going into a single-valued text field becomes "a, b" (the list
-   types split that back); a datetime going into a text field becomes ISO
-   8601 text;
+   types split that back); a datetime goes into a text field as its stored
+   ISO 8601 text;
 5. each target value is normalised by its field's type.
 
 A value that cannot be converted (text that does not match the date format,
@@ -38,7 +39,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from syncd.config import FieldMapping, FieldSpec, ObjectSpec, SideName
-from syncd.connector import normaliser_for, to_wire
+from syncd.connector import normaliser_for, parse_stored_datetime
 from syncd.expr import to_text
 from syncd.sync._names import join_name, split_name, update_name
 
@@ -114,6 +115,7 @@ class Flow:
     index: int  # the mapping's position in ``fields:``
     source: SideName
     source_fields: tuple[str, ...]
+    source_types: tuple[str | None, ...]
     target_fields: tuple[str, ...]
     target_types: tuple[str | None, ...]
     normalisers: tuple[Callable[[Any], Any], ...]
@@ -146,7 +148,8 @@ class Flow:
             raw = split_name(mapping.default) if len(tgt) == 2 else (mapping.default,) * len(tgt)
             defaults = tuple(_safe(n, v) for n, v in zip(normalisers, raw))
         return cls(
-            index=index, source=source, source_fields=src, target_fields=tgt,
+            index=index, source=source, source_fields=src,
+            source_types=tuple(_type(source_object, f) for f in src), target_fields=tgt,
             target_types=tuple(s.type if s is not None else None for s in specs),
             normalisers=normalisers, transform=mapping.transform, format=mapping.format,
             values=values, defaults=defaults, clear=mapping.clear,
@@ -220,9 +223,8 @@ class Flow:
 
     def _date(self, value: Any) -> Any:
         fmt = self.format or "%Y-%m-%d"
-        if isinstance(value, datetime):
-            aware = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-            return aware.strftime(fmt)
+        if self.source_types[0] == "datetime" and isinstance(value, str):
+            return parse_stored_datetime(value).strftime(fmt)
         if isinstance(value, str):
             try:
                 parsed = datetime.strptime(value.strip(), fmt)
@@ -244,6 +246,11 @@ class Flow:
         return NOTHING
 
 
+def _type(obj: ObjectSpec, name: str) -> str | None:
+    spec = obj.fields.get(name)
+    return spec.type if spec is not None else None
+
+
 def _normaliser(obj: ObjectSpec, name: str) -> Callable[[Any], Any]:
     spec = obj.fields.get(name)
     return (normaliser_for(spec) if spec is not None else None) or _identity
@@ -258,9 +265,6 @@ def _each(value: Any, fn: Callable[[str], str]) -> Any:
 
 
 def _coerce(value: Any, kind: str | None) -> Any:
-    if kind in _TEXT_TYPES:
-        if isinstance(value, list):
-            return ", ".join(to_text(v) for v in value if not is_blank(v)) or None
-        if isinstance(value, datetime):
-            return to_wire(value)
+    if kind in _TEXT_TYPES and isinstance(value, list):
+        return ", ".join(to_text(v) for v in value if not is_blank(v)) or None
     return value

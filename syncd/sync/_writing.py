@@ -17,9 +17,10 @@ from typing import Any
 
 import structlog
 
-from syncd.connector import ApiError, AuthError, ConnectorError, TransportError, to_wire
+from syncd.connector import ApiError, AuthError, ConnectorError, TransportError
 from syncd.state import ConflictRow, Intent, Side, Snapshot
 from syncd.sync._context import SIDES, CycleContext, other
+from syncd.sync._conflicts import Conflict
 from syncd.sync._plan import PairPlan, SideView
 from syncd.sync._snapshots import view, written
 from syncd.sync._summary import PlannedWrite
@@ -36,6 +37,14 @@ class _Work:
     results: dict[Side, Snapshot] = field(default_factory=dict)
     failed: bool = False
     unlink: bool = False  # the pair ends (a deletion handled with tag or set actions)
+
+    def on(self, side: Side) -> Snapshot:
+        """The pair's record on *side*, where the plan says there is one
+        (the source of a create, the target of an update)."""
+        snap = self.snaps[side]
+        if snap is None:
+            raise LookupError(f"the pair has no {side} record")  # a planning bug, not bad input
+        return snap
 
 
 
@@ -86,9 +95,9 @@ class Writer:
                 self.ctx.summary.skipped += 1  # nothing to match it by: never created blind
                 settle.append(snap)
                 continue
-            views: dict[Side, SideView | None] = {side: view(snap, self.ctx.projection[side]), o: None}
+            views: dict[Side, SideView | None] = {side: view(snap), o: None}
             if partner is not None:
-                views[o] = view(partner, self.ctx.projection[o])
+                views[o] = view(partner)
             plan = self.ctx.plan.plan(views["left"], views["right"])
             if plan.create is not None:
                 key = (plan.create, snap.match_key or "")
@@ -152,15 +161,15 @@ class Writer:
         projection = self.ctx.projection[target]
         with self.ctx.store.transaction(self.ctx.name) as t:
             intents = [
-                t.add_intent(Intent(side=target, kind="create", source_id=w.snaps[source].record_id,  # type: ignore[union-attr]
-                                    fields=projection.wire(w.plan.writes(target)),
-                                    match_key=w.snaps[source].match_key))  # type: ignore[union-attr]
+                t.add_intent(Intent(side=target, kind="create", source_id=w.on(source).record_id,
+                                    fields=projection.stored(w.plan.writes(target)),
+                                    match_key=w.on(source).match_key))
                 for w in works
             ]
         # A record whose create failed before goes alone: in a batch, one bad
         # record the API rejects with a 5xx would sink its whole batch again
         # on every cycle.
-        solo = [(target, w.snaps[source].record_id) in self.failed_creates for w in works]  # type: ignore[union-attr]
+        solo = [(target, w.on(source).record_id) in self.failed_creates for w in works]
         results: list[Any] = [None] * len(works)
         groups = [[i for i, alone in enumerate(solo) if not alone]]
         groups += [[i] for i, alone in enumerate(solo) if alone]
@@ -175,8 +184,7 @@ class Writer:
         # is covered by the intents, resolved by a lookup next cycle.
         with self.ctx.store.transaction(self.ctx.name) as t:
             for w, intent_id, result in zip(works, intents, results):
-                src = w.snaps[source]
-                assert src is not None
+                src = w.on(source)
                 if isinstance(result, ConnectorError):
                     w.failed = True
                     self.ctx.record_failure(t, target, src.record_id, "create", result)
@@ -206,19 +214,17 @@ class Writer:
                 self.ctx.summary.updated[target] += 1
             return
         results = await _unknown_outcome_is_a_result(self.ctx.connectors[target].update_many(
-            [(w.snaps[target].record_id, w.plan.writes(target)) for w in works]),  # type: ignore[union-attr]
-            len(works))
+            [(w.on(target).record_id, w.plan.writes(target)) for w in works]), len(works))
         failures = [(w, r) for w, r in zip(works, results) if isinstance(r, ConnectorError)]
         if failures:
             with self.ctx.store.transaction(self.ctx.name) as t:
                 for w, error in failures:
-                    src, dst = w.snaps[source], w.snaps[target]
                     w.failed = True
-                    self.ctx.record_failure(t, target, (src or dst).record_id, "update", error)  # type: ignore[union-attr]
+                    self.ctx.record_failure(t, target, (w.snaps[source] or w.on(target)).record_id,
+                                            "update", error)
         for w, result in zip(works, results):
             if not isinstance(result, ConnectorError):
-                dst = w.snaps[target]
-                assert dst is not None
+                dst = w.on(target)
                 w.results[target] = written(dst, target, dst.record_id, w.plan.writes(target),
                                             self.ctx.projection[target])
                 self.ctx.summary.updated[target] += 1
@@ -265,8 +271,7 @@ class Writer:
                 with self.ctx.store.transaction(self.ctx.name) as t:
                     t.put_snapshots([self.ctx.synced(snap)])
             return None
-        plan = self.ctx.plan.deletion(view(snap, self.ctx.projection[side]),
-                                  view(partner, self.ctx.projection[target]), side=side)
+        plan = self.ctx.plan.deletion(view(snap), view(partner), side=side)
         if plan.delete != target:
             work = _Work(plan, {side: snap, target: partner})
             work.unlink = True
@@ -298,26 +303,17 @@ class Writer:
                 raise result  # the app is unreachable or refuses us: stop the cycle
 
     @staticmethod
-    def _conflict_row(c: Any, snaps: dict[Side, Snapshot | None]) -> ConflictRow:
+    def _conflict_row(c: Conflict, snaps: dict[Side, Snapshot | None]) -> ConflictRow:
         left, right = snaps["left"], snaps["right"]
         return ConflictRow(
             left_id=left.record_id if left else "", right_id=right.record_id if right else "",
-            field=f"{c.left_field} -> {c.right_field}", left_value=_json(c.left_value),
-            right_value=_json(c.right_value), winner=c.winner, rule=c.rule)
+            field=f"{c.left_field} -> {c.right_field}", left_value=c.left_value,
+            right_value=c.right_value, winner=c.winner, rule=c.rule)
 
 
 def _certainly_not_created(error: ConnectorError) -> bool:
     """A refusal before anything was stored: a 4xx other than 409 Conflict."""
     return isinstance(error, ApiError) and 400 <= error.status < 500 and error.status != 409
-
-
-def _json(value: Any) -> Any:
-    """A value as the state store keeps it (datetimes as ISO text)."""
-    if isinstance(value, dict):
-        return {k: _json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json(v) for v in value]
-    return to_wire(value)
 
 
 async def _unknown_outcome_is_a_result(call: Any, count: int) -> list[Any]:

@@ -259,7 +259,7 @@ async def test_mailchimp_create_find_update_delete(mailchimp_app: Any) -> None:
     async with mailchimp(app) as c:
         created = await c.create({"email": "Ada@Example.com", "first_name": "Ada", "tags": ["customer", "beta"]})
         assert created.id == hashlib.md5(b"ada@example.com").hexdigest()  # the subscriber hash
-        assert created.fields["tags"] == ["customer", "beta"] and created.fields["status"] == "subscribed"
+        assert created.fields["tags"] == ["beta", "customer"] and created.fields["status"] == "subscribed"
         assert [r.id for r in await c.find("email", "ADA@example.com")] == [created.id]
         updated = await c.update(created.id, {"last_name": "Lovelace", "phone": "+44 20 7946 0000"})
         assert updated is not None and (updated.fields["last_name"], updated.fields["phone"]) == (

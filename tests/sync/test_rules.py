@@ -55,14 +55,14 @@ rules:
 
 def test_a_rule_tags_a_hot_lead_in_the_same_write_as_the_mapped_fields() -> None:
     out = _plan(HOT).plan(_linked(LEFT, score=80, stage="opportunity"), _linked(RIGHT))
-    assert out.right == {"status": "opportunity", "tags": ["newsletter", "hot"]}
+    assert out.right == {"status": "opportunity", "tags": ["hot", "newsletter"]}
     assert out.rules_fired == [0]
 
 
 def test_a_condition_that_becomes_true_tags_even_if_no_mapped_field_changed() -> None:
     # Only the score changed, and the score is not mapped: the rule reads it.
     out = _plan(HOT).plan(_linked(LEFT, score=80), _linked(RIGHT))
-    assert out.right == {"tags": ["newsletter", "hot"]}
+    assert out.right == {"tags": ["hot", "newsletter"]}
 
 
 def test_a_tag_already_there_is_not_written_again() -> None:
@@ -82,17 +82,17 @@ def test_a_rule_from_the_left_does_not_fire_for_changes_from_the_right() -> None
 
 @pytest.mark.parametrize(("story", "rule", "left", "right_tags"), [
     ("has tag", "{if: \"contains(tags, 'vip')\", then: [{add_tag: vip}]}",
-     {"tags": ["vip", "beta"]}, ["newsletter", "vip"]),
+     {"tags": ["beta", "vip"]}, ["newsletter", "vip"]),
     ("score above N", "{if: \"score > `50`\", then: [{add_tag: hot}]}",
-     {"score": 51}, ["newsletter", "hot"]),
+     {"score": 51}, ["hot", "newsletter"]),
     ("score not above N", "{if: \"score > `50`\", then: [{add_tag: hot}]}",
      {"score": 50}, None),
     ("stage equals", "{if: \"stage == 'customer'\", then: [{add_tag: customer}]}",
-     {"stage": "customer"}, ["newsletter", "customer"]),
+     {"stage": "customer"}, ["customer", "newsletter"]),
     ("a boolean field", "{if: vip, then: [{add_tag: vip}]}",
      {"vip": True}, ["newsletter", "vip"]),
     ("already in the other app", "{if: exists_in_other, then: [{add_tag: known}]}",
-     {"stage": "customer"}, ["newsletter", "known"]),
+     {"stage": "customer"}, ["known", "newsletter"]),
     ("the other record's values", "{if: \"other.status == 'lead'\", then: [{add_tag: was-lead}]}",
      {"stage": "customer"}, ["newsletter", "was-lead"]),
     ("remove a tag", "{if: \"stage == 'customer'\", then: [{remove_tag: newsletter}]}",
@@ -160,9 +160,9 @@ def test_mapped_tags_and_tag_actions_make_one_write() -> None:
         rules:
           - {if: "contains(tags, 'vip')", from: left, then: [{add_tag: hot}, {remove_tag: cold}]}
     """, fields="  - {left: tags, right: tags, direction: left_to_right}\n")
-    out = plan.plan(_linked(LEFT, tags=["vip", "cold"]), _linked(RIGHT))
+    out = plan.plan(_linked(LEFT, tags=["cold", "vip"]), _linked(RIGHT))
     # The mapped tags are the starting point; the rule's actions edit them.
-    assert out.right == {"tags": ["vip", "hot"]}
+    assert out.right == {"tags": ["hot", "vip"]}
 
 
 # --- skip -----------------------------------------------------------------------------
