@@ -108,7 +108,7 @@ async def _create_chunk(
             results[i] = paired.get(n) or ResponseError(
                 "the batch answer has no record that pairs with this input (by a field whose value is "
                 "unique in the batch); it was probably created: look it up before creating it again",
-                operation=c._label(op))
+                operation=c.label(op))
     return results
 
 
@@ -153,7 +153,7 @@ def _build(c: Connector, op: Operation, fields: Mapping[str, Any], record_id: st
     try:
         wire = c.wire_fields(fields)
     except ConnectorError as e:  # an unknown or read-only field: this item only
-        return ConnectorError(e.message, operation=c._label(op))
+        return ConnectorError(e.message, operation=c.label(op))
     item = op.item(c.context) if op.item is not None else {}
     item = c.write_fields(item if isinstance(item, dict) else {}, wire)
     if op.id_field is not None:
@@ -169,12 +169,12 @@ async def _send(c: Connector, op: Operation, items: Sequence[Built]) -> Any:
     """The decoded answer; _Refused; or the error every item of the chunk gets."""
     ctx = {**c.context, "records": items}
     body = op.body(ctx) if op.body is not None else items
-    request = c._build(op, ctx, c._first_request(op, ctx, body))
+    request = c.request(op, ctx, body)
     try:
         # An update sets values: sending it twice is harmless, so a batch
         # update is retried after a timeout or a 5xx as a PATCH is, although
         # it is a POST.  A batch create is not: it could create twice.
-        answer = await c.sender.send(c._label(op), request, read=op.name == "update_batch")
+        answer = await c.sender.send(c.label(op), request, read=op.name == "update_batch")
     except (AuthError, TransportError):
         raise
     except ApiError as e:
