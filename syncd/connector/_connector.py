@@ -336,9 +336,13 @@ class Connector:
         return wire
 
     def write_fields(self, target: dict[str, Any], wire: Mapping[str, Any]) -> dict[str, Any]:
-        """``target`` with each value written at its field's write path (checked by wire_fields)."""
+        """``target`` with each value written at its field's write path (``wire`` from wire_fields)."""
+        fields = self.object.fields
         for name, value in wire.items():
-            self.object.fields[name].write.set(target, value)  # type: ignore[union-attr]
+            path = fields[name].write
+            if path is None:  # wire_fields refuses it first; this keeps the method safe on its own
+                raise ConnectorError(f"field {name!r} of {self.spec.name}.{self.object.name} is read-only")
+            path.set(target, value)
         return target
 
     def body_for(self, op: Operation, ctx: dict[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:

@@ -88,6 +88,15 @@ async def test_create_refuses_unknown_and_read_only_fields_without_a_request(
     assert len(app.requests) == 0
 
 
+async def test_write_fields_on_its_own_refuses_a_read_only_field(sample_app: Any, make_spec: Any,
+                                                                  connect: Any) -> None:
+    app = sample_app(n=0)
+    async with connect(write_spec(make_spec), app) as c:
+        assert c.write_fields({"tags": []}, {"plan": "pro"}) == {"tags": [], "custom_fields": {"plan": "pro"}}
+        with pytest.raises(ConnectorError, match="field 'first_tag' .* is read-only"):
+            c.write_fields({}, {"first_tag": "vip"})
+
+
 async def test_update_sends_only_the_given_fields(sample_app: Any, make_spec: Any, connect: Any) -> None:
     app = sample_app(n=5)
     before = app.store.get("1000002")
