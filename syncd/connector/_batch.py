@@ -43,25 +43,51 @@ was applied, and each result is None, as from ``update``.
 
 An object without the batch operation is written record by record with the
 single operation, so callers always use these functions.
+
+They take the connector as a :class:`Writer`, the part of it they use (a
+:class:`~syncd.connector.Connector` is one and passes itself), so that this
+module does not import the connector's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from syncd.config import Operation
+import httpx
+
+from syncd.config import ObjectSpec, Operation
 from syncd.connector._errors import ApiError, AuthError, ConnectorError, ResponseError, TransportError
-from syncd.connector._fields import FieldValueError, Normaliser, Record
-
-if TYPE_CHECKING:
-    from syncd.connector._connector import Connector
+from syncd.connector._fields import Extractor, FieldValueError, Normaliser, Record
+from syncd.connector._http import Sender
 
 T = TypeVar("T")
 Built = dict[str, Any] | ConnectorError  # an item body, or why it could not be built
 
 
-async def create_many(c: Connector, items: Sequence[Mapping[str, Any]]) -> list[Record | ConnectorError]:
+class Writer(Protocol):
+    """What batch writes use of a connector: its object and context, its
+    request builder and sender, its single writes, and its fields' wire forms
+    and extraction."""
+
+    @property
+    def object(self) -> ObjectSpec: ...
+    @property
+    def context(self) -> Mapping[str, Any]: ...
+    @property
+    def sender(self) -> Sender: ...
+    @property
+    def extractor(self) -> Extractor: ...
+
+    def request(self, op: Operation, ctx: Mapping[str, Any], body: Any = None) -> httpx.Request: ...
+    def label(self, op: Operation) -> str: ...
+    def wire_fields(self, fields: Mapping[str, Any]) -> dict[str, Any]: ...
+    def write_fields(self, target: dict[str, Any], wire: Mapping[str, Any]) -> dict[str, Any]: ...
+    async def create(self, fields: Mapping[str, Any]) -> Record: ...
+    async def update(self, record_id: str, fields: Mapping[str, Any]) -> Record | None: ...
+
+
+async def create_many(c: Writer, items: Sequence[Mapping[str, Any]]) -> list[Record | ConnectorError]:
     op = c.object.operations.get("create_batch")
     if op is None:
         return [await _alone(c.create(fields)) for fields in items]
@@ -72,7 +98,7 @@ async def create_many(c: Connector, items: Sequence[Mapping[str, Any]]) -> list[
 
 
 async def update_many(
-    c: Connector, items: Sequence[tuple[str, Mapping[str, Any]]],
+    c: Writer, items: Sequence[tuple[str, Mapping[str, Any]]],
 ) -> list[Record | None | ConnectorError]:
     op = c.object.operations.get("update_batch")
     if op is None:
@@ -87,7 +113,7 @@ async def update_many(
 
 
 async def _create_chunk(
-    c: Connector, op: Operation, chunk: Sequence[Mapping[str, Any]],
+    c: Writer, op: Operation, chunk: Sequence[Mapping[str, Any]],
 ) -> list[Record | ConnectorError]:
     built = [_build(c, op, fields) for fields in chunk]
     results: list[Any] = [b if isinstance(b, ConnectorError) else None for b in built]
@@ -108,12 +134,12 @@ async def _create_chunk(
             results[i] = paired.get(n) or ResponseError(
                 "the batch answer has no record that pairs with this input (by a field whose value is "
                 "unique in the batch); it was probably created: look it up before creating it again",
-                operation=c._label(op))
+                operation=c.label(op))
     return results
 
 
 async def _update_chunk(
-    c: Connector, op: Operation, chunk: Sequence[tuple[str, Mapping[str, Any]]],
+    c: Writer, op: Operation, chunk: Sequence[tuple[str, Mapping[str, Any]]],
 ) -> list[Record | None | ConnectorError]:
     built = [_build(c, op, fields, rid) for rid, fields in chunk]
     results: list[Record | None | ConnectorError] = [b if isinstance(b, ConnectorError) else None for b in built]
@@ -149,11 +175,11 @@ async def _update_chunk(
 # --- building, sending, reading ---------------------------------------------------
 
 
-def _build(c: Connector, op: Operation, fields: Mapping[str, Any], record_id: str | None = None) -> Built:
+def _build(c: Writer, op: Operation, fields: Mapping[str, Any], record_id: str | None = None) -> Built:
     try:
         wire = c.wire_fields(fields)
     except ConnectorError as e:  # an unknown or read-only field: this item only
-        return ConnectorError(e.message, operation=c._label(op))
+        return ConnectorError(e.message, operation=c.label(op))
     item = op.item(c.context) if op.item is not None else {}
     item = c.write_fields(item if isinstance(item, dict) else {}, wire)
     if op.id_field is not None:
@@ -165,16 +191,16 @@ class _Refused:
     """Send the chunk's items one by one: the API refused the batch as a whole (or it has one item)."""
 
 
-async def _send(c: Connector, op: Operation, items: Sequence[Built]) -> Any:
+async def _send(c: Writer, op: Operation, items: Sequence[Built]) -> Any:
     """The decoded answer; _Refused; or the error every item of the chunk gets."""
     ctx = {**c.context, "records": items}
     body = op.body(ctx) if op.body is not None else items
-    request = c._build(op, ctx, c._first_request(op, ctx, body))
+    request = c.request(op, ctx, body)
     try:
         # An update sets values: sending it twice is harmless, so a batch
         # update is retried after a timeout or a 5xx as a PATCH is, although
         # it is a POST.  A batch create is not: it could create twice.
-        answer = await c.sender.send(c._label(op), request, read=op.name == "update_batch")
+        answer = await c.sender.send(c.label(op), request, read=op.name == "update_batch")
     except (AuthError, TransportError):
         raise
     except ApiError as e:
@@ -186,7 +212,7 @@ async def _send(c: Connector, op: Operation, items: Sequence[Built]) -> Any:
     return answer.body
 
 
-def _records(c: Connector, op: Operation, body: Any) -> list[Record] | None:
+def _records(c: Writer, op: Operation, body: Any) -> list[Record] | None:
     """The readable records of a batch answer (an unreadable one pairs with nothing);
     None when the answer has no list of records where ``records`` says."""
     assert op.records is not None

@@ -11,6 +11,10 @@ Its operations are what the sync layer sees of an app:
 A page is committed by the caller as a unit, so list-like operations yield
 :class:`Page` objects rather than single records.  They read one page
 ahead: the next page is asked for while the caller uses this one.
+
+Every write, single or batch, is built by ``c.request(op, ctx, body)`` and
+sent by ``c.sender`` under ``c.label(op)``; batch writes (``_batch``) use
+nothing of a connector but its public attributes.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from urllib.parse import quote
 import httpx
 
 from syncd._secret import Secret, reveal
-from syncd.config import ConnectorSpec, Operation
+from syncd.config import ConnectorSpec, Operation, OperationName
 from syncd.connector._auth import build_auth
 from syncd.connector._batch import create_many, update_many
 from syncd.connector._errors import ConnectorError, RecordError, ResponseError
@@ -158,8 +162,8 @@ class Connector:
 
     # --- requests -------------------------------------------------------------
 
-    def _operation(self, name: str) -> Operation:
-        op = self.object.operations.get(name)  # type: ignore[call-overload]
+    def _operation(self, name: OperationName) -> Operation:
+        op = self.object.operations.get(name)
         if op is None:
             raise ConnectorError(
                 f"{self.spec.name}.{self.object.name} has no {name!r} operation in its spec",
@@ -186,13 +190,23 @@ class Connector:
             json=req.body if req.body is not None else None,
         )
 
+    def request(self, op: Operation | OperationName, ctx: Mapping[str, Any], body: Any = None) -> httpx.Request:
+        """One call of ``op``, ready for :attr:`sender`: its path, params and
+        headers rendered with ``ctx`` (this connector's :attr:`context` plus
+        the call's variables: ``id``, ``records``…), and as its JSON body
+        ``body``, or without one the operation's own ``body:`` rendered with
+        ``ctx``.  Every write, single or batch, is built here."""
+        if isinstance(op, str):
+            op = self._operation(op)
+        return self._build(op, ctx, self._first_request(op, ctx, body))
+
+    def label(self, op: Operation | OperationName) -> str:
+        """How errors and logs name the operation: ``connector.object.operation``."""
+        return f"{self.spec.name}.{self.object.name}.{op if isinstance(op, str) else op.name}"
+
     async def _call(self, op: Operation, ctx: Mapping[str, Any], body: Any = None,
                     allow_404: bool = False) -> Answer:
-        req = self._first_request(op, ctx, body)
-        return await self.sender.send(self._label(op), self._build(op, ctx, req), allow_404=allow_404)
-
-    def _label(self, op: Operation) -> str:
-        return f"{self.spec.name}.{self.object.name}.{op.name}"
+        return await self.sender.send(self.label(op), self.request(op, ctx, body), allow_404=allow_404)
 
     # --- reading --------------------------------------------------------------
 
@@ -205,12 +219,12 @@ class Connector:
                 raise ResponseError(
                     f"records: {op.records.source!r} found nothing in the response "
                     f"(it has: {keys}); check the operation's records expression",
-                    operation=self._label(op))
+                    operation=self.label(op))
             return []
         if not isinstance(raw, list):
             raise ResponseError(
                 f"records: {op.records.source!r} gave {type(raw).__name__}, not a list",
-                operation=self._label(op))
+                operation=self.label(op))
         return raw
 
     def extract(self, raw: Any, operation: str = "") -> Record:
@@ -226,7 +240,7 @@ class Connector:
                 f"record {rid or '?'}: {e}", operation=operation, record_id=rid, field=e.field,
             ) from None
 
-    async def _pages(self, name: str, extra: Mapping[str, Any] | None = None, *,
+    async def _pages(self, name: OperationName, extra: Mapping[str, Any] | None = None, *,
                      read_ahead: bool = True) -> AsyncGenerator[Page, None]:
         op = self._operation(name)
         ctx = {**self.context, "cursor": None, **(extra or {})}
@@ -234,10 +248,10 @@ class Connector:
         def render(cursor: Any) -> PageRequest:
             return self._first_request(op, {**ctx, "cursor": cursor})
 
-        run = PageRun(op.pagination, self._first_request(op, ctx), self._label(op), render)
+        label = self.label(op)
+        run = PageRun(op.pagination, self._first_request(op, ctx), label, render)
         request: PageRequest | None = run.first()
         number = 0
-        label = self._label(op)
 
         async def fetch(request: PageRequest) -> Answer:
             if run.cursor is not None:
@@ -323,9 +337,13 @@ class Connector:
         return dict(fields)
 
     def write_fields(self, target: dict[str, Any], wire: Mapping[str, Any]) -> dict[str, Any]:
-        """``target`` with each value written at its field's write path (checked by wire_fields)."""
+        """``target`` with each value written at its field's write path (``wire`` from wire_fields)."""
+        fields = self.object.fields
         for name, value in wire.items():
-            self.object.fields[name].write.set(target, value)  # type: ignore[union-attr]
+            path = fields[name].write
+            if path is None:  # wire_fields refuses it first; this keeps the method safe on its own
+                raise ConnectorError(f"field {name!r} of {self.spec.name}.{self.object.name} is read-only")
+            path.set(target, value)
         return target
 
     def body_for(self, op: Operation, ctx: dict[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -343,7 +361,7 @@ class Connector:
         answer = await self._call(op, ctx, self.body_for(op, ctx, fields))
         record = self._single(op, answer)
         if record is None:
-            raise ResponseError("the API answered without the created record", operation=self._label(op))
+            raise ResponseError("the API answered without the created record", operation=self.label(op))
         return record
 
     async def update(self, record_id: str, fields: Mapping[str, Any]) -> Record | None:
@@ -386,7 +404,7 @@ class Connector:
         raw = expr.search(answer.body) if expr is not None else answer.body
         if raw is None:
             return None
-        return self.extract(raw, self._label(op))
+        return self.extract(raw, self.label(op))
 
 
 def _abandon(task: asyncio.Task[Any]) -> None:

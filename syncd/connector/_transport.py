@@ -173,7 +173,9 @@ class AsyncH11Transport(httpx.AsyncBaseTransport):
                 method=request.method, target=request.url.raw_path, headers=request.headers.raw))
             assert data is not None
             chunks = [data]
-            async for chunk in request.stream:  # type: ignore[union-attr]  # always async here
+            stream = request.stream
+            assert isinstance(stream, httpx.AsyncByteStream)  # an AsyncClient's request always has one
+            async for chunk in stream:
                 chunks.append(state.send(h11.Data(data=chunk)) or b"")
             chunks.append(state.send(h11.EndOfMessage()) or b"")
         except h11.LocalProtocolError as e:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -87,6 +88,15 @@ async def test_create_refuses_unknown_and_read_only_fields_without_a_request(
     assert len(app.requests) == 0
 
 
+async def test_write_fields_on_its_own_refuses_a_read_only_field(sample_app: Any, make_spec: Any,
+                                                                  connect: Any) -> None:
+    app = sample_app(n=0)
+    async with connect(write_spec(make_spec), app) as c:
+        assert c.write_fields({"tags": []}, {"plan": "pro"}) == {"tags": [], "custom_fields": {"plan": "pro"}}
+        with pytest.raises(ConnectorError, match="field 'first_tag' .* is read-only"):
+            c.write_fields({}, {"first_tag": "vip"})
+
+
 async def test_update_sends_only_the_given_fields(sample_app: Any, make_spec: Any, connect: Any) -> None:
     app = sample_app(n=5)
     before = app.store.get("1000002")
@@ -164,6 +174,53 @@ async def test_headers_from_the_spec_are_sent(sample_app: Any, make_spec: Any, c
     assert get.headers["accept"] == "application/json" and get.headers["user-agent"] == "syncd"
     assert get.headers["authorization"] == f"Bearer {app.token}"
     assert delete.headers["x-client"] == get.headers["x-client"] and "x-wanted" not in delete.headers
+
+
+async def test_a_request_built_for_update_has_its_path_params_headers_and_body(
+        sample_app: Any, make_spec: Any, connect: Any) -> None:
+    app = sample_app(n=3)
+    spec = write_spec(make_spec, update={"method": "PATCH", "path": "/contacts/{{ id }}",
+                                         "params": {"source": "{{ settings.source }}", "v": 2},
+                                         "headers": {"X-Record": "{{ id }}"}})
+    async with connect(spec, app) as c:
+        op = c.object.operations["update"]
+        ctx = {**c.context, "id": "a/b 1"}
+        request = c.request(op, ctx, c.body_for(op, ctx, {"first_name": "Ada", "plan": "pro"}))
+        assert c.label(op) == c.label("update") == "testapp.contacts.update"
+    assert request.method == "PATCH"
+    assert request.url.raw_path == b"/contacts/a%2Fb%201?source=syncd&v=2"  # the id stays one segment
+    assert str(request.url).startswith(app.url)
+    assert request.headers["x-record"] == "a/b 1" and request.headers["content-type"] == "application/json"
+    assert request.headers["user-agent"] == "syncd" and "authorization" not in request.headers  # added when sent
+    assert json.loads(request.content) == {"first_name": "Ada", "custom_fields": {"plan": "pro"}}
+    assert len(app.requests) == 0  # built, not sent
+
+
+async def test_a_built_request_sent_by_the_sender_does_what_the_operation_does(
+        sample_app: Any, make_spec: Any, connect: Any) -> None:
+    app = sample_app(n=3)
+    async with connect(write_spec(make_spec), app) as c:
+        request = c.request("update", {**c.context, "id": "1000001"}, {"first_name": "Ada"})
+        answer = await c.sender.send(c.label("update"), request)
+    assert answer.response.status_code == 200 and answer.body["first_name"] == "Ada"
+    stored = app.store.get("1000001")
+    assert stored is not None and stored["first_name"] == "Ada"
+    sent = app.requests.last()
+    assert (sent.method, sent.path, sent.body) == ("PATCH", "/contacts/1000001", {"first_name": "Ada"})
+    assert sent.headers["authorization"] == f"Bearer {app.token}"
+
+
+async def test_without_a_body_a_request_has_the_operations_own(sample_app: Any, make_spec: Any,
+                                                               connect: Any) -> None:
+    app = sample_app(n=1)
+    async with connect(write_spec(make_spec), app, settings={"source": "import"}) as c:
+        create = c.request("create", c.context)
+        delete = c.request("delete", {**c.context, "id": "1000000"})
+        typo: Any = "find_all"  # (mypy would catch it in typed code: operation names are a Literal)
+        with pytest.raises(ConnectorError, match="testapp.contacts has no 'find_all' operation"):
+            c.request(typo, c.context)
+    assert json.loads(create.content) == {"custom_fields": {"source": "import"}, "tags": ["synced"]}
+    assert (delete.method, delete.url.path, delete.content) == ("DELETE", "/contacts/1000000", b"")
 
 
 async def test_a_create_answered_without_a_record_is_a_response_error(sample_app: Any, make_spec: Any,
