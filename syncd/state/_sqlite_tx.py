@@ -222,13 +222,13 @@ class _SQLiteTransaction(Transaction):
             row,
         )
 
-    @_guard("resetting the integration")
     @_guard("marking the integration disabled")
     def set_disabled(self, since: datetime | None) -> None:
         self._check()
         self._conn.execute("UPDATE integrations SET disabled_since = ? WHERE name = ?",
                            (_time(since), self.integration))
 
+    @_guard("resetting the integration")
     def reset(self) -> None:
         self._check()
         for table in _RESET_TABLES:

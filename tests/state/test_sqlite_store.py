@@ -7,6 +7,7 @@ Opening, migrations, damaged files, locks and crashes are in
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -500,3 +501,21 @@ def test_a_naive_disabled_time_is_refused(store: SQLiteStore) -> None:
     with pytest.raises(ValueError, match="naive datetime"):
         with store.transaction("crm") as t:
             t.set_disabled(datetime(2024, 5, 1, 12, 0))
+
+
+def test_a_failing_reset_is_a_state_error(store: SQLiteStore) -> None:
+    """Every method maps a SQLite failure to a StateError, reset too (SQLite refusing its DELETEs here)."""
+    with store.transaction("crm") as t:
+        t.link("a", "b")
+
+    def refuse_deletes(action: int, *args: object) -> int:
+        return sqlite3.SQLITE_DENY if action == sqlite3.SQLITE_DELETE else sqlite3.SQLITE_OK
+
+    store._conn.set_authorizer(refuse_deletes)
+    try:
+        with pytest.raises(StateError, match="resetting the integration.*not authorized"), \
+                store.transaction("crm") as t:
+            t.reset()
+    finally:
+        store._conn.set_authorizer(None)
+    assert store.linked("crm", "left", ["a"]) == {"a": "b"}
