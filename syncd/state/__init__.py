@@ -1,9 +1,11 @@
 """The state store: cursors, snapshots, links, intents, errors, conflicts.
 
 ``open_store(path)`` opens (creating and migrating as needed) the SQLite
-store; :class:`StateStore` is the contract the sync layer relies on. Every
-failure of the store is a :class:`StateError` (the tree is drawn in
-``_errors.py``).
+store. The contract the sync layer, the daemon and the command line rely on
+is two protocols: :class:`StateStore` (reads, and ``store.transaction(name)``)
+and :class:`Transaction` (writes); type against them, not
+:class:`SQLiteStore`. Every failure of the store is a :class:`StateError`
+(the tree is drawn in ``_errors.py``).
 """
 
 from syncd.state._errors import StateCorruptError, StateError, StateLockedError, StateVersionError

@@ -38,7 +38,7 @@ from syncd.state._errors import StateError, corrupt, from_sqlite
 from syncd.state._migrations import APPLICATION_ID, SCHEMA_VERSION, migrate, too_new
 from syncd.state._model import ConflictRow, Intent, RecordErrorRow, Side, SideState, Snapshot
 from syncd.state._sqlite_rows import _SNAPSHOT_COLUMNS, _chunks, _guard, _parse_time, _side, _snapshot
-from syncd.state._sqlite_tx import _SQLiteTransaction
+from syncd.state._sqlite_tx import _Session, _SQLiteTransaction
 from syncd.state._store import StateStore
 
 __all__ = ["SQLiteStore", "open_store"]
@@ -51,19 +51,14 @@ class SQLiteStore(StateStore):
         self._conn = conn
         self.path = path
         self.busy_timeout = busy_timeout
-        self._active: _SQLiteTransaction | None = None
-
-    def _error(self, exc: sqlite3.Error, doing: str) -> StateError:
-        return from_sqlite(self.path, exc, doing, busy_timeout=self.busy_timeout)
+        self._session = _Session(conn, path, busy_timeout)
 
     def _rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
         return self._conn.execute(sql, params).fetchall()
 
     def close(self) -> None:
         """Close the file; an open transaction is rolled back. Closing twice is harmless."""
-        if self._active is not None:
-            self._active._open = False
-            self._active = None
+        self._session.active = None  # the open transaction, if any, is unusable from now on
         try:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
@@ -72,7 +67,7 @@ class SQLiteStore(StateStore):
         self._conn.close()
 
     def transaction(self, integration: str) -> _SQLiteTransaction:
-        return _SQLiteTransaction(self, integration)
+        return _SQLiteTransaction(self._session, integration)
 
     @_guard("reading the side state")
     def side_state(self, integration: str, side: Side) -> SideState:
@@ -173,7 +168,7 @@ class SQLiteStore(StateStore):
                 else:
                     rows = self._rows(after, (*params, *last, batch))
             except sqlite3.Error as exc:
-                raise self._error(exc, doing) from exc
+                raise self._session.error(exc, doing) from exc
             if not rows:
                 return
             snapshots = [_snapshot(row) for row in rows]

@@ -1,4 +1,8 @@
-"""Row encoding for the SQLite store: JSON, times, id chunks, the error guard."""
+"""Row encoding for the SQLite store: JSON, times, id chunks, the error guard.
+
+Shared by the store (:mod:`syncd.state._sqlite`) and its transaction
+(:mod:`syncd.state._sqlite_tx`); it imports neither of them.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,11 @@ import functools
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast
 
 import orjson
 
+from syncd.state._errors import from_sqlite
 from syncd.state._model import Side, Snapshot
 
 P = ParamSpec("P")
@@ -48,7 +53,7 @@ def _parse_time(text: str | None) -> datetime | None:
 def _side(side: str) -> Side:
     if side not in _SIDES:
         raise ValueError(f"side must be 'left' or 'right', not {side!r}")
-    return side  # type: ignore[return-value]
+    return cast(Side, side)
 
 
 @functools.lru_cache(maxsize=None)
@@ -82,18 +87,30 @@ def _snapshot(row: tuple[Any, ...]) -> Snapshot:
 
 # --- error translation ---------------------------------------------------------------------------
 
-def _guard(doing: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+class _OnAFile(Protocol):
+    """What :func:`_guard` needs of the object whose method it wraps (a store
+    or a transaction): the file and lock wait its error messages name."""
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def busy_timeout(self) -> float: ...
+
+
+Owner = TypeVar("Owner", bound=_OnAFile)
+
+
+def _guard(doing: str) -> Callable[[Callable[Concatenate[Owner, P], R]], Callable[Concatenate[Owner, P], R]]:
     """Turn a ``sqlite3.Error`` raised by the method into a :class:`StateError`."""
 
-    def decorate(method: Callable[P, R]) -> Callable[P, R]:
+    def decorate(method: Callable[Concatenate[Owner, P], R]) -> Callable[Concatenate[Owner, P], R]:
         @functools.wraps(method)
-        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        def wrapper(owner: Owner, /, *args: P.args, **kwargs: P.kwargs) -> R:
             try:
-                return method(*args, **kwargs)
+                return method(owner, *args, **kwargs)
             except sqlite3.Error as exc:
-                owner: Any = args[0]
-                store = getattr(owner, "_store", owner)  # a transaction reports through its store
-                raise store._error(exc, doing) from exc
+                raise from_sqlite(owner.path, exc, doing, busy_timeout=owner.busy_timeout) from exc
 
         return wrapper
 

@@ -1,16 +1,20 @@
-"""A transaction of the SQLite store: every write of one integration, committed together."""
+"""A transaction of the SQLite store: every write of one integration, committed together.
+
+A transaction is given the :class:`_Session` it runs in, never the store:
+the store makes transactions, so this module must not import it.
+"""
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING
 
 import orjson
 
-from syncd.state._errors import StateError
+from syncd.state._errors import StateError, from_sqlite
 from syncd.state._model import ConflictRow, Intent, RecordErrorRow, Side, SideState, Snapshot
 from syncd.state._sqlite_rows import (
     _RESET_TABLES,
@@ -22,51 +26,72 @@ from syncd.state._sqlite_rows import (
     _side,
     _time,
 )
-from syncd.state._store import Transaction
+from syncd.state._store import Transaction, utc_now
 
-if TYPE_CHECKING:  # the store creates its transactions; only the type is needed here
-    from syncd.state._sqlite import SQLiteStore
+
+@dataclass(slots=True, eq=False)
+class _Session:
+    """The store's connection, shared with its transactions: what they need of the store.
+
+    ``active`` is the transaction now open on the connection: one at a time
+    (transactions do not nest), and a transaction is usable only while it is
+    the active one, so the store's ``close`` ends it by clearing ``active``.
+    """
+
+    conn: sqlite3.Connection
+    path: str
+    busy_timeout: float
+    active: _SQLiteTransaction | None = None
+
+    def error(self, exc: sqlite3.Error, doing: str) -> StateError:
+        return from_sqlite(self.path, exc, doing, busy_timeout=self.busy_timeout)
 
 
 class _SQLiteTransaction(Transaction):
     """``BEGIN IMMEDIATE`` on enter; ``COMMIT`` on a clean exit, ``ROLLBACK`` on any exception."""
 
-    __slots__ = ("_store", "_conn", "integration", "_open", "_registered")
+    __slots__ = ("_session", "_conn", "integration", "_registered")
 
-    def __init__(self, store: SQLiteStore, integration: str) -> None:
-        self._store = store
-        self._conn = store._conn
+    def __init__(self, session: _Session, integration: str) -> None:
+        self._session = session
+        self._conn = session.conn
         self.integration = integration
-        self._open = False
         self._registered = False
 
+    # What _guard names in its errors.
+    @property
+    def path(self) -> str:
+        return self._session.path
+
+    @property
+    def busy_timeout(self) -> float:
+        return self._session.busy_timeout
+
     def __enter__(self) -> _SQLiteTransaction:
-        store = self._store
-        if store._active is not None:
+        session = self._session
+        if session.active is not None:
             raise StateError(
-                f"state store {store.path}: a transaction (for {store._active.integration!r}) is already open; "
-                "transactions do not nest", path=store.path,
+                f"state store {session.path}: a transaction (for {session.active.integration!r}) is already "
+                "open; transactions do not nest", path=session.path,
             )
         try:
             self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            raise store._error(exc, "starting a transaction") from exc
-        store._active = self
-        self._open = True
+            raise session.error(exc, "starting a transaction") from exc
+        session.active = self
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None,
     ) -> None:
-        store, conn = self._store, self._conn
-        self._open = False
-        store._active = None
+        session, conn = self._session, self._conn
+        session.active = None
         if exc_type is None:
             try:
                 conn.execute("COMMIT")
             except sqlite3.Error as error:
                 self._rollback()
-                raise store._error(error, "committing") from error
+                raise session.error(error, "committing") from error
         else:
             self._rollback(exc)
 
@@ -76,14 +101,14 @@ class _SQLiteTransaction(Transaction):
                 self._conn.execute("ROLLBACK")
         except sqlite3.Error as error:
             if cause is None:
-                raise self._store._error(error, "rolling back") from error
+                raise self._session.error(error, "rolling back") from error
             cause.add_note(f"and rolling back the state store failed: {error}")
 
     def _check(self) -> None:
-        if not self._open:
+        if self._session.active is not self:
             raise StateError(
-                f"state store {self._store.path}: the transaction for {self.integration!r} is not open "
-                "(used outside its `with` block)", path=self._store.path,
+                f"state store {self.path}: the transaction for {self.integration!r} is not open "
+                "(used outside its `with` block)", path=self.path,
             )
         if not self._registered:
             self._conn.execute("INSERT OR IGNORE INTO integrations (name) VALUES (?)", (self.integration,))
@@ -148,7 +173,7 @@ class _SQLiteTransaction(Transaction):
     def add_intent(self, intent: Intent) -> int:
         row = (
             self.integration, _side(intent.side), intent.kind, intent.source_id, intent.target_id,
-            intent.match_key, _dump(intent.fields), _time(intent.created_at or self._store.now()),
+            intent.match_key, _dump(intent.fields), _time(intent.created_at or utc_now()),
         )
         self._check()
         cursor = self._conn.execute(
@@ -167,14 +192,14 @@ class _SQLiteTransaction(Transaction):
     def add_error(self, error: RecordErrorRow) -> None:
         row = (
             self.integration, _side(error.side), error.record_id, error.operation, error.message, error.status,
-            error.attempts, error.origin, _time(error.at or self._store.now()),
+            error.attempts, error.origin, _time(error.at or utc_now()),
         )
         self._check()
         self._conn.execute(_UPSERT_ERROR, row)
 
     @_guard("resolving record errors")
     def resolve_errors(self, side: Side, record_id: str) -> None:
-        row = (_time(self._store.now()), self.integration, _side(side), record_id)
+        row = (_time(utc_now()), self.integration, _side(side), record_id)
         self._check()
         self._conn.execute(
             """UPDATE errors SET resolved_at = ?
@@ -187,7 +212,7 @@ class _SQLiteTransaction(Transaction):
         c = conflict
         row = (
             self.integration, c.left_id, c.right_id, c.field, _dump(c.left_value), _dump(c.right_value),
-            c.winner, c.rule, _time(c.at or self._store.now()),
+            c.winner, c.rule, _time(c.at or utc_now()),
         )
         self._check()
         self._conn.execute(
@@ -197,19 +222,16 @@ class _SQLiteTransaction(Transaction):
             row,
         )
 
-    @_guard("resetting the integration")
     @_guard("marking the integration disabled")
     def set_disabled(self, since: datetime | None) -> None:
         self._check()
         self._conn.execute("UPDATE integrations SET disabled_since = ? WHERE name = ?",
                            (_time(since), self.integration))
 
+    @_guard("resetting the integration")
     def reset(self) -> None:
         self._check()
         for table in _RESET_TABLES:
             self._conn.execute(f"DELETE FROM {table} WHERE integration = ?", (self.integration,))
         self._conn.execute("DELETE FROM integrations WHERE name = ?", (self.integration,))
         self._registered = False
-
-
-# --- the store -----------------------------------------------------------------------------------

@@ -1,4 +1,13 @@
-"""The state store contract; :mod:`syncd.state._sqlite` implements it.
+"""The state store contract, as two protocols; :mod:`syncd.state._sqlite` implements them.
+
+:class:`StateStore` is every read the sync layer, the daemon and the
+command line make, and :meth:`StateStore.transaction`; :class:`Transaction`
+is every write. They are protocols, not base classes, so that a store need
+not inherit from anything here (a PostgreSQL store would only have to
+provide these methods), and ``tests/state/test_contract.py`` runs the same
+tests against every store. An implementation may still subclass them, as
+the SQLite one does, so that mypy checks its signatures where it is written
+and it inherits the few methods given here (``now``, ``with store: …``).
 
 Reads may happen anywhere; every change goes through a :class:`Transaction`
 (``with store.transaction("crm-to-newsletter") as t: …``), bound to one
@@ -20,75 +29,67 @@ ValueError or TypeError, a bug in the caller.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime
-from typing import Self
+from datetime import UTC, datetime
+from typing import Protocol, Self, runtime_checkable
 
 from syncd.state._model import ConflictRow, Intent, RecordErrorRow, Side, SideState, Snapshot
 
 
-class Transaction(ABC):
+@runtime_checkable
+class Transaction(Protocol):
     """Writes for one integration, committed together; unusable after its block."""
 
-    @abstractmethod
     def put_snapshots(self, snapshots: Iterable[Snapshot]) -> None:
         """Insert or replace these snapshots (key: side, record_id); every field is replaced."""
 
-    @abstractmethod
     def mark_seen(self, side: Side, record_ids: Iterable[str], generation: int) -> None:
         """Set the generation of these snapshots (a full read saw them); unknown ids are ignored."""
 
-    @abstractmethod
-    def set_side_state(self, side: Side, state: SideState) -> None: ...
+    def set_side_state(self, side: Side, state: SideState) -> None:
+        """Replace the side's state (cursor, last full read, generation, fields)."""
 
-    @abstractmethod
     def link(self, left_id: str, right_id: str) -> None:
         """Link two records; replaces any link either of them had."""
 
-    @abstractmethod
-    def unlink(self, side: Side, record_id: str) -> None: ...
+    def unlink(self, side: Side, record_id: str) -> None:
+        """Remove the link of that record of ``side``, if it has one."""
 
-    @abstractmethod
     def add_intent(self, intent: Intent) -> int:
         """Record a write about to be made; returns its id (ids are never reused).
         ``intent.id`` is ignored; ``created_at`` None means now."""
 
-    @abstractmethod
     def resolve_intent(self, intent_id: int) -> None:
         """The write's result is committed: the intent is deleted (an unknown id is ignored)."""
 
-    @abstractmethod
     def add_error(self, error: RecordErrorRow) -> None:
         """Record a failed write or read; an unresolved error for the same
         (side, record_id, operation) is replaced, its attempts counted up
         (old attempts + 1; ``error.attempts`` counts only for a new error).
         ``at`` None means now."""
 
-    @abstractmethod
     def resolve_errors(self, side: Side, record_id: str) -> None:
         """The record synced: its unresolved errors are resolved (kept, with
         ``resolved_at``, for history)."""
 
-    @abstractmethod
     def add_conflict(self, conflict: ConflictRow) -> None:
         """Append to the conflict log; ``at`` None means now."""
 
-    @abstractmethod
     def set_disabled(self, since: datetime | None) -> None:
         """Mark the integration disabled since *since*, or enabled (None)."""
 
-    @abstractmethod
     def reset(self) -> None:
         """Forget everything about the integration (``syncd reset``)."""
 
 
-class StateStore(ABC):
+@runtime_checkable
+class StateStore(Protocol):
     """The state of every integration, keyed by integration name."""
 
-    @abstractmethod
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release the store; an open transaction is rolled back. Closing twice is harmless;
+        anything else after closing raises :class:`StateError`."""
 
     def __enter__(self) -> Self:
         return self
@@ -96,81 +97,71 @@ class StateStore(ABC):
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    @abstractmethod
     def transaction(self, integration: str) -> AbstractContextManager[Transaction]:
         """``with store.transaction(name) as t:`` writes for that integration,
         committed at the end of the block, rolled back on any exception."""
 
-    @abstractmethod
     def side_state(self, integration: str, side: Side) -> SideState:
         """The side's state; ``SideState()`` if it was never set."""
 
-    @abstractmethod
     def snapshots(self, integration: str, side: Side, record_ids: Sequence[str]) -> dict[str, Snapshot]:
         """The snapshots of these records by id (deleted ones included);
         ids without a snapshot are absent from the result."""
 
-    @abstractmethod
     def digests(self, integration: str, side: Side, record_ids: Sequence[str]) -> dict[str, tuple[str, bool]]:
         """(hash, deleted) of these snapshots: enough to tell an unchanged
         record without decoding its snapshot. Unknown ids are left out."""
 
-    @abstractmethod
     def by_match_key(self, integration: str, side: Side, match_key: str) -> list[Snapshot]:
         """Snapshots of that side with that match key, deleted ones left out, by record_id."""
 
-    @abstractmethod
     def linked(self, integration: str, side: Side, record_ids: Sequence[str]) -> dict[str, str]:
         """For records of ``side``, the id of the record each is linked to;
         unlinked ids are absent from the result."""
 
-    @abstractmethod
     def dirty(self, integration: str, side: Side, batch: int = 500) -> Iterator[list[Snapshot]]:
         """Dirty snapshots in batches of at most ``batch``, in record_id order.
 
         Safe to mark them clean (or change them otherwise) in transactions
         between batches: each batch starts after the last record_id yielded,
         so nothing repeats or is skipped; a record made dirty meanwhile is
-        yielded if its id comes after the last one yielded."""
+        yielded if its id comes after the last one yielded. ``batch`` below 1
+        is a ValueError."""
 
-    @abstractmethod
     def unseen(self, integration: str, side: Side, generation: int) -> Iterator[Snapshot]:
         """Snapshots not deleted whose generation is older (deletion candidates),
         ordered by (generation, record_id); safe to mark them deleted or seen
         while iterating (read in batches, like :meth:`dirty`)."""
 
-    @abstractmethod
     def count(self, integration: str, side: Side, *, deleted: bool = False) -> int:
         """How many snapshots of that side are live (``deleted=False``) or
         deleted (``deleted=True``)."""
 
-    @abstractmethod
     def any_snapshot(self, integration: str, side: Side) -> Snapshot | None:
         """One snapshot of that side (which one is unspecified), or None."""
 
-    @abstractmethod
     def open_intents(self, integration: str) -> list[Intent]:
         """Intents not yet resolved, oldest first (after a crash: writes whose
         outcome is unknown)."""
 
-    @abstractmethod
     def errors(self, integration: str, *, unresolved: bool = True, limit: int = 100) -> list[RecordErrorRow]:
         """Record errors, newest first: unresolved ones, or all (``unresolved=False``)."""
 
-    @abstractmethod
     def conflicts(self, integration: str, *, limit: int = 100) -> list[ConflictRow]:
         """The conflict log, newest first."""
 
-    @abstractmethod
     def disabled_since(self, integration: str) -> datetime | None:
         """When the integration was disabled; None when it is not (or unknown)."""
 
-    @abstractmethod
     def integrations(self) -> list[str]:
-        """Names of the integrations that have state."""
+        """Names of the integrations that have state, sorted."""
 
     @staticmethod
     def now() -> datetime:
-        from datetime import UTC
+        """The current time, aware, in UTC: what the store stamps where a row leaves its time None."""
+        return utc_now()
 
-        return datetime.now(UTC)
+
+def utc_now() -> datetime:
+    """:meth:`StateStore.now`, for code that has no store at hand (a transaction)."""
+    return datetime.now(UTC)
