@@ -23,10 +23,8 @@ from typing import Any
 import anyio
 
 from syncd.config import Config, load_config
-from syncd.connector import AccountRegistry
 from syncd.sampleapp import AuthMode, SampleApp
-from syncd.state import open_store
-from syncd.sync import CycleSummary, run_cycle
+from syncd.sync import Cycles, CycleSummary
 
 NAME = "crm-to-newsletter"
 
@@ -137,8 +135,8 @@ def _step(command: str) -> None:
 
 def _cycle(config: Config) -> CycleSummary:
     async def one() -> CycleSummary:
-        with open_store(config.daemon.state_path) as store:
-            return await run_cycle(config, NAME, store, AccountRegistry(), origin="once")
+        with Cycles.open(config) as cycles:
+            return await cycles.run(NAME, origin="once")
 
     summary = anyio.run(one)
     print(f"  {NAME}: read {summary.read['left']} + {summary.read['right']}; created "

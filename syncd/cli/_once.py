@@ -17,9 +17,9 @@ import anyio
 
 from syncd.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_config_dir_argument, error
 from syncd.config import Config, ConfigError, load_config
-from syncd.connector import PROCESS_MASKER, AccountRegistry
-from syncd.state import StateError, open_store
-from syncd.sync import CycleSummary, run_cycle
+from syncd.connector import PROCESS_MASKER
+from syncd.state import StateError
+from syncd.sync import Cycles, CycleSummary
 
 
 def add_parser(subparsers: Any) -> None:
@@ -69,17 +69,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _run_all(config: Config, names: list[str], dry_run: bool) -> list[tuple[CycleSummary, float]]:
-    accounts = AccountRegistry()
-    store = open_store(config.daemon.state_path)
-    try:
-        out = []
+    out = []
+    with Cycles.open(config) as cycles:
         for name in names:
             start = time.perf_counter()
-            summary = await run_cycle(config, name, store, accounts, origin="once", dry_run=dry_run)
+            summary = await cycles.run(name, origin="once", dry_run=dry_run)
             out.append((summary, time.perf_counter() - start))
-        return out
-    finally:
-        store.close()
+    return out
 
 
 def print_summaries(summaries: list[tuple[CycleSummary, float]], as_json: bool) -> None:

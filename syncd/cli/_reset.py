@@ -17,9 +17,8 @@ import anyio
 from syncd.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_config_dir_argument, error
 from syncd.cli._once import load, print_summaries
 from syncd.config import Config
-from syncd.connector import AccountRegistry
-from syncd.state import StateError, open_store
-from syncd.sync import CycleSummary, run_cycle
+from syncd.state import StateError
+from syncd.sync import Cycles, CycleSummary
 
 
 def add_parser(subparsers: Any) -> None:
@@ -54,13 +53,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _reset(config: Config, name: str, write: bool) -> tuple[CycleSummary, float]:
-    store = open_store(config.daemon.state_path)
-    try:
-        with store.transaction(name) as t:
+    with Cycles.open(config) as cycles:
+        with cycles.store.transaction(name) as t:
             t.reset()
         start = time.perf_counter()
-        summary = await run_cycle(config, name, store, AccountRegistry(), origin="reset",
-                                  write=write, full=True)
+        summary = await cycles.run(name, origin="reset", write=write, full=True)
         return summary, time.perf_counter() - start
-    finally:
-        store.close()

@@ -1,12 +1,13 @@
 """One integration's task: wait for its schedule, run a cycle, repeat.
 
-A runner owns nothing but its loop: the config it runs, the state store and
-the accounts are passed in, and the supervisor replaces a runner (stop,
-then a new one) when the integration's config changes. A cycle never
-overlaps itself (the next one is scheduled from this one's start, and
-waits for it to end), and nothing a cycle raises leaves the runner: an
-error is logged and kept for ``syncd status``, and the next cycle is due
-as usual, so one broken integration never stops the others.
+A runner owns nothing but its loop: the :class:`~syncd.sync.Cycles` it
+starts cycles with (the config, over the daemon's state store and
+accounts) is passed in, and the supervisor replaces a runner (stop, then
+a new one) when the integration's config changes. A cycle never overlaps
+itself (the next one is scheduled from this one's start, and waits for
+it to end), and nothing a cycle raises leaves the runner: an error is
+logged and kept for ``syncd status``, and the next cycle is due as usual,
+so one broken integration never stops the others.
 
 Stopping is cooperative: :meth:`Runner.stop` wakes a runner that waits, and
 makes a running cycle end at its next checkpoint (a page read or a batch
@@ -24,11 +25,9 @@ from typing import Any, Literal
 import anyio
 import structlog
 
-from syncd.config import Config
-from syncd.connector import PROCESS_MASKER, AccountRegistry
+from syncd.connector import PROCESS_MASKER
 from syncd.daemon._schedule import jitter_for, next_run
-from syncd.state import StateStore
-from syncd.sync import run_cycle
+from syncd.sync import Cycles
 
 __all__ = ["Runner", "RunnerStatus"]
 
@@ -57,13 +56,11 @@ class RunnerStatus:
 
 
 class Runner:
-    def __init__(self, config: Config, name: str, store: StateStore, accounts: AccountRegistry,
-                 *, immediate: bool = False) -> None:
-        self.config = config
+    def __init__(self, cycles: Cycles, name: str, *, immediate: bool = False) -> None:
+        self.cycles = cycles
         self.name = name
-        self.integration = config.integrations[name]
-        self.store = store
-        self.accounts = accounts
+        self.integration = cycles.config.integrations[name]
+        self.store = cycles.store
         self.status = RunnerStatus()
         # Started by a reload: an interval schedule runs the new config now; a
         # cron schedule keeps its times (it may be there to spare the API).
@@ -110,8 +107,8 @@ class Runner:
                 catching_up = self.store.disabled_since(self.name) is not None
                 write = not (catching_up and self.integration.catch_up == "skip")
                 log.info("cycle started", catch_up=self.integration.catch_up if catching_up else None)
-                summary = await run_cycle(self.config, self.name, self.store, self.accounts,
-                                          origin="scheduled", write=write, stop=lambda: self._stopping)
+                summary = await self.cycles.run(self.name, origin="scheduled", write=write,
+                                                stop=lambda: self._stopping)
                 if catching_up and not (summary.aborted or summary.stopped):
                     with self.store.transaction(self.name) as t:
                         t.set_disabled(None)  # caught up: from now on, a normal cycle

@@ -31,6 +31,7 @@ from syncd.config import Config, ConfigError, ConnectorSpec, DaemonSettings, Int
 from syncd.connector import AccountRegistry
 from syncd.daemon._runner import Runner
 from syncd.state import StateStore
+from syncd.sync import Cycles
 
 __all__ = ["ReloadResult", "Supervisor"]
 
@@ -80,7 +81,9 @@ class Supervisor:
         self.running_settings = config.daemon  # what the daemon was started with
         self.store = store
         self.environ = environ
-        self.accounts = AccountRegistry()
+        # One store and one account registry for the daemon's life; the
+        # cycles are remade for each config a reload brings.
+        self.cycles = Cycles(config, store, AccountRegistry())
         self.runners: dict[str, Runner] = {}
         self.last_reload: ReloadResult | None = None
         self.restart_needed: list[str] = []
@@ -105,7 +108,7 @@ class Supervisor:
         assert self._tg is not None
         if self.stopping:
             return  # a reload that ends while the daemon stops starts nothing
-        runner = Runner(self.config, name, self.store, self.accounts, immediate=immediate)
+        runner = Runner(self.cycles, name, immediate=immediate)
         self.runners[name] = runner
         self._tg.start_soon(runner.run, name=f"syncd integration {name}")
 
@@ -176,6 +179,7 @@ class Supervisor:
         if new.daemon.log_level != old.daemon.log_level or new.daemon.log_format != old.daemon.log_format:
             self._on_settings(new.daemon)
         self.config = new
+        self.cycles = Cycles(new, self.store, self.cycles.accounts)
         changes: list[tuple[str, bool, bool]] = []  # name, stop the runner, start one
         for name in sorted(set(old.integrations) | set(new.integrations)):
             running = name in self.runners

@@ -1,11 +1,14 @@
 """One cycle of one integration: read, diff, map, plan, write, checkpoint.
 
-``run_cycle`` is the entry point; :class:`CycleSummary` says what it did.
+:class:`Cycles` is the one way to start a cycle: ``await
+Cycles(config, store, accounts).run(name, origin=...)``, or ``with
+Cycles.open(config) as cycles`` for a command that has no store open;
+:class:`CycleSummary` says what the cycle did.
 """
 
 from syncd.sync._cycle import Cycle
-from syncd.sync._summary import CycleAborted, CycleStopped, CycleSummary, PlannedWrite
+from syncd.sync._factory import Cycles
 from syncd.sync._plan import IntegrationPlan
-from syncd.sync._run import run_cycle
+from syncd.sync._summary import CycleAborted, CycleStopped, CycleSummary, PlannedWrite
 
-__all__ = ["Cycle", "CycleAborted", "CycleStopped", "CycleSummary", "IntegrationPlan", "PlannedWrite", "run_cycle"]
+__all__ = ["Cycle", "CycleAborted", "CycleStopped", "CycleSummary", "Cycles", "IntegrationPlan", "PlannedWrite"]

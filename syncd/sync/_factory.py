@@ -1,0 +1,105 @@
+"""The one way to start a cycle: :class:`Cycles`, a config over a state store.
+
+Everything that syncs (the daemon's schedule, ``syncd once``, ``reset``,
+``demo``; later a bulk sync, a retry of failed records, a webhook for one
+record) builds its cycles here, so a cycle is always put together the
+same way: the integration's compiled plan, one connector per side reading
+only the fields the integration compares, the caller's state store and
+account registry.
+
+A :class:`Cycles` is cheap: the daemon keeps one store and one account
+registry for its life and makes a new :class:`Cycles` for each config a
+reload brings, so the plans cached here (per integration, compiled on first
+use) can never outlive the config they were compiled from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+
+from syncd.config import Config
+from syncd.config import Side as SideConfig
+from syncd.connector import AccountRegistry, Connector
+from syncd.state import Origin, Side, StateStore, open_store
+from syncd.sync._cycle import Cycle
+from syncd.sync._plan import IntegrationPlan
+from syncd.sync._summary import CycleSummary
+
+__all__ = ["Cycles"]
+
+
+class Cycles:
+    """Cycles of *config*'s integrations over *store*.
+
+    *accounts* is shared by every connector this makes, so integrations
+    using the same app account share its rate limit and quota; by default
+    a registry of its own. The store is the caller's to close, unless
+    opened by :meth:`open`.
+    """
+
+    def __init__(self, config: Config, store: StateStore, accounts: AccountRegistry | None = None) -> None:
+        self.config = config
+        self.store = store
+        self.accounts = accounts if accounts is not None else AccountRegistry()
+        self._plans: dict[str, IntegrationPlan] = {}
+
+    @classmethod
+    @contextmanager
+    def open(cls, config: Config, *, accounts: AccountRegistry | None = None) -> Iterator[Cycles]:
+        """Cycles over the store at ``config.daemon.state_path``, closed on exit
+        (a command without a daemon); :class:`~syncd.state.StateError` if it
+        cannot be opened."""
+        with open_store(config.daemon.state_path) as store:
+            yield cls(config, store, accounts)
+
+    async def run(
+        self, name: str, *, origin: Origin, dry_run: bool = False, write: bool = True,
+        full: bool = False, stop: Callable[[], bool] | None = None,
+    ) -> CycleSummary:
+        """One cycle of integration *name*; connector errors end up in the summary.
+
+        *write* False reads both sides and takes them as in step without
+        writing (``reset --read-only``, ``catch_up: skip``); *full* reads
+        everything, not the changes since the cursor. *stop* is asked after
+        every commit (a page read, a batch written); when it answers True
+        the cycle ends there with ``summary.stopped`` set.
+        """
+        async with self.cycle(name, origin=origin, dry_run=dry_run, write=write, full=full, stop=stop) as cycle:
+            return await cycle.run()
+
+    @asynccontextmanager
+    async def cycle(
+        self, name: str, *, origin: Origin, dry_run: bool = False, write: bool = True,
+        full: bool = False, stop: Callable[[], bool] | None = None,
+    ) -> AsyncIterator[Cycle]:
+        """The cycle :meth:`run` would run, its connectors open until the
+        block ends: for a caller that needs its context (``cycle.ctx``)
+        rather than a whole run, such as writing one record."""
+        integration = self.config.integrations[name]
+        plan = self._plan(name)
+        match: dict[Side, str] = {"left": integration.match_left, "right": integration.match_right}
+        async with AsyncExitStack() as stack:
+            connectors: dict[Side, Connector] = {}
+            sides: tuple[tuple[Side, SideConfig], ...] = (("left", integration.left), ("right", integration.right))
+            for side, s in sides:
+                # Only the compared fields are read: a bad value in a field the
+                # integration does not use cannot make its record unreadable.
+                connectors[side] = await stack.enter_async_context(Connector(
+                    self.config.connectors[s.connector], s.object, s.settings, accounts=self.accounts,
+                    fields=plan.compared_fields(side) | {match[side]}))
+            yield Cycle(integration, plan, self.store, connectors,
+                        origin=origin, dry_run=dry_run, write=write, full=full, stop=stop)
+
+    def _plan(self, name: str) -> IntegrationPlan:
+        # Config objects are immutable, so a plan compiled once serves every
+        # cycle of this config; compiled on first use, so an integration
+        # that never runs costs nothing and a compile error is its cycle's.
+        plan = self._plans.get(name)
+        if plan is None:
+            integration = self.config.integrations[name]
+            left, right = integration.left, integration.right
+            plan = self._plans[name] = IntegrationPlan.compile(
+                integration, self.config.connectors[left.connector].objects[left.object],
+                self.config.connectors[right.connector].objects[right.object])
+        return plan
