@@ -83,9 +83,12 @@ def _side(url: str, token: str) -> dict[str, Any]:
 def config_yaml(document: Mapping[str, Any], *, kind: str | None = None) -> str:
     """*document* as YAML text; with *kind* (``"integration"``, ``"syncd"``),
     headed by the line that tells editors which schema it follows."""
+    document = dict(document)
+    if isinstance(document.get("fields"), list):
+        document["fields"] = [_Inline(f) for f in document["fields"]]
     # default_flow_style=None: a mapping or list of scalars only goes inline
-    # ({left: email, right: email}); the width keeps a long URL on its line.
-    text = yaml.dump(dict(document), Dumper=_Dumper, sort_keys=False, allow_unicode=True,
+    # ({path: state.db}); the width keeps a long URL on its line.
+    text = yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True,
                      default_flow_style=None, width=1 << 16)
     if kind is None:
         return text
@@ -120,3 +123,15 @@ class _Dumper(yaml.SafeDumper):
 
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
         super().increase_indent(flow, False)
+
+
+class _Inline(dict[str, Any]):
+    """A mapping written on one line, even with a list or mapping inside it
+    (``{left: [first_name, last_name], right: full_name, …}``)."""
+
+
+def _inline(dumper: yaml.SafeDumper, data: _Inline) -> yaml.Node:
+    return dumper.represent_mapping("tag:yaml.org,2002:map", data, flow_style=True)
+
+
+_Dumper.add_representer(_Inline, _inline)

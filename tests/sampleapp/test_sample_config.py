@@ -102,3 +102,13 @@ def test_the_yaml_reads_like_the_docs_so_tests_can_edit_it_as_text() -> None:
     assert lines[17] == "schedule: every 1 hour" and len(lines) == 18
     assert any(long_url in line for line in lines)
     assert yaml.safe_load(text)["left"]["settings"] == {"url": long_url, "token": "${env:LEFT_TOKEN}"}
+
+
+def test_a_field_stays_on_one_line_whatever_it_holds() -> None:
+    joined = {"left": ["first_name", "last_name"], "right": "full_name", "transform": "join_name"}
+    plan = {"left": "plan", "right": "plan", "values": {"pro": "paid", "free": "unpaid"}}
+    text = config_yaml(sample_integration(LEFT, RIGHT, fields=[joined, plan]))
+    assert text.endswith("fields:\n"
+                         "  - {left: [first_name, last_name], right: full_name, transform: join_name}\n"
+                         "  - {left: plan, right: plan, values: {pro: paid, free: unpaid}}\n")
+    assert yaml.safe_load(text)["fields"] == [joined, plan]
