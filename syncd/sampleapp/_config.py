@@ -23,8 +23,8 @@ from typing import Any, Final
 import yaml
 
 NAME: Final = "crm-to-newsletter"
-LEFT_TOKEN: Final = "${env:LEFT_TOKEN}"
-RIGHT_TOKEN: Final = "${env:RIGHT_TOKEN}"
+LEFT_TOKEN_REF: Final = "${env:LEFT_TOKEN}"
+RIGHT_TOKEN_REF: Final = "${env:RIGHT_TOKEN}"
 # Where editors find the schemas (the yaml-language-server header line).
 SCHEMA_URL: Final = "https://syncd.dev/schemas/{kind}.schema.json"
 
@@ -44,7 +44,7 @@ def sample_fields() -> list[dict[str, Any]]:
 
 def sample_integration(
     left_url: str, right_url: str, *, name: str = NAME,
-    left_token: str = LEFT_TOKEN, right_token: str = RIGHT_TOKEN,
+    left_token: str = LEFT_TOKEN_REF, right_token: str = RIGHT_TOKEN_REF,
     fields: Sequence[Mapping[str, Any]] | None = None,
     create: str = "both", conflict: str = "newest_wins",
     description: str | None = None, schedule: str | None = None,

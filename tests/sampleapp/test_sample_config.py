@@ -3,6 +3,7 @@ write to join two sample apps is a valid config, and a variant lands where asked
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -22,7 +23,7 @@ SCHEMA_LINE = re.compile(r"^# yaml-language-server: \$schema=\S+/(\w+)\.schema\.
 def test_the_default_config_validates_and_joins_the_two_apps(tmp_path: Path) -> None:
     config = write_sample_config(tmp_path / "config", sample_integration(LEFT, RIGHT))
     result = subprocess.run([sys.executable, "-m", "syncd", "validate", "-c", str(config)],
-                            capture_output=True, text=True, cwd=REPO, timeout=60, env={**ENV, "PATH": ""})
+                            capture_output=True, text=True, cwd=REPO, timeout=60, env={**os.environ, **ENV})
     assert result.returncode == 0, result.stdout + result.stderr
 
     loaded = load_config(config, environ=ENV)
