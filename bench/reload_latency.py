@@ -47,14 +47,12 @@ from typing import Any
 
 from daemon_idle import REPO, TOKEN, Daemon, Processes, integration, interruptible, start_apps, write_config
 
+from syncd.sampleapp import config_yaml
+
 TARGET = "target"
-BASE_FIELDS = """\
-  - {left: email, right: email}
-  - {left: first_name, right: first_name}
-"""
+BASE_FIELDS = [{"left": "email", "right": "email"}, {"left": "first_name", "right": "first_name"}]
 # What the right app's last_name is copied from, edit after edit.
 SOURCES = ("last_name", "first_name")
-MAPPING = "  - {{left: {source}, right: last_name, direction: left_to_right}}\n"
 GOOD_MATCH = "match: {left: email, right: email}"
 BAD_MATCH = "match: {left: emial, right: email}"
 GOAL_S = 2.0
@@ -83,9 +81,13 @@ def save(path: Path, text: str) -> float:
     return at
 
 
-def target_text(urls: dict[str, str], source: str) -> str:
+def target(urls: dict[str, str], source: str) -> dict[str, Any]:
     return integration(TARGET, urls["tl"], urls["tr"], schedule="every 1 hour",
-                       fields=BASE_FIELDS + MAPPING.format(source=source))
+                       fields=[*BASE_FIELDS, {"left": source, "right": "last_name", "direction": "left_to_right"}])
+
+
+def target_text(urls: dict[str, str], source: str) -> str:
+    return config_yaml(target(urls, source), kind="integration")
 
 
 def timed(cmd: list[str], env: dict[str, str]) -> float:
@@ -105,13 +107,12 @@ def measure(k: int, repeats: int, *, pairs: int, contacts_n: int) -> dict[str, A
         idle_pairs = min(pairs, k - 1)
         urls = start_apps(procs, folder, [("tl", contacts_n, 0), ("tr", 0, 0)]
                           + [(f"{side}{p}", contacts_n, p) for p in range(idle_pairs) for side in "lr"])
-        texts = {TARGET: target_text(urls, SOURCES[0])}
+        integrations = [target(urls, SOURCES[0])]
         for i in range(k - 1):
-            name = f"idle-{i:04d}"
-            texts[name] = integration(name, urls[f"l{i % idle_pairs}"], urls[f"r{i % idle_pairs}"],
-                                      schedule="every 1 hour")
+            integrations.append(integration(f"idle-{i:04d}", urls[f"l{i % idle_pairs}"], urls[f"r{i % idle_pairs}"],
+                                            schedule="every 1 hour"))
         config = folder / "config"
-        write_config(config, folder / "state.db", texts)
+        write_config(config, folder / "state.db", integrations)
         file = config / "integrations.d" / f"{TARGET}.yaml"
         left = {c["email"]: c for c in contacts(urls["tl"])}
 

@@ -23,43 +23,10 @@ from typing import Any
 import anyio
 
 from syncd.config import Config, load_config
-from syncd.sampleapp import AuthMode, SampleApp
+from syncd.sampleapp import AuthMode, SampleApp, sample_fields, sample_integration, write_sample_config
 from syncd.sync import Cycles, CycleSummary
 
 NAME = "crm-to-newsletter"
-
-_INTEGRATION = """\
-# yaml-language-server: $schema=https://syncd.dev/schemas/integration.schema.json
-integration: crm-to-newsletter
-description: The CRM's contacts and the email tool's subscribers, kept in step.
-schedule: every 1 minute
-left:
-  connector: sampleapp
-  object: contacts
-  settings: {{url: "{crm}", token: "${{env:SYNCD_DEMO_CRM_TOKEN}}"}}
-right:
-  connector: sampleapp
-  object: contacts
-  settings: {{url: "{newsletter}", token: "${{env:SYNCD_DEMO_NEWSLETTER_TOKEN}}"}}
-match: {{left: email, right: email}}
-create: both
-conflict: newest_wins
-fields:
-  - {{left: email, right: email}}
-  - {{left: first_name, right: first_name}}
-  - {{left: last_name, right: last_name}}
-  - {{left: phone, right: phone, direction: left_to_right}}
-  - {{left: plan, right: plan, direction: left_to_right}}
-rules:
-  - if: "score > `90`"
-    from: left
-    then: [{{add_tag: hot-lead}}]
-"""
-
-_SYNCD = """\
-# yaml-language-server: $schema=https://syncd.dev/schemas/syncd.schema.json
-state: {path: state.db}
-"""
 
 
 def add_parser(subparsers: Any) -> None:
@@ -174,7 +141,11 @@ def _edit_both_sides(crm: SampleApp, news: SampleApp) -> dict[str, str]:
 
 
 def _write_config(directory: Path, crm_url: str, newsletter_url: str) -> None:
-    (directory / "integrations.d").mkdir(parents=True, exist_ok=True)
-    (directory / "syncd.yaml").write_text(_SYNCD, encoding="utf-8")
-    (directory / "integrations.d" / f"{NAME}.yaml").write_text(
-        _INTEGRATION.format(crm=crm_url, newsletter=newsletter_url), encoding="utf-8")
+    write_sample_config(directory, sample_integration(
+        crm_url, newsletter_url, name=NAME,
+        description="The CRM's contacts and the email tool's subscribers, kept in step.",
+        schedule="every 1 minute",
+        left_token="${env:SYNCD_DEMO_CRM_TOKEN}", right_token="${env:SYNCD_DEMO_NEWSLETTER_TOKEN}",
+        fields=[*sample_fields(), {"left": "plan", "right": "plan", "direction": "left_to_right"}],
+        extra={"rules": [{"if": "score > `90`", "from": "left", "then": [{"add_tag": "hot-lead"}]}]},
+    ))

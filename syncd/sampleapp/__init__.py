@@ -25,10 +25,16 @@ Every list takes ``updated_after=<ISO-8601>``.  Usage::
         httpx.get(app.url + "/cursor/contacts", headers={"Authorization": "Bearer t0ken"})
         app.store.update("1000003", first_name="Ada")
         app.faults.add(status=429, retry_after="2")
+
+A config directory joining two apps (the demo's, the tests' and the
+benchmarks' integration, built once as a dict)::
+
+    write_sample_config(tmp_path, sample_integration(crm.url, news.url, schedule="every 1 hour"))
 """
 
 from ._app import SampleApp
 from ._auth import AuthMode
+from ._config import config_yaml, sample_fields, sample_integration, write_sample_config
 from ._data import make_contact
 from ._faults import Fault, FaultQueue
 from ._log import RequestLog, RequestRecord
@@ -43,5 +49,9 @@ __all__ = [
     "RequestLog",
     "RequestRecord",
     "SampleApp",
+    "config_yaml",
     "make_contact",
+    "sample_fields",
+    "sample_integration",
+    "write_sample_config",
 ]

@@ -5,26 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from syncd.sampleapp import sample_fields, sample_integration, write_sample_config
+
 TOKEN = "s3cret-sample-token"
 
 
 def _integration_dir(tmp_path: Path, left: str, right: str) -> Path:
-    (tmp_path / "integrations.d").mkdir()
-    (tmp_path / "integrations.d" / "pair.yaml").write_text(f"""\
-integration: pair
-left:
-  connector: sampleapp
-  object: contacts
-  settings: {{url: "{left}", token: "${{env:LEFT_TOKEN}}"}}
-right:
-  connector: sampleapp
-  object: contacts
-  settings: {{url: "{right}", token: "${{file:right.token}}"}}
-match: {{left: email, right: email}}
-fields:
-  - {{left: email, right: email}}
-  - {{left: first_name, right: first_name}}
-""")
+    """A config joining the two apps: one token by ``${env:…}``, one from a file."""
+    write_sample_config(tmp_path, sample_integration(
+        left, right, name="pair", right_token="${file:right.token}", fields=sample_fields()[:2]))
     (tmp_path / "right.token").write_text(TOKEN + "\n")
     return tmp_path
 

@@ -6,24 +6,18 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from syncd.sampleapp import SampleApp
+from syncd.sampleapp import SampleApp, sample_integration, write_sample_config
 
 REPO = Path(__file__).resolve().parents[2]
 LEFT_TOKEN = "left-secret-token-0123"
 RIGHT_TOKEN = "right-secret-token-4567"
-
-FIELDS = """\
-  - {left: email, right: email}
-  - {left: first_name, right: first_name}
-  - {left: last_name, right: last_name}
-  - {left: phone, right: phone, direction: left_to_right}
-"""
 
 
 @dataclass
@@ -47,25 +41,22 @@ class Pair:
     # more of syncd.yaml; debug logs, so that the secret scan of daemon logs sees everything
     daemon_settings: str = "log: {level: debug}\n"
 
-    def write(self, extra: str = "", fields: str = FIELDS, create: str = "both",
-              conflict: str = "newest_wins") -> None:
-        (self.config / "integrations.d").mkdir(parents=True, exist_ok=True)
-        (self.config / "syncd.yaml").write_text("state: {path: state/syncd.db}\n" + self.daemon_settings)
-        (self.config / "integrations.d" / f"{self.name}.yaml").write_text(f"""\
-integration: {self.name}
-left:
-  connector: sampleapp
-  object: contacts
-  settings: {{url: "{self.left.url}", token: "${{env:LEFT_TOKEN}}"}}
-right:
-  connector: sampleapp
-  object: contacts
-  settings: {{url: "{self.right.url}", token: "${{env:RIGHT_TOKEN}}"}}
-match: {{left: email, right: email}}
-create: {create}
-conflict: {conflict}
-fields:
-{fields}{extra}""")
+    def write(self, extra: str | Mapping[str, Any] = "", fields: str | Sequence[Mapping[str, Any]] | None = None,
+              create: str = "both", conflict: str = "newest_wins") -> None:
+        """Write the config dir: ``syncd.yaml`` and ``integrations.d/NAME.yaml``.
+
+        ``fields`` (default: the sample fields) and ``extra`` (more top-level
+        keys, written after the fields) are YAML text or the same as data.
+        No schema header: tests name the lines of errors in these files.
+        """
+        if isinstance(fields, str):
+            fields = yaml.safe_load(fields)
+        if isinstance(extra, str):
+            extra = yaml.safe_load(extra) or {}
+        integration = sample_integration(self.left.url, self.right.url, name=self.name, fields=fields,
+                                         create=create, conflict=conflict, extra=extra)
+        daemon = {"state": {"path": "state/syncd.db"}, **(yaml.safe_load(self.daemon_settings) or {})}
+        write_sample_config(self.config, integration, daemon=daemon, header=False)
 
     @staticmethod
     def env() -> dict[str, str]:
