@@ -18,9 +18,19 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 # Packages (as paths from the repository root) whose modules must not import
-# each other in a cycle. syncd/connector joins once its _batch <-> _connector
-# loop is gone; in the end, every package of syncd.
-PACKAGES = ["syncd/state"]
+# each other in a cycle. syncd/sampleapp (the bundled fake app, whose
+# handlers know its SampleApp class) joins once its handlers stop importing
+# _app; then the whole of syncd.
+PACKAGES = ["syncd/state", "syncd/connector", "syncd/sync", "syncd/config", "syncd/daemon", "syncd/cli"]
+
+# The layers of DESIGN.md, top down: a module imports only from its own
+# package and from the layers below its own. The top-level modules
+# (syncd.expr, syncd._secret, syncd._resources, syncd._logging) are at the
+# bottom; the sample app is a tool of the command line's demo and of tests.
+LAYERS: list[set[str]] = [
+    {"__main__"}, {"cli"}, {"sampleapp", "daemon"}, {"sync"}, {"connector"}, {"state", "config"},
+    {"expr"}, {"syncd", "_secret", "_resources", "_logging"},
+]
 
 
 def _module_name(root: Path, path: Path) -> str:
@@ -101,6 +111,19 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 def test_no_import_cycles_within_a_package() -> None:
     problems = {package: cycles(import_graph(REPO, package)) for package in PACKAGES}
     assert problems == {package: [] for package in PACKAGES}, "modules that import each other in a cycle"
+
+
+def _layer(module: str) -> int:
+    top = module.split(".")[1] if "." in module else "syncd"
+    return next(i for i, names in enumerate(LAYERS) if top in names)
+
+
+def test_imports_point_down_the_layers() -> None:
+    graph = import_graph(REPO, "syncd")
+    upward = sorted(
+        f"{module} imports {target}" for module, targets in graph.items() for target in targets
+        if _layer(target) < _layer(module))
+    assert upward == [], "imports that point up the layers (cli -> daemon -> sync -> connector -> state/config)"
 
 
 def test_the_graph_sees_every_kind_of_import(tmp_path: Path) -> None:

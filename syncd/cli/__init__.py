@@ -8,19 +8,13 @@ package that prints.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from types import ModuleType
 
 from syncd import __version__
+from syncd.cli._common import EXIT_FAILED
 
 __all__ = ["main"]
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_CONFIG = 78  # EX_CONFIG from sysexits.h: systemd units stop restarting on it
-
 
 def _commands() -> list[ModuleType]:
     # Imported here so `syncd --help` stays fast and one broken command
@@ -59,14 +53,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return EXIT_FAILED
     return code
-
-
-def add_config_dir_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "-c", "--config", metavar="DIR", dest="config_dir", default=None,
-        help="config directory (default: $SYNCD_CONFIG, else /etc/syncd)",
-    )
-
-
-def error(message: str) -> None:
-    print(f"syncd: error: {message}", file=sys.stderr)

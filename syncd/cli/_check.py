@@ -24,7 +24,7 @@ from typing import Any
 import anyio
 
 from syncd._secret import Secret
-from syncd.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_config_dir_argument, error
+from syncd.cli._common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_config_dir_argument, error
 from syncd.config import (
     Config,
     ConfigError,

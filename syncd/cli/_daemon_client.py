@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from syncd.cli import add_config_dir_argument
+from syncd.cli._common import add_config_dir_argument
 from syncd.config import ConfigError, load_daemon_settings
 from syncd.daemon import control_socket_path
 

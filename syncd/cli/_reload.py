@@ -12,7 +12,7 @@ import argparse
 import sys
 from typing import Any
 
-from syncd.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, error
+from syncd.cli._common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, error
 from syncd.cli._daemon_client import add_socket_arguments, socket_path
 from syncd.daemon import DaemonUnreachable, call_daemon
 

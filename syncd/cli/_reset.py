@@ -14,7 +14,7 @@ from typing import Any
 
 import anyio
 
-from syncd.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_config_dir_argument, error
+from syncd.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_config_dir_argument, error
 from syncd.cli._once import load, print_summaries
 from syncd.config import Config
 from syncd.state import StateError

@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 
 from syncd._logging import configure_logging
-from syncd.cli import EXIT_FAILED, EXIT_OK, add_config_dir_argument, error
+from syncd.cli._common import EXIT_FAILED, EXIT_OK, add_config_dir_argument, error
 from syncd.cli._once import load
 from syncd.config import DaemonSettings, config_directory
 from syncd.connector import PROCESS_MASKER

@@ -11,7 +11,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from syncd.cli import EXIT_FAILED, EXIT_OK, error
+from syncd.cli._common import EXIT_FAILED, EXIT_OK, error
 from syncd.cli._daemon_client import add_socket_arguments, socket_path
 from syncd.daemon import DaemonUnreachable, call_daemon
 

@@ -16,7 +16,7 @@ import json
 import sys
 from typing import Any
 
-from syncd.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_config_dir_argument, error
+from syncd.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_config_dir_argument, error
 from syncd.config import ConfigError, config_directory, load_config
 
 

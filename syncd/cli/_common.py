@@ -1,0 +1,22 @@
+"""What every command shares: exit codes, the config-directory option, errors."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_CONFIG = 78  # EX_CONFIG from sysexits.h: systemd units stop restarting on it
+
+
+def add_config_dir_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-c", "--config", metavar="DIR", dest="config_dir", default=None,
+        help="config directory (default: $SYNCD_CONFIG, else /etc/syncd)",
+    )
+
+
+def error(message: str) -> None:
+    print(f"syncd: error: {message}", file=sys.stderr)
