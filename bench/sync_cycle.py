@@ -16,11 +16,19 @@ For each N it prints:
 
     python bench/sync_cycle.py                 # N = 10,000 and 100,000
     python bench/sync_cycle.py --sizes 2000    # quick
+
+Before and after a change, in one run: ``--baseline PYTHON`` runs syncd
+with another interpreter too (a venv with the old revision installed; the
+sample apps and this script stay the same), alternating the two
+``--repeats`` times, and prints the median of each and their ratio::
+
+    python bench/sync_cycle.py --sizes 100000 --repeats 3 --baseline /tmp/venv-before/bin/python
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import json
 import os
 import subprocess
@@ -62,10 +70,10 @@ def start_app(n: int, folder: Path, name: str) -> tuple[subprocess.Popen[bytes],
     return proc, f"http://127.0.0.1:{port_file.read_text().strip()}"
 
 
-def syncd(config: Path, *args: str) -> tuple[float, float, str]:
+def syncd(config: Path, *args: str, python: str = sys.executable) -> tuple[float, float, str]:
     """Run syncd; (wall seconds, peak RSS MB, stdout)."""
     with tempfile.NamedTemporaryFile("r") as rss:
-        cmd = ["/usr/bin/time", "-f", "%M", "-o", rss.name, sys.executable, "-m", "syncd", *args,
+        cmd = ["/usr/bin/time", "-f", "%M", "-o", rss.name, python, "-m", "syncd", *args,
                "-c", str(config)]
         start = time.perf_counter()
         done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "BENCH_TOKEN": TOKEN})
@@ -75,7 +83,7 @@ def syncd(config: Path, *args: str) -> tuple[float, float, str]:
         return wall, int(rss.read().strip().splitlines()[-1]) / 1024, done.stdout
 
 
-def bench(n: int) -> dict[str, float]:
+def bench(n: int, python: str = sys.executable) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="syncd-bench-") as tmp:
         folder = Path(tmp)
         left, left_url = start_app(n, folder, "left")
@@ -87,22 +95,22 @@ def bench(n: int) -> dict[str, float]:
             (config / "connectors.d" / "sampleapp.yaml").write_text(shipped.replace(*SPEC_OVERRIDE))
             write_sample_config(config, integration(left_url, right_url, full_every="1 day"))
 
-            initial, initial_rss, out = syncd(config, "once", "--json")
+            initial, initial_rss, out = syncd(config, "once", "--json", python=python)
             [summary] = json.loads(out)
             assert summary["created"]["right"] == n, summary
-            echo, _, out = syncd(config, "once", "--json")  # reads back what it wrote: its echo
+            echo, _, out = syncd(config, "once", "--json", python=python)  # reads back what it wrote: its echo
             [again] = json.loads(out)
             echo_writes = sum(again["created"].values()) + sum(again["updated"].values())
-            quiet, _, out = syncd(config, "once", "--json")
+            quiet, _, out = syncd(config, "once", "--json", python=python)
             [again] = json.loads(out)
             quiet_writes = sum(again["created"].values()) + sum(again["updated"].values())
 
             write_sample_config(config, integration(left_url, right_url, full_every="1 second"))
             time.sleep(1.1)
-            full, full_rss, out = syncd(config, "once", "--json")
+            full, full_rss, out = syncd(config, "once", "--json", python=python)
             [reconcile] = json.loads(out)
             full_writes = sum(reconcile["created"].values()) + sum(reconcile["updated"].values())
-            bare, _, _ = syncd(config, "check", "bench", "--all-pages", "--records", "0")
+            bare, _, _ = syncd(config, "check", "bench", "--all-pages", "--records", "0", python=python)
         finally:
             for proc in (left, right):
                 proc.terminate()
@@ -117,8 +125,12 @@ def bench(n: int) -> dict[str, float]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    ap.add_argument("--baseline", metavar="PYTHON", help="also run syncd with this interpreter, alternating")
+    ap.add_argument("--repeats", type=int, default=1, help="runs of each size (the median is shown)")
     args = ap.parse_args()
-    rows = [bench(n) for n in args.sizes]
+    if args.baseline:
+        return compare(args.sizes, args.baseline, args.repeats)
+    rows = [median_row([bench(n) for _ in range(args.repeats)]) for n in args.sizes]
     print("| N | initial sync s | records/s | peak RSS MB | next cycle, reading the echo, s (writes) "
           "| no-change cycle s (writes) | full no-change cycle s (writes) | bare list of both sides s "
           "| full cycle / bare list |")
@@ -131,6 +143,38 @@ def main() -> int:
     if len(rows) > 1:
         print(f"\npeak RSS of the initial sync at N={rows[-1]['n']:,} over N={rows[0]['n']:,}: "
               f"{rows[-1]['initial_rss_mb'] / rows[0]['initial_rss_mb']:.2f}x (goal ≤ 1.5x)")
+    return 0
+
+
+COMPARED = [("initial_s", "initial sync s"), ("echo_s", "echo cycle s"), ("quiet_s", "no-change cycle s"),
+            ("full_s", "full no-change cycle s"), ("bare_list_s", "bare list s"), ("initial_rss_mb", "peak RSS MB")]
+
+
+def median_row(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+
+
+def compare(sizes: list[int], baseline: str, repeats: int) -> int:
+    """Each size with the baseline interpreter and this one, alternating."""
+    for n in sizes:
+        before: list[dict[str, float]] = []
+        after: list[dict[str, float]] = []
+        for i in range(repeats):
+            before.append(bench(n, baseline))
+            after.append(bench(n))
+            last = before[-1], after[-1]
+            print(f"N={n:,} run {i + 1}/{repeats}: " + ", ".join(
+                f"{key} {last[0][key]:.2f} -> {last[1][key]:.2f}" for key, _ in COMPARED), flush=True)
+            for row in last:
+                writes = row["echo_writes"] + row["quiet_writes"] + row["full_writes"]
+                if writes:
+                    raise SystemExit(f"a cycle after the initial sync wrote {writes:.0f} records")
+        b, a = median_row(before), median_row(after)
+        print(f"\nN={n:,}, median of {repeats}, alternating ({baseline} before, {sys.executable} after)")
+        print("| measure | before | after | after / before |")
+        print("| --- | ---: | ---: | ---: |")
+        for key, label in COMPARED:
+            print(f"| {label} | {b[key]:.2f} | {a[key]:.2f} | {a[key] / b[key]:.3f} |")
     return 0
 
 
