@@ -300,6 +300,16 @@ class Integration:
     deletions: Deletions | None = None
     source: str = ""
 
+    @property
+    def max_delete_percent(self) -> float:
+        """The most of a side's records, in percent, that may vanish between two
+        full reads before a cycle refuses to take them as deleted.
+
+        ``deletions.max_delete_percent``; without ``deletions:`` (nothing is
+        carried over, but vanished records are still marked deleted) the
+        schema's default for it.
+        """
+        return self.deletions.max_delete_percent if self.deletions is not None else _MAX_DELETE_PERCENT
 
 
 # --- daemon settings and the whole tree --------------------------------------
