@@ -5,7 +5,8 @@ schemas) and leaves the key out; syncd must then do exactly that.  These
 tests write the smallest config that leaves out every key that has a
 default, load it, and check each default in the schemas against the typed
 objects: a default changed in a schema and not in Python, or the reverse,
-fails here.  Then: dataclass defaults agree with what loading gives, and no
+fails here.  Then: a description that says "Default 10." says the
+schema's default, dataclass defaults agree with what loading gives, and no
 builder restates a default as a ``.get(key, literal)``.
 """
 
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import json
+import re
 import textwrap
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -290,6 +293,51 @@ def test_a_key_left_out_takes_the_schema_default(config: Config, kind: str, poin
 def test_a_daemon_without_syncd_yaml_gets_the_schema_defaults_too(config: Config, tmp_path: Path) -> None:
     settings = load_config(tmp_path, environ={}).daemon
     assert dataclasses.replace(settings, state_path=config.daemon.state_path) == config.daemon
+
+
+# "Default 10." in a description (the reference docs show both it and the
+# keyword): `code`, a number, true, false or empty.
+_STATED = re.compile(r"\bDefault (?:`(?P<code>[^`]*)`|(?P<word>true|false|empty|-?[0-9]+(?:\.[0-9]+)?)\b)")
+
+
+def _described(node: Any, pointer: str = "") -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """(pointer, schema) for every schema with a description."""
+    if not isinstance(node, Mapping):
+        return
+    if isinstance(node.get("description"), str):
+        yield pointer, node
+    for key in _SCHEMA_MAPS:
+        for name, sub in (node.get(key) or {}).items():
+            yield from _described(sub, f"{pointer}/{key}/{name}")
+    for key in _SCHEMA_LISTS:
+        for i, sub in enumerate(node.get(key) or ()):
+            yield from _described(sub, f"{pointer}/{key}/{i}")
+    for key in _SCHEMA_ONE:
+        yield from _described(node.get(key), f"{pointer}/{key}")
+
+
+def _says(m: re.Match[str], default: Any) -> bool:
+    """Does the stated default *m* name *default*?"""
+    if m["code"] is not None:
+        return m["code"] == (default if isinstance(default, str) else json.dumps(default))
+    word = m["word"]
+    if word in ("true", "false"):
+        return default is (word == "true")
+    if word == "empty":
+        return default == ""
+    return not isinstance(default, bool) and isinstance(default, (int, float)) and default == float(word)
+
+
+def test_a_description_that_states_a_default_states_the_schemas() -> None:
+    wrong = []
+    for kind in SCHEMA_KINDS:
+        for pointer, node in _described(load_schema(kind)):
+            for m in _STATED.finditer(node["description"]):
+                if "default" not in node:
+                    wrong.append(f"{kind}:{pointer}: says {m[0]!r} but has no default")
+                elif not _says(m, node["default"]):
+                    wrong.append(f"{kind}:{pointer}: says {m[0]!r}, default is {node['default']!r}")
+    assert wrong == []
 
 
 # --------------------------------------------------------------------------- the model's own defaults
