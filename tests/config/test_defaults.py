@@ -350,6 +350,8 @@ def test_typed_objects_built_by_hand_match_a_minimal_config(config: Config) -> N
     assert ConnectorSpec(
         name="bare", title="Bare", base_url=bare.base_url, objects=bare.objects, source=bare.source) == bare
     assert RetrySpec() == bare.retry
+    listing = bare.objects["contacts"].operations["list"]
+    assert Operation(name="list", method=listing.method, path=listing.path, records=listing.records) == listing
     assert SettingSpec(name="token", description="An access token") == app.settings["token"]
     assert PageNumberPagination(param="page") == _ops(config)["find"].pagination
     for auth in _oauth(config):
