@@ -16,6 +16,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from syncd.config._defaults import schema_defaults
 from syncd.config._errors import KeyPath, Problem
 from syncd.config._model import ConnectorSpec, ObjectSpec
 from syncd.config._secrets import has_reference
@@ -25,6 +26,7 @@ from syncd.expr import ExprError, compile_expr
 
 __all__ = ["check_integration"]
 
+_DEFAULTS = schema_defaults("integration")
 _SPECIAL_VARIABLES = frozenset({"other", "exists_in_other"})
 _WRITES = {"both": ("left", "right"), "left_to_right": ("right",), "right_to_left": ("left",)}
 _READS = {"both": ("left", "right"), "left_to_right": ("left",), "right_to_left": ("right",)}
@@ -132,8 +134,9 @@ class _Checker:
             self.mapping(i, raw, sides)
 
     def mapping(self, i: int, raw: Mapping[str, Any], sides: Mapping[str, _Side | None]) -> None:
+        raw = _DEFAULTS.fill("/$defs/fieldMapping", raw)
         transform = raw.get("transform")
-        direction = raw.get("direction", "both")
+        direction = raw["direction"]
         shapes = {"join_name": ("left", "right"), "split_name": ("right", "left")}
         for name in ("left", "right"):
             value = raw[name]
@@ -164,7 +167,10 @@ class _Checker:
         self.value_types(i, raw, sides)
 
     def value_types(self, i: int, raw: Mapping[str, Any], sides: Mapping[str, _Side | None]) -> None:
-        """Can values of the two fields' types flow the way the mapping says?"""
+        """Can values of the two fields' types flow the way the mapping says?
+
+        *raw* is filled with the schema's defaults (by :meth:`mapping`).
+        """
         named = {name: raw[name] for name in ("left", "right")}
         if any(not isinstance(v, str) for v in named.values()):
             return  # join_name / split_name: checked above
@@ -174,7 +180,7 @@ class _Checker:
             if side is None or field not in side.obj.fields:
                 return  # reported already
             fields[name] = (side, field, side.obj.fields[field].type)
-        direction = raw.get("direction", "both")
+        direction = raw["direction"]
         transform = raw.get("transform")
         lt, rt = fields["left"][2], fields["right"][2]
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any, TypeVar
 
+from syncd.config._defaults import schema_defaults
 from syncd.config._errors import KeyPath, SpecError
 from syncd.config._model import (
     OPERATION_NAMES,
@@ -49,6 +50,9 @@ from syncd.expr import (
     compile_write_path,
 )
 
+# Keys a spec leaves out take the schema's defaults (see _defaults): an
+# operation's method, where its records are, how it pages, ….
+_DEFAULTS = schema_defaults("connector")
 # The variables each operation's templates may use (documented in the schema
 # as x-variables; tests/config keep the two in step).
 CONNECTOR_VARIABLES = frozenset({"settings"})
@@ -66,11 +70,6 @@ OPERATION_VARIABLES: Mapping[str, frozenset[str]] = {
 # A batch item's own template (`item:`) is rendered once per record, before
 # the request exists: it sees the settings only.
 ITEM_VARIABLES = CONNECTOR_VARIABLES
-_DEFAULT_METHOD = {
-    "list": "GET", "changes": "GET", "get": "GET", "find": "GET",
-    "create": "POST", "update": "PATCH", "delete": "DELETE",
-    "create_batch": "POST", "update_batch": "POST",
-}
 # A batch operation falls back to its single twin record by record (a batch
 # the API refuses as a whole, or an object without the batch endpoint), so
 # it cannot be declared without it.
@@ -157,19 +156,10 @@ class _Builder:
 def build_connector(doc: Mapping[str, Any], source: str = "") -> tuple[ConnectorSpec | None, list[SpecError]]:
     """Compile a schema-valid connector document; returns (spec, errors)."""
     b = _Builder(doc)
-    settings = {
-        name: SettingSpec(
-            name=name,
-            description=s.get("description", ""),
-            secret=bool(s.get("secret", False)),
-            required=bool(s.get("required", "default" not in s)),
-            default=s.get("default"),
-            type=s.get("type", "string"),
-        )
-        for name, s in (doc.get("settings") or {}).items()
-    }
+    settings = {name: _setting(name, s) for name, s in (doc.get("settings") or {}).items()}
+    doc = _DEFAULTS.fill("", doc)
     base_url = b.attempt(("base_url",), lambda: b.template(("base_url",), doc["base_url"], CONNECTOR_VARIABLES))
-    auth = b.attempt(("auth",), lambda: _auth(b, doc.get("auth") or {"type": "none"}))
+    auth = b.attempt(("auth",), lambda: _auth(b, doc["auth"]))
     headers = {
         k: t for k, v in (doc.get("headers") or {}).items()
         if (t := b.attempt(("headers", k), partial(b.template, ("headers", k), v, CONNECTOR_VARIABLES)))
@@ -179,7 +169,7 @@ def build_connector(doc: Mapping[str, Any], source: str = "") -> tuple[Connector
         built = _object(b, ("objects", name), name, obj)
         if built is not None:
             objects[name] = built
-    retry = doc.get("retry") or {}
+    retry = _DEFAULTS.fill("/properties/retry", doc.get("retry") or {})
     rate = doc.get("rate_limit") or {}
     if b.errors or base_url is None or auth is None:
         return None, b.errors
@@ -192,11 +182,11 @@ def build_connector(doc: Mapping[str, Any], source: str = "") -> tuple[Connector
         settings=settings,
         auth=auth,
         headers=headers,
-        timeout=float(doc.get("timeout", 30)),
+        timeout=float(doc["timeout"]),
         retry=RetrySpec(
-            max_attempts=int(retry.get("max_attempts", 5)),
-            backoff_initial=float(retry.get("backoff_initial", 0.5)),
-            backoff_max=float(retry.get("backoff_max", 30)),
+            max_attempts=int(retry["max_attempts"]),
+            backoff_initial=float(retry["backoff_initial"]),
+            backoff_max=float(retry["backoff_max"]),
         ),
         rate_limit=RateLimitSpec(
             requests_per_second=rate.get("requests_per_second"),
@@ -209,12 +199,28 @@ def build_connector(doc: Mapping[str, Any], source: str = "") -> tuple[Connector
     return spec, b.errors
 
 
+def _setting(name: str, s: Mapping[str, Any]) -> SettingSpec:
+    # `required` defaults to true only for a setting without a `default`
+    # (the schema's description says so; its `default: true` is the common case).
+    required = s["required"] if "required" in s else "default" not in s
+    s = _DEFAULTS.fill("/$defs/setting", s)
+    return SettingSpec(
+        name=name,
+        description=s.get("description", ""),
+        secret=bool(s["secret"]),
+        required=bool(required),
+        default=s.get("default"),
+        type=s["type"],
+    )
+
+
 def _auth(b: _Builder, a: Mapping[str, Any]) -> AuthSpec:
-    kind = a.get("type", "none")
+    a = _DEFAULTS.fill("/$defs/auth", a)
+    kind = a["type"]
     ctx = CONNECTOR_VARIABLES
 
-    def t(key: str, default: str | None = None) -> Template:
-        return b.template(("auth", key), a.get(key, default) or "", ctx)
+    def t(key: str) -> Template:
+        return b.template(("auth", key), a.get(key) or "", ctx)
 
     if kind == "none":
         return NoAuth()
@@ -223,7 +229,7 @@ def _auth(b: _Builder, a: Mapping[str, Any]) -> AuthSpec:
     if kind == "bearer":
         return BearerAuth(token=t("token"))
     if kind == "basic":
-        return BasicAuth(username=t("username"), password=t("password", ""))
+        return BasicAuth(username=t("username"), password=t("password"))
     if kind in ("oauth2_client_credentials", "oauth2_refresh_token"):
         grant = kind.removeprefix("oauth2_")
         return OAuth2Auth(
@@ -234,14 +240,15 @@ def _auth(b: _Builder, a: Mapping[str, Any]) -> AuthSpec:
             scopes=tuple(a.get("scopes") or ()),
             audience=t("audience") if "audience" in a else None,
             refresh_token=t("refresh_token") if grant == "refresh_token" else None,
-            client_auth=a.get("client_auth", "body"),
+            client_auth=a["client_auth"],
         )
     raise SpecError(("auth", "type"), f"unknown auth type {kind!r}")
 
 
 def _object(b: _Builder, path: KeyPath, name: str, obj: Mapping[str, Any]) -> ObjectSpec | None:
     n_errors = len(b.errors)
-    id_expr = b.attempt((*path, "id"), lambda: b.expr((*path, "id"), obj.get("id", "id")))
+    obj = _DEFAULTS.fill("/$defs/object", obj)
+    id_expr = b.attempt((*path, "id"), lambda: b.expr((*path, "id"), obj["id"]))
     updated = b.attempt((*path, "updated_at"), lambda: b.expr((*path, "updated_at"), obj["updated_at"])) \
         if "updated_at" in obj else None
     deleted = b.attempt((*path, "deleted"), lambda: b.expr((*path, "deleted"), obj["deleted"])) \
@@ -291,6 +298,9 @@ def _field(b: _Builder, path: KeyPath, name: str, f: Mapping[str, Any]) -> Field
 
 def _operation(b: _Builder, path: KeyPath, name: str, op: Mapping[str, Any]) -> Operation:
     allowed = OPERATION_VARIABLES[name]
+    # Each operation has its own schema (listOperation, …): its method, and
+    # only the keys it has (records, record, pagination, id_field).
+    op = _DEFAULTS.fill(f"/$defs/object/properties/{name}", op)
     params = {
         k: b.value((*path, "params", k), v, allowed) for k, v in (op.get("params") or {}).items()
     }
@@ -298,27 +308,28 @@ def _operation(b: _Builder, path: KeyPath, name: str, op: Mapping[str, Any]) -> 
         k: b.template((*path, "headers", k), v, allowed) for k, v in (op.get("headers") or {}).items()
     }
     body = b.value((*path, "body"), op["body"], allowed) if "body" in op else None
-    records = b.expr((*path, "records"), op.get("records", "@")) if name in ("list", "changes", "find") else None
-    record = b.expr((*path, "record"), op.get("record", "@")) if name in ("get", "create", "update") else None
+    records = b.expr((*path, "records"), op["records"]) if "records" in op else None
+    record = b.expr((*path, "record"), op["record"]) if "record" in op else None
     batch = name in _BATCH_OF
-    if batch:
-        records = b.expr((*path, "records"), op.get("records", "@"))
     item = b.value((*path, "item"), op["item"], ITEM_VARIABLES) if batch and "item" in op else None
-    id_field = b.write_path((*path, "id_field"), op.get("id_field", "id")) if name == "update_batch" else None
+    id_field = b.write_path((*path, "id_field"), op["id_field"]) if "id_field" in op else None
     max_items = op.get("max_items") if batch else None
     if batch and (type(max_items) is not int or max_items < 1):
         # the schema says so too; this guards a document that skipped it
         raise SpecError((*path, "max_items"), f"max_items must be an integer of at least 1, not {max_items!r}")
     return Operation(
         name=name,  # type: ignore[arg-type]
-        method=op.get("method", _DEFAULT_METHOD[name]),
+        method=op["method"],
         path=b.template((*path, "path"), op["path"], allowed),
         params=params,
         headers=headers,
         body=body,
         records=records,
         record=record,
-        pagination=_pagination(b, (*path, "pagination"), op.get("pagination") or {"type": "single"}),
+        # only list, changes and find page (their schemas have `pagination`);
+        # the others read one response
+        pagination=(_pagination(b, (*path, "pagination"), op["pagination"])
+                    if "pagination" in op else SinglePage()),
         item=item,
         id_field=id_field,
         max_items=max_items,
@@ -326,7 +337,8 @@ def _operation(b: _Builder, path: KeyPath, name: str, op: Mapping[str, Any]) -> 
 
 
 def _pagination(b: _Builder, path: KeyPath, p: Mapping[str, Any]) -> Pagination:
-    kind = p.get("type", "single")
+    p = _DEFAULTS.fill("/$defs/pagination", p)
+    kind = p["type"]
     max_pages = p.get("max_pages")
     if kind == "single":
         return SinglePage(max_pages=max_pages)
@@ -345,13 +357,13 @@ def _pagination(b: _Builder, path: KeyPath, p: Mapping[str, Any]) -> Pagination:
         return LinkHeaderPagination(max_pages=max_pages)
     if kind == "offset":
         return OffsetPagination(
-            param=p.get("param", "offset"), limit_param=p.get("limit_param", "limit"),
+            param=p["param"], limit_param=p["limit_param"],
             total=b.expr((*path, "total"), p["total"]) if "total" in p else None,
             max_pages=max_pages,
         )
     if kind == "page_number":
         return PageNumberPagination(
-            param=p.get("param", "page"), start=int(p.get("start", 1)),
+            param=p["param"], start=int(p["start"]),
             total_pages=b.expr((*path, "total_pages"), p["total_pages"]) if "total_pages" in p else None,
             max_pages=max_pages,
         )

@@ -15,12 +15,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from syncd.config._defaults import schema_defaults
 from syncd.config._errors import KeyPath, Problem
 from syncd.config._model import DaemonSettings
 from syncd.config._secrets import SecretRefError, resolve_reference
 from syncd.config._yaml import YamlDoc
 
 __all__ = ["build_daemon_settings", "default_daemon_settings", "default_state_path", "resolve_references"]
+
+# Keys syncd.yaml leaves out take the schema's defaults (see _defaults).
+_DEFAULTS = schema_defaults("syncd")
 
 
 def default_state_path(config_dir: Path, environ: Mapping[str, str]) -> Path:
@@ -52,7 +56,7 @@ def build_daemon_settings(doc: YamlDoc, config_dir: Path, environ: Mapping[str, 
     data: dict[str, Any] = doc.data or {}
 
     def section(name: str) -> dict[str, Any]:
-        return data.get(name) or {}
+        return _DEFAULTS.fill(f"/properties/{name}", data.get(name) or {})
 
     def path(value: str) -> Path:
         p = Path(value).expanduser()
@@ -63,12 +67,12 @@ def build_daemon_settings(doc: YamlDoc, config_dir: Path, environ: Mapping[str, 
     return DaemonSettings(
         state_path=path(state["path"]) if "path" in state else default_state_path(config_dir, environ),
         control_socket=path(control["socket"]) if "socket" in control else None,
-        metrics_listen=metrics.get("listen", "127.0.0.1:9464"),
-        metrics_enabled=bool(metrics.get("enabled", False)),
-        webhooks_listen=webhooks.get("listen", "127.0.0.1:8787"),
-        webhooks_enabled=bool(webhooks.get("enabled", False)),
-        log_level=log.get("level", "info"),
-        log_format=log.get("format", "auto"),
+        metrics_listen=metrics["listen"],
+        metrics_enabled=bool(metrics["enabled"]),
+        webhooks_listen=webhooks["listen"],
+        webhooks_enabled=bool(webhooks["enabled"]),
+        log_level=log["level"],
+        log_format=log["format"],
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from cronsim import CronSim, CronSimError
 
+from syncd.config._defaults import schema_defaults
 from syncd.config._errors import KeyPath, Problem
 from syncd.config._model import (
     Action,
@@ -31,6 +32,9 @@ from syncd.config._yaml import YamlDoc
 from syncd.expr import ExprError, compile_expr
 
 __all__ = ["build_integration", "parse_duration", "parse_schedule"]
+
+# Keys an integration leaves out take the schema's defaults (see _defaults).
+_DEFAULTS = schema_defaults("integration")
 
 _UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 _EVERY = re.compile(r"^every\s+([0-9]+)\s+(second|minute|hour|day)s?$")
@@ -176,14 +180,15 @@ class _Builder:
     def error(self, path: KeyPath, message: str) -> None:
         self.problems.append(self.doc.problem(path, message))
 
-    def duration(self, key: str, default: float) -> float:
-        if key not in self.doc.data:
-            return default
+    def duration(self, data: Mapping[str, Any], key: str) -> float:
+        """Seconds; 0 when *key* is absent (``delay:``: the schema says absent means none)."""
+        if key not in data:
+            return 0.0
         try:
-            return parse_duration(self.doc.data[key])
+            return parse_duration(data[key])
         except _Invalid as e:
             self.error((key,), str(e))
-            return default
+            return 0.0  # not used: a problem means no Integration
 
     def side(self, name: str) -> Side:
         raw = self.doc.data[name]
@@ -204,16 +209,17 @@ class _Builder:
         def names(value: str | list[str]) -> tuple[str, ...]:
             return (value,) if isinstance(value, str) else tuple(value)
 
+        raw = _DEFAULTS.fill("/$defs/fieldMapping", raw)
         return FieldMapping(
             left=names(raw["left"]),
             right=names(raw["right"]),
-            direction=raw.get("direction", "both"),
+            direction=raw["direction"],
             transform=raw.get("transform"),
             format=raw.get("format"),
             values=dict(raw["values"]) if "values" in raw else None,
             default=raw.get("default"),
             prefer=raw.get("prefer"),
-            clear=bool(raw.get("clear", False)),
+            clear=bool(raw["clear"]),
         )
 
     def rule(self, i: int, raw: Mapping[str, Any]) -> Rule | None:
@@ -228,15 +234,13 @@ class _Builder:
         return Rule(condition=condition, then=actions, side=raw.get("from"))  # type: ignore[arg-type]
 
     def deletions(self) -> Deletions | None:
-        raw = self.doc.data.get("deletions")
-        if raw is None:
+        if self.doc.data.get("deletions") is None:
             return None
+        raw = _DEFAULTS.fill("/$defs/deletions", self.doc.data["deletions"])
         then = raw["then"]
         actions = (Action("delete"),) if then == "delete" else (_action(then),)
         return Deletions(
-            side=raw["from"], then=actions,
-            max_delete_percent=float(raw.get("max_delete_percent", 10)),
-        )
+            side=raw["from"], then=actions, max_delete_percent=float(raw["max_delete_percent"]))
 
 
 def _action(raw: Mapping[str, Any]) -> Action:
@@ -249,35 +253,34 @@ def build_integration(
 ) -> tuple[Integration | None, list[Problem]]:
     """The typed integration (None if anything is wrong) and its problems."""
     b = _Builder(doc, config_dir, environ, shown_dir)
-    data = doc.data
-    schedule = Schedule("every 5 minutes", interval_seconds=300.0)
-    if "schedule" in data:
-        try:
-            schedule = parse_schedule(data["schedule"])
-        except _Invalid as e:
-            b.error(("schedule",), str(e))
-    delay = b.duration("delay", 0.0)
-    full_every = b.duration("full_every", 86400.0)
+    data = _DEFAULTS.fill("", doc.data)
+    schedule: Schedule | None = None
+    try:
+        schedule = parse_schedule(data["schedule"])
+    except _Invalid as e:
+        b.error(("schedule",), str(e))
+    delay = b.duration(data, "delay")
+    full_every = b.duration(data, "full_every")
     left, right = b.side("left"), b.side("right")
     fields = tuple(b.field(f) for f in data["fields"])
     rules = tuple(r for i, raw in enumerate(data.get("rules") or ()) if (r := b.rule(i, raw)))
     deletions = b.deletions()
-    if b.problems:
+    if b.problems or schedule is None:
         return None, b.problems
     return Integration(
         name=data["integration"],
         description=data.get("description", ""),
-        enabled=bool(data.get("enabled", True)),
+        enabled=bool(data["enabled"]),
         schedule=schedule,
         delay_seconds=delay,
-        catch_up=data.get("catch_up", "sync"),
+        catch_up=data["catch_up"],
         full_every_seconds=full_every,
         left=left,
         right=right,
         match_left=data["match"]["left"],
         match_right=data["match"]["right"],
-        create=data.get("create", "both"),
-        conflict=data.get("conflict", "newest_wins"),
+        create=data["create"],
+        conflict=data["conflict"],
         fields=fields,
         rules=rules,
         deletions=deletions,

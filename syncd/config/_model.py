@@ -3,6 +3,12 @@
 The loader turns each validated YAML document into these once; nothing
 downstream of ``syncd.config`` touches raw dicts of config.  Expressions and
 templates are already compiled (see :mod:`syncd.expr`).
+
+A field for a key the schema gives a default takes that default from the
+schema (:mod:`syncd.config._defaults`), never a literal of its own; where the
+value is parsed from the schema's (an integration's ``schedule`` and
+``full_every``) the field has no default and the builder always passes it.
+``tests/config/test_defaults.py`` holds both to the schemas.
 """
 
 from __future__ import annotations
@@ -12,7 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from syncd.config._defaults import schema_defaults
 from syncd.expr import Expr, Template, ValueTemplate, WritePath
+
+_CONNECTOR = schema_defaults("connector").value
+_INTEGRATION = schema_defaults("integration").value
+_SYNCD = schema_defaults("syncd").value
 
 # --- connector specs ---------------------------------------------------------
 
@@ -32,10 +43,11 @@ OPERATION_NAMES: tuple[OperationName, ...] = (
 class SettingSpec:
     name: str
     description: str
-    secret: bool = False
-    required: bool = True
+    secret: bool = _CONNECTOR("/$defs/setting/properties/secret")
+    # without a `default:`; with one, the builder makes it False unless given
+    required: bool = _CONNECTOR("/$defs/setting/properties/required")
     default: Any = None
-    type: SettingType = "string"
+    type: SettingType = _CONNECTOR("/$defs/setting/properties/type")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +87,8 @@ class OAuth2Auth:
     scopes: tuple[str, ...] = ()
     audience: Template | None = None
     refresh_token: Template | None = None
-    client_auth: Literal["body", "basic"] = "body"
+    # the same in both grants' schemas (tests/config/test_defaults.py)
+    client_auth: Literal["body", "basic"] = _CONNECTOR("/$defs/authOAuth2ClientCredentials/properties/client_auth")
 
     @property
     def type(self) -> str:
@@ -125,7 +138,7 @@ class OffsetPagination:
 @dataclass(frozen=True, slots=True)
 class PageNumberPagination:
     param: str
-    start: int = 1
+    start: int = _CONNECTOR("/$defs/paginationPageNumber/properties/start")
     total_pages: Expr | None = None
     max_pages: int | None = None
     type: Literal["page_number"] = "page_number"
@@ -179,9 +192,9 @@ class ObjectSpec:
 
 @dataclass(frozen=True, slots=True)
 class RetrySpec:
-    max_attempts: int = 5
-    backoff_initial: float = 0.5
-    backoff_max: float = 30.0
+    max_attempts: int = _CONNECTOR("/properties/retry/properties/max_attempts")
+    backoff_initial: float = float(_CONNECTOR("/properties/retry/properties/backoff_initial"))
+    backoff_max: float = float(_CONNECTOR("/properties/retry/properties/backoff_max"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +213,7 @@ class ConnectorSpec:
     settings: Mapping[str, SettingSpec] = field(default_factory=dict)
     auth: AuthSpec = NoAuth()
     headers: Mapping[str, Template] = field(default_factory=dict)
-    timeout: float = 30.0
+    timeout: float = float(_CONNECTOR("/properties/timeout"))
     retry: RetrySpec = RetrySpec()
     rate_limit: RateLimitSpec = RateLimitSpec()
     description: str = ""
@@ -225,13 +238,13 @@ class Side:
 class FieldMapping:
     left: tuple[str, ...]
     right: tuple[str, ...]
-    direction: Direction = "both"
+    direction: Direction = _INTEGRATION("/$defs/fieldMapping/properties/direction")
     transform: str | None = None
     format: str | None = None
     values: Mapping[Any, Any] | None = None
     default: Any = None
     prefer: str | None = None
-    clear: bool = False
+    clear: bool = _INTEGRATION("/$defs/fieldMapping/properties/clear")
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,11 +260,14 @@ class Rule:
     side: SideName | None = None  # from:
 
 
+_MAX_DELETE_PERCENT = float(_INTEGRATION("/$defs/deletions/properties/max_delete_percent"))
+
+
 @dataclass(frozen=True, slots=True)
 class Deletions:
     side: Literal["left", "right", "both"]
     then: tuple[Action, ...]
-    max_delete_percent: float = 10.0
+    max_delete_percent: float = _MAX_DELETE_PERCENT
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,17 +287,29 @@ class Integration:
     match_left: str
     match_right: str
     fields: tuple[FieldMapping, ...]
-    enabled: bool = True
+    enabled: bool = _INTEGRATION("/properties/enabled")
     description: str = ""
-    schedule: Schedule = Schedule("every 5 minutes", interval_seconds=300.0)
-    delay_seconds: float = 0.0
-    catch_up: Literal["sync", "skip"] = "sync"
-    full_every_seconds: float = 86400.0
-    create: Literal["both", "left_to_right", "right_to_left", "none"] = "both"
-    conflict: Literal["newest_wins", "left_wins", "right_wins"] = "newest_wins"
+    # No default: the builder parses the schema's (`every 5 minutes`, `1 day`).
+    schedule: Schedule = field(kw_only=True)
+    delay_seconds: float = 0.0  # the schema has no default: no `delay:` means none
+    catch_up: Literal["sync", "skip"] = _INTEGRATION("/properties/catch_up")
+    full_every_seconds: float = field(kw_only=True)
+    create: Literal["both", "left_to_right", "right_to_left", "none"] = _INTEGRATION("/properties/create")
+    conflict: Literal["newest_wins", "left_wins", "right_wins"] = _INTEGRATION("/properties/conflict")
     rules: tuple[Rule, ...] = ()
     deletions: Deletions | None = None
     source: str = ""
+
+    @property
+    def max_delete_percent(self) -> float:
+        """The most of a side's records, in percent, that may vanish between two
+        full reads before a cycle refuses to take them as deleted.
+
+        ``deletions.max_delete_percent``; without ``deletions:`` (nothing is
+        carried over, but vanished records are still marked deleted) the
+        schema's default for it.
+        """
+        return self.deletions.max_delete_percent if self.deletions is not None else _MAX_DELETE_PERCENT
 
 
 # --- daemon settings and the whole tree --------------------------------------
@@ -291,12 +319,12 @@ class Integration:
 class DaemonSettings:
     state_path: Path
     control_socket: Path | None = None
-    metrics_listen: str = "127.0.0.1:9464"
-    metrics_enabled: bool = False
-    webhooks_listen: str = "127.0.0.1:8787"
-    webhooks_enabled: bool = False
-    log_level: str = "info"
-    log_format: Literal["auto", "json", "console"] = "auto"
+    metrics_listen: str = _SYNCD("/properties/metrics/properties/listen")
+    metrics_enabled: bool = _SYNCD("/properties/metrics/properties/enabled")
+    webhooks_listen: str = _SYNCD("/properties/webhooks/properties/listen")
+    webhooks_enabled: bool = _SYNCD("/properties/webhooks/properties/enabled")
+    log_level: str = _SYNCD("/properties/log/properties/level")
+    log_format: Literal["auto", "json", "console"] = _SYNCD("/properties/log/properties/format")
 
 
 @dataclass(frozen=True, slots=True)
