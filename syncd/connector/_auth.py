@@ -53,7 +53,7 @@ class OAuth2(httpx.Auth):
     def __init__(
         self, *, grant: str, token_url: str, client_id: str, client_secret: str,
         scopes: tuple[str, ...] = (), audience: str | None = None,
-        refresh_token: str | None = None, client_auth: str = "body",
+        refresh_token: str | None = None, client_auth: str,
         masker: SecretMasker,
     ) -> None:
         self.grant = grant

@@ -110,7 +110,7 @@ class Reader:
         gone = list(self.ctx.store.unseen(self.ctx.name, side, generation))
         if not gone:
             return
-        limit = self.ctx.integration.deletions.max_delete_percent if self.ctx.integration.deletions else 10.0
+        limit = self.ctx.integration.max_delete_percent
         if read == 0 or (before and 100.0 * len(gone) / before > limit):
             why = "read no records at all" if read == 0 else \
                 f"lost {len(gone)} of {before} records ({100.0 * len(gone) / before:.0f} % > {limit:g} %)"
