@@ -31,6 +31,7 @@ from syncd.config._model import (
     ObjectSpec,
     OffsetPagination,
     Operation,
+    OperationName,
     PageNumberPagination,
     Pagination,
     RateLimitSpec,
@@ -296,7 +297,7 @@ def _field(b: _Builder, path: KeyPath, name: str, f: Mapping[str, Any]) -> Field
     )
 
 
-def _operation(b: _Builder, path: KeyPath, name: str, op: Mapping[str, Any]) -> Operation:
+def _operation(b: _Builder, path: KeyPath, name: OperationName, op: Mapping[str, Any]) -> Operation:
     allowed = OPERATION_VARIABLES[name]
     # Each operation has its own schema (listOperation, …): its method, and
     # only the keys it has (records, record, pagination, id_field).
@@ -318,7 +319,7 @@ def _operation(b: _Builder, path: KeyPath, name: str, op: Mapping[str, Any]) -> 
         # the schema says so too; this guards a document that skipped it
         raise SpecError((*path, "max_items"), f"max_items must be an integer of at least 1, not {max_items!r}")
     return Operation(
-        name=name,  # type: ignore[arg-type]
+        name=name,
         method=op["method"],
         path=b.template((*path, "path"), op["path"], allowed),
         params=params,

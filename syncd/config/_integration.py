@@ -12,14 +12,16 @@ import re
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from cronsim import CronSim, CronSimError
 
 from syncd.config._defaults import schema_defaults
 from syncd.config._errors import KeyPath, Problem
 from syncd.config._model import (
+    ACTION_KINDS,
     Action,
+    ActionKind,
     Deletions,
     FieldMapping,
     Integration,
@@ -229,9 +231,9 @@ class _Builder:
             self.error(("rules", i, "if"), str(e))
             return None
         then = raw["then"]
-        actions: tuple[Action, ...] | str = (
+        actions: tuple[Action, ...] | Literal["skip"] = (
             "skip" if then == "skip" else tuple(_action(a) for a in then))
-        return Rule(condition=condition, then=actions, side=raw.get("from"))  # type: ignore[arg-type]
+        return Rule(condition=condition, then=actions, side=raw.get("from"))
 
     def deletions(self) -> Deletions | None:
         if self.doc.data.get("deletions") is None:
@@ -243,9 +245,13 @@ class _Builder:
             side=raw["from"], then=actions, max_delete_percent=float(raw["max_delete_percent"]))
 
 
+_ACTION_KINDS: dict[str, ActionKind] = {kind: kind for kind in ACTION_KINDS}
+
+
 def _action(raw: Mapping[str, Any]) -> Action:
-    ((kind, value),) = raw.items()  # the schema allows exactly one key
-    return Action(kind=kind, value=dict(value) if kind == "set" else value)  # type: ignore[arg-type]
+    ((key, value),) = raw.items()  # the schema allows exactly one key, one of the kinds
+    kind = _ACTION_KINDS[key]
+    return Action(kind=kind, value=dict(value) if kind == "set" else value)
 
 
 def build_integration(

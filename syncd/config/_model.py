@@ -37,6 +37,8 @@ OperationName = Literal[
 OPERATION_NAMES: tuple[OperationName, ...] = (
     "list", "changes", "get", "find", "create", "update", "create_batch", "update_batch", "delete",
 )
+ActionKind = Literal["add_tag", "remove_tag", "set", "delete"]
+ACTION_KINDS: tuple[ActionKind, ...] = ("add_tag", "remove_tag", "set", "delete")
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +251,7 @@ class FieldMapping:
 
 @dataclass(frozen=True, slots=True)
 class Action:
-    kind: Literal["add_tag", "remove_tag", "set", "delete"]
+    kind: ActionKind
     value: Any = None
 
 
