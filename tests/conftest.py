@@ -16,6 +16,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--crash-sweep", action="store_true", default=False,
         help="e2e: kill syncd at every write of a sync, not only at a few points")
+    parser.addoption(
+        "--run-slow", action="store_true", default=False,
+        help="also run the tests marked slow (large sizes); without it they are deselected")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect (never skip) the tests marked ``slow`` unless ``--run-slow``
+    is given, or ``-m`` names the mark (``-m slow`` runs only them)."""
+    if config.getoption("--run-slow") or "slow" in (config.getoption("markexpr") or ""):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow") is not None]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if item.get_closest_marker("slow") is None]
 
 
 @pytest.fixture

@@ -132,6 +132,19 @@ class SampleApp:
         self._thread.start()
         return self
 
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Block until no client connection is open.
+
+        Every request the app read from a connection has then been answered
+        and logged: after a client closed its connections, ``requests`` holds
+        all it asked for, and a request it did not send will not appear
+        later. Raises ``TimeoutError`` if connections stay open for
+        ``timeout`` seconds (a client still holding a kept-alive one).
+        """
+        if self._server is None:
+            raise RuntimeError("the sample app is not started")
+        self._server.wait_idle(timeout)
+
     def stop(self) -> None:
         """Stop serving, hang up on every client, join every thread.  Idempotent."""
         server, thread = self._server, self._thread

@@ -4,11 +4,14 @@ Faults are consumed in the order they were added: a request takes the first
 pending fault whose method and path prefix match it (past the fault's
 ``skip`` first matches), and that fault's ``times`` counts down.  One fault may combine a ``delay`` with one outcome
 (an error ``status``, ``malformed``, ``close``), or be a delay alone.
+``FaultQueue.wait_hit`` blocks until a fault has hit a request: with a
+``delay``, the client is then inside that request.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -38,6 +41,7 @@ class FaultQueue:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._hit = threading.Condition(self._lock)  # notified when a fault hits a request
         self._faults: list[Fault] = []
 
     def add(self, *, status: int | None = None, retry_after: str | int | datetime | None = None,
@@ -78,12 +82,28 @@ class FaultQueue:
                         fault.skip -= 1
                         continue
                     fault.hits += 1
+                    self._hit.notify_all()
                     if fault.times is not None:
                         fault.times -= 1
                         if fault.times == 0:
                             del self._faults[i]
                     return fault
         return None
+
+    def wait_hit(self, fault: Fault, hits: int = 1, timeout: float = 10.0) -> None:
+        """Block until ``fault`` has hit ``hits`` requests in all.
+
+        A fault hits a request when the request arrives, before any delay:
+        with a ``delay`` fault, the request is then waiting inside the app.
+        Raises ``TimeoutError`` after ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        with self._hit:
+            while fault.hits < hits:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"the fault hit {fault.hits} of {hits} requests in {timeout} s: {fault}")
+                self._hit.wait(left)
 
     @property
     def pending(self) -> list[Fault]:

@@ -3,12 +3,14 @@
 One thread per connection, as the stdlib does it, plus what a test suite
 needs: every open connection is tracked so ``stop()`` can close them and join
 their threads (no thread or socket outlives the app, so pytest sees no
-ResourceWarning), and a client hanging up mid-answer is not an error.
+ResourceWarning) and a test can wait until none is open (``wait_idle``), and
+a client hanging up mid-answer is not an error.
 """
 
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
 import sys
 import threading
@@ -176,14 +178,27 @@ class Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], app: SampleApp) -> None:
         self.app = app
         self._conn_lock = threading.Lock()
+        self._conns_closed = threading.Condition(self._conn_lock)  # notified when a connection ends
         self._conns: dict[socket.socket, threading.Thread] = {}
+        self._accepting = 0  # connections taken from the listen queue, not yet in _conns
         super().__init__(address, _Handler)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        with self._conn_lock:
+            self._accepting += 1
+        try:
+            return super().get_request()
+        except BaseException:
+            with self._conn_lock:
+                self._accepting -= 1
+            raise
 
     def process_request(self, request: Any, client_address: Any) -> None:
         thread = threading.Thread(target=self._serve_connection, args=(request, client_address),
                                   name="sampleapp-conn", daemon=True)
         with self._conn_lock:
             self._conns[request] = thread
+            self._accepting -= 1
         thread.start()
 
     def _serve_connection(self, request: Any, client_address: Any) -> None:
@@ -195,6 +210,19 @@ class Server(ThreadingHTTPServer):
             self.shutdown_request(request)
             with self._conn_lock:
                 self._conns.pop(request, None)
+                self._conns_closed.notify_all()
+
+    def wait_idle(self, timeout: float) -> None:
+        """Block until no connection is open, none is being accepted and none
+        waits in the listen queue (TimeoutError after ``timeout`` seconds)."""
+        def idle() -> bool:
+            # Under the lock: a connection leaves the listen queue only while
+            # _accepting counts it, and _accepting drops once it is in _conns.
+            return not self._conns and not self._accepting and not select.select([self.socket], [], [], 0)[0]
+
+        with self._conns_closed:
+            if not self._conns_closed.wait_for(idle, timeout):
+                raise TimeoutError(f"{len(self._conns) + self._accepting} connections still open after {timeout} s")
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if isinstance(sys.exc_info()[1], _DISCONNECTS):

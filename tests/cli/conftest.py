@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -32,25 +32,33 @@ def run_syncd() -> Callable[..., subprocess.CompletedProcess[str]]:
 @pytest.fixture
 def sampleapp_process(tmp_path: Path) -> Iterator[Callable[..., str]]:
     """Start ``python -m syncd.sampleapp`` processes; returns their base URLs."""
-    procs: list[subprocess.Popen[bytes]] = []
+    procs: list[subprocess.Popen[str]] = []
 
     def start(*args: str) -> str:
         port_file = tmp_path / f"port-{len(procs)}"
         proc = subprocess.Popen(
             [sys.executable, "-m", "syncd.sampleapp", "--port", "0", "--quiet",
              "--port-file", str(port_file), *args],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )
         procs.append(proc)
-        deadline = time.monotonic() + 20
-        while not (port_file.exists() and port_file.read_text().strip()):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the sample app did not start")
-            time.sleep(0.05)
+        # With --quiet the app's first line on stderr says it listens, once
+        # the port file is written; an app that hangs instead is killed,
+        # which ends the read.
+        assert proc.stderr is not None
+        killer = threading.Timer(20, proc.kill)
+        killer.start()
+        try:
+            listening = proc.stderr.readline()
+        finally:
+            killer.cancel()
+        if not listening.startswith("sampleapp listening on "):
+            raise RuntimeError(f"the sample app did not start: {listening}{proc.stderr.read()}")
         return f"http://127.0.0.1:{port_file.read_text().strip()}"
 
     yield start
     for proc in procs:
         proc.terminate()
     for proc in procs:
-        assert proc.wait(timeout=10) == 0, "the sample app did not exit cleanly on SIGTERM"
+        _, err = proc.communicate(timeout=10)
+        assert proc.returncode == 0, f"the sample app did not exit cleanly on SIGTERM: {err}"

@@ -30,9 +30,23 @@ def others() -> set[asyncio.Task[Any]]:
     return {t for t in asyncio.all_tasks() if "_pages.<locals>.fetch" in t.get_coro().__qualname__}
 
 
-async def settle() -> None:
-    for _ in range(5):  # a cancelled task ends within a few loop turns
-        await asyncio.sleep(0)
+async def settle(timeout: float = 2.0) -> None:
+    """Wait until the reader's tasks have ended (a cancelled one included),
+    for at most ``timeout`` seconds: the caller then asserts they did."""
+    deadline = time.monotonic() + timeout
+    while (running := others()) and (left := deadline - time.monotonic()) > 0:
+        await asyncio.wait(running, timeout=left)
+
+
+async def served(app: Any, count: int) -> None:
+    """Wait until the app has served ``count`` requests (the event loop runs on meanwhile)."""
+    await anyio.to_thread.run_sync(lambda: app.requests.wait_for(count))
+
+
+async def all_served(app: Any) -> None:
+    """Wait until the app has answered everything it was sent: call it once
+    the client is closed; a request it did not send will not appear later."""
+    await anyio.to_thread.run_sync(app.wait_idle)
 
 
 async def test_the_next_page_is_asked_for_while_the_caller_uses_this_one(
@@ -41,8 +55,9 @@ async def test_the_next_page_is_asked_for_while_the_caller_uses_this_one(
     async with connect(make_spec(replace_list=CURSOR), app) as c:
         pages = c.list()
         first = await pages.__anext__()
-        await anyio.sleep(0.2)  # the caller is busy with page 1
-        assert len(app.requests) == 2  # page 2 is already asked for
+        await served(app, 2)  # page 2 is asked for while the caller is on page 1
+        await settle()  # and nothing more:
+        assert len(app.requests) == 2
         rest = [page async for page in pages]
     assert [p.number for p in [first, *rest]] == [1, 2, 3, 4, 5]
     assert [r.id for p in [first, *rest] for r in p.records] == app.store.ids()
@@ -100,6 +115,7 @@ async def test_nothing_is_asked_for_past_max_pages(sample_app: Any, make_spec: A
     async with connect(make_spec(replace_list=capped), app) as c:
         pages = [page async for page in c.list()]
         await settle()
+    await all_served(app)
     assert len(pages) == 5 and len(app.requests) == 5
 
 
@@ -109,6 +125,6 @@ async def test_a_first_page_probe_does_not_read_ahead(sample_app: Any, make_spec
     app = sample_app(n=30)
     async with connect(make_spec(replace_list=CURSOR), app) as c:
         result = await probe(c)
-        await anyio.sleep(0.1)
+    await all_served(app)
     assert result.pages == 1 and result.more_pages
     assert len(app.requests) == 1  # `syncd check` costs one request a side

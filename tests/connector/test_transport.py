@@ -16,7 +16,7 @@ import ssl
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         path = self.path.split("?")[0]
         about = json.dumps({"path": self.path, "port": self.client_address[1]}).encode()
         if path == "/slow":
-            time.sleep(0.5)
+            time.sleep(0.5)  # a slow server, past the 0.1 s the tests wait (not synchronisation)
             self._answer(about)
         elif path == "/close":  # says so
             self._answer(about, {"Connection": "close"})
@@ -86,7 +86,8 @@ def serve(tls: ssl.SSLContext | None = None) -> Iterator[tuple[str, Any]]:
     server.ports = []  # type: ignore[attr-defined]
     if tls is not None:
         server.socket = tls.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() waits for the loop to look at its flag: every 0.05 s, not the default 0.5 s
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     scheme = "https" if tls else "http"
     yield f"{scheme}://127.0.0.1:{server.server_address[1]}", server
@@ -119,22 +120,42 @@ async def test_requests_reuse_one_connection(server: tuple[str, Any]) -> None:
     assert len(set(srv.ports)) == 1 and len(srv.ports) == 6
 
 
+async def eventually(check: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+    """Poll ``check`` every few ms until it holds (AssertionError after ``timeout`` s).
+
+    For what only the client's own state shows, such as an event loop having
+    seen a FIN: there is no event to wait on.
+    """
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        await anyio.sleep(0.005)
+
+
 async def test_a_connection_the_server_closes_is_not_reused(server: tuple[str, Any]) -> None:
     url, srv = server
-    async with client(plain()) as c:
+    transport = plain()
+    async with client(transport) as c:
         assert (await c.get(f"{url}/close")).status_code == 200  # Connection: close
         assert (await c.get(f"{url}/drop")).status_code == 200  # closed without a word
-        await anyio.sleep(0.1)  # the server's FIN arrives while the connection is idle
+        idle = transport._idle[(b"http", b"127.0.0.1", int(url.rsplit(":", 1)[1]))]
+        assert len(idle) == 1  # /drop's connection, kept: nothing said it would close
+        await eventually(lambda: idle[0].reader.at_eof(), "the server's FIN reaches the idle connection")
         assert (await c.get(f"{url}/after")).json()["path"] == "/after"
     assert len(set(srv.ports)) == 3
 
 
+KEEPALIVE = 0.05
+
+
 async def test_an_idle_connection_past_its_keepalive_is_not_reused(server: tuple[str, Any]) -> None:
     url, srv = server
-    async with client(AsyncH11Transport(ssl.create_default_context, keepalive_expiry=0.05)) as c:
+    async with client(AsyncH11Transport(ssl.create_default_context, keepalive_expiry=KEEPALIVE)) as c:
         await c.get(f"{url}/one")
         await c.get(f"{url}/two")  # within the expiry: the same connection
-        await anyio.sleep(0.1)
+        # Not synchronisation: the keep-alive expiry is the behaviour under
+        # test, and only time passing makes a connection too old to reuse.
+        await anyio.sleep(KEEPALIVE + 0.01)
         await c.get(f"{url}/three")
     assert srv.ports[0] == srv.ports[1] != srv.ports[2]
 

@@ -1,7 +1,9 @@
 """The real ``syncd run`` process, driven and watched through its JSON log.
 
 The daemon's stderr goes to a file (JSON lines, since it is not a
-terminal); tests wait for events in it rather than sleeping blindly.
+terminal); tests wait for events in it rather than sleeping blindly.  A
+file another process appends to gives no event to block on, so waiting
+polls it every few milliseconds, reading only what was appended since.
 """
 
 from __future__ import annotations
@@ -23,6 +25,15 @@ from e2e_support import REPO, Pair
 from syncd.daemon import call_daemon
 
 Event = dict[str, Any]
+POLL = 0.01  # seconds between two looks at the log (or another check) while waiting
+
+
+def _parse(line: str) -> Event:
+    try:
+        event: Event = json.loads(line)
+    except ValueError:
+        return {"event": "(not json)", "text": line}
+    return event
 
 
 class Daemon:
@@ -42,7 +53,8 @@ class Daemon:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "syncd", "run", "-c", str(pair.config), *args],
             stdout=subprocess.DEVNULL, stderr=self._log, env=self.env, cwd=REPO)
-        self._seen = 0
+        self._seen = 0  # bytes of the log parsed into _parsed
+        self._parsed: list[Event] = []  # its complete lines
 
     # --- the log -------------------------------------------------------------
 
@@ -50,13 +62,13 @@ class Daemon:
         return self.log_path.read_text(errors="replace")
 
     def events(self) -> list[Event]:
-        out = []
-        for line in self.text().splitlines():
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                out.append({"event": "(not json)", "text": line})
-        return out
+        with open(self.log_path, "rb") as f:
+            f.seek(self._seen)
+            new = f.read()
+        complete = new.rfind(b"\n") + 1  # a line still being written is parsed again next time
+        self._parsed.extend(_parse(line) for line in new[:complete].decode(errors="replace").splitlines())
+        self._seen += complete
+        return self._parsed + [_parse(line) for line in new[complete:].decode(errors="replace").splitlines()]
 
     def named(self, event: str, **match: Any) -> list[Event]:
         return [e for e in self.events()
@@ -73,14 +85,14 @@ class Daemon:
                 raise AssertionError(f"syncd exited ({self.proc.returncode}) before {event!r}:\n{self.text()}")
             if time.monotonic() > deadline:
                 raise AssertionError(f"no {count} x {event!r} {match} within {timeout} s:\n{self.text()}")
-            time.sleep(0.05)
+            time.sleep(POLL)
 
     def wait_until(self, check: Callable[[], bool], *, timeout: float = 20.0, what: str = "") -> None:
         deadline = time.monotonic() + timeout
         while not check():
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out waiting for {what or check}:\n{self.text()}")
-            time.sleep(0.05)
+            time.sleep(POLL)
 
     def ready(self, timeout: float = 20.0) -> Daemon:
         self.wait_for("syncd started", timeout=timeout)

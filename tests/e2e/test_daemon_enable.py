@@ -5,6 +5,7 @@ meanwhile: ``sync`` writes them, ``skip`` reads through them."""
 from __future__ import annotations
 
 import time
+from datetime import datetime
 
 import pytest
 from daemon_support import edit
@@ -31,7 +32,12 @@ def test_disable_then_enable_with_each_catch_up_mode(pair, daemon, catch_up: str
     contacts = p.left.store.all()
     p.left.store.update(contacts[0]["id"], first_name="WhileDisabled")
     before = first_names(p.right)
-    time.sleep(2.5)  # more than two cycles' worth of schedule
+    # Not synchronisation: the behaviour is an absence. On `every 1 second`
+    # a cycle still scheduled would have started within 1 s of the reload
+    # (1.01 s with its jitter); wait that, and half a second more for it to
+    # be logged, from the reload on.
+    reloaded = datetime.fromisoformat(applied["timestamp"]).timestamp()
+    time.sleep(max(0.0, reloaded + 1.5 - time.time()))
     assert len(d.named("cycle started")) == cycles  # disabled: no cycle at all
     edit(file, "enabled: false\n", "")
     d.wait_for("reload applied", count=2)

@@ -32,10 +32,10 @@ def test_sigterm_mid_cycle_stops_at_a_page_and_loses_nothing(pair, daemon) -> No
 def test_a_second_signal_stops_at_once_and_state_stays_sound(pair, daemon) -> None:
     p = pair(left_n=30)
     p.write(extra="schedule: every 1 hour\n")
-    p.right.faults.add(delay=20.0, method="GET", path_prefix="/cursor/contacts")  # a read that hangs
+    hang = p.right.faults.add(delay=20.0, method="GET", path_prefix="/cursor/contacts")  # a read that hangs
     d = daemon(p)
     d.wait_for("cycle started")
-    time.sleep(0.5)
+    p.right.faults.wait_hit(hang, timeout=20)  # the cycle is inside that read
     d.send(signal.SIGTERM)
     d.wait_for("stopping: running cycles end at their next checkpoint")
     assert d.proc.poll() is None  # waiting for the hung request to reach a checkpoint
@@ -53,10 +53,10 @@ def test_a_second_signal_stops_at_once_and_state_stays_sound(pair, daemon) -> No
 def test_the_stop_timeout_bounds_a_graceful_stop(pair, daemon) -> None:
     p = pair(left_n=10)
     p.write(extra="schedule: every 1 hour\n")
-    p.right.faults.add(delay=20.0, method="GET", path_prefix="/cursor/contacts")
+    hang = p.right.faults.add(delay=20.0, method="GET", path_prefix="/cursor/contacts")
     d = daemon(p, args=("--stop-timeout", "1"))
     d.wait_for("cycle started")
-    time.sleep(0.3)
+    p.right.faults.wait_hit(hang, timeout=20)  # the cycle is inside that read
     start = time.monotonic()
     d.send(signal.SIGTERM)
     assert d.proc.wait(15) == 0

@@ -9,10 +9,14 @@ A guard refuses to carry over a sudden mass deletion.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 
 import yaml
 
 from e2e_support import Pair, by_email, emails, write_requests, written
+
+from syncd.config import load_daemon_settings
+from syncd.state import open_store
 
 FULL_EVERY = 1.0  # seconds, as written in the YAML below
 
@@ -25,10 +29,18 @@ def deletions(then: str, max_delete_percent: float | None = None) -> str:
 TRASH = deletions("{add_tag: syncd-trash}")
 
 
-def wait_for_full_read() -> None:
-    """Wait until the last cycle's full read is more than full_every ago:
-    the next cycle reads both sides in full again."""
-    time.sleep(FULL_EVERY + 0.05)
+def wait_for_full_read(p: Pair) -> None:
+    """Wait until the last full read of each side, as the state records it,
+    is more than full_every ago: the next cycle reads both sides in full again.
+
+    Not synchronisation: full_every counts time, so time must pass; only
+    what the cycles since then have not already taken of it.
+    """
+    with open_store(load_daemon_settings(p.config, environ=p.env()).state_path, quick_check=False) as store:
+        reads = [store.side_state(p.name, side).last_full_read for side in ("left", "right")]
+    assert None not in reads, reads
+    due = max(r for r in reads if r is not None) + timedelta(seconds=FULL_EVERY + 0.01)
+    time.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()))
 
 
 def synced(p: Pair, *, kept_off: int = 0) -> None:
@@ -37,7 +49,7 @@ def synced(p: Pair, *, kept_off: int = 0) -> None:
     assert summary["errors"] == 0 and summary["aborted"] is None, summary
     assert len(emails(p.right)) == len(emails(p.left)) - kept_off
     assert set(emails(p.right)) <= set(emails(p.left))
-    wait_for_full_read()
+    wait_for_full_read(p)
 
 
 def test_a_contact_deleted_on_the_left_is_tagged_on_the_right(pair) -> None:
@@ -70,7 +82,7 @@ def test_with_then_delete_the_right_contact_is_deleted(pair) -> None:
     assert gone["email"].lower() not in emails(p.right)
     assert emails(p.right) == emails(p.left) and len(emails(p.right)) == 19
     p.clear_requests()
-    wait_for_full_read()
+    wait_for_full_read(p)
     p.once()  # a later full read does not delete it again, nor recreate it
     assert write_requests(p.left, p.right) == []
 

@@ -9,7 +9,6 @@ about writes run twice, with the spec's batch operations and without them.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -49,10 +48,7 @@ def in_step(p: Pair, n: int) -> None:
 def answered_late(app: SampleApp, method: str) -> None:
     """Wait until the app has answered the request it was slow on (the
     client gave up on it long ago)."""
-    deadline = time.monotonic() + 5 * SLOW
-    while not any(r.duration >= SLOW for r in app.requests.matching(method)):
-        assert time.monotonic() < deadline, f"no slow {method} answered"
-        time.sleep(0.02)
+    app.requests.wait_for(method=method, where=lambda r: r.duration >= SLOW, timeout=5 * SLOW)
 
 
 def test_reads_through_500s_timeouts_and_dropped_connections_and_a_429_lose_nothing(pair) -> None:

@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 from e2e_support import LEFT_TOKEN, REPO, RIGHT_TOKEN, by_email, emails
 
@@ -78,9 +77,13 @@ def test_both_sides_changed_newest_wins_and_the_conflict_is_logged(pair) -> None
     p = pair(left_n=5)
     p.once()
     email = emails(p.left)[0]
-    p.left.store.update(by_email(p.left)[email]["id"], first_name="FromLeft")
-    time.sleep(0.01)
-    p.right.store.update(by_email(p.right)[email]["id"], first_name="FromRight")  # newer
+    left = p.left.store.update(by_email(p.left)[email]["id"], first_name="FromLeft")
+    # The apps have clocks of their own; move the right's past the left's
+    # change (each reading is a millisecond later than the last at least).
+    while p.right.store.now() <= left["updated_at"]:
+        pass
+    right = p.right.store.update(by_email(p.right)[email]["id"], first_name="FromRight")
+    assert right["updated_at"] > left["updated_at"]  # newer
     summary = p.once()
     assert summary["conflicts"] == 1
     assert by_email(p.left)[email]["first_name"] == "FromRight"

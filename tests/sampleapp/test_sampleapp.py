@@ -224,6 +224,8 @@ def test_client_credentials_in_body_or_basic_then_expiry(sample_app: StartApp) -
                       client_secret="csec").json()["error"] == "unauthorized_client"
         assert c.post("/oauth/token", json={"grant_type": "client_credentials"}).status_code == 400
 
+        # Not synchronisation: token expiry is the behaviour under test, and
+        # only time passing expires a token (token_ttl=0.3 above).
         time.sleep(0.35)
         expired = c.get("/cursor/contacts", headers=bearer)
         assert expired.status_code == 401 and expired.json()["error"] == "invalid_token"
@@ -357,7 +359,7 @@ def test_close_drops_the_connection_without_an_answer(sample_app: StartApp) -> N
 
 def test_stop_is_quick_with_open_connections_and_pending_delays(sample_app: StartApp) -> None:
     app = sample_app(n=5)
-    app.faults.add(delay=30)
+    fault = app.faults.add(delay=30)
     c = httpx.Client(base_url=app.url, timeout=10)
     try:
         errors: list[Exception] = []
@@ -370,7 +372,7 @@ def test_stop_is_quick_with_open_connections_and_pending_delays(sample_app: Star
 
         t = threading.Thread(target=slow)
         t.start()
-        time.sleep(0.1)
+        app.faults.wait_hit(fault)  # the request is inside its 30 s delay
         started = time.monotonic()
         app.stop()
         t.join()
@@ -523,6 +525,92 @@ def test_request_log_records_what_the_client_sent(sample_app: StartApp) -> None:
     assert len(app.requests) == 0
 
 
+# -- waiting for what the app saw ------------------------------------------------------
+
+def test_wait_for_returns_once_the_requests_are_logged(sample_app: StartApp) -> None:
+    app = sample_app(n=5)
+    go = threading.Event()
+
+    def client() -> None:
+        go.wait()
+        with httpx.Client(base_url=app.url) as c:
+            c.get("/offset/contacts")
+            c.get("/all/contacts")
+            c.get("/all/contacts", params={"n": "2"})
+
+    t = threading.Thread(target=client)
+    t.start()
+    try:
+        with pytest.raises(TimeoutError, match=r"0 of 1 requests \(GET /all/...\) logged in 0.05 s"):
+            app.requests.wait_for(method="get", path_prefix="/all/", timeout=0.05)  # nothing sent yet
+        go.set()
+        both = app.requests.wait_for(2, method="GET", path_prefix="/all/")
+        assert [r.path for r in both] == ["/all/contacts"] * 2 and both[1].query == {"n": "2"}
+        assert len(app.requests) == 3  # logged in order: the /offset one came first
+        assert app.requests.wait_for(where=lambda r: r.query.get("n") == "2") == [both[1]]
+    finally:
+        t.join()
+    with pytest.raises(TimeoutError, match=r"meeting the condition.*'GET /all/contacts 200'"):
+        app.requests.wait_for(where=lambda r: r.status == 404, timeout=0.05)
+
+
+def test_wait_for_sees_requests_logged_after_a_clear(sample_app: StartApp) -> None:
+    app = sample_app(n=5)
+    with httpx.Client(base_url=app.url) as c:
+        c.get("/all/contacts")
+        app.requests.wait_for()
+        app.requests.clear()
+        c.get("/all/contacts")
+    assert len(app.requests.wait_for()) == 1
+
+
+def test_wait_hit_returns_while_the_request_is_inside_its_delay(sample_app: StartApp) -> None:
+    app = sample_app(n=5)
+    fault = app.faults.add(delay=30, path_prefix="/all/")
+    errors: list[Exception] = []
+
+    def slow() -> None:
+        try:
+            httpx.get(app.url + "/all/contacts", timeout=60)
+        except httpx.HTTPError as exc:  # the app hangs up when stopped
+            errors.append(exc)
+
+    with pytest.raises(TimeoutError, match="hit 0 of 1 requests"):
+        app.faults.wait_hit(fault, timeout=0.05)
+    t = threading.Thread(target=slow)
+    t.start()
+    app.faults.wait_hit(fault)
+    assert fault.hits == 1 and len(app.requests) == 0  # arrived, not answered: still in its delay
+    app.stop()  # cuts the delay short
+    t.join()
+    assert app.requests.last().path == "/all/contacts"
+
+
+def test_wait_idle_returns_once_every_connection_is_closed(sample_app: StartApp) -> None:
+    app = sample_app(n=5)
+    app.wait_idle(timeout=1)  # nobody connected yet
+    c = httpx.Client(base_url=app.url)
+    try:
+        assert c.get("/all/contacts").status_code == 200
+        with pytest.raises(TimeoutError, match="1 connections still open"):
+            app.wait_idle(timeout=0.05)  # the client keeps its connection alive
+    finally:
+        c.close()
+    app.wait_idle()
+    assert len(app.requests) == 1
+
+
+def test_wait_idle_waits_for_a_request_sent_on_a_connection_closed_at_once(sample_app: StartApp) -> None:
+    import socket
+
+    app = sample_app(n=5)
+    with socket.create_connection(("127.0.0.1", app.port)) as sock:
+        sock.sendall(b"GET /all/contacts HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        sock.shutdown(socket.SHUT_WR)  # sent and closed at once: the app still reads and answers it
+        app.wait_idle()
+    assert [(r.path, r.status) for r in app.requests] == [("/all/contacts", 200)]
+
+
 # -- command line ------------------------------------------------------------------
 
 def test_cli_serves_until_sigterm_and_exits_zero(tmp_path: Path) -> None:
@@ -531,10 +619,16 @@ def test_cli_serves_until_sigterm_and_exits_zero(tmp_path: Path) -> None:
                            "--port-file", str(port_file), "--quiet"],
                           stderr=subprocess.PIPE, text=True) as proc:
         try:
-            deadline = time.monotonic() + 10
-            while not port_file.exists():
-                assert proc.poll() is None and time.monotonic() < deadline, "the app did not start"
-                time.sleep(0.02)
+            assert proc.stderr is not None
+            # The app says it listens once the port file is written; an app
+            # that hangs instead is killed, which ends the read.
+            killer = threading.Timer(10, proc.kill)
+            killer.start()
+            try:
+                listening = proc.stderr.readline()
+            finally:
+                killer.cancel()
+            assert listening, "the app did not start"
             url = f"http://127.0.0.1:{port_file.read_text().strip()}"
             assert httpx.get(url + "/_health").json() == {"ok": True, "n": 12}
             assert httpx.get(url + "/all/contacts").status_code == 401
@@ -544,4 +638,5 @@ def test_cli_serves_until_sigterm_and_exits_zero(tmp_path: Path) -> None:
             proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err
-    assert re.search(rf"sampleapp listening on {url} \(12 contacts, auth bearer, token sample-token\)", err)
+    assert re.fullmatch(rf"sampleapp listening on {url} \(12 contacts, auth bearer, token sample-token\)\n",
+                        listening)

@@ -61,6 +61,8 @@ def _run_killed(script: str, path: Path, delay: float | None = None) -> str:
         assert child.stdout is not None
         line = child.stdout.readline()
         if delay is not None:
+            # Not synchronisation: the child is past "running" (the line read
+            # above); the delay only picks the arbitrary instant of the kill.
             time.sleep(delay)
             child.send_signal(signal.SIGKILL)
         assert child.wait(timeout=60) == -signal.SIGKILL
