@@ -15,13 +15,12 @@ so a client that pairs results with inputs by position is caught.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ._http import ApiError, Request, Response, json_response
+from ._state import AppState
 from ._store import BatchInputError, DuplicateEmailError
 
-if TYPE_CHECKING:
-    from ._app import SampleApp
 
 MAX_BATCH = 100  # inputs per batch request, as HubSpot's batch endpoints
 _STRINGS = ("first_name", "last_name", "email", "phone")
@@ -65,7 +64,7 @@ def _not_found() -> ApiError:
     return ApiError(404, "contact not found")
 
 
-def create(app: SampleApp, req: Request) -> Response:
+def create(app: AppState, req: Request) -> Response:
     """``POST /contacts`` -> 201 with the stored contact (id and timestamps set)."""
     try:
         record = app.store.create(_fields(req.json))
@@ -74,14 +73,14 @@ def create(app: SampleApp, req: Request) -> Response:
     return json_response(201, record, [("Location", f"{req.base_url}/contacts/{record['id']}")])
 
 
-def get(app: SampleApp, req: Request, cid: str) -> Response:
+def get(app: AppState, req: Request, cid: str) -> Response:
     try:
         return Response(200, app.store.encoded(cid))
     except KeyError:
         raise _not_found() from None
 
 
-def patch(app: SampleApp, req: Request, cid: str) -> Response:
+def patch(app: AppState, req: Request, cid: str) -> Response:
     """Merge the given properties (and custom_fields subkeys)."""
     changes = _fields(req.json)
     try:
@@ -92,7 +91,7 @@ def patch(app: SampleApp, req: Request, cid: str) -> Response:
         raise _conflict(exc) from None
 
 
-def put(app: SampleApp, req: Request, cid: str) -> Response:
+def put(app: AppState, req: Request, cid: str) -> Response:
     """Replace the contact: properties left out become null / empty."""
     fields = _fields(req.json)
     try:
@@ -103,7 +102,7 @@ def put(app: SampleApp, req: Request, cid: str) -> Response:
         raise _conflict(exc) from None
 
 
-def delete(app: SampleApp, req: Request, cid: str) -> Response:
+def delete(app: AppState, req: Request, cid: str) -> Response:
     try:
         app.store.delete(cid)
     except KeyError:
@@ -111,7 +110,7 @@ def delete(app: SampleApp, req: Request, cid: str) -> Response:
     return Response(204, content_type="")
 
 
-def search(app: SampleApp, req: Request) -> Response:
+def search(app: AppState, req: Request) -> Response:
     """``GET /contacts/search?email=`` -> {"results": [...]} (case-insensitive)."""
     email = req.query.get("email")
     if not email:
@@ -148,7 +147,7 @@ def _checked(n: int, item: Any, with_id: bool) -> tuple[str, dict[str, Any]]:
         raise ApiError(400, f"inputs[{n}]: {exc.message}", index=n) from None
 
 
-def batch_create(app: SampleApp, req: Request) -> Response:
+def batch_create(app: AppState, req: Request) -> Response:
     """``POST /contacts/batch/create {"inputs": [contact, …]}`` -> 201 {"results": [...]}, all or nothing."""
     records = [_checked(n, item, False)[1] for n, item in enumerate(_inputs(req))]
     try:
@@ -158,7 +157,7 @@ def batch_create(app: SampleApp, req: Request) -> Response:
     return json_response(201, {"status": "COMPLETE", "results": created[::-1]})
 
 
-def batch_update(app: SampleApp, req: Request) -> Response:
+def batch_update(app: AppState, req: Request) -> Response:
     """``POST /contacts/batch/update {"inputs": [{"id", …properties}]}`` -> 200 {"results": [...]}, all or nothing."""
     changes = [_checked(n, item, True) for n, item in enumerate(_inputs(req))]
     try:

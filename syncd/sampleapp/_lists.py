@@ -12,19 +12,18 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
 import orjson
 
 from ._data import parse_ts
 from ._http import ApiError, Request, Response, int_param
+from ._state import AppState
 from ._store import IdKey, Page, UpdKey
 
-if TYPE_CHECKING:
-    from ._app import SampleApp
 
-Endpoint = Callable[["SampleApp", Request], Response]
+Endpoint = Callable[[AppState, Request], Response]
 
 
 def _since(value: Any) -> int | None:
@@ -38,7 +37,7 @@ def _since(value: Any) -> int | None:
         raise ApiError(400, f"updated_after: {exc}") from None
 
 
-def _size(app: SampleApp, value: Any, name: str) -> int:
+def _size(app: AppState, value: Any, name: str) -> int:
     return min(int_param(value, name, app.default_page_size, 1), app.max_page_size)
 
 
@@ -75,7 +74,7 @@ def _rows(page: Page) -> bytes:
     return b"[" + b",".join(page.rows) + b"]"
 
 
-def cursor(app: SampleApp, req: Request) -> Response:
+def cursor(app: AppState, req: Request) -> Response:
     """HubSpot style: ``?limit=&after=`` -> results + paging.next.{after,link}."""
     q = req.query
     limit, since = _size(app, q.get("limit"), "limit"), _since(q.get("updated_after"))
@@ -89,7 +88,7 @@ def cursor(app: SampleApp, req: Request) -> Response:
     return Response(200, body + b"}")
 
 
-def search(app: SampleApp, req: Request) -> Response:
+def search(app: AppState, req: Request) -> Response:
     """HubSpot search style: POST a JSON body with limit/after/updated_after."""
     q = req.json
     if not isinstance(q, dict):
@@ -106,7 +105,7 @@ def search(app: SampleApp, req: Request) -> Response:
     return Response(200, body + b"}")
 
 
-def next_url(app: SampleApp, req: Request) -> Response:
+def next_url(app: AppState, req: Request) -> Response:
     """``?limit=`` -> data + links.next, an absolute URL (null on the last page)."""
     q = req.query
     limit, since = _size(app, q.get("limit"), "limit"), _since(q.get("updated_after"))
@@ -119,7 +118,7 @@ def next_url(app: SampleApp, req: Request) -> Response:
     return Response(200, b'{"data":' + _rows(page) + b',"links":{"next":' + orjson.dumps(nxt) + b"}}")
 
 
-def _page_number(app: SampleApp, req: Request) -> tuple[int, int, Page]:
+def _page_number(app: AppState, req: Request) -> tuple[int, int, Page]:
     q = req.query
     page_no, per_page = int_param(q.get("page"), "page", 1, 1), _size(app, q.get("per_page"), "per_page")
     page = app.store.select(since_us=_since(q.get("updated_after")),
@@ -127,7 +126,7 @@ def _page_number(app: SampleApp, req: Request) -> tuple[int, int, Page]:
     return page_no, per_page, page
 
 
-def link_header(app: SampleApp, req: Request) -> Response:
+def link_header(app: AppState, req: Request) -> Response:
     """GitHub style: bare array; RFC 8288 ``Link`` with first/prev/next/last."""
     page_no, per_page, page = _page_number(app, req)
     last = max(1, -(-page.total // per_page))
@@ -142,7 +141,7 @@ def link_header(app: SampleApp, req: Request) -> Response:
     return Response(200, _rows(page), [("Link", link)])
 
 
-def offset(app: SampleApp, req: Request) -> Response:
+def offset(app: AppState, req: Request) -> Response:
     """Mailchimp style: ``?offset=&count=`` -> members + total_items."""
     q = req.query
     count, skip = _size(app, q.get("count"), "count"), int_param(q.get("offset"), "offset", 0, 0)
@@ -150,7 +149,7 @@ def offset(app: SampleApp, req: Request) -> Response:
     return Response(200, b'{"members":' + _rows(page) + b',"total_items":%d}' % page.total)
 
 
-def pages(app: SampleApp, req: Request) -> Response:
+def pages(app: AppState, req: Request) -> Response:
     """``?page=&per_page=`` (from 1) -> items + meta.{page,total_pages}."""
     page_no, per_page, page = _page_number(app, req)
     meta = {"page": page_no, "per_page": per_page, "total_pages": max(1, -(-page.total // per_page)),
@@ -158,13 +157,13 @@ def pages(app: SampleApp, req: Request) -> Response:
     return Response(200, b'{"items":' + _rows(page) + b',"meta":' + orjson.dumps(meta) + b"}")
 
 
-def everything(app: SampleApp, req: Request) -> Response:
+def everything(app: AppState, req: Request) -> Response:
     """A single page: bare array of every (matching) contact."""
     page = app.store.select(since_us=_since(req.query.get("updated_after")), limit=1 << 62)
     return Response(200, _rows(page))
 
 
-def stuck(app: SampleApp, req: Request) -> Response:
+def stuck(app: AppState, req: Request) -> Response:
     """A broken API: the same first page and the same next cursor, forever."""
     limit = _size(app, req.query.get("limit"), "limit")
     page = app.store.select(limit=limit)

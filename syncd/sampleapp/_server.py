@@ -18,16 +18,15 @@ import time
 import traceback
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from . import _contacts, _lists
 from ._auth import AuthMode
 from ._http import ApiError, Request, Response, error_response, json_response
 from ._log import RequestRecord
+from ._state import AppState
 
-if TYPE_CHECKING:
-    from ._app import SampleApp
 
 _ROUTES: dict[tuple[str, str], _lists.Endpoint] = {
     ("GET", "/cursor/contacts"): _lists.cursor,
@@ -57,7 +56,7 @@ def _phrase(status: int) -> str:
         return "Error"
 
 
-def dispatch(app: SampleApp, req: Request) -> Response:
+def dispatch(app: AppState, req: Request) -> Response:
     """Route one request (faults are handled by the caller)."""
     if req.path == "/_health":
         return json_response(200, {"ok": True, "n": len(app.store)})
@@ -129,7 +128,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._write(resp)
 
-    def _answer(self, app: SampleApp, req: Request) -> Response | None:
+    def _answer(self, app: AppState, req: Request) -> Response | None:
         fault = None if req.path == "/_health" else app.faults.take(req.method, req.path)
         if fault is not None:
             if fault.delay > 0:
@@ -175,7 +174,7 @@ class Server(ThreadingHTTPServer):
     allow_reuse_address = True  # the CLI can be restarted on its fixed port at once
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], app: SampleApp) -> None:
+    def __init__(self, address: tuple[str, int], app: AppState) -> None:
         self.app = app
         self._conn_lock = threading.Lock()
         self._conns_closed = threading.Condition(self._conn_lock)  # notified when a connection ends

@@ -97,7 +97,12 @@ class ContactStore:
     def get(self, cid: str) -> dict[str, Any] | None:
         """A copy of the contact, or None."""
         with self._lock:
-            return orjson.loads(self._encode(cid)) if cid in self._records else None
+            return self._copy(cid) if cid in self._records else None
+
+    def _copy(self, cid: str) -> dict[str, Any]:
+        """A copy of a contact that is there (the caller holds the lock)."""
+        copy: dict[str, Any] = orjson.loads(self._encode(cid))
+        return copy
 
     def all(self) -> list[dict[str, Any]]:
         """Copies of every contact, in id order."""
@@ -163,7 +168,7 @@ class ContactStore:
             parse_ts(updated)  # a bad explicit timestamp fails before any change
             self._insert(full)
             insort(self._id_order, _idkey(cid))
-            return self.get(cid)  # type: ignore[return-value]
+            return self._copy(cid)
 
     def create_many(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Add several contacts, all or none: an email already taken, or given
@@ -253,7 +258,7 @@ class ContactStore:
         parse_ts(new["updated_at"])  # a bad explicit timestamp fails before any change
         self._unindex(cid, self._records[cid])
         self._insert(new)  # same dict key: the record keeps its place
-        return self.get(cid)  # type: ignore[return-value]
+        return self._copy(cid)
 
     def _insert(self, rec: dict[str, Any]) -> None:
         cid = rec["id"]

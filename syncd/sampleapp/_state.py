@@ -1,0 +1,32 @@
+"""What the request handlers see of a sample app.
+
+The handlers (``_server``, ``_contacts``, ``_lists``) are given the app
+they serve; typing it as this protocol rather than as
+:class:`~syncd.sampleapp.SampleApp` keeps them from importing the module
+that imports them (``_app`` starts the server).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Protocol
+
+from ._auth import Authenticator, AuthMode
+from ._faults import FaultQueue
+from ._log import RequestLog
+from ._store import ContactStore
+
+
+class AppState(Protocol):
+    store: ContactStore
+    max_page_size: int
+    default_page_size: int
+    auth_mode: AuthMode
+    authenticator: Authenticator
+    requests: RequestLog
+    faults: FaultQueue
+    stopping: threading.Event  # set by stop(): ends delays early
+    server_errors: list[BaseException]  # exceptions the app answered 500 for
+
+    @property
+    def host_port(self) -> str: ...
