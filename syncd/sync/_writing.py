@@ -10,14 +10,14 @@ record dirty and in the error table; the next cycle retries it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TypeVar
 
 import structlog
 
-from syncd.connector import ApiError, AuthError, ConnectorError, TransportError
+from syncd.connector import ApiError, AuthError, ConnectorError, Record, TransportError
 from syncd.state import ConflictRow, Intent, Side, Snapshot
 from syncd.sync._context import SIDES, CycleContext, other
 from syncd.sync._conflicts import Conflict
@@ -170,15 +170,15 @@ class Writer:
         # record the API rejects with a 5xx would sink its whole batch again
         # on every cycle.
         solo = [(target, w.on(source).record_id) in self.failed_creates for w in works]
-        results: list[Any] = [None] * len(works)
+        by_index: dict[int, Record | ConnectorError] = {}
         groups = [[i for i, alone in enumerate(solo) if not alone]]
         groups += [[i] for i, alone in enumerate(solo) if alone]
         for group in groups:
             if group:
                 items = [works[i].plan.writes(target) for i in group]
-                for i, result in zip(group, await _unknown_outcome_is_a_result(
-                        self.ctx.connectors[target].create_many(items), len(items))):
-                    results[i] = result
+                by_index.update(zip(group, await _unknown_outcome_is_a_result(
+                    self.ctx.connectors[target].create_many(items), len(items))))
+        results = [by_index[i] for i in range(len(works))]
         # The created records, their links and the intents' end in one
         # transaction, right after the call: the window a crash could hit
         # is covered by the intents, resolved by a lookup next cycle.
@@ -296,7 +296,7 @@ class Writer:
         return None
 
     @staticmethod
-    def _abort_if_unreachable(results: Iterable[Any]) -> None:
+    def _abort_if_unreachable(results: Iterable[object]) -> None:
         for result in results:
             if isinstance(result, AuthError) or (
                     isinstance(result, TransportError) and not result.outcome_unknown):
@@ -316,12 +316,16 @@ def _certainly_not_created(error: ConnectorError) -> bool:
     return isinstance(error, ApiError) and 400 <= error.status < 500 and error.status != 409
 
 
-async def _unknown_outcome_is_a_result(call: Any, count: int) -> list[Any]:
+R = TypeVar("R")
+
+
+async def _unknown_outcome_is_a_result(
+        call: Awaitable[list[R | ConnectorError]], count: int) -> list[R | ConnectorError]:
     """A write call's results; a write that timed out and was not resent
     (its outcome unknown) is the result of every item of the call, so the
     cycle goes on and the next one looks those records up."""
     try:
-        return list(await call)
+        return await call
     except TransportError as e:
         if not e.outcome_unknown:
             raise
