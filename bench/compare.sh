@@ -56,4 +56,4 @@ done
 kill $crm; unset FAKECRM_URL FAKECRM_TOKEN
 
 echo "== sync cycles at $N"
-"$PY_AFTER" "$HERE/sync_cycle.py" --sizes "$N" --repeats "${CYCLES:-3}" --baseline "$PY_BEFORE"
+"$PY_AFTER" "$HERE/sync_cycle.py" --sizes "$N" --repeats "${CYCLES:-3}" --steady "${STEADY:-7}" --baseline "$PY_BEFORE"

@@ -23,6 +23,10 @@ sample apps and this script stay the same), alternating the two
 ``--repeats`` times, and prints the median of each and their ratio::
 
     python bench/sync_cycle.py --sizes 100000 --repeats 3 --baseline /tmp/venv-before/bin/python
+
+``--steady R`` then runs R rounds of quiet and full no-change cycles of
+both, alternating on one synced state: the cycles a daemon runs all day,
+without a fresh sync's noise.
 """
 
 from __future__ import annotations
@@ -126,10 +130,17 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--baseline", metavar="PYTHON", help="also run syncd with this interpreter, alternating")
-    ap.add_argument("--repeats", type=int, default=1, help="runs of each size (the median is shown)")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="runs of each size (the median is shown); 0 with --steady: only the steady cycles")
+    ap.add_argument("--steady", type=int, default=0, metavar="R",
+                    help="with --baseline: then R rounds of no-change cycles on one synced state")
     args = ap.parse_args()
     if args.baseline:
-        return compare(args.sizes, args.baseline, args.repeats)
+        if args.repeats:
+            compare(args.sizes, args.baseline, args.repeats)
+        for n in args.sizes if args.steady else ():
+            steady(n, args.baseline, args.steady)
+        return 0
     rows = [median_row([bench(n) for _ in range(args.repeats)]) for n in args.sizes]
     print("| N | initial sync s | records/s | peak RSS MB | next cycle, reading the echo, s (writes) "
           "| no-change cycle s (writes) | full no-change cycle s (writes) | bare list of both sides s "
@@ -150,11 +161,57 @@ COMPARED = [("initial_s", "initial sync s"), ("echo_s", "echo cycle s"), ("quiet
             ("full_s", "full no-change cycle s"), ("bare_list_s", "bare list s"), ("initial_rss_mb", "peak RSS MB")]
 
 
+def writes(out: str) -> int:
+    [summary] = json.loads(out)
+    return int(sum(summary["created"].values()) + sum(summary["updated"].values()))
+
+
+def steady(n: int, baseline: str, repeats: int) -> None:
+    """Quiet and full no-change cycles of both interpreters, alternating on
+    one synced state (the store's format is the same before and after):
+    the cycles a daemon runs all day, without the noise of a fresh sync."""
+    times: dict[tuple[str, str], list[float]] = {}
+    with tempfile.TemporaryDirectory(prefix="syncd-bench-") as tmp:
+        folder = Path(tmp)
+        left, left_url = start_app(n, folder, "left")
+        right, right_url = start_app(0, folder, "right")
+        try:
+            config = folder / "config"
+            (config / "connectors.d").mkdir(parents=True)
+            shipped = (Path(__file__).parents[1] / "connectors.d" / "sampleapp.yaml").read_text()
+            (config / "connectors.d" / "sampleapp.yaml").write_text(shipped.replace(*SPEC_OVERRIDE))
+            quiet_config = integration(left_url, right_url, full_every="1 day")
+            write_sample_config(config, quiet_config)
+            syncd(config, "once", "--json")  # the initial sync
+            syncd(config, "once", "--json")  # its echo
+            for _ in range(repeats):
+                for label, python in (("before", baseline), ("after", sys.executable)):
+                    wall, _, out = syncd(config, "once", "--json", python=python)
+                    times.setdefault((label, "quiet"), []).append(wall)
+                    write_sample_config(config, integration(left_url, right_url, full_every="1 second"))
+                    time.sleep(1.1)
+                    full, _, out2 = syncd(config, "once", "--json", python=python)
+                    times.setdefault((label, "full"), []).append(full)
+                    write_sample_config(config, quiet_config)
+                    if writes(out) or writes(out2):
+                        raise SystemExit(f"a no-change cycle ({label}) wrote records")
+        finally:
+            for proc in (left, right):
+                proc.terminate()
+                proc.wait(timeout=30)
+    print(f"\nN={n:,}, one synced state, quiet and full no-change cycles alternating, median of {repeats}")
+    print("| cycle | before s | after s | after / before |")
+    print("| --- | ---: | ---: | ---: |")
+    for kind in ("quiet", "full"):
+        b, a = statistics.median(times[("before", kind)]), statistics.median(times[("after", kind)])
+        print(f"| {kind} | {b:.2f} | {a:.2f} | {a / b:.3f} |")
+
+
 def median_row(runs: list[dict[str, float]]) -> dict[str, float]:
     return {key: statistics.median(r[key] for r in runs) for key in runs[0]}
 
 
-def compare(sizes: list[int], baseline: str, repeats: int) -> int:
+def compare(sizes: list[int], baseline: str, repeats: int) -> None:
     """Each size with the baseline interpreter and this one, alternating."""
     for n in sizes:
         before: list[dict[str, float]] = []
@@ -175,7 +232,6 @@ def compare(sizes: list[int], baseline: str, repeats: int) -> int:
         print("| --- | ---: | ---: | ---: |")
         for key, label in COMPARED:
             print(f"| {label} | {b[key]:.2f} | {a[key]:.2f} | {a[key] / b[key]:.3f} |")
-    return 0
 
 
 if __name__ == "__main__":
