@@ -39,6 +39,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +89,16 @@ def syncd(config: Path, *args: str, python: str = sys.executable) -> tuple[float
         return wall, int(rss.read().strip().splitlines()[-1]) / 1024, done.stdout
 
 
-def bench(n: int, python: str = sys.executable) -> dict[str, float]:
+def writes(out: str) -> int:
+    [summary] = json.loads(out)
+    return int(sum(summary["created"].values()) + sum(summary["updated"].values()))
+
+
+@contextmanager
+def sample_pair(n: int) -> Iterator[tuple[Path, Callable[[str], None]]]:
+    """Two sample apps (N contacts on the left, none on the right) and a
+    config directory joining them; yields the directory and a function
+    that rewrites the integration with another ``full_every``."""
     with tempfile.TemporaryDirectory(prefix="syncd-bench-") as tmp:
         folder = Path(tmp)
         left, left_url = start_app(n, folder, "left")
@@ -97,28 +108,33 @@ def bench(n: int, python: str = sys.executable) -> dict[str, float]:
             (config / "connectors.d").mkdir(parents=True)
             shipped = (Path(__file__).parents[1] / "connectors.d" / "sampleapp.yaml").read_text()
             (config / "connectors.d" / "sampleapp.yaml").write_text(shipped.replace(*SPEC_OVERRIDE))
-            write_sample_config(config, integration(left_url, right_url, full_every="1 day"))
 
-            initial, initial_rss, out = syncd(config, "once", "--json", python=python)
-            [summary] = json.loads(out)
-            assert summary["created"]["right"] == n, summary
-            echo, _, out = syncd(config, "once", "--json", python=python)  # reads back what it wrote: its echo
-            [again] = json.loads(out)
-            echo_writes = sum(again["created"].values()) + sum(again["updated"].values())
-            quiet, _, out = syncd(config, "once", "--json", python=python)
-            [again] = json.loads(out)
-            quiet_writes = sum(again["created"].values()) + sum(again["updated"].values())
+            def full_every(every: str) -> None:
+                write_sample_config(config, integration(left_url, right_url, full_every=every))
 
-            write_sample_config(config, integration(left_url, right_url, full_every="1 second"))
-            time.sleep(1.1)
-            full, full_rss, out = syncd(config, "once", "--json", python=python)
-            [reconcile] = json.loads(out)
-            full_writes = sum(reconcile["created"].values()) + sum(reconcile["updated"].values())
-            bare, _, _ = syncd(config, "check", "bench", "--all-pages", "--records", "0", python=python)
+            full_every("1 day")
+            yield config, full_every
         finally:
             for proc in (left, right):
                 proc.terminate()
                 proc.wait(timeout=30)
+
+
+def bench(n: int, python: str = sys.executable) -> dict[str, float]:
+    with sample_pair(n) as (config, full_every):
+        initial, initial_rss, out = syncd(config, "once", "--json", python=python)
+        [summary] = json.loads(out)
+        assert summary["created"]["right"] == n, summary
+        echo, _, out = syncd(config, "once", "--json", python=python)  # reads back what it wrote: its echo
+        echo_writes = writes(out)
+        quiet, _, out = syncd(config, "once", "--json", python=python)
+        quiet_writes = writes(out)
+
+        full_every("1 second")
+        time.sleep(1.1)
+        full, full_rss, out = syncd(config, "once", "--json", python=python)
+        full_writes = writes(out)
+        bare, _, _ = syncd(config, "check", "bench", "--all-pages", "--records", "0", python=python)
     return {
         "n": n, "initial_s": initial, "initial_rec_s": n / initial, "initial_rss_mb": initial_rss,
         "echo_s": echo, "echo_writes": echo_writes, "quiet_s": quiet, "quiet_writes": quiet_writes, "full_s": full, "full_writes": full_writes,
@@ -161,44 +177,25 @@ COMPARED = [("initial_s", "initial sync s"), ("echo_s", "echo cycle s"), ("quiet
             ("full_s", "full no-change cycle s"), ("bare_list_s", "bare list s"), ("initial_rss_mb", "peak RSS MB")]
 
 
-def writes(out: str) -> int:
-    [summary] = json.loads(out)
-    return int(sum(summary["created"].values()) + sum(summary["updated"].values()))
-
-
 def steady(n: int, baseline: str, repeats: int) -> None:
     """Quiet and full no-change cycles of both interpreters, alternating on
     one synced state (the store's format is the same before and after):
     the cycles a daemon runs all day, without the noise of a fresh sync."""
     times: dict[tuple[str, str], list[float]] = {}
-    with tempfile.TemporaryDirectory(prefix="syncd-bench-") as tmp:
-        folder = Path(tmp)
-        left, left_url = start_app(n, folder, "left")
-        right, right_url = start_app(0, folder, "right")
-        try:
-            config = folder / "config"
-            (config / "connectors.d").mkdir(parents=True)
-            shipped = (Path(__file__).parents[1] / "connectors.d" / "sampleapp.yaml").read_text()
-            (config / "connectors.d" / "sampleapp.yaml").write_text(shipped.replace(*SPEC_OVERRIDE))
-            quiet_config = integration(left_url, right_url, full_every="1 day")
-            write_sample_config(config, quiet_config)
-            syncd(config, "once", "--json")  # the initial sync
-            syncd(config, "once", "--json")  # its echo
-            for _ in range(repeats):
-                for label, python in (("before", baseline), ("after", sys.executable)):
-                    wall, _, out = syncd(config, "once", "--json", python=python)
-                    times.setdefault((label, "quiet"), []).append(wall)
-                    write_sample_config(config, integration(left_url, right_url, full_every="1 second"))
-                    time.sleep(1.1)
-                    full, _, out2 = syncd(config, "once", "--json", python=python)
-                    times.setdefault((label, "full"), []).append(full)
-                    write_sample_config(config, quiet_config)
-                    if writes(out) or writes(out2):
-                        raise SystemExit(f"a no-change cycle ({label}) wrote records")
-        finally:
-            for proc in (left, right):
-                proc.terminate()
-                proc.wait(timeout=30)
+    with sample_pair(n) as (config, full_every):
+        syncd(config, "once", "--json")  # the initial sync
+        syncd(config, "once", "--json")  # its echo
+        for _ in range(repeats):
+            for label, python in (("before", baseline), ("after", sys.executable)):
+                wall, _, out = syncd(config, "once", "--json", python=python)
+                times.setdefault((label, "quiet"), []).append(wall)
+                full_every("1 second")
+                time.sleep(1.1)
+                full, _, out2 = syncd(config, "once", "--json", python=python)
+                times.setdefault((label, "full"), []).append(full)
+                full_every("1 day")
+                if writes(out) or writes(out2):
+                    raise SystemExit(f"a no-change cycle ({label}) wrote records")
     print(f"\nN={n:,}, one synced state, quiet and full no-change cycles alternating, median of {repeats}")
     print("| cycle | before s | after s | after / before |")
     print("| --- | ---: | ---: | ---: |")
