@@ -84,12 +84,14 @@ def _shown(shown_dir: str, *parts: str) -> str:
     return os.path.join(shown_dir, *parts)
 
 
-def _document(path: Path, file: str, kind: str) -> tuple[YamlDoc, list[Problem]]:
+def _document(path: Path, file: str, kind: str) -> tuple[YamlDoc, list[Problem], bool]:
+    """One file through YAML and schema: the document, its problems, and
+    whether the later stages (building, cross-file checks) may read it."""
     text, problems = read_yaml_text(path, file)
     if text is None:
-        return YamlDoc(file, None), problems
-    doc, found = _checked(kind, file, text)
-    return doc, list(found)
+        return YamlDoc(file, None, checkable=False), problems, False
+    doc, found, buildable = _checked(kind, file, text)
+    return doc, list(found), buildable
 
 
 # The daemon loads the whole tree again on every reload; parsing and schema
@@ -99,14 +101,17 @@ def _document(path: Path, file: str, kind: str) -> tuple[YamlDoc, list[Problem]]
 # documents are never mutated downstream. Memory: about 12 kB a file (the
 # key positions kept for messages), 12 MB at 1,000 integrations.
 @functools.lru_cache(maxsize=4096)
-def _checked(kind: str, file: str, text: str) -> tuple[YamlDoc, tuple[Problem, ...]]:
+def _checked(kind: str, file: str, text: str) -> tuple[YamlDoc, tuple[Problem, ...], bool]:
     doc, problems = load_yaml(text, file)
-    if problems:
-        return doc, tuple(problems)
+    if not doc.checkable:
+        return doc, tuple(problems), False
     if doc.data is None:
         noun = {"connector": "a connector spec", "integration": "an integration"}[kind]
-        return doc, (Problem(file, 1, 1, f"the file is empty: expected {noun}"),)
-    return doc, tuple(validate_document(kind, doc))
+        return doc, (*problems, Problem(file, 1, 1, f"the file is empty: expected {noun}")), False
+    # A duplicate key is a problem, but the document (the later value
+    # kept) is still checked: one typo must not hide the file's others.
+    schema_problems = validate_document(kind, doc)
+    return doc, (*problems, *schema_problems), not schema_problems
 
 
 def _name(doc: YamlDoc, key: str) -> str | None:
@@ -115,11 +120,11 @@ def _name(doc: YamlDoc, key: str) -> str | None:
 
 
 def _connector(path: Path, file: str) -> tuple[ConnectorSpec | None, YamlDoc, list[Problem]]:
-    doc, problems = _document(path, file, "connector")
-    if problems:
+    doc, problems, buildable = _document(path, file, "connector")
+    if not buildable:
         return None, doc, problems
     spec, errors = build_connector(doc.data, source=file)
-    problems = [doc.problem(e.key_path, e.message) for e in errors]
+    problems += [doc.problem(e.key_path, e.message) for e in errors]
     return (None if problems else spec), doc, problems
 
 
@@ -180,10 +185,10 @@ def _daemon(
     else:
         return default_daemon_settings(config_dir, environ), []
     doc, problems = load_yaml_file(path, _shown(shown_dir, name))
-    if problems:
+    if not doc.checkable:
         return None, problems
-    doc, problems = resolve_references(doc, config_dir, environ, shown_dir)
-    problems += validate_document("syncd", doc)
+    doc, unresolved = resolve_references(doc, config_dir, environ, shown_dir)
+    problems += unresolved + validate_document("syncd", doc)
     if problems:
         return None, problems
     return build_daemon_settings(doc, config_dir, environ), []
@@ -256,7 +261,7 @@ def load_config(
     defined: dict[str, str] = {}
     for p in _yaml_files(config_dir / "integrations.d"):
         file = _shown(shown_dir, "integrations.d", p.name)
-        doc, file_problems = _document(p, file, "integration")
+        doc, file_problems, buildable = _document(p, file, "integration")
         problems += file_problems
         name = _name(doc, "integration")
         if name is not None and name in defined:
@@ -265,12 +270,12 @@ def load_config(
             name = None  # still check the rest of the file, but keep the first
         elif name is not None:
             defined[name] = file
-        if file_problems:
+        if not buildable:
             continue
         integration, built = build_integration(doc, config_dir, env, shown_dir)
         checked = check_integration(doc, connectors.specs, connectors.unusable)
         problems += built + checked
-        if integration is not None and name is not None:
+        if integration is not None and name is not None and not file_problems:
             integrations[name] = integration
 
     if problems or daemon is None:

@@ -14,7 +14,10 @@ Choices, and why:
 - Timestamps stay strings: JSON has no dates, and a setting default such
   as ``2024-01-01`` means the text.
 - Duplicate keys are errors (PyYAML silently keeps the last one, which
-  hides typos); anchors, aliases and ``<<`` merges are fine.
+  hides typos), but not fatal ones: the later value is kept, as PyYAML,
+  JSON parsers and jq do and as someone who appended an override expects,
+  and the document stays checkable, so the file's other mistakes are
+  reported in the same run.  Anchors, aliases and ``<<`` merges are fine.
 - Tags other than the standard JSON-like ones are errors: nothing in a
   config file may construct Python objects.
 """
@@ -50,6 +53,11 @@ class YamlDoc:
     data: Any
     key_positions: Mapping[KeyPath, Position] = field(default_factory=dict)
     value_positions: Mapping[KeyPath, Position] = field(default_factory=dict)
+    # False when a problem loading it makes the data something other than
+    # what the file says (a syntax error, a tag, a key that is not a name):
+    # later stages would report mistakes that are not there, so they must
+    # not look at it.  A duplicate key leaves it checkable.
+    checkable: bool = True
 
     def get(self, path: KeyPath) -> Any:
         """The value at a key path, or None where the path does not exist."""
@@ -106,7 +114,7 @@ def load_yaml_file(path: Path, file: str) -> tuple[YamlDoc, list[Problem]]:
     """Read and load one file; problems instead of exceptions."""
     text, problems = read_yaml_text(path, file)
     if text is None:
-        return YamlDoc(file, None), problems
+        return YamlDoc(file, None, checkable=False), problems
     return load_yaml(text, file)
 
 
@@ -115,18 +123,18 @@ def load_yaml(text: str, file: str) -> tuple[YamlDoc, list[Problem]]:
     try:
         root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as e:
-        return YamlDoc(file, None), [_syntax_problem(e, text, file)]
+        return YamlDoc(file, None, checkable=False), [_syntax_problem(e, text, file)]
     except yaml.reader.ReaderError as e:  # a control character, say
         pos = max(0, min(e.position, len(text)))
         line, col = text.count("\n", 0, pos) + 1, pos - text.rfind("\n", 0, pos)
         char = e.character if isinstance(e.character, int) else ord(str(e.character)[:1] or "\0")
-        return YamlDoc(file, None), [
+        return YamlDoc(file, None, checkable=False), [
             Problem(file, line, col, f"invalid YAML: character #x{char:04x}: {e.reason}")]
     except yaml.YAMLError as e:
-        return YamlDoc(file, None), [Problem(file, 1, 1, f"invalid YAML: {e}")]
+        return YamlDoc(file, None, checkable=False), [Problem(file, 1, 1, f"invalid YAML: {e}")]
     walker = _Walker(file)
     data = walker.walk(root, ()) if root is not None else None
-    doc = YamlDoc(file, data, walker.keys, walker.values)
+    doc = YamlDoc(file, data, walker.keys, walker.values, checkable=not walker.fatal)
     return doc, walker.problems
 
 
@@ -156,13 +164,24 @@ class _Walker:
         self.keys: dict[KeyPath, Position] = {}
         self.values: dict[KeyPath, Position] = {}
         self.problems: list[Problem] = []
+        self.fatal = False  # a problem other than a duplicate key: see YamlDoc.checkable
         self._constructor = SafeConstructor()
         self._active: set[int] = set()  # nodes on the current path: an alias cycle
         self._count = 0
 
-    def _error(self, node: Node, message: str, path: KeyPath) -> None:
+    def _error(self, node: Node, message: str, path: KeyPath, *, fatal: bool = True) -> None:
         m = node.start_mark
         self.problems.append(Problem(self.file, m.line + 1, m.column + 1, message, path))
+        self.fatal = self.fatal or fatal
+
+    def _forget(self, path: KeyPath) -> None:
+        """Drop the positions below *path*: a replaced value's keys must not
+        be pointed at (a key missing from the kept value would otherwise
+        point into the ignored one)."""
+        n = len(path)
+        for table in (self.keys, self.values):
+            for stale in [p for p in table if len(p) > n and p[:n] == path]:
+                del table[stale]
 
     def walk(self, node: Node, path: KeyPath) -> Any:
         self._count += 1
@@ -193,6 +212,7 @@ class _Walker:
     def _mapping(self, node: MappingNode, path: KeyPath) -> dict[str, Any]:
         out: dict[str, Any] = {}
         first_line: dict[str, int] = {}
+        seen: dict[str, int] = {}  # how many times each key was written here
         # `<<: *base` first, so that the keys written here override the
         # merged ones (YAML 1.1) and their positions are the ones kept.
         for key_node, value_node in node.value:
@@ -205,12 +225,18 @@ class _Walker:
                 self._error(key_node, "a key must be a plain name, not a mapping or a list", path)
                 continue
             key = key_node.value
-            if key in first_line:
+            seen[key] = seen.get(key, 0) + 1
+            if seen[key] > 1:
+                values = "value is" if seen[key] == 2 else "values are"
                 self._error(
-                    key_node, f"duplicate key '{key}' (first defined at line {first_line[key]})",
-                    (*path, key))
-                continue
-            first_line[key] = key_node.start_mark.line + 1
+                    key_node,
+                    f"duplicate key '{key}' (first at line {first_line[key]}); "
+                    f"the earlier {values} ignored",
+                    (*path, key), fatal=False)
+            else:
+                first_line[key] = key_node.start_mark.line + 1
+            if isinstance(out.get(key), (dict, list)):  # a duplicate, or over a `<<` merge
+                self._forget((*path, key))
             self.keys[(*path, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             out[key] = self.walk(value_node, (*path, key))
         return out

@@ -254,8 +254,71 @@ def test_yaml_rejects_duplicate_keys_and_custom_tags() -> None:
     _, problems = load_yaml("a: 1\nb: !!python/object:os.system x\na: 2\n", "f.yaml")
     assert [(p.line, p.col, p.message) for p in problems] == [
         (2, 4, "tag '!!python/object:os.system' is not supported in syncd config"),
-        (3, 1, "duplicate key 'a' (first defined at line 1)"),
+        (3, 1, "duplicate key 'a' (first at line 1); the earlier value is ignored"),
     ]
+
+
+def test_a_duplicate_key_keeps_the_later_value_and_its_positions() -> None:
+    # As PyYAML, JSON and jq do: the later value wins. The document stays
+    # checkable, so later stages report the file's other mistakes too.
+    text = (
+        "a: {x: 1, gone: 2}\n"
+        "b: 1\n"
+        "a:\n"
+        "  x: 3\n"
+        "a: {x: 4}\n"
+    )
+    doc, problems = load_yaml(text, "f.yaml")
+    assert [(p.line, p.col, p.message, p.key_path) for p in problems] == [
+        (3, 1, "duplicate key 'a' (first at line 1); the earlier value is ignored", ("a",)),
+        (5, 1, "duplicate key 'a' (first at line 1); the earlier values are ignored", ("a",)),
+    ]
+    assert doc.checkable
+    assert doc.data == {"a": {"x": 4}, "b": 1}
+    assert doc.position(("a",)) == (5, 1)
+    assert doc.position(("a", "x")) == (5, 8)
+    # a key only the ignored value had points at the kept one, not at line 1
+    assert doc.position(("a", "gone")) == (5, 1)
+    # other mistakes in the YAML itself still stop later stages
+    assert not load_yaml("a: 1\nb: !!binary eA==\n", "f.yaml")[0].checkable
+
+
+def test_a_duplicate_key_is_an_error_among_the_others(
+    environ: dict[str, str], no_shipped: None, tmp_path: Path
+) -> None:
+    tree = tmp_path / "tree"
+    shutil.copytree(VALID, tree)
+    target = tree / "integrations.d" / "crm-to-mail.yaml"
+    good = target.read_text()
+    # Only a duplicate (with the same value): still invalid, so a reload
+    # (which loads exactly this way) refuses the tree.
+    target.write_text(good + "conflict: left_wins\n")
+    with pytest.raises(ConfigError) as raised:
+        load_config(tree, environ=environ)
+    [problem] = raised.value.problems
+    assert problem.message == "duplicate key 'conflict' (first at line 19); the earlier value is ignored"
+    assert problem.line == good.count("\n") + 1
+    # The rest of the file is still checked: the schema and the cross-file checks.
+    target.write_text(good.replace("match: {left: email,", "match: {left: emial,")
+                      + "conflict: left_wins\n")
+    with pytest.raises(ConfigError) as raised:
+        load_config(tree, environ=environ)
+    assert [p.key_path for p in raised.value.problems] == [("match", "left"), ("conflict",)]
+    target.write_text(good + "conflict: left_winz\n")
+    with pytest.raises(ConfigError) as raised:
+        load_config(tree, environ=environ)
+    assert [p.key_path for p in raised.value.problems] == [("conflict",), ("conflict",)]
+    assert "invalid conflict 'left_winz'" in raised.value.problems[1].message
+    # A connector spec with a duplicate key is unusable, on its own and in a tree.
+    target.write_text(good)
+    spec = tree / "connectors.d" / "acme_mail.yaml"
+    spec.write_text(spec.read_text() + "title: Acme Mail again\n")
+    with pytest.raises(ConfigError) as raised:
+        load_connector_file(spec)
+    assert [p.key_path for p in raised.value.problems] == [("title",)]
+    with pytest.raises(ConfigError) as raised:
+        load_config(tree, environ=environ)
+    assert [p.key_path for p in raised.value.problems] == [("title",)]
 
 
 def test_a_one_of_is_explained_by_its_type_discriminator() -> None:
