@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from syncd.cli import _common as cli_common
 from syncd.cli import build_parser
 from syncd.config import load_config, load_connector_file
 
@@ -83,3 +84,29 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert any("syncd demo" in b for b in blocks)
 
 
+
+
+def test_top_level_help_says_exit_codes_logs_and_docs() -> None:
+    # What a new user reads first (issue 11): `syncd --help` as a real process.
+    result = subprocess.run([sys.executable, "-m", "syncd", "--help"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    help_text = result.stdout
+    # every code a command may return is in the table, and the table is printed
+    constants = {v for k, v in vars(cli_common).items() if k.startswith("EXIT_") and isinstance(v, int)}
+    assert constants == set(cli_common.EXIT_CODES)
+    exit_section = help_text.split("exit codes:\n", 1)[1].split("\n\n", 1)[0]
+    printed = {int(line.split()[0]): line.split(None, 1)[1] for line in exit_section.splitlines()}
+    assert printed == cli_common.EXIT_CODES
+    assert "stderr" in help_text and "journal" in help_text and "log:" in help_text
+    # every document it names exists
+    for doc in ("README.md", "systemd/README.md", "docs/", "docs/reference/"):
+        assert f"  {doc} " in help_text, doc
+        assert (REPO / doc).exists(), doc
+    assert "syncd schema KIND" in help_text
+
+
+def test_readme_quick_start_points_to_the_systemd_notes() -> None:
+    readme = (REPO / "README.md").read_text()
+    quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    assert "systemd/README.md" in quick_start

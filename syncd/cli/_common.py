@@ -9,6 +9,17 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_CONFIG = 78  # EX_CONFIG from sysexits.h: systemd units stop restarting on it
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
+
+# What each exit code means, as `syncd --help` prints it: a new code is one
+# constant above and one line here.
+EXIT_CODES: dict[int, str] = {
+    EXIT_OK: "success",
+    EXIT_FAILED: "failed, the reason on stderr (for syncd validate: the config is invalid)",
+    EXIT_USAGE: "bad usage: an unknown option or integration, no such config directory",
+    EXIT_CONFIG: "the config is invalid: every error on stderr as FILE:LINE:COL",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
+}
 
 
 def add_config_dir_argument(parser: argparse.ArgumentParser) -> None:
