@@ -6,6 +6,11 @@ them (secrets by ``${env:…}`` reference, as in production), checks both
 sides, runs a first sync, then edits contacts on both sides (a rename, a
 conflicting edit, a score that makes a rule fire) and syncs again, showing
 what happened each time.
+
+Each step is printed as the command that does the same (``syncd once -c
+DIR``).  Without ``--dir`` the config is in a temporary directory deleted
+at the end, so the steps say ``DIR``: a path that no longer exists would
+be copied and fail.
 """
 
 from __future__ import annotations
@@ -40,7 +45,8 @@ def add_parser(subparsers: Any) -> None:
         ),
     )
     p.add_argument("--dir", type=Path, default=None,
-                   help="write the demo config and state here and keep them (default: a temporary directory)")
+                   help="write the demo config and state here and keep them "
+                        "(default: a temporary directory, deleted at the end)")
     p.add_argument("--contacts", type=int, default=300, help="contacts in the CRM (default 300)")
     p.set_defaults(run=run)
 
@@ -58,11 +64,16 @@ def run(args: argparse.Namespace) -> int:
         os.environ["SYNCD_DEMO_CRM_TOKEN"] = crm_token
         os.environ["SYNCD_DEMO_NEWSLETTER_TOKEN"] = news_token
         directory = args.dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="syncd-demo-")))
+        shown = str(directory) if args.dir else "DIR"
         _write_config(directory, crm.url, news.url)
         print(f"A sample CRM on {crm.url} holds {len(crm.store.all())} contacts; a sample email tool "
               f"on {news.url} holds {len(news.store.all())}, {shared} of them with the same emails.")
-        print(f"The config joining them is in {directory}.\n")
-        _step(f"syncd check -c {directory} {NAME}")
+        if args.dir:
+            print(f"The config joining them is in {directory}.\n")
+        else:
+            print("The config joining them is in a temporary directory, DIR below, deleted when the "
+                  "demo ends (`syncd demo --dir DIR` keeps it).\n")
+        _step(f"syncd check -c {shown} {NAME}")
         code = _check.run(argparse.Namespace(
             config_dir=str(directory), target=NAME, object=None, settings=[], records=1,
             all_pages=False, format="text"))
@@ -70,14 +81,14 @@ def run(args: argparse.Namespace) -> int:
             return code
         config = load_config(directory)
 
-        _step(f"syncd once -c {directory}    # the first sync: match by email, create what is missing")
+        _step(f"syncd once -c {shown}    # the first sync: match by email, create what is missing")
         first = _cycle(config)
         print(f"  matched {shared} contacts by email, created {first.created['right']} in the email "
               f"tool and {first.created['left']} in the CRM, updated {sum(first.updated.values())}; "
               f"rule 'score > 90 → hot-lead' tagged the CRM's top leads in the email tool.\n")
 
         story = _edit_both_sides(crm, news)
-        _step(f"syncd once -c {directory}    # after: {story['told']}")
+        _step(f"syncd once -c {shown}    # after: {story['told']}")
         second = _cycle(config)
         after_crm, after_news = crm.store.find_by_email(story["renamed"]), news.store.find_by_email(story["renamed"])
         conflict_crm = crm.store.find_by_email(story["conflict"])
@@ -88,10 +99,15 @@ def run(args: argparse.Namespace) -> int:
               f" ({second.conflicts} conflict logged with both values)")
         print(f"  rule fired: the email tool's contact is tagged {hot['tags'] if hot else '?'}\n")
 
-        _step(f"syncd once -c {directory}    # nothing changed since")
+        _step(f"syncd once -c {shown}    # nothing changed since")
         third = _cycle(config)
         print(f"  {third.write_count} writes: what syncd wrote came back as its own echo and was not sent back.")
         print(f"\nDone in {time.perf_counter() - start:.1f} s.")
+        if args.dir:
+            # The commands above ran against apps that stop now, with tokens
+            # only this process had: say so rather than invite a rerun.
+            print(f"The config and the state are kept in {directory}; the sample apps stopped with "
+                  "the demo, so it is a model for your own config, not one to run.")
         return 0
 
 
