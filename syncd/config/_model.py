@@ -305,7 +305,8 @@ class Integration:
     @property
     def max_delete_percent(self) -> float:
         """The most of a side's records, in percent, that may vanish between two
-        full reads before a cycle refuses to take them as deleted.
+        full reads before the deletion guard holds them back (not taken as
+        deleted; the rest of the cycle goes on).
 
         ``deletions.max_delete_percent``; without ``deletions:`` (nothing is
         carried over, but vanished records are still marked deleted) the

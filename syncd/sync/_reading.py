@@ -4,7 +4,9 @@ Every page is one transaction: the snapshots it changed, the records it
 could not read. The cursor advances only when the whole run is read, so a
 crash re-reads from the last cursor (an unchanged record costs a hash
 comparison, nothing more). A full read also finds deletions, behind the
-guard that refuses a side that reads empty or loses too much at once.
+guard (:mod:`syncd.sync._guard`): when a side reads empty or loses too much
+at once, its deletions are held back (an error row says why) and the rest
+of the cycle goes on.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ import structlog
 from syncd.connector import Record
 from syncd.state import RecordErrorRow, Side, SideState, Snapshot, Transaction
 from syncd.sync._context import CURSOR_OVERLAP, CycleContext
+from syncd.sync._guard import held_back
 from syncd.sync._snapshots import changed_snapshot, content_hash
-from syncd.sync._summary import CycleAborted
 
 log = structlog.get_logger("syncd.sync")
 
@@ -92,8 +94,9 @@ class Reader:
                 self.ctx.checkpoint()
         self.ctx.summary.read[side] += read
         with self.ctx.store.transaction(self.ctx.name) as t:
+            decided = True  # whether this full read settled which records are gone
             if full and not blind:
-                self._deletions(t, side, generation, read, before)
+                decided = self._deletions(t, side, generation, read, before)
             elif full:
                 # Which records exist is not known for sure: find deletions
                 # on the next full read rather than guess now.
@@ -103,24 +106,32 @@ class Reader:
                     "read, not even their ids (see the other errors)", origin=self.ctx.origin))
             t.set_side_state(side, SideState(
                 cursor=high, generation=generation if full else state.generation,
-                last_full_read=now if full else state.last_full_read,
+                # Deletions held back: the last full read stays the one before,
+                # so the next cycle reads this side in full and decides again
+                # (with the limit as it then is).
+                last_full_read=now if full and decided else state.last_full_read,
                 fields=fields if full else state.fields))
 
-    def _deletions(self, t: Transaction, side: Side, generation: int, read: int, before: int) -> None:
+    def _deletions(self, t: Transaction, side: Side, generation: int, read: int, before: int) -> bool:
+        """Mark the records this full read missed as deleted, unless the guard
+        holds them back; False when it does (then they stay as they were:
+        not deleted, not dirty, still candidates for the next full read)."""
         gone = list(self.ctx.store.unseen(self.ctx.name, side, generation))
-        if not gone:
-            return
-        limit = self.ctx.integration.max_delete_percent
-        if read == 0 or (before and 100.0 * len(gone) / before > limit):
-            why = "read no records at all" if read == 0 else \
-                f"lost {len(gone)} of {before} records ({100.0 * len(gone) / before:.0f} % > {limit:g} %)"
-            raise CycleAborted(
-                f"the {side} side {why} since its last full read; refusing to treat them as "
-                "deleted. If they really were deleted, raise deletions.max_delete_percent or run "
-                f"`syncd reset {self.ctx.name}`")
+        why = held_back(self.ctx.integration, side, gone=len(gone), before=before, read=read)
+        if why is not None:
+            # Only the deletions wait: what was read stays committed and the
+            # cycle goes on to write the other changes.
+            log.warning("deletions held back", gone=len(gone), records=before, read=read, error=why)
+            self.ctx.summary.errors += 1
+            t.add_error(RecordErrorRow(side, "*", "deletions", why, origin=self.ctx.origin))
+            return False
+        # Deletions are settled for this side: a hold-back (or a "not checked")
+        # from an earlier cycle is over.
+        t.resolve_errors(side, "*")
         t.put_snapshots(
             Snapshot(side=s.side, record_id=s.record_id, seen=s.seen, synced=s.synced,
                      match_key=s.match_key, hash=s.hash, updated_at=s.updated_at, deleted=True,
                      dirty=True, generation=s.generation)
             for s in gone)
+        return True
 
