@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     except StateError as e:
         error(str(e))
         return EXIT_FAILED
-    print_summaries(summaries, args.json)
+    print_summaries(summaries, args.json, config)
     return EXIT_FAILED if any(s.aborted for s, _ in summaries) else EXIT_OK
 
 
@@ -78,16 +78,19 @@ async def _run_all(config: Config, names: list[str], dry_run: bool) -> list[tupl
     return out
 
 
-def print_summaries(summaries: list[tuple[CycleSummary, float]], as_json: bool) -> None:
+def print_summaries(summaries: list[tuple[CycleSummary, float]], as_json: bool, config: Config) -> None:
     if as_json:
         print(json.dumps([summary_dict(s, t) for s, t in summaries], indent=2, default=str))
         return
     for s, seconds in summaries:
+        policy = config.integrations[s.integration].create  # why records were not created
+        blind = f"not created (no match key) {s.no_match_key}; " if s.no_match_key else ""
         print(f"{s.integration}: read {s.read['left']} left, {s.read['right']} right; "
               f"created {s.created['left']} left, {s.created['right']} right; "
               f"updated {s.updated['left']} left, {s.updated['right']} right; "
               f"deleted {s.deleted['left']} left, {s.deleted['right']} right; "
-              f"unchanged {s.unchanged}; skipped by rules {s.skipped}; conflicts {s.conflicts}; "
+              f"unchanged {s.unchanged}; skipped by rules {s.skipped}; "
+              f"not created (create: {policy}) {s.not_created}; {blind}conflicts {s.conflicts}; "
               f"errors {s.errors}{f'; delayed {s.delayed}' if s.delayed else ''} ({seconds:.2f} s)")
         for w in s.writes:
             target = w.record_id or "(new)"

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     except StateError as e:
         error(str(e))
         return EXIT_FAILED
-    print_summaries([(summary, seconds)], args.json)
+    print_summaries([(summary, seconds)], args.json, config)
     return EXIT_FAILED if summary.aborted else EXIT_OK
 
 

@@ -157,3 +157,20 @@ def test_wrong_credentials_abort_with_exit_1(pair) -> None:
     assert result.returncode == 1
     [summary] = json.loads(result.stdout)
     assert "HTTP 401" in summary["aborted"] and "not-the-token" not in result.stdout
+
+
+def test_records_the_create_policy_leaves_out_are_not_counted_as_skipped_by_rules(pair) -> None:
+    # left_to_right: the right's own contacts never go left. No rule is
+    # declared, so nothing is "skipped by rules"; a contact without an
+    # email is never created blind, and is counted apart as well.
+    p = pair(left_n=0, right_n=6, create="left_to_right")
+    p.left.store.create({"first_name": "No", "last_name": "Email"})
+    result = p.syncd("once")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "skipped by rules 0;" in result.stdout
+    assert "not created (create: left_to_right) 6;" in result.stdout
+    assert "not created (no match key) 1;" in result.stdout
+    p.right.store.create({"email": "new@example.com", "first_name": "New", "last_name": "One"})
+    summary = p.once()
+    assert summary["skipped"] == 0 and summary["not_created"] == 1 and summary["no_match_key"] == 0
+    assert summary["created"] == {"left": 0, "right": 0} and len(emails(p.left)) == 0
