@@ -1,8 +1,6 @@
 """``syncd once``: one cycle of each enabled (or named) integration, no daemon.
 
-Exit 0 when every cycle completed (record errors are in the summary and
-kept for the next cycle), 1 when a cycle was aborted, 2 on bad usage, 78 on
-an invalid config.
+Exit codes: see :data:`EXIT_STATUS` (``syncd reset`` shares them).
 """
 
 from __future__ import annotations
@@ -11,15 +9,34 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import anyio
 
-from syncd.cli._common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_config_dir_argument, error
+from syncd.cli._common import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_RECORD_ERRORS,
+    EXIT_USAGE,
+    add_config_dir_argument,
+    error,
+)
 from syncd.config import Config, ConfigError, load_config
 from syncd.connector import PROCESS_MASKER
 from syncd.state import StateError
 from syncd.sync import Cycles, CycleSummary
+
+
+# The --help epilog of `once` and `reset`; README's command table says the same.
+EXIT_STATUS = (
+    f"exit status: {EXIT_OK} every cycle completed and no record failed; "
+    f"{EXIT_RECORD_ERRORS} every cycle completed but some records could not be read or written "
+    f"(the summary's errors: kept and retried next cycle); "
+    f"{EXIT_FAILED} a cycle was aborted (credentials refused, an app down past its retries) or the "
+    f"state store failed; {EXIT_USAGE} bad usage; {EXIT_CONFIG} an invalid config."
+)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -28,6 +45,7 @@ def add_parser(subparsers: Any) -> None:
         help="run one sync cycle of each enabled (or named) integration, then exit",
         description="Run one cycle of each enabled integration (or of those named), without a "
                     "daemon, and print what each did.",
+        epilog=EXIT_STATUS,
     )
     add_config_dir_argument(p)
     p.add_argument("integrations", nargs="*", metavar="INTEGRATION", help="only these (default: every enabled one)")
@@ -64,8 +82,19 @@ def run(args: argparse.Namespace) -> int:
     except StateError as e:
         error(str(e))
         return EXIT_FAILED
-    print_summaries(summaries, args.json)
-    return EXIT_FAILED if any(s.aborted for s, _ in summaries) else EXIT_OK
+    print_summaries(summaries, args.json, config)
+    return exit_code(s for s, _ in summaries)
+
+
+def exit_code(summaries: Iterable[CycleSummary]) -> int:
+    """An aborted cycle first, then record errors (those the summary counts:
+    records that could not be read, writes that failed), then success."""
+    done = list(summaries)
+    if any(s.aborted for s in done):
+        return EXIT_FAILED
+    if any(s.errors for s in done):
+        return EXIT_RECORD_ERRORS
+    return EXIT_OK
 
 
 async def _run_all(config: Config, names: list[str], dry_run: bool) -> list[tuple[CycleSummary, float]]:
@@ -78,16 +107,19 @@ async def _run_all(config: Config, names: list[str], dry_run: bool) -> list[tupl
     return out
 
 
-def print_summaries(summaries: list[tuple[CycleSummary, float]], as_json: bool) -> None:
+def print_summaries(summaries: list[tuple[CycleSummary, float]], as_json: bool, config: Config) -> None:
     if as_json:
         print(json.dumps([summary_dict(s, t) for s, t in summaries], indent=2, default=str))
         return
     for s, seconds in summaries:
+        policy = config.integrations[s.integration].create  # why records were not created
+        blind = f"not created (no match key) {s.no_match_key}; " if s.no_match_key else ""
         print(f"{s.integration}: read {s.read['left']} left, {s.read['right']} right; "
               f"created {s.created['left']} left, {s.created['right']} right; "
               f"updated {s.updated['left']} left, {s.updated['right']} right; "
               f"deleted {s.deleted['left']} left, {s.deleted['right']} right; "
-              f"unchanged {s.unchanged}; skipped by rules {s.skipped}; conflicts {s.conflicts}; "
+              f"unchanged {s.unchanged}; skipped by rules {s.skipped}; "
+              f"not created (create: {policy}) {s.not_created}; {blind}conflicts {s.conflicts}; "
               f"errors {s.errors}{f'; delayed {s.delayed}' if s.delayed else ''} ({seconds:.2f} s)")
         for w in s.writes:
             target = w.record_id or "(new)"

@@ -4,6 +4,7 @@ Without ``--read-only`` the state is cleared and a full cycle runs (records
 are matched again by key; nothing is created twice). With it, the state is
 rebuilt from a full read of both sides without writing anything: only
 changes made from now on are synced (PieSync's "sync future changes only").
+Exit codes: those of ``syncd once``.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from typing import Any
 
 import anyio
 
-from syncd.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_config_dir_argument, error
-from syncd.cli._once import load, print_summaries
+from syncd.cli._common import EXIT_FAILED, EXIT_USAGE, add_config_dir_argument, error
+from syncd.cli._once import EXIT_STATUS, exit_code, load, print_summaries
 from syncd.config import Config
 from syncd.state import StateError
 from syncd.sync import Cycles, CycleSummary
@@ -27,6 +28,7 @@ def add_parser(subparsers: Any) -> None:
         help="clear an integration's state and run a full sync (or only rebuild state)",
         description="Clear INTEGRATION's state (cursors, snapshots, links, open intents) and run a "
                     "full cycle; --read-only rebuilds the state without writing to either app.",
+        epilog=EXIT_STATUS,
     )
     add_config_dir_argument(p)
     p.add_argument("integration", metavar="INTEGRATION")
@@ -48,8 +50,8 @@ def run(args: argparse.Namespace) -> int:
     except StateError as e:
         error(str(e))
         return EXIT_FAILED
-    print_summaries([(summary, seconds)], args.json)
-    return EXIT_FAILED if summary.aborted else EXIT_OK
+    print_summaries([(summary, seconds)], args.json, config)
+    return exit_code([summary])
 
 
 async def _reset(config: Config, name: str, write: bool) -> tuple[CycleSummary, float]:

@@ -9,6 +9,6 @@ Cycles.open(config) as cycles`` for a command that has no store open;
 from syncd.sync._cycle import Cycle
 from syncd.sync._factory import Cycles
 from syncd.sync._plan import IntegrationPlan
-from syncd.sync._summary import CycleAborted, CycleStopped, CycleSummary, PlannedWrite
+from syncd.sync._summary import CycleStopped, CycleSummary, PlannedWrite
 
-__all__ = ["Cycle", "CycleAborted", "CycleStopped", "CycleSummary", "Cycles", "IntegrationPlan", "PlannedWrite"]
+__all__ = ["Cycle", "CycleStopped", "CycleSummary", "Cycles", "IntegrationPlan", "PlannedWrite"]

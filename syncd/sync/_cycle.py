@@ -32,7 +32,7 @@ from syncd.sync._context import SIDES, CycleContext
 from syncd.sync._plan import IntegrationPlan
 from syncd.sync._reading import Reader
 from syncd.sync._snapshots import Projection, snapshot_for
-from syncd.sync._summary import CycleAborted, CycleStopped, CycleSummary
+from syncd.sync._summary import CycleStopped, CycleSummary
 from syncd.sync._writing import Writer
 
 
@@ -64,7 +64,7 @@ class Cycle:
                 (e.side, e.record_id) for e in ctx.store.errors(ctx.name, unresolved=True, limit=1_000_000)
                 if e.operation == "create"}
             await Writer(ctx, failed_creates).apply()
-        except (ConnectorError, CycleAborted) as e:
+        except ConnectorError as e:
             # credentials refused, an app down or refusing a read past its
             # retries (a 5xx, or a 4xx from a wrong path): nothing to go on with
             ctx.summary.aborted = str(e)

@@ -48,6 +48,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
 from syncd.config import FieldMapping, Integration, ObjectSpec, SideName
@@ -56,7 +57,7 @@ from syncd.sync._conflicts import Conflict, resolve
 from syncd.sync._rules import RuleBook, action_fields, apply_actions
 from syncd.sync._transforms import Flow, TransformError, is_blank, same_value
 
-__all__ = ["IntegrationPlan", "PairPlan", "SideView"]
+__all__ = ["IntegrationPlan", "PairPlan", "SideView", "Skip", "SkipKind"]
 
 _OTHER: dict[SideName, SideName] = {"left": "right", "right": "left"}
 _SOURCES: dict[str, tuple[SideName, ...]] = {
@@ -76,6 +77,21 @@ class SideView:
     deleted: bool = False
 
 
+class SkipKind(Enum):
+    """Why a direction was not written.  The summary counts each kind apart:
+    a user who declared no rule must never read "skipped by rules"."""
+
+    RULE = "rule"  # a rule's `then: skip` held
+    CREATE_POLICY = "create_policy"  # `create:` does not allow creating on that side
+    DELETION = "deletion"  # a deleted record: `deletions:` decides, or nothing is carried over
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    kind: SkipKind
+    reason: str  # for people: which rule, which policy
+
+
 @dataclass(slots=True)
 class PairPlan:
     """What to do to one record pair.  ``{}`` writes nothing to that side."""
@@ -84,13 +100,17 @@ class PairPlan:
     right: dict[str, Any] = field(default_factory=dict)
     create: SideName | None = None  # create the missing record there, with its fields above
     delete: SideName | None = None  # delete the record on that side (deletions: then: delete)
-    skipped: list[str] = field(default_factory=list)  # why a direction was not written
+    skipped: list[Skip] = field(default_factory=list)  # why a direction was not written
     conflicts: list[Conflict] = field(default_factory=list)
     rules_fired: list[int] = field(default_factory=list)  # indexes into rules:
     problems: list[str] = field(default_factory=list)  # values that could not be converted
 
     def writes(self, side: SideName) -> dict[str, Any]:
         return self.left if side == "left" else self.right
+
+    def skipped_by(self, kind: SkipKind) -> list[str]:
+        """The reasons of the skips of one kind."""
+        return [s.reason for s in self.skipped if s.kind is kind]
 
     @property
     def empty(self) -> bool:
@@ -161,7 +181,7 @@ class IntegrationPlan:
         views: dict[SideName, SideView] = {"left": left, "right": right}
         for side, view in views.items():
             if view.deleted:
-                return PairPlan(skipped=[f"the {side} record is deleted (see deletions:)"])
+                return PairPlan(skipped=[Skip(SkipKind.DELETION, f"the {side} record is deleted (see deletions:)")])
         out = PairPlan()
         changed = {side: self.changed(side, view) for side, view in views.items()}
         for i in range(len(self.mappings)):
@@ -264,7 +284,7 @@ class IntegrationPlan:
         writes = out.writes(target)
         if outcome.skipped_by is not None:
             writes.clear()
-            out.skipped.append(f"rules[{outcome.skipped_by}] (from {source}): skip")
+            out.skipped.append(Skip(SkipKind.RULE, f"rules[{outcome.skipped_by}] (from {source}): skip"))
             return False
         out.problems += apply_actions(outcome.actions, writes,
                                       {} if other is None else other.seen,
@@ -278,7 +298,7 @@ class IntegrationPlan:
             return out
         policy = self.integration.create
         if target not in _CREATES[policy]:
-            out.skipped.append(f"create: {policy} (no {target} record is created)")
+            out.skipped.append(Skip(SkipKind.CREATE_POLICY, f"create: {policy} (no {target} record is created)"))
             return out
         empty = SideView(id="", seen={}, synced=None)
         writes = out.writes(target)
@@ -318,7 +338,8 @@ class IntegrationPlan:
             side = rule.side
         target = _OTHER[side]
         if rule is None or rule.side not in (side, "both"):
-            return PairPlan(skipped=[f"deletions: a deletion on the {side} is not carried over"])
+            return PairPlan(skipped=[
+                Skip(SkipKind.DELETION, f"deletions: a deletion on the {side} is not carried over")])
         if other.deleted:
             return PairPlan()
         if any(action.kind == "delete" for action in rule.then):

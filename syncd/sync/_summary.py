@@ -8,10 +8,6 @@ from typing import Any, Literal
 from syncd.state import Side
 
 
-class CycleAborted(Exception):
-    """The cycle could not go on: credentials refused, an app down past its
-    retries, or the deletion guard. What was committed stays committed."""
-
 
 class CycleStopped(Exception):
     """A stop was asked for (daemon stopping, integration disabled or
@@ -36,9 +32,11 @@ class CycleSummary:
     updated: dict[str, int] = field(default_factory=lambda: {"left": 0, "right": 0})
     deleted: dict[str, int] = field(default_factory=lambda: {"left": 0, "right": 0})
     unchanged: int = 0
-    skipped: int = 0
+    skipped: int = 0  # directions a rule's `then: skip` held back (rules only)
+    not_created: int = 0  # records `create:` does not let be created on the other side
+    no_match_key: int = 0  # unlinked records without a match key: never created blind
     conflicts: int = 0
-    errors: int = 0
+    errors: int = 0  # records that could not be read or written; kept, retried next cycle
     delayed: int = 0  # records changed less than `delay` ago, left for a later cycle
     aborted: str | None = None
     stopped: bool = False  # ended early at a checkpoint, when asked to stop
@@ -48,6 +46,7 @@ class CycleSummary:
         """What the cycle read and did, as plain values (JSON output, status)."""
         return {"read": self.read, "created": self.created, "updated": self.updated,
                 "deleted": self.deleted, "unchanged": self.unchanged, "skipped": self.skipped,
+                "not_created": self.not_created, "no_match_key": self.no_match_key,
                 "conflicts": self.conflicts, "errors": self.errors, "delayed": self.delayed}
 
     @property

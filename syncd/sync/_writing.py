@@ -21,7 +21,7 @@ from syncd.connector import ApiError, AuthError, ConnectorError, Record, Transpo
 from syncd.state import ConflictRow, Intent, Side, Snapshot
 from syncd.sync._context import SIDES, CycleContext, other
 from syncd.sync._conflicts import Conflict
-from syncd.sync._plan import PairPlan, SideView
+from syncd.sync._plan import PairPlan, SideView, SkipKind
 from syncd.sync._snapshots import view, written
 from syncd.sync._summary import PlannedWrite
 
@@ -92,7 +92,7 @@ class Writer:
                 self.ctx.summary.delayed += 1  # stays dirty: a later cycle takes it
                 continue
             if partner is None and snap.match_key is None:
-                self.ctx.summary.skipped += 1  # nothing to match it by: never created blind
+                self.ctx.summary.no_match_key += 1  # nothing to match it by: never created blind
                 settle.append(snap)
                 continue
             views: dict[Side, SideView | None] = {side: view(snap), o: None}
@@ -258,7 +258,10 @@ class Writer:
                              winner=row.winner, rule=row.rule)
                     t.add_conflict(row)
                 self.ctx.summary.conflicts += len(w.plan.conflicts)
-                self.ctx.summary.skipped += len(w.plan.skipped)
+                # Rule skips and create-policy skips apart; a deletion skip
+                # is neither (the pair is unchanged: deletions: decides).
+                self.ctx.summary.skipped += len(w.plan.skipped_by(SkipKind.RULE))
+                self.ctx.summary.not_created += len(w.plan.skipped_by(SkipKind.CREATE_POLICY))
                 if not w.results:
                     self.ctx.summary.unchanged += 1
 

@@ -250,7 +250,10 @@ def test_a_contact_that_cannot_be_read_is_not_taken_for_deleted(pair) -> None:
     p.left.store.update(broken["id"], phone={"not": "a phone"})  # a mapped field: unreadable
     p.left.store.update(p.left.store.all()[5]["id"], custom_fields={"score": "lots"})  # unmapped: ignored
     p.clear_requests()
-    summary = p.once()
+    run = p.run()
+    assert run.returncode == 3, run.stdout + run.stderr  # an unreadable record is a record error
+    summary = run.summary
+    assert summary is not None
     assert summary["errors"] == 1 and summary["aborted"] is None  # the phone, and nothing else
     assert write_requests(p.left, p.right) == []
     assert all("syncd-trash" not in c["tags"] for c in p.right.store.all())

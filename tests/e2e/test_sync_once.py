@@ -157,3 +157,38 @@ def test_wrong_credentials_abort_with_exit_1(pair) -> None:
     assert result.returncode == 1
     [summary] = json.loads(result.stdout)
     assert "HTTP 401" in summary["aborted"] and "not-the-token" not in result.stdout
+
+
+def test_a_cycle_whose_writes_all_fail_exits_3_until_they_arrive(pair) -> None:
+    # The app refuses every create (422): the cycle completes, nothing is
+    # created, and cron or monitoring must see it without parsing the summary.
+    p = pair(left_n=20)
+    refusal = p.right.faults.add(status=422, method="POST", path_prefix="/contacts", times=None)
+    run = p.run()
+    assert run.returncode == 3, run.stdout + run.stderr
+    assert run.summary is not None and run.summary["aborted"] is None
+    assert run.summary["created"] == {"left": 0, "right": 0} and run.summary["errors"] == 20
+    assert refusal.hits >= 1 and emails(p.right) == []
+    p.right.faults.clear()  # the app accepts them now: the next cycle creates them all
+    run = p.run()
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.summary is not None
+    assert run.summary["created"] == {"left": 0, "right": 20} and run.summary["errors"] == 0
+    assert emails(p.right) == emails(p.left)
+
+
+def test_records_the_create_policy_leaves_out_are_not_counted_as_skipped_by_rules(pair) -> None:
+    # left_to_right: the right's own contacts never go left. No rule is
+    # declared, so nothing is "skipped by rules"; a contact without an
+    # email is never created blind, and is counted apart as well.
+    p = pair(left_n=0, right_n=6, create="left_to_right")
+    p.left.store.create({"first_name": "No", "last_name": "Email"})
+    result = p.syncd("once")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "skipped by rules 0;" in result.stdout
+    assert "not created (create: left_to_right) 6;" in result.stdout
+    assert "not created (no match key) 1;" in result.stdout
+    p.right.store.create({"email": "new@example.com", "first_name": "New", "last_name": "One"})
+    summary = p.once()
+    assert summary["skipped"] == 0 and summary["not_created"] == 1 and summary["no_match_key"] == 0
+    assert summary["created"] == {"left": 0, "right": 0} and len(emails(p.left)) == 0

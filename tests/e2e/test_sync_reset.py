@@ -76,3 +76,18 @@ def test_reset_read_only_writes_nothing_and_only_later_changes_are_synced(pair) 
     # the pair's new last name must not carry the old difference along.
     assert written(p.right) == [{"last_name": "Newer"}]
     assert right[common[0]]["first_name"] == "Other"
+
+
+def test_a_reset_whose_writes_fail_exits_3_and_0_once_they_arrive(pair) -> None:
+    p = pair(left_n=5, right_n=3)
+    p.once()
+    new = p.left.store.create({"email": "late@example.com", "first_name": "Late", "last_name": "Comer"})
+    p.right.faults.add(status=422, method="POST", path_prefix="/contacts", times=None)
+    run = p.run("reset", "pair")
+    assert run.returncode == 3, run.stdout + run.stderr  # completed, one record refused
+    assert run.summary is not None and run.summary["aborted"] is None and run.summary["errors"] == 1
+    assert new["email"] not in emails(p.right)
+    p.right.faults.clear()
+    summary = reset(p)
+    assert summary["created"] == {"left": 0, "right": 1} and summary["errors"] == 0
+    assert emails(p.left) == emails(p.right)

@@ -18,7 +18,7 @@ from sync_support import compile_plan, object_spec
 
 from syncd.config import ObjectSpec
 
-from syncd.sync._plan import IntegrationPlan, PairPlan, SideView
+from syncd.sync._plan import IntegrationPlan, PairPlan, SideView, Skip, SkipKind
 
 
 
@@ -341,7 +341,16 @@ def test_create_policy(policy: str, missing: str, created: bool) -> None:
     assert (out.create == missing) is created
     if not created:
         assert out.empty
-        assert out.skipped == [f"create: {policy} (no {missing} record is created)"]
+        assert out.skipped == [Skip(SkipKind.CREATE_POLICY, f"create: {policy} (no {missing} record is created)")]
+
+
+def test_a_record_the_create_policy_leaves_out_is_not_skipped_by_a_rule() -> None:
+    # No rule at all: the summary's "skipped by rules" must not count it;
+    # it is a record not created, counted apart.
+    plan = _plan("create: left_to_right\n" + CONTACTS)
+    out = plan.plan(None, _new(ADA_RIGHT))
+    assert out.skipped_by(SkipKind.RULE) == []
+    assert out.skipped_by(SkipKind.CREATE_POLICY) == ["create: left_to_right (no left record is created)"]
 
 
 def test_a_deleted_record_without_a_partner_is_not_created_anywhere() -> None:
@@ -352,7 +361,7 @@ def test_a_deleted_record_without_a_partner_is_not_created_anywhere() -> None:
 def test_a_deleted_record_is_left_to_deletions() -> None:
     deleted = SideView(id="7", seen=ADA_LEFT, synced=ADA_LEFT, deleted=True)
     out = _plan(CONTACTS).plan(deleted, _linked(ADA_RIGHT))
-    assert out.empty and out.skipped == ["the left record is deleted (see deletions:)"]
+    assert out.empty and out.skipped == [Skip(SkipKind.DELETION, "the left record is deleted (see deletions:)")]
 
 
 # --- deletions ------------------------------------------------------------------------
@@ -384,7 +393,8 @@ def test_a_deletion_on_a_side_deletions_do_not_come_from_is_not_carried_over() -
     plan = _plan(CONTACTS + "deletions: {from: left, then: {set: {status: cleaned}}}\n")
     gone = SideView(id="9", seen=ADA_RIGHT, synced=ADA_RIGHT, deleted=True)
     out = plan.deletion(gone, _linked(ADA_LEFT), side="right")
-    assert out.empty and out.skipped == ["deletions: a deletion on the right is not carried over"]
+    assert out.empty and out.skipped == [
+        Skip(SkipKind.DELETION, "deletions: a deletion on the right is not carried over")]
     member = plan.deletion(SideView("1", ADA_LEFT, ADA_LEFT, deleted=True), _linked(ADA_RIGHT))
     assert member.right == {"status": "cleaned"}
 

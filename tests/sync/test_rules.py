@@ -15,7 +15,7 @@ from sync_support import compile_plan, object_spec
 
 from syncd.config import Rule
 from syncd.expr import compile_expr
-from syncd.sync._plan import IntegrationPlan, PairPlan, SideView
+from syncd.sync._plan import IntegrationPlan, PairPlan, SideView, Skip, SkipKind
 from syncd.sync._rules import holds, other_reads
 
 
@@ -179,7 +179,7 @@ rules:
 def test_skip_stops_the_direction_and_the_rules_after_it() -> None:
     out = _plan(SKIPS).plan(_new({**LEFT, "email": None, "stage": "customer"}), None)
     assert out.empty
-    assert out.skipped == ["rules[0] (from left): skip"]
+    assert out.skipped == [Skip(SkipKind.RULE, "rules[0] (from left): skip")]
     assert out.rules_fired == [0]
 
 
@@ -192,14 +192,14 @@ def test_skip_in_one_direction_leaves_the_other_alone() -> None:
                     _linked({**RIGHT, "language": "en"}, language="xx"))
     # A conflict on owner/language; the left won it, the right's direction is skipped.
     assert out.right == {"language": "fr"} and out.left == {}
-    assert out.skipped == ["rules[0] (from right): skip"]
+    assert out.skipped == [Skip(SkipKind.RULE, "rules[0] (from right): skip")]
 
 
 def test_leads_are_not_created_in_the_newsletter_but_linked_leads_are_updated() -> None:
     plan = _plan(SKIPS)
     out = plan.plan(_new(LEFT), None)
     assert (out.create, out.right, out.skipped) == (
-        None, {}, ["rules[1] (from left): skip"])
+        None, {}, [Skip(SkipKind.RULE, "rules[1] (from left): skip")])
     linked = plan.plan(_linked(LEFT, score=20), _linked({**RIGHT, "status": "old"}))
     assert linked.right == {"status": "lead"}
 
@@ -220,7 +220,7 @@ def test_a_rule_can_protect_a_value_edited_on_the_target_side() -> None:
     """)
     assert "status" in plan.compared_fields("right")
     out = plan.plan(_linked(LEFT), _linked(RIGHT, status="unsubscribed"))
-    assert out.empty and out.skipped == ["rules[0] (from left): skip"]
+    assert out.empty and out.skipped == [Skip(SkipKind.RULE, "rules[0] (from left): skip")]
 
 
 # --- the pieces -----------------------------------------------------------------------
