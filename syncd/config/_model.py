@@ -331,7 +331,12 @@ class DaemonSettings:
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    directory: Path
+    directory: Path  # absolute
     daemon: DaemonSettings
     connectors: Mapping[str, ConnectorSpec]
     integrations: Mapping[str, Integration]
+    # The directory as the user spelled it (`-c config`), which every file
+    # name in messages and every `source` starts with. A reload reads the
+    # tree under this same name: under another, every `source` would
+    # differ, and every integration would look changed.
+    shown_directory: str = ""

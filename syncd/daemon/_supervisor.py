@@ -171,7 +171,10 @@ class Supervisor:
             return result
 
     def _load(self) -> Config:
-        return load_config(self.config.directory, environ=self.environ)
+        # Under the name it was first loaded by (`-c config`, not the
+        # absolute path): the same files, named the same in messages and in
+        # each integration's `source`, so an unchanged one compares equal.
+        return load_config(self.config.shown_directory or self.config.directory, environ=self.environ)
 
     async def _apply(self, new: Config, result: ReloadResult) -> None:
         old = self.config

@@ -37,9 +37,14 @@ def _parse(line: str) -> Event:
 
 
 class Daemon:
-    """``syncd run -c DIR`` started; :meth:`stop` (or the fixture) ends it."""
+    """``syncd run -c DIR`` started; :meth:`stop` (or the fixture) ends it.
 
-    def __init__(self, pair: Pair, *, env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> None:
+    *cwd*: run it there, with DIR relative to it, as a user who types
+    ``syncd run -c config`` does (by default, DIR is absolute).
+    """
+
+    def __init__(self, pair: Pair, *, env: dict[str, str] | None = None, args: tuple[str, ...] = (),
+                 cwd: Path | None = None) -> None:
         self.pair = pair
         # A short private directory: a Unix socket path holds 107 bytes at
         # most, and pytest's tmp_path can be longer.
@@ -50,9 +55,10 @@ class Daemon:
         self.log_path = pair.config.parent / f"daemon-{time.monotonic_ns()}.log"
         self.env = {**pair.env(), "RUNTIME_DIRECTORY": str(self.runtime), **(env or {})}
         self._log = open(self.log_path, "wb")
+        config = os.path.relpath(pair.config, cwd) if cwd is not None else str(pair.config)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "syncd", "run", "-c", str(pair.config), *args],
-            stdout=subprocess.DEVNULL, stderr=self._log, env=self.env, cwd=REPO)
+            [sys.executable, "-m", "syncd", "run", "-c", config, *args],
+            stdout=subprocess.DEVNULL, stderr=self._log, env=self.env, cwd=cwd or REPO)
         self._seen = 0  # bytes of the log parsed into _parsed
         self._parsed: list[Event] = []  # its complete lines
 
