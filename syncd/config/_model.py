@@ -321,6 +321,9 @@ class Integration:
 class DaemonSettings:
     state_path: Path
     control_socket: Path | None = None
+    # FILE:LINE:COL of control.socket, for the message when the socket is
+    # taken; where a setting is written is not a setting (not compared).
+    control_socket_at: str = field(default="", compare=False)
     metrics_listen: str = _SYNCD("/properties/metrics/properties/listen")
     metrics_enabled: bool = _SYNCD("/properties/metrics/properties/enabled")
     webhooks_listen: str = _SYNCD("/properties/webhooks/properties/listen")

@@ -70,8 +70,9 @@ def _effective(config: Config, name: str) -> Effective | None:
 
 
 def _restart_needed(running: DaemonSettings, new: DaemonSettings) -> list[str]:
+    # Fields left out of comparison say where a setting is written, not what it is.
     return [f.name for f in fields(DaemonSettings)
-            if f.name not in _LIVE_SETTINGS and getattr(running, f.name) != getattr(new, f.name)]
+            if f.compare and f.name not in _LIVE_SETTINGS and getattr(running, f.name) != getattr(new, f.name)]
 
 
 class Supervisor:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ def daemon() -> Iterator[Callable[..., Daemon]]:
     """
     started: list[Daemon] = []
 
-    def start(pair: Pair, *, env: dict[str, str] | None = None, args: tuple[str, ...] = (),
+    def start(pair: Pair, *, env: Mapping[str, str | None] | None = None, args: tuple[str, ...] = (),
               cwd: Path | None = None, ready: bool = True) -> Daemon:
         d = Daemon(pair, env=env, args=args, cwd=cwd)
         started.append(d)

@@ -3,11 +3,14 @@ answers ``syncd status``, and refuses a bad start with a precise message."""
 
 from __future__ import annotations
 
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from datetime import datetime
+from pathlib import Path
 
 from daemon_support import Daemon
 from e2e_support import LEFT_TOKEN, REPO, RIGHT_TOKEN, Pair, emails
@@ -81,7 +84,9 @@ def test_a_second_daemon_on_the_same_socket_is_refused_and_a_stale_one_replaced(
     second = Daemon(p, env={"RUNTIME_DIRECTORY": str(first.runtime)})
     try:
         assert second.proc.wait(30) == 1
-        assert f"another syncd is running: its control socket {first.socket} answers" in second.text()
+        assert (f"syncd is already running for the config directory {p.config} (pid {first.proc.pid}, "
+                f"control socket {first.socket}): see `syncd status -c {p.config}`, or stop that daemon "
+                f"first") in second.text()
     finally:
         second.close()
     first.send(signal.SIGTERM)
@@ -95,6 +100,29 @@ def test_a_second_daemon_on_the_same_socket_is_refused_and_a_stale_one_replaced(
     assert oct(first.socket.stat().st_mode & 0o777) == "0o600"
     assert third.stop() == 0
     first.close()
+
+
+def test_a_second_daemon_on_a_shared_control_socket_is_told_which_setting_to_change(pair, daemon) -> None:
+    shared = Path(tempfile.mkdtemp(prefix="syncd-sh-")) / "control.sock"
+    try:
+        one, two = pair(left_n=2, config="one"), pair(left_n=2, config="two")
+        for p in (one, two):  # a syncd.yaml copied from one config to the other
+            p.daemon_settings += f"control: {{socket: {shared}}}\n"
+            p.write(extra="schedule: every 1 hour\n")
+        first = daemon(one)
+        assert first.socket == shared
+        second = daemon(two, ready=False)
+        assert second.proc.wait(30) == 1
+        message = second.text()
+        assert (f"syncd: error: the control socket {shared} is taken: another syncd (pid {first.proc.pid}, "
+                f"config {one.config}) is running on it, and two daemons cannot share one. Give this one "
+                f"(config {two.config}) its own: set control.socket in {two.config}/syncd.yaml:3:19 to "
+                f"another path; `syncd status -c {two.config}` then finds it (or `syncd status --socket "
+                f"PATH`)") in message, message
+        assert first.status()["config_dir"] == str(one.config)  # the first goes on, on its socket
+        assert first.stop() == 0
+    finally:
+        shutil.rmtree(shared.parent, ignore_errors=True)
 
 
 def test_a_failing_integration_never_holds_up_a_healthy_one(pair, sample_app, daemon) -> None:
