@@ -14,8 +14,10 @@ def add_socket_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_dir_argument(parser)
     parser.add_argument("--socket", metavar="PATH", type=Path, default=None,
                         help="the daemon's control socket (default: control.socket in syncd.yaml, else "
-                             "$RUNTIME_DIRECTORY/control.sock, $XDG_RUNTIME_DIR/syncd/control.sock, "
-                             "/run/syncd/control.sock as root)")
+                             "$RUNTIME_DIRECTORY/control.sock, else one for the config directory in "
+                             "$XDG_RUNTIME_DIR/syncd/, /run/syncd/ as root, or /tmp/syncd-UID/: "
+                             "control.sock for /etc/syncd, control-NAME-HASH.sock for another; "
+                             "see docs/daemon.md)")
 
 
 def socket_path(args: argparse.Namespace) -> Path:

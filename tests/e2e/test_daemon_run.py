@@ -3,6 +3,7 @@ answers ``syncd status``, and refuses a bad start with a precise message."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import socket
@@ -100,6 +101,34 @@ def test_a_second_daemon_on_the_same_socket_is_refused_and_a_stale_one_replaced(
     assert oct(first.socket.stat().st_mode & 0o777) == "0o600"
     assert third.stop() == 0
     first.close()
+
+
+def test_daemons_of_two_config_directories_each_have_their_own_socket(pair, daemon, tmp_path) -> None:
+    # Issue 11: outside systemd, with no control.socket, two daemons of
+    # different config directories met on one default socket, and the
+    # second could not start. Each has its own now, beside the other, and
+    # `syncd status -c DIR` finds DIR's by the same rule, however DIR is spelt.
+    session = Path(tempfile.mkdtemp(prefix="syncd-xdg-"))  # a login session's $XDG_RUNTIME_DIR
+    try:
+        env = {"RUNTIME_DIRECTORY": None, "XDG_RUNTIME_DIR": str(session)}
+        one, two = pair(left_n=2, config="one"), pair(left_n=3, config="two")
+        for p in (one, two):
+            p.write(extra="schedule: every 1 hour\n")
+        first, second = daemon(one, env=env), daemon(two, env=env)
+        assert first.socket is not None and second.socket is not None
+        assert re.fullmatch(r"control-one-[0-9a-f]{12}\.sock", first.socket.name), first.socket
+        assert re.fullmatch(r"control-two-[0-9a-f]{12}\.sock", second.socket.name), second.socket
+        assert first.socket.parent == second.socket.parent == session / "syncd"
+        for d, p in ((first, one), (second, two)):
+            shown = d.cli("status")
+            assert shown.returncode == 0, shown.stderr
+            assert shown.stdout.startswith(f"syncd pid {d.proc.pid}, config {p.config}, "), shown.stdout
+        relative = subprocess.run([sys.executable, "-m", "syncd", "status", "-c", "two"], capture_output=True,
+                                  text=True, env=second.env, timeout=60, cwd=tmp_path)
+        assert relative.stdout.startswith(f"syncd pid {second.proc.pid}, "), relative.stdout + relative.stderr
+        assert first.stop() == 0 and second.stop() == 0
+    finally:
+        shutil.rmtree(session, ignore_errors=True)
 
 
 def test_a_second_daemon_on_a_shared_control_socket_is_told_which_setting_to_change(pair, daemon) -> None:
