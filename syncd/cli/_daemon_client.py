@@ -6,24 +6,28 @@ import argparse
 from pathlib import Path
 
 from syncd.cli._common import add_config_dir_argument
-from syncd.config import ConfigError, load_daemon_settings
-from syncd.daemon import control_socket_path
+from syncd.config import ConfigError, DaemonSettings, config_directory, load_daemon_settings
+from syncd.daemon import control_socket
 
 
 def add_socket_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_dir_argument(parser)
     parser.add_argument("--socket", metavar="PATH", type=Path, default=None,
                         help="the daemon's control socket (default: control.socket in syncd.yaml, else "
-                             "$RUNTIME_DIRECTORY/control.sock, $XDG_RUNTIME_DIR/syncd/control.sock, "
-                             "/run/syncd/control.sock as root)")
+                             "$RUNTIME_DIRECTORY/control.sock, else one for the config directory in "
+                             "$XDG_RUNTIME_DIR/syncd/, /run/syncd/ as root, or /tmp/syncd-UID/: "
+                             "control.sock for /etc/syncd, control-NAME-HASH.sock for another; "
+                             "see docs/daemon.md)")
 
 
 def socket_path(args: argparse.Namespace) -> Path:
+    """The socket the daemon of ``-c DIR`` listens on: the daemon's own rule."""
     if args.socket is not None:
         return Path(args.socket)
+    config_dir = config_directory(args.config_dir)[0]
     try:
-        configured = load_daemon_settings(args.config_dir).control_socket
+        settings: DaemonSettings | None = load_daemon_settings(args.config_dir)
     except (ConfigError, FileNotFoundError, NotADirectoryError):
         # syncd.yaml unreadable: the default place; the daemon has the errors
-        configured = None
-    return control_socket_path(configured)
+        settings = None
+    return control_socket(config_dir, settings).path

@@ -23,7 +23,7 @@ from syncd.daemon import (
     Daemon,
     bind_control_socket,
     config_fingerprint,
-    control_socket_path,
+    control_socket,
 )
 from syncd.state import StateError, open_store
 
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     try:
         try:
-            control = bind_control_socket(control_socket_path(config.daemon.control_socket))
+            control = bind_control_socket(control_socket(config.directory, config.daemon))
         except ControlPathError as e:
             error(str(e))
             return EXIT_FAILED

@@ -64,9 +64,14 @@ def build_daemon_settings(doc: YamlDoc, config_dir: Path, environ: Mapping[str, 
 
     state, control = section("state"), section("control")
     metrics, webhooks, log = section("metrics"), section("webhooks"), section("log")
+    socket_at = ""
+    if "socket" in control:
+        line, col = doc.position(("control", "socket"))
+        socket_at = f"{doc.file}:{line}:{col}"
     return DaemonSettings(
         state_path=path(state["path"]) if "path" in state else default_state_path(config_dir, environ),
         control_socket=path(control["socket"]) if "socket" in control else None,
+        control_socket_at=socket_at,
         metrics_listen=metrics["listen"],
         metrics_enabled=bool(metrics["enabled"]),
         webhooks_listen=webhooks["listen"],

@@ -285,4 +285,5 @@ def load_config(
         daemon=daemon,
         connectors=dict(connectors.specs),
         integrations={n: _with_defaults(i, connectors.specs) for n, i in integrations.items()},
+        shown_directory=shown_dir,
     )

@@ -322,6 +322,9 @@ class Integration:
 class DaemonSettings:
     state_path: Path
     control_socket: Path | None = None
+    # FILE:LINE:COL of control.socket, for the message when the socket is
+    # taken; where a setting is written is not a setting (not compared).
+    control_socket_at: str = field(default="", compare=False)
     metrics_listen: str = _SYNCD("/properties/metrics/properties/listen")
     metrics_enabled: bool = _SYNCD("/properties/metrics/properties/enabled")
     webhooks_listen: str = _SYNCD("/properties/webhooks/properties/listen")
@@ -332,7 +335,12 @@ class DaemonSettings:
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    directory: Path
+    directory: Path  # absolute
     daemon: DaemonSettings
     connectors: Mapping[str, ConnectorSpec]
     integrations: Mapping[str, Integration]
+    # The directory as the user spelled it (`-c config`), which every file
+    # name in messages and every `source` starts with. A reload reads the
+    # tree under this same name: under another, every `source` would
+    # differ, and every integration would look changed.
+    shown_directory: str = ""

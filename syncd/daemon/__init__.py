@@ -8,17 +8,18 @@ from syncd.daemon._client import DaemonUnreachable, call_daemon
 from syncd.daemon._control import bind_control_socket
 from syncd.daemon._daemon import STOP_TIMEOUT, Daemon
 from syncd.daemon._notify import Notifier
-from syncd.daemon._paths import ControlPathError, control_socket_path
+from syncd.daemon._paths import ControlPathError, ControlSocket, control_socket
 from syncd.daemon._watch import config_fingerprint
 
 __all__ = [
     "STOP_TIMEOUT",
     "ControlPathError",
+    "ControlSocket",
     "Daemon",
     "DaemonUnreachable",
     "Notifier",
     "bind_control_socket",
     "call_daemon",
     "config_fingerprint",
-    "control_socket_path",
+    "control_socket",
 ]

@@ -22,24 +22,28 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from syncd.daemon._paths import ControlPathError, prepare_socket_dir
+from syncd.daemon._client import DaemonUnreachable, call_daemon
+from syncd.daemon._paths import ControlPathError, ControlSocket, prepare_socket_dir
 
 __all__ = ["ControlServer", "bind_control_socket"]
 
 
-def bind_control_socket(path: Path) -> socket.socket:
-    """A listening Unix socket at *path*, owner-only.
+def bind_control_socket(where: ControlSocket) -> socket.socket:
+    """A listening Unix socket at ``where.path``, owner-only.
 
     A socket file left by a daemon that died is replaced; one that answers
-    means another syncd is running there, which is an error.
+    means another syncd is running there, which is an error that says
+    which daemon, and how to give this one a socket of its own.
     """
-    prepare_socket_dir(path)
+    path = where.path
+    prepare_socket_dir(where)
     if path.exists() or path.is_symlink():
         probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
@@ -47,7 +51,7 @@ def bind_control_socket(path: Path) -> socket.socket:
         except OSError:
             path.unlink()  # stale: nobody listens
         else:
-            raise ControlPathError(f"another syncd is running: its control socket {path} answers")
+            raise ControlPathError(_taken(where))
         finally:
             probe.close()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -63,6 +67,34 @@ def bind_control_socket(path: Path) -> socket.socket:
     sock.listen(16)
     sock.setblocking(False)
     return sock
+
+
+def _taken(where: ControlSocket) -> str:
+    """Why this daemon cannot have the socket a live one answers on."""
+    mine = where.config_dir
+    other_pid, other_dir = _other_daemon(where.path)
+    if other_dir is not None and os.path.realpath(other_dir) == os.path.realpath(mine):
+        return (f"syncd is already running for the config directory {mine} (pid {other_pid}, control "
+                f"socket {where.path}): see `syncd status -c {mine}`, or stop that daemon first")
+    other = f"another syncd (pid {other_pid}, config {other_dir})" if other_dir is not None \
+        else "another syncd"
+    return (f"the control socket {where.path} is taken: {other} is running on it, and two daemons "
+            f"cannot share one. Give this one (config {mine}) its own: set {where.setting()} to "
+            f"another path; `syncd status -c {mine}` then finds it (or `syncd status --socket PATH`)")
+
+
+def _other_daemon(path: Path) -> tuple[str, str | None]:
+    """The pid and config directory of the daemon answering at *path*, as
+    its status says; ``("?", None)`` when it does not say (a busy daemon,
+    or something else than syncd: this is a courtesy, not worth a long wait
+    nor a failure of its own)."""
+    try:
+        code, body = call_daemon(path, "GET", "/v1/status", timeout=3.0)
+    except (DaemonUnreachable, httpx.HTTPError, OSError):
+        return "?", None
+    if code != 200 or not isinstance(body, dict) or not isinstance(body.get("config_dir"), str):
+        return "?", None
+    return str(body.get("pid", "?")), body["config_dir"]
 
 
 class _Server(uvicorn.Server):

@@ -70,8 +70,9 @@ def _effective(config: Config, name: str) -> Effective | None:
 
 
 def _restart_needed(running: DaemonSettings, new: DaemonSettings) -> list[str]:
+    # Fields left out of comparison say where a setting is written, not what it is.
     return [f.name for f in fields(DaemonSettings)
-            if f.name not in _LIVE_SETTINGS and getattr(running, f.name) != getattr(new, f.name)]
+            if f.compare and f.name not in _LIVE_SETTINGS and getattr(running, f.name) != getattr(new, f.name)]
 
 
 class Supervisor:
@@ -171,7 +172,10 @@ class Supervisor:
             return result
 
     def _load(self) -> Config:
-        return load_config(self.config.directory, environ=self.environ)
+        # Under the name it was first loaded by (`-c config`, not the
+        # absolute path): the same files, named the same in messages and in
+        # each integration's `source`, so an unchanged one compares equal.
+        return load_config(self.config.shown_directory or self.config.directory, environ=self.environ)
 
     async def _apply(self, new: Config, result: ReloadResult) -> None:
         old = self.config

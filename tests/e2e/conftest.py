@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,16 +38,17 @@ def pair(sample_app: Callable[..., SampleApp], tmp_path: Path) -> Callable[..., 
 
 @pytest.fixture
 def daemon() -> Iterator[Callable[..., Daemon]]:
-    """``daemon(pair, env=None)``: the real ``syncd run`` on the pair's config.
+    """``daemon(pair, env=None, args=(), cwd=None)``: the real ``syncd run``
+    on the pair's config (see :class:`Daemon`).
 
     Every daemon still running when the test ends is killed; then its log
     is scanned: a secret value the test used must never appear in it.
     """
     started: list[Daemon] = []
 
-    def start(pair: Pair, *, env: dict[str, str] | None = None, args: tuple[str, ...] = (),
-              ready: bool = True) -> Daemon:
-        d = Daemon(pair, env=env, args=args)
+    def start(pair: Pair, *, env: Mapping[str, str | None] | None = None, args: tuple[str, ...] = (),
+              cwd: Path | None = None, ready: bool = True) -> Daemon:
+        d = Daemon(pair, env=env, args=args, cwd=cwd)
         started.append(d)
         return d.ready() if ready else d
 

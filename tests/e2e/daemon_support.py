@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,22 +37,35 @@ def _parse(line: str) -> Event:
 
 
 class Daemon:
-    """``syncd run -c DIR`` started; :meth:`stop` (or the fixture) ends it."""
+    """``syncd run -c DIR`` started; :meth:`stop` (or the fixture) ends it.
 
-    def __init__(self, pair: Pair, *, env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> None:
+    *cwd*: run it there, with DIR relative to it, as a user who types
+    ``syncd run -c config`` does (by default, DIR is absolute). *env*: more
+    environment; a name given None is taken out of it.
+    """
+
+    def __init__(self, pair: Pair, *, env: Mapping[str, str | None] | None = None,
+                 args: tuple[str, ...] = (), cwd: Path | None = None) -> None:
         self.pair = pair
-        # A short private directory: a Unix socket path holds 107 bytes at
-        # most, and pytest's tmp_path can be longer.
-        given = (env or {}).get("RUNTIME_DIRECTORY")
-        self._own_runtime = given is None
-        self.runtime = Path(given) if given else Path(tempfile.mkdtemp(prefix="syncd-rt-"))
-        self.socket = self.runtime / "control.sock"
+        # The socket in a short private directory, as systemd's
+        # RuntimeDirectory= gives one: a Unix socket path holds 107 bytes at
+        # most, and pytest's tmp_path can be longer. A test of the rule
+        # outside systemd gives RUNTIME_DIRECTORY=None.
+        given = dict(env or {})
+        self._own_runtime = "RUNTIME_DIRECTORY" not in given
+        if self._own_runtime:
+            given["RUNTIME_DIRECTORY"] = tempfile.mkdtemp(prefix="syncd-rt-")
+        runtime = given["RUNTIME_DIRECTORY"]
+        self.runtime = Path(runtime) if runtime else None
+        # where it listens (until `syncd started` says, where it should)
+        self.socket = self.runtime / "control.sock" if self.runtime else None
         self.log_path = pair.config.parent / f"daemon-{time.monotonic_ns()}.log"
-        self.env = {**pair.env(), "RUNTIME_DIRECTORY": str(self.runtime), **(env or {})}
+        self.env = {k: v for k, v in {**pair.env(), **given}.items() if v is not None}
         self._log = open(self.log_path, "wb")
+        config = os.path.relpath(pair.config, cwd) if cwd is not None else str(pair.config)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "syncd", "run", "-c", str(pair.config), *args],
-            stdout=subprocess.DEVNULL, stderr=self._log, env=self.env, cwd=REPO)
+            [sys.executable, "-m", "syncd", "run", "-c", config, *args],
+            stdout=subprocess.DEVNULL, stderr=self._log, env=self.env, cwd=cwd or REPO)
         self._seen = 0  # bytes of the log parsed into _parsed
         self._parsed: list[Event] = []  # its complete lines
 
@@ -95,12 +108,14 @@ class Daemon:
             time.sleep(POLL)
 
     def ready(self, timeout: float = 20.0) -> Daemon:
-        self.wait_for("syncd started", timeout=timeout)
+        [started] = self.wait_for("syncd started", timeout=timeout)
+        self.socket = Path(started["socket"])
         return self
 
     # --- talking to it -------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
+        assert self.socket is not None, "not ready: where it listens is not known yet"
         code, body = call_daemon(self.socket, "GET", "/v1/status", timeout=10)
         assert code == 200, body
         return body
@@ -129,7 +144,7 @@ class Daemon:
             self.proc.kill()
             self.proc.wait(10)
         self._log.close()
-        if self._own_runtime:
+        if self._own_runtime and self.runtime is not None:
             shutil.rmtree(self.runtime, ignore_errors=True)
 
 

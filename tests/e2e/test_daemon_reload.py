@@ -128,3 +128,34 @@ def test_a_setting_that_needs_a_restart_is_reported(pair, daemon) -> None:
     assert d.status()["restart_needed"] == ["metrics_listen"]
     assert "restart needed for metrics_listen" in d.status()["summary"]
     assert d.stop() == 0
+
+
+def test_a_bad_file_added_then_removed_restarts_nothing(pair, sample_app, daemon) -> None:
+    # Issue 11, as a new user met it: `syncd run -c config` (a relative
+    # path), a broken file added (the reload fails, the running config
+    # goes on), then removed (the reload succeeds). No integration's config
+    # changed, so none restarts: each keeps its runner, mid-schedule.
+    a = pair(left_n=3)
+    a.write(extra="schedule: every 1 hour\n")
+    b = Pair(sample_app(n=2, auth=AuthMode.BEARER, token=LEFT_TOKEN, seed=3),
+             sample_app(n=0, auth=AuthMode.BEARER, token=RIGHT_TOKEN, seed=4), a.config, name="other")
+    b.write(extra="schedule: every 1 hour\n")
+    d = daemon(a, cwd=a.config.parent)
+    d.wait_for("cycle finished", count=2)
+    runners = {i["name"]: (i["cycles"], i["last_start"], i["next_run"]) for i in d.status()["integrations"]}
+    broken = a.config / "integrations.d" / "broken.yaml"
+    broken.write_text("integration: broken\nleft: [\n")
+    [failed] = d.wait_for("reload failed: the previous config keeps running")
+    # named as the user spelled the directory, as at start
+    assert failed["errors"][0].startswith("config/integrations.d/broken.yaml:3:1: error: "), failed["errors"]
+    broken.unlink()
+    [applied] = d.wait_for("reload applied")
+    assert applied["trigger"] == "file change: integrations.d/broken.yaml"
+    assert applied["restarted"] == applied["started"] == applied["stopped"] == []
+    again = d.cli("reload")
+    assert again.returncode == 0 and "nothing changed" in again.stdout, again.stdout + again.stderr
+    # the same runners: none stopped at a checkpoint, none started over
+    assert {i["name"]: (i["cycles"], i["last_start"], i["next_run"]) for i in d.status()["integrations"]} \
+        == runners
+    assert not d.named("cycle stopped at a checkpoint") and len(d.named("cycle started")) == 2
+    assert d.stop() == 0

@@ -3,11 +3,15 @@ answers ``syncd status``, and refuses a bad start with a precise message."""
 
 from __future__ import annotations
 
+import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from datetime import datetime
+from pathlib import Path
 
 from daemon_support import Daemon
 from e2e_support import LEFT_TOKEN, REPO, RIGHT_TOKEN, Pair, emails
@@ -81,7 +85,9 @@ def test_a_second_daemon_on_the_same_socket_is_refused_and_a_stale_one_replaced(
     second = Daemon(p, env={"RUNTIME_DIRECTORY": str(first.runtime)})
     try:
         assert second.proc.wait(30) == 1
-        assert f"another syncd is running: its control socket {first.socket} answers" in second.text()
+        assert (f"syncd is already running for the config directory {p.config} (pid {first.proc.pid}, "
+                f"control socket {first.socket}): see `syncd status -c {p.config}`, or stop that daemon "
+                f"first") in second.text()
     finally:
         second.close()
     first.send(signal.SIGTERM)
@@ -95,6 +101,57 @@ def test_a_second_daemon_on_the_same_socket_is_refused_and_a_stale_one_replaced(
     assert oct(first.socket.stat().st_mode & 0o777) == "0o600"
     assert third.stop() == 0
     first.close()
+
+
+def test_daemons_of_two_config_directories_each_have_their_own_socket(pair, daemon, tmp_path) -> None:
+    # Issue 11: outside systemd, with no control.socket, two daemons of
+    # different config directories met on one default socket, and the
+    # second could not start. Each has its own now, beside the other, and
+    # `syncd status -c DIR` finds DIR's by the same rule, however DIR is spelt.
+    session = Path(tempfile.mkdtemp(prefix="syncd-xdg-"))  # a login session's $XDG_RUNTIME_DIR
+    try:
+        env = {"RUNTIME_DIRECTORY": None, "XDG_RUNTIME_DIR": str(session)}
+        one, two = pair(left_n=2, config="one"), pair(left_n=3, config="two")
+        for p in (one, two):
+            p.write(extra="schedule: every 1 hour\n")
+        first, second = daemon(one, env=env), daemon(two, env=env)
+        assert first.socket is not None and second.socket is not None
+        assert re.fullmatch(r"control-one-[0-9a-f]{12}\.sock", first.socket.name), first.socket
+        assert re.fullmatch(r"control-two-[0-9a-f]{12}\.sock", second.socket.name), second.socket
+        assert first.socket.parent == second.socket.parent == session / "syncd"
+        for d, p in ((first, one), (second, two)):
+            shown = d.cli("status")
+            assert shown.returncode == 0, shown.stderr
+            assert shown.stdout.startswith(f"syncd pid {d.proc.pid}, config {p.config}, "), shown.stdout
+        relative = subprocess.run([sys.executable, "-m", "syncd", "status", "-c", "two"], capture_output=True,
+                                  text=True, env=second.env, timeout=60, cwd=tmp_path)
+        assert relative.stdout.startswith(f"syncd pid {second.proc.pid}, "), relative.stdout + relative.stderr
+        assert first.stop() == 0 and second.stop() == 0
+    finally:
+        shutil.rmtree(session, ignore_errors=True)
+
+
+def test_a_second_daemon_on_a_shared_control_socket_is_told_which_setting_to_change(pair, daemon) -> None:
+    shared = Path(tempfile.mkdtemp(prefix="syncd-sh-")) / "control.sock"
+    try:
+        one, two = pair(left_n=2, config="one"), pair(left_n=2, config="two")
+        for p in (one, two):  # a syncd.yaml copied from one config to the other
+            p.daemon_settings += f"control: {{socket: {shared}}}\n"
+            p.write(extra="schedule: every 1 hour\n")
+        first = daemon(one)
+        assert first.socket == shared
+        second = daemon(two, ready=False)
+        assert second.proc.wait(30) == 1
+        message = second.text()
+        assert (f"syncd: error: the control socket {shared} is taken: another syncd (pid {first.proc.pid}, "
+                f"config {one.config}) is running on it, and two daemons cannot share one. Give this one "
+                f"(config {two.config}) its own: set control.socket in {two.config}/syncd.yaml:3:19 to "
+                f"another path; `syncd status -c {two.config}` then finds it (or `syncd status --socket "
+                f"PATH`)") in message, message
+        assert first.status()["config_dir"] == str(one.config)  # the first goes on, on its socket
+        assert first.stop() == 0
+    finally:
+        shutil.rmtree(shared.parent, ignore_errors=True)
 
 
 def test_a_failing_integration_never_holds_up_a_healthy_one(pair, sample_app, daemon) -> None:
