@@ -88,6 +88,13 @@ class Writer:
                 if work is not None:
                     works.append(work)
                 continue
+            if partner is not None and partner.deleted and partner.dirty:
+                # The partner's deletion is the news, though this side came
+                # first: deletions: decides, as if the partner's side had.
+                work = await self._deleted(o, partner, snap)
+                if work is not None:
+                    works.append(work)
+                continue
             if self._settling(snap, partner):
                 self.ctx.summary.delayed += 1  # stays dirty: a later cycle takes it
                 continue

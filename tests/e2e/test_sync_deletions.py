@@ -279,3 +279,44 @@ def test_a_contact_the_spec_marks_deleted_is_trashed_without_a_full_read(pair) -
     assert [c["email"] for c in p.right.store.all() if "syncd-trash" in c["tags"]] == [trashed["email"]]
     p.clear_requests()
     assert p.once()["updated"] == {"left": 0, "right": 0}  # once
+
+
+def test_a_deletion_is_carried_over_even_when_its_partner_changed_in_the_same_cycle(pair) -> None:
+    # The left side is planned first: a changed left contact whose right
+    # partner was deleted in the same cycle must still get what deletions:
+    # says (here a tag), not be taken as in step with a deleted partner.
+    p = pair(left_n=12, extra="full_every: 1 second\ndeletions: {from: right, then: {add_tag: syncd-trash}}\n")
+    synced(p)
+    gone = p.right.store.all()[2]
+    partner = by_email(p.left)[gone["email"].lower()]
+    p.right.store.delete(gone["id"])
+    p.left.store.update(partner["id"], first_name="Renamed")
+    p.clear_requests()
+    summary = p.once()
+    assert summary["errors"] == 0 and summary["aborted"] is None, summary
+    tagged = p.left.store.get(partner["id"])
+    assert tagged is not None and "syncd-trash" in tagged["tags"]
+    assert [c["id"] for c in p.left.store.all() if "syncd-trash" in c["tags"]] == [partner["id"]]
+    assert gone["email"].lower() not in emails(p.right)  # not brought back to the right
+    p.clear_requests()
+    wait_for_full_read(p)
+    p.once()  # settled: the tag is not written again, the renamed contact not recreated on the right
+    assert write_requests(p.left, p.right) == []
+
+
+def test_a_deletion_not_carried_over_leaves_its_changed_partner_alone(pair) -> None:
+    p = pair(left_n=12, extra=deletions("delete"))  # from: left; a deletion on the right is not carried
+    synced(p)
+    gone = p.right.store.all()[2]
+    partner = by_email(p.left)[gone["email"].lower()]
+    p.right.store.delete(gone["id"])
+    p.left.store.update(partner["id"], first_name="Renamed")
+    p.clear_requests()
+    summary = p.once()
+    assert summary["errors"] == 0 and summary["deleted"] == {"left": 0, "right": 0}, summary
+    assert write_requests(p.left, p.right) == []  # nothing deleted, tagged, recreated or updated
+    for _ in range(2):  # and it stays settled
+        wait_for_full_read(p)
+        p.once()
+        assert write_requests(p.left, p.right) == []
+    assert p.left.store.get(partner["id"]) is not None
