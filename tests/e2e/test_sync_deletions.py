@@ -281,17 +281,24 @@ def test_a_contact_the_spec_marks_deleted_is_trashed_without_a_full_read(pair) -
     assert p.once()["updated"] == {"left": 0, "right": 0}  # once
 
 
-def test_a_deletion_is_carried_over_even_when_its_partner_changed_in_the_same_cycle(pair) -> None:
-    # The left side is planned first: a changed left contact whose right
-    # partner was deleted in the same cycle must still get what deletions:
-    # says (here a tag), not be taken as in step with a deleted partner.
-    p = pair(left_n=12, extra="full_every: 1 second\ndeletions: {from: right, then: {add_tag: syncd-trash}}\n")
+def _delete_on_the_right_and_rename_its_partner(p: Pair) -> tuple[dict[str, Any], dict[str, Any]]:
+    """After a first sync, one change on each side of the same pair in one
+    cycle: the right contact deleted, its left partner renamed."""
     synced(p)
     gone = p.right.store.all()[2]
     partner = by_email(p.left)[gone["email"].lower()]
     p.right.store.delete(gone["id"])
     p.left.store.update(partner["id"], first_name="Renamed")
     p.clear_requests()
+    return gone, partner
+
+
+def test_a_deletion_is_carried_over_even_when_its_partner_changed_in_the_same_cycle(pair) -> None:
+    # The left side is planned first: a changed left contact whose right
+    # partner was deleted in the same cycle must still get what deletions:
+    # says (here a tag), not be taken as in step with a deleted partner.
+    p = pair(left_n=12, extra="full_every: 1 second\ndeletions: {from: right, then: {add_tag: syncd-trash}}\n")
+    gone, partner = _delete_on_the_right_and_rename_its_partner(p)
     summary = p.once()
     assert summary["errors"] == 0 and summary["aborted"] is None, summary
     tagged = p.left.store.get(partner["id"])
@@ -306,12 +313,7 @@ def test_a_deletion_is_carried_over_even_when_its_partner_changed_in_the_same_cy
 
 def test_a_deletion_not_carried_over_leaves_its_changed_partner_alone(pair) -> None:
     p = pair(left_n=12, extra=deletions("delete"))  # from: left; a deletion on the right is not carried
-    synced(p)
-    gone = p.right.store.all()[2]
-    partner = by_email(p.left)[gone["email"].lower()]
-    p.right.store.delete(gone["id"])
-    p.left.store.update(partner["id"], first_name="Renamed")
-    p.clear_requests()
+    _, partner = _delete_on_the_right_and_rename_its_partner(p)
     summary = p.once()
     assert summary["errors"] == 0 and summary["deleted"] == {"left": 0, "right": 0}, summary
     assert write_requests(p.left, p.right) == []  # nothing deleted, tagged, recreated or updated
