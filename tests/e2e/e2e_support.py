@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from syncd.sampleapp import SampleApp, sample_integration, write_sample_config
+from syncd.sampleapp import AuthMode, SampleApp, sample_integration, write_sample_config
 
 REPO = Path(__file__).resolve().parents[2]
 LEFT_TOKEN = "left-secret-token-0123"
@@ -40,6 +40,14 @@ class Pair:
     name: str = "pair"
     # more of syncd.yaml; debug logs, so that the secret scan of daemon logs sees everything
     daemon_settings: str = "log: {level: debug}\n"
+
+    def beside(self, sample_app: Any, *, name: str, n: int, seed: int) -> Pair:
+        """A second integration in the same config directory, joining two new
+        apps (``n`` contacts on the left, none on the right); ``sample_app``
+        is the fixture that starts them."""
+        return Pair(sample_app(n=n, auth=AuthMode.BEARER, token=LEFT_TOKEN, seed=seed),
+                    sample_app(n=0, auth=AuthMode.BEARER, token=RIGHT_TOKEN, seed=seed + 1),
+                    self.config, name=name)
 
     def write(self, extra: str | Mapping[str, Any] = "", fields: str | Sequence[Mapping[str, Any]] | None = None,
               create: str = "both", conflict: str = "newest_wins") -> None:

@@ -6,9 +6,8 @@ from __future__ import annotations
 import signal
 
 from daemon_support import edit
-from e2e_support import LEFT_TOKEN, RIGHT_TOKEN, Pair, by_email
+from e2e_support import by_email
 
-from syncd.sampleapp import AuthMode
 
 NAMES_ONLY = """\
   - {left: email, right: email}
@@ -97,8 +96,7 @@ def test_syncd_reload_reports_success_and_failure_and_a_bad_tree_changes_nothing
 def test_only_the_changed_integration_restarts_and_a_long_cycle_goes_on(pair, sample_app, daemon) -> None:
     slow = pair(left_n=30)
     slow.write(extra="schedule: every 1 hour\n")
-    other = Pair(sample_app(n=3, auth=AuthMode.BEARER, token=LEFT_TOKEN, seed=3),
-                 sample_app(n=0, auth=AuthMode.BEARER, token=RIGHT_TOKEN, seed=4), slow.config, name="other")
+    other = slow.beside(sample_app, name="other", n=3, seed=3)
     other.write(extra="schedule: every 1 hour\n")
     slow.right.faults.add(delay=4.0, method="GET", path_prefix="/cursor/contacts")  # its first read takes 4 s
     d = daemon(slow)
@@ -137,8 +135,7 @@ def test_a_bad_file_added_then_removed_restarts_nothing(pair, sample_app, daemon
     # changed, so none restarts: each keeps its runner, mid-schedule.
     a = pair(left_n=3)
     a.write(extra="schedule: every 1 hour\n")
-    b = Pair(sample_app(n=2, auth=AuthMode.BEARER, token=LEFT_TOKEN, seed=3),
-             sample_app(n=0, auth=AuthMode.BEARER, token=RIGHT_TOKEN, seed=4), a.config, name="other")
+    b = a.beside(sample_app, name="other", n=2, seed=3)
     b.write(extra="schedule: every 1 hour\n")
     d = daemon(a, cwd=a.config.parent)
     d.wait_for("cycle finished", count=2)

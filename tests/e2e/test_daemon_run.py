@@ -14,9 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from daemon_support import Daemon
-from e2e_support import LEFT_TOKEN, REPO, RIGHT_TOKEN, Pair, emails
-
-from syncd.sampleapp import AuthMode
+from e2e_support import REPO, emails
 
 
 def at(event: dict) -> float:
@@ -157,8 +155,7 @@ def test_a_second_daemon_on_a_shared_control_socket_is_told_which_setting_to_cha
 def test_a_failing_integration_never_holds_up_a_healthy_one(pair, sample_app, daemon) -> None:
     healthy = pair(left_n=3)
     healthy.write(extra="schedule: every 1 second\n")
-    down = Pair(sample_app(n=2, auth=AuthMode.BEARER, token=LEFT_TOKEN, seed=5),
-                sample_app(n=0, auth=AuthMode.BEARER, token=RIGHT_TOKEN, seed=6), healthy.config, name="down")
+    down = healthy.beside(sample_app, name="down", n=2, seed=5)
     down.write(extra="schedule: every 1 second\n")
     down.right.faults.add(status=503, method="GET", times=None)  # the right app is down for good
     d = daemon(healthy)
