@@ -107,6 +107,7 @@ class Sender:
                 async with self.account.slot():
                     response = await self.client.send(request)
             except (httpx.TimeoutException, httpx.TransportError) as e:
+                self.account.answered(None)
                 safe = isinstance(e, (httpx.ConnectError, httpx.ConnectTimeout))
                 if last or (is_post and not safe):
                     kind = "timed out" if isinstance(e, httpx.TimeoutException) else "failed"
@@ -124,6 +125,7 @@ class Sender:
                 await self._wait(attempt, None, request, f"token request: {e.message}")
                 continue
             status = response.status_code
+            self.account.answered(status, response.headers)
             if status < 400 or (allow_404 and status == 404):
                 return Answer(response, self._decode(operation, request, response))
             retryable = status == 429 or status >= 500

@@ -6,6 +6,11 @@ credentials.  Two integrations that use the same HubSpot token share one
 concurrency limit (``max_concurrency``) and one daily request count.  The
 :class:`AccountRegistry` is owned by whoever runs the integrations (the
 daemon, ``syncd once``, ``syncd check``) and passed in explicitly.
+
+Every answer the account gets (or a request that got none) is passed to
+the registry's listeners (:meth:`AccountRegistry.listen`): the daemon's
+metrics count requests by connector and status there, and the API budget
+reads the quota headers, without the connector knowing either.
 """
 
 from __future__ import annotations
@@ -13,14 +18,18 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 import anyio
+import httpx
 
 from syncd.config import RateLimitSpec
+
+# (account, HTTP status or None when no answer came, the answer's headers or None)
+Listener = Callable[["Account", int | None, httpx.Headers | None], None]
 
 
 class TokenBucket:
@@ -63,6 +72,24 @@ class Account:
     bucket: TokenBucket | None = None
     concurrency: anyio.CapacityLimiter | None = None
     requests_by_day: dict[date, int] = field(default_factory=dict)
+    listeners: list[Listener] = field(default_factory=list)  # the registry's, shared
+
+    @property
+    def connector(self) -> str:
+        """The connector's name (the key starts with it)."""
+        return self.key.split("@", 1)[0]
+
+    def answered(self, status: int | None, headers: httpx.Headers | None = None) -> None:
+        """One request ended: an HTTP answer, or none (*status* None: a
+        timeout, a refused connection). A listener that fails is a bug of
+        its own; it must not fail the request, so it is left out of it."""
+        for listener in self.listeners:
+            try:
+                listener(self, status, headers)
+            except Exception:  # noqa: BLE001 - see above
+                import structlog
+
+                structlog.get_logger("syncd.connector").exception("request listener failed")
 
     def __post_init__(self) -> None:
         if self.limits.requests_per_second:
@@ -99,6 +126,11 @@ class AccountRegistry:
 
     def __init__(self) -> None:
         self._accounts: dict[str, Account] = {}
+        self._listeners: list[Listener] = []  # shared by every account, present and future
+
+    def listen(self, listener: Listener) -> None:
+        """Call *listener* after every request of every account (see :meth:`Account.answered`)."""
+        self._listeners.append(listener)
 
     @staticmethod
     def account_key(connector: str, base_url: str, credentials: tuple[str, ...]) -> str:
@@ -109,12 +141,13 @@ class AccountRegistry:
     def get(self, key: str, limits: RateLimitSpec) -> Account:
         account = self._accounts.get(key)
         if account is None:
-            account = self._accounts[key] = Account(key, limits)
+            account = self._accounts[key] = Account(key, limits, listeners=self._listeners)
         elif account.limits != limits:
             # The spec changed (a daemon reload): new limits from now on,
             # the day's request count carried over.
-            account = self._accounts[key] = Account(key, limits, requests_by_day=account.requests_by_day)
+            account = self._accounts[key] = Account(key, limits, requests_by_day=account.requests_by_day,
+                                                    listeners=self._listeners)
         return account
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Account]:
         return iter(self._accounts.values())

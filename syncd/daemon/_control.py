@@ -2,12 +2,17 @@
 
 HTTP rather than a protocol of our own: the command line's client is a few
 lines of httpx, an operator can ``curl --unix-socket`` it, and metrics and
-webhooks will be served the same way. Routes (JSON in and out)::
+webhooks will be served the same way. Routes (JSON in and out), each
+feature's from its own module, put together by :class:`~syncd.daemon.Daemon`::
 
     GET  /v1/status    the daemon, its last reload, every integration
     POST /v1/reload    reload now; 200 with what changed, 422 with the
                        FILE:LINE:COL errors (the old config keeps running),
                        503 while the daemon is stopping
+
+A route for one integration is under ``/v1/integrations/{name}/…`` and
+answers 404 with ``{"error": …}`` naming the integration when it is not
+configured (:func:`unknown_integration`).
 
 The socket is bound here, not by uvicorn: uvicorn would make it 0666, and
 this one is 0600 in a private directory (see :mod:`syncd.daemon._paths`).
@@ -18,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +32,12 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from syncd.daemon._client import DaemonUnreachable, call_daemon
 from syncd.daemon._paths import ControlPathError, ControlSocket, prepare_socket_dir
 
-__all__ = ["ControlServer", "bind_control_socket"]
+__all__ = ["ControlServer", "bind_control_socket", "unknown_integration"]
 
 
 def bind_control_socket(where: ControlSocket) -> socket.socket:
@@ -104,25 +109,35 @@ class _Server(uvicorn.Server):
         yield
 
 
-class ControlServer:
-    """Serves the routes on a bound socket until :meth:`stop`."""
+def unknown_integration(name: str, known: Iterable[str]) -> JSONResponse:
+    """404 for a route about an integration the running config does not have."""
+    names = ", ".join(sorted(known)) or "none"
+    return JSONResponse({"error": f"no integration {name!r} in the running config (configured: {names})"},
+                        status_code=404)
 
-    def __init__(self, sock: socket.socket, *, status: Callable[[], dict[str, Any]],
-                 reload: Callable[[str], Awaitable[tuple[int, dict[str, Any]]]]) -> None:
+
+def core_routes(status: Callable[[], dict[str, Any]],
+                reload: Callable[[str], Awaitable[tuple[int, dict[str, Any]]]]) -> list[Route]:
+    """``/v1/status`` and ``/v1/reload``."""
+
+    async def get_status(request: Request) -> JSONResponse:
+        return JSONResponse(status())
+
+    async def post_reload(request: Request) -> JSONResponse:
+        code, body = await reload("syncd reload")
+        return JSONResponse(body, status_code=code)
+
+    return [Route("/v1/status", get_status, methods=["GET"]),
+            Route("/v1/reload", post_reload, methods=["POST"])]
+
+
+class ControlServer:
+    """Serves *routes* on a bound socket until :meth:`stop`."""
+
+    def __init__(self, sock: socket.socket, routes: Sequence[BaseRoute]) -> None:
         self.sock = sock
         self.path = Path(sock.getsockname())
-
-        async def get_status(request: Request) -> JSONResponse:
-            return JSONResponse(status())
-
-        async def post_reload(request: Request) -> JSONResponse:
-            code, body = await reload("syncd reload")
-            return JSONResponse(body, status_code=code)
-
-        app = Starlette(routes=[
-            Route("/v1/status", get_status, methods=["GET"]),
-            Route("/v1/reload", post_reload, methods=["POST"]),
-        ])
+        app = Starlette(routes=list(routes))
         config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off",
                                 timeout_graceful_shutdown=2, server_header=False)
         self._server = _Server(config)

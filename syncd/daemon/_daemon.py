@@ -25,7 +25,7 @@ import anyio.abc
 import structlog
 
 from syncd.config import Config, DaemonSettings
-from syncd.daemon._control import ControlServer
+from syncd.daemon._control import ControlServer, core_routes
 from syncd.daemon._notify import Notifier
 from syncd.daemon._supervisor import ReloadResult, Supervisor
 from syncd.daemon._watch import Fingerprint, watch_config
@@ -46,7 +46,9 @@ class Daemon:
         self.environ = dict(os.environ if environ is None else environ)
         self.notifier = notifier if notifier is not None else Notifier.from_environ(self.environ)
         self.supervisor = Supervisor(config, store, environ=self.environ, on_settings=on_settings)
-        self.control = ControlServer(control, status=self.supervisor.status, reload=self._reload_for_client)
+        self.control = ControlServer(control, [
+            *core_routes(self.supervisor.status, self._reload_for_client),
+        ])
         self.stop_timeout = stop_timeout
         self.loaded = loaded  # the config files as they were before the config was loaded
         self._stop = anyio.Event()
