@@ -56,8 +56,12 @@ class RunnerStatus:
 
 
 class Runner:
-    def __init__(self, cycles: Cycles, name: str, *, immediate: bool = False) -> None:
+    def __init__(self, cycles: Cycles, name: str, *, immediate: bool = False,
+                 lock: anyio.Lock | None = None) -> None:
         self.cycles = cycles
+        # Held for each cycle; shared with whatever else writes for this
+        # integration in the daemon (a retry, a bulk batch), so they never overlap.
+        self.lock = lock if lock is not None else anyio.Lock()
         self.name = name
         self.integration = cycles.config.integrations[name]
         self.store = cycles.store
@@ -89,7 +93,8 @@ class Runner:
                     await self._wake.wait()
                 if self._stopping:
                     break
-                await self.run_cycle()
+                async with self.lock:
+                    await self.run_cycle()
         finally:
             self.status.state = "stopped"
             self.status.next_run = None

@@ -93,6 +93,16 @@ class Supervisor:
         self._lock = anyio.Lock()
         self.stopping = False
         self._tg: anyio.abc.TaskGroup | None = None
+        self._locks: dict[str, anyio.Lock] = {}
+
+    def lock_for(self, name: str) -> anyio.Lock:
+        """The lock that whatever writes for integration *name* holds (its
+        runner's cycles, a retry, a bulk batch): kept across reloads, so a
+        restarted runner and a retry still exclude each other."""
+        lock = self._locks.get(name)
+        if lock is None:
+            lock = self._locks[name] = anyio.Lock()
+        return lock
 
     # --- runners -------------------------------------------------------------
 
@@ -109,7 +119,7 @@ class Supervisor:
         assert self._tg is not None
         if self.stopping:
             return  # a reload that ends while the daemon stops starts nothing
-        runner = Runner(self.cycles, name, immediate=immediate)
+        runner = Runner(self.cycles, name, immediate=immediate, lock=self.lock_for(name))
         self.runners[name] = runner
         self._tg.start_soon(runner.run, name=f"syncd integration {name}")
 
