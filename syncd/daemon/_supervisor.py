@@ -30,6 +30,7 @@ import structlog
 from syncd.config import Config, ConfigError, ConnectorSpec, DaemonSettings, Integration, load_config
 from syncd.connector import AccountRegistry
 from syncd.daemon._runner import Runner
+from syncd.daemon._status import config_errors_of, stored_status
 from syncd.state import StateStore
 from syncd.sync import Cycles
 
@@ -239,22 +240,22 @@ class Supervisor:
         return line
 
     def status(self) -> dict[str, Any]:
+        failed = self.last_reload is not None and not self.last_reload.ok
+        errors = self.last_reload.errors if self.last_reload is not None and failed else []
         integrations = []
         for name, integration in sorted(self.config.integrations.items()):
             runner = self.runners.get(name)
-            entry: dict[str, Any] = {
-                "name": name, "enabled": integration.enabled, "schedule": integration.schedule.source,
-                "source": integration.source,
-            }
+            entry = stored_status(integration, self.store)  # what the store kept: a disabled one's last cycle
             if runner is not None:
                 entry.update(runner.status.as_dict())
-            else:
-                entry["state"] = "disabled"
+            # Its file failed the last reload: what runs is the config from before.
+            entry["config_errors"] = config_errors_of(integration.source, errors)
             integrations.append(entry)
         return {
             "pid": os.getpid(), "started_at": self.started_at, "config_dir": str(self.config.directory),
             "state_path": str(self.running_settings.state_path),
             "summary": self.summary_line(),
+            "config": {"valid": not failed, "errors": errors},
             "last_reload": self.last_reload.as_dict() if self.last_reload else None,
             "restart_needed": self.restart_needed,
             "integrations": integrations,

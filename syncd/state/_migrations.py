@@ -33,6 +33,8 @@ otherwise pick the primary key and scan a whole side.
                   side, record_id, operation) among unresolved ones
     conflicts     id → left_id, right_id, field, left_value JSON,
                   right_value JSON, winner, rule, at
+    cycles        id → origin, started_at, ended_at, outcome, counts JSON,
+                  error (version 4); the newest 100 per integration
 """
 
 from __future__ import annotations
@@ -136,6 +138,21 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # daemon knows, even after a restart, that its next cycle is a catch-up.
     (
         "ALTER TABLE integrations ADD COLUMN disabled_since TEXT",
+    ),
+    # 4: the outcome of each cycle, so that `syncd status` shows the last
+    # one without a daemon, and a daemon's status after a restart.
+    (
+        f"""CREATE TABLE cycles (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            {_PARENT},
+            origin TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            ended_at TEXT NOT NULL,
+            outcome TEXT NOT NULL CHECK (outcome IN ('ok', 'errors', 'aborted', 'stopped', 'failed')),
+            counts TEXT NOT NULL,
+            error TEXT
+        )""",
+        "CREATE INDEX cycles_integration ON cycles (integration, id)",
     ),
 )
 

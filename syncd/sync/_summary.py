@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from syncd.state import Side
+from syncd.state import Outcome, Side
 
 
 
@@ -48,6 +48,15 @@ class CycleSummary:
                 "deleted": self.deleted, "unchanged": self.unchanged, "skipped": self.skipped,
                 "not_created": self.not_created, "no_match_key": self.no_match_key,
                 "conflicts": self.conflicts, "errors": self.errors, "delayed": self.delayed}
+
+    @property
+    def outcome(self) -> Outcome:
+        """How the cycle ended (``failed`` is for a cycle that raised, which has no summary)."""
+        if self.aborted:
+            return "aborted"
+        if self.stopped:
+            return "stopped"
+        return "errors" if self.errors else "ok"
 
     @property
     def write_count(self) -> int:
