@@ -33,6 +33,8 @@ otherwise pick the primary key and scan a whole side.
                   side, record_id, operation) among unresolved ones
     conflicts     id → left_id, right_id, field, left_value JSON,
                   right_value JSON, winner, rule, at
+    bulk_runs     integration → state, done, total, failed, started_at,
+                  updated_at, ended_at, message (the current or last bulk sync)
 """
 
 from __future__ import annotations
@@ -136,6 +138,22 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # daemon knows, even after a restart, that its next cycle is a catch-up.
     (
         "ALTER TABLE integrations ADD COLUMN disabled_since TEXT",
+    ),
+    # (bulk) the current or last bulk sync of each integration and its
+    # progress, so that `syncd bulk NAME status` works without a daemon and
+    # a daemon that died mid-bulk says so at its next start.
+    (
+        f"""CREATE TABLE bulk_runs (
+            {_PARENT} PRIMARY KEY,
+            state TEXT NOT NULL CHECK (state IN ('running', 'done', 'stopped', 'failed')),
+            done INTEGER NOT NULL,
+            total INTEGER NOT NULL,
+            failed INTEGER NOT NULL,
+            started_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            ended_at TEXT,
+            message TEXT
+        ) WITHOUT ROWID""",
     ),
 )
 

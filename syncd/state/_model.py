@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 Side = Literal["left", "right"]
 Origin = Literal["scheduled", "bulk", "webhook", "retry", "once", "reset"]
+BulkState = Literal["running", "done", "stopped", "failed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,3 +96,19 @@ class ConflictRow:
     rule: str  # newest_wins, left_wins, right_wins, left_unless_blank, …
     at: datetime | None = None  # None: the store uses now()
     id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class BulkRun:
+    """The current or last bulk sync of an integration (one a integration):
+    ``done`` of ``total`` linked pairs handled, ``failed`` of them with a
+    write that failed (each one in the error table)."""
+
+    state: BulkState
+    started_at: datetime
+    updated_at: datetime  # the last checkpoint
+    done: int = 0
+    total: int = 0
+    failed: int = 0
+    ended_at: datetime | None = None
+    message: str | None = None  # why it stopped or failed, for people

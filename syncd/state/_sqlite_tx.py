@@ -15,7 +15,7 @@ from types import TracebackType
 import orjson
 
 from syncd.state._errors import StateError, from_sqlite
-from syncd.state._model import ConflictRow, Intent, RecordErrorRow, Side, SideState, Snapshot
+from syncd.state._model import BulkRun, ConflictRow, Intent, RecordErrorRow, Side, SideState, Snapshot
 from syncd.state._sqlite_rows import (
     _RESET_TABLES,
     _UPSERT_ERROR,
@@ -227,6 +227,15 @@ class _SQLiteTransaction(Transaction):
         self._check()
         self._conn.execute("UPDATE integrations SET disabled_since = ? WHERE name = ?",
                            (_time(since), self.integration))
+
+    @_guard("recording the bulk sync")
+    def put_bulk_run(self, run: BulkRun) -> None:
+        self._check()
+        self._conn.execute(
+            "INSERT OR REPLACE INTO bulk_runs (integration, state, done, total, failed, started_at,"
+            " updated_at, ended_at, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (self.integration, run.state, run.done, run.total, run.failed, _time(run.started_at),
+             _time(run.updated_at), _time(run.ended_at), run.message))
 
     @_guard("resetting the integration")
     def reset(self) -> None:

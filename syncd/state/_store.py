@@ -34,7 +34,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Protocol, Self, runtime_checkable
 
-from syncd.state._model import ConflictRow, Intent, RecordErrorRow, Side, SideState, Snapshot
+from syncd.state._model import BulkRun, ConflictRow, Intent, RecordErrorRow, Side, SideState, Snapshot
 
 
 @runtime_checkable
@@ -78,6 +78,9 @@ class Transaction(Protocol):
 
     def set_disabled(self, since: datetime | None) -> None:
         """Mark the integration disabled since *since*, or enabled (None)."""
+
+    def put_bulk_run(self, run: BulkRun) -> None:
+        """Replace the integration's current or last bulk sync with *run*."""
 
     def reset(self) -> None:
         """Forget everything about the integration (``syncd reset``)."""
@@ -152,6 +155,17 @@ class StateStore(Protocol):
 
     def disabled_since(self, integration: str) -> datetime | None:
         """When the integration was disabled; None when it is not (or unknown)."""
+
+    def links(self, integration: str, batch: int = 500) -> Iterator[list[tuple[str, str]]]:
+        """Every link as (left_id, right_id), in batches of at most ``batch``
+        in left_id order; like :meth:`dirty`, safe to change links between
+        batches (each batch starts after the last left_id yielded)."""
+
+    def link_count(self, integration: str) -> int:
+        """How many linked pairs the integration has."""
+
+    def bulk_run(self, integration: str) -> BulkRun | None:
+        """The integration's current or last bulk sync; None if it never had one."""
 
     def integrations(self) -> list[str]:
         """Names of the integrations that have state, sorted."""
