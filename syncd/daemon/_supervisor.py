@@ -29,6 +29,7 @@ import structlog
 
 from syncd.config import Config, ConfigError, ConnectorSpec, DaemonSettings, Integration, load_config
 from syncd.connector import AccountRegistry
+from syncd.daemon._bulk import Bulks
 from syncd.daemon._runner import Runner
 from syncd.state import StateStore
 from syncd.sync import Cycles
@@ -94,6 +95,7 @@ class Supervisor:
         self.stopping = False
         self._tg: anyio.abc.TaskGroup | None = None
         self._locks: dict[str, anyio.Lock] = {}
+        self.bulks = Bulks(store, self.lock_for)  # bulk syncs, beside the runners
 
     def lock_for(self, name: str) -> anyio.Lock:
         """The lock that whatever writes for integration *name* holds (its
@@ -216,7 +218,17 @@ class Supervisor:
 
     async def _change(self, new: Config, name: str, stop: bool, start: bool) -> None:
         if stop:
+            # A bulk runs under the old config: it ends too (not resumed), saying why.
+            if start:
+                why = "the integration's config changed (reload): start a new bulk sync for the new config"
+            elif name in new.integrations:
+                why = "the integration was disabled (reload)"
+            else:
+                why = "the integration was removed from the config (reload)"
+            bulk_ended = self.bulks.stop(name, f"stopped: {why}")
             await self._stop(name)
+            if bulk_ended is not None:
+                await bulk_ended.wait()
         if start:
             self._start(name, immediate=True)
         elif name in new.integrations:  # still configured, disabled
@@ -250,6 +262,7 @@ class Supervisor:
                 entry.update(runner.status.as_dict())
             else:
                 entry["state"] = "disabled"
+            entry["bulk"] = self.bulks.status(name)
             integrations.append(entry)
         return {
             "pid": os.getpid(), "started_at": self.started_at, "config_dir": str(self.config.directory),
