@@ -10,13 +10,17 @@ The sample fields send the phone left to right: the left owns it.
 from __future__ import annotations
 
 import json
+import os
+import pty
 import re
 import signal
+import subprocess
+import sys
 from datetime import datetime, timedelta
 from typing import Any
 
 from daemon_support import edit
-from e2e_support import by_email
+from e2e_support import REPO, by_email
 
 from syncd.sampleapp import SampleApp
 
@@ -195,6 +199,34 @@ def test_without_a_daemon_start_runs_in_the_foreground_and_status_reads_the_stor
     stop = p.syncd("bulk", "pair", "stop")
     assert stop.returncode == 1
     assert "no syncd daemon runs for this config" in stop.stderr
+
+
+def test_on_a_terminal_start_draws_a_progress_bar(pair) -> None:
+    p = pair(left_n=300)
+    p.write(extra="schedule: every 1 hour\n")
+    p.once()
+    drift(p.right)
+    p.right.faults.add(delay=0.3, path_prefix="/contacts/batch/update", times=None)  # a bar to watch
+    terminal, child = pty.openpty()
+    run = subprocess.Popen([sys.executable, "-m", "syncd", "bulk", "pair", "start", "-c", str(p.config)],
+                           stdout=child, stderr=subprocess.DEVNULL, env={**p.env(), "COLUMNS": "100"}, cwd=REPO)
+    os.close(child)
+    shown = b""
+    while chunk := _read(terminal):
+        shown += chunk
+    assert run.wait(60) == 0
+    os.close(terminal)
+    text = shown.decode()
+    assert "\x1b[" in text and "━" in text  # drawn in place, in colour
+    assert re.search(r"100/300.*pairs/s, ETA \d+ s", text)
+    assert "pair: bulk sync done: 300 of 300 pairs (100 %)" in text  # the bar gives way to the outcome
+
+
+def _read(fd: int) -> bytes:
+    try:
+        return os.read(fd, 4096)
+    except OSError:  # the other end closed: Linux says EIO
+        return b""
 
 
 def test_an_unknown_integration_is_a_usage_error_with_and_without_a_daemon(pair, daemon) -> None:
