@@ -66,6 +66,11 @@ class Bulks:
         """Run bulk syncs in *tg* from now on (the daemon's runners' group)."""
         self._tg = tg
 
+    @property
+    def ready(self) -> bool:
+        """Whether a bulk sync can start: the daemon has started its runners."""
+        return self._tg is not None
+
     def mark_interrupted(self) -> None:
         """At start: a bulk the store says is running was cut off by the end of
         the daemon that ran it; say so rather than show it running forever."""
@@ -83,8 +88,10 @@ class Bulks:
 
     def start(self, cycles: Cycles, name: str) -> bool:
         """Start a bulk sync of *name*; False when one runs already."""
-        if name in self.running or self._tg is None:
+        if name in self.running:
             return False
+        if self._tg is None:  # a request in the instant between the socket's opening and the runners'
+            raise RuntimeError("the daemon is starting: no bulk sync can start yet")
         bulk = BulkSync(cycles, name, lock=lambda: self.lock_for(name),
                         held_back_by=lambda: self.held_back_by(name))
         ended = anyio.Event()
@@ -159,8 +166,9 @@ def bulk_routes(host: _Host) -> list[Route]:
         refused = known(name)
         if refused is not None:
             return refused
-        if host.stopping:
-            return JSONResponse({"error": "the daemon is stopping"}, status_code=503)
+        if host.stopping or not host.bulks.ready:
+            return JSONResponse({"error": "the daemon is stopping or still starting: try again"},
+                                status_code=503)
         if not host.config.integrations[name].enabled:
             return JSONResponse({"error": f"integration {name!r} is disabled (enabled: false in "
                                           f"{host.config.integrations[name].source}): enable it first"},

@@ -30,7 +30,7 @@ point) whether it may go on; while it answers a reason, the bulk waits.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
 from typing import Any
@@ -58,8 +58,8 @@ Lock = Callable[[], AbstractAsyncContextManager[Any]]
 
 
 @asynccontextmanager
-async def _no_lock() -> Any:
-    yield None
+async def _no_lock() -> AsyncIterator[None]:
+    yield
 
 
 def _go_on() -> str | None:
