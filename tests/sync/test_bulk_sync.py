@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from syncd.config import load_config
@@ -177,6 +178,32 @@ async def test_a_stop_ends_it_at_the_next_checkpoint(apps) -> None:
         # not resumable: a new one starts over
         again = await BulkSync(cycles, "pair", batch=3).run()
         assert (again.state, again.done, again.total) == ("done", 10, 10)
+
+
+@pytest.mark.anyio
+async def test_a_cycle_waiting_for_the_lock_runs_between_two_batches(apps) -> None:
+    left, right, open_cycles = apps(6)
+    with open_cycles() as cycles:
+        await cycles.run("pair", origin="once")
+        await cycles.run("pair", origin="once")
+        for email in in_link_order(left):
+            drift(right, email, phone="+1 555 0000")  # every batch writes
+        hang = right.faults.add(delay=0.5, path_prefix="/contacts/batch/update", times=1)  # the first batch
+        lock = anyio.Lock()
+        bulk = BulkSync(cycles, "pair", batch=3, lock=lambda: lock)
+        seen_by_the_cycle: list[tuple[str, int]] = []
+
+        async def scheduled_cycle() -> None:
+            await anyio.to_thread.run_sync(right.faults.wait_hit, hang)  # the bulk holds the lock now
+            async with lock:
+                await cycles.run("pair", origin="scheduled")
+                seen_by_the_cycle.append((bulk.progress.state, bulk.progress.done))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(scheduled_cycle)
+            run = await bulk.run()
+        assert seen_by_the_cycle == [("running", 3)]  # after the first batch, before the second
+        assert (run.state, run.done) == ("done", 6)
 
 
 @pytest.mark.anyio
