@@ -44,9 +44,21 @@ def _epilog() -> str:
 def _commands() -> list[ModuleType]:
     # Imported here so `syncd --help` stays fast and one broken command
     # cannot stop the others from loading at import time.
-    from syncd.cli import _check, _demo, _once, _reload, _reset, _run, _schema, _status, _sync, _validate
+    from syncd.cli import (
+        _bulk,
+        _check,
+        _demo,
+        _once,
+        _reload,
+        _reset,
+        _run,
+        _schema,
+        _status,
+        _sync,
+        _validate,
+    )
 
-    return [_validate, _check, _once, _run, _reload, _status, _sync, _reset, _schema, _demo]
+    return [_validate, _check, _once, _run, _reload, _status, _sync, _reset, _bulk, _schema, _demo]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -116,6 +116,21 @@ def _last(i: dict[str, Any]) -> str:
     return text
 
 
+def _bulk(b: dict[str, Any]) -> str:
+    text = f"{b['state']}, {b['done']}/{b['total']} pairs"
+    if b.get("failed"):
+        text += f", {b['failed']} failed"
+    if b["state"] == "running":
+        text += f", {b.get('rate', 0):.1f}/s"
+        if b.get("eta_seconds") is not None:
+            text += f", about {b['eta_seconds']:.0f} s left"
+    elif b.get("ended_at") is not None:
+        text += f", ended {_when(b['ended_at'])}"
+    if b.get("message"):
+        text += f": {b['message']}"
+    return text
+
+
 def print_status(body: dict[str, Any]) -> None:
     if body.get("daemon", True) is None:
         print(f"no syncd daemon runs for {body['config_dir']} (socket {body['socket']}): "
@@ -136,5 +151,8 @@ def print_status(body: dict[str, Any]) -> None:
         print(f"{head}; last {_last(i)}")
         if i.get("next_run") is not None:
             print(f"  next {_when(i['next_run'])}")
+        bulk = i.get("bulk")
+        if bulk:
+            print(f"  bulk: {_bulk(bulk)}")
         for line in i.get("config_errors") or []:
             print(f"  config: {line} (the previous config of this integration keeps running)")

@@ -1,7 +1,7 @@
 """``syncd run``: the long-running daemon, put together.
 
-One task group holds everything: the integrations' runners (under the
-:class:`~syncd.daemon._supervisor.Supervisor`), the control API on its Unix
+One task group holds everything: the integrations' runners and bulk syncs
+(under the :class:`~syncd.daemon._supervisor.Supervisor`), the control API on its Unix
 socket, the config watcher, the signal handler and the systemd watchdog.
 
 Signals: SIGHUP reloads. SIGTERM or SIGINT stops gracefully: no new
@@ -25,6 +25,7 @@ import anyio.abc
 import structlog
 
 from syncd.config import Config, DaemonSettings
+from syncd.daemon._bulk import bulk_routes
 from syncd.daemon._control import ControlServer, core_routes
 from syncd.daemon._notify import Notifier
 from syncd.daemon._supervisor import ReloadResult, Supervisor
@@ -50,6 +51,7 @@ class Daemon:
         self.control = ControlServer(control, [
             *core_routes(self.supervisor.status, self._reload_for_client),
             *sync_routes(self.supervisor),
+            *bulk_routes(self.supervisor),
         ])
         self.stop_timeout = stop_timeout
         self.loaded = loaded  # the config files as they were before the config was loaded
@@ -69,6 +71,8 @@ class Daemon:
                 tg.start_soon(self._watchdog, interval)
             async with anyio.create_task_group() as runners:
                 self.supervisor.start_all(runners)
+                self.supervisor.bulks.mark_interrupted()
+                self.supervisor.bulks.attach(runners)
                 self.notifier.ready(self.supervisor.summary_line())
                 log.info("syncd started", pid=os.getpid(), config=str(self.supervisor.config.directory),
                          socket=str(self.control.path), integrations=len(self.supervisor.runners))
@@ -79,8 +83,10 @@ class Daemon:
                                      if r.status.state in ("running", "stopping")))
                 self._watch_stop.set()
                 self.supervisor.stop_all()
+                self.supervisor.bulks.stop_all("stopped: the daemon stopped")
                 with anyio.move_on_after(self.stop_timeout) as waited:
                     await self.supervisor.wait_all_stopped()
+                    await self.supervisor.bulks.wait_all()
                 if waited.cancelled_caught:
                     self.forced = True
                     log.warning("stop timeout reached: cancelling what still runs", seconds=self.stop_timeout)

@@ -16,6 +16,7 @@ import structlog
 
 from syncd.config import Integration
 from syncd.state import StateError, StateStore
+from syncd.sync import bulk_progress
 
 __all__ = ["config_errors_of", "stored_status"]
 
@@ -29,12 +30,13 @@ def stored_status(integration: Integration, store: StateStore | None) -> dict[st
         "name": integration.name, "enabled": integration.enabled, "schedule": integration.schedule.source,
         "source": integration.source, "state": "stopped" if integration.enabled else "disabled",
         "next_run": None, "last_start": None, "last_end": None, "last_result": None, "last_error": None,
-        "last_origin": None, "last_summary": {},
+        "last_origin": None, "last_summary": {}, "bulk": None,
     }
     if store is None:
         return entry
     try:
         last = store.cycles(integration.name, limit=1)
+        entry["bulk"] = bulk_progress(store.bulk_run(integration.name))
     except StateError as e:  # status still shows the rest; the error says why this part is missing
         log.warning("could not read the last cycle", integration=integration.name, error=str(e))
         return entry

@@ -29,6 +29,7 @@ import structlog
 
 from syncd.config import Config, ConfigError, ConnectorSpec, DaemonSettings, Integration, load_config
 from syncd.connector import AccountRegistry
+from syncd.daemon._bulk import Bulks
 from syncd.daemon._runner import Runner
 from syncd.daemon._status import config_errors_of, stored_status
 from syncd.state import StateStore
@@ -95,6 +96,7 @@ class Supervisor:
         self.stopping = False
         self._tg: anyio.abc.TaskGroup | None = None
         self._locks: dict[str, anyio.Lock] = {}
+        self.bulks = Bulks(store, self.lock_for)  # bulk syncs, beside the runners
 
     def lock_for(self, name: str) -> anyio.Lock:
         """The lock that whatever writes for integration *name* holds (its
@@ -217,7 +219,17 @@ class Supervisor:
 
     async def _change(self, new: Config, name: str, stop: bool, start: bool) -> None:
         if stop:
+            # A bulk runs under the old config: it ends too (not resumed), saying why.
+            if start:
+                why = "the integration's config changed (reload): start a new bulk sync for the new config"
+            elif name in new.integrations:
+                why = "the integration was disabled (reload)"
+            else:
+                why = "the integration was removed from the config (reload)"
+            bulk_ended = self.bulks.stop(name, f"stopped: {why}")
             await self._stop(name)
+            if bulk_ended is not None:
+                await bulk_ended.wait()
         if start:
             self._start(name, immediate=True)
         elif name in new.integrations:  # still configured, disabled
@@ -250,6 +262,7 @@ class Supervisor:
                 entry.update(runner.status.as_dict())
             # Its file failed the last reload: what runs is the config from before.
             entry["config_errors"] = config_errors_of(integration.source, errors)
+            entry["bulk"] = self.bulks.status(name)  # read again: a running bulk's latest checkpoint
             integrations.append(entry)
         return {
             "pid": os.getpid(), "started_at": self.started_at, "config_dir": str(self.config.directory),

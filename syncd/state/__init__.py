@@ -10,6 +10,8 @@ and :class:`Transaction` (writes); type against them, not
 
 from syncd.state._errors import StateCorruptError, StateError, StateLockedError, StateVersionError
 from syncd.state._model import (
+    BulkRun,
+    BulkState,
     ConflictRow,
     CycleRow,
     Intent,
@@ -24,6 +26,8 @@ from syncd.state._sqlite import SQLiteStore, open_store
 from syncd.state._store import StateStore, Transaction
 
 __all__ = [
+    "BulkRun",
+    "BulkState",
     "ConflictRow",
     "CycleRow",
     "Intent",

@@ -35,6 +35,8 @@ otherwise pick the primary key and scan a whole side.
                   right_value JSON, winner, rule, at
     cycles        id → origin, started_at, ended_at, outcome, counts JSON,
                   error (version 4); the newest 100 per integration
+    bulk_runs     integration → state, done, total, failed, started_at,
+                  updated_at, ended_at, message (version 5; the current or last bulk sync)
 """
 
 from __future__ import annotations
@@ -153,6 +155,22 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             error TEXT
         )""",
         "CREATE INDEX cycles_integration ON cycles (integration, id)",
+    ),
+    # 5: the current or last bulk sync of each integration and its
+    # progress, so that `syncd bulk NAME status` works without a daemon and
+    # a daemon that died mid-bulk says so at its next start.
+    (
+        f"""CREATE TABLE bulk_runs (
+            {_PARENT} PRIMARY KEY,
+            state TEXT NOT NULL CHECK (state IN ('running', 'done', 'stopped', 'failed')),
+            done INTEGER NOT NULL,
+            total INTEGER NOT NULL,
+            failed INTEGER NOT NULL,
+            started_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            ended_at TEXT,
+            message TEXT
+        ) WITHOUT ROWID""",
     ),
 )
 

@@ -27,6 +27,7 @@ Origin = Literal["scheduled", "bulk", "webhook", "retry", "manual", "once", "res
 # (an app refused or was down); stopped (at a checkpoint, when asked);
 # failed (a bug, or the state store failing).
 Outcome = Literal["ok", "errors", "aborted", "stopped", "failed"]
+BulkState = Literal["running", "done", "stopped", "failed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,3 +115,19 @@ class CycleRow:
     counts: Mapping[str, Any]  # CycleSummary.counts(): read, created, updated, …
     error: str | None = None  # why it was aborted or failed (masked)
     id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class BulkRun:
+    """The current or last bulk sync of an integration (one a integration):
+    ``done`` of ``total`` linked pairs handled, ``failed`` of them with a
+    write that failed (each one in the error table)."""
+
+    state: BulkState
+    started_at: datetime
+    updated_at: datetime  # the last checkpoint
+    done: int = 0
+    total: int = 0
+    failed: int = 0
+    ended_at: datetime | None = None
+    message: str | None = None  # why it stopped or failed, for people

@@ -36,7 +36,7 @@ import orjson
 
 from syncd.state._errors import StateError, corrupt, from_sqlite
 from syncd.state._migrations import APPLICATION_ID, SCHEMA_VERSION, migrate, too_new
-from syncd.state._model import ConflictRow, CycleRow, Intent, RecordErrorRow, Side, SideState, Snapshot
+from syncd.state._model import BulkRun, ConflictRow, CycleRow, Intent, RecordErrorRow, Side, SideState, Snapshot
 from syncd.state._sqlite_rows import _SNAPSHOT_COLUMNS, _chunks, _guard, _parse_time, _side, _snapshot
 from syncd.state._sqlite_tx import _Session, _SQLiteTransaction
 from syncd.state._store import StateStore
@@ -247,6 +247,40 @@ class SQLiteStore(StateStore):
     def disabled_since(self, integration: str) -> datetime | None:
         rows = self._rows("SELECT disabled_since FROM integrations WHERE name = ?", (integration,))
         return _parse_time(rows[0][0]) if rows else None
+
+    def links(self, integration: str, batch: int = 500) -> Iterator[list[tuple[str, str]]]:
+        if batch < 1:
+            raise ValueError("batch must be at least 1")
+        last: str | None = None
+        while True:
+            try:
+                if last is None:
+                    rows = self._rows("SELECT left_id, right_id FROM links WHERE integration = ?"
+                                      " ORDER BY left_id LIMIT ?", (integration, batch))
+                else:
+                    rows = self._rows("SELECT left_id, right_id FROM links WHERE integration = ?"
+                                      " AND left_id > ? ORDER BY left_id LIMIT ?", (integration, last, batch))
+            except sqlite3.Error as exc:
+                raise self._session.error(exc, "reading links") from exc
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield [(left, right) for left, right in rows]
+
+    @_guard("counting links")
+    def link_count(self, integration: str) -> int:
+        return int(self._rows("SELECT count(*) FROM links WHERE integration = ?", (integration,))[0][0])
+
+    @_guard("reading the bulk sync")
+    def bulk_run(self, integration: str) -> BulkRun | None:
+        rows = self._rows(
+            "SELECT state, started_at, updated_at, done, total, failed, ended_at, message"
+            " FROM bulk_runs WHERE integration = ?", (integration,))
+        if not rows:
+            return None
+        state, started, updated, done, total, failed, ended, message = rows[0]
+        return BulkRun(state, datetime.fromisoformat(started), datetime.fromisoformat(updated), done, total,
+                       failed, _parse_time(ended), message)
 
     @_guard("listing integrations")
     def integrations(self) -> list[str]:

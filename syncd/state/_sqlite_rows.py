@@ -133,4 +133,5 @@ _UPSERT_ERROR = """
         message = excluded.message, status = excluded.status, attempts = errors.attempts + 1,
         origin = excluded.origin, at = excluded.at"""
 
-_RESET_TABLES = ("snapshots", "side_states", "links", "intents", "errors", "conflicts", "cycles")
+_RESET_TABLES = ("snapshots", "side_states", "links", "intents", "errors", "conflicts", "cycles",
+                 "bulk_runs")

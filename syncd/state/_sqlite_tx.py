@@ -15,7 +15,7 @@ from types import TracebackType
 import orjson
 
 from syncd.state._errors import StateError, from_sqlite
-from syncd.state._model import ConflictRow, CycleRow, Intent, RecordErrorRow, Side, SideState, Snapshot
+from syncd.state._model import BulkRun, ConflictRow, CycleRow, Intent, RecordErrorRow, Side, SideState, Snapshot
 from syncd.state._sqlite_rows import (
     _RESET_TABLES,
     _UPSERT_ERROR,
@@ -244,6 +244,14 @@ class _SQLiteTransaction(Transaction):
                    SELECT id FROM cycles INDEXED BY cycles_integration WHERE integration = ?
                    ORDER BY id DESC LIMIT 1 OFFSET ?)""",
             (self.integration, self.integration, KEPT_CYCLES))
+    @_guard("recording the bulk sync")
+    def put_bulk_run(self, run: BulkRun) -> None:
+        self._check()
+        self._conn.execute(
+            "INSERT OR REPLACE INTO bulk_runs (integration, state, done, total, failed, started_at,"
+            " updated_at, ended_at, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (self.integration, run.state, run.done, run.total, run.failed, _time(run.started_at),
+             _time(run.updated_at), _time(run.ended_at), run.message))
 
     @_guard("resetting the integration")
     def reset(self) -> None:

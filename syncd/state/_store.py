@@ -34,8 +34,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Protocol, Self, runtime_checkable
 
-from syncd.state._model import ConflictRow, CycleRow, Intent, RecordErrorRow, Side, SideState, Snapshot
-
+from syncd.state._model import BulkRun, ConflictRow, CycleRow, Intent, RecordErrorRow, Side, SideState, Snapshot
 
 KEPT_CYCLES = 100  # cycles kept per integration: status shows the last, the rest is recent history
 
@@ -84,6 +83,9 @@ class Transaction(Protocol):
 
     def add_cycle(self, cycle: CycleRow) -> None:
         """Record how a cycle ended; only the newest :data:`KEPT_CYCLES` are kept."""
+
+    def put_bulk_run(self, run: BulkRun) -> None:
+        """Replace the integration's current or last bulk sync with *run*."""
 
     def reset(self) -> None:
         """Forget everything about the integration (``syncd reset``)."""
@@ -161,6 +163,17 @@ class StateStore(Protocol):
 
     def disabled_since(self, integration: str) -> datetime | None:
         """When the integration was disabled; None when it is not (or unknown)."""
+
+    def links(self, integration: str, batch: int = 500) -> Iterator[list[tuple[str, str]]]:
+        """Every link as (left_id, right_id), in batches of at most ``batch``
+        in left_id order; like :meth:`dirty`, safe to change links between
+        batches (each batch starts after the last left_id yielded)."""
+
+    def link_count(self, integration: str) -> int:
+        """How many linked pairs the integration has."""
+
+    def bulk_run(self, integration: str) -> BulkRun | None:
+        """The integration's current or last bulk sync; None if it never had one."""
 
     def integrations(self) -> list[str]:
         """Names of the integrations that have state, sorted."""

@@ -128,6 +128,17 @@ class Writer:
         if not self.ctx.dry_run:
             self._commit(works)
 
+    async def update_pairs(self, pairs: list[tuple[PairPlan, Snapshot, Snapshot]]) -> int:
+        """Write planned updates to linked (plan, left, right) pairs, in bulk,
+        and commit them as :meth:`apply` does (a bulk sync's batch); returns
+        how many pairs had a write fail (each one in the error table)."""
+        works = [_Work(plan, {"left": left, "right": right}) for plan, left, right in pairs]
+        for target in SIDES:
+            with structlog.contextvars.bound_contextvars(side=target):
+                await self._update_all(target, [w for w in works if not w.failed and w.plan.writes(target)])
+        self._commit(works)
+        return sum(w.failed for w in works)
+
     def _settling(self, *snaps: Snapshot | None) -> bool:
         """Whether a changed record of the pair changed less than `delay` ago."""
         quiet_after = self.quiet_after

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from syncd.state import (
+    BulkRun,
     ConflictRow,
     CycleRow,
     Intent,
@@ -494,6 +495,46 @@ def test_links_are_per_integration(store: StateStore) -> None:
     with store.transaction("a") as t:
         t.unlink("left", "L1")
     assert store.linked("b", "right", ["R9"]) == {"R9": "L1"}
+
+
+def test_links_iterate_in_batches_while_links_change(store: StateStore) -> None:
+    with store.transaction("crm") as t:
+        for i in range(7):
+            t.link(f"L{i}", f"R{i}")
+    with store.transaction("other") as t:
+        t.link("L0", "R99")
+    assert store.link_count("crm") == 7 and store.link_count("nobody") == 0
+    seen: list[tuple[str, str]] = []
+    for batch in store.links("crm", batch=3):
+        assert len(batch) <= 3
+        seen += batch
+        with store.transaction("crm") as t:
+            t.unlink("left", batch[0][0])  # changing links meanwhile repeats and skips nothing
+    assert seen == [(f"L{i}", f"R{i}") for i in range(7)]
+    assert store.link_count("crm") == 4
+    with pytest.raises(ValueError):
+        next(store.links("crm", batch=0))
+
+
+# --- bulk sync progress --------------------------------------------------------------------------
+
+def test_bulk_run_round_trips_is_replaced_and_reset(factory: StoreFactory, tmp_path: Path) -> None:
+    running = BulkRun("running", T0, T0, done=0, total=40)
+    with factory(tmp_path) as store:
+        assert store.bulk_run("crm") is None
+        with store.transaction("crm") as t:
+            t.put_bulk_run(running)
+        assert store.bulk_run("crm") == running
+        assert store.bulk_run("other") is None
+        done = replace(running, state="stopped", done=20, failed=2, updated_at=T0 + timedelta(seconds=5),
+                       ended_at=T0 + timedelta(seconds=5), message="stopped by `syncd bulk crm stop`")
+        with store.transaction("crm") as t:
+            t.put_bulk_run(done)
+    with factory(tmp_path) as store:  # one a integration, kept across a restart
+        assert store.bulk_run("crm") == done
+        with store.transaction("crm") as t:
+            t.reset()
+        assert store.bulk_run("crm") is None
 
 
 # --- errors ------------------------------------------------------------------------------------
