@@ -32,9 +32,17 @@ def _when(at: Any, now: float) -> str:
         return "—"
     shown = datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     delta = round(now - at)
-    relative = f"{delta} s ago" if delta >= 0 else f"in {-delta} s"
+    relative = f"{_span(delta)} ago" if delta >= 0 else f"in {_span(-delta)}"
     return f'<time datetime="{escape(datetime.fromtimestamp(at, UTC).isoformat())}">{escape(shown)}</time> ' \
            f'<span class="muted">({relative})</span>'
+
+
+def _span(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.0f} h"
 
 
 def _sides(value: Any) -> str:
@@ -119,7 +127,7 @@ def _bulk(entry: dict[str, Any]) -> str:
     if isinstance(rate, (int, float)):
         parts.append(f'<span class="muted">{rate:.1f} records/s</span>')
     if isinstance(eta, (int, float)):
-        parts.append(f'<span class="muted">about {eta:.0f} s left</span>')
+        parts.append(f'<span class="muted">about {_span(eta)} left</span>')
     if bulk.get("message"):
         parts.append(f'<div>{escape(str(bulk["message"]))}</div>')
     return " ".join(parts)
