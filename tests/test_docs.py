@@ -79,9 +79,13 @@ def test_schema_command_prints_the_schema(kind: str) -> None:
 def test_ci_runs_the_readme_test_command() -> None:
     readme = (REPO / "README.md").read_text()
     blocks = re.findall(r"```bash\n(.*?)\n```", readme, re.S)
-    test_command = next(b for b in blocks if "pytest" in b)
+    test_command = next(b for b in blocks if "tests/run.sh" in b)
     assert test_command in (REPO / ".ci" / "run").read_text()
     assert any("syncd demo" in b for b in blocks)
+    # the script installs what the tests need, then runs pytest with the arguments given
+    script = (REPO / "tests" / "run.sh").read_text()
+    assert all(package in script for package in ("systemd", "chromium", "chromium-driver"))
+    assert script.rstrip().endswith('.venv/bin/pytest "$@"')
 
 
 

@@ -24,5 +24,7 @@ def test_wheel_ships_schemas_and_connector_specs(tmp_path: Path) -> None:
     shipped = {p.name for p in (REPO / "connectors.d").glob("*.yaml")}
     assert shipped and {f"syncd/_data/connectors.d/{n}" for n in shipped} <= names
     assert "syncd/sampleapp/__main__.py" in names
+    # the status page's template and stylesheet, read with importlib.resources
+    assert {"syncd/daemon/status.html", "syncd/daemon/status.css"} <= names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "syncd = syncd.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

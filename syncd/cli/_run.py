@@ -2,18 +2,20 @@
 
 Exit 0 after a stop by SIGTERM/SIGINT, 78 when the config is invalid at
 start (the FILE:LINE:COL errors on stderr; the unit does not restart on
-78), 1 when the state store or the control socket cannot be opened.
+78) or ``metrics.listen`` cannot be listened on, 1 when the state store or
+the control socket cannot be opened.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 import anyio
 
 from syncd._logging import configure_logging
-from syncd.cli._common import EXIT_FAILED, EXIT_OK, add_config_dir_argument, error
+from syncd.cli._common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, add_config_dir_argument, error
 from syncd.cli._once import load
 from syncd.config import DaemonSettings, config_directory
 from syncd.connector import PROCESS_MASKER
@@ -21,7 +23,9 @@ from syncd.daemon import (
     STOP_TIMEOUT,
     ControlPathError,
     Daemon,
+    ListenError,
     bind_control_socket,
+    bind_web_listener,
     config_fingerprint,
     control_socket,
 )
@@ -51,10 +55,21 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(config, int):
         return config
     _configure(config.daemon)
+    # First, before anything is opened: a port in use is a config problem
+    # (metrics.listen), and nothing is left half-started.
+    web = None
+    if config.daemon.metrics_enabled:
+        try:
+            web = bind_web_listener(config.daemon)
+        except ListenError as e:
+            print(e, file=sys.stderr)  # FILE:LINE:COL: error: …, as the other config problems
+            return EXIT_CONFIG
     try:
         store = open_store(config.daemon.state_path)
     except StateError as e:
         error(str(e))
+        if web is not None:
+            web.close()
         return EXIT_FAILED
     try:
         try:
@@ -63,8 +78,10 @@ def run(args: argparse.Namespace) -> int:
             error(str(e))
             return EXIT_FAILED
         daemon = Daemon(config, store, control, on_settings=_configure, stop_timeout=args.stop_timeout,
-                        loaded=loaded)
+                        loaded=loaded, web=web)
         anyio.run(daemon.run)
     finally:
         store.close()
+        if web is not None:
+            web.close()  # closed already when the daemon ran; not when it could not start
     return EXIT_OK

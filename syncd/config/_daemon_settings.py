@@ -21,7 +21,8 @@ from syncd.config._model import DaemonSettings
 from syncd.config._secrets import SecretRefError, resolve_reference
 from syncd.config._yaml import YamlDoc
 
-__all__ = ["build_daemon_settings", "default_daemon_settings", "default_state_path", "resolve_references"]
+__all__ = ["build_daemon_settings", "default_daemon_settings", "default_state_path", "resolve_references",
+           "unavailable_settings"]
 
 # Keys syncd.yaml leaves out take the schema's defaults (see _defaults).
 _DEFAULTS = schema_defaults("syncd")
@@ -64,21 +65,44 @@ def build_daemon_settings(doc: YamlDoc, config_dir: Path, environ: Mapping[str, 
 
     state, control = section("state"), section("control")
     metrics, webhooks, log = section("metrics"), section("webhooks"), section("log")
-    socket_at = ""
-    if "socket" in control:
-        line, col = doc.position(("control", "socket"))
-        socket_at = f"{doc.file}:{line}:{col}"
+    socket_at = _at(doc, ("control", "socket")) if "socket" in control else ""
+    raw_metrics = data.get("metrics") or {}
+    metrics_at = _at(doc, ("metrics", "listen" if "listen" in raw_metrics else "enabled")) \
+        if raw_metrics else ""
     return DaemonSettings(
         state_path=path(state["path"]) if "path" in state else default_state_path(config_dir, environ),
         control_socket=path(control["socket"]) if "socket" in control else None,
         control_socket_at=socket_at,
         metrics_listen=metrics["listen"],
+        metrics_listen_at=metrics_at,
         metrics_enabled=bool(metrics["enabled"]),
         webhooks_listen=webhooks["listen"],
         webhooks_enabled=bool(webhooks["enabled"]),
         log_level=log["level"],
         log_format=log["format"],
     )
+
+
+def unavailable_settings(doc: YamlDoc) -> list[Problem]:
+    """Keys the schema allows that this version of syncd cannot honour yet.
+
+    A key that validates and then does nothing is worse than an error: the
+    user believes something listens. Refused here (not in the schema) so
+    that editors keep completing the key, and the message says why.
+    """
+    data: dict[str, Any] = doc.data or {}
+    webhooks = data.get("webhooks")
+    if isinstance(webhooks, dict) and webhooks.get("enabled") is True:
+        return [doc.problem(("webhooks", "enabled"),
+                            "webhooks are not available yet in this version of syncd: nothing would listen "
+                            "for them. Remove `webhooks:` or set `enabled: false`; scheduled cycles "
+                            "(`schedule:`) and `syncd sync INTEGRATION` pick up changes meanwhile")]
+    return []
+
+
+def _at(doc: YamlDoc, path: KeyPath) -> str:
+    line, col = doc.position(path)
+    return f"{doc.file}:{line}:{col}"
 
 
 def _resolve(

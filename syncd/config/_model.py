@@ -326,6 +326,9 @@ class DaemonSettings:
     # taken; where a setting is written is not a setting (not compared).
     control_socket_at: str = field(default="", compare=False)
     metrics_listen: str = _SYNCD("/properties/metrics/properties/listen")
+    # FILE:LINE:COL of metrics.listen (or of metrics.enabled when the
+    # address is the default), for the message when the port is taken.
+    metrics_listen_at: str = field(default="", compare=False)
     metrics_enabled: bool = _SYNCD("/properties/metrics/properties/enabled")
     webhooks_listen: str = _SYNCD("/properties/webhooks/properties/listen")
     webhooks_enabled: bool = _SYNCD("/properties/webhooks/properties/enabled")

@@ -1,4 +1,5 @@
-"""The daemon: scheduler, supervisor, reloads, systemd notify and watchdog, control API.
+"""The daemon: scheduler, supervisor, reloads, systemd notify and watchdog, control API,
+metrics, health and the status page.
 
 :class:`Daemon` runs it all (``syncd run``); :func:`call_daemon` is the
 command line's way in, over the control socket; :func:`stored_status` what
@@ -12,6 +13,7 @@ from syncd.daemon._notify import Notifier
 from syncd.daemon._paths import ControlPathError, ControlSocket, control_socket
 from syncd.daemon._status import stored_status
 from syncd.daemon._watch import config_fingerprint
+from syncd.daemon._web import ListenError, bind_web_listener
 
 __all__ = [
     "STOP_TIMEOUT",
@@ -19,8 +21,10 @@ __all__ = [
     "ControlSocket",
     "Daemon",
     "DaemonUnreachable",
+    "ListenError",
     "Notifier",
     "bind_control_socket",
+    "bind_web_listener",
     "call_daemon",
     "config_fingerprint",
     "control_socket",

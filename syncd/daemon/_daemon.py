@@ -2,7 +2,9 @@
 
 One task group holds everything: the integrations' runners and bulk syncs
 (under the :class:`~syncd.daemon._supervisor.Supervisor`), the control API on its Unix
-socket, the config watcher, the signal handler and the systemd watchdog.
+socket, the config watcher, the signal handler and the systemd watchdog,
+and, when ``metrics.enabled``, the HTTP listener of metrics, health and the
+status page (:mod:`syncd.daemon._web`).
 
 Signals: SIGHUP reloads. SIGTERM or SIGINT stops gracefully: no new
 cycles, running ones end at their next checkpoint (a page read or a batch
@@ -27,10 +29,12 @@ import structlog
 from syncd.config import Config, DaemonSettings
 from syncd.daemon._bulk import bulk_routes
 from syncd.daemon._control import ControlServer, core_routes
+from syncd.daemon._metrics import Metrics
 from syncd.daemon._notify import Notifier
 from syncd.daemon._supervisor import ReloadResult, Supervisor
 from syncd.daemon._sync_now import sync_routes
 from syncd.daemon._watch import Fingerprint, watch_config
+from syncd.daemon._web import WebServer
 from syncd.state import StateStore
 
 __all__ = ["STOP_TIMEOUT", "Daemon"]
@@ -44,7 +48,8 @@ class Daemon:
     def __init__(self, config: Config, store: StateStore, control: socket.socket, *,
                  environ: Mapping[str, str] | None = None, notifier: Notifier | None = None,
                  on_settings: Callable[[DaemonSettings], None] = lambda settings: None,
-                 stop_timeout: float = STOP_TIMEOUT, loaded: Fingerprint | None = None) -> None:
+                 stop_timeout: float = STOP_TIMEOUT, loaded: Fingerprint | None = None,
+                 web: socket.socket | None = None) -> None:
         self.environ = dict(os.environ if environ is None else environ)
         self.notifier = notifier if notifier is not None else Notifier.from_environ(self.environ)
         self.supervisor = Supervisor(config, store, environ=self.environ, on_settings=on_settings)
@@ -53,6 +58,14 @@ class Daemon:
             *sync_routes(self.supervisor),
             *bulk_routes(self.supervisor),
         ])
+        # metrics, health and the status page, on *web* (bound by bind_web_listener)
+        self.web: WebServer | None = None
+        if web is not None:
+            metrics = Metrics(self.supervisor)
+            self.supervisor.on_cycle_end = metrics.on_cycle_end
+            self.supervisor.cycles.accounts.listen(metrics.on_request)
+            self.web = WebServer(web, metrics, ready=lambda: self._ready)
+        self._ready = False  # integrations started, not stopping: /-/ready
         self.stop_timeout = stop_timeout
         self.loaded = loaded  # the config files as they were before the config was loaded
         self._stop = anyio.Event()
@@ -64,6 +77,8 @@ class Daemon:
             # Handlers in place before READY=1: a stop right after start is graceful.
             await tg.start(self._signals, tg)
             tg.start_soon(self.control.serve)
+            if self.web is not None:
+                tg.start_soon(self.web.serve)
             tg.start_soon(watch_config, self.supervisor.config.directory, self._reload, self._watch_stop,
                           self.loaded)
             interval = self.notifier.watchdog_interval()
@@ -73,10 +88,13 @@ class Daemon:
                 self.supervisor.start_all(runners)
                 self.supervisor.bulks.mark_interrupted()
                 self.supervisor.bulks.attach(runners)
+                self._ready = True
                 self.notifier.ready(self.supervisor.summary_line())
                 log.info("syncd started", pid=os.getpid(), config=str(self.supervisor.config.directory),
-                         socket=str(self.control.path), integrations=len(self.supervisor.runners))
+                         socket=str(self.control.path), integrations=len(self.supervisor.runners),
+                         **self._web_address())
                 await self._stop.wait()
+                self._ready = False
                 self.notifier.stopping()
                 log.info("stopping: running cycles end at their next checkpoint",
                          running=sum(1 for r in self.supervisor.runners.values()
@@ -92,8 +110,17 @@ class Daemon:
                     log.warning("stop timeout reached: cancelling what still runs", seconds=self.stop_timeout)
                     runners.cancel_scope.cancel()
             self.control.stop()
+            if self.web is not None:
+                self.web.stop()
             tg.cancel_scope.cancel()  # the signal handler and the watchdog
         log.info("syncd stopped", forced=self.forced)
+
+    def _web_address(self) -> dict[str, str]:
+        """Where the metrics listen, for the start-up log line (a port 0 is known only now)."""
+        if self.web is None:
+            return {}
+        host, port = self.web.address[:2]
+        return {"metrics": f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"}
 
     async def _reload(self, trigger: str) -> ReloadResult | None:
         if self._stop.is_set():
@@ -125,6 +152,8 @@ class Daemon:
                     log.warning("second signal: stopping at once", signal=signal.Signals(signum).name)
                     self.forced = True
                     self.control.stop()
+                    if self.web is not None:
+                        self.web.stop()
                     tg.cancel_scope.cancel()
 
     async def _watchdog(self, interval: float) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -32,7 +33,7 @@ import structlog
 from syncd.connector import PROCESS_MASKER
 from syncd.daemon._schedule import jitter_for, next_run
 from syncd.state import Origin, StateError, StateStore
-from syncd.sync import Cycles
+from syncd.sync import Cycles, CycleSummary
 
 __all__ = ["CycleRequest", "Runner", "RunnerStatus"]
 
@@ -40,6 +41,9 @@ log = structlog.get_logger("syncd.daemon")
 _cycle_ids = itertools.count(1)
 
 State = Literal["waiting", "running", "stopping", "stopped"]
+# Called after every cycle with the runner's name, status and the cycle's
+# summary (None when the cycle raised): the daemon's metrics count there.
+CycleEnd = Callable[[str, "RunnerStatus", CycleSummary | None], None]
 
 
 @dataclass
@@ -86,8 +90,9 @@ class CycleRequest:
 
 class Runner:
     def __init__(self, cycles: Cycles, name: str, *, immediate: bool = False,
-                 lock: anyio.Lock | None = None) -> None:
+                 lock: anyio.Lock | None = None, on_cycle_end: CycleEnd | None = None) -> None:
         self.cycles = cycles
+        self.on_cycle_end = on_cycle_end
         # Held for each cycle; shared with whatever else writes for this
         # integration in the daemon (a retry, a bulk batch), so they never overlap.
         self.lock = lock if lock is not None else anyio.Lock()
@@ -168,6 +173,7 @@ class Runner:
         status.last_origin = origin
         status.cycles += 1
         cycle = f"{self.name}-{next(_cycle_ids)}"
+        summary: CycleSummary | None = None
         with structlog.contextvars.bound_contextvars(integration=self.name, cycle=cycle):
             try:
                 catching_up = self.store.disabled_since(self.name) is not None
@@ -202,3 +208,5 @@ class Runner:
                 status.last_end = time.time()
                 if status.state == "running":
                     status.state = "waiting"
+                if self.on_cycle_end is not None:
+                    self.on_cycle_end(self.name, status, summary)

@@ -30,7 +30,7 @@ import structlog
 from syncd.config import Config, ConfigError, ConnectorSpec, DaemonSettings, Integration, load_config
 from syncd.connector import AccountRegistry
 from syncd.daemon._bulk import Bulks
-from syncd.daemon._runner import Runner
+from syncd.daemon._runner import CycleEnd, Runner
 from syncd.daemon._status import config_errors_of, stored_status
 from syncd.state import StateStore
 from syncd.sync import Cycles
@@ -81,6 +81,7 @@ class Supervisor:
     def __init__(self, config: Config, store: StateStore, *, environ: Mapping[str, str],
                  on_settings: Callable[[DaemonSettings], None] = lambda settings: None) -> None:
         self.config = config
+        self.on_cycle_end: CycleEnd | None = None  # given to every runner (the daemon's metrics)
         self.running_settings = config.daemon  # what the daemon was started with
         self.store = store
         self.environ = environ
@@ -91,6 +92,7 @@ class Supervisor:
         self.last_reload: ReloadResult | None = None
         self.restart_needed: list[str] = []
         self.started_at = time.time()
+        self.last_good_load = self.started_at  # the start-up load, then each valid reload
         self._on_settings = on_settings
         self._lock = anyio.Lock()
         self.stopping = False
@@ -122,7 +124,8 @@ class Supervisor:
         assert self._tg is not None
         if self.stopping:
             return  # a reload that ends while the daemon stops starts nothing
-        runner = Runner(self.cycles, name, immediate=immediate, lock=self.lock_for(name))
+        runner = Runner(self.cycles, name, immediate=immediate, lock=self.lock_for(name),
+                        on_cycle_end=self.on_cycle_end)
         self.runners[name] = runner
         self._tg.start_soon(runner.run, name=f"syncd integration {name}")
 
@@ -172,6 +175,7 @@ class Supervisor:
                 result.errors = [f"internal error while loading the config: {type(e).__name__}: {e}"]
             else:
                 result.ok = True
+                self.last_good_load = result.at
                 await self._apply(new, result)
             result.seconds = round(time.monotonic() - start, 3)
             self.last_reload = result
