@@ -17,7 +17,7 @@ from typing import Any
 
 from syncd.config._defaults import schema_defaults
 from syncd.config._errors import KeyPath, Problem
-from syncd.config._model import DaemonSettings
+from syncd.config._model import BudgetTiers, DaemonSettings
 from syncd.config._secrets import SecretRefError, resolve_reference
 from syncd.config._yaml import YamlDoc
 
@@ -64,6 +64,7 @@ def build_daemon_settings(doc: YamlDoc, config_dir: Path, environ: Mapping[str, 
 
     state, control = section("state"), section("control")
     metrics, webhooks, log = section("metrics"), section("webhooks"), section("log")
+    budgets = section("budgets")
     socket_at = ""
     if "socket" in control:
         line, col = doc.position(("control", "socket"))
@@ -78,6 +79,8 @@ def build_daemon_settings(doc: YamlDoc, config_dir: Path, environ: Mapping[str, 
         webhooks_enabled=bool(webhooks["enabled"]),
         log_level=log["level"],
         log_format=log["format"],
+        budgets=BudgetTiers(bulk_below_percent=float(budgets["bulk_below_percent"]),
+                            scheduled_below_percent=float(budgets["scheduled_below_percent"])),
     )
 
 
