@@ -10,6 +10,7 @@ and :class:`Transaction` (writes); type against them, not
 
 from syncd.state._errors import StateCorruptError, StateError, StateLockedError, StateVersionError
 from syncd.state._model import (
+    AccountUsage,
     ConflictRow,
     CycleRow,
     Intent,
@@ -24,6 +25,7 @@ from syncd.state._sqlite import SQLiteStore, open_store
 from syncd.state._store import StateStore, Transaction
 
 __all__ = [
+    "AccountUsage",
     "ConflictRow",
     "CycleRow",
     "Intent",

@@ -35,6 +35,10 @@ otherwise pick the primary key and scan a whole side.
                   right_value JSON, winner, rule, at
     cycles        id → origin, started_at, ended_at, outcome, counts JSON,
                   error (version 4); the newest 100 per integration
+    api_usage     account → connector, window_start, window_end (Unix
+                  seconds, REAL), used, api_used, api_limit (version 5):
+                  keyed by connector account, not by integration (the
+                  accounts' budgets are shared), and not cascaded
 """
 
 from __future__ import annotations
@@ -153,6 +157,21 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             error TEXT
         )""",
         "CREATE INDEX cycles_integration ON cycles (integration, id)",
+    ),
+    # 5: each connector account's use of its API quota window (the API
+    # budget), so that a restart does not forget the day's count, and
+    # `syncd status` without a daemon can show it. The account key holds a
+    # digest of the credentials, never the credentials.
+    (
+        """CREATE TABLE api_usage (
+            account TEXT PRIMARY KEY,
+            connector TEXT NOT NULL,
+            window_start REAL NOT NULL,
+            window_end REAL NOT NULL,
+            used INTEGER NOT NULL,
+            api_used INTEGER,
+            api_limit INTEGER
+        )""",
     ),
 )
 

@@ -114,3 +114,17 @@ class CycleRow:
     counts: Mapping[str, Any]  # CycleSummary.counts(): read, created, updated, …
     error: str | None = None  # why it was aborted or failed (masked)
     id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AccountUsage:
+    """One connector account's use of its API quota window (see
+    :class:`syncd.connector.Usage`, which this stores). Times are Unix seconds."""
+
+    account: str  # the account key: connector@base_url#digest, no secret
+    connector: str
+    window_start: float
+    window_end: float
+    used: int  # syncd's own requests in the window
+    api_used: int | None = None  # what the API last said was used
+    api_limit: int | None = None  # the limit the API last sent
