@@ -29,6 +29,7 @@ import structlog
 
 from syncd.config import Config, ConfigError, ConnectorSpec, DaemonSettings, Integration, load_config
 from syncd.connector import AccountRegistry
+from syncd.daemon._budgets import Budgets
 from syncd.daemon._runner import Runner
 from syncd.daemon._status import config_errors_of, stored_status
 from syncd.state import StateStore
@@ -39,7 +40,7 @@ __all__ = ["ReloadResult", "Supervisor"]
 log = structlog.get_logger("syncd.daemon")
 
 # Settings the daemon applies live; any other difference needs a restart.
-_LIVE_SETTINGS = frozenset({"log_level", "log_format"})
+_LIVE_SETTINGS = frozenset({"log_level", "log_format", "budgets"})
 
 
 @dataclass
@@ -86,6 +87,9 @@ class Supervisor:
         # One store and one account registry for the daemon's life; the
         # cycles are remade for each config a reload brings.
         self.cycles = Cycles(config, store, AccountRegistry())
+        # Every request of every account counts against its API budget.
+        self.budgets = Budgets(config, store)
+        self.cycles.accounts.listen(self.budgets.count)
         self.runners: dict[str, Runner] = {}
         self.last_reload: ReloadResult | None = None
         self.restart_needed: list[str] = []
@@ -120,7 +124,7 @@ class Supervisor:
         assert self._tg is not None
         if self.stopping:
             return  # a reload that ends while the daemon stops starts nothing
-        runner = Runner(self.cycles, name, immediate=immediate, lock=self.lock_for(name))
+        runner = Runner(self.cycles, name, immediate=immediate, lock=self.lock_for(name), budgets=self.budgets)
         self.runners[name] = runner
         self._tg.start_soon(runner.run, name=f"syncd integration {name}")
 
@@ -195,6 +199,7 @@ class Supervisor:
             self._on_settings(new.daemon)
         self.config = new
         self.cycles = Cycles(new, self.store, self.cycles.accounts)
+        self.budgets.reconfigure(new)
         changes: list[tuple[str, bool, bool]] = []  # name, stop the runner, start one
         for name in sorted(set(old.integrations) | set(new.integrations)):
             running = name in self.runners
@@ -214,6 +219,9 @@ class Supervisor:
         async with anyio.create_task_group() as tg:
             for name, stop, start in changes:
                 tg.start_soon(self._change, new, name, stop, start)
+        if new.daemon.budgets != old.daemon.budgets:
+            for runner in self.runners.values():
+                runner.recheck()  # a paused one may run now, or a waiting one be held back
 
     async def _change(self, new: Config, name: str, stop: bool, start: bool) -> None:
         if stop:
@@ -248,6 +256,10 @@ class Supervisor:
             entry = stored_status(integration, self.store)  # what the store kept: a disabled one's last cycle
             if runner is not None:
                 entry.update(runner.status.as_dict())
+                entry["paused"] = self.budgets.allows("scheduled", name)  # now, not at the runner's last look
+            else:
+                entry["paused"] = None
+            entry["budget"] = self.budgets.accounts(name)
             # Its file failed the last reload: what runs is the config from before.
             entry["config_errors"] = config_errors_of(integration.source, errors)
             integrations.append(entry)
