@@ -2,9 +2,11 @@
 
 :class:`Daemon` runs it all (``syncd run``); :func:`call_daemon` is the
 command line's way in, over the control socket; :func:`stored_status` what
-``syncd status`` shows of an integration when no daemon runs.
+``syncd status`` shows of an integration when no daemon runs (and
+:class:`Budgets`, read-only, its API budget).
 """
 
+from syncd.daemon._budgets import Budgets
 from syncd.daemon._client import DaemonUnreachable, call_daemon
 from syncd.daemon._control import bind_control_socket
 from syncd.daemon._daemon import STOP_TIMEOUT, Daemon
@@ -15,6 +17,7 @@ from syncd.daemon._watch import config_fingerprint
 
 __all__ = [
     "STOP_TIMEOUT",
+    "Budgets",
     "ControlPathError",
     "ControlSocket",
     "Daemon",

@@ -50,9 +50,12 @@ class _AccountOf:
 class Budgets:
     """The daemon's API budgets: one per connector account, kept across reloads."""
 
-    def __init__(self, config: Config, store: StateStore, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, config: Config, store: StateStore, *, clock: Callable[[], float] = time.time,
+                 read_only: bool = False) -> None:
         self.store = store
         self._clock = clock
+        # `syncd status` without a daemon reads the budgets; it never writes the store.
+        self._read_only = read_only
         self._usage: dict[str, Usage] = {}
         self._store_failed = False
         try:
@@ -94,6 +97,8 @@ class Budgets:
         self._save(usage)
 
     def _save(self, usage: Usage) -> None:
+        if self._read_only:
+            return
         try:
             self.store.put_api_usage(AccountUsage(usage.account, usage.connector, usage.window_start,
                                                   usage.window_end, usage.used, usage.api_used, usage.api_limit))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -115,4 +115,22 @@ def test_quota_headers_count_another_tools_requests_and_new_tiers_apply_at_a_rel
     d.wait_until(lambda: any(at(e) > at(resumed) for e in d.named("cycle finished")), what="a cycle after resuming")
     assert d.integration("pair")["paused"] is None
     assert at(paused) < at(resumed)
+    assert d.stop() == 0
+
+
+def test_syncd_status_prints_each_accounts_budget(pair, daemon) -> None:
+    p = pair(left_n=2)
+    p.connector(rate_limit={"daily_limit": 1000})
+    p.write(extra="schedule: every 1 hour\n")
+    d = daemon(p)
+    d.wait_for("cycle finished")
+    used = len(p.left.requests)
+    shown = d.cli("status")
+    assert shown.returncode == 0, shown.stderr
+    [line] = [line for line in shown.stdout.splitlines() if f"@{p.left.url}#" in line]
+    resets = datetime.fromtimestamp(budget_of(d, p.left.url)["window_resets_at"], UTC)
+    assert line.startswith(f"  API budget sampleapp@{p.left.url}#")
+    assert line.endswith(f": {used} of 1000 requests ({round(100 * used / 1000, 1):g}%); resets "
+                         f"{resets:%Y-%m-%d} 00:00:00 UTC")
+    assert "paused:" not in shown.stdout
     assert d.stop() == 0
