@@ -32,6 +32,9 @@ def test_salesforce_usage_header_gives_used_and_limit_in_one_value() -> None:
     spec = QuotaSpec(used_header="Sforce-Limit-Info")
     assert read_quota(spec, httpx.Headers({"Sforce-Limit-Info": "api-usage=25/15000"}), NOW) == \
         QuotaReading(used=25, limit=15000)
+    # the daily figure comes first; the burst one after it is not the budget
+    both = httpx.Headers({"Sforce-Limit-Info": "api-usage=10018/100000; api-bursts=1/750"})
+    assert read_quota(spec, both, NOW) == QuotaReading(used=10018, limit=100000)
 
 
 def test_a_reset_in_seconds_counts_from_now_and_an_ietf_policy_suffix_is_ignored() -> None:
