@@ -59,6 +59,22 @@ def test_scheduled_cycles_pause_at_80_percent_and_resume_when_the_window_rolls_o
     assert d.stop() == 0
 
 
+def test_a_cycle_that_crosses_the_tier_stops_at_its_next_checkpoint(pair, daemon) -> None:
+    p = pair(left_n=800)  # 8 pages of 100 on the left
+    p.connector(rate_limit={"daily_limit": 5})
+    p.write(extra="schedule: every 1 hour\n")
+    d = daemon(p)
+    [stopped] = d.wait_for("cycle stopped at a checkpoint")
+    [paused] = d.wait_for("scheduled cycles paused")
+    assert at(stopped) <= at(paused)
+    entry = d.integration("pair")
+    assert entry["last_result"] == "stopped" and entry["state"] == "waiting"
+    assert entry["paused"] is not None and "scheduled cycles run below 80%" in entry["paused"]
+    # it stopped reading at 4 of 5 requests (the page read ahead may have gone out too)
+    assert 4 <= len(p.left.requests) <= 5 and len(p.right.store) < 800
+    assert d.stop() == 0
+
+
 def test_the_windows_count_survives_a_restart(pair, daemon) -> None:
     p = pair(left_n=4)
     p.connector(rate_limit={"daily_limit": 100000})
