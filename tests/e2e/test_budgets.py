@@ -72,6 +72,13 @@ def test_a_cycle_that_crosses_the_tier_stops_at_its_next_checkpoint(pair, daemon
     assert entry["paused"] is not None and "scheduled cycles run below 80%" in entry["paused"]
     # it stopped reading at 4 of 5 requests (the page read ahead may have gone out too)
     assert 4 <= len(p.left.requests) <= 5 and len(p.right.store) < 800
+    # An operator's `syncd sync` spends the budget as they decide: the cycle runs, whole.
+    synced = d.cli("sync", "pair")
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    assert len(p.right.store) == 800
+    entry = d.integration("pair")
+    assert entry["last_origin"] == "manual" and entry["last_result"] == "ok"
+    assert entry["paused"] is not None  # scheduled cycles still wait for the window
     assert d.stop() == 0
 
 
@@ -84,6 +91,11 @@ def test_the_windows_count_survives_a_restart(pair, daemon) -> None:
     first = budget_of(d, p.left.url)
     assert first["used"] == len(p.left.requests) > 0 and first["source"] == "syncd"
     assert d.stop() == 0
+    # Without a daemon, `syncd status` reads the count from the state store.
+    shown = p.syncd("status", "--json")
+    assert shown.returncode == 0, shown.stderr
+    [stored] = [b for b in json.loads(shown.stdout)["integrations"][0]["budget"] if f"@{p.left.url}#" in b["account"]]
+    assert stored == first
     d = daemon(p)
     d.wait_for("cycle finished")  # a new daemon's first cycle runs at once
     # every request the app ever had from syncd, from both daemons: counted on, not from zero
