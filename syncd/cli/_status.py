@@ -12,13 +12,13 @@ import argparse
 import json
 import sys
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from syncd.cli._common import EXIT_FAILED, EXIT_OK, error
 from syncd.cli._daemon_client import add_socket_arguments, ask_daemon, socket_path
 from syncd.config import ConfigError, config_directory, load_config
-from syncd.daemon import DaemonUnreachable, stored_status
+from syncd.daemon import Budgets, DaemonUnreachable, stored_status
 from syncd.state import StateError, StateStore, open_store
 
 
@@ -73,6 +73,11 @@ def _without_daemon(args: argparse.Namespace) -> dict[str, Any] | None:
             return None
     try:
         integrations = [stored_status(i, store) for _, i in sorted(config.integrations.items())]
+        if store is not None:
+            budgets = Budgets(config, store, read_only=True)
+            for entry in integrations:
+                entry["budget"] = budgets.accounts(entry["name"])
+                entry["paused"] = budgets.allows("scheduled", entry["name"]) if entry["enabled"] else None
     finally:
         if store is not None:
             store.close()
@@ -129,6 +134,21 @@ def _bulk(b: dict[str, Any]) -> str:
     if b.get("message"):
         text += f": {b['message']}"
     return text
+def budget_lines(entry: dict[str, Any]) -> list[str]:
+    """The API budget of an integration's status entry: a line per account,
+    then why scheduled cycles wait, if they do. Keys may be absent (an older
+    daemon): then nothing."""
+    lines = []
+    for b in entry.get("budget") or []:
+        used = f"{b['used']} of {b['limit']} requests ({b['percent']:g}%)" if b.get("limit") \
+            else f"{b['used']} requests (no limit)"
+        resets = b.get("window_resets_at")
+        when = datetime.fromtimestamp(resets, UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if resets else "-"
+        source = ", as the API reports" if b.get("source") == "api" else ""
+        lines.append(f"API budget {b['account']}: {used}{source}; resets {when}")
+    if entry.get("paused"):
+        lines.append(f"paused: {entry['paused']}")
+    return lines
 
 
 def print_status(body: dict[str, Any]) -> None:
@@ -156,3 +176,5 @@ def print_status(body: dict[str, Any]) -> None:
             print(f"  bulk: {_bulk(bulk)}")
         for line in i.get("config_errors") or []:
             print(f"  config: {line} (the previous config of this integration keeps running)")
+        for line in budget_lines(i):
+            print(f"  {line}")

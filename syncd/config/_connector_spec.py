@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from syncd.config._defaults import schema_defaults
 from syncd.config._errors import KeyPath, SpecError
+from syncd.config._integration import parse_duration
 from syncd.config._model import (
     OPERATION_NAMES,
     ApiKeyAuth,
@@ -34,6 +35,7 @@ from syncd.config._model import (
     OperationName,
     PageNumberPagination,
     Pagination,
+    QuotaSpec,
     RateLimitSpec,
     RetrySpec,
     SettingSpec,
@@ -193,11 +195,25 @@ def build_connector(doc: Mapping[str, Any], source: str = "") -> tuple[Connector
             requests_per_second=rate.get("requests_per_second"),
             max_concurrency=rate.get("max_concurrency"),
             daily_limit=rate.get("daily_limit"),
+            quota=_quota(rate.get("quota")),
         ),
         objects=objects,
         source=source,
     )
     return spec, b.errors
+
+
+def _quota(doc: Mapping[str, Any] | None) -> QuotaSpec:
+    q = _DEFAULTS.fill("/properties/rate_limit/properties/quota", doc or {})
+    return QuotaSpec(
+        # The schema's pattern admits only what parse_duration reads.
+        window_seconds=parse_duration(q["window"]),
+        remaining_header=q.get("remaining_header"),
+        limit_header=q.get("limit_header"),
+        used_header=q.get("used_header"),
+        reset_header=q.get("reset_header"),
+        reset=q["reset"],
+    )
 
 
 def _setting(name: str, s: Mapping[str, Any]) -> SettingSpec:

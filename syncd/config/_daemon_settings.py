@@ -17,7 +17,7 @@ from typing import Any
 
 from syncd.config._defaults import schema_defaults
 from syncd.config._errors import KeyPath, Problem
-from syncd.config._model import DaemonSettings
+from syncd.config._model import BudgetTiers, DaemonSettings
 from syncd.config._secrets import SecretRefError, resolve_reference
 from syncd.config._yaml import YamlDoc
 
@@ -69,6 +69,7 @@ def build_daemon_settings(doc: YamlDoc, config_dir: Path, environ: Mapping[str, 
     raw_metrics = data.get("metrics") or {}
     metrics_at = _at(doc, ("metrics", "listen" if "listen" in raw_metrics else "enabled")) \
         if raw_metrics else ""
+    budgets = section("budgets")
     return DaemonSettings(
         state_path=path(state["path"]) if "path" in state else default_state_path(config_dir, environ),
         control_socket=path(control["socket"]) if "socket" in control else None,
@@ -80,6 +81,8 @@ def build_daemon_settings(doc: YamlDoc, config_dir: Path, environ: Mapping[str, 
         webhooks_enabled=bool(webhooks["enabled"]),
         log_level=log["level"],
         log_format=log["format"],
+        budgets=BudgetTiers(bulk_below_percent=float(budgets["bulk_below_percent"]),
+                            scheduled_below_percent=float(budgets["scheduled_below_percent"])),
     )
 
 

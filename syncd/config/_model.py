@@ -199,11 +199,32 @@ class RetrySpec:
     backoff_max: float = float(_CONNECTOR("/properties/retry/properties/backoff_max"))
 
 
+QuotaReset = Literal["seconds", "epoch"]
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaSpec:
+    """Where the API tells how much of the account's quota is used (``rate_limit.quota``).
+
+    Header names are as the API sends them (compared case-insensitively);
+    an absent one is not read. ``window_seconds`` is how long a quota
+    window lasts when no reset header says when it ends.
+    """
+
+    window_seconds: float = 86400.0  # the builder parses the schema's default ("1 day")
+    remaining_header: str | None = None
+    limit_header: str | None = None
+    used_header: str | None = None
+    reset_header: str | None = None
+    reset: QuotaReset = _CONNECTOR("/properties/rate_limit/properties/quota/properties/reset")
+
+
 @dataclass(frozen=True, slots=True)
 class RateLimitSpec:
     requests_per_second: float | None = None
     max_concurrency: int | None = None
     daily_limit: int | None = None
+    quota: QuotaSpec = QuotaSpec()
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,6 +340,15 @@ class Integration:
 
 
 @dataclass(frozen=True, slots=True)
+class BudgetTiers:
+    """``budgets:``: below which share of an account's API budget (percent
+    used) each kind of work may run; an operator's retry runs regardless."""
+
+    bulk_below_percent: float = _SYNCD("/properties/budgets/properties/bulk_below_percent")
+    scheduled_below_percent: float = _SYNCD("/properties/budgets/properties/scheduled_below_percent")
+
+
+@dataclass(frozen=True, slots=True)
 class DaemonSettings:
     state_path: Path
     control_socket: Path | None = None
@@ -334,6 +364,7 @@ class DaemonSettings:
     webhooks_enabled: bool = _SYNCD("/properties/webhooks/properties/enabled")
     log_level: str = _SYNCD("/properties/log/properties/level")
     log_format: Literal["auto", "json", "console"] = _SYNCD("/properties/log/properties/format")
+    budgets: BudgetTiers = field(default_factory=lambda: BudgetTiers())
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ See :class:`Connector` for the operations and ``_errors`` for the exception
 tree.
 """
 
-from syncd.connector._connector import Connector, Page, resolve_settings, since_context
+from syncd.connector._connector import Connector, Page, account_key, resolve_settings, since_context
 from syncd.connector._errors import (
     ApiError,
     AuthError,
@@ -17,6 +17,7 @@ from syncd.connector._errors import (
 from syncd.connector._fields import Record, normaliser_for, parse_stored_datetime
 from syncd.connector._masking import PROCESS_MASKER, SecretMasker
 from syncd.connector._probe import ProbeResult, probe
+from syncd.connector._quota import QuotaReading, Usage, read_quota, window_of
 from syncd.connector._ratelimit import Account, AccountRegistry
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "ConnectorError",
     "PROCESS_MASKER",
     "Page",
+    "QuotaReading",
     "ProbeResult",
     "PaginationError",
     "Record",
@@ -35,9 +37,13 @@ __all__ = [
     "ResponseError",
     "SecretMasker",
     "TransportError",
+    "Usage",
+    "account_key",
     "normaliser_for",
     "parse_stored_datetime",
     "probe",
+    "read_quota",
     "resolve_settings",
     "since_context",
+    "window_of",
 ]

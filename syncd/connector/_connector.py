@@ -88,6 +88,22 @@ def since_context(since: datetime) -> dict[str, Any]:
 
 
 
+def account_key(spec: ConnectorSpec, settings: Mapping[str, Any]) -> str:
+    """The key of the account a connector with these settings uses (see
+    :class:`AccountRegistry`), without opening one: the daemon knows which
+    API budgets an integration spends before its first cycle."""
+    resolved = resolve_settings(spec, settings)
+    base_url = spec.base_url.render_text({"settings": resolved}).rstrip("/")
+    return _account_key(spec, base_url, resolved)
+
+
+def _account_key(spec: ConnectorSpec, base_url: str, settings: Mapping[str, Any]) -> str:
+    credentials = tuple(
+        str(reveal(v)) for k, v in sorted(settings.items()) if spec.settings.get(k) and spec.settings[k].secret
+    )
+    return AccountRegistry.account_key(spec.name, base_url, credentials)
+
+
 @functools.cache
 def _tls_context() -> ssl.SSLContext:
     """One TLS context (certificate verification on, certifi's CAs) for every
@@ -135,12 +151,8 @@ class Connector:
             # Used by httpx's own transport only (a proxy, or a test's).
             verify=_tls_context() if transport is None else True,
         )
-        credentials = tuple(
-            str(reveal(v)) for k, v in sorted(self.settings.items()) if spec.settings.get(k) and spec.settings[k].secret
-        )
         accounts = accounts if accounts is not None else AccountRegistry()
-        self.account = accounts.get(
-            AccountRegistry.account_key(spec.name, self.base_url, credentials), spec.rate_limit)
+        self.account = accounts.get(_account_key(spec, self.base_url, self.settings), spec.rate_limit)
         self.sender = Sender(self.client, self.account, spec.retry, masker)
         if fields is not None:
             unknown = sorted(set(fields) - set(self.object.fields))

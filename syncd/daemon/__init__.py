@@ -3,9 +3,11 @@ metrics, health and the status page.
 
 :class:`Daemon` runs it all (``syncd run``); :func:`call_daemon` is the
 command line's way in, over the control socket; :func:`stored_status` what
-``syncd status`` shows of an integration when no daemon runs.
+``syncd status`` shows of an integration when no daemon runs (and
+:class:`Budgets`, read-only, its API budget).
 """
 
+from syncd.daemon._budgets import Budgets
 from syncd.daemon._client import DaemonUnreachable, call_daemon
 from syncd.daemon._control import bind_control_socket
 from syncd.daemon._daemon import STOP_TIMEOUT, Daemon
@@ -17,6 +19,7 @@ from syncd.daemon._web import ListenError, bind_web_listener
 
 __all__ = [
     "STOP_TIMEOUT",
+    "Budgets",
     "ControlPathError",
     "ControlSocket",
     "Daemon",

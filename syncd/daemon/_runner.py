@@ -16,6 +16,12 @@ runner runs one at once, or right after the one running, and the request's
 Stopping is cooperative: :meth:`Runner.stop` wakes a runner that waits, and
 makes a running cycle end at its next checkpoint (a page read or a batch
 written, committed), so nothing is lost and nothing is left half-done.
+
+API budgets (:class:`~syncd.daemon._budgets.Budgets`): a cycle that is due
+while an account it uses is above the scheduled tier does not run; the
+runner sleeps until that account's quota window ends (:meth:`Runner.recheck`
+wakes it sooner, at a reload that may have raised the tier). A cycle under
+way when the tier is crossed ends at its next checkpoint, like a stop.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import anyio
 import structlog
 
 from syncd.connector import PROCESS_MASKER
+from syncd.daemon._budgets import Budgets
 from syncd.daemon._schedule import jitter_for, next_run
 from syncd.state import Origin, StateError, StateStore
 from syncd.sync import Cycles, CycleSummary
@@ -60,6 +67,7 @@ class RunnerStatus:
     last_error: str | None = None
     last_summary: dict[str, Any] = field(default_factory=dict)
     failures_in_a_row: int = 0
+    paused: str | None = None  # why scheduled cycles are held back (the API budget), or None
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -90,7 +98,8 @@ class CycleRequest:
 
 class Runner:
     def __init__(self, cycles: Cycles, name: str, *, immediate: bool = False,
-                 lock: anyio.Lock | None = None, on_cycle_end: CycleEnd | None = None) -> None:
+                 lock: anyio.Lock | None = None, on_cycle_end: CycleEnd | None = None,
+                 budgets: Budgets | None = None) -> None:
         self.cycles = cycles
         self.on_cycle_end = on_cycle_end
         # Held for each cycle; shared with whatever else writes for this
@@ -103,6 +112,7 @@ class Runner:
         # Started by a reload: an interval schedule runs the new config now; a
         # cron schedule keeps its times (it may be there to spare the API).
         self._immediate = immediate and self.integration.schedule.cron is None
+        self.budgets = budgets
         self.done = anyio.Event()
         self._stopping = False
         self._wake = anyio.Event()
@@ -132,21 +142,50 @@ class Runner:
             self.status.state = "stopping"
         self._wake.set()
 
+    def recheck(self) -> None:
+        """Wake a waiting runner to look at its schedule and budget again (a reload changed the tiers)."""
+        self._wake.set()
+
+    async def _sleep_until(self, at: float) -> None:
+        """Until *at*, or until :meth:`stop` or :meth:`recheck`."""
+        self._wake = anyio.Event()
+        if self._stopping:
+            return
+        with anyio.move_on_after(max(0.0, at - time.time())):
+            await self._wake.wait()
+
+    def _held_back(self) -> str | None:
+        """Why a scheduled cycle may not run now (None: it may); says so in
+        the log once when it starts and once when it ends."""
+        reason = self.budgets.allows("scheduled", self.name) if self.budgets is not None else None
+        if reason is not None and self.status.paused is None:
+            log.warning("scheduled cycles paused", integration=self.name, reason=reason)
+        elif reason is None and self.status.paused is not None:
+            log.info("scheduled cycles resumed", integration=self.name)
+        self.status.paused = reason
+        return reason
+
     async def run(self) -> None:
         try:
             while not self._stopping:
+                if self._request is None and self._held_back() is not None and self.budgets is not None:
+                    # Until the window rolls over (or `syncd sync` asks): no polling meanwhile.
+                    resume = self.budgets.resumes_at("scheduled", self.name) or time.time() + 60.0
+                    self.status.next_run = resume
+                    await self._sleep_until(resume)
+                    continue
                 due = time.time() if self._immediate else next_run(
                     self.integration.schedule, last_start=self._started, now=time.time(),
                     jitter=self._jitter)
-                self._immediate = False
                 self.status.next_run = due
                 if self._request is None:
-                    with anyio.move_on_after(max(0.0, due - time.time())):
-                        await self._wake.wait()
+                    await self._sleep_until(due)
                 if self._stopping:
                     break
-                self._wake = anyio.Event()
                 request, self._request = self._request, None
+                if request is None and (time.time() < due or self._held_back() is not None):
+                    continue  # woken to look again, or the budget ran out meanwhile
+                self._immediate = False
                 async with self.lock:
                     await self.run_cycle("manual" if request is not None else "scheduled")
                 if request is not None:
@@ -165,6 +204,11 @@ class Runner:
         request.seconds = round((s.last_end or 0.0) - (s.last_start or 0.0), 3)
         request.done.set()
 
+    def _should_stop(self) -> bool:
+        """Asked at each checkpoint of a scheduled cycle: stopping, or the budget's tier crossed."""
+        return self._stopping or (self.budgets is not None
+                                  and self.budgets.allows("scheduled", self.name) is not None)
+
     async def run_cycle(self, origin: Origin = "scheduled") -> None:
         """One cycle, whatever happens in it; the outcome goes to :attr:`status`."""
         status = self.status
@@ -180,8 +224,10 @@ class Runner:
                 write = not (catching_up and self.integration.catch_up == "skip")
                 log.info("cycle started", origin=origin,
                          catch_up=self.integration.catch_up if catching_up else None)
-                summary = await self.cycles.run(self.name, origin=origin, write=write,
-                                                stop=lambda: self._stopping)
+                # A cycle an operator asked for (`syncd sync`) spends the budget
+                # as they decided; only scheduled ones yield to its tier.
+                stop = self._should_stop if origin == "scheduled" else lambda: self._stopping
+                summary = await self.cycles.run(self.name, origin=origin, write=write, stop=stop)
                 if catching_up and not (summary.aborted or summary.stopped):
                     with self.store.transaction(self.name) as t:
                         t.set_disabled(None)  # caught up: from now on, a normal cycle

@@ -29,6 +29,7 @@ import structlog
 
 from syncd.config import Config, ConfigError, ConnectorSpec, DaemonSettings, Integration, load_config
 from syncd.connector import AccountRegistry
+from syncd.daemon._budgets import Budgets
 from syncd.daemon._bulk import Bulks
 from syncd.daemon._runner import CycleEnd, Runner
 from syncd.daemon._status import config_errors_of, stored_status
@@ -40,7 +41,7 @@ __all__ = ["ReloadResult", "Supervisor"]
 log = structlog.get_logger("syncd.daemon")
 
 # Settings the daemon applies live; any other difference needs a restart.
-_LIVE_SETTINGS = frozenset({"log_level", "log_format"})
+_LIVE_SETTINGS = frozenset({"log_level", "log_format", "budgets"})
 
 
 @dataclass
@@ -88,6 +89,9 @@ class Supervisor:
         # One store and one account registry for the daemon's life; the
         # cycles are remade for each config a reload brings.
         self.cycles = Cycles(config, store, AccountRegistry())
+        # Every request of every account counts against its API budget.
+        self.budgets = Budgets(config, store)
+        self.cycles.accounts.listen(self.budgets.count)
         self.runners: dict[str, Runner] = {}
         self.last_reload: ReloadResult | None = None
         self.restart_needed: list[str] = []
@@ -125,7 +129,7 @@ class Supervisor:
         if self.stopping:
             return  # a reload that ends while the daemon stops starts nothing
         runner = Runner(self.cycles, name, immediate=immediate, lock=self.lock_for(name),
-                        on_cycle_end=self.on_cycle_end)
+                        on_cycle_end=self.on_cycle_end, budgets=self.budgets)
         self.runners[name] = runner
         self._tg.start_soon(runner.run, name=f"syncd integration {name}")
 
@@ -201,6 +205,7 @@ class Supervisor:
             self._on_settings(new.daemon)
         self.config = new
         self.cycles = Cycles(new, self.store, self.cycles.accounts)
+        self.budgets.reconfigure(new)
         changes: list[tuple[str, bool, bool]] = []  # name, stop the runner, start one
         for name in sorted(set(old.integrations) | set(new.integrations)):
             running = name in self.runners
@@ -220,6 +225,9 @@ class Supervisor:
         async with anyio.create_task_group() as tg:
             for name, stop, start in changes:
                 tg.start_soon(self._change, new, name, stop, start)
+        if new.daemon.budgets != old.daemon.budgets:
+            for runner in self.runners.values():
+                runner.recheck()  # a paused one may run now, or a waiting one be held back
 
     async def _change(self, new: Config, name: str, stop: bool, start: bool) -> None:
         if stop:
@@ -264,6 +272,10 @@ class Supervisor:
             entry = stored_status(integration, self.store)  # what the store kept: a disabled one's last cycle
             if runner is not None:
                 entry.update(runner.status.as_dict())
+                entry["paused"] = self.budgets.allows("scheduled", name)  # now, not at the runner's last look
+            else:
+                entry["paused"] = None
+            entry["budget"] = self.budgets.accounts(name)
             # Its file failed the last reload: what runs is the config from before.
             entry["config_errors"] = config_errors_of(integration.source, errors)
             entry["bulk"] = self.bulks.status(name)  # read again: a running bulk's latest checkpoint

@@ -19,6 +19,9 @@ picks the style by path:
     POST /contacts/batch/update {"inputs": [{"id", …}]}        the same, merged like PATCH
     POST /oauth/token (OAuth2 modes), GET /_health (no auth)
 
+With ``quota=Quota(limit, window)`` every answer reports the requests left
+in the window (``X-RateLimit-Limit/-Remaining/-Reset``), whoever spent them.
+
 Every list takes ``updated_after=<ISO-8601>``.  Usage::
 
     with SampleApp(n=250, auth=AuthMode.BEARER, token="t0ken") as app:
@@ -38,6 +41,7 @@ from ._config import config_yaml, sample_fields, sample_integration, write_sampl
 from ._data import make_contact
 from ._faults import Fault, FaultQueue
 from ._log import RequestLog, RequestRecord
+from ._quota import Quota
 from ._store import ContactStore, DuplicateEmailError
 
 __all__ = [
@@ -46,6 +50,7 @@ __all__ = [
     "DuplicateEmailError",
     "Fault",
     "FaultQueue",
+    "Quota",
     "RequestLog",
     "RequestRecord",
     "SampleApp",

@@ -12,6 +12,7 @@ from types import FrameType
 from ._app import SampleApp
 from ._auth import AuthMode
 from ._log import RequestRecord
+from ._quota import Quota
 
 _EPILOG = """\
 endpoints (all but /_health need the credentials of --auth):
@@ -47,8 +48,26 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--token-ttl", type=float, default=3600.0, help="OAuth2 access token lifetime (s)")
     ap.add_argument("--rotate-refresh-token", action="store_true",
                     help="each refresh issues a new refresh token and revokes the old one")
+    ap.add_argument("--quota", type=_positive_int, metavar="LIMIT",
+                    help="report a quota of LIMIT requests per window in X-RateLimit-* headers")
+    ap.add_argument("--quota-window", type=_positive_float, default=86400.0, metavar="SECONDS",
+                    help="the quota's window (default 86400: a day, from 00:00 UTC)")
     ap.add_argument("--quiet", "-q", action="store_true", help="do not log each request on stderr")
     return ap
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)  # argparse turns a ValueError into "invalid _positive_int value"
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: must be at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text}: must be more than 0")
+    return value
 
 
 def _log_request(rec: RequestRecord) -> None:
@@ -75,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     app = SampleApp(args.n, auth=args.auth, token=args.token, seed=args.seed, port=args.port,
                     max_page_size=args.max_page_size, default_page_size=min(10, args.max_page_size),
                     token_ttl=args.token_ttl, rotate_refresh_token=args.rotate_refresh_token,
-                    on_request=None if args.quiet else _log_request)
+                    on_request=None if args.quiet else _log_request,
+                    quota=None if args.quota is None else Quota(args.quota, args.quota_window))
     done = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:

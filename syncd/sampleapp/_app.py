@@ -10,6 +10,7 @@ from typing import Self
 from ._auth import Authenticator, AuthMode
 from ._faults import FaultQueue
 from ._log import RequestLog, RequestRecord
+from ._quota import Quota
 from ._server import Server
 from ._store import ContactStore
 
@@ -30,9 +31,11 @@ class SampleApp:
                  max_page_size: int = 100, default_page_size: int = 10,
                  token_ttl: float = 3600.0, rotate_refresh_token: bool = False,
                  token_endpoint_delay: float = 0.0, host: str = "127.0.0.1", port: int = 0,
-                 on_request: Callable[[RequestRecord], None] | None = None) -> None:
+                 on_request: Callable[[RequestRecord], None] | None = None,
+                 quota: Quota | None = None) -> None:
         """``password`` and ``client_secret`` default to ``token``: one secret
-        to pass around, whatever the auth mode."""
+        to pass around, whatever the auth mode. ``quota`` makes every answer
+        report a request quota in headers (see :class:`Quota`)."""
         if host not in _LOOPBACK:
             raise ValueError("the sample app only listens on a loopback address")
         if not 1 <= default_page_size <= max_page_size:
@@ -43,6 +46,7 @@ class SampleApp:
         self.store = ContactStore(n, seed)
         self.requests = RequestLog(on_request)
         self.faults = FaultQueue()
+        self.quota = quota
         self.stopping = threading.Event()  # set by stop(): ends delays early
         self.server_errors: list[BaseException] = []  # exceptions the app answered 500 for
         self.authenticator = Authenticator(

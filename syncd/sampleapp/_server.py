@@ -129,6 +129,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._write(resp)
 
     def _answer(self, app: AppState, req: Request) -> Response | None:
+        resp = self._answer_unmetered(app, req)
+        if resp is not None and app.quota is not None and req.path != "/_health":
+            resp.headers = [*resp.headers, *app.quota.spend()]
+        return resp
+
+    def _answer_unmetered(self, app: AppState, req: Request) -> Response | None:
         fault = None if req.path == "/_health" else app.faults.take(req.method, req.path)
         if fault is not None:
             if fault.delay > 0:

@@ -14,6 +14,7 @@ from typing import Protocol
 from ._auth import Authenticator, AuthMode
 from ._faults import FaultQueue
 from ._log import RequestLog
+from ._quota import Quota
 from ._store import ContactStore
 
 
@@ -25,6 +26,7 @@ class AppState(Protocol):
     authenticator: Authenticator
     requests: RequestLog
     faults: FaultQueue
+    quota: Quota | None  # with one, every answer reports it in headers
     stopping: threading.Event  # set by stop(): ends delays early
     server_errors: list[BaseException]  # exceptions the app answered 500 for
 

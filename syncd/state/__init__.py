@@ -10,6 +10,7 @@ and :class:`Transaction` (writes); type against them, not
 
 from syncd.state._errors import StateCorruptError, StateError, StateLockedError, StateVersionError
 from syncd.state._model import (
+    AccountUsage,
     BulkRun,
     BulkState,
     ConflictRow,
@@ -26,6 +27,7 @@ from syncd.state._sqlite import SQLiteStore, open_store
 from syncd.state._store import StateStore, Transaction
 
 __all__ = [
+    "AccountUsage",
     "BulkRun",
     "BulkState",
     "ConflictRow",

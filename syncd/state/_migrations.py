@@ -37,6 +37,10 @@ otherwise pick the primary key and scan a whole side.
                   error (version 4); the newest 100 per integration
     bulk_runs     integration → state, done, total, failed, started_at,
                   updated_at, ended_at, message (version 5; the current or last bulk sync)
+    api_usage     account → connector, window_start, window_end (Unix
+                  seconds, REAL), used, api_used, api_limit (version 6):
+                  keyed by connector account, not by integration (the
+                  accounts' budgets are shared), and not cascaded
 """
 
 from __future__ import annotations
@@ -171,6 +175,21 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             ended_at TEXT,
             message TEXT
         ) WITHOUT ROWID""",
+    ),
+    # 6: each connector account's use of its API quota window (the API
+    # budget), so that a restart does not forget the day's count, and
+    # `syncd status` without a daemon can show it. The account key holds a
+    # digest of the credentials, never the credentials.
+    (
+        """CREATE TABLE api_usage (
+            account TEXT PRIMARY KEY,
+            connector TEXT NOT NULL,
+            window_start REAL NOT NULL,
+            window_end REAL NOT NULL,
+            used INTEGER NOT NULL,
+            api_used INTEGER,
+            api_limit INTEGER
+        )""",
     ),
 )
 

@@ -131,3 +131,17 @@ class BulkRun:
     failed: int = 0
     ended_at: datetime | None = None
     message: str | None = None  # why it stopped or failed, for people
+
+
+@dataclass(frozen=True, slots=True)
+class AccountUsage:
+    """One connector account's use of its API quota window (see
+    :class:`syncd.connector.Usage`, which this stores). Times are Unix seconds."""
+
+    account: str  # the account key: connector@base_url#digest, no secret
+    connector: str
+    window_start: float
+    window_end: float
+    used: int  # syncd's own requests in the window
+    api_used: int | None = None  # what the API last said was used
+    api_limit: int | None = None  # the limit the API last sent

@@ -36,7 +36,17 @@ import orjson
 
 from syncd.state._errors import StateError, corrupt, from_sqlite
 from syncd.state._migrations import APPLICATION_ID, SCHEMA_VERSION, migrate, too_new
-from syncd.state._model import BulkRun, ConflictRow, CycleRow, Intent, RecordErrorRow, Side, SideState, Snapshot
+from syncd.state._model import (
+    AccountUsage,
+    BulkRun,
+    ConflictRow,
+    CycleRow,
+    Intent,
+    RecordErrorRow,
+    Side,
+    SideState,
+    Snapshot,
+)
 from syncd.state._sqlite_rows import _SNAPSHOT_COLUMNS, _chunks, _guard, _parse_time, _side, _snapshot
 from syncd.state._sqlite_tx import _Session, _SQLiteTransaction
 from syncd.state._store import StateStore
@@ -285,6 +295,26 @@ class SQLiteStore(StateStore):
     @_guard("listing integrations")
     def integrations(self) -> list[str]:
         return [name for (name,) in self._rows("SELECT name FROM integrations ORDER BY name", ())]
+
+    @_guard("reading API usage")
+    def api_usage(self) -> list[AccountUsage]:
+        rows = self._rows(
+            "SELECT account, connector, window_start, window_end, used, api_used, api_limit"
+            " FROM api_usage ORDER BY account", ())
+        return [AccountUsage(*row) for row in rows]
+
+    @_guard("storing API usage")
+    def put_api_usage(self, usage: AccountUsage) -> None:
+        if self._session.active is not None:
+            raise StateError(
+                f"state store {self.path}: API usage is stored outside transactions, and one (for "
+                f"{self._session.active.integration!r}) is open", path=self.path)
+        self._conn.execute(
+            "INSERT OR REPLACE INTO api_usage"
+            " (account, connector, window_start, window_end, used, api_used, api_limit)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (usage.account, usage.connector, usage.window_start, usage.window_end, usage.used,
+             usage.api_used, usage.api_limit))
 
 
 # --- opening -------------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ tests against every store. An implementation may still subclass them, as
 the SQLite one does, so that mypy checks its signatures where it is written
 and it inherits the few methods given here (``now``, ``with store: …``).
 
-Reads may happen anywhere; every change goes through a :class:`Transaction`
+Reads may happen anywhere; every change but an account's API usage
+(:meth:`StateStore.put_api_usage`) goes through a :class:`Transaction`
 (``with store.transaction("crm-to-newsletter") as t: …``), bound to one
 integration, which commits as one unit or not at all: any exception inside
 the block rolls it back and propagates. Transactions do not nest, and the
@@ -34,7 +35,18 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Protocol, Self, runtime_checkable
 
-from syncd.state._model import BulkRun, ConflictRow, CycleRow, Intent, RecordErrorRow, Side, SideState, Snapshot
+from syncd.state._model import (
+    AccountUsage,
+    BulkRun,
+    ConflictRow,
+    CycleRow,
+    Intent,
+    RecordErrorRow,
+    Side,
+    SideState,
+    Snapshot,
+)
+
 
 KEPT_CYCLES = 100  # cycles kept per integration: status shows the last, the rest is recent history
 
@@ -177,6 +189,17 @@ class StateStore(Protocol):
 
     def integrations(self) -> list[str]:
         """Names of the integrations that have state, sorted."""
+
+    def api_usage(self) -> list[AccountUsage]:
+        """Every connector account's last stored API usage, by account key."""
+
+    def put_api_usage(self, usage: AccountUsage) -> None:
+        """Store an account's API usage (replacing its last), committed at once.
+
+        Not in a :class:`Transaction`: an account's budget belongs to no one
+        integration (several share it), and it is written after each request,
+        outside any transaction; called while one is open, it is refused
+        (StateError) rather than committed or rolled back with it."""
 
     @staticmethod
     def now() -> datetime:

@@ -183,7 +183,15 @@ TYPED: dict[tuple[str, str], Typed] = {
     ("syncd", "/properties/webhooks/properties/enabled"): (lambda c: [c.daemon.webhooks_enabled], _same),
     ("syncd", "/properties/log/properties/level"): (lambda c: [c.daemon.log_level], _same),
     ("syncd", "/properties/log/properties/format"): (lambda c: [c.daemon.log_format], _same),
+    ("syncd", "/properties/budgets/properties/bulk_below_percent"):
+        (lambda c: [c.daemon.budgets.bulk_below_percent], _same),
+    ("syncd", "/properties/budgets/properties/scheduled_below_percent"):
+        (lambda c: [c.daemon.budgets.scheduled_below_percent], _same),
     # connector specs
+    ("connector", "/properties/rate_limit/properties/quota/properties/window"):
+        (lambda c: [c.connectors["bare"].rate_limit.quota.window_seconds], parse_duration),
+    ("connector", "/properties/rate_limit/properties/quota/properties/reset"):
+        (lambda c: [c.connectors["bare"].rate_limit.quota.reset], _same),
     ("connector", "/properties/timeout"): (lambda c: [c.connectors["bare"].timeout], _same),
     ("connector", "/properties/retry/properties/max_attempts"):
         (lambda c: [c.connectors["bare"].retry.max_attempts], _same),

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from syncd.state import (
+    AccountUsage,
     BulkRun,
     ConflictRow,
     CycleRow,
@@ -685,3 +686,32 @@ def test_reset_forgets_the_cycles(store: StateStore) -> None:
     with store.transaction("a") as t:
         t.reset()
     assert store.cycles("a") == []
+
+
+def test_api_usage_round_trips_per_account_and_survives_a_restart(factory: StoreFactory, tmp_path: Path) -> None:
+    first = AccountUsage("app@http://a#1", "app", 1000.0, 87400.0, 12)
+    other = AccountUsage("crm@http://b#2", "crm", 1000.5, 1005.5, 3, api_used=40, api_limit=100)
+    with factory(tmp_path) as store:
+        assert store.api_usage() == []
+        store.put_api_usage(other)
+        store.put_api_usage(first)
+        store.put_api_usage(replace(first, used=13))  # the account's last replaces it
+    with factory(tmp_path) as store:
+        assert store.api_usage() == [replace(first, used=13), other]
+
+
+def test_api_usage_is_not_an_integrations_state(store: StateStore) -> None:
+    usage = AccountUsage("app@http://a#1", "app", 0.0, 86400.0, 1)
+    store.put_api_usage(usage)
+    with store.transaction("crm") as t:
+        t.reset()  # shared by integrations: one's reset keeps it
+    assert store.api_usage() == [usage]
+    assert store.integrations() == []
+
+
+def test_api_usage_is_refused_inside_a_transaction(store: StateStore) -> None:
+    with pytest.raises(StateError, match="outside transactions"):
+        with store.transaction("crm") as t:
+            t.set_disabled(None)
+            store.put_api_usage(AccountUsage("app@http://a#1", "app", 0.0, 86400.0, 1))
+    assert store.api_usage() == []

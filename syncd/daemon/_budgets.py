@@ -1,0 +1,186 @@
+"""API budgets: how much of each connector account's quota is used, and
+which kind of work may still spend it.
+
+Every request any account makes is counted here (the daemon registers
+:meth:`Budgets.count` with its :class:`~syncd.connector.AccountRegistry`),
+together with what the API's quota headers say (``rate_limit.quota``; see
+:mod:`syncd.connector._quota`), and stored in the state store after each
+one, so a restart goes on with the window's count and ``syncd status``
+without a daemon can show it.
+
+The tiers of ``syncd.yaml``'s ``budgets:`` say below which share of its
+budget an account must be for each kind of work to run (Intercom's API
+usage tiers): ``bulk`` below ``bulk_below_percent``, ``scheduled`` (cycles
+and their automatic retries) below ``scheduled_below_percent``;
+``operator`` (an operator's ``syncd errors --retry``) always. The runner,
+the bulk sync and the retries ask :meth:`Budgets.allows` before they start
+and at each checkpoint; held back, they wait for :meth:`Budgets.resumes_at`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import httpx
+import structlog
+
+from syncd.config import Config, RateLimitSpec
+from syncd.connector import Account, ConnectorError, Usage, account_key, read_quota
+from syncd.state import AccountUsage, StateError, StateStore
+
+__all__ = ["Budgets", "Kind"]
+
+log = structlog.get_logger("syncd.daemon")
+
+Kind = Literal["bulk", "scheduled", "operator"]
+_KIND_NAMES = {"bulk": "bulk syncs", "scheduled": "scheduled cycles"}
+
+
+@dataclass(frozen=True, slots=True)
+class _AccountOf:
+    key: str
+    connector: str
+    limits: RateLimitSpec
+
+
+class Budgets:
+    """The daemon's API budgets: one per connector account, kept across reloads."""
+
+    def __init__(self, config: Config, store: StateStore, *, clock: Callable[[], float] = time.time,
+                 read_only: bool = False) -> None:
+        self.store = store
+        self._clock = clock
+        # `syncd status` without a daemon reads the budgets; it never writes the store.
+        self._read_only = read_only
+        self._usage: dict[str, Usage] = {}
+        self._store_failed = False
+        try:
+            for row in store.api_usage():
+                self._usage[row.account] = Usage(row.account, row.connector, row.window_start, row.window_end,
+                                                 row.used, row.api_used, row.api_limit)
+        except StateError:
+            log.exception("could not read the API usage from the state store: counting from zero")
+        self.tiers = config.daemon.budgets
+        self._accounts: dict[str, tuple[_AccountOf, ...]] = {}
+        self.reconfigure(config)
+
+    def reconfigure(self, config: Config) -> None:
+        """Take the tiers and the integrations' accounts of *config* (at start-up and each reload)."""
+        self.tiers = config.daemon.budgets
+        accounts: dict[str, tuple[_AccountOf, ...]] = {}
+        for name, integration in config.integrations.items():
+            sides: dict[str, _AccountOf] = {}
+            for side in (integration.left, integration.right):
+                spec = config.connectors[side.connector]
+                try:
+                    key = account_key(spec, side.settings)
+                except ConnectorError:  # a required setting missing: its cycle says so, not a budget
+                    continue
+                sides.setdefault(key, _AccountOf(key, spec.name, spec.rate_limit))
+            accounts[name] = tuple(sides.values())
+        self._accounts = accounts
+
+    # --- counting ----------------------------------------------------------------
+
+    def count(self, account: Account, status: int | None, headers: httpx.Headers | None) -> None:
+        """An :class:`~syncd.connector.AccountRegistry` listener: one request of *account* ended."""
+        now = self._clock()
+        quota = account.limits.quota
+        usage = self._usage.get(account.key)
+        if usage is None:
+            usage = self._usage[account.key] = Usage.new(account.key, account.connector, quota, now)
+        usage.count(quota, now, read_quota(quota, headers, now) if headers is not None else None)
+        self._save(usage)
+
+    def _save(self, usage: Usage) -> None:
+        if self._read_only:
+            return
+        try:
+            self.store.put_api_usage(AccountUsage(usage.account, usage.connector, usage.window_start,
+                                                  usage.window_end, usage.used, usage.api_used, usage.api_limit))
+        except StateError:
+            # Counting goes on in memory; said once, not after every request.
+            if not self._store_failed:
+                log.exception("could not store the API usage: a restart will count this window from zero")
+            self._store_failed = True
+        else:
+            self._store_failed = False
+
+    def _current(self, account: _AccountOf, now: float) -> Usage:
+        """The account's usage in the window that holds *now* (rolled over, and stored, if it ended)."""
+        usage = self._usage.get(account.key)
+        if usage is None:
+            return Usage.new(account.key, account.connector, account.limits.quota, now)
+        if usage.roll(account.limits.quota, now):
+            self._save(usage)
+        return usage
+
+    # --- reading -----------------------------------------------------------------
+
+    def accounts(self, integration: str) -> list[dict[str, Any]]:
+        """The ``budget`` of an integration's status entry: one per distinct account of its two sides."""
+        now = self._clock()
+        return [self._entry(a, self._current(a, now)) for a in self._accounts.get(integration, ())]
+
+    def usage(self) -> list[dict[str, Any]]:
+        """Every account the config's integrations use, once each (for metrics), by account key."""
+        now = self._clock()
+        unique = {a.key: a for accounts in self._accounts.values() for a in accounts}
+        return [self._entry(a, self._current(a, now)) for _, a in sorted(unique.items())]
+
+    @staticmethod
+    def _entry(account: _AccountOf, usage: Usage) -> dict[str, Any]:
+        return {
+            "account": account.key, "connector": account.connector, "used": usage.total,
+            "limit": usage.limit(account.limits.daily_limit), "percent": usage.percent(account.limits.daily_limit),
+            "window_resets_at": usage.window_end, "source": usage.source,
+        }
+
+    # --- the tiers ---------------------------------------------------------------
+
+    def _tier(self, kind: Kind) -> float | None:
+        if kind == "bulk":
+            return self.tiers.bulk_below_percent
+        if kind == "scheduled":
+            return self.tiers.scheduled_below_percent
+        return None  # an operator's retry: the operator decided to spend
+
+    def _over(self, kind: Kind, integration: str) -> list[tuple[_AccountOf, Usage, float]]:
+        tier = self._tier(kind)
+        if tier is None:
+            return []
+        now = self._clock()
+        over = []
+        for account in self._accounts.get(integration, ()):
+            usage = self._current(account, now)
+            limit = usage.limit(account.limits.daily_limit)
+            if limit and 100.0 * usage.total / limit >= tier:
+                over.append((account, usage, 100.0 * usage.total / limit))
+        return over
+
+    def allows(self, kind: Kind, integration: str) -> str | None:
+        """None when work of *kind* for *integration* may spend its accounts'
+        budgets now; else why not (for a log line and ``paused`` in status)."""
+        over = self._over(kind, integration)
+        if not over:
+            return None
+        account, usage, percent = max(over, key=lambda o: o[1].window_end)
+        return (f"API budget of {account.connector} at {percent:.0f}% ({_KIND_NAMES[kind]} run below "
+                f"{self._tier(kind):g}%) until {_clock_text(usage.window_end, self._clock())}")
+
+    def resumes_at(self, kind: Kind, integration: str) -> float | None:
+        """When every account held back by *kind*'s tier has a new window; None if none is held back."""
+        over = self._over(kind, integration)
+        return max(usage.window_end for _, usage, _ in over) if over else None
+
+
+def _clock_text(at: float, now: float) -> str:
+    when = datetime.fromtimestamp(at, UTC)
+    text = when.strftime("%H:%M" if when.second == 0 else "%H:%M:%S")
+    if at - now > 86400:  # within a day the time alone is clear ("until 00:00 UTC")
+        text = f"{when:%Y-%m-%d} {text}"
+    return f"{text} UTC"
