@@ -9,7 +9,8 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 # `once` and `reset`: every cycle completed, but some records could not be
-# read or written (kept, retried next cycle). Its own code so that cron and
+# read or written (kept, retried later); `errors --retry`: some retried
+# records failed again. Its own code so that cron and
 # monitoring see a cycle that created nothing; 3 is clear of sysexits
 # (64-78) and of what shells make of signals and missing commands (126-165).
 EXIT_RECORD_ERRORS = 3
@@ -23,7 +24,8 @@ EXIT_CODES: dict[int, str] = {
     EXIT_FAILED: "failed, the reason on stderr (for syncd validate: the config is invalid)",
     EXIT_USAGE: "bad usage: an unknown option or integration, no such config directory",
     EXIT_RECORD_ERRORS: "once, reset: every cycle completed, but some records could not be read or "
-                        "written (kept, retried next cycle)",
+                        "written (kept, retried later: syncd errors INTEGRATION); errors --retry: some "
+                        "retried records failed again",
     EXIT_CONFIG: "the config is invalid: every error on stderr as FILE:LINE:COL",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
 }

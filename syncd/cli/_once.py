@@ -33,7 +33,8 @@ from syncd.sync import Cycles, CycleSummary
 EXIT_STATUS = (
     f"exit status: {EXIT_OK} every cycle completed and no record failed; "
     f"{EXIT_RECORD_ERRORS} every cycle completed but some records could not be read or written "
-    f"(the summary's errors: kept and retried next cycle); "
+    f"(the summary's errors, and records of earlier errors still waiting for their retry: "
+    f"see syncd errors INTEGRATION); "
     f"{EXIT_FAILED} a cycle was aborted (credentials refused, an app down past its retries) or the "
     f"state store failed; {EXIT_USAGE} bad usage; {EXIT_CONFIG} an invalid config."
 )
@@ -88,11 +89,12 @@ def run(args: argparse.Namespace) -> int:
 
 def exit_code(summaries: Iterable[CycleSummary]) -> int:
     """An aborted cycle first, then record errors (those the summary counts:
-    records that could not be read, writes that failed), then success."""
+    records that could not be read, writes that failed, and records that
+    failed before and still wait for their retry), then success."""
     done = list(summaries)
     if any(s.aborted for s in done):
         return EXIT_FAILED
-    if any(s.errors for s in done):
+    if any(s.errors or s.retry_later or s.waiting_for_operator for s in done):
         return EXIT_RECORD_ERRORS
     return EXIT_OK
 
@@ -120,13 +122,22 @@ def print_summaries(summaries: list[tuple[CycleSummary, float]], as_json: bool, 
               f"deleted {s.deleted['left']} left, {s.deleted['right']} right; "
               f"unchanged {s.unchanged}; skipped by rules {s.skipped}; "
               f"not created (create: {policy}) {s.not_created}; {blind}conflicts {s.conflicts}; "
-              f"errors {s.errors}{f'; delayed {s.delayed}' if s.delayed else ''} ({seconds:.2f} s)")
+              f"errors {s.errors}{f'; delayed {s.delayed}' if s.delayed else ''}{_held(s)} ({seconds:.2f} s)")
         for w in s.writes:
             target = w.record_id or "(new)"
             fields = ", ".join(f"{k}={PROCESS_MASKER.mask(str(v))}" for k, v in w.fields.items())
             print(f"  would {w.action} {w.side} {target} from {w.source_id}: {fields}")
         if s.aborted:
             print(f"  ABORTED: {PROCESS_MASKER.mask(s.aborted)}")
+
+
+def _held(s: CycleSummary) -> str:
+    """Records that failed before and were not written by this cycle, when there are any."""
+    out = f"; retry later {s.retry_later}" if s.retry_later else ""
+    if s.waiting_for_operator:
+        out += (f"; waiting for an operator {s.waiting_for_operator} "
+                f"(syncd errors {s.integration} --retry-all)")
+    return out
 
 
 def summary_dict(s: CycleSummary, seconds: float) -> dict[str, Any]:

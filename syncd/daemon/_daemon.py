@@ -26,6 +26,7 @@ import structlog
 
 from syncd.config import Config, DaemonSettings
 from syncd.daemon._control import ControlServer, core_routes
+from syncd.daemon._errors_api import errors_routes
 from syncd.daemon._notify import Notifier
 from syncd.daemon._supervisor import ReloadResult, Supervisor
 from syncd.daemon._watch import Fingerprint, watch_config
@@ -48,6 +49,7 @@ class Daemon:
         self.supervisor = Supervisor(config, store, environ=self.environ, on_settings=on_settings)
         self.control = ControlServer(control, [
             *core_routes(self.supervisor.status, self._reload_for_client),
+            *errors_routes(self.supervisor),
         ])
         self.stop_timeout = stop_timeout
         self.loaded = loaded  # the config files as they were before the config was loaded

@@ -30,7 +30,7 @@ import structlog
 from syncd.config import Config, ConfigError, ConnectorSpec, DaemonSettings, Integration, load_config
 from syncd.connector import AccountRegistry
 from syncd.daemon._runner import Runner
-from syncd.state import StateStore
+from syncd.state import StateError, StateStore
 from syncd.sync import Cycles
 
 __all__ = ["ReloadResult", "Supervisor"]
@@ -238,6 +238,21 @@ class Supervisor:
             line += f"; restart needed for {', '.join(self.restart_needed)}"
         return line
 
+    def _errors_status(self, name: str) -> dict[str, Any]:
+        """``open_errors``, ``errors_preview`` (the newest three) and ``conflicts``
+        (how many the log holds); none of them when the store cannot say."""
+        try:
+            preview = self.store.errors(name, limit=3)
+            return {
+                "open_errors": self.store.count_errors(name),
+                "errors_preview": [{"id": e.id, "record_id": e.record_id, "operation": e.operation,
+                                    "http_status": e.status, "message": e.message} for e in preview],
+                "conflicts": self.store.count_conflicts(name),
+            }
+        except StateError:  # the status must answer even then; the cycles log the store's failure
+            log.warning("cannot read the record errors for the status", integration=name, exc_info=True)
+            return {}
+
     def status(self) -> dict[str, Any]:
         integrations = []
         for name, integration in sorted(self.config.integrations.items()):
@@ -250,6 +265,7 @@ class Supervisor:
                 entry.update(runner.status.as_dict())
             else:
                 entry["state"] = "disabled"
+            entry.update(self._errors_status(name))
             integrations.append(entry)
         return {
             "pid": os.getpid(), "started_at": self.started_at, "config_dir": str(self.config.directory),

@@ -19,7 +19,7 @@ import structlog
 
 from syncd.connector import Record
 from syncd.state import RecordErrorRow, Side, SideState, Snapshot, Transaction
-from syncd.sync._context import CURSOR_OVERLAP, CycleContext
+from syncd.sync._context import CURSOR_OVERLAP, CycleContext, other
 from syncd.sync._guard import held_back
 from syncd.sync._snapshots import changed_snapshot, content_hash
 
@@ -82,6 +82,9 @@ class Reader:
                 blind = blind or len(unreadable) < len(page.errors)
                 with self.ctx.store.transaction(self.ctx.name) as t:
                     t.put_snapshots(changed)
+                    # A record changed at its source: if writing it failed
+                    # before, it is due again now (the data may be fixed).
+                    t.retry_due(other(side), [s.record_id for s in changed if s.dirty])
                     if full:
                         t.mark_seen(side, unchanged + unreadable, generation)
                     for err in page.errors:
