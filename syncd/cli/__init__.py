@@ -44,9 +44,21 @@ def _epilog() -> str:
 def _commands() -> list[ModuleType]:
     # Imported here so `syncd --help` stays fast and one broken command
     # cannot stop the others from loading at import time.
-    from syncd.cli import _check, _demo, _once, _reload, _reset, _run, _schema, _status, _validate
+    from syncd.cli import (
+        _check,
+        _conflicts,
+        _demo,
+        _errors,
+        _once,
+        _reload,
+        _reset,
+        _run,
+        _schema,
+        _status,
+        _validate,
+    )
 
-    return [_validate, _check, _once, _run, _reload, _status, _reset, _schema, _demo]
+    return [_validate, _check, _once, _run, _reload, _status, _errors, _conflicts, _reset, _schema, _demo]
 
 
 def build_parser() -> argparse.ArgumentParser:
