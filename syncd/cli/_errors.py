@@ -129,8 +129,10 @@ def _record(entry: dict[str, Any]) -> str:
 
 
 def _cause(entry: dict[str, Any]) -> str:
-    status = f"HTTP {entry['http_status']}: " if entry.get("http_status") else ""
-    return PROCESS_MASKER.mask(f"{status}{entry['message']}")
+    """The app's answer: the status (unless the message says it already) and the message."""
+    status = f"HTTP {entry['http_status']}" if entry.get("http_status") else ""
+    prefix = f"{status}: " if status and status not in entry["message"] else ""
+    return PROCESS_MASKER.mask(f"{prefix}{entry['message']}")
 
 
 def _print_errors(args: argparse.Namespace, reply: dict[str, Any]) -> None:

@@ -138,8 +138,9 @@ def _outcome(cycle: Cycle, side: Side, record_id: str) -> RecordOutcome:
              if source_of(e) == (side, record_id)]
     if still:
         newest = still[0]
-        status = f"HTTP {newest.status}: " if newest.status else ""
-        return RecordOutcome(side, record_id, False, f"{newest.operation} failed again: {status}{newest.message}")
+        status = f"HTTP {newest.status}" if newest.status else ""
+        prefix = f"{status}: " if status and status not in newest.message else ""
+        return RecordOutcome(side, record_id, False, f"{newest.operation} failed again: {prefix}{newest.message}")
     snap = ctx.store.snapshots(ctx.name, side, [record_id]).get(record_id)
     if snap is not None and snap.dirty:
         return RecordOutcome(side, record_id, False, "not written yet: it changed less than `delay:` ago")
