@@ -193,3 +193,20 @@ def test_an_unknown_integration_or_error_id_is_a_clear_usage_error(pair, daemon)
         assert no_id.returncode == 2, no_id.stdout + no_id.stderr
         assert "no open error 987654 in integration 'pair'" in no_id.stderr
         assert "Traceback" not in no_id.stderr
+
+
+def test_a_retry_asked_during_a_cycle_waits_for_it_to_end(pair, daemon) -> None:
+    p = pair(left_n=3, extra={"schedule": "every 2 seconds"})
+    victim = emails(p.left)[0]
+    refuse_creates_of(p.right, victim)
+    d = daemon(p)
+    d.wait_for("cycle finished")
+    heal(p.right)
+    # The next cycle hangs in its read of the left app while the retry is asked.
+    slow = p.left.faults.add(delay=2.0, method="GET", path_prefix="/cursor/contacts")
+    p.left.faults.wait_hit(slow, timeout=20)
+    retried = d.cli("errors", "pair", "--retry-all")
+    assert retried.returncode == 0, retried.stdout + retried.stderr
+    events = [e["event"] for e in d.events() if e.get("event") in ("cycle finished", "record retried")]
+    assert events[:3] == ["cycle finished", "cycle finished", "record retried"], events
+    assert emails(p.right) == emails(p.left) and duplicates(p.right) == []
