@@ -55,10 +55,11 @@ def _commands() -> list[ModuleType]:
         _run,
         _schema,
         _status,
+        _sync,
         _validate,
     )
 
-    return [_validate, _check, _once, _run, _reload, _status, _errors, _conflicts, _reset, _schema, _demo]
+    return [_validate, _check, _once, _run, _reload, _status, _sync, _errors, _conflicts, _reset, _schema, _demo]
 
 
 def build_parser() -> argparse.ArgumentParser:

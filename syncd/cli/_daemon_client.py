@@ -9,12 +9,18 @@ itself when it answers None.
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
 from syncd.cli._common import add_config_dir_argument
-from syncd.config import ConfigError, DaemonSettings, config_directory, load_daemon_settings
+from syncd.config import DEFAULT_CONFIG_DIR, ConfigError, DaemonSettings, config_directory, load_daemon_settings
 from syncd.daemon import DaemonUnreachable, call_daemon, control_socket
+
+# Where the shipped unit's daemon listens (systemd/syncd.service:
+# RuntimeDirectory=syncd): a root shell has XDG_RUNTIME_DIR=/run/user/0 and
+# would look in /run/user/0/syncd/ first, and find nothing there.
+UNIT_SOCKET = Path("/run/syncd/control.sock")
 
 
 def add_socket_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,15 +35,43 @@ def add_socket_arguments(parser: argparse.ArgumentParser) -> None:
 
 def socket_path(args: argparse.Namespace) -> Path:
     """The socket the daemon of ``-c DIR`` listens on: the daemon's own rule."""
+    return socket_paths(args)[0]
+
+
+def socket_paths(args: argparse.Namespace) -> list[Path]:
+    """Where to look for the daemon of ``-c DIR``, in order: the daemon's own
+    rule, then, for the system config directory, the systemd unit's socket
+    (the daemon's rule there depends on an environment the shell may not share)."""
     if args.socket is not None:
-        return Path(args.socket)
+        return [Path(args.socket)]
     config_dir = config_directory(args.config_dir)[0]
     try:
         settings: DaemonSettings | None = load_daemon_settings(args.config_dir)
     except (ConfigError, FileNotFoundError, NotADirectoryError):
         # syncd.yaml unreadable: the default place; the daemon has the errors
         settings = None
-    return control_socket(config_dir, settings).path
+    first = control_socket(config_dir, settings).path
+    paths = [first]
+    system = os.path.realpath(config_dir) == os.path.realpath(DEFAULT_CONFIG_DIR)
+    if system and first != UNIT_SOCKET and (settings is None or settings.control_socket is None):
+        paths.append(UNIT_SOCKET)
+    return paths
+
+
+def daemon_call(args: argparse.Namespace, method: str, route: str, *, body: dict[str, Any] | None = None,
+                timeout: float = 120.0) -> tuple[int, dict[str, Any]]:
+    """The answer of the daemon at the first of :func:`socket_paths` where
+    one runs; when none does, the first place's :class:`DaemonUnreachable`."""
+    first: DaemonUnreachable | None = None
+    for path in socket_paths(args):
+        try:
+            return call_daemon(path, method, route, body=body, timeout=timeout)
+        except DaemonUnreachable as e:
+            if e.running:
+                raise
+            first = first or e
+    assert first is not None  # socket_paths is never empty
+    raise first
 
 
 def ask_daemon(args: argparse.Namespace, method: str, route: str, *, body: dict[str, Any] | None = None,
@@ -50,7 +84,7 @@ def ask_daemon(args: argparse.Namespace, method: str, route: str, *, body: dict[
     would race it.
     """
     try:
-        return call_daemon(socket_path(args), method, route, body=body, timeout=timeout)
+        return daemon_call(args, method, route, body=body, timeout=timeout)
     except DaemonUnreachable as e:
         if e.running:
             raise

@@ -94,7 +94,7 @@ def exit_code(summaries: Iterable[CycleSummary]) -> int:
     done = list(summaries)
     if any(s.aborted for s in done):
         return EXIT_FAILED
-    if any(s.errors or s.retry_later or s.waiting_for_operator for s in done):
+    if any(s.outcome == "errors" for s in done):
         return EXIT_RECORD_ERRORS
     return EXIT_OK
 
@@ -114,29 +114,37 @@ def print_summaries(summaries: list[tuple[CycleSummary, float]], as_json: bool, 
         print(json.dumps([summary_dict(s, t) for s, t in summaries], indent=2, default=str))
         return
     for s, seconds in summaries:
-        policy = config.integrations[s.integration].create  # why records were not created
-        blind = f"not created (no match key) {s.no_match_key}; " if s.no_match_key else ""
-        print(f"{s.integration}: read {s.read['left']} left, {s.read['right']} right; "
-              f"created {s.created['left']} left, {s.created['right']} right; "
-              f"updated {s.updated['left']} left, {s.updated['right']} right; "
-              f"deleted {s.deleted['left']} left, {s.deleted['right']} right; "
-              f"unchanged {s.unchanged}; skipped by rules {s.skipped}; "
-              f"not created (create: {policy}) {s.not_created}; {blind}conflicts {s.conflicts}; "
-              f"errors {s.errors}{f'; delayed {s.delayed}' if s.delayed else ''}{_held(s)} ({seconds:.2f} s)")
-        for w in s.writes:
-            target = w.record_id or "(new)"
-            fields = ", ".join(f"{k}={PROCESS_MASKER.mask(str(v))}" for k, v in w.fields.items())
-            print(f"  would {w.action} {w.side} {target} from {w.source_id}: {fields}")
-        if s.aborted:
-            print(f"  ABORTED: {PROCESS_MASKER.mask(s.aborted)}")
+        print_summary(summary_dict(s, seconds), config.integrations[s.integration].create)
 
 
-def _held(s: CycleSummary) -> str:
+def print_summary(d: dict[str, Any], policy: str) -> None:
+    """One cycle's summary as :func:`summary_dict` gives it (or the daemon,
+    for ``syncd sync``); *policy*, the integration's ``create:``, says why
+    records were not created."""
+    r, c, u, x = d["read"], d["created"], d["updated"], d["deleted"]
+    blind = f"not created (no match key) {d['no_match_key']}; " if d.get("no_match_key") else ""
+    delayed = f"; delayed {d['delayed']}" if d.get("delayed") else ""
+    print(f"{d['integration']}: read {r['left']} left, {r['right']} right; "
+          f"created {c['left']} left, {c['right']} right; "
+          f"updated {u['left']} left, {u['right']} right; "
+          f"deleted {x['left']} left, {x['right']} right; "
+          f"unchanged {d['unchanged']}; skipped by rules {d['skipped']}; "
+          f"not created (create: {policy}) {d['not_created']}; {blind}conflicts {d['conflicts']}; "
+          f"errors {d['errors']}{delayed}{_held(d)} ({d['seconds']:.2f} s)")
+    for w in d.get("writes", []):
+        target = w["record_id"] or "(new)"
+        fields = ", ".join(f"{k}={PROCESS_MASKER.mask(str(v))}" for k, v in w["fields"].items())
+        print(f"  would {w['action']} {w['side']} {target} from {w['source_id']}: {fields}")
+    if d.get("aborted"):
+        print(f"  ABORTED: {PROCESS_MASKER.mask(d['aborted'])}")
+
+
+def _held(d: dict[str, Any]) -> str:
     """Records that failed before and were not written by this cycle, when there are any."""
-    out = f"; retry later {s.retry_later}" if s.retry_later else ""
-    if s.waiting_for_operator:
-        out += (f"; waiting for an operator {s.waiting_for_operator} "
-                f"(syncd errors {s.integration} --retry-all)")
+    out = f"; retry later {d['retry_later']}" if d.get("retry_later") else ""
+    if d.get("waiting_for_operator"):
+        out += (f"; waiting for an operator {d['waiting_for_operator']} "
+                f"(syncd errors {d['integration']} --retry-all)")
     return out
 
 

@@ -13,8 +13,8 @@ import sys
 from typing import Any
 
 from syncd.cli._common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, error
-from syncd.cli._daemon_client import add_socket_arguments, socket_path
-from syncd.daemon import DaemonUnreachable, call_daemon
+from syncd.cli._daemon_client import add_socket_arguments, daemon_call
+from syncd.daemon import DaemonUnreachable
 
 
 def add_parser(subparsers: Any) -> None:
@@ -29,9 +29,8 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    path = socket_path(args)
     try:
-        code, body = call_daemon(path, "POST", "/v1/reload", timeout=args.timeout)
+        code, body = daemon_call(args, "POST", "/v1/reload", timeout=args.timeout)
     except DaemonUnreachable as e:
         error(str(e))
         return EXIT_FAILED

@@ -1,42 +1,84 @@
-"""``syncd status``: what the running daemon is doing.
+"""``syncd status``: each integration's state, last and next cycle, and the config's.
 
-Exit 0 when it answers, 1 when no daemon does.
+With a daemon running, the daemon answers (live state, next run). Without
+one, the config and the state store do: each integration's last cycle as
+the store kept it, whether the config is valid. Exit 0 when it could say,
+1 when neither a daemon nor the state store could be read.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from datetime import datetime
 from typing import Any
 
 from syncd.cli._common import EXIT_FAILED, EXIT_OK, error
-from syncd.cli._daemon_client import add_socket_arguments, socket_path
-from syncd.daemon import DaemonUnreachable, call_daemon
+from syncd.cli._daemon_client import add_socket_arguments, ask_daemon, socket_path
+from syncd.config import ConfigError, config_directory, load_config
+from syncd.daemon import DaemonUnreachable, stored_status
+from syncd.state import StateError, StateStore, open_store
 
 
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
-        "status", help="show what the running daemon is doing",
-        description="Show the running daemon's integrations (state, last cycle, next run), and "
-                    "whether its last reload worked.")
+        "status", help="show each integration's state, last and next cycle",
+        description="Show each integration: enabled, schedule, state, last cycle (when, how long, "
+                    "outcome, counts), next cycle, and whether the config is valid (the FILE:LINE of "
+                    "what failed the last reload). The running daemon answers; without one, the "
+                    "config and the state store do (no next cycle then).")
     add_socket_arguments(p)
-    p.add_argument("--json", action="store_true", help="print the daemon's answer as JSON")
+    p.add_argument("--json", action="store_true", help="print it as JSON")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        _, body = call_daemon(socket_path(args), "GET", "/v1/status", timeout=30.0)
+        answer = ask_daemon(args, "GET", "/v1/status", timeout=30.0)
     except DaemonUnreachable as e:
         error(str(e))
+        return EXIT_FAILED
+    body = answer[1] if answer is not None else _without_daemon(args)
+    if body is None:
         return EXIT_FAILED
     if args.json:
         print(json.dumps(body, indent=2))
     else:
         print_status(body)
     return EXIT_OK
+
+
+def _without_daemon(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The status from the config and the state store; None (said why) when neither can be read."""
+    directory, _ = config_directory(args.config_dir)
+    try:
+        config = load_config(args.config_dir)
+    except ConfigError as e:
+        error(f"no daemon runs for {directory} (socket {socket_path(args)}), and its config is invalid:")
+        for problem in e.problems:
+            print(problem, file=sys.stderr)
+        return None
+    except (FileNotFoundError, NotADirectoryError) as e:
+        error(str(e))
+        return None
+    store: StateStore | None = None
+    state_path = config.daemon.state_path
+    if state_path.exists():  # never create a store just to say there is nothing in it
+        try:
+            store = open_store(state_path)
+        except StateError as e:
+            error(str(e))
+            return None
+    try:
+        integrations = [stored_status(i, store) for _, i in sorted(config.integrations.items())]
+    finally:
+        if store is not None:
+            store.close()
+    return {"daemon": None, "socket": str(socket_path(args)), "config_dir": str(config.directory),
+            "state_path": str(state_path), "config": {"valid": True, "errors": []},
+            "integrations": integrations}
 
 
 def _when(t: float | None) -> str:
@@ -47,9 +89,41 @@ def _when(t: float | None) -> str:
     return f"{clock} (in {delta:.0f} s)" if delta > 0 else f"{clock} ({-delta:.0f} s ago)"
 
 
+def _counts(summary: dict[str, Any]) -> str:
+    """The last cycle's counts, short: what a person scans for."""
+    if not summary:
+        return ""
+    sided = [f"{key} {summary[key].get('left', 0)}/{summary[key].get('right', 0)}"
+             for key in ("read", "created", "updated", "deleted") if any((summary.get(key) or {}).values())]
+    plain = [f"{key.replace('_', ' ')} {summary[key]}"
+             for key in ("skipped", "not_created", "no_match_key", "conflicts", "errors", "delayed", "retry_later",
+                         "waiting_for_operator")
+             if summary.get(key)]
+    if not sided and not plain:
+        return " (nothing to do)"
+    return f" ({', '.join(sided + plain)}{' (left/right)' if sided else ''})"
+
+
+def _last(i: dict[str, Any]) -> str:
+    result = i.get("last_result")
+    if result is None:
+        return "not run yet"
+    took = ""
+    if i.get("last_start") is not None and i.get("last_end") is not None:
+        took = f", took {i['last_end'] - i['last_start']:.2f} s"
+    text = f"{result} at {_when(i.get('last_end'))}{took}{_counts(i.get('last_summary') or {})}"
+    if i.get("last_error"):
+        text += f": {i['last_error']}"
+    return text
+
+
 def print_status(body: dict[str, Any]) -> None:
-    print(f"syncd pid {body['pid']}, config {body['config_dir']}, state {body['state_path']}")
-    print(f"  {body['summary']}")
+    if body.get("daemon", True) is None:
+        print(f"no syncd daemon runs for {body['config_dir']} (socket {body['socket']}): "
+              f"as the state store {body['state_path']} has it")
+    else:
+        print(f"syncd pid {body['pid']}, config {body['config_dir']}, state {body['state_path']}")
+        print(f"  {body['summary']}")
     reload = body.get("last_reload")
     if reload:
         outcome = "ok" if reload["ok"] else "FAILED, previous config running"
@@ -57,11 +131,18 @@ def print_status(body: dict[str, Any]) -> None:
         for line in reload["errors"]:
             print(f"    {line}")
     for i in body["integrations"]:
-        if i["state"] == "disabled":
-            print(f"{i['name']}: disabled ({i['schedule']})")
-            continue
-        last = i.get("last_result") or "not run yet"
-        if i.get("last_error"):
-            last += f": {i['last_error']}"
-        print(f"{i['name']}: {i['state']}, {i['schedule']}; cycles {i['cycles']}, last {last}; "
-              f"next {_when(i.get('next_run'))}")
+        head = f"{i['name']}: {i['state']}, {i['schedule']}"
+        if i["state"] not in ("disabled", "stopped"):
+            head += f"; cycles {i.get('cycles', 0)}"
+        print(f"{head}; last {_last(i)}")
+        if i.get("next_run") is not None:
+            print(f"  next {_when(i['next_run'])}")
+        if i.get("open_errors"):
+            newest = (i.get("errors_preview") or [{}])[0]
+            status = f"HTTP {newest['http_status']}, " if newest.get("http_status") else ""
+            print(f"  open errors {i['open_errors']} (newest: #{newest.get('id')} {newest.get('operation')}, "
+                  f"{status}record {newest.get('record_id')}): syncd errors {i['name']}")
+        if i.get("conflicts"):
+            print(f"  conflicts settled {i['conflicts']}: syncd conflicts {i['name']}")
+        for line in i.get("config_errors") or []:
+            print(f"  config: {line} (the previous config of this integration keeps running)")

@@ -29,6 +29,7 @@ from syncd.daemon._control import ControlServer, core_routes
 from syncd.daemon._errors_api import errors_routes
 from syncd.daemon._notify import Notifier
 from syncd.daemon._supervisor import ReloadResult, Supervisor
+from syncd.daemon._sync_now import sync_routes
 from syncd.daemon._watch import Fingerprint, watch_config
 from syncd.state import StateStore
 
@@ -49,6 +50,7 @@ class Daemon:
         self.supervisor = Supervisor(config, store, environ=self.environ, on_settings=on_settings)
         self.control = ControlServer(control, [
             *core_routes(self.supervisor.status, self._reload_for_client),
+            *sync_routes(self.supervisor),
             *errors_routes(self.supervisor),
         ])
         self.stop_timeout = stop_timeout

@@ -9,6 +9,10 @@ it to end), and nothing a cycle raises leaves the runner: an error is
 logged and kept for ``syncd status``, and the next cycle is due as usual,
 so one broken integration never stops the others.
 
+``syncd sync`` asks for a cycle now (:meth:`Runner.request_cycle`): the
+runner runs one at once, or right after the one running, and the request's
+:class:`CycleRequest` tells the caller how it ended.
+
 Stopping is cooperative: :meth:`Runner.stop` wakes a runner that waits, and
 makes a running cycle end at its next checkpoint (a page read or a batch
 written, committed), so nothing is lost and nothing is left half-done.
@@ -27,9 +31,10 @@ import structlog
 
 from syncd.connector import PROCESS_MASKER
 from syncd.daemon._schedule import jitter_for, next_run
+from syncd.state import Origin, StateError, StateStore
 from syncd.sync import Cycles
 
-__all__ = ["Runner", "RunnerStatus"]
+__all__ = ["CycleRequest", "Runner", "RunnerStatus"]
 
 log = structlog.get_logger("syncd.daemon")
 _cycle_ids = itertools.count(1)
@@ -46,13 +51,37 @@ class RunnerStatus:
     cycles: int = 0
     last_start: float | None = None
     last_end: float | None = None
-    last_result: str | None = None  # ok | aborted | stopped | failed
+    last_result: str | None = None  # ok | errors | aborted | stopped | failed (see syncd.state.Outcome)
+    last_origin: str | None = None  # scheduled, manual (syncd sync), … (see syncd.state.Origin)
     last_error: str | None = None
     last_summary: dict[str, Any] = field(default_factory=dict)
     failures_in_a_row: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def recall(self, store: StateStore, name: str) -> None:
+        """Start from the last cycle the store kept (a daemon restarted,
+        an integration restarted by a reload): status shows it at once."""
+        last = store.cycles(name, limit=1)
+        if last:
+            c = last[0]
+            self.last_start, self.last_end = c.started_at.timestamp(), c.ended_at.timestamp()
+            self.last_result, self.last_error, self.last_summary = c.outcome, c.error, dict(c.counts)
+            self.last_origin = c.origin
+
+
+@dataclass
+class CycleRequest:
+    """A cycle asked for by an operator (``syncd sync``); :attr:`done` is
+    set when it has ended, or when the runner stopped before running it."""
+
+    done: anyio.Event = field(default_factory=anyio.Event)
+    ran: bool = False
+    result: str | None = None  # the cycle's last_result once ran
+    error: str | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
 
 
 class Runner:
@@ -73,6 +102,23 @@ class Runner:
         self._stopping = False
         self._wake = anyio.Event()
         self._jitter = jitter_for(name)
+        self._request: CycleRequest | None = None
+        # When this runner last started a cycle: the schedule counts from
+        # it, not from a cycle recalled from the store (a daemon started
+        # runs its integrations at once, as it always has).
+        self._started: float | None = None
+        try:
+            self.status.recall(self.store, name)
+        except StateError:  # status is a courtesy; the cycle will meet the store's error itself
+            log.exception("could not read the last cycle", integration=name)
+
+    def request_cycle(self) -> CycleRequest:
+        """Run a cycle now, or right after the running one; requests made
+        meanwhile share that one cycle."""
+        if self._request is None:
+            self._request = CycleRequest()
+            self._wake.set()
+        return self._request
 
     def stop(self) -> None:
         """End at the next checkpoint (or now, if waiting); :attr:`done` is set then."""
@@ -85,34 +131,50 @@ class Runner:
         try:
             while not self._stopping:
                 due = time.time() if self._immediate else next_run(
-                    self.integration.schedule, last_start=self.status.last_start, now=time.time(),
+                    self.integration.schedule, last_start=self._started, now=time.time(),
                     jitter=self._jitter)
                 self._immediate = False
                 self.status.next_run = due
-                with anyio.move_on_after(max(0.0, due - time.time())):
-                    await self._wake.wait()
+                if self._request is None:
+                    with anyio.move_on_after(max(0.0, due - time.time())):
+                        await self._wake.wait()
                 if self._stopping:
                     break
+                self._wake = anyio.Event()
+                request, self._request = self._request, None
                 async with self.lock:
-                    await self.run_cycle()
+                    await self.run_cycle("manual" if request is not None else "scheduled")
+                if request is not None:
+                    self._answer(request)
         finally:
             self.status.state = "stopped"
             self.status.next_run = None
+            if self._request is not None:
+                self._request.done.set()  # not run: ran stays False
             self.done.set()
 
-    async def run_cycle(self) -> None:
+    def _answer(self, request: CycleRequest) -> None:
+        s = self.status
+        request.ran, request.result, request.error = True, s.last_result, s.last_error
+        request.summary = dict(s.last_summary)
+        request.seconds = round((s.last_end or 0.0) - (s.last_start or 0.0), 3)
+        request.done.set()
+
+    async def run_cycle(self, origin: Origin = "scheduled") -> None:
         """One cycle, whatever happens in it; the outcome goes to :attr:`status`."""
         status = self.status
         status.state, status.next_run = "running", None
-        status.last_start = start = time.time()
+        status.last_start = self._started = start = time.time()
+        status.last_origin = origin
         status.cycles += 1
         cycle = f"{self.name}-{next(_cycle_ids)}"
         with structlog.contextvars.bound_contextvars(integration=self.name, cycle=cycle):
             try:
                 catching_up = self.store.disabled_since(self.name) is not None
                 write = not (catching_up and self.integration.catch_up == "skip")
-                log.info("cycle started", catch_up=self.integration.catch_up if catching_up else None)
-                summary = await self.cycles.run(self.name, origin="scheduled", write=write,
+                log.info("cycle started", origin=origin,
+                         catch_up=self.integration.catch_up if catching_up else None)
+                summary = await self.cycles.run(self.name, origin=origin, write=write,
                                                 stop=lambda: self._stopping)
                 if catching_up and not (summary.aborted or summary.stopped):
                     with self.store.transaction(self.name) as t:
@@ -130,7 +192,9 @@ class Runner:
                     log.error("cycle aborted", reason=summary.aborted, seconds=round(time.time() - start, 3),
                               **status.last_summary)
                 else:
-                    status.last_result = "stopped" if summary.stopped else "ok"
+                    # "errors": completed, but some records failed (kept, retried):
+                    # not "ok", or a cycle whose every write failed would look fine.
+                    status.last_result = summary.outcome
                     status.last_error, status.failures_in_a_row = None, 0
                     log.info("cycle stopped at a checkpoint" if summary.stopped else "cycle finished",
                              seconds=round(time.time() - start, 3), **status.last_summary)

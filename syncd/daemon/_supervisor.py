@@ -30,7 +30,8 @@ import structlog
 from syncd.config import Config, ConfigError, ConnectorSpec, DaemonSettings, Integration, load_config
 from syncd.connector import AccountRegistry
 from syncd.daemon._runner import Runner
-from syncd.state import StateError, StateStore
+from syncd.daemon._status import config_errors_of, stored_status
+from syncd.state import StateStore
 from syncd.sync import Cycles
 
 __all__ = ["ReloadResult", "Supervisor"]
@@ -238,39 +239,23 @@ class Supervisor:
             line += f"; restart needed for {', '.join(self.restart_needed)}"
         return line
 
-    def _errors_status(self, name: str) -> dict[str, Any]:
-        """``open_errors``, ``errors_preview`` (the newest three) and ``conflicts``
-        (how many the log holds); none of them when the store cannot say."""
-        try:
-            preview = self.store.errors(name, limit=3)
-            return {
-                "open_errors": self.store.count_errors(name),
-                "errors_preview": [{"id": e.id, "record_id": e.record_id, "operation": e.operation,
-                                    "http_status": e.status, "message": e.message} for e in preview],
-                "conflicts": self.store.count_conflicts(name),
-            }
-        except StateError:  # the status must answer even then; the cycles log the store's failure
-            log.warning("cannot read the record errors for the status", integration=name, exc_info=True)
-            return {}
-
     def status(self) -> dict[str, Any]:
+        failed = self.last_reload is not None and not self.last_reload.ok
+        errors = self.last_reload.errors if self.last_reload is not None and failed else []
         integrations = []
         for name, integration in sorted(self.config.integrations.items()):
             runner = self.runners.get(name)
-            entry: dict[str, Any] = {
-                "name": name, "enabled": integration.enabled, "schedule": integration.schedule.source,
-                "source": integration.source,
-            }
+            entry = stored_status(integration, self.store)  # what the store kept: a disabled one's last cycle
             if runner is not None:
                 entry.update(runner.status.as_dict())
-            else:
-                entry["state"] = "disabled"
-            entry.update(self._errors_status(name))
+            # Its file failed the last reload: what runs is the config from before.
+            entry["config_errors"] = config_errors_of(integration.source, errors)
             integrations.append(entry)
         return {
             "pid": os.getpid(), "started_at": self.started_at, "config_dir": str(self.config.directory),
             "state_path": str(self.running_settings.state_path),
             "summary": self.summary_line(),
+            "config": {"valid": not failed, "errors": errors},
             "last_reload": self.last_reload.as_dict() if self.last_reload else None,
             "restart_needed": self.restart_needed,
             "integrations": integrations,

@@ -1,4 +1,4 @@
-"""The state store: cursors, snapshots, links, intents, errors, conflicts.
+"""The state store: cursors, snapshots, links, intents, errors, conflicts, cycles.
 
 ``open_store(path)`` opens (creating and migrating as needed) the SQLite
 store. The contract the sync layer, the daemon and the command line rely on
@@ -11,8 +11,10 @@ and :class:`Transaction` (writes); type against them, not
 from syncd.state._errors import StateCorruptError, StateError, StateLockedError, StateVersionError
 from syncd.state._model import (
     ConflictRow,
+    CycleRow,
     Intent,
     Origin,
+    Outcome,
     RecordErrorRow,
     Side,
     SideState,
@@ -23,8 +25,10 @@ from syncd.state._store import StateStore, Transaction
 
 __all__ = [
     "ConflictRow",
+    "CycleRow",
     "Intent",
     "Origin",
+    "Outcome",
     "RecordErrorRow",
     "SQLiteStore",
     "Side",

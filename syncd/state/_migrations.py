@@ -30,10 +30,12 @@ otherwise pick the primary key and scan a whole side.
                   match_key, fields JSON, created_at
     errors        id → side, record_id, operation, message, status,
                   attempts, origin, at, resolved_at, next_retry_at
-                  (version 4); UNIQUE (integration, side, record_id,
+                  (version 5); UNIQUE (integration, side, record_id,
                   operation) among unresolved ones
     conflicts     id → left_id, right_id, field, left_value JSON,
                   right_value JSON, winner, rule, at
+    cycles        id → origin, started_at, ended_at, outcome, counts JSON,
+                  error (version 4); the newest 100 per integration
 """
 
 from __future__ import annotations
@@ -138,7 +140,22 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         "ALTER TABLE integrations ADD COLUMN disabled_since TEXT",
     ),
-    # 4: when a failed record is due for its next automatic retry (NULL:
+    # 4: the outcome of each cycle, so that `syncd status` shows the last
+    # one without a daemon, and a daemon's status after a restart.
+    (
+        f"""CREATE TABLE cycles (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            {_PARENT},
+            origin TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            ended_at TEXT NOT NULL,
+            outcome TEXT NOT NULL CHECK (outcome IN ('ok', 'errors', 'aborted', 'stopped', 'failed')),
+            counts TEXT NOT NULL,
+            error TEXT
+        )""",
+        "CREATE INDEX cycles_integration ON cycles (integration, id)",
+    ),
+    # 5: when a failed record is due for its next automatic retry (NULL:
     # its retries are used up, it waits for an operator). Errors already
     # open were retried by every cycle: they are due at once.
     (

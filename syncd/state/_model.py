@@ -20,7 +20,13 @@ from datetime import datetime
 from typing import Any, Literal
 
 Side = Literal["left", "right"]
-Origin = Literal["scheduled", "bulk", "webhook", "retry", "once", "reset"]
+# What started a cycle or a write: the daemon's schedule, a bulk sync, a
+# webhook, an operator's retry or `syncd sync` (manual), `syncd once`, `syncd reset`.
+Origin = Literal["scheduled", "bulk", "webhook", "retry", "manual", "once", "reset"]
+# How a cycle ended: ok; errors (completed, some records failed); aborted
+# (an app refused or was down); stopped (at a checkpoint, when asked);
+# failed (a bug, or the state store failing).
+Outcome = Literal["ok", "errors", "aborted", "stopped", "failed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,4 +103,17 @@ class ConflictRow:
     winner: Literal["left", "right"]
     rule: str  # newest_wins, left_wins, right_wins, left_unless_blank, …
     at: datetime | None = None  # None: the store uses now()
+    id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CycleRow:
+    """One cycle of an integration, as it ended."""
+
+    origin: Origin
+    started_at: datetime
+    ended_at: datetime
+    outcome: Outcome
+    counts: Mapping[str, Any]  # CycleSummary.counts(): read, created, updated, …
+    error: str | None = None  # why it was aborted or failed (masked)
     id: int = 0

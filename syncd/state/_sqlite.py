@@ -36,7 +36,7 @@ import orjson
 
 from syncd.state._errors import StateError, corrupt, from_sqlite
 from syncd.state._migrations import APPLICATION_ID, SCHEMA_VERSION, migrate, too_new
-from syncd.state._model import ConflictRow, Intent, RecordErrorRow, Side, SideState, Snapshot
+from syncd.state._model import ConflictRow, CycleRow, Intent, RecordErrorRow, Side, SideState, Snapshot
 from syncd.state._sqlite_rows import _SNAPSHOT_COLUMNS, _chunks, _guard, _parse_time, _side, _snapshot
 from syncd.state._sqlite_tx import _Session, _SQLiteTransaction
 from syncd.state._store import StateStore
@@ -240,6 +240,19 @@ class SQLiteStore(StateStore):
             ConflictRow(left_id, right_id, field, orjson.loads(lv), orjson.loads(rv), winner, rule,
                         _parse_time(at), id_)
             for left_id, right_id, field, lv, rv, winner, rule, at, id_ in rows
+        ]
+
+    @_guard("reading cycles")
+    def cycles(self, integration: str, *, limit: int = 10) -> list[CycleRow]:
+        rows = self._rows(
+            """SELECT origin, started_at, ended_at, outcome, counts, error, id
+               FROM cycles INDEXED BY cycles_integration WHERE integration = ? ORDER BY id DESC LIMIT ?""",
+            (integration, limit),
+        )
+        return [
+            CycleRow(origin, datetime.fromisoformat(started), datetime.fromisoformat(ended), outcome,
+                     orjson.loads(counts), error, id_)
+            for origin, started, ended, outcome, counts, error, id_ in rows
         ]
 
     @_guard("reading whether the integration is disabled")

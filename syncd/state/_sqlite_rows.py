@@ -134,4 +134,4 @@ _UPSERT_ERROR = """
         message = excluded.message, status = excluded.status, attempts = errors.attempts + 1,
         origin = excluded.origin, at = excluded.at, next_retry_at = excluded.next_retry_at"""
 
-_RESET_TABLES = ("snapshots", "side_states", "links", "intents", "errors", "conflicts")
+_RESET_TABLES = ("snapshots", "side_states", "links", "intents", "errors", "conflicts", "cycles")

@@ -15,7 +15,7 @@ from types import TracebackType
 import orjson
 
 from syncd.state._errors import StateError, from_sqlite
-from syncd.state._model import ConflictRow, Intent, RecordErrorRow, Side, SideState, Snapshot
+from syncd.state._model import ConflictRow, CycleRow, Intent, RecordErrorRow, Side, SideState, Snapshot
 from syncd.state._sqlite_rows import (
     _RESET_TABLES,
     _UPSERT_ERROR,
@@ -26,7 +26,7 @@ from syncd.state._sqlite_rows import (
     _side,
     _time,
 )
-from syncd.state._store import Transaction, utc_now
+from syncd.state._store import KEPT_CYCLES, Transaction, utc_now
 
 
 @dataclass(slots=True, eq=False)
@@ -240,6 +240,23 @@ class _SQLiteTransaction(Transaction):
         self._check()
         self._conn.execute("UPDATE integrations SET disabled_since = ? WHERE name = ?",
                            (_time(since), self.integration))
+
+    @_guard("recording a cycle")
+    def add_cycle(self, cycle: CycleRow) -> None:
+        if cycle.outcome not in ("ok", "errors", "aborted", "stopped", "failed"):
+            raise ValueError(f"unknown cycle outcome {cycle.outcome!r}")
+        row = (self.integration, cycle.origin, _time(cycle.started_at), _time(cycle.ended_at), cycle.outcome,
+               _dump(dict(cycle.counts)), cycle.error)
+        self._check()
+        self._conn.execute(
+            """INSERT INTO cycles (integration, origin, started_at, ended_at, outcome, counts, error)
+               VALUES (?, ?, ?, ?, ?, ?, ?)""", row)
+        # Keep the newest: a cycle every minute for a year would be half a million rows.
+        self._conn.execute(
+            """DELETE FROM cycles WHERE integration = ? AND id <= (
+                   SELECT id FROM cycles INDEXED BY cycles_integration WHERE integration = ?
+                   ORDER BY id DESC LIMIT 1 OFFSET ?)""",
+            (self.integration, self.integration, KEPT_CYCLES))
 
     @_guard("resetting the integration")
     def reset(self) -> None:

@@ -34,7 +34,10 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Protocol, Self, runtime_checkable
 
-from syncd.state._model import ConflictRow, Intent, RecordErrorRow, Side, SideState, Snapshot
+from syncd.state._model import ConflictRow, CycleRow, Intent, RecordErrorRow, Side, SideState, Snapshot
+
+
+KEPT_CYCLES = 100  # cycles kept per integration: status shows the last, the rest is recent history
 
 
 @runtime_checkable
@@ -84,6 +87,9 @@ class Transaction(Protocol):
 
     def set_disabled(self, since: datetime | None) -> None:
         """Mark the integration disabled since *since*, or enabled (None)."""
+
+    def add_cycle(self, cycle: CycleRow) -> None:
+        """Record how a cycle ended; only the newest :data:`KEPT_CYCLES` are kept."""
 
     def reset(self) -> None:
         """Forget everything about the integration (``syncd reset``)."""
@@ -159,6 +165,8 @@ class StateStore(Protocol):
     def conflicts(self, integration: str, *, limit: int = 100) -> list[ConflictRow]:
         """The conflict log, newest first."""
 
+    def cycles(self, integration: str, *, limit: int = 10) -> list[CycleRow]:
+        """The integration's last cycles, newest first."""
     def count_conflicts(self, integration: str) -> int:
         """How many conflicts the log holds."""
 

@@ -10,7 +10,7 @@ way a cycle would.
 
 from syncd.sync._cycle import Cycle
 from syncd.sync._factory import Cycles
-from syncd.sync._listing import conflict_entries, error_entries, retry_entries
+from syncd.sync._listing import conflict_entries, error_entries, errors_status, retry_entries
 from syncd.sync._plan import IntegrationPlan
 from syncd.sync._records import RecordOutcome, RetryOutcome, UnknownErrors, retry_errors, source_of, sync_records
 from syncd.sync._retries import next_retry_at
@@ -28,6 +28,7 @@ __all__ = [
     "UnknownErrors",
     "conflict_entries",
     "error_entries",
+    "errors_status",
     "next_retry_at",
     "retry_entries",
     "retry_errors",

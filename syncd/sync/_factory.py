@@ -18,15 +18,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 
+import structlog
+
 from syncd.config import Config
 from syncd.config import Side as SideConfig
-from syncd.connector import AccountRegistry, Connector
-from syncd.state import Origin, Side, StateStore, open_store
+from syncd.connector import PROCESS_MASKER, AccountRegistry, Connector
+from syncd.state import CycleRow, Origin, Side, StateError, StateStore, open_store
 from syncd.sync._cycle import Cycle
 from syncd.sync._plan import IntegrationPlan
 from syncd.sync._summary import CycleSummary
 
 __all__ = ["Cycles"]
+
+log = structlog.get_logger("syncd.sync")
 
 
 class Cycles:
@@ -63,10 +67,32 @@ class Cycles:
         writing (``reset --read-only``, ``catch_up: skip``); *full* reads
         everything, not the changes since the cursor. *stop* is asked after
         every commit (a page read, a batch written); when it answers True
-        the cycle ends there with ``summary.stopped`` set.
+        the cycle ends there with ``summary.stopped`` set. How it ended is
+        kept in the store (``store.cycles(name)``), a dry run's excepted.
         """
-        async with self.cycle(name, origin=origin, dry_run=dry_run, write=write, full=full, stop=stop) as cycle:
-            return await cycle.run()
+        started = self.store.now()
+        try:
+            async with self.cycle(name, origin=origin, dry_run=dry_run, write=write, full=full, stop=stop) as cycle:
+                summary = await cycle.run()
+        except Exception as e:
+            if not dry_run:
+                self._record(name, CycleRow(origin, started, self.store.now(), "failed", {},
+                                            PROCESS_MASKER.mask(f"{type(e).__name__}: {e}")))
+            raise
+        if not dry_run:
+            self._record(name, CycleRow(origin, started, self.store.now(), summary.outcome, summary.counts(),
+                                        PROCESS_MASKER.mask(summary.aborted) if summary.aborted else None))
+        return summary
+
+    def _record(self, name: str, row: CycleRow) -> None:
+        """Keep how the cycle ended (``syncd status``, with or without a
+        daemon); a store that fails here has failed the cycle's own commits
+        too, so its error is the one to see: this one is only logged."""
+        try:
+            with self.store.transaction(name) as t:
+                t.add_cycle(row)
+        except StateError:
+            log.exception("could not record the cycle's outcome", integration=name)
 
     @asynccontextmanager
     async def cycle(

@@ -12,7 +12,7 @@ from syncd.state import ConflictRow, RecordErrorRow, StateStore
 from syncd.sync._records import RetryOutcome, source_of
 from syncd.sync._retries import WRITE_OPERATIONS
 
-__all__ = ["conflict_entries", "error_entries", "error_entry", "retry_entries"]
+__all__ = ["conflict_entries", "error_entries", "error_entry", "errors_status", "retry_entries"]
 
 
 def _when(t: datetime | None) -> str | None:
@@ -79,3 +79,15 @@ def retry_entries(store: StateStore, name: str, outcomes: list[RetryOutcome]) ->
                     "operation": o.error.operation, "ok": o.ok, "message": o.message,
                     "error": error_entry(o.after, key) if o.after is not None else None})
     return out
+
+
+def errors_status(store: StateStore, name: str) -> dict[str, Any]:
+    """What ``syncd status`` shows of an integration's errors and conflicts:
+    ``open_errors``, ``errors_preview`` (the newest three) and ``conflicts``
+    (how many the log holds). :class:`~syncd.state.StateError` when the store fails."""
+    return {
+        "open_errors": store.count_errors(name),
+        "errors_preview": [{"id": e.id, "record_id": e.record_id, "operation": e.operation,
+                            "http_status": e.status, "message": e.message} for e in store.errors(name, limit=3)],
+        "conflicts": store.count_conflicts(name),
+    }

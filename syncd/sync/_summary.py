@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from syncd.state import Side
+from syncd.state import Outcome, Side
 
 
 
@@ -51,6 +51,16 @@ class CycleSummary:
                 "not_created": self.not_created, "no_match_key": self.no_match_key,
                 "conflicts": self.conflicts, "errors": self.errors, "delayed": self.delayed,
                 "retry_later": self.retry_later, "waiting_for_operator": self.waiting_for_operator}
+
+    @property
+    def outcome(self) -> Outcome:
+        """How the cycle ended (``failed`` is for a cycle that raised, which has no summary)."""
+        if self.aborted:
+            return "aborted"
+        if self.stopped:
+            return "stopped"
+        # Records held back for their retry are not synced either: as once's exit 3.
+        return "errors" if self.errors or self.retry_later or self.waiting_for_operator else "ok"
 
     @property
     def write_count(self) -> int:

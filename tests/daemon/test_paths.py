@@ -58,3 +58,25 @@ def test_without_the_key_the_message_says_which_file_to_put_it_in(tmp_path: Path
                                "(a new file: `control: {socket: PATH}`)")
     (tmp_path / "syncd.yml").write_text("log: {level: info}\n")
     assert where.setting() == f"control.socket in {tmp_path}/syncd.yml"
+
+
+def test_the_command_line_also_looks_for_the_units_socket_for_the_system_config(tmp_path: Path,
+                                                                               monkeypatch) -> None:
+    # A root shell has XDG_RUNTIME_DIR=/run/user/0; the unit's daemon listens
+    # in its RuntimeDirectory, /run/syncd: `sudo syncd status` must find it.
+    import argparse
+
+    from syncd.cli._daemon_client import UNIT_SOCKET, socket_paths
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    monkeypatch.delenv("RUNTIME_DIRECTORY", raising=False)
+    system = argparse.Namespace(socket=None, config_dir="/etc/syncd")
+    assert socket_paths(system) == [tmp_path / "syncd" / "control.sock", UNIT_SOCKET]
+    unit = (Path(__file__).resolve().parents[2] / "systemd" / "syncd.service").read_text()
+    assert "\nRuntimeDirectory=syncd\n" in unit and UNIT_SOCKET == Path("/run/syncd/control.sock")
+    other = argparse.Namespace(socket=None, config_dir=str(tmp_path))  # a unit for it would say -c
+    assert len(socket_paths(other)) == 1
+    named = argparse.Namespace(socket=str(tmp_path / "x.sock"), config_dir="/etc/syncd")
+    assert socket_paths(named) == [tmp_path / "x.sock"]
+    monkeypatch.setenv("RUNTIME_DIRECTORY", "/run/syncd")  # under the unit itself: one place
+    assert socket_paths(system) == [UNIT_SOCKET]

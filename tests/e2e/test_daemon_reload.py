@@ -81,6 +81,9 @@ def test_syncd_reload_reports_success_and_failure_and_a_bad_tree_changes_nothing
     status = d.status()
     assert status["last_reload"]["ok"] is False and "pair.yaml:10:15" in status["last_reload"]["errors"][0]
     assert "last reload FAILED" in status["summary"]
+    assert status["config"]["valid"] is False and status["config"]["errors"] == status["last_reload"]["errors"]
+    assert status["integrations"][0]["config_errors"] == status["last_reload"]["errors"]  # its own file
+    assert f"  config: {file}:10:15: error:" in d.cli("status").stdout
     cycles = len(d.named("cycle finished"))
     d.wait_for("cycle finished", count=cycles + 2)  # the old config keeps syncing
     p.left.store.update(p.left.store.all()[0]["id"], first_name="StillSyncing")
@@ -90,6 +93,8 @@ def test_syncd_reload_reports_success_and_failure_and_a_bad_tree_changes_nothing
     edit(file, "emial", "email")
     d.wait_until(lambda: d.status()["last_reload"]["ok"], what="a good reload")
     assert "FAILED" not in d.status()["summary"]
+    assert d.status()["config"] == {"valid": True, "errors": []}
+    assert d.status()["integrations"][0]["config_errors"] == []
     assert d.stop() == 0
 
 

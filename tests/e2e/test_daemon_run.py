@@ -3,6 +3,7 @@ answers ``syncd status``, and refuses a bad start with a precise message."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import signal
@@ -50,7 +51,8 @@ def test_status_shows_each_integration_and_its_last_cycle(pair, daemon) -> None:
     shown = d.cli("status")
     assert shown.returncode == 0, shown.stderr
     assert "1 integration running, 0 failing, 0 disabled" in shown.stdout
-    assert "pair: waiting, every 1 hour; cycles 1, last ok" in shown.stdout
+    assert "pair: waiting, every 1 hour; cycles 1; last ok at " in shown.stdout
+    assert "(read 3/0, created 0/3 (left/right))" in shown.stdout and "  next " in shown.stdout
     as_json = d.cli("status", "--json")
     assert '"name": "pair"' in as_json.stdout
     assert d.stop() == 0
@@ -66,14 +68,42 @@ def test_an_invalid_config_at_start_exits_78_with_file_and_line(pair) -> None:
     assert "(schedule)" in result.stderr
 
 
-def test_status_and_reload_without_a_daemon_say_so(pair, tmp_path) -> None:
+def test_reload_without_a_daemon_says_so(pair, tmp_path) -> None:
     p = pair()
-    for command in ("status", "reload"):
-        result = subprocess.run(
-            [sys.executable, "-m", "syncd", command, "-c", str(p.config), "--socket", str(tmp_path / "none.sock")],
-            capture_output=True, text=True, env=p.env(), timeout=60, cwd=REPO)
-        assert result.returncode == 1
-        assert f"no syncd daemon answers at {tmp_path / 'none.sock'} (no such socket)" in result.stderr
+    result = subprocess.run(
+        [sys.executable, "-m", "syncd", "reload", "-c", str(p.config), "--socket", str(tmp_path / "none.sock")],
+        capture_output=True, text=True, env=p.env(), timeout=60, cwd=REPO)
+    assert result.returncode == 1
+    assert f"no syncd daemon answers at {tmp_path / 'none.sock'} (no such socket)" in result.stderr
+
+
+def test_status_without_a_daemon_shows_what_the_state_store_kept(pair, tmp_path) -> None:
+    p = pair(left_n=2)
+    p.write()
+    before = p.syncd("status")
+    assert before.returncode == 0, before.stderr
+    assert "no syncd daemon runs for" in before.stdout
+    assert "pair: stopped, every 5 minutes; last not run yet" in before.stdout
+    assert not (p.config / "state").exists()  # status never creates a state store
+
+    p.once()
+    after = p.syncd("status")
+    as_json = json.loads(p.syncd("status", "--json").stdout)
+
+    assert "pair: stopped, every 5 minutes; last ok at " in after.stdout
+    assert "(read 2/0, created 0/2 (left/right))" in after.stdout
+    [entry] = as_json["integrations"]
+    assert as_json["daemon"] is None and entry["last_origin"] == "once" and entry["next_run"] is None
+    assert entry["last_summary"]["created"] == {"left": 0, "right": 2}
+
+
+def test_status_without_a_daemon_and_an_invalid_config_names_file_and_line(pair) -> None:
+    p = pair()
+    p.write(extra="schedule: every 0 minutes\n")
+    result = p.syncd("status")
+    assert result.returncode == 1
+    assert "and its config is invalid" in result.stderr
+    assert f"{p.config}/integrations.d/pair.yaml:18:11: error: invalid schedule" in result.stderr
 
 
 def test_a_second_daemon_on_the_same_socket_is_refused_and_a_stale_one_replaced(pair, daemon) -> None:

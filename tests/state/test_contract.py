@@ -19,6 +19,7 @@ import pytest
 
 from syncd.state import (
     ConflictRow,
+    CycleRow,
     Intent,
     RecordErrorRow,
     SideState,
@@ -600,6 +601,49 @@ def test_a_naive_disabled_time_is_refused(store: StateStore) -> None:
     assert store.disabled_since("crm") is None
 
 
+# --- cycles ------------------------------------------------------------------------------------------
+
+
+def _cycle(n: int, outcome: Any = "ok") -> CycleRow:
+    return CycleRow("scheduled", T0 + timedelta(minutes=n), T0 + timedelta(minutes=n, seconds=3),
+                    outcome, {"read": {"left": n, "right": 0}, "errors": 0})
+
+
+def test_cycles_come_back_newest_first_with_their_counts(store: StateStore) -> None:
+    with store.transaction("a") as t:
+        t.add_cycle(_cycle(1))
+        t.add_cycle(replace(_cycle(2, "aborted"), error="HTTP 401", origin="manual"))
+    last, first = store.cycles("a")
+    assert (last.outcome, last.origin, last.error, last.started_at) == ("aborted", "manual", "HTTP 401",
+                                                                        T0 + timedelta(minutes=2))
+    assert last.ended_at - last.started_at == timedelta(seconds=3)
+    assert first.counts == {"read": {"left": 1, "right": 0}, "errors": 0} and first.id < last.id
+    assert store.cycles("a", limit=1) == [last]
+    assert store.cycles("b") == []
+
+
+def test_only_the_newest_cycles_are_kept(store: StateStore) -> None:
+    from syncd.state._store import KEPT_CYCLES
+
+    for n in range(KEPT_CYCLES + 5):
+        with store.transaction("a") as t:
+            t.add_cycle(_cycle(n))
+    kept = store.cycles("a", limit=10_000)
+    assert len(kept) == KEPT_CYCLES
+    assert kept[0].counts["read"]["left"] == KEPT_CYCLES + 4 and kept[-1].counts["read"]["left"] == 5
+
+
+def test_an_unknown_cycle_outcome_is_refused(store: StateStore) -> None:
+    with pytest.raises(ValueError, match="outcome"), store.transaction("a") as t:
+        t.add_cycle(_cycle(1, "fine"))
+
+
+def test_reset_forgets_the_cycles(store: StateStore) -> None:
+    with store.transaction("a") as t:
+        t.add_cycle(_cycle(1))
+    with store.transaction("a") as t:
+        t.reset()
+    assert store.cycles("a") == []
 def test_an_error_keeps_when_it_is_due_and_a_repeat_replaces_it(store: StateStore) -> None:
     with store.transaction("crm") as t:
         t.add_error(RecordErrorRow("right", "L1", "create", "422", at=T0, next_retry_at=T0 + timedelta(minutes=1)))

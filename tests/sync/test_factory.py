@@ -193,3 +193,40 @@ async def test_an_unknown_integration_is_a_key_error_before_any_connector(
     with Cycles.open(config) as cycles, pytest.raises(KeyError):
         await cycles.run("nope", origin="once")
     assert connectors == []
+
+
+@pytest.mark.anyio
+async def test_each_cycle_is_kept_in_the_store_with_its_outcome_and_counts(pair: Any) -> None:
+    config, _, _ = pair(left_n=3, right_n=0)
+    with Cycles.open(config) as cycles:
+        await cycles.run("pair", origin="manual")
+        await cycles.run("pair", origin="scheduled", dry_run=True)  # a dry run is not a cycle that happened
+        last = cycles.store.cycles("pair")
+    assert [(c.origin, c.outcome, c.error) for c in last] == [("manual", "ok", None)]
+    assert last[0].counts["created"] == {"left": 0, "right": 3}
+    assert last[0].ended_at >= last[0].started_at
+
+
+@pytest.mark.anyio
+async def test_an_aborted_cycle_is_kept_with_its_reason_and_no_secret(pair: Any) -> None:
+    config, _, _ = pair(left_n=2, right_token="not-the-right-one")
+    with Cycles.open(config) as cycles:
+        await cycles.run("pair", origin="scheduled")
+        (last,) = cycles.store.cycles("pair")
+    assert last.outcome == "aborted" and last.error is not None and "401" in last.error
+    assert "not-the-right-one" not in last.error and RIGHT_TOKEN not in last.error
+
+
+@pytest.mark.anyio
+async def test_a_cycle_that_raises_is_kept_as_failed(pair: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    config, _, _ = pair(left_n=2)
+
+    async def broken(self: Any) -> Any:
+        raise RuntimeError("a bug in a cycle")
+
+    monkeypatch.setattr(syncd.sync._factory.Cycle, "run", broken)  # a bug cannot be made to happen otherwise
+    with Cycles.open(config) as cycles:
+        with pytest.raises(RuntimeError):
+            await cycles.run("pair", origin="scheduled")
+        (last,) = cycles.store.cycles("pair")
+    assert (last.outcome, last.error, last.counts) == ("failed", "RuntimeError: a bug in a cycle", {})
