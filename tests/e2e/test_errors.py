@@ -81,6 +81,11 @@ def test_without_a_daemon_an_error_shows_its_cause_waits_its_turn_and_retry_all_
     text = p.syncd("errors", "pair")
     assert text.returncode == 0 and f"#{error['id']}" in text.stdout and REFUSAL in text.stdout
     assert "HTTP 422" in text.stdout and victim in text.stdout
+    status = p.syncd("status", "--json")  # without a daemon: as the state store has it
+    [entry] = json.loads(status.stdout)["integrations"]
+    assert (entry["open_errors"], entry["conflicts"]) == (1, 0)
+    assert entry["errors_preview"][0]["id"] == error["id"]
+    assert "open errors 1 (newest: #" in p.syncd("status").stdout
 
     # The next cycle leaves it alone: its retry is not due yet.
     p.clear_requests()
