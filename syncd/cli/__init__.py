@@ -47,7 +47,9 @@ def _commands() -> list[ModuleType]:
     from syncd.cli import (
         _bulk,
         _check,
+        _conflicts,
         _demo,
+        _errors,
         _once,
         _reload,
         _reset,
@@ -58,7 +60,8 @@ def _commands() -> list[ModuleType]:
         _validate,
     )
 
-    return [_validate, _check, _once, _run, _reload, _status, _sync, _reset, _bulk, _schema, _demo]
+    return [_validate, _check, _once, _run, _reload, _status, _sync, _errors, _conflicts, _reset, _bulk,
+            _schema, _demo]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,8 +8,9 @@ import sys
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
-# `once` and `reset` (and `bulk start`): every cycle completed, but some records could not be
-# read or written (kept, retried next cycle). Its own code so that cron and
+# `once` and `reset`: every cycle completed, but some records could not be
+# read or written (kept, retried later); `errors --retry`: some retried
+# records failed again; `bulk start`: done, some records not written. Its own code so that cron and
 # monitoring see a cycle that created nothing; 3 is clear of sysexits
 # (64-78) and of what shells make of signals and missing commands (126-165).
 EXIT_RECORD_ERRORS = 3
@@ -23,8 +24,9 @@ EXIT_CODES: dict[int, str] = {
     EXIT_FAILED: "failed, the reason on stderr (for syncd validate: the config is invalid)",
     EXIT_USAGE: "bad usage: an unknown option or integration, no such config directory",
     EXIT_RECORD_ERRORS: "once, reset: every cycle completed, but some records could not be read or "
-                        "written (kept, retried next cycle); bulk start: done, but some records "
-                        "could not be written",
+                        "written (kept, retried later: syncd errors INTEGRATION); errors --retry: some "
+                        "retried records failed again; bulk start: done, but some records could not "
+                        "be written",
     EXIT_CONFIG: "the config is invalid: every error on stderr as FILE:LINE:COL",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
 }

@@ -33,7 +33,8 @@ from syncd.sync import Cycles, CycleSummary
 EXIT_STATUS = (
     f"exit status: {EXIT_OK} every cycle completed and no record failed; "
     f"{EXIT_RECORD_ERRORS} every cycle completed but some records could not be read or written "
-    f"(the summary's errors: kept and retried next cycle); "
+    f"(the summary's errors, and records of earlier errors still waiting for their retry: "
+    f"see syncd errors INTEGRATION); "
     f"{EXIT_FAILED} a cycle was aborted (credentials refused, an app down past its retries) or the "
     f"state store failed; {EXIT_USAGE} bad usage; {EXIT_CONFIG} an invalid config."
 )
@@ -88,11 +89,12 @@ def run(args: argparse.Namespace) -> int:
 
 def exit_code(summaries: Iterable[CycleSummary]) -> int:
     """An aborted cycle first, then record errors (those the summary counts:
-    records that could not be read, writes that failed), then success."""
+    records that could not be read, writes that failed, and records that
+    failed before and still wait for their retry), then success."""
     done = list(summaries)
     if any(s.aborted for s in done):
         return EXIT_FAILED
-    if any(s.errors for s in done):
+    if any(s.outcome == "errors" for s in done):
         return EXIT_RECORD_ERRORS
     return EXIT_OK
 
@@ -128,13 +130,22 @@ def print_summary(d: dict[str, Any], policy: str) -> None:
           f"deleted {x['left']} left, {x['right']} right; "
           f"unchanged {d['unchanged']}; skipped by rules {d['skipped']}; "
           f"not created (create: {policy}) {d['not_created']}; {blind}conflicts {d['conflicts']}; "
-          f"errors {d['errors']}{delayed} ({d['seconds']:.2f} s)")
+          f"errors {d['errors']}{delayed}{_held(d)} ({d['seconds']:.2f} s)")
     for w in d.get("writes", []):
         target = w["record_id"] or "(new)"
         fields = ", ".join(f"{k}={PROCESS_MASKER.mask(str(v))}" for k, v in w["fields"].items())
         print(f"  would {w['action']} {w['side']} {target} from {w['source_id']}: {fields}")
     if d.get("aborted"):
         print(f"  ABORTED: {PROCESS_MASKER.mask(d['aborted'])}")
+
+
+def _held(d: dict[str, Any]) -> str:
+    """Records that failed before and were not written by this cycle, when there are any."""
+    out = f"; retry later {d['retry_later']}" if d.get("retry_later") else ""
+    if d.get("waiting_for_operator"):
+        out += (f"; waiting for an operator {d['waiting_for_operator']} "
+                f"(syncd errors {d['integration']} --retry-all)")
+    return out
 
 
 def summary_dict(s: CycleSummary, seconds: float) -> dict[str, Any]:

@@ -101,7 +101,8 @@ def _counts(summary: dict[str, Any]) -> str:
     sided = [f"{key} {summary[key].get('left', 0)}/{summary[key].get('right', 0)}"
              for key in ("read", "created", "updated", "deleted") if any((summary.get(key) or {}).values())]
     plain = [f"{key.replace('_', ' ')} {summary[key]}"
-             for key in ("skipped", "not_created", "no_match_key", "conflicts", "errors", "delayed")
+             for key in ("skipped", "not_created", "no_match_key", "conflicts", "errors", "delayed", "retry_later",
+                         "waiting_for_operator")
              if summary.get(key)]
     if not sided and not plain:
         return " (nothing to do)"
@@ -171,6 +172,13 @@ def print_status(body: dict[str, Any]) -> None:
         print(f"{head}; last {_last(i)}")
         if i.get("next_run") is not None:
             print(f"  next {_when(i['next_run'])}")
+        if i.get("open_errors"):
+            newest = (i.get("errors_preview") or [{}])[0]
+            status = f"HTTP {newest['http_status']}, " if newest.get("http_status") else ""
+            print(f"  open errors {i['open_errors']} (newest: #{newest.get('id')} {newest.get('operation')}, "
+                  f"{status}record {newest.get('record_id')}): syncd errors {i['name']}")
+        if i.get("conflicts"):
+            print(f"  conflicts settled {i['conflicts']}: syncd conflicts {i['name']}")
         bulk = i.get("bulk")
         if bulk:
             print(f"  bulk: {_bulk(bulk)}")

@@ -25,6 +25,7 @@ from syncd.config._model import (
     Deletions,
     FieldMapping,
     Integration,
+    RecordRetries,
     Rule,
     Schedule,
     Side,
@@ -235,6 +236,20 @@ class _Builder:
             "skip" if then == "skip" else tuple(_action(a) for a in then))
         return Rule(condition=condition, then=actions, side=raw.get("from"))
 
+    def record_retries(self) -> RecordRetries:
+        raw = _DEFAULTS.fill("/$defs/recordRetries", self.doc.data.get("record_retries") or {})
+        where = ("record_retries",)
+
+        def seconds(key: str) -> float:
+            try:
+                return parse_duration(raw[key])
+            except _Invalid as e:
+                self.error((*where, key), str(e))
+                return 0.0  # not used: a problem means no Integration
+
+        return RecordRetries(attempts=int(raw["attempts"]), backoff_initial_seconds=seconds("backoff_initial"),
+                             backoff_factor=float(raw["backoff_factor"]), backoff_max_seconds=seconds("backoff_max"))
+
     def deletions(self) -> Deletions | None:
         if self.doc.data.get("deletions") is None:
             return None
@@ -271,6 +286,7 @@ def build_integration(
     fields = tuple(b.field(f) for f in data["fields"])
     rules = tuple(r for i, raw in enumerate(data.get("rules") or ()) if (r := b.rule(i, raw)))
     deletions = b.deletions()
+    record_retries = b.record_retries()
     if b.problems or schedule is None:
         return None, b.problems
     return Integration(
@@ -290,5 +306,6 @@ def build_integration(
         fields=fields,
         rules=rules,
         deletions=deletions,
+        record_retries=record_retries,
         source=doc.file,
     ), []

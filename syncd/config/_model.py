@@ -293,6 +293,20 @@ class Deletions:
     max_delete_percent: float = _MAX_DELETE_PERCENT
 
 
+_RETRIES = "/$defs/recordRetries/properties"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRetries:
+    """``record_retries:``: how cycles retry a record that could not be
+    written (waits in seconds; the schema's defaults are whole seconds)."""
+
+    attempts: int = _INTEGRATION(f"{_RETRIES}/attempts")
+    backoff_initial_seconds: float = _INTEGRATION(f"{_RETRIES}/backoff_initial")
+    backoff_factor: float = _INTEGRATION(f"{_RETRIES}/backoff_factor")
+    backoff_max_seconds: float = _INTEGRATION(f"{_RETRIES}/backoff_max")
+
+
 @dataclass(frozen=True, slots=True)
 class Schedule:
     """``every N unit`` (interval_seconds) or a cron expression (cron)."""
@@ -321,6 +335,7 @@ class Integration:
     conflict: Literal["newest_wins", "left_wins", "right_wins"] = _INTEGRATION("/properties/conflict")
     rules: tuple[Rule, ...] = ()
     deletions: Deletions | None = None
+    record_retries: RecordRetries = RecordRetries()
     source: str = ""
 
     @property

@@ -29,6 +29,7 @@ import structlog
 from syncd.config import Config, DaemonSettings
 from syncd.daemon._bulk import bulk_routes
 from syncd.daemon._control import ControlServer, core_routes
+from syncd.daemon._errors_api import errors_routes
 from syncd.daemon._metrics import Metrics
 from syncd.daemon._notify import Notifier
 from syncd.daemon._supervisor import ReloadResult, Supervisor
@@ -56,6 +57,7 @@ class Daemon:
         self.control = ControlServer(control, [
             *core_routes(self.supervisor.status, self._reload_for_client),
             *sync_routes(self.supervisor),
+            *errors_routes(self.supervisor),
             *bulk_routes(self.supervisor),
         ])
         # metrics, health and the status page, on *web* (bound by bind_web_listener)

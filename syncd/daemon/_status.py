@@ -16,7 +16,7 @@ import structlog
 
 from syncd.config import Integration
 from syncd.state import StateError, StateStore
-from syncd.sync import bulk_progress
+from syncd.sync import bulk_progress, errors_status
 
 __all__ = ["config_errors_of", "stored_status"]
 
@@ -36,6 +36,7 @@ def stored_status(integration: Integration, store: StateStore | None) -> dict[st
         return entry
     try:
         last = store.cycles(integration.name, limit=1)
+        entry.update(errors_status(store, integration.name))  # open_errors, errors_preview, conflicts
         entry["bulk"] = bulk_progress(store.bulk_run(integration.name))
     except StateError as e:  # status still shows the rest; the error says why this part is missing
         log.warning("could not read the last cycle", integration=integration.name, error=str(e))

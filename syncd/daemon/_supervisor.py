@@ -103,6 +103,9 @@ class Supervisor:
         self._tg: anyio.abc.TaskGroup | None = None
         self._locks: dict[str, anyio.Lock] = {}
         self.bulks = Bulks(store, self.lock_for)  # bulk syncs, beside the runners
+        # A bulk runs only below its tier of the API budget (the lowest: it
+        # is the least urgent), and waits between batches above it.
+        self.bulks.held_back_by = lambda name: self.budgets.allows("bulk", name)
 
     def lock_for(self, name: str) -> anyio.Lock:
         """The lock that whatever writes for integration *name* holds (its

@@ -29,8 +29,9 @@ otherwise pick the primary key and scan a whole side.
     intents       id (never reused) → side, kind, source_id, target_id,
                   match_key, fields JSON, created_at
     errors        id → side, record_id, operation, message, status,
-                  attempts, origin, at, resolved_at; UNIQUE (integration,
-                  side, record_id, operation) among unresolved ones
+                  attempts, origin, at, resolved_at, next_retry_at
+                  (version 7); UNIQUE (integration, side, record_id,
+                  operation) among unresolved ones
     conflicts     id → left_id, right_id, field, left_value JSON,
                   right_value JSON, winner, rule, at
     cycles        id → origin, started_at, ended_at, outcome, counts JSON,
@@ -190,6 +191,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             api_used INTEGER,
             api_limit INTEGER
         )""",
+    ),
+    # 7: when a failed record is due for its next automatic retry (NULL:
+    # its retries are used up, it waits for an operator). Errors already
+    # open were retried by every cycle: they are due at once.
+    (
+        "ALTER TABLE errors ADD COLUMN next_retry_at TEXT",
+        "UPDATE errors SET next_retry_at = at WHERE resolved_at IS NULL",
     ),
 )
 

@@ -89,6 +89,9 @@ class RecordErrorRow:
     at: datetime | None = None  # when it last failed; None: the store uses now()
     id: int = 0
     resolved_at: datetime | None = None  # set by resolve_errors; errors(unresolved=False) shows it
+    # When a cycle may write the record again (automatic retry with backoff);
+    # None: its automatic retries are used up, it waits for an operator.
+    next_retry_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -217,15 +217,27 @@ class SQLiteStore(StateStore):
     def errors(self, integration: str, *, unresolved: bool = True, limit: int = 100) -> list[RecordErrorRow]:
         where = " AND resolved_at IS NULL" if unresolved else ""
         rows = self._rows(
-            "SELECT side, record_id, operation, message, status, attempts, origin, at, id, resolved_at"
-            f" FROM errors WHERE integration = ?{where} ORDER BY at DESC, id DESC LIMIT ?",
+            "SELECT side, record_id, operation, message, status, attempts, origin, at, id, resolved_at,"
+            f" next_retry_at FROM errors WHERE integration = ?{where} ORDER BY at DESC, id DESC LIMIT ?",
             (integration, limit),
         )
         return [
             RecordErrorRow(side, record_id, operation, message, status, attempts, origin, _parse_time(at), id_,
-                           _parse_time(resolved_at))
-            for side, record_id, operation, message, status, attempts, origin, at, id_, resolved_at in rows
+                           _parse_time(resolved_at), _parse_time(next_retry_at))
+            for side, record_id, operation, message, status, attempts, origin, at, id_, resolved_at, next_retry_at
+            in rows
         ]
+
+    @_guard("counting record errors")
+    def count_errors(self, integration: str) -> int:
+        rows = self._rows("SELECT count(*) FROM errors WHERE integration = ? AND resolved_at IS NULL",
+                          (integration,))
+        return int(rows[0][0])
+
+    @_guard("counting conflicts")
+    def count_conflicts(self, integration: str) -> int:
+        rows = self._rows("SELECT count(*) FROM conflicts WHERE integration = ?", (integration,))
+        return int(rows[0][0])
 
     @_guard("reading conflicts")
     def conflicts(self, integration: str, *, limit: int = 100) -> list[ConflictRow]:

@@ -127,11 +127,12 @@ _UPSERT_SNAPSHOT = f"""
         dirty = excluded.dirty, generation = excluded.generation"""
 
 _UPSERT_ERROR = """
-    INSERT INTO errors (integration, side, record_id, operation, message, status, attempts, origin, at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+    INSERT INTO errors (integration, side, record_id, operation, message, status, attempts, origin, at,
+                        next_retry_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (integration, side, record_id, operation) WHERE resolved_at IS NULL DO UPDATE SET
         message = excluded.message, status = excluded.status, attempts = errors.attempts + 1,
-        origin = excluded.origin, at = excluded.at"""
+        origin = excluded.origin, at = excluded.at, next_retry_at = excluded.next_retry_at"""
 
 _RESET_TABLES = ("snapshots", "side_states", "links", "intents", "errors", "conflicts", "cycles",
                  "bulk_runs")

@@ -192,7 +192,7 @@ class _SQLiteTransaction(Transaction):
     def add_error(self, error: RecordErrorRow) -> None:
         row = (
             self.integration, _side(error.side), error.record_id, error.operation, error.message, error.status,
-            error.attempts, error.origin, _time(error.at or utc_now()),
+            error.attempts, error.origin, _time(error.at or utc_now()), _time(error.next_retry_at),
         )
         self._check()
         self._conn.execute(_UPSERT_ERROR, row)
@@ -206,6 +206,19 @@ class _SQLiteTransaction(Transaction):
                WHERE integration = ? AND side = ? AND record_id = ? AND resolved_at IS NULL""",
             row,
         )
+
+    @_guard("making record errors due")
+    def retry_due(self, side: Side, record_ids: Iterable[str], at: datetime | None = None) -> None:
+        _side(side)
+        when = _time(at or utc_now())
+        self._check()
+        for marks, ids in _chunks(list(record_ids)):
+            self._conn.execute(
+                "UPDATE errors SET next_retry_at = ? WHERE integration = ? AND side = ?"
+                f" AND record_id IN ({marks}) AND resolved_at IS NULL"
+                " AND (next_retry_at IS NULL OR next_retry_at > ?)",
+                (when, self.integration, side, *ids, when),
+            )
 
     @_guard("recording a conflict")
     def add_conflict(self, conflict: ConflictRow) -> None:

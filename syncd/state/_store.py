@@ -80,8 +80,14 @@ class Transaction(Protocol):
     def add_error(self, error: RecordErrorRow) -> None:
         """Record a failed write or read; an unresolved error for the same
         (side, record_id, operation) is replaced, its attempts counted up
-        (old attempts + 1; ``error.attempts`` counts only for a new error).
+        (old attempts + 1; ``error.attempts`` counts only for a new error)
+        and its ``next_retry_at`` replaced (None: waits for an operator).
         ``at`` None means now."""
+
+    def retry_due(self, side: Side, record_ids: Iterable[str], at: datetime | None = None) -> None:
+        """The unresolved errors of these records (of ``side``) are due for a
+        retry at *at* (None: now), unless due earlier already; those waiting
+        for an operator too (the record changed: it may sync now)."""
 
     def resolve_errors(self, side: Side, record_id: str) -> None:
         """The record synced: its unresolved errors are resolved (kept, with
@@ -167,11 +173,16 @@ class StateStore(Protocol):
     def errors(self, integration: str, *, unresolved: bool = True, limit: int = 100) -> list[RecordErrorRow]:
         """Record errors, newest first: unresolved ones, or all (``unresolved=False``)."""
 
+    def count_errors(self, integration: str) -> int:
+        """How many record errors are unresolved."""
+
     def conflicts(self, integration: str, *, limit: int = 100) -> list[ConflictRow]:
         """The conflict log, newest first."""
 
     def cycles(self, integration: str, *, limit: int = 10) -> list[CycleRow]:
         """The integration's last cycles, newest first."""
+    def count_conflicts(self, integration: str) -> int:
+        """How many conflicts the log holds."""
 
     def disabled_since(self, integration: str) -> datetime | None:
         """When the integration was disabled; None when it is not (or unknown)."""

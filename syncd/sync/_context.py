@@ -12,6 +12,7 @@ from syncd.config import Integration
 from syncd.connector import Connector, ConnectorError
 from syncd.state import Origin, RecordErrorRow, Side, Snapshot, StateStore, Transaction
 from syncd.sync._plan import IntegrationPlan
+from syncd.sync._retries import RetryGate
 from syncd.sync._snapshots import Projection
 from syncd.sync._summary import CycleStopped, CycleSummary
 
@@ -40,6 +41,7 @@ class CycleContext:
     dry_run: bool = False
     write: bool = True  # False: read and record state only (reset --read-only, catch_up: skip)
     stop: Callable[[], bool] | None = None  # asked at each checkpoint: end the cycle there?
+    retries: RetryGate | None = None  # the open write errors, set once reading is done
 
     def checkpoint(self) -> None:
         """Called after each commit: end the cycle here if a stop was asked for."""
@@ -66,9 +68,19 @@ class CycleContext:
                         generation=snap.generation)
 
     def record_failure(self, t: Transaction, target: Side, record_id: str, operation: str,
-                       error: ConnectorError) -> None:
+                       error: ConnectorError, *, shared: bool = False) -> None:
+        """A write of *record_id*'s values to *target* failed: an error row,
+        due again as ``record_retries:`` says (*shared*: see :meth:`RetryGate.failed`)."""
         self.summary.errors += 1
+        status = getattr(error, "status", None) or None
+        attempts, due = (self.retries.failed(target, record_id, operation, shared=shared)
+                         if self.retries is not None else (1, self.store.now()))
         log.warning("write failed", side=target, record=record_id, operation=operation,
-                    status=getattr(error, "status", None) or None, error=str(error))
-        t.add_error(RecordErrorRow(target, record_id, operation, str(error),
-                                   status=getattr(error, "status", None) or None, origin=self.origin))
+                    status=status, error=str(error), attempts=attempts,
+                    next_retry_at=due.isoformat() if due is not None else None)
+        if due is None:
+            log.warning("record waits for an operator: its automatic retries are used up", side=target,
+                        record=record_id, operation=operation, attempts=attempts,
+                        retry=f"syncd errors {self.name} --retry-all")
+        t.add_error(RecordErrorRow(target, record_id, operation, str(error), status=status, origin=self.origin,
+                                   next_retry_at=due))

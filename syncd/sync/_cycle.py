@@ -15,8 +15,9 @@
    policy) and written. A create is recorded as an intent first; each
    write's result is committed with the snapshots it produced, the written
    side's as what it will read back (so the echo is not sent back). A
-   failed write leaves its record dirty and in the error table; the next
-   cycle retries it.
+   failed write leaves its record dirty and in the error table; a later
+   cycle retries it once it is due (``record_retries:``, see
+   :mod:`syncd.sync._retries`), a bounded number of times.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from syncd.state import Origin, Side, StateStore
 from syncd.sync._context import SIDES, CycleContext
 from syncd.sync._plan import IntegrationPlan
 from syncd.sync._reading import Reader
+from syncd.sync._retries import RetryGate
 from syncd.sync._snapshots import Projection, snapshot_for
 from syncd.sync._summary import CycleStopped, CycleSummary
 from syncd.sync._writing import Writer
@@ -60,10 +62,7 @@ class Cycle:
             for side in SIDES:
                 await reader.read(side, full[side])
             self._resolve_intents_by_match()
-            failed_creates = {
-                (e.side, e.record_id) for e in ctx.store.errors(ctx.name, unresolved=True, limit=1_000_000)
-                if e.operation == "create"}
-            await Writer(ctx, failed_creates).apply()
+            await self.writer().apply()
         except ConnectorError as e:
             # credentials refused, an app down or refusing a read past its
             # retries (a 5xx, or a 4xx from a wrong path): nothing to go on with
@@ -71,6 +70,15 @@ class Cycle:
         except CycleStopped:
             ctx.summary.stopped = True
         return ctx.summary
+
+    def writer(self, *, enforce_backoff: bool = True) -> Writer:
+        """The writer of this cycle, once reading is done: it knows the open
+        errors (which creates go alone, which records wait for their retry)."""
+        ctx = self.ctx
+        errors = ctx.store.errors(ctx.name, unresolved=True, limit=1_000_000)
+        ctx.retries = RetryGate(ctx.integration.record_retries, errors, ctx.store.now(), enforce=enforce_backoff)
+        failed_creates = {(e.side, e.record_id) for e in errors if e.operation == "create"}
+        return Writer(ctx, failed_creates)
 
     # --- open intents: creates whose outcome a crash left unknown ----------------
 

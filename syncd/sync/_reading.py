@@ -19,7 +19,7 @@ import structlog
 
 from syncd.connector import Record
 from syncd.state import RecordErrorRow, Side, SideState, Snapshot, Transaction
-from syncd.sync._context import CURSOR_OVERLAP, CycleContext
+from syncd.sync._context import CURSOR_OVERLAP, CycleContext, other
 from syncd.sync._guard import held_back
 from syncd.sync._snapshots import changed_snapshot, content_hash
 
@@ -53,6 +53,9 @@ class Reader:
         high = state.cursor
         read = 0
         blind = False  # a record that could not be read, not even its id
+        # Whether any record has an open error to bring forward when it changes
+        # (rarely: then a first read of 100,000 records pays nothing for it).
+        failed_before = self.ctx.store.count_errors(self.ctx.name) > 0
         # aclosing: a cycle that stops at a checkpoint cancels the page read ahead at once.
         async with aclosing(pages):
             async for page in pages:
@@ -82,6 +85,10 @@ class Reader:
                 blind = blind or len(unreadable) < len(page.errors)
                 with self.ctx.store.transaction(self.ctx.name) as t:
                     t.put_snapshots(changed)
+                    # A record changed at its source: if writing it failed
+                    # before, it is due again now (the data may be fixed).
+                    if failed_before:
+                        t.retry_due(other(side), [s.record_id for s in changed if s.dirty])
                     if full:
                         t.mark_seen(side, unchanged + unreadable, generation)
                     for err in page.errors:

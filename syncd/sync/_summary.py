@@ -36,8 +36,10 @@ class CycleSummary:
     not_created: int = 0  # records `create:` does not let be created on the other side
     no_match_key: int = 0  # unlinked records without a match key: never created blind
     conflicts: int = 0
-    errors: int = 0  # records that could not be read or written; kept, retried next cycle
+    errors: int = 0  # records that could not be read or written in this cycle; kept, retried later
     delayed: int = 0  # records changed less than `delay` ago, left for a later cycle
+    retry_later: int = 0  # records that failed before, left until their retry is due (record_retries:)
+    waiting_for_operator: int = 0  # records whose automatic retries are used up (syncd errors --retry)
     aborted: str | None = None
     stopped: bool = False  # ended early at a checkpoint, when asked to stop
     writes: list[PlannedWrite] = field(default_factory=list)  # filled on a dry run
@@ -47,7 +49,8 @@ class CycleSummary:
         return {"read": self.read, "created": self.created, "updated": self.updated,
                 "deleted": self.deleted, "unchanged": self.unchanged, "skipped": self.skipped,
                 "not_created": self.not_created, "no_match_key": self.no_match_key,
-                "conflicts": self.conflicts, "errors": self.errors, "delayed": self.delayed}
+                "conflicts": self.conflicts, "errors": self.errors, "delayed": self.delayed,
+                "retry_later": self.retry_later, "waiting_for_operator": self.waiting_for_operator}
 
     @property
     def outcome(self) -> Outcome:
@@ -56,7 +59,8 @@ class CycleSummary:
             return "aborted"
         if self.stopped:
             return "stopped"
-        return "errors" if self.errors else "ok"
+        # Records held back for their retry are not synced either: as once's exit 3.
+        return "errors" if self.errors or self.retry_later or self.waiting_for_operator else "ok"
 
     @property
     def write_count(self) -> int:

@@ -5,11 +5,13 @@ Every dirty record is paired (by link, else by match key), planned
 written. A create is recorded as an intent first; each write's result is
 committed with the snapshots it produced, the written side's as what it
 will read back (so the echo is not sent back). A failed write leaves its
-record dirty and in the error table; the next cycle retries it.
+record dirty and in the error table, due again as ``record_retries:``
+says (:mod:`syncd.sync._retries`); until then the writer leaves it alone.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -58,6 +60,7 @@ class Writer:
         self.quiet_after = ctx.store.now() - timedelta(seconds=delay) if delay > 0 else None
 
     async def apply(self) -> None:
+        """Every dirty record of both sides, in batches, a checkpoint after each."""
         handled: dict[Side, set[str]] = {"left": set(), "right": set()}
         for side in SIDES:
             for batch in self.ctx.store.dirty(self.ctx.name, side):
@@ -65,6 +68,11 @@ class Writer:
                 if todo:
                     await self._apply_batch(side, todo, handled)
                     self.ctx.checkpoint()
+
+    async def apply_records(self, side: Side, snapshots: list[Snapshot]) -> None:
+        """These records of *side* (dirty or not) as one batch: planned,
+        written and committed as a cycle does (a retry of chosen records)."""
+        await self._apply_batch(side, snapshots, {"left": set(), "right": set()})
 
     async def _apply_batch(self, side: Side, batch: list[Snapshot], handled: dict[Side, set[str]]) -> None:
         """Plan a batch of dirty records, write in bulk, commit the results once."""
@@ -83,6 +91,13 @@ class Writer:
             handled[side].add(snap.record_id)
             if partner is not None:
                 handled[o].add(partner.record_id)
+            held = self.ctx.retries.held(side, snap, partner) if self.ctx.retries is not None else None
+            if held == "retry_later":
+                self.ctx.summary.retry_later += 1  # stays dirty: a cycle after its retry is due takes it
+                continue
+            if held == "waiting_for_operator":
+                self.ctx.summary.waiting_for_operator += 1
+                continue
             if snap.deleted:
                 work = await self._deleted(side, snap, partner)
                 if work is not None:
@@ -200,12 +215,14 @@ class Writer:
         # The created records, their links and the intents' end in one
         # transaction, right after the call: the window a crash could hit
         # is covered by the intents, resolved by a lookup next cycle.
+        shared = _shared(results)
         with self.ctx.store.transaction(self.ctx.name) as t:
             for w, intent_id, result in zip(works, intents, results):
                 src = w.on(source)
                 if isinstance(result, ConnectorError):
                     w.failed = True
-                    self.ctx.record_failure(t, target, src.record_id, "create", result)
+                    self.ctx.record_failure(t, target, src.record_id, "create", result,
+                                            shared=id(result) in shared)
                     if _certainly_not_created(result):
                         t.resolve_intent(intent_id)
                     continue
@@ -235,11 +252,12 @@ class Writer:
             [(w.on(target).record_id, w.plan.writes(target)) for w in works]), len(works))
         failures = [(w, r) for w, r in zip(works, results) if isinstance(r, ConnectorError)]
         if failures:
+            shared = _shared(results)
             with self.ctx.store.transaction(self.ctx.name) as t:
                 for w, error in failures:
                     w.failed = True
                     self.ctx.record_failure(t, target, (w.snaps[source] or w.on(target)).record_id,
-                                            "update", error)
+                                            "update", error, shared=id(error) in shared)
         for w, result in zip(works, results):
             if not isinstance(result, ConnectorError):
                 dst = w.on(target)
@@ -261,7 +279,10 @@ class Writer:
                     elif snap is not None:
                         t.put_snapshots([self.ctx.synced(snap)])
                     if snap is not None:
+                        # Its read errors are (s, id); the errors of writing
+                        # its values to the other side are (other(s), id).
                         t.resolve_errors(s, snap.record_id)
+                        t.resolve_errors(other(s), snap.record_id)
                 left, right = w.snaps["left"], w.snaps["right"]
                 if w.unlink:
                     for s, snap in w.snaps.items():
@@ -330,6 +351,14 @@ class Writer:
             left_id=left.record_id if left else "", right_id=right.record_id if right else "",
             field=f"{c.left_field} -> {c.right_field}", left_value=c.left_value,
             right_value=c.right_value, winner=c.winner, rule=c.rule)
+
+
+def _shared(results: Iterable[object]) -> set[int]:
+    """The ids of the errors that are the result of more than one item: the
+    whole request failed (a batch answered 5xx, an unknown outcome), not
+    those records themselves."""
+    counts = Counter(id(r) for r in results if isinstance(r, ConnectorError))
+    return {key for key, n in counts.items() if n > 1}
 
 
 def _certainly_not_created(error: ConnectorError) -> bool:

@@ -251,6 +251,14 @@ TYPED: dict[tuple[str, str], Typed] = {
     ("integration", "/$defs/deletions/properties/max_delete_percent"): (lambda c: [
         c.integrations["deleting"].deletions.max_delete_percent,  # type: ignore[union-attr]
         c.integrations["deleting"].max_delete_percent, c.integrations["minimal"].max_delete_percent], _same),
+    ("integration", "/$defs/recordRetries/properties/attempts"):
+        (lambda c: [c.integrations["minimal"].record_retries.attempts], _same),
+    ("integration", "/$defs/recordRetries/properties/backoff_initial"):
+        (lambda c: [c.integrations["minimal"].record_retries.backoff_initial_seconds], parse_duration),
+    ("integration", "/$defs/recordRetries/properties/backoff_factor"):
+        (lambda c: [c.integrations["minimal"].record_retries.backoff_factor], _same),
+    ("integration", "/$defs/recordRetries/properties/backoff_max"):
+        (lambda c: [c.integrations["minimal"].record_retries.backoff_max_seconds], parse_duration),
 }
 
 # Keywords whose values are subschemas (or maps or lists of them); `default`,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -161,4 +162,40 @@ def test_syncd_status_prints_each_accounts_budget(pair, daemon) -> None:
     assert line.endswith(f": {used} of 1000 requests ({round(100 * used / 1000, 1):g}%); resets "
                          f"{resets:%Y-%m-%d} 00:00:00 UTC")
     assert "paused:" not in shown.stdout
+    assert d.stop() == 0
+
+
+def test_a_bulk_waits_above_its_tier_while_scheduled_cycles_go_on_and_ends_in_the_next_window(
+        sample_app, tmp_path, daemon) -> None:
+    window = 20
+    left = sample_app(n=3, auth=AuthMode.BEARER, token=LEFT_TOKEN, seed=1, quota=Quota(100, window))
+    right = sample_app(n=0, auth=AuthMode.BEARER, token=RIGHT_TOKEN, seed=2)
+    p = Pair(left, right, tmp_path / "config", daemon_settings="log: {level: debug}\n")  # tiers: 40 and 80
+    p.connector(rate_limit={"quota": {"remaining_header": "X-RateLimit-Remaining",
+                                      "limit_header": "X-RateLimit-Limit",
+                                      "reset_header": "X-RateLimit-Reset", "reset": "seconds"}})
+    p.write(extra="schedule: every 1 hour\n")
+    d = daemon(p)
+    d.wait_for("cycle finished")
+    # At the start of a quota window (the app's, as syncd's, start at
+    # multiples of its length), another tool spends half the quota.
+    d.wait_until(lambda: time.time() % window < 1, timeout=window + 5, what="a new quota window")
+    with httpx.Client(base_url=left.url, headers={"Authorization": f"Bearer {LEFT_TOKEN}"}) as tool:
+        for _ in range(50):
+            tool.get("/contacts/search", params={"email": "nobody@example.com"})
+
+    started = d.cli("bulk", "pair", "start", "--no-wait")
+
+    assert started.returncode == 0, started.stderr
+    d.wait_until(lambda: "API budget of sampleapp at " in ((d.integration("pair")["bulk"] or {}).get("message") or ""),
+                 timeout=10, what="the bulk held back by its tier")
+    entry = d.integration("pair")
+    assert entry["bulk"]["state"] == "running" and entry["bulk"]["done"] == 0
+    assert "(bulk syncs run below 40%)" in entry["bulk"]["message"]
+    assert entry["paused"] is None  # scheduled cycles run below 80 %: not held back
+    assert 40 <= budget_of(d, left.url)["percent"] < 80
+    # The window rolls over: the bulk goes on and ends.
+    d.wait_until(lambda: d.integration("pair")["bulk"]["state"] == "done", timeout=window + 15, what="the bulk")
+    bulk = d.integration("pair")["bulk"]
+    assert (bulk["done"], bulk["total"], bulk["failed"]) == (3, 3, 0)
     assert d.stop() == 0

@@ -22,7 +22,10 @@ write_modes = pytest.mark.parametrize("mode", list(WRITE_MODES))
 
 
 def impatient(p: Pair, mode: str = "in_batches") -> dict[str, Any]:
-    """The sample app's spec with a 1 s timeout and quick retries; returns it."""
+    """The sample app's spec with a 1 s timeout and quick retries; returns it.
+    A record that failed is written again by the very next cycle (no
+    backoff): these stories heal the app and sync again at once."""
+    p.write(extra={"record_retries": {"backoff_initial": 0}})
     return p.connector(timeout=TIMEOUT, drop=WRITE_MODES[mode],
                        retry={"max_attempts": 5, "backoff_initial": 0.05, "backoff_max": 0.2})
 

@@ -162,7 +162,8 @@ def test_wrong_credentials_abort_with_exit_1(pair) -> None:
 def test_a_cycle_whose_writes_all_fail_exits_3_until_they_arrive(pair) -> None:
     # The app refuses every create (422): the cycle completes, nothing is
     # created, and cron or monitoring must see it without parsing the summary.
-    p = pair(left_n=20)
+    # No backoff: the next cycle writes them again (tests/e2e/test_errors.py has the backoff).
+    p = pair(left_n=20, extra={"record_retries": {"backoff_initial": 0}})
     refusal = p.right.faults.add(status=422, method="POST", path_prefix="/contacts", times=None)
     run = p.run()
     assert run.returncode == 3, run.stdout + run.stderr

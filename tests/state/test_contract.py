@@ -715,3 +715,44 @@ def test_api_usage_is_refused_inside_a_transaction(store: StateStore) -> None:
             t.set_disabled(None)
             store.put_api_usage(AccountUsage("app@http://a#1", "app", 0.0, 86400.0, 1))
     assert store.api_usage() == []
+
+
+def test_an_error_keeps_when_it_is_due_and_a_repeat_replaces_it(store: StateStore) -> None:
+    with store.transaction("crm") as t:
+        t.add_error(RecordErrorRow("right", "L1", "create", "422", at=T0, next_retry_at=T0 + timedelta(minutes=1)))
+        t.add_error(RecordErrorRow("right", "L2", "create", "422", at=T0))  # waits for an operator
+    assert {e.record_id: e.next_retry_at for e in store.errors("crm")} == {
+        "L1": T0 + timedelta(minutes=1), "L2": None}
+    with store.transaction("crm") as t:
+        t.add_error(RecordErrorRow("right", "L1", "create", "again", at=T0 + timedelta(minutes=1),
+                                   next_retry_at=T0 + timedelta(minutes=6)))
+    [l1] = [e for e in store.errors("crm") if e.record_id == "L1"]
+    assert (l1.attempts, l1.next_retry_at) == (2, T0 + timedelta(minutes=6))
+    assert store.count_errors("crm") == 2 and store.count_errors("other") == 0
+
+
+def test_retry_due_brings_a_retry_forward_and_wakes_one_waiting_for_an_operator(store: StateStore) -> None:
+    with store.transaction("crm") as t:
+        t.add_error(RecordErrorRow("right", "L1", "create", "x", at=T0, next_retry_at=T0 + timedelta(hours=1)))
+        t.add_error(RecordErrorRow("right", "L2", "update", "x", at=T0))
+        t.add_error(RecordErrorRow("right", "L3", "update", "x", at=T0, next_retry_at=T0 - timedelta(minutes=1)))
+        t.add_error(RecordErrorRow("left", "L1", "update", "x", at=T0, next_retry_at=T0 + timedelta(hours=1)))
+    with store.transaction("crm") as t:
+        t.retry_due("right", ["L1", "L2", "L3", "unknown"], T0)
+    due = {(e.side, e.record_id): e.next_retry_at for e in store.errors("crm")}
+    assert due == {("right", "L1"): T0, ("right", "L2"): T0,
+                   ("right", "L3"): T0 - timedelta(minutes=1),  # due earlier already: kept
+                   ("left", "L1"): T0 + timedelta(hours=1)}  # the other side: untouched
+    with store.transaction("crm") as t:
+        t.resolve_errors("right", "L1")
+        t.retry_due("right", ["L1"], T0 + timedelta(hours=2))
+    [resolved] = [e for e in store.errors("crm", unresolved=False) if e.resolved_at is not None]
+    assert resolved.next_retry_at == T0  # a resolved error is history: left alone
+
+
+def test_count_conflicts_counts_the_log_of_one_integration(store: StateStore) -> None:
+    with store.transaction("crm") as t:
+        for n in range(3):
+            t.add_conflict(ConflictRow(f"L{n}", f"R{n}", "first_name -> first_name", "a", "b", "left",
+                                       "newest_wins", at=T0))
+    assert store.count_conflicts("crm") == 3 and store.count_conflicts("other") == 0

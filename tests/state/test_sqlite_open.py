@@ -298,3 +298,22 @@ def test_a_version_1_store_is_upgraded_in_place_keeping_its_data(tmp_path: Path)
         assert store.side_state("crm", "left").fields == ("email", "first_name")
         assert store.disabled_since("crm") is None  # version 3: not disabled
     assert _pragma(path, "user_version") == SCHEMA_VERSION == len(MIGRATIONS)
+
+
+def test_open_errors_of_a_version_3_store_are_due_at_once_after_the_upgrade(tmp_path: Path) -> None:
+    # Before version 5 a failed record was retried by every cycle: none may
+    # come out of the upgrade waiting for an operator.
+    path = tmp_path / "state.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, str(path), MIGRATIONS[:3])
+    conn.execute("INSERT INTO integrations (name) VALUES ('crm')")
+    for record_id, resolved in (("L1", None), ("L2", "2026-01-01T00:00:01.000000+00:00")):
+        conn.execute("INSERT INTO errors (integration, side, record_id, operation, message, origin, at, resolved_at)"
+                     " VALUES ('crm', 'right', ?, 'create', 'boom', 'scheduled',"
+                     " '2026-01-01T00:00:00.000000+00:00', ?)", (record_id, resolved))
+    conn.close()
+    with open_store(path) as store:
+        [error] = store.errors("crm")
+        assert error.record_id == "L1" and error.next_retry_at == error.at
+        [resolved] = [e for e in store.errors("crm", unresolved=False) if e.record_id == "L2"]
+        assert resolved.next_retry_at is None
