@@ -10,6 +10,19 @@ feature's from its own module, put together by :class:`~syncd.daemon.Daemon`::
                        FILE:LINE:COL errors (the old config keeps running),
                        503 while the daemon is stopping
 
+and, per integration (``syncd sync``, ``errors``, ``conflicts``, ``bulk``)::
+
+    POST /v1/integrations/{name}/sync          a cycle now        (_sync_now.py)
+    GET  /v1/integrations/{name}/errors        open record errors (_errors_api.py)
+    POST /v1/integrations/{name}/errors/retry  retry some or all
+    GET  /v1/integrations/{name}/conflicts     the conflict log
+    GET  /v1/integrations/{name}/bulk          bulk progress      (_bulk.py)
+    POST /v1/integrations/{name}/bulk/start    start one
+    POST /v1/integrations/{name}/bulk/stop     stop it at its next checkpoint
+
+Metrics, health and the status page are on another listener, TCP
+(``metrics.listen``): see :mod:`syncd.daemon._web`.
+
 A route for one integration is under ``/v1/integrations/{name}/…`` and
 answers 404 with ``{"error": …}`` naming the integration when it is not
 configured (:func:`unknown_integration`).

@@ -167,7 +167,7 @@ def test_syncd_status_prints_each_accounts_budget(pair, daemon) -> None:
 
 def test_a_bulk_waits_above_its_tier_while_scheduled_cycles_go_on_and_ends_in_the_next_window(
         sample_app, tmp_path, daemon) -> None:
-    window = 20
+    window = 10
     left = sample_app(n=3, auth=AuthMode.BEARER, token=LEFT_TOKEN, seed=1, quota=Quota(100, window))
     right = sample_app(n=0, auth=AuthMode.BEARER, token=RIGHT_TOKEN, seed=2)
     p = Pair(left, right, tmp_path / "config", daemon_settings="log: {level: debug}\n")  # tiers: 40 and 80
@@ -179,7 +179,7 @@ def test_a_bulk_waits_above_its_tier_while_scheduled_cycles_go_on_and_ends_in_th
     d.wait_for("cycle finished")
     # At the start of a quota window (the app's, as syncd's, start at
     # multiples of its length), another tool spends half the quota.
-    d.wait_until(lambda: time.time() % window < 1, timeout=window + 5, what="a new quota window")
+    d.wait_until(lambda: time.time() % window < 3, timeout=window + 5, what="a new quota window")
     with httpx.Client(base_url=left.url, headers={"Authorization": f"Bearer {LEFT_TOKEN}"}) as tool:
         for _ in range(50):
             tool.get("/contacts/search", params={"email": "nobody@example.com"})
