@@ -85,8 +85,7 @@ def test_ci_runs_the_readme_test_command() -> None:
     # the script installs what the tests need, then runs pytest with the arguments given
     script = (REPO / "tests" / "run.sh").read_text()
     assert all(package in script for package in ("systemd", "chromium", "chromium-driver"))
-    assert script.rstrip().endswith('.venv/bin/pytest "$@"')
-
+    assert script.rstrip().endswith('.venv/bin/pytest -n 2 "$@"')
 
 
 
