@@ -44,6 +44,32 @@ class Secret:
         raise TypeError("a Secret cannot be pickled")
 
 
+class SecretUnavailable(Exception):
+    """A secret that could not be resolved was asked for its value."""
+
+
+class UnresolvedSecret(Secret):
+    """A reference that could not be resolved where nothing needs its value:
+    a command that only reads the state store (``syncd status`` in a shell
+    without the daemon's credentials). :meth:`reveal` raises
+    :class:`SecretUnavailable` with why it could not be resolved."""
+
+    __slots__ = ("why",)
+
+    def __init__(self, reference: str, why: str) -> None:
+        super().__init__("", reference)
+        self.why = why  # names the reference, never a value
+
+    def reveal(self) -> str:
+        raise SecretUnavailable(self.why)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, UnresolvedSecret) and other.reference == self.reference
+
+    def __hash__(self) -> int:
+        return hash(("UnresolvedSecret", self.reference))
+
+
 def reveal(value: Any) -> Any:
     """The plain value behind a Secret; any other value unchanged."""
     return value.reveal() if isinstance(value, Secret) else value

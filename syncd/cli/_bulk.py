@@ -28,7 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from syncd.cli._common import EXIT_FAILED, EXIT_OK, EXIT_RECORD_ERRORS, EXIT_USAGE, error
 from syncd.cli._daemon_client import add_socket_arguments, ask_daemon
-from syncd.cli._once import load
+from syncd.cli._local import existing_store, load
 from syncd.config import Config
 from syncd.daemon import DaemonUnreachable
 from syncd.state import BulkRun, StateError, open_store
@@ -102,7 +102,7 @@ def _without_daemon(args: argparse.Namespace) -> int:
         error(f"no syncd daemon runs for this config, so no bulk sync of {name} runs in one; a bulk sync "
               "started in the foreground (`syncd bulk NAME start` without a daemon) stops with Ctrl-C")
         return EXIT_FAILED
-    config = load(args)
+    config = load(args, secrets=args.action == "start")  # status reads the store
     if isinstance(config, int):
         return config
     if name not in config.integrations:
@@ -110,8 +110,8 @@ def _without_daemon(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         if args.action == "status":
-            with open_store(config.daemon.state_path) as store:
-                progress = bulk_progress(store.bulk_run(name))
+            with existing_store(config) as store:
+                progress = None if store is None else bulk_progress(store.bulk_run(name))
         else:
             progress = bulk_progress(anyio.run(_foreground, config, name, args.json))
     except StateError as e:

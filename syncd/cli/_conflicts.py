@@ -13,8 +13,8 @@ from typing import Any
 
 from syncd.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error
 from syncd.cli._daemon_client import add_socket_arguments, ask_daemon
-from syncd.cli._errors import existing_store, unknown_integration
-from syncd.cli._once import load
+from syncd.cli._errors import unknown_integration
+from syncd.cli._local import existing_store, load
 from syncd.connector import PROCESS_MASKER
 from syncd.daemon import DaemonUnreachable
 from syncd.state import StateError
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
             error(str(reply.get("error", reply)))
             return EXIT_USAGE if code in (400, 404) else EXIT_FAILED
     else:
-        config = load(args)
+        config = load(args, secrets=False)
         if isinstance(config, int):
             return config
         if args.integration not in config.integrations:

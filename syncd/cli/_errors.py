@@ -17,7 +17,7 @@ import anyio
 
 from syncd.cli._common import EXIT_FAILED, EXIT_OK, EXIT_RECORD_ERRORS, EXIT_USAGE, error
 from syncd.cli._daemon_client import add_socket_arguments, ask_daemon
-from syncd.cli._once import load
+from syncd.cli._local import existing_store, load
 from syncd.config import Config
 from syncd.connector import PROCESS_MASKER, ConnectorError
 from syncd.daemon import DaemonUnreachable
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
             error(str(reply.get("error", reply)))
             return EXIT_USAGE if code in (400, 404) else EXIT_FAILED
     else:
-        config = load(args)
+        config = load(args, secrets=retrying)  # listing reads the store; a retry writes
         if isinstance(config, int):
             return config
         if args.integration not in config.integrations:
@@ -94,17 +94,6 @@ def run(args: argparse.Namespace) -> int:
 def unknown_integration(name: str, config: Config) -> str:
     return f"no integration {name!r} in {config.shown_directory or config.directory} " \
            f"(configured: {', '.join(sorted(config.integrations)) or 'none'})"
-
-
-@contextmanager
-def existing_store(config: Config) -> Iterator[StateStore | None]:
-    """The state store, or None when there is none yet (nothing synced:
-    reading must not create one)."""
-    if not config.daemon.state_path.exists():
-        yield None
-        return
-    with open_store(config.daemon.state_path) as store:
-        yield store
 
 
 def _list_here(config: Config, name: str) -> dict[str, Any]:

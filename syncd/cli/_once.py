@@ -14,6 +14,7 @@ from typing import Any
 
 import anyio
 
+from syncd.cli._local import load
 from syncd.cli._common import (
     EXIT_CONFIG,
     EXIT_FAILED,
@@ -54,19 +55,6 @@ def add_parser(subparsers: Any) -> None:
                    help="read both sides and print the writes it would make; write nothing to either app")
     p.add_argument("--json", action="store_true", help="print the summaries as JSON")
     p.set_defaults(run=run)
-
-
-def load(args: argparse.Namespace) -> Config | int:
-    """The config, or the exit code after saying why there is none."""
-    try:
-        return load_config(args.config_dir)
-    except ConfigError as e:
-        for problem in e.problems:
-            print(problem, file=sys.stderr)
-        return EXIT_CONFIG
-    except (FileNotFoundError, NotADirectoryError) as e:
-        error(str(e))
-        return EXIT_USAGE
 
 
 def run(args: argparse.Namespace) -> int:

@@ -16,7 +16,8 @@ from typing import Any
 import anyio
 
 from syncd.cli._common import EXIT_FAILED, EXIT_USAGE, add_config_dir_argument, error
-from syncd.cli._once import EXIT_STATUS, exit_code, load, print_summaries
+from syncd.cli._local import load
+from syncd.cli._once import EXIT_STATUS, exit_code, print_summaries
 from syncd.config import Config
 from syncd.state import StateError
 from syncd.sync import Cycles, CycleSummary

@@ -16,7 +16,7 @@ import anyio
 
 from syncd._logging import configure_logging
 from syncd.cli._common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, add_config_dir_argument, error
-from syncd.cli._once import load
+from syncd.cli._local import load
 from syncd.config import DaemonSettings, config_directory
 from syncd.connector import PROCESS_MASKER
 from syncd.daemon import (

@@ -15,11 +15,12 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from syncd.cli._common import EXIT_FAILED, EXIT_OK, error
+from syncd.cli._common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, error
 from syncd.cli._daemon_client import add_socket_arguments, ask_daemon, socket_path
-from syncd.config import ConfigError, config_directory, load_config
+from syncd.cli._local import existing_store, load
+from syncd.config import config_directory
 from syncd.daemon import Budgets, DaemonUnreachable, stored_status
-from syncd.state import StateError, StateStore, open_store
+from syncd.state import StateError
 
 
 def add_parser(subparsers: Any) -> None:
@@ -52,37 +53,26 @@ def run(args: argparse.Namespace) -> int:
 
 def _without_daemon(args: argparse.Namespace) -> dict[str, Any] | None:
     """The status from the config and the state store; None (said why) when neither can be read."""
-    directory, _ = config_directory(args.config_dir)
-    try:
-        config = load_config(args.config_dir)
-    except ConfigError as e:
-        error(f"no daemon runs for {directory} (socket {socket_path(args)}), and its config is invalid:")
-        for problem in e.problems:
-            print(problem, file=sys.stderr)
+    config = load(args, secrets=False)
+    if isinstance(config, int):
+        if config == EXIT_CONFIG:
+            error(f"no daemon runs for {config_directory(args.config_dir)[0]} (socket {socket_path(args)}), "
+                  f"and its config is invalid: the errors above")
         return None
-    except (FileNotFoundError, NotADirectoryError) as e:
+    try:
+        with existing_store(config) as store:
+            integrations = [stored_status(i, store) for _, i in sorted(config.integrations.items())]
+            budgets = Budgets(config, store, read_only=True) if store is not None else None
+            for entry in integrations:
+                entry["budget"] = budgets.accounts(entry["name"]) if budgets is not None else []
+                # what a daemon started now would hold back
+                entry["paused"] = budgets.allows("scheduled", entry["name"]) \
+                    if budgets is not None and entry["enabled"] else None
+    except StateError as e:
         error(str(e))
         return None
-    store: StateStore | None = None
-    state_path = config.daemon.state_path
-    if state_path.exists():  # never create a store just to say there is nothing in it
-        try:
-            store = open_store(state_path)
-        except StateError as e:
-            error(str(e))
-            return None
-    try:
-        integrations = [stored_status(i, store) for _, i in sorted(config.integrations.items())]
-        if store is not None:
-            budgets = Budgets(config, store, read_only=True)
-            for entry in integrations:
-                entry["budget"] = budgets.accounts(entry["name"])
-                entry["paused"] = budgets.allows("scheduled", entry["name"]) if entry["enabled"] else None
-    finally:
-        if store is not None:
-            store.close()
     return {"daemon": None, "socket": str(socket_path(args)), "config_dir": str(config.directory),
-            "state_path": str(state_path), "config": {"valid": True, "errors": []},
+            "state_path": str(config.daemon.state_path), "config": {"valid": True, "errors": []},
             "integrations": integrations}
 
 

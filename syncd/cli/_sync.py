@@ -18,7 +18,8 @@ import anyio
 
 from syncd.cli._common import EXIT_FAILED, EXIT_OK, EXIT_RECORD_ERRORS, EXIT_USAGE, error
 from syncd.cli._daemon_client import add_socket_arguments, ask_daemon
-from syncd.cli._once import EXIT_STATUS, load, print_summary, summary_dict
+from syncd.cli._local import load
+from syncd.cli._once import EXIT_STATUS, print_summary, summary_dict
 from syncd.config import Config
 from syncd.daemon import DaemonUnreachable
 from syncd.state import StateError

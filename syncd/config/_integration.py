@@ -30,6 +30,7 @@ from syncd.config._model import (
     Schedule,
     Side,
 )
+from syncd._secret import UnresolvedSecret
 from syncd.config._secrets import SecretRefError, resolve_reference
 from syncd.config._yaml import YamlDoc
 from syncd.expr import ExprError, compile_expr
@@ -173,8 +174,10 @@ def _cron_field_problem(text: str, name: str, low: int, high: int,
 
 
 class _Builder:
-    def __init__(self, doc: YamlDoc, config_dir: Path, environ: Mapping[str, str], shown_dir: str) -> None:
+    def __init__(self, doc: YamlDoc, config_dir: Path, environ: Mapping[str, str], shown_dir: str,
+                 defer_secrets: bool = False) -> None:
         self.doc = doc
+        self.defer_secrets = defer_secrets
         self.config_dir = config_dir
         self.environ = environ
         self.shown_dir = shown_dir
@@ -201,7 +204,10 @@ class _Builder:
                 try:
                     secret = resolve_reference(value, self.config_dir, self.environ, self.shown_dir)
                 except SecretRefError as e:
-                    self.error((name, "settings", key), f"setting '{key}': {e}")
+                    if self.defer_secrets:  # not needed here: an error only if it is used
+                        settings[key] = UnresolvedSecret(value, f"setting '{key}': {e}")
+                    else:
+                        self.error((name, "settings", key), f"setting '{key}': {e}")
                     continue
                 settings[key] = value if secret is None else secret
             else:
@@ -270,10 +276,12 @@ def _action(raw: Mapping[str, Any]) -> Action:
 
 
 def build_integration(
-    doc: YamlDoc, config_dir: Path, environ: Mapping[str, str], shown_dir: str
+    doc: YamlDoc, config_dir: Path, environ: Mapping[str, str], shown_dir: str, *, defer_secrets: bool = False,
 ) -> tuple[Integration | None, list[Problem]]:
-    """The typed integration (None if anything is wrong) and its problems."""
-    b = _Builder(doc, config_dir, environ, shown_dir)
+    """The typed integration (None if anything is wrong) and its problems.
+    *defer_secrets*: a setting's reference that cannot be resolved is an
+    :class:`~syncd._secret.UnresolvedSecret`, not a problem."""
+    b = _Builder(doc, config_dir, environ, shown_dir, defer_secrets)
     data = _DEFAULTS.fill("", doc.data)
     schedule: Schedule | None = None
     try:

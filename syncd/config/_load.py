@@ -241,13 +241,19 @@ def load_config(
     *,
     environ: Mapping[str, str] | None = None,
     shipped: bool = True,
+    defer_secrets: bool = False,
 ) -> Config:
     """Load and check the whole tree; raise :class:`ConfigError` listing every problem.
 
     *environ* (default ``os.environ``) is where ``${env:…}`` and
     ``$CREDENTIALS_DIRECTORY`` are read; *shipped* False leaves out the
-    connector specs that ship with syncd.  Raises FileNotFoundError or
-    NotADirectoryError when the directory itself is missing.
+    connector specs that ship with syncd.  *defer_secrets*: an integration
+    setting whose reference cannot be resolved is not a problem but an
+    :class:`~syncd._secret.UnresolvedSecret`, which raises when used: for a
+    command that only reads the state store, run where the daemon's
+    credentials are not (``syncd status`` in an operator's shell). Raises
+    FileNotFoundError or NotADirectoryError when the directory itself is
+    missing.
     """
     env = os.environ if environ is None else environ
     config_dir, shown_dir = _existing_directory(directory, env)
@@ -275,7 +281,7 @@ def load_config(
             defined[name] = file
         if not buildable:
             continue
-        integration, built = build_integration(doc, config_dir, env, shown_dir)
+        integration, built = build_integration(doc, config_dir, env, shown_dir, defer_secrets=defer_secrets)
         checked = check_integration(doc, connectors.specs, connectors.unusable)
         problems += built + checked
         if integration is not None and name is not None and not file_problems:

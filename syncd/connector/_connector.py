@@ -32,7 +32,7 @@ from urllib.parse import quote
 
 import httpx
 
-from syncd._secret import Secret, reveal
+from syncd._secret import Secret, SecretUnavailable, reveal
 from syncd.config import ConnectorSpec, Operation, OperationName
 from syncd.connector._auth import build_auth
 from syncd.connector._batch import create_many, update_many
@@ -93,8 +93,11 @@ def account_key(spec: ConnectorSpec, settings: Mapping[str, Any]) -> str:
     :class:`AccountRegistry`), without opening one: the daemon knows which
     API budgets an integration spends before its first cycle."""
     resolved = resolve_settings(spec, settings)
-    base_url = spec.base_url.render_text({"settings": resolved}).rstrip("/")
-    return _account_key(spec, base_url, resolved)
+    try:
+        base_url = spec.base_url.render_text({"settings": resolved}).rstrip("/")
+        return _account_key(spec, base_url, resolved)
+    except SecretUnavailable as e:  # loaded for reading only: no key, nor a budget to show
+        raise ConnectorError(str(e)) from None
 
 
 def _account_key(spec: ConnectorSpec, base_url: str, settings: Mapping[str, Any]) -> str:

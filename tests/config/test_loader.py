@@ -135,6 +135,21 @@ def test_secrets_resolve_from_env_file_and_cred_and_print_as_stars(config: Confi
     assert from_cred.reference == "${cred:mail_key}"
 
 
+def test_secrets_that_cannot_be_resolved_may_be_deferred_for_a_command_that_only_reads(
+        no_shipped: None) -> None:
+    from syncd._secret import SecretUnavailable, UnresolvedSecret
+
+    with pytest.raises(ConfigError, match="environment variable ACME_CRM_TOKEN is not set"):
+        load_config(VALID, environ={})
+    config = load_config(VALID, environ={}, defer_secrets=True)  # no env, no credentials directory
+    token = config.integrations["crm-to-mail"].left.settings["token"]
+    assert isinstance(token, UnresolvedSecret) and str(token) == "***"
+    with pytest.raises(SecretUnavailable, match="setting 'token': .*ACME_CRM_TOKEN is not set"):
+        token.reveal()
+    # what could be resolved still is
+    assert config.integrations["crm-to-mail"].right.settings["api_key"].reveal() == "mail-secret-from-file"
+
+
 def test_a_non_secret_setting_may_use_a_reference_with_a_default(config: Config) -> None:
     list_id = config.integrations["crm-to-mail"].right.settings["list_id"]
     assert isinstance(list_id, Secret)

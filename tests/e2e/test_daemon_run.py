@@ -97,12 +97,35 @@ def test_status_without_a_daemon_shows_what_the_state_store_kept(pair, tmp_path)
     assert entry["last_summary"]["created"] == {"left": 0, "right": 2}
 
 
+def test_commands_that_only_read_need_no_credentials(pair) -> None:
+    # An operator's shell rarely has the daemon's secrets (systemd gives them
+    # to the service alone): what reads the state store must not need them.
+    p = pair(left_n=2)
+    p.write()
+    p.once()
+    bare = {k: v for k, v in p.env().items() if k not in ("LEFT_TOKEN", "RIGHT_TOKEN")}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "syncd", *args, "-c", str(p.config)],
+                              capture_output=True, text=True, env=bare, timeout=60, cwd=REPO)
+
+    for command in (["status"], ["errors", "pair"], ["conflicts", "pair"], ["bulk", "pair", "status"]):
+        result = run(*command)
+        assert result.returncode == 0, (command, result.stderr)
+    assert "pair: stopped, every 5 minutes; last ok at " in run("status").stdout
+    # what writes still needs them, and says which is missing, where
+    for command in (["sync", "pair"], ["errors", "pair", "--retry-all"], ["bulk", "pair", "start"]):
+        result = run(*command)
+        assert result.returncode == 78, (command, result.stderr)
+        assert "environment variable LEFT_TOKEN is not set (left.settings.token)" in result.stderr
+
+
 def test_status_without_a_daemon_and_an_invalid_config_names_file_and_line(pair) -> None:
     p = pair()
     p.write(extra="schedule: every 0 minutes\n")
     result = p.syncd("status")
     assert result.returncode == 1
-    assert "and its config is invalid" in result.stderr
+    assert "and its config is invalid: the errors above" in result.stderr
     assert f"{p.config}/integrations.d/pair.yaml:18:11: error: invalid schedule" in result.stderr
 
 
