@@ -73,17 +73,10 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(body, indent=2))
     elif body.get("read") is not None:  # a cycle that raised has no counts
         print_summary({**body, "aborted": body.get("error") if result == "aborted" else None},
-                      _policy(args, name))
+                      body.get("create", "?"))
     if result not in ("ok", "errors") and not args.json:
         error(f"{name}: cycle {result}" + (f": {body['error']}" if body.get("error") else ""))
     return _EXIT_BY_RESULT.get(result, EXIT_FAILED)
-
-
-def _policy(args: argparse.Namespace, name: str) -> str:
-    """The integration's ``create:`` for the summary line, as the config here says."""
-    config = load(args)
-    return "?" if isinstance(config, int) or name not in config.integrations else \
-        config.integrations[name].create
 
 
 def _foreground(args: argparse.Namespace) -> int:

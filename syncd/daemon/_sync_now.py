@@ -48,6 +48,6 @@ def sync_routes(supervisor: Supervisor) -> list[Route]:
         if not asked.ran:
             return JSONResponse({"error": f"the daemon stopped {name!r} before the cycle ran"}, status_code=503)
         return JSONResponse({"integration": name, "result": asked.result, "error": asked.error,
-                             "seconds": asked.seconds, **asked.summary})
+                             "seconds": asked.seconds, "create": integration.create, **asked.summary})
 
     return [Route("/v1/integrations/{name}/sync", post_sync, methods=["POST"])]

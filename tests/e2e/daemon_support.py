@@ -124,9 +124,12 @@ class Daemon:
         [entry] = [i for i in self.status()["integrations"] if i["name"] == name]
         return entry
 
-    def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def cli(self, *args: str, timeout: float = 60, secrets: bool = True) -> subprocess.CompletedProcess[str]:
+        """``syncd ARGS -c CONFIG``; *secrets* False: in a shell without the
+        daemon's credentials, as an operator's usually is."""
+        env = self.env if secrets else {k: v for k, v in self.env.items() if k not in ("LEFT_TOKEN", "RIGHT_TOKEN")}
         return subprocess.run([sys.executable, "-m", "syncd", *args, "-c", str(self.pair.config)],
-                              capture_output=True, text=True, env=self.env, timeout=timeout, cwd=REPO)
+                              capture_output=True, text=True, env=env, timeout=timeout, cwd=REPO)
 
     def send(self, signum: int) -> None:
         self.proc.send_signal(signum)
