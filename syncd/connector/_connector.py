@@ -104,6 +104,11 @@ def _account_key(spec: ConnectorSpec, base_url: str, settings: Mapping[str, Any]
     credentials = tuple(
         str(reveal(v)) for k, v in sorted(settings.items()) if spec.settings.get(k) and spec.settings[k].secret
     )
+    # The key is shown (status, metrics, the status page): a secret a spec
+    # puts in its base URL must not be. The digest still tells accounts apart.
+    for secret in credentials:
+        if secret:
+            base_url = base_url.replace(secret, "***")
     return AccountRegistry.account_key(spec.name, base_url, credentials)
 
 
