@@ -82,7 +82,11 @@ def syncd(config: Path, *args: str, python: str = sys.executable) -> tuple[float
         cmd = ["/usr/bin/time", "-f", "%M", "-o", rss.name, python, "-m", "syncd", *args,
                "-c", str(config)]
         start = time.perf_counter()
-        done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "BENCH_TOKEN": TOKEN})
+        # In the config directory: `-m syncd` puts the working directory
+        # first on sys.path, and in a source tree that would run the tree's
+        # syncd, not the one *python* has installed (the baseline's).
+        done = subprocess.run(cmd, capture_output=True, text=True, cwd=config,
+                              env={**os.environ, "BENCH_TOKEN": TOKEN})
         wall = time.perf_counter() - start
         if done.returncode != 0:
             raise SystemExit(f"syncd {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
