@@ -35,6 +35,7 @@ import argparse
 import statistics
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -114,7 +115,10 @@ def sample_pair(n: int) -> Iterator[tuple[Path, Callable[[str], None]]]:
             (config / "connectors.d" / "sampleapp.yaml").write_text(shipped.replace(*SPEC_OVERRIDE))
 
             def full_every(every: str) -> None:
-                write_sample_config(config, integration(left_url, right_url, full_every=every))
+                # steady()'s copy too (its state.db is its own: the path is relative)
+                for directory in (config, folder / "config-after"):
+                    if directory.exists():
+                        write_sample_config(directory, integration(left_url, right_url, full_every=every))
 
             full_every("1 day")
             yield config, full_every
@@ -183,14 +187,21 @@ COMPARED = [("initial_s", "initial sync s"), ("echo_s", "echo cycle s"), ("quiet
 
 def steady(n: int, baseline: str, repeats: int) -> None:
     """Quiet and full no-change cycles of both interpreters, alternating on
-    one synced state (the store's format is the same before and after):
-    the cycles a daemon runs all day, without the noise of a fresh sync."""
+    one synced state: the cycles a daemon runs all day, without the noise
+    of a fresh sync. The baseline syncs first; "after" runs on a copy of
+    its config and state (its first cycle migrates the copy, should the
+    store's schema have grown since: the baseline could not read it back)."""
     times: dict[tuple[str, str], list[float]] = {}
     with sample_pair(n) as (config, full_every):
-        syncd(config, "once", "--json")  # the initial sync
-        syncd(config, "once", "--json")  # its echo
+        syncd(config, "once", "--json", python=baseline)  # the initial sync
+        syncd(config, "once", "--json", python=baseline)  # its echo
+        copy = config.parent / "config-after"
+        shutil.copytree(config, copy)
+        syncd(copy, "once", "--json")  # migrates the copy, if need be
+        configs = {"before": config, "after": copy}
         for _ in range(repeats):
             for label, python in (("before", baseline), ("after", sys.executable)):
+                config = configs[label]
                 wall, _, out = syncd(config, "once", "--json", python=python)
                 times.setdefault((label, "quiet"), []).append(wall)
                 full_every("1 second")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -23,8 +24,6 @@ from datetime import datetime
 from typing import Any
 
 import anyio
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from syncd.cli._common import EXIT_FAILED, EXIT_OK, EXIT_RECORD_ERRORS, EXIT_USAGE, error
 from syncd.cli._daemon_client import add_socket_arguments, ask_daemon
@@ -163,17 +162,25 @@ class _Lines:
 
 @contextmanager
 def _display(name: str, quiet: bool) -> Iterator[Any]:
-    """A callable showing each progress: a rich bar on a terminal, lines elsewhere, nothing for --json."""
+    """A callable showing each progress: a bar on a terminal, lines elsewhere, nothing for --json."""
     if quiet:
         yield lambda progress: None
         return
     if not sys.stdout.isatty():
         yield _Lines(name)
         return
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[detail]}"))
-    with Progress(*columns, console=Console(), transient=True) as bar:
-        task = bar.add_task(f"{name}: reading both sides", total=None, detail="")
+    # Here, not at the top: every command imports this module to build the parser.
+    from tqdm import tqdm
+
+    # The rate and ETA are the bulk's own (the daemon measures them), not
+    # tqdm's guess from how often this process polls: the format leaves them out.
+    # The size as the shell says ($COLUMNS/$LINES, else the terminal's; 80x24
+    # when a terminal reports none, as a fresh pseudo-terminal does: tqdm
+    # would take 0 rows as no room for a bar and draw nothing).
+    size = shutil.get_terminal_size()
+    with tqdm(total=None, desc=f"{name}: reading both sides", leave=False, ncols=size.columns,
+              nrows=size.lines, file=sys.stdout,
+              bar_format="{desc} {bar} {n_fmt}/{total_fmt} {postfix}") as bar:
 
         def show(progress: dict[str, Any] | None) -> None:
             if progress is None:
@@ -185,9 +192,11 @@ def _display(name: str, quiet: bool) -> Iterator[Any]:
                 detail += f", {progress['failed']} failed"
             if progress.get("message") and progress["state"] == "running":
                 detail += f" ({progress['message']})"
-            bar.update(task, description=f"{name}: {'reading both sides' if reading else 'bulk sync'}",
-                       completed=progress["done"], total=None if reading else max(progress["total"], 1),
-                       detail=detail)
+            bar.set_description_str(f"{name}: {'reading both sides' if reading else 'bulk sync'}", refresh=False)
+            bar.total = None if reading else max(progress["total"], 1)
+            bar.n = progress["done"]
+            bar.set_postfix_str(detail, refresh=False)
+            bar.refresh()
 
         yield show
 

@@ -19,16 +19,7 @@ from syncd.cli._common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, add_config_dir_
 from syncd.cli._local import load
 from syncd.config import DaemonSettings, config_directory
 from syncd.connector import PROCESS_MASKER
-from syncd.daemon import (
-    STOP_TIMEOUT,
-    ControlPathError,
-    Daemon,
-    ListenError,
-    bind_control_socket,
-    bind_web_listener,
-    config_fingerprint,
-    control_socket,
-)
+from syncd.daemon import STOP_TIMEOUT, ControlPathError, control_socket
 from syncd.state import StateError, open_store
 
 
@@ -49,6 +40,9 @@ def _configure(settings: DaemonSettings) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # What serves HTTP, imported only by the command that serves (~0.2 s).
+    from syncd.daemon import Daemon, ListenError, bind_control_socket, bind_web_listener, config_fingerprint
+
     # Before the load: a file saved while the daemon starts is not missed.
     loaded = config_fingerprint(config_directory(args.config_dir)[0])
     config = load(args)

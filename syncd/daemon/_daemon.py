@@ -32,6 +32,7 @@ from syncd.daemon._control import ControlServer, core_routes
 from syncd.daemon._errors_api import errors_routes
 from syncd.daemon._metrics import Metrics
 from syncd.daemon._notify import Notifier
+from syncd.daemon._stop import STOP_TIMEOUT
 from syncd.daemon._supervisor import ReloadResult, Supervisor
 from syncd.daemon._sync_now import sync_routes
 from syncd.daemon._watch import Fingerprint, watch_config
@@ -42,7 +43,6 @@ __all__ = ["STOP_TIMEOUT", "Daemon"]
 
 log = structlog.get_logger("syncd.daemon")
 
-STOP_TIMEOUT = 30.0
 
 
 class Daemon:
