@@ -30,7 +30,7 @@ from syncd.cli._daemon_client import add_socket_arguments, ask_daemon
 from syncd.cli._local import existing_store, load
 from syncd.config import Config
 from syncd.daemon import DaemonUnreachable
-from syncd.state import BulkRun, StateError, open_store
+from syncd.state import BulkRun, StateError
 from syncd.sync import BulkSync, Cycles, bulk_progress
 
 POLL = 0.5  # seconds between two looks at the daemon's progress

@@ -12,11 +12,9 @@ import json
 from typing import Any
 
 from syncd.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error
-from syncd.cli._daemon_client import add_socket_arguments, ask_daemon
-from syncd.cli._errors import unknown_integration
-from syncd.cli._local import existing_store, load
+from syncd.cli._daemon_client import add_socket_arguments, daemon_reply
+from syncd.cli._local import existing_store, integration_config
 from syncd.connector import PROCESS_MASKER
-from syncd.daemon import DaemonUnreachable
 from syncd.state import StateError
 from syncd.sync import conflict_entries
 
@@ -43,24 +41,15 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        answer = ask_daemon(args, "GET", f"/v1/integrations/{args.integration}/conflicts?limit={args.limit}",
-                            timeout=30.0)
-    except DaemonUnreachable as e:
-        error(str(e))
-        return EXIT_FAILED
+    answer = daemon_reply(args, "GET", f"/v1/integrations/{args.integration}/conflicts?limit={args.limit}")
+    if isinstance(answer, int):
+        return answer
     if answer is not None:
-        code, reply = answer
-        if code != 200:
-            error(str(reply.get("error", reply)))
-            return EXIT_USAGE if code in (400, 404) else EXIT_FAILED
+        reply = answer
     else:
-        config = load(args, secrets=False)
+        config = integration_config(args, secrets=False)
         if isinstance(config, int):
             return config
-        if args.integration not in config.integrations:
-            error(unknown_integration(args.integration, config))
-            return EXIT_USAGE
         try:
             with existing_store(config) as store:
                 reply = {"integration": args.integration, "total": 0, "conflicts": []} if store is None else {

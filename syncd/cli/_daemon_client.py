@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from syncd.cli._common import add_config_dir_argument
+from syncd.cli._common import EXIT_FAILED, EXIT_USAGE, add_config_dir_argument, error
 from syncd.config import DEFAULT_CONFIG_DIR, ConfigError, DaemonSettings, config_directory, load_daemon_settings
 from syncd.daemon import DaemonUnreachable, call_daemon, control_socket
 
@@ -89,3 +89,22 @@ def ask_daemon(args: argparse.Namespace, method: str, route: str, *, body: dict[
         if e.running:
             raise
         return None
+
+
+def daemon_reply(args: argparse.Namespace, method: str, route: str, *, body: dict[str, Any] | None = None,
+                 timeout: float = 30.0) -> dict[str, Any] | int | None:
+    """The daemon's answer when it did what was asked (HTTP 200); an exit
+    code, having said why, when it refused (400 or 404: 2, usage) or cannot
+    be reached (1); None when no daemon runs (go on without it)."""
+    try:
+        answer = ask_daemon(args, method, route, body=body, timeout=timeout)
+    except DaemonUnreachable as e:
+        error(str(e))
+        return EXIT_FAILED
+    if answer is None:
+        return None
+    code, reply = answer
+    if code != 200:
+        error(str(reply.get("error", reply)))
+        return EXIT_USAGE if code in (400, 404) else EXIT_FAILED
+    return reply

@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import anyio
 
 from syncd.cli._common import EXIT_FAILED, EXIT_OK, EXIT_RECORD_ERRORS, EXIT_USAGE, error
-from syncd.cli._daemon_client import add_socket_arguments, ask_daemon
-from syncd.cli._local import existing_store, load
+from syncd.cli._daemon_client import add_socket_arguments, daemon_reply
+from syncd.cli._local import existing_store, integration_config
 from syncd.config import Config
 from syncd.connector import PROCESS_MASKER, ConnectorError
-from syncd.daemon import DaemonUnreachable
-from syncd.state import StateError, StateStore, open_store
+from syncd.state import StateError
 from syncd.sync import Cycles, UnknownErrors, error_entries, retry_entries, retry_errors
 
 EPILOG = (
@@ -55,24 +52,16 @@ def run(args: argparse.Namespace) -> int:
     retrying = args.retry_all or args.retry is not None
     body = {"all": True} if args.retry_all else {"ids": args.retry}
     route = f"/v1/integrations/{args.integration}/errors"
-    try:
-        answer = ask_daemon(args, "POST", f"{route}/retry", body=body, timeout=600.0) if retrying \
-            else ask_daemon(args, "GET", route, timeout=30.0)
-    except DaemonUnreachable as e:
-        error(str(e))
-        return EXIT_FAILED
+    answer = daemon_reply(args, "POST", f"{route}/retry", body=body, timeout=600.0) if retrying \
+        else daemon_reply(args, "GET", route)
+    if isinstance(answer, int):
+        return answer
     if answer is not None:
-        code, reply = answer
-        if code != 200:
-            error(str(reply.get("error", reply)))
-            return EXIT_USAGE if code in (400, 404) else EXIT_FAILED
+        reply = answer
     else:
-        config = load(args, secrets=retrying)  # listing reads the store; a retry writes
+        config = integration_config(args, secrets=retrying)  # listing reads the store; a retry writes
         if isinstance(config, int):
             return config
-        if args.integration not in config.integrations:
-            error(unknown_integration(args.integration, config))
-            return EXIT_USAGE
         try:
             reply = anyio.run(_retry_here, config, args.integration, args.retry) if retrying \
                 else _list_here(config, args.integration)
@@ -89,11 +78,6 @@ def run(args: argparse.Namespace) -> int:
         return _print_retry(args, reply)
     _print_errors(args, reply)
     return EXIT_OK
-
-
-def unknown_integration(name: str, config: Config) -> str:
-    return f"no integration {name!r} in {config.shown_directory or config.directory} " \
-           f"(configured: {', '.join(sorted(config.integrations)) or 'none'})"
 
 
 def _list_here(config: Config, name: str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from syncd.cli._common import EXIT_CONFIG, EXIT_USAGE, error
 from syncd.config import Config, ConfigError, load_config
 from syncd.state import StateStore, open_store
 
-__all__ = ["existing_store", "load"]
+__all__ = ["existing_store", "integration_config", "load"]
 
 
 def load(args: argparse.Namespace, *, secrets: bool = True) -> Config | int:
@@ -36,6 +36,19 @@ def load(args: argparse.Namespace, *, secrets: bool = True) -> Config | int:
     except (FileNotFoundError, NotADirectoryError) as e:
         error(str(e))
         return EXIT_USAGE
+
+
+def integration_config(args: argparse.Namespace, *, secrets: bool = True) -> Config | int:
+    """:func:`load`, and ``args.integration`` must be one of its integrations
+    (else exit 2, naming the ones there are)."""
+    config = load(args, secrets=secrets)
+    if isinstance(config, int):
+        return config
+    if args.integration not in config.integrations:
+        error(f"no integration {args.integration!r} in {config.shown_directory or config.directory} "
+              f"(configured: {', '.join(sorted(config.integrations)) or 'none'})")
+        return EXIT_USAGE
+    return config
 
 
 @contextmanager

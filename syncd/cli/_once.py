@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -24,7 +23,7 @@ from syncd.cli._common import (
     add_config_dir_argument,
     error,
 )
-from syncd.config import Config, ConfigError, load_config
+from syncd.config import Config
 from syncd.connector import PROCESS_MASKER
 from syncd.state import StateError
 from syncd.sync import Cycles, CycleSummary

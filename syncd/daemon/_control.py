@@ -36,19 +36,18 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from syncd.daemon._client import DaemonUnreachable, call_daemon
 from syncd.daemon._paths import ControlPathError, ControlSocket, prepare_socket_dir
+from syncd.daemon._serving import Serving
 
 __all__ = ["ControlServer", "bind_control_socket", "unknown_integration"]
 
@@ -115,13 +114,6 @@ def _other_daemon(path: Path) -> tuple[str, str | None]:
     return str(body.get("pid", "?")), body["config_dir"]
 
 
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        # The daemon handles SIGTERM, SIGINT and SIGHUP itself.
-        yield
-
-
 def unknown_integration(name: str, known: Iterable[str]) -> JSONResponse:
     """404 for a route about an integration the running config does not have."""
     names = ", ".join(sorted(known)) or "none"
@@ -144,24 +136,16 @@ def core_routes(status: Callable[[], dict[str, Any]],
             Route("/v1/reload", post_reload, methods=["POST"])]
 
 
-class ControlServer:
-    """Serves *routes* on a bound socket until :meth:`stop`."""
+class ControlServer(Serving):
+    """Serves *routes* on a bound socket until :meth:`stop`; removes the socket file after."""
 
     def __init__(self, sock: socket.socket, routes: Sequence[BaseRoute]) -> None:
-        self.sock = sock
+        super().__init__(sock, routes)
         self.path = Path(sock.getsockname())
-        app = Starlette(routes=list(routes))
-        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=2, server_header=False)
-        self._server = _Server(config)
 
     async def serve(self) -> None:
         try:
-            await self._server.serve(sockets=[self.sock])
+            await super().serve()
         finally:
-            self.sock.close()
             with contextlib.suppress(OSError):
                 self.path.unlink()
-
-    def stop(self) -> None:
-        self._server.should_exit = True

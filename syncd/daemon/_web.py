@@ -18,19 +18,17 @@ anything, so a port in use is a config error at start-up that names
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import uvicorn
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from syncd.config import DaemonSettings
 from syncd.daemon._metrics import CONTENT_TYPE, Metrics
+from syncd.daemon._serving import Serving
 from syncd.daemon._status_page import STYLESHEET, render_status_page
 
 __all__ = ["ListenError", "WebServer", "bind_web_listener"]
@@ -76,21 +74,13 @@ def bind_web_listener(settings: DaemonSettings) -> socket.socket:
     return sock
 
 
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        # The daemon handles SIGTERM, SIGINT and SIGHUP itself.
-        yield
-
-
-class WebServer:
+class WebServer(Serving):
     """Serves metrics, health and the status page on a bound socket until :meth:`stop`.
 
     *ready* says whether the daemon is ready (its integrations started, not stopping).
     """
 
     def __init__(self, sock: socket.socket, metrics: Metrics, ready: Callable[[], bool]) -> None:
-        self.sock = sock
         self.address = sock.getsockname()
         supervisor = metrics.supervisor
 
@@ -112,22 +102,10 @@ class WebServer:
         async def stylesheet(request: Request) -> Response:
             return Response(STYLESHEET, media_type="text/css; charset=utf-8")
 
-        app = Starlette(routes=[
+        super().__init__(sock, [
             Route("/metrics", get_metrics, methods=["GET"]),
             Route("/-/healthy", healthy, methods=["GET"]),
             Route("/-/ready", is_ready, methods=["GET"]),
             Route("/", page, methods=["GET"]),
             Route("/status.css", stylesheet, methods=["GET"]),
         ])
-        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=2, server_header=False)
-        self._server = _Server(config)
-
-    async def serve(self) -> None:
-        try:
-            await self._server.serve(sockets=[self.sock])
-        finally:
-            self.sock.close()
-
-    def stop(self) -> None:
-        self._server.should_exit = True

@@ -7,7 +7,6 @@ normalised by the target field's type.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
