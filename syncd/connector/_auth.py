@@ -126,7 +126,11 @@ class OAuth2(httpx.Auth):
             body: Any = orjson.loads(response.content)
         except orjson.JSONDecodeError:
             body = None
+        # The refresh token itself refused (RFC 6749 5.2: invalid_grant; some
+        # servers answer 401): only a re-authorisation helps. A 401
+        # invalid_client is the client's secret, reported as before.
         if (self.grant == "refresh_token" and isinstance(body, dict)
+                and body.get("error") != "invalid_client"
                 and (response.status_code == 401
                      or (response.status_code == 400 and body.get("error") == "invalid_grant"))):
             raise AuthError(

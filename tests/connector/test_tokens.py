@@ -205,3 +205,14 @@ async def test_a_revoked_token_names_the_setting_to_fix(
     assert not caught.value.retryable
     assert not store.path.exists()  # nothing was stored
 
+
+
+async def test_a_wrong_client_secret_is_not_taken_for_a_revoked_token(
+        sample_app: Any, make_spec: Any, connect: Any, tmp_path: Path) -> None:
+    app = rotating(sample_app)
+    async with open_connector(connect, spec_for(make_spec, MODE), app, token="wrong-client-secret",
+                              accounts=AccountRegistry(TokenStore(tmp_path / "tokens.json"))) as c:
+        with pytest.raises(AuthError) as caught:
+            await c.get("1000001")
+    assert caught.value.status == 401 and "invalid_client" in str(caught.value)
+    assert "settings.refresh_token" not in str(caught.value)  # the refresh token is fine
