@@ -200,7 +200,10 @@ class OAuth2(httpx.Auth):
         if self.tokens is None:
             return lambda: None
         held = self.tokens.locked()
-        await anyio.to_thread.run_sync(held.__enter__)  # flock blocks: not on the event loop
+        # flock blocks: not on the event loop. Shielded: a cancel arriving
+        # once the thread holds the lock would leave it held for good.
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(held.__enter__)
         try:
             stored = self.tokens.load(self.account_key, self.config_refresh_token)
         except BaseException:
