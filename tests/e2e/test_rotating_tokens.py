@@ -184,3 +184,13 @@ def test_a_corrupt_token_store_names_itself_and_stops_only_that_account(rotating
     assert f"the token store {tokens} is corrupt" in output and "re-authorise" in output
     assert not token_calls(p.left)  # the config's token was not spent on a guess
     assert emails(healthy.left) == emails(healthy.right)  # the other account synced
+
+
+def test_syncd_check_starts_from_the_stored_token_and_keeps_the_next(rotating) -> None:
+    p = rotating()
+    assert p.syncd("once").returncode == 0  # the config's token is rotated away now
+    for _run in range(2):
+        result = p.syncd("check", "pair")
+        assert result.returncode == 0, result.stdout + result.stderr
+    assert p.syncd("once").returncode == 0  # after check rotated it in turn
+    assert [c.status for c in token_calls(p.left)] == [200, 200, 200, 200]
