@@ -41,6 +41,7 @@ from syncd.connector import (
     Connector,
     ConnectorError,
     ProbeResult,
+    TokenStore,
     probe,
 )
 
@@ -73,6 +74,8 @@ class _Side:
     spec: ConnectorSpec
     object: str
     settings: Mapping[str, Any]
+    # The config's token store: a rotating refresh token is kept (and read) as a cycle would.
+    tokens: TokenStore | None = None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -122,7 +125,7 @@ def _sides(args: argparse.Namespace) -> list[_Side]:
         integration = config.integrations[target]
         return [
             _Side(f"{name}: {side.connector}.{side.object}", config.connectors[side.connector],
-                  side.object, side.settings)
+                  side.object, side.settings, TokenStore.beside(config.daemon.state_path))
             for name, side in (("left", integration.left), ("right", integration.right))
         ]
     if config is not None:
@@ -177,7 +180,7 @@ def _typed(value: str, kind: str) -> Any:
 
 
 async def _check_all(sides: list[_Side], args: argparse.Namespace) -> list[ProbeResult | ConnectorError]:
-    accounts = AccountRegistry()
+    accounts = AccountRegistry(sides[0].tokens if sides else None)
     results: list[ProbeResult | ConnectorError] = []
     for side in sides:
         try:

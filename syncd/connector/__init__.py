@@ -19,6 +19,7 @@ from syncd.connector._masking import PROCESS_MASKER, SecretMasker
 from syncd.connector._probe import ProbeResult, probe
 from syncd.connector._quota import QuotaReading, Usage, read_quota, window_of
 from syncd.connector._ratelimit import Account, AccountRegistry
+from syncd.connector._tokens import TokenStore, TokenStoreError
 
 __all__ = [
     "Account",
@@ -36,6 +37,8 @@ __all__ = [
     "RecordError",
     "ResponseError",
     "SecretMasker",
+    "TokenStore",
+    "TokenStoreError",
     "TransportError",
     "Usage",
     "account_key",

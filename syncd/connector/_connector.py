@@ -34,7 +34,7 @@ import httpx
 
 from syncd._secret import Secret, SecretUnavailable, reveal
 from syncd.config import ConnectorSpec, Operation, OperationName
-from syncd.connector._auth import build_auth
+from syncd.connector._auth import OAuth2, build_auth
 from syncd.connector._batch import create_many, update_many
 from syncd.connector._errors import ConnectorError, RecordError, ResponseError
 from syncd.connector._fields import Extractor, FieldValueError, Record
@@ -150,8 +150,14 @@ class Connector:
         headers.setdefault("User-Agent", "syncd")
         if transport is None and not proxy_configured():
             transport = AsyncH11Transport(_tls_context)  # else httpx's own, which honours the proxy
+        accounts = accounts if accounts is not None else AccountRegistry()
+        self.account = accounts.get(_account_key(spec, self.base_url, self.settings), spec.rate_limit)
+        auth = build_auth(spec.auth, self.context, masker, connector=spec.name,
+                          account_key=self.account.key, tokens=accounts.tokens)
+        if isinstance(auth, OAuth2):
+            auth = self.account.oauth2(auth)
         self.client = httpx.AsyncClient(
-            auth=build_auth(spec.auth, self.context, masker),
+            auth=auth,
             headers=headers,
             timeout=httpx.Timeout(spec.timeout),
             transport=transport,
@@ -159,8 +165,6 @@ class Connector:
             # Used by httpx's own transport only (a proxy, or a test's).
             verify=_tls_context() if transport is None else True,
         )
-        accounts = accounts if accounts is not None else AccountRegistry()
-        self.account = accounts.get(_account_key(spec, self.base_url, self.settings), spec.rate_limit)
         self.sender = Sender(self.client, self.account, spec.retry, masker)
         if fields is not None:
             unknown = sorted(set(fields) - set(self.object.fields))

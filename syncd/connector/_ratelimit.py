@@ -27,6 +27,8 @@ import anyio
 import httpx
 
 from syncd.config import RateLimitSpec
+from syncd.connector._auth import OAuth2
+from syncd.connector._tokens import TokenStore
 
 # (account, HTTP status or None when no answer came, the answer's headers or None)
 Listener = Callable[["Account", int | None, httpx.Headers | None], None]
@@ -73,6 +75,9 @@ class Account:
     concurrency: anyio.CapacityLimiter | None = None
     requests_by_day: dict[date, int] = field(default_factory=dict)
     listeners: list[Listener] = field(default_factory=list)  # the registry's, shared
+    # The OAuth 2 flow every connector of the account shares: one cached
+    # token, one refresh (a rotated refresh token is valid once).
+    oauth: OAuth2 | None = None
 
     @property
     def connector(self) -> str:
@@ -90,6 +95,15 @@ class Account:
                 import structlog
 
                 structlog.get_logger("syncd.connector").exception("request listener failed")
+
+    def oauth2(self, flow: OAuth2) -> OAuth2:
+        """The account's shared flow; *flow* (just built) becomes it unless
+        an equivalent one is already there."""
+        if self.oauth is not None and self.oauth.params() == flow.params():
+            self.oauth.attach(flow.masker)
+            return self.oauth
+        self.oauth = flow
+        return flow
 
     def __post_init__(self) -> None:
         if self.limits.requests_per_second:
@@ -124,7 +138,8 @@ class Account:
 class AccountRegistry:
     """One :class:`Account` per (connector, base URL, credentials)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tokens: TokenStore | None = None) -> None:
+        self.tokens = tokens  # where rotated refresh tokens are kept; None: in memory only
         self._accounts: dict[str, Account] = {}
         self._listeners: list[Listener] = []  # shared by every account, present and future
 
@@ -146,7 +161,7 @@ class AccountRegistry:
             # The spec changed (a daemon reload): new limits from now on,
             # the day's request count carried over.
             account = self._accounts[key] = Account(key, limits, requests_by_day=account.requests_by_day,
-                                                    listeners=self._listeners)
+                                                    listeners=self._listeners, oauth=account.oauth)
         return account
 
     def __iter__(self) -> Iterator[Account]:

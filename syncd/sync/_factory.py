@@ -22,7 +22,7 @@ import structlog
 
 from syncd.config import Config
 from syncd.config import Side as SideConfig
-from syncd.connector import PROCESS_MASKER, AccountRegistry, Connector
+from syncd.connector import PROCESS_MASKER, AccountRegistry, Connector, TokenStore
 from syncd.state import CycleRow, Origin, Side, StateError, StateStore, open_store
 from syncd.sync._cycle import Cycle
 from syncd.sync._plan import IntegrationPlan
@@ -45,7 +45,9 @@ class Cycles:
     def __init__(self, config: Config, store: StateStore, accounts: AccountRegistry | None = None) -> None:
         self.config = config
         self.store = store
-        self.accounts = accounts if accounts is not None else AccountRegistry()
+        # Rotated refresh tokens are kept beside the state (see TokenStore).
+        self.accounts = (accounts if accounts is not None
+                         else AccountRegistry(TokenStore.beside(config.daemon.state_path)))
         self._plans: dict[str, IntegrationPlan] = {}
 
     @classmethod
