@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command (README, and CI through .ci/run): installs what the tests
-# need and is missing, then runs pytest in two workers; every argument goes
+# need and is missing, then runs pytest in three workers; every argument goes
 # to pytest (`bash tests/run.sh tests/e2e/test_metrics.py -x`).
 #
 # From the system (apt-get, as root or through sudo when there is one):
@@ -35,6 +35,7 @@ fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q -e '.[test]'
-# Two workers (pytest-xdist): the e2e tests mostly wait on processes and
-# timers; `-n 0` after it runs the tests in this process (e.g. with --pdb).
-exec .venv/bin/pytest -n 2 "$@"
+# Three workers (pytest-xdist) on two cores: the e2e tests mostly wait on
+# processes and timers (two workers kept the cores 52 % busy); `-n 0`
+# after it runs the tests in this process (e.g. with --pdb).
+exec .venv/bin/pytest -n 3 "$@"

@@ -5,11 +5,15 @@ pending fault whose method and path prefix match it (past the fault's
 ``skip`` first matches), and that fault's ``times`` counts down.  One fault may combine a ``delay`` with one outcome
 (an error ``status``, ``malformed``, ``close``), or be a delay alone.
 ``FaultQueue.wait_hit`` blocks until a fault has hit a request: with a
-``delay``, the client is then inside that request.
+``delay``, the client is then inside that request. A ``hold`` is a delay
+that lasts until the test calls ``Fault.release``: a test that must act
+while a request is inside the app does not race a timer (a loaded machine
+can take longer than any fixed delay to get there).
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Mapping
@@ -31,6 +35,20 @@ class Fault:
     skip: int = 0  # matching requests to let through first (the 3rd page: skip=2)
     headers: dict[str, str] = field(default_factory=dict)  # extra response headers
     hits: int = 0  # requests this fault has hit so far
+    released: threading.Event = field(default_factory=threading.Event)  # ends the delay early
+
+    def release(self) -> None:
+        """End this fault's delay now, for the request inside it and any after."""
+        self.released.set()
+
+    def wait_out(self, stopping: threading.Event) -> None:
+        """Sleep the delay, cut short by :meth:`release` or by the app stopping."""
+        end = time.monotonic() + self.delay
+        while not (stopping.is_set() or self.released.is_set()):
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            self.released.wait(min(left, 0.05))
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method == method) and path.startswith(self.path_prefix)
@@ -47,8 +65,10 @@ class FaultQueue:
     def add(self, *, status: int | None = None, retry_after: str | int | datetime | None = None,
             times: int | None = 1, path_prefix: str = "", method: str | None = None,
             delay: float = 0.0, malformed: bool = False, close: bool = False,
-            headers: Mapping[str, str] | None = None, skip: int = 0) -> Fault:
+            headers: Mapping[str, str] | None = None, skip: int = 0, hold: bool = False) -> Fault:
         """Queue a fault; returns it (its ``hits`` shows how often it fired).
+
+        ``hold``: the request waits until ``Fault.release`` (instead of a ``delay``).
 
         ``retry_after``: seconds (``2`` or ``"2"``), an HTTP-date string, or a
         datetime (sent as an HTTP-date).
@@ -57,6 +77,8 @@ class FaultQueue:
             raise ValueError("a fault status must be an error (400-599)")
         if sum((status is not None, malformed, close)) > 1:
             raise ValueError("a fault has at most one of status, malformed, close")
+        if hold:
+            delay = math.inf
         if status is None and not (malformed or close or delay > 0):
             raise ValueError("a fault needs status, malformed, close or delay")
         if times is not None and times < 1:

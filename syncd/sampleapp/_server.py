@@ -138,7 +138,7 @@ class _Handler(BaseHTTPRequestHandler):
         fault = None if req.path == "/_health" else app.faults.take(req.method, req.path)
         if fault is not None:
             if fault.delay > 0:
-                app.stopping.wait(fault.delay)  # stop() cuts a delay short
+                fault.wait_out(app.stopping)  # stop() or the test's release() cuts it short
             if fault.close:
                 return None
             if fault.status is not None:

@@ -16,6 +16,7 @@ import re
 import signal
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -49,10 +50,11 @@ def progress(result: Any) -> dict[str, Any]:
     return shown
 
 
-def slow_second_batch(app: SampleApp, seconds: float = 4.0) -> Any:
-    """The bulk's second batch of updates hangs in *app* for *seconds*: a
-    stop or a reload asked meanwhile lands mid-run, at the checkpoint after it."""
-    return app.faults.add(delay=seconds, path_prefix="/contacts/batch/update", skip=1, times=1)
+def slow_second_batch(app: SampleApp) -> Any:
+    """The bulk's second batch of updates hangs in *app* until the test
+    releases it: a stop or a reload asked meanwhile lands mid-run, at the
+    checkpoint after it, however slow the machine."""
+    return app.faults.add(hold=True, path_prefix="/contacts/batch/update", skip=1, times=1)
 
 
 def test_a_bulk_sync_repairs_drift_and_shows_its_progress(pair, daemon) -> None:
@@ -100,7 +102,11 @@ def test_stop_ends_a_running_bulk_and_a_second_start_is_refused(pair, daemon) ->
     running = d.integration("pair")["bulk"]
     assert (running["state"], running["done"], running["total"]) == ("running", 100, 400)
 
-    stopped = d.cli("bulk", "pair", "stop", "--json")
+    with ThreadPoolExecutor(1) as pool:
+        stopping = pool.submit(d.cli, "bulk", "pair", "stop", "--json")  # it waits for the checkpoint
+        d.wait_for("bulk sync stopping", integration="pair")
+        hang.release()
+        stopped = stopping.result()
 
     assert stopped.returncode == 0, stopped.stderr
     shown = progress(stopped)
@@ -128,6 +134,8 @@ def test_a_config_change_to_the_integration_stops_its_bulk_and_says_so(pair, dae
     p.right.faults.wait_hit(hang)
 
     edit(p.config / "integrations.d" / "pair.yaml", "schedule: every 1 hour", "schedule: every 2 hours")
+    d.wait_for("bulk sync stopping", integration="pair")
+    hang.release()
 
     [applied] = d.wait_for("reload applied")
     assert applied["restarted"] == ["pair"]
@@ -166,9 +174,12 @@ def test_the_daemon_stopping_stops_its_bulk(pair, daemon) -> None:
     d = daemon(p)
     d.wait_for("cycle finished")
     drift(p.right)
-    hang = slow_second_batch(p.right, seconds=2.0)
+    hang = slow_second_batch(p.right)
     assert d.cli("bulk", "pair", "start", "--no-wait").returncode == 0
     p.right.faults.wait_hit(hang)
+    d.send(signal.SIGTERM)
+    d.wait_for("bulk sync stopping", integration="pair")
+    hang.release()
     assert d.stop() == 0
     shown = progress(d.cli("bulk", "pair", "status", "--json"))  # no daemon now: the state store
     assert (shown["state"], shown["done"], shown["message"]) == ("stopped", 200, "stopped: the daemon stopped")

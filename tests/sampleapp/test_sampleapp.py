@@ -586,6 +586,20 @@ def test_wait_hit_returns_while_the_request_is_inside_its_delay(sample_app: Star
     assert app.requests.last().path == "/all/contacts"
 
 
+def test_a_held_request_waits_until_the_test_releases_it(sample_app: StartApp) -> None:
+    app = sample_app(n=5)
+    fault = app.faults.add(hold=True, path_prefix="/all/")
+    answered: list[int] = []
+    t = threading.Thread(target=lambda: answered.append(httpx.get(app.url + "/all/contacts", timeout=60).status_code))
+    t.start()
+    app.faults.wait_hit(fault)
+    t.join(0.5)
+    assert t.is_alive() and not answered  # held, past any short delay
+    fault.release()
+    t.join(10)
+    assert answered == [200]
+
+
 def test_wait_idle_returns_once_every_connection_is_closed(sample_app: StartApp) -> None:
     app = sample_app(n=5)
     app.wait_idle(timeout=1)  # nobody connected yet
