@@ -101,7 +101,7 @@ class Metrics:
                                ["connector"], registry=r)
         self.webhooks = Counter("syncd_webhooks", "Webhook calls received, by integration, side and outcome: "
                                 "accepted (202), not_found (404), too_large (413), bad_signature and stale "
-                                "(401), malformed (400). A path naming no integration of the config counts "
+                                "(401), malformed (400), unavailable (503: starting or stopping). A path naming no integration of the config counts "
                                 "as integration and side \"(unknown)\".", ["integration", "side", "outcome"],
                                 registry=r)
         self.webhook_rounds = Counter("syncd_webhook_rounds", "Webhook rounds (the records webhooks named, "

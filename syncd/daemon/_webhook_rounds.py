@@ -56,10 +56,15 @@ class WebhookRounds:
     def attach(self, tg: anyio.abc.TaskGroup) -> None:
         self._tg = tg
 
+    @property
+    def ready(self) -> bool:
+        """Whether records added now get a round (started, not stopping)."""
+        return self._tg is not None and not self.stopping
+
     def add(self, name: str, side: Side, events: Sequence[WebhookEvent]) -> None:
         """Queue *events* of integration *name*; a round starts soon unless one runs."""
-        if self.stopping or self._tg is None:
-            return  # the daemon stops: the next start's first cycle reads these records
+        if self._tg is None or self.stopping:
+            return  # the listener answered 503 (see ready); the next cycle reads these records anyway
         pending = self._pending.setdefault(name, {})
         for event in events:
             # The latest event of a record wins: its record, or a read.

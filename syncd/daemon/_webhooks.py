@@ -13,6 +13,7 @@ having done nothing:
   once), disabled, a side other than left or right, or a side whose
   connector spec has no ``webhooks:`` for the side's object, or no
   webhook secret given;
+- 503: the daemon is starting or stopping (an app retries it later);
 - 413: a body over ``webhooks.max_body_bytes`` (read as it arrives and
   dropped at the limit, never held whole);
 - 401: a missing or wrong signature, or a timestamp outside the spec's
@@ -49,7 +50,7 @@ log = structlog.get_logger("syncd.daemon")
 # The integration and side labels of a call to a path that names none of
 # ours: a caller must not mint label values (one series per guessed name).
 UNKNOWN = "(unknown)"
-# (integration, side, outcome): accepted, not_found, too_large, bad_signature, stale, malformed
+# (integration, side, outcome): accepted, not_found, too_large, bad_signature, stale, malformed, unavailable
 WebhookCount = Callable[[str, str, str], None]
 
 
@@ -96,9 +97,11 @@ class WebhookServer(Serving):
         integration = config.integrations.get(name)
         if integration is None or side not in ("left", "right"):
             raise _Refused(404, "not_found", "no such integration and side: POST /webhooks/INTEGRATION/left|right")
-        if not integration.enabled or self.rounds.stopping:
-            raise _Refused(404, "not_found", "the integration is disabled" if not integration.enabled
-                           else "the daemon is stopping")
+        if not integration.enabled:
+            raise _Refused(404, "not_found", "the integration is disabled")
+        if not self.rounds.ready:
+            # 503: an app retries it later, when a 404 might make it drop the subscription
+            raise _Refused(503, "unavailable", "the daemon is starting or stopping: try again shortly")
         side_config = integration.left if side == "left" else integration.right
         spec = config.connectors[side_config.connector]
         if spec.webhooks is None or spec.webhooks.object != side_config.object:

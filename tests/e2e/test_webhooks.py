@@ -12,6 +12,9 @@ through the spec's calls, and says so when a spec declares none.
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -199,3 +202,64 @@ def test_syncd_webhooks_exits_1_for_a_spec_that_declares_no_registration(pair) -
     (folder / "sampleapp.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     result = p.syncd("webhooks", "pair", "list")
     assert result.returncode == 1 and "connector 'sampleapp' declares no webhooks" in result.stderr
+
+
+def test_a_deleted_contact_is_deleted_on_the_other_side_by_its_webhook(pair, daemon) -> None:
+    p: Pair = pair(left_n=3)
+    p.daemon_settings += SETTINGS
+    left = {"connector": "sampleapp", "object": "contacts",
+            "settings": {"url": p.left.url, "token": "${env:LEFT_TOKEN}", "webhook_secret": "${env:WEBHOOK_SECRET}"}}
+    p.write(extra={"schedule": "every 1 hour", "left": left, "deletions": {"from": "left", "then": "delete"}})
+    p.left.webhooks.secret = SECRET
+    d, route, _ = _start(p, daemon)
+    _register(d, route)
+    gone = p.left.store.all()[0]
+    assert gone["email"].lower() in by_email(p.right)
+    p.left.store.delete(gone["id"])  # the event carries no record to use: the round reads it, a 404
+    _wait(lambda: gone["email"].lower() not in by_email(p.right), "the contact deleted on the right")
+    assert len(p.right.store.all()) == 2 and len(d.named("cycle finished")) == 1
+
+
+def test_the_listener_follows_a_reload_and_outlives_a_failing_round(pair, daemon) -> None:
+    p = _setup(pair)
+    d, route, metrics = _start(p, daemon)
+    _register(d, route)
+    contact = p.left.store.all()[0]
+    right = lambda: by_email(p.right).get(contact["email"].lower(), {})  # noqa: E731
+    # the right app refuses syncd's token for a moment: the round fails, is logged, and nothing else stops
+    p.right.faults.add(status=401, path_prefix="/contacts", times=None)
+    p.left.store.update(contact["id"], first_name="While-Refused")
+    d.wait_for("webhook round failed: the next scheduled cycle reads these records")
+    p.right.faults.clear()
+    p.left.store.update(contact["id"], first_name="After-Refusal")
+    _wait(lambda: right().get("first_name") == "After-Refusal", "the next webhook's change")
+    # disabled by a reload: its route answers 404 at once, and nothing is synced
+    file = p.config / "integrations.d" / "pair.yaml"
+    file.write_text(file.read_text() + "enabled: false\n")
+    assert d.cli("reload").returncode == 0
+    body = json.dumps({"type": "contact.updated", "object_id": contact["id"]}).encode()
+    assert httpx.post(route, content=body, headers=_signed(body), timeout=10).status_code == 404
+    counts = _webhook_counts(metrics)
+    assert counts[("pair", "left", "not_found")] == 1 and counts[("pair", "left", "accepted")] >= 2
+
+
+def test_a_port_in_use_stops_the_start_naming_webhooks_listen(pair) -> None:
+    taken = socket.create_server(("127.0.0.1", 0))
+    port = taken.getsockname()[1]
+    try:
+        p: Pair = pair()
+        p.daemon_settings += f"webhooks: {{enabled: true, listen: '127.0.0.1:{port}'}}\n"
+        p.write()
+        result = subprocess.run([sys.executable, "-m", "syncd", "run", "-c", str(p.config)],
+                                capture_output=True, text=True, env=p.env(), timeout=60, cwd=REPO)
+    finally:
+        taken.close()
+    assert result.returncode == 78, result.stderr
+    lines = (p.config / "syncd.yaml").read_text().splitlines()
+    [(line, col)] = [(n, text.index(f"'127.0.0.1:{port}'") + 1)
+                     for n, text in enumerate(lines, 1) if text.startswith("webhooks:")]
+    assert result.stderr == (
+        f"{p.config}/syncd.yaml:{line}:{col}: error: cannot listen on 127.0.0.1:{port} for webhooks: the port is "
+        "already in use by another process; set webhooks.listen in syncd.yaml to a free host:port (or stop what "
+        "listens there), then start syncd again (webhooks.listen)\n")
+    assert not (p.config / "state" / "syncd.db").exists()  # nothing half-started
