@@ -67,6 +67,14 @@ def _signed(body: bytes, at: float | None = None) -> dict[str, str]:
             "Content-Type": "application/json"}
 
 
+def _chunks(body: bytes) -> Any:
+    """*body* as an upload of unknown length (httpx sends it chunked)."""
+    def chunks() -> Any:
+        for i in range(0, len(body), 64 * 1024):
+            yield body[i:i + 64 * 1024]
+    return chunks()
+
+
 def _register(d: Daemon, url: str) -> None:
     result = d.cli("webhooks", "pair", "register", "--url", url, "--json")
     assert result.returncode == 0, result.stderr
@@ -123,6 +131,8 @@ def test_forged_replayed_oversized_malformed_and_unknown_calls_change_nothing(pa
         (route, body, {"Content-Type": "application/json"}, 401, ("pair", "left", "bad_signature")),
         (route, body, _signed(body, time.time() - 3600), 401, ("pair", "left", "stale")),
         (route, big, _signed(big), 413, ("pair", "left", "too_large")),
+        # no Content-Length (chunked): refused as the bytes arrive, at the limit
+        (route, _chunks(big), _signed(big), 413, ("pair", "left", "too_large")),
         (route, not_json, _signed(not_json), 400, ("pair", "left", "malformed")),
         (route, no_id, _signed(no_id), 400, ("pair", "left", "malformed")),
         (f"{base}/webhooks/nosuch/left", body, _signed(body), 404, ("(unknown)", "(unknown)", "not_found")),
