@@ -58,10 +58,11 @@ def _commands() -> list[ModuleType]:
         _status,
         _sync,
         _validate,
+        _webhooks,
     )
 
     return [_validate, _check, _once, _run, _reload, _status, _sync, _errors, _conflicts, _reset, _bulk,
-            _schema, _demo]
+            _webhooks, _schema, _demo]
 
 
 def build_parser() -> argparse.ArgumentParser:

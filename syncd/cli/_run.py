@@ -2,13 +2,14 @@
 
 Exit 0 after a stop by SIGTERM/SIGINT, 78 when the config is invalid at
 start (the FILE:LINE:COL errors on stderr; the unit does not restart on
-78) or ``metrics.listen`` cannot be listened on, 1 when the state store or
+78) or ``metrics.listen`` or ``webhooks.listen`` cannot be listened on, 1 when the state store or
 the control socket cannot be opened.
 """
 
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 from typing import Any
 
@@ -41,7 +42,14 @@ def _configure(settings: DaemonSettings) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # What serves HTTP, imported only by the command that serves (~0.2 s).
-    from syncd.daemon import Daemon, ListenError, bind_control_socket, bind_web_listener, config_fingerprint
+    from syncd.daemon import (
+        Daemon,
+        ListenError,
+        bind_control_socket,
+        bind_web_listener,
+        bind_webhook_listener,
+        config_fingerprint,
+    )
 
     # Before the load: a file saved while the daemon starts is not missed.
     loaded = config_fingerprint(config_directory(args.config_dir)[0])
@@ -50,20 +58,25 @@ def run(args: argparse.Namespace) -> int:
         return config
     _configure(config.daemon)
     # First, before anything is opened: a port in use is a config problem
-    # (metrics.listen), and nothing is left half-started.
-    web = None
-    if config.daemon.metrics_enabled:
-        try:
+    # (metrics.listen, webhooks.listen), and nothing is left half-started.
+    listeners: list[socket.socket] = []
+    web = webhooks = None
+    try:
+        if config.daemon.metrics_enabled:
             web = bind_web_listener(config.daemon)
-        except ListenError as e:
-            print(e, file=sys.stderr)  # FILE:LINE:COL: error: …, as the other config problems
-            return EXIT_CONFIG
+            listeners.append(web)
+        if config.daemon.webhooks_enabled:
+            webhooks = bind_webhook_listener(config.daemon)
+            listeners.append(webhooks)
+    except ListenError as e:
+        print(e, file=sys.stderr)  # FILE:LINE:COL: error: …, as the other config problems
+        _close(listeners)
+        return EXIT_CONFIG
     try:
         store = open_store(config.daemon.state_path)
     except StateError as e:
         error(str(e))
-        if web is not None:
-            web.close()
+        _close(listeners)
         return EXIT_FAILED
     try:
         try:
@@ -72,10 +85,14 @@ def run(args: argparse.Namespace) -> int:
             error(str(e))
             return EXIT_FAILED
         daemon = Daemon(config, store, control, on_settings=_configure, stop_timeout=args.stop_timeout,
-                        loaded=loaded, web=web)
+                        loaded=loaded, web=web, webhooks=webhooks)
         anyio.run(daemon.run)
     finally:
         store.close()
-        if web is not None:
-            web.close()  # closed already when the daemon ran; not when it could not start
+        _close(listeners)  # closed already when the daemon ran; not when it could not start
     return EXIT_OK
+
+
+def _close(listeners: list[socket.socket]) -> None:
+    for sock in listeners:
+        sock.close()

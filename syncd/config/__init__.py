@@ -64,6 +64,12 @@ from syncd.config._model import (
     Side,
     SideName,
     SinglePage,
+    WebhookAlgorithm,
+    WebhookCall,
+    WebhookKind,
+    WebhookRegister,
+    WebhookSpec,
+    WebhookVerify,
 )
 from syncd.config._secrets import SecretRefError, is_reference, resolve_reference
 
@@ -111,6 +117,12 @@ __all__ = [
     "SecretRefError",
     "SinglePage",
     "SpecError",
+    "WebhookAlgorithm",
+    "WebhookCall",
+    "WebhookKind",
+    "WebhookRegister",
+    "WebhookSpec",
+    "WebhookVerify",
     "build_connector",
     "config_directory",
     "is_config_file",

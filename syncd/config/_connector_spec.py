@@ -40,6 +40,11 @@ from syncd.config._model import (
     RetrySpec,
     SettingSpec,
     SinglePage,
+    WebhookCall,
+    WebhookKind,
+    WebhookRegister,
+    WebhookSpec,
+    WebhookVerify,
 )
 from syncd.expr import (
     Expr,
@@ -73,6 +78,14 @@ OPERATION_VARIABLES: Mapping[str, frozenset[str]] = {
 # A batch item's own template (`item:`) is rendered once per record, before
 # the request exists: it sees the settings only.
 ITEM_VARIABLES = CONNECTOR_VARIABLES
+# webhooks: what the signed string and the registration calls may use
+SIGNED_VARIABLES = frozenset({"timestamp", "body"})
+REGISTER_VARIABLES: Mapping[str, frozenset[str]] = {
+    "create": frozenset({"settings", "url"}),
+    "list": frozenset({"settings"}),
+    "delete": frozenset({"settings", "id"}),
+}
+_WEBHOOK_KINDS: tuple[WebhookKind, ...] = ("created", "updated", "deleted")
 # A batch operation falls back to its single twin record by record (a batch
 # the API refuses as a whole, or an object without the batch endpoint), so
 # it cannot be declared without it.
@@ -174,6 +187,7 @@ def build_connector(doc: Mapping[str, Any], source: str = "") -> tuple[Connector
             objects[name] = built
     retry = _DEFAULTS.fill("/properties/retry", doc.get("retry") or {})
     rate = doc.get("rate_limit") or {}
+    webhooks = _webhooks(b, doc["webhooks"], settings, list(doc["objects"])) if "webhooks" in doc else None
     if b.errors or base_url is None or auth is None:
         return None, b.errors
     spec = ConnectorSpec(
@@ -199,6 +213,7 @@ def build_connector(doc: Mapping[str, Any], source: str = "") -> tuple[Connector
         ),
         objects=objects,
         source=source,
+        webhooks=webhooks,
     )
     return spec, b.errors
 
@@ -385,3 +400,98 @@ def _pagination(b: _Builder, path: KeyPath, p: Mapping[str, Any]) -> Pagination:
             max_pages=max_pages,
         )
     raise SpecError((*path, "type"), f"unknown pagination type {kind!r}")
+
+
+def _webhooks(b: _Builder, w: Mapping[str, Any], settings: Mapping[str, SettingSpec],
+              objects: list[str]) -> WebhookSpec | None:
+    """``webhooks:``: compiled, and checked beyond what the schema can say
+    (the object exists, the secret is a secret setting, the signed string's
+    timestamp has a header, no kind means two things)."""
+    path: KeyPath = ("webhooks",)
+    n_errors = len(b.errors)
+    w = _DEFAULTS.fill("/properties/webhooks", w)
+    if "object" in w:
+        obj = w["object"]
+        if obj not in objects:
+            b.errors.append(SpecError((*path, "object"), f"webhooks.object {obj!r} is not an object of this "
+                                      f"connector (its objects: {', '.join(objects)})"))
+    elif len(objects) == 1:
+        obj = objects[0]
+    else:
+        obj = ""
+        b.errors.append(SpecError(path, f"webhooks needs `object:` naming which object the events are about: "
+                                  f"this connector has several ({', '.join(objects)})"))
+    verify = _webhook_verify(b, (*path, "verify"), w["verify"], settings)
+    expr = {key: b.attempt((*path, key), partial(b.expr, (*path, key), w[key]))
+            for key in ("id", "events", "kind", "record") if key in w}
+    kinds: dict[str, WebhookKind] = {}
+    for ours in _WEBHOOK_KINDS:
+        for i, theirs in enumerate((w.get("kinds") or {}).get(ours) or ()):
+            if theirs in kinds:
+                b.errors.append(SpecError((*path, "kinds", ours, i), f"event kind {theirs!r} is listed under "
+                                          f"kinds.{kinds[theirs]} already: one kind means one thing"))
+            kinds[theirs] = ours
+    if "kinds" in w and "kind" not in w:
+        b.errors.append(SpecError((*path, "kinds"), "kinds needs `kind:` beside it: the JMESPath to each "
+                                  "event's kind, matched against these lists"))
+    register = _webhook_register(b, (*path, "register"), w["register"]) if "register" in w else None
+    id_expr = expr.get("id")
+    if len(b.errors) > n_errors or verify is None or id_expr is None:
+        return None
+    return WebhookSpec(object=obj, verify=verify, id=id_expr, events=expr.get("events"),
+                       kind=expr.get("kind"), kinds=kinds, record=expr.get("record"), register=register)
+
+
+def _webhook_verify(b: _Builder, path: KeyPath, v: Mapping[str, Any],
+                    settings: Mapping[str, SettingSpec]) -> WebhookVerify | None:
+    v = _DEFAULTS.fill("/properties/webhooks/properties/verify", v)
+    secret = b.attempt((*path, "secret"), partial(b.template, (*path, "secret"), v["secret"], CONNECTOR_VARIABLES))
+    if secret is not None:
+        # A key in plain text in an integration file is a key anyone with
+        # the file can forge calls with: the setting must be a secret.
+        for part in secret.parts:
+            if isinstance(part, Expr) and part.source.startswith("settings."):
+                name = part.source.split(".")[1]
+                if name in settings and not settings[name].secret:
+                    b.errors.append(SpecError((*path, "secret"), f"settings.{name} signs webhooks: declare it "
+                                              f"`secret: true` under settings.{name}, so that integrations give "
+                                              "it as a secret reference"))
+        if secret.is_constant:
+            b.errors.append(SpecError((*path, "secret"), "the webhook secret must come from a setting "
+                                      "(`{{ settings.NAME }}`), not be written in the spec"))
+    stamp = v.get("timestamp")
+    signed = None
+    if "signed" in v:
+        signed = b.attempt((*path, "signed"), partial(b.template, (*path, "signed"), v["signed"], SIGNED_VARIABLES))
+        if signed is not None and "timestamp" in signed.variables and stamp is None:
+            b.errors.append(SpecError((*path, "signed"), "signed uses `timestamp`, but verify has no `timestamp:` "
+                                      "saying which header holds it"))
+    if secret is None:
+        return None
+    stamp = _DEFAULTS.fill("/properties/webhooks/properties/verify/properties/timestamp", stamp) if stamp else None
+    return WebhookVerify(
+        secret=secret, header=v["header"], algorithm=v["algorithm"], encoding=v["encoding"],
+        prefix=v.get("prefix", ""), signed=signed,
+        timestamp_header=stamp["header"] if stamp else None,
+        **({"tolerance_seconds": float(stamp["tolerance_seconds"])} if stamp else {}),
+    )
+
+
+def _webhook_register(b: _Builder, path: KeyPath, r: Mapping[str, Any]) -> WebhookRegister | None:
+    r = _DEFAULTS.fill("/properties/webhooks/properties/register", r)
+    calls: dict[str, WebhookCall] = {}
+    for name, allowed in REGISTER_VARIABLES.items():
+        where = (*path, name)
+        c = _DEFAULTS.fill(f"/properties/webhooks/properties/register/properties/{name}", r[name])
+        call = b.attempt(where, lambda: WebhookCall(
+            method=c["method"], path=b.template((*where, "path"), c["path"], allowed),
+            body=b.value((*where, "body"), c["body"], allowed) if "body" in c else None,
+            records=b.expr((*where, "records"), c["records"]) if "records" in c else None))
+        if call is not None:
+            calls[name] = call
+    id_expr = b.attempt((*path, "id"), partial(b.expr, (*path, "id"), r["id"]))
+    url_expr = b.attempt((*path, "url"), partial(b.expr, (*path, "url"), r["url"]))
+    if len(calls) < 3 or id_expr is None or url_expr is None:
+        return None
+    return WebhookRegister(create=calls["create"], list=calls["list"], delete=calls["delete"],
+                           id=id_expr, url=url_expr)

@@ -21,8 +21,7 @@ from syncd.config._model import BudgetTiers, DaemonSettings
 from syncd.config._secrets import SecretRefError, resolve_reference
 from syncd.config._yaml import YamlDoc
 
-__all__ = ["build_daemon_settings", "default_daemon_settings", "default_state_path", "resolve_references",
-           "unavailable_settings"]
+__all__ = ["build_daemon_settings", "default_daemon_settings", "default_state_path", "resolve_references"]
 
 # Keys syncd.yaml leaves out take the schema's defaults (see _defaults).
 _DEFAULTS = schema_defaults("syncd")
@@ -69,6 +68,9 @@ def build_daemon_settings(doc: YamlDoc, config_dir: Path, environ: Mapping[str, 
     raw_metrics = data.get("metrics") or {}
     metrics_at = _at(doc, ("metrics", "listen" if "listen" in raw_metrics else "enabled")) \
         if raw_metrics else ""
+    raw_webhooks = data.get("webhooks") or {}
+    webhooks_at = _at(doc, ("webhooks", "listen" if "listen" in raw_webhooks else "enabled")) \
+        if raw_webhooks else ""
     budgets = section("budgets")
     return DaemonSettings(
         state_path=path(state["path"]) if "path" in state else default_state_path(config_dir, environ),
@@ -79,28 +81,13 @@ def build_daemon_settings(doc: YamlDoc, config_dir: Path, environ: Mapping[str, 
         metrics_enabled=bool(metrics["enabled"]),
         webhooks_listen=webhooks["listen"],
         webhooks_enabled=bool(webhooks["enabled"]),
+        webhooks_listen_at=webhooks_at,
+        webhooks_max_body_bytes=int(webhooks["max_body_bytes"]),
         log_level=log["level"],
         log_format=log["format"],
         budgets=BudgetTiers(bulk_below_percent=float(budgets["bulk_below_percent"]),
                             scheduled_below_percent=float(budgets["scheduled_below_percent"])),
     )
-
-
-def unavailable_settings(doc: YamlDoc) -> list[Problem]:
-    """Keys the schema allows that this version of syncd cannot honour yet.
-
-    A key that validates and then does nothing is worse than an error: the
-    user believes something listens. Refused here (not in the schema) so
-    that editors keep completing the key, and the message says why.
-    """
-    data: dict[str, Any] = doc.data or {}
-    webhooks = data.get("webhooks")
-    if isinstance(webhooks, dict) and webhooks.get("enabled") is True:
-        return [doc.problem(("webhooks", "enabled"),
-                            "webhooks are not available yet in this version of syncd: nothing would listen "
-                            "for them. Remove `webhooks:` or set `enabled: false`; scheduled cycles "
-                            "(`schedule:`) and `syncd sync INTEGRATION` pick up changes meanwhile")]
-    return []
 
 
 def _at(doc: YamlDoc, path: KeyPath) -> str:

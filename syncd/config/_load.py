@@ -29,7 +29,6 @@ from syncd.config._daemon_settings import (
     build_daemon_settings,
     default_daemon_settings,
     resolve_references,
-    unavailable_settings,
 )
 from syncd.config._errors import ConfigError, Problem
 from syncd.config._integration import build_integration
@@ -190,8 +189,6 @@ def _daemon(
         return None, problems
     doc, unresolved = resolve_references(doc, config_dir, environ, shown_dir)
     problems += unresolved + validate_document("syncd", doc)
-    if not problems:
-        problems += unavailable_settings(doc)
     if problems:
         return None, problems
     return build_daemon_settings(doc, config_dir, environ), []

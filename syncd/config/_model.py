@@ -227,6 +227,60 @@ class RateLimitSpec:
     quota: QuotaSpec = QuotaSpec()
 
 
+WebhookAlgorithm = Literal["hmac-sha256", "hmac-sha1"]
+WebhookKind = Literal["created", "updated", "deleted"]
+_VERIFY = "/properties/webhooks/properties/verify/properties"
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookVerify:
+    """``webhooks.verify``: how a webhook call proves it comes from the app."""
+
+    secret: Template
+    header: str
+    algorithm: WebhookAlgorithm = _CONNECTOR(f"{_VERIFY}/algorithm")
+    encoding: Literal["hex", "base64"] = _CONNECTOR(f"{_VERIFY}/encoding")
+    prefix: str = ""
+    signed: Template | None = None  # None: the raw body is signed
+    timestamp_header: str | None = None
+    tolerance_seconds: float = float(_CONNECTOR(f"{_VERIFY}/timestamp/properties/tolerance_seconds"))
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookCall:
+    """One request of ``webhooks.register`` (create, list or delete)."""
+
+    method: str
+    path: Template
+    body: ValueTemplate | None = None
+    records: Expr | None = None  # list only: where the registrations are
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRegister:
+    """``webhooks.register``: the app's API for webhook subscriptions."""
+
+    create: WebhookCall
+    list: WebhookCall
+    delete: WebhookCall
+    id: Expr
+    url: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSpec:
+    """``webhooks:``: how to verify and read the app's webhook calls."""
+
+    object: str
+    verify: WebhookVerify
+    id: Expr
+    events: Expr | None = None  # None: the body is one event
+    kind: Expr | None = None  # None: every event is an update
+    kinds: Mapping[str, WebhookKind] = field(default_factory=dict)  # the app's kind -> ours
+    record: Expr | None = None  # None: the record is read with `get`
+    register: WebhookRegister | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class ConnectorSpec:
     name: str
@@ -242,6 +296,7 @@ class ConnectorSpec:
     description: str = ""
     docs_url: str = ""
     source: str = ""  # the file it was read from, as shown in messages
+    webhooks: WebhookSpec | None = None
 
 
 # --- integrations ------------------------------------------------------------
@@ -377,6 +432,9 @@ class DaemonSettings:
     metrics_enabled: bool = _SYNCD("/properties/metrics/properties/enabled")
     webhooks_listen: str = _SYNCD("/properties/webhooks/properties/listen")
     webhooks_enabled: bool = _SYNCD("/properties/webhooks/properties/enabled")
+    # FILE:LINE:COL of webhooks.listen (or webhooks.enabled), as metrics_listen_at
+    webhooks_listen_at: str = field(default="", compare=False)
+    webhooks_max_body_bytes: int = _SYNCD("/properties/webhooks/properties/max_body_bytes")
     log_level: str = _SYNCD("/properties/log/properties/level")
     log_format: Literal["auto", "json", "console"] = _SYNCD("/properties/log/properties/format")
     budgets: BudgetTiers = field(default_factory=lambda: BudgetTiers())

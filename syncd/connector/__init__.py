@@ -20,6 +20,14 @@ from syncd.connector._probe import ProbeResult, probe
 from syncd.connector._quota import QuotaReading, Usage, read_quota, window_of
 from syncd.connector._ratelimit import Account, AccountRegistry
 from syncd.connector._tokens import TokenStore, TokenStoreError
+from syncd.connector._webhooks import (
+    WebhookEvent,
+    WebhookRejected,
+    read_events,
+    sign_webhook,
+    verify_webhook,
+    webhook_secret,
+)
 
 __all__ = [
     "Account",
@@ -41,12 +49,18 @@ __all__ = [
     "TokenStoreError",
     "TransportError",
     "Usage",
+    "WebhookEvent",
+    "WebhookRejected",
     "account_key",
     "normaliser_for",
     "parse_stored_datetime",
     "probe",
+    "read_events",
     "read_quota",
     "resolve_settings",
     "since_context",
+    "sign_webhook",
+    "verify_webhook",
+    "webhook_secret",
     "window_of",
 ]

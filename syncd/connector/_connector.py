@@ -33,7 +33,7 @@ from urllib.parse import quote
 import httpx
 
 from syncd._secret import Secret, SecretUnavailable, reveal
-from syncd.config import ConnectorSpec, Operation, OperationName
+from syncd.config import ConnectorSpec, Operation, OperationName, WebhookCall
 from syncd.connector._auth import OAuth2, build_auth
 from syncd.connector._batch import create_many, update_many
 from syncd.connector._errors import ConnectorError, RecordError, ResponseError
@@ -420,6 +420,19 @@ class Connector:
         op = self._operation("delete")
         answer = await self._call(op, {**self.context, "id": record_id}, allow_404=True)
         return answer.response.status_code != 404
+
+    # --- webhook registrations -------------------------------------------------
+
+    async def webhook_call(self, name: str, call: WebhookCall, extra: Mapping[str, Any]) -> Any:
+        """One request of the spec's ``webhooks.register`` (*name*: create,
+        list or delete) with *extra* variables (``url``, ``id``); its JSON body."""
+        ctx = {**self.context, **extra}
+        path = render_path(call.path, ctx)
+        url = path if path.startswith(("http://", "https://")) else self.base_url + path
+        body = call.body(ctx) if call.body is not None else None
+        request = self.client.build_request(call.method, url, json=body)
+        answer = await self.sender.send(f"{self.spec.name}.webhooks.register.{name}", request)
+        return answer.body
 
     def _single(self, op: Operation, answer: Answer) -> Record | None:
         if answer.body is None:

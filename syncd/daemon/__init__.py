@@ -28,12 +28,14 @@ if TYPE_CHECKING:
     from syncd.daemon._daemon import Daemon
     from syncd.daemon._watch import config_fingerprint
     from syncd.daemon._web import ListenError, bind_web_listener
+    from syncd.daemon._webhooks import bind_webhook_listener
 
 _LAZY = {
     "Daemon": "syncd.daemon._daemon",
     "ListenError": "syncd.daemon._web",
     "bind_control_socket": "syncd.daemon._control",
     "bind_web_listener": "syncd.daemon._web",
+    "bind_webhook_listener": "syncd.daemon._webhooks",
     "config_fingerprint": "syncd.daemon._watch",
 }
 
@@ -56,6 +58,7 @@ __all__ = [
     "Notifier",
     "bind_control_socket",
     "bind_web_listener",
+    "bind_webhook_listener",
     "call_daemon",
     "config_fingerprint",
     "control_socket",

@@ -2,7 +2,7 @@
 
 HTTP rather than a protocol of our own: the command line's client is a few
 lines of httpx, an operator can ``curl --unix-socket`` it, and metrics and
-webhooks will be served the same way. Routes (JSON in and out), each
+webhooks are served the same way (:mod:`syncd.daemon._serving`). Routes (JSON in and out), each
 feature's from its own module, put together by :class:`~syncd.daemon.Daemon`::
 
     GET  /v1/status    the daemon, its last reload, every integration

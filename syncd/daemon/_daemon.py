@@ -3,8 +3,9 @@
 One task group holds everything: the integrations' runners and bulk syncs
 (under the :class:`~syncd.daemon._supervisor.Supervisor`), the control API on its Unix
 socket, the config watcher, the signal handler and the systemd watchdog,
-and, when ``metrics.enabled``, the HTTP listener of metrics, health and the
-status page (:mod:`syncd.daemon._web`).
+when ``metrics.enabled``, the HTTP listener of metrics, health and the
+status page (:mod:`syncd.daemon._web`), and when ``webhooks.enabled`` the
+webhook listener and its rounds (:mod:`syncd.daemon._webhooks`).
 
 Signals: SIGHUP reloads. SIGTERM or SIGINT stops gracefully: no new
 cycles, running ones end at their next checkpoint (a page read or a batch
@@ -36,7 +37,9 @@ from syncd.daemon._stop import STOP_TIMEOUT
 from syncd.daemon._supervisor import ReloadResult, Supervisor
 from syncd.daemon._sync_now import sync_routes
 from syncd.daemon._watch import Fingerprint, watch_config
-from syncd.daemon._web import WebServer
+from syncd.daemon._web import WebServer, http_address
+from syncd.daemon._webhook_rounds import WebhookRounds
+from syncd.daemon._webhooks import WebhookServer
 from syncd.state import StateStore
 
 __all__ = ["STOP_TIMEOUT", "Daemon"]
@@ -50,7 +53,7 @@ class Daemon:
                  environ: Mapping[str, str] | None = None, notifier: Notifier | None = None,
                  on_settings: Callable[[DaemonSettings], None] = lambda settings: None,
                  stop_timeout: float = STOP_TIMEOUT, loaded: Fingerprint | None = None,
-                 web: socket.socket | None = None) -> None:
+                 web: socket.socket | None = None, webhooks: socket.socket | None = None) -> None:
         self.environ = dict(os.environ if environ is None else environ)
         self.notifier = notifier if notifier is not None else Notifier.from_environ(self.environ)
         self.supervisor = Supervisor(config, store, environ=self.environ, on_settings=on_settings)
@@ -62,11 +65,18 @@ class Daemon:
         ])
         # metrics, health and the status page, on *web* (bound by bind_web_listener)
         self.web: WebServer | None = None
-        if web is not None:
-            metrics = Metrics(self.supervisor)
+        # the records webhooks name, synced in rounds; and their listener, on *webhooks*
+        self.rounds = WebhookRounds(self.supervisor)
+        self.webhooks: WebhookServer | None = None
+        metrics = Metrics(self.supervisor) if web is not None or webhooks is not None else None
+        if metrics is not None:
             self.supervisor.on_cycle_end = metrics.on_cycle_end
             self.supervisor.cycles.accounts.listen(metrics.on_request)
+            self.rounds.on_round_end = metrics.on_webhook_round
+        if web is not None and metrics is not None:
             self.web = WebServer(web, metrics, ready=lambda: self._ready)
+        if webhooks is not None and metrics is not None:
+            self.webhooks = WebhookServer(webhooks, self.rounds, metrics.on_webhook)
         self._ready = False  # integrations started, not stopping: /-/ready
         self.stop_timeout = stop_timeout
         self.loaded = loaded  # the config files as they were before the config was loaded
@@ -81,6 +91,8 @@ class Daemon:
             tg.start_soon(self.control.serve)
             if self.web is not None:
                 tg.start_soon(self.web.serve)
+            if self.webhooks is not None:
+                tg.start_soon(self.webhooks.serve)
             tg.start_soon(watch_config, self.supervisor.config.directory, self._reload, self._watch_stop,
                           self.loaded)
             interval = self.notifier.watchdog_interval()
@@ -90,6 +102,7 @@ class Daemon:
                 self.supervisor.start_all(runners)
                 self.supervisor.bulks.mark_interrupted()
                 self.supervisor.bulks.attach(runners)
+                self.rounds.attach(runners)
                 self._ready = True
                 self.notifier.ready(self.supervisor.summary_line())
                 log.info("syncd started", pid=os.getpid(), config=str(self.supervisor.config.directory),
@@ -104,6 +117,7 @@ class Daemon:
                 self._watch_stop.set()
                 self.supervisor.stop_all()
                 self.supervisor.bulks.stop_all("stopped: the daemon stopped")
+                self.rounds.stop()  # a round running ends; the records pending wait for the next start
                 with anyio.move_on_after(self.stop_timeout) as waited:
                     await self.supervisor.wait_all_stopped()
                     await self.supervisor.bulks.wait_all()
@@ -112,17 +126,23 @@ class Daemon:
                     log.warning("stop timeout reached: cancelling what still runs", seconds=self.stop_timeout)
                     runners.cancel_scope.cancel()
             self.control.stop()
-            if self.web is not None:
-                self.web.stop()
+            self._stop_listeners()
             tg.cancel_scope.cancel()  # the signal handler and the watchdog
         log.info("syncd stopped", forced=self.forced)
 
+    def _stop_listeners(self) -> None:
+        for server in (self.web, self.webhooks):
+            if server is not None:
+                server.stop()
+
     def _web_address(self) -> dict[str, str]:
-        """Where the metrics listen, for the start-up log line (a port 0 is known only now)."""
-        if self.web is None:
-            return {}
-        host, port = self.web.address[:2]
-        return {"metrics": f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"}
+        """Where the metrics and webhooks listen, for the start-up log line (a port 0 is known only now)."""
+        found = {}
+        if self.web is not None:
+            found["metrics"] = http_address(self.web.address)
+        if self.webhooks is not None:
+            found["webhooks"] = http_address(self.webhooks.address)
+        return found
 
     async def _reload(self, trigger: str) -> ReloadResult | None:
         if self._stop.is_set():
@@ -154,8 +174,7 @@ class Daemon:
                     log.warning("second signal: stopping at once", signal=signal.Signals(signum).name)
                     self.forced = True
                     self.control.stop()
-                    if self.web is not None:
-                        self.web.stop()
+                    self._stop_listeners()
                     tg.cancel_scope.cancel()
 
     async def _watchdog(self, interval: float) -> None:

@@ -99,6 +99,17 @@ class Metrics:
         self.retries = Counter("syncd_http_retries", "Answers the connector retries after a backoff "
                                "(429, 5xx, none), by connector: the last attempt of a request counts too.",
                                ["connector"], registry=r)
+        self.webhooks = Counter("syncd_webhooks", "Webhook calls received, by integration, side and outcome: "
+                                "accepted (202), not_found (404), too_large (413), bad_signature and stale "
+                                "(401), malformed (400), unavailable (503: starting or stopping). A path naming no integration of the config counts "
+                                "as integration and side \"(unknown)\".", ["integration", "side", "outcome"],
+                                registry=r)
+        self.webhook_rounds = Counter("syncd_webhook_rounds", "Webhook rounds (the records webhooks named, "
+                                      "synced together), by integration and outcome: ok, failed (the app "
+                                      "refused or could not be reached), dropped (the integration stopped).",
+                                      ["integration", "outcome"], registry=r)
+        self.webhook_records = Counter("syncd_webhook_records", "Records synced by webhook rounds (after "
+                                       "coalescing), by integration.", ["integration"], registry=r)
         self.last_success: dict[str, float] = {}
         r.register(_StateCollector(self))
 
@@ -109,6 +120,14 @@ class Metrics:
         self.requests.labels(connector, _status_label(status)).inc()
         if status is None or status in _RETRIED or status >= 500:
             self.retries.labels(connector).inc()
+
+    def on_webhook(self, integration: str, side: str, outcome: str) -> None:
+        self.webhooks.labels(integration, side, outcome).inc()
+
+    def on_webhook_round(self, integration: str, outcome: str, records: int) -> None:
+        self.webhook_rounds.labels(integration, outcome).inc()
+        if outcome == "ok":
+            self.webhook_records.labels(integration).inc(records)
 
     def on_cycle_end(self, name: str, status: RunnerStatus, summary: CycleSummary | None) -> None:
         """After every cycle of a runner; never raises (a metric must not break a cycle)."""

@@ -41,7 +41,7 @@ __all__ = ["ReloadResult", "Supervisor"]
 log = structlog.get_logger("syncd.daemon")
 
 # Settings the daemon applies live; any other difference needs a restart.
-_LIVE_SETTINGS = frozenset({"log_level", "log_format", "budgets"})
+_LIVE_SETTINGS = frozenset({"log_level", "log_format", "budgets", "webhooks_max_body_bytes"})
 
 
 @dataclass

@@ -21,6 +21,7 @@ from __future__ import annotations
 import errno
 import socket
 from collections.abc import Callable
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -31,11 +32,11 @@ from syncd.daemon._metrics import CONTENT_TYPE, Metrics
 from syncd.daemon._serving import Serving
 from syncd.daemon._status_page import STYLESHEET, render_status_page
 
-__all__ = ["ListenError", "WebServer", "bind_web_listener"]
+__all__ = ["ListenError", "WebServer", "bind_listener", "bind_web_listener", "http_address"]
 
 
 class ListenError(Exception):
-    """The metrics listener cannot be had; the message says where and what to do."""
+    """A listener (metrics, webhooks) cannot be had; the message says where and what to do."""
 
 
 def _address(listen: str) -> tuple[str, int]:
@@ -46,14 +47,20 @@ def _address(listen: str) -> tuple[str, int]:
 
 def bind_web_listener(settings: DaemonSettings) -> socket.socket:
     """A listening TCP socket on ``metrics.listen``, or :class:`ListenError`."""
-    listen = settings.metrics_listen
+    return bind_listener(settings.metrics_listen, settings.metrics_listen_at, "metrics.listen", "metrics")
+
+
+def bind_listener(listen: str, at: str, key: str, purpose: str) -> socket.socket:
+    """A listening TCP socket on *listen* (the setting *key* of syncd.yaml,
+    written at *at*: FILE:LINE:COL), or :class:`ListenError` saying so.
+    Every TCP listener of the daemon (metrics, webhooks) is bound here."""
     # As a config problem reads (FILE:LINE:COL: error: … (key)): it is one.
-    where = f"{settings.metrics_listen_at}: error: " if settings.metrics_listen_at else "syncd: error: "
-    advice = ("set metrics.listen in syncd.yaml to a free host:port (or stop what listens there), "
-              "then start syncd again (metrics.listen)")
+    where = f"{at}: error: " if at else "syncd: error: "
+    advice = (f"set {key} in syncd.yaml to a free host:port (or stop what listens there), "
+              f"then start syncd again ({key})")
     host, port = _address(listen)
     if port > 65535:  # 0 is allowed: a free port, the one taken is in the `syncd started` log line
-        raise ListenError(f"{where}cannot listen on {listen} for metrics: port {port} is above 65535; {advice}")
+        raise ListenError(f"{where}cannot listen on {listen} for {purpose}: port {port} is above 65535; {advice}")
     try:
         if host == "":  # every interface, IPv6 as well where the machine has it
             if socket.has_dualstack_ipv6():
@@ -64,14 +71,24 @@ def bind_web_listener(settings: DaemonSettings) -> socket.socket:
             family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
             sock = socket.create_server(address[:2], family=family)
     except socket.gaierror as e:
-        raise ListenError(f"{where}cannot listen on {listen} for metrics: no such host {host!r} "
+        raise ListenError(f"{where}cannot listen on {listen} for {purpose}: no such host {host!r} "
                           f"({e.strerror}); {advice}") from None
     except OSError as e:
         reason = "the port is already in use by another process" if e.errno == errno.EADDRINUSE \
             else (e.strerror or type(e).__name__).lower()
-        raise ListenError(f"{where}cannot listen on {listen} for metrics: {reason}; {advice}") from None
+        raise ListenError(f"{where}cannot listen on {listen} for {purpose}: {reason}; {advice}") from None
+    # Inherited by every accepted connection: an answer's head and body go
+    # out at once, not 40 ms apart (Nagle waiting on the client's delayed ACK
+    # of the head), which a sender of many webhooks a connection would feel.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.setblocking(False)
     return sock
+
+
+def http_address(sock_name: Any) -> str:
+    """``http://HOST:PORT`` of a bound socket, for log lines (a port 0 is known only once bound)."""
+    host, port = sock_name[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 class WebServer(Serving):

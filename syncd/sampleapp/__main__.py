@@ -28,6 +28,8 @@ endpoints (all but /_health need the credentials of --auth):
   GET|PATCH|PUT|DELETE /contacts/ID   POST /contacts   GET /contacts/search?email=
   POST /contacts/batch/create|update  {"inputs": [...]}, at most 100, all or nothing
   POST /oauth/token (oauth2 modes)    GET /_health
+  POST /webhooks {url, events}   GET /webhooks   DELETE /webhooks/ID
+      each contact change is POSTed to subscribers, signed with --webhook-secret
 """
 
 
@@ -52,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="report a quota of LIMIT requests per window in X-RateLimit-* headers")
     ap.add_argument("--quota-window", type=_positive_float, default=86400.0, metavar="SECONDS",
                     help="the quota's window (default 86400: a day, from 00:00 UTC)")
+    ap.add_argument("--webhook-secret", default="sample-webhook-secret",
+                    help="the key webhooks to subscribers are signed with (HMAC-SHA256)")
     ap.add_argument("--quiet", "-q", action="store_true", help="do not log each request on stderr")
     return ap
 
@@ -95,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
                     max_page_size=args.max_page_size, default_page_size=min(10, args.max_page_size),
                     token_ttl=args.token_ttl, rotate_refresh_token=args.rotate_refresh_token,
                     on_request=None if args.quiet else _log_request,
-                    quota=None if args.quota is None else Quota(args.quota, args.quota_window))
+                    quota=None if args.quota is None else Quota(args.quota, args.quota_window),
+                    webhook_secret=args.webhook_secret)
     done = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:

@@ -13,6 +13,7 @@ from ._log import RequestLog, RequestRecord
 from ._quota import Quota
 from ._server import Server
 from ._store import ContactStore
+from ._webhooks import WebhookSender
 
 _LOOPBACK = ("127.0.0.1", "localhost")
 
@@ -32,10 +33,11 @@ class SampleApp:
                  token_ttl: float = 3600.0, rotate_refresh_token: bool = False,
                  token_endpoint_delay: float = 0.0, host: str = "127.0.0.1", port: int = 0,
                  on_request: Callable[[RequestRecord], None] | None = None,
-                 quota: Quota | None = None) -> None:
+                 quota: Quota | None = None, webhook_secret: str = "sample-webhook-secret") -> None:
         """``password`` and ``client_secret`` default to ``token``: one secret
         to pass around, whatever the auth mode. ``quota`` makes every answer
-        report a request quota in headers (see :class:`Quota`)."""
+        report a request quota in headers (see :class:`Quota`).
+        ``webhook_secret`` signs the webhooks sent to subscribers (``webhooks``)."""
         if host not in _LOOPBACK:
             raise ValueError("the sample app only listens on a loopback address")
         if not 1 <= default_page_size <= max_page_size:
@@ -46,6 +48,8 @@ class SampleApp:
         self.store = ContactStore(n, seed)
         self.requests = RequestLog(on_request)
         self.faults = FaultQueue()
+        self.webhooks = WebhookSender(webhook_secret)
+        self.store.on_change = self.webhooks.notify
         self.quota = quota
         self.stopping = threading.Event()  # set by stop(): ends delays early
         self.server_errors: list[BaseException] = []  # exceptions the app answered 500 for
@@ -134,6 +138,7 @@ class SampleApp:
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=f"sampleapp-{self.port}", daemon=True)
         self._thread.start()
+        self.webhooks.start()
         return self
 
     def wait_idle(self, timeout: float = 10.0) -> None:
@@ -155,6 +160,7 @@ class SampleApp:
         if server is None or thread is None:
             return
         self.stopping.set()
+        self.webhooks.stop()
         server.shutdown()  # ends serve_forever: no new connections
         server.server_close()
         server.close_connections()

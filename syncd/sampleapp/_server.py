@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from . import _contacts, _lists
+from . import _contacts, _lists, _webhooks
 from ._auth import AuthMode
 from ._http import ApiError, Request, Response, error_response, json_response
 from ._log import RequestRecord
@@ -68,6 +68,8 @@ def dispatch(app: AppState, req: Request) -> Response:
     endpoint = _ROUTES.get((req.method, req.path))
     if endpoint is not None:
         return endpoint(app, req)
+    if req.path == "/webhooks" or req.path.startswith("/webhooks/"):
+        return _webhook_endpoint(app, req)
     if req.path.startswith("/contacts/") and req.path.count("/") == 2:
         one = _ONE.get(req.method)
         if one is None:
@@ -77,6 +79,21 @@ def dispatch(app: AppState, req: Request) -> Response:
     if allowed:
         raise ApiError(405, "method not allowed", headers=[("Allow", ", ".join(allowed))])
     raise ApiError(404, "not found")
+
+
+def _webhook_endpoint(app: AppState, req: Request) -> Response:
+    """``/webhooks`` and ``/webhooks/ID``: the subscriptions (see _webhooks)."""
+    if req.path == "/webhooks":
+        if req.method == "POST":
+            return _webhooks.create(app.webhooks, req)
+        if req.method == "GET":
+            return _webhooks.listing(app.webhooks, req)
+        raise ApiError(405, "method not allowed", headers=[("Allow", "GET, POST")])
+    if req.path.count("/") != 2:
+        raise ApiError(404, "not found")
+    if req.method != "DELETE":
+        raise ApiError(405, "method not allowed", headers=[("Allow", "DELETE")])
+    return _webhooks.delete(app.webhooks, req, unquote(req.path[len("/webhooks/"):]))
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -16,6 +16,7 @@ from ._faults import FaultQueue
 from ._log import RequestLog
 from ._quota import Quota
 from ._store import ContactStore
+from ._webhooks import WebhookSender
 
 
 class AppState(Protocol):
@@ -29,6 +30,7 @@ class AppState(Protocol):
     quota: Quota | None  # with one, every answer reports it in headers
     stopping: threading.Event  # set by stop(): ends delays early
     server_errors: list[BaseException]  # exceptions the app answered 500 for
+    webhooks: WebhookSender  # subscriptions, and the thread that sends their events
 
     @property
     def host_port(self) -> str: ...

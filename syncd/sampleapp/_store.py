@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from bisect import bisect_left, bisect_right, insort
 from dataclasses import dataclass
 from typing import Any
@@ -74,6 +75,9 @@ class ContactStore:
         self._id_order: list[IdKey] = []
         self._upd_order: list[UpdKey] = []
         self._next_id = FIRST_ID + n
+        # Told of every change, under the lock (so in the order of the
+        # changes): (kind, the contact as stored, when). The webhooks' sender.
+        self.on_change: Callable[[str, dict[str, Any], str], None] | None = None
         # generated ids are ascending and unique emails are lower case: the
         # indexes are built directly, without the checks a write goes through
         for i in range(n):
@@ -168,7 +172,7 @@ class ContactStore:
             parse_ts(updated)  # a bad explicit timestamp fails before any change
             self._insert(full)
             insort(self._id_order, _idkey(cid))
-            return self._copy(cid)
+            return self._changed("contact.created", cid)
 
     def create_many(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Add several contacts, all or none: an email already taken, or given
@@ -235,8 +239,11 @@ class ContactStore:
     def delete(self, cid: str) -> None:
         """Remove a contact (KeyError if absent)."""
         with self._lock:
+            gone = self._copy(cid) if self.on_change is not None and cid in self._records else None
             self._unindex(cid, self._records.pop(cid))
             del self._id_order[bisect_left(self._id_order, _idkey(cid))]
+            if gone is not None and self.on_change is not None:
+                self.on_change("contact.deleted", gone, format_ts(self._clock.tick()))
 
     # -- internals (callers hold the lock) -----------------------------------
 
@@ -258,7 +265,13 @@ class ContactStore:
         parse_ts(new["updated_at"])  # a bad explicit timestamp fails before any change
         self._unindex(cid, self._records[cid])
         self._insert(new)  # same dict key: the record keeps its place
-        return self._copy(cid)
+        return self._changed("contact.updated", cid)
+
+    def _changed(self, kind: str, cid: str) -> dict[str, Any]:
+        record = self._copy(cid)
+        if self.on_change is not None:  # it must not keep the dict: the caller gets it
+            self.on_change(kind, record, record["updated_at"])
+        return record
 
     def _insert(self, rec: dict[str, Any]) -> None:
         cid = rec["id"]

@@ -1,8 +1,8 @@
 """The one way to start a cycle: :class:`Cycles`, a config over a state store.
 
 Everything that syncs (the daemon's schedule, ``syncd once``, ``reset``,
-``demo``; later a bulk sync, a retry of failed records, a webhook for one
-record) builds its cycles here, so a cycle is always put together the
+``demo``, a bulk sync, a retry of failed records, a webhook round) builds
+its cycles here, so a cycle is always put together the
 same way: the integration's compiled plan, one connector per side reading
 only the fields the integration compares, the caller's state store and
 account registry.

@@ -1,8 +1,9 @@
-"""Syncing chosen records now: an operator's retry of failed records (and,
-later, a webhook that names the records that changed).
+"""Syncing chosen records now: an operator's retry of failed records, and
+the records a webhook names.
 
 For each record (its side and id) the current values are fetched from its
-app (``get``; a spec without it: the snapshot as last read), its snapshot
+app (``get``; a spec without it: the snapshot as last read), or taken as
+the caller has them (a webhook whose body carries the whole record), its snapshot
 updated, and its pair planned and written by the cycle's own
 :class:`~syncd.sync._writing.Writer`: the same mapping, rules, conflict and
 create policies, the same intents before a create (a crash cannot
@@ -17,8 +18,9 @@ sync again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
@@ -77,22 +79,27 @@ def source_of(error: RecordErrorRow) -> tuple[Side, str] | None:
     return error.side, error.record_id
 
 
-async def sync_records(cycle: Cycle, records: Sequence[tuple[Side, str]]) -> list[RecordOutcome]:
+async def sync_records(cycle: Cycle, records: Sequence[tuple[Side, str]],
+                       given: Mapping[tuple[Side, str], Any] | None = None) -> list[RecordOutcome]:
     """Fetch, plan, write and commit these records now (see the module docstring).
 
+    *given* holds records the caller has already, as the app sends them
+    (raw, before the spec's fields are read): those are not fetched.
     AuthError, and a TransportError of an app that cannot be reached,
     propagate as from a cycle: nothing can be said of any record then.
     """
+    given = given or {}
     ctx = cycle.ctx
     outcomes: dict[tuple[Side, str], RecordOutcome] = {}
     fresh: dict[Side, list[Snapshot]] = {"left": [], "right": []}
     for side, record_id in dict.fromkeys(records):
         old = ctx.store.snapshots(ctx.name, side, [record_id]).get(record_id)
         connector = ctx.connectors[side]
-        if "get" in connector.object.operations:
+        if (side, record_id) in given or "get" in connector.object.operations:
             try:
                 with structlog.contextvars.bound_contextvars(side=side):
-                    record = await connector.get(record_id)
+                    raw = given.get((side, record_id))
+                    record = connector.extract(raw) if raw is not None else await connector.get(record_id)
             except (AuthError, TransportError):
                 raise  # the app refuses us or cannot be reached: as in a cycle, nothing to go on with
             except ConnectorError as e:

@@ -39,6 +39,8 @@ from syncd.config import (
     RetrySpec,
     SettingSpec,
     SinglePage,
+    WebhookRegister,
+    WebhookSpec,
     load_config,
     parse_duration,
     parse_schedule,
@@ -73,6 +75,21 @@ MINIMAL = {
             create_batch: {path: /contacts/batch, max_items: 100}
             update_batch: {path: /contacts/batch, max_items: 100}
             delete: {path: "/contacts/{{ id }}"}
+    """,
+    "connectors.d/hooks.yaml": """\
+        connector: hooks
+        title: Hooks
+        base_url: https://hooks.example
+        settings:
+          key: {description: The webhook signing key, secret: true}
+        objects: {contacts: {fields: {email: {path: email}}, list: {path: /contacts}}}
+        webhooks:
+          verify: {secret: "{{ settings.key }}", header: X-Signature, timestamp: {header: X-Timestamp}}
+          id: id
+          register:
+            create: {path: /hooks}
+            list: {path: /hooks}
+            delete: {path: "/hooks/{{ id }}"}
     """,
     "connectors.d/bare.yaml": """\
         connector: bare
@@ -164,6 +181,21 @@ def _oauth(c: Config) -> list[OAuth2Auth]:
     return auths  # type: ignore[return-value]
 
 
+_HOOKS = "/properties/webhooks/properties"
+
+
+def _hooks(c: Config) -> WebhookSpec:
+    spec = c.connectors["hooks"].webhooks
+    assert spec is not None
+    return spec
+
+
+def _register(c: Config) -> WebhookRegister:
+    register = _hooks(c).register
+    assert register is not None
+    return register
+
+
 def _same(value: Any) -> Any:
     return value
 
@@ -181,6 +213,8 @@ TYPED: dict[tuple[str, str], Typed] = {
     ("syncd", "/properties/metrics/properties/enabled"): (lambda c: [c.daemon.metrics_enabled], _same),
     ("syncd", "/properties/webhooks/properties/listen"): (lambda c: [c.daemon.webhooks_listen], _same),
     ("syncd", "/properties/webhooks/properties/enabled"): (lambda c: [c.daemon.webhooks_enabled], _same),
+    ("syncd", "/properties/webhooks/properties/max_body_bytes"):
+        (lambda c: [c.daemon.webhooks_max_body_bytes], _same),
     ("syncd", "/properties/log/properties/level"): (lambda c: [c.daemon.log_level], _same),
     ("syncd", "/properties/log/properties/format"): (lambda c: [c.daemon.log_format], _same),
     ("syncd", "/properties/budgets/properties/bulk_below_percent"):
@@ -236,6 +270,18 @@ TYPED: dict[tuple[str, str], Typed] = {
         (lambda c: [_pagination("changes")(c).limit_param], _same),
     ("connector", "/$defs/paginationPageNumber/properties/param"): (lambda c: [_pagination("find")(c).param], _same),
     ("connector", "/$defs/paginationPageNumber/properties/start"): (lambda c: [_pagination("find")(c).start], _same),
+    ("connector", f"{_HOOKS}/verify/properties/algorithm"): (lambda c: [_hooks(c).verify.algorithm], _same),
+    ("connector", f"{_HOOKS}/verify/properties/encoding"): (lambda c: [_hooks(c).verify.encoding], _same),
+    ("connector", f"{_HOOKS}/verify/properties/timestamp/properties/tolerance_seconds"):
+        (lambda c: [_hooks(c).verify.tolerance_seconds], _same),
+    ("connector", f"{_HOOKS}/register/properties/create/properties/method"):
+        (lambda c: [_register(c).create.method], _same),
+    ("connector", f"{_HOOKS}/register/properties/list/properties/method"):
+        (lambda c: [_register(c).list.method], _same),
+    ("connector", f"{_HOOKS}/register/properties/delete/properties/method"):
+        (lambda c: [_register(c).delete.method], _same),
+    ("connector", f"{_HOOKS}/register/properties/id"): (lambda c: [_register(c).id.source], _same),
+    ("connector", f"{_HOOKS}/register/properties/url"): (lambda c: [_register(c).url.source], _same),
     # integrations
     ("integration", "/properties/enabled"): (lambda c: [c.integrations["minimal"].enabled], _same),
     ("integration", "/properties/schedule"): (lambda c: [c.integrations["minimal"].schedule], parse_schedule),

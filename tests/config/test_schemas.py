@@ -223,6 +223,18 @@ def _expected_variables() -> dict[tuple[str, str], list[str]]:
         "/$defs/paginationOffset/properties/total": BODY,
         "/$defs/paginationPageNumber/properties/total_pages": BODY,
     }
+    hooks = "/properties/webhooks/properties"
+    register = f"{hooks}/register/properties"
+    c.update({
+        f"{hooks}/verify/properties/secret": SETTINGS,
+        f"{hooks}/verify/properties/signed": ["timestamp", "body"],
+        f"{hooks}/events": BODY, f"{hooks}/id": BODY, f"{hooks}/kind": BODY, f"{hooks}/record": BODY,
+        f"{register}/create/properties/path": ["settings", "url"],
+        f"{register}/create/properties/body": ["settings", "url"],
+        f"{register}/list/properties/path": SETTINGS,
+        f"{register}/delete/properties/path": ["settings", "id"],
+        f"{register}/id": BODY, f"{register}/url": BODY,
+    })
     for auth in ("authOAuth2ClientCredentials", "authOAuth2RefreshToken"):
         for key in ("token_url", "client_id", "client_secret"):
             c[f"/$defs/{auth}/properties/{key}"] = SETTINGS

@@ -148,18 +148,18 @@ def test_help_describes_the_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--format" in out and "-c DIR" in out
 
 
-def test_webhooks_enabled_is_refused_until_webhooks_work(environ: dict[str, str], tmp_path: Path) -> None:
-    # Issue 11: `webhooks: {enabled: true}` validated, then nothing listened.
+def test_webhooks_enabled_is_accepted_now_that_webhooks_work(environ: dict[str, str], tmp_path: Path) -> None:
+    # Issue 11 refused `webhooks: {enabled: true}` (nothing listened); issue 12 made the listener.
     tree = tmp_path / "etc"
     shutil.copytree(VALID, tree)
     syncd_yaml = tree / "syncd.yaml"
     syncd_yaml.write_text(syncd_yaml.read_text() + "webhooks:\n  listen: \"127.0.0.1:8787\"\n  enabled: true\n")
-    line = syncd_yaml.read_text().splitlines().index("  enabled: true") + 1
+    result = _syncd("validate", "-c", str(tree), env=environ)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # a body limit below the schema's minimum is the one error, at its key
+    syncd_yaml.write_text(syncd_yaml.read_text() + "  max_body_bytes: 10\n")
+    line = len(syncd_yaml.read_text().splitlines())
     result = _syncd("validate", "-c", str(tree), env=environ)
     assert result.returncode == 1
-    assert (f"{tree}/syncd.yaml:{line}:12: error: webhooks are not available yet in this version of syncd"
-            in result.stdout), result.stdout
-    assert "(webhooks.enabled)" in result.stdout and "Traceback" not in result.stderr
-    # metrics work now: enabled metrics (the valid fixture's) pass, and so does webhooks off
-    syncd_yaml.write_text(syncd_yaml.read_text().replace("  enabled: true\n", "  enabled: false\n"))
-    assert _syncd("validate", "-c", str(tree), env=environ).returncode == 0
+    assert f"{tree}/syncd.yaml:{line}:19: error:" in result.stdout and "(webhooks.max_body_bytes)" in result.stdout, \
+        result.stdout

@@ -16,6 +16,7 @@ import subprocess
 import sys
 
 import httpx
+import pytest
 from daemon_support import Daemon, edit
 from e2e_support import REPO, Pair
 from prometheus_client.parser import text_string_to_metric_families
@@ -151,12 +152,13 @@ def test_healthy_while_it_runs_ready_until_it_stops(pair, daemon) -> None:
     assert d.stop() == 0
 
 
-def test_a_port_in_use_stops_the_start_naming_metrics_listen(pair) -> None:
+@pytest.mark.parametrize("key", ["metrics", "webhooks"])
+def test_a_port_in_use_stops_the_start_naming_the_listen_key(pair, key: str) -> None:
     taken = socket.create_server(("127.0.0.1", 0))
     port = taken.getsockname()[1]
     try:
         p = pair()
-        p.daemon_settings += f"metrics: {{enabled: true, listen: '127.0.0.1:{port}'}}\n"
+        p.daemon_settings += f"{key}: {{enabled: true, listen: '127.0.0.1:{port}'}}\n"
         p.write()
         result = subprocess.run([sys.executable, "-m", "syncd", "run", "-c", str(p.config)],
                                 capture_output=True, text=True, env=p.env(), timeout=60, cwd=REPO)
@@ -165,11 +167,11 @@ def test_a_port_in_use_stops_the_start_naming_metrics_listen(pair) -> None:
     assert result.returncode == 78, result.stderr
     lines = (p.config / "syncd.yaml").read_text().splitlines()
     [(line, col)] = [(n, text.index(f"'127.0.0.1:{port}'") + 1)
-                     for n, text in enumerate(lines, 1) if text.startswith("metrics:")]
+                     for n, text in enumerate(lines, 1) if text.startswith(f"{key}:")]
     assert result.stderr == (
-        f"{p.config}/syncd.yaml:{line}:{col}: error: cannot listen on 127.0.0.1:{port} for metrics: the port is "
-        "already in use by another process; set metrics.listen in syncd.yaml to a free host:port (or stop what "
-        "listens there), then start syncd again (metrics.listen)\n")
+        f"{p.config}/syncd.yaml:{line}:{col}: error: cannot listen on 127.0.0.1:{port} for {key}: the port is "
+        f"already in use by another process; set {key}.listen in syncd.yaml to a free host:port (or stop what "
+        f"listens there), then start syncd again ({key}.listen)\n")
     # nothing half-started: no state database, no control socket
     assert not (p.config / "state" / "syncd.db").exists()
 

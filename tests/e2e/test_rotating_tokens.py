@@ -19,6 +19,8 @@ SETTINGS = {
     "url": {"description": "Where the sample app listens.", "default": "http://127.0.0.1:8765"},
     "token": {"description": "The client secret.", "secret": True},
     "refresh_token": {"description": "The OAuth 2 refresh token.", "secret": True},
+    # the shipped spec's webhooks: are signed with it
+    "webhook_secret": {"description": "The webhook signing key.", "secret": True, "required": False},
 }
 AUTH = {"type": "oauth2_refresh_token", "token_url": "{{ settings.url }}/oauth/token",
         "client_id": "sample-client", "client_secret": "{{ settings.token }}",
