@@ -8,7 +8,7 @@
 
 A retry holds the integration's lock (:meth:`Supervisor.lock_for`), so it
 never writes while a cycle of the same integration does: it waits for the
-running cycle to end. Unknown integration: 404 (:func:`unknown_integration`);
+running cycle to end (and logs that it waits). Unknown integration: 404 (:func:`unknown_integration`);
 an id that is not an open error: 404 naming it (``unknown_ids``), nothing
 retried; a malformed body or limit: 400.
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -27,6 +28,8 @@ from syncd.daemon._supervisor import Supervisor
 from syncd.sync import UnknownErrors, conflict_entries, error_entries, retry_entries, retry_errors
 
 __all__ = ["errors_routes"]
+
+log = structlog.get_logger("syncd.daemon")
 
 
 def _limit(request: Request, default: int) -> int | JSONResponse:
@@ -62,7 +65,10 @@ def errors_routes(supervisor: Supervisor) -> list[Route]:
         if isinstance(ids, JSONResponse):
             return ids
         store = supervisor.store
-        async with supervisor.lock_for(name):  # after the running cycle, never beside it
+        lock = supervisor.lock_for(name)
+        if lock.locked():
+            log.info("retry waits for the running cycle", integration=name)
+        async with lock:  # after the running cycle, never beside it
             try:
                 outcomes = await retry_errors(supervisor.cycles, name, ids)
             except UnknownErrors as e:

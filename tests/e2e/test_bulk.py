@@ -177,10 +177,11 @@ def test_the_daemon_stopping_stops_its_bulk(pair, daemon) -> None:
     hang = slow_second_batch(p.right)
     assert d.cli("bulk", "pair", "start", "--no-wait").returncode == 0
     p.right.faults.wait_hit(hang)
-    d.send(signal.SIGTERM)
-    d.wait_for("bulk sync stopping", integration="pair")
-    hang.release()
-    assert d.stop() == 0
+    with ThreadPoolExecutor(1) as pool:
+        stopping = pool.submit(d.stop)  # SIGTERM, then it waits for the daemon's end
+        d.wait_for("bulk sync stopping", integration="pair")
+        hang.release()
+        assert stopping.result() == 0
     shown = progress(d.cli("bulk", "pair", "status", "--json"))  # no daemon now: the state store
     assert (shown["state"], shown["done"], shown["message"]) == ("stopped", 200, "stopped: the daemon stopped")
 

@@ -11,6 +11,7 @@ socket) and without one (the state store read, the retry run here).
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from e2e_support import Pair, by_email, duplicates, emails, write_requests
@@ -208,9 +209,13 @@ def test_a_retry_asked_during_a_cycle_waits_for_it_to_end(pair, daemon) -> None:
     d.wait_for("cycle finished")
     heal(p.right)
     # The next cycle hangs in its read of the left app while the retry is asked.
-    slow = p.left.faults.add(delay=2.0, method="GET", path_prefix="/cursor/contacts")
+    slow = p.left.faults.add(hold=True, method="GET", path_prefix="/cursor/contacts")
     p.left.faults.wait_hit(slow, timeout=20)
-    retried = d.cli("errors", "pair", "--retry-all")
+    with ThreadPoolExecutor(1) as pool:
+        retrying = pool.submit(d.cli, "errors", "pair", "--retry-all")
+        d.wait_for("retry waits for the running cycle", integration="pair")
+        slow.release()
+        retried = retrying.result()
     assert retried.returncode == 0, retried.stdout + retried.stderr
     events = [e["event"] for e in d.events() if e.get("event") in ("cycle finished", "record retried")]
     assert events[:3] == ["cycle finished", "cycle finished", "record retried"], events
