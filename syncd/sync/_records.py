@@ -3,8 +3,9 @@ the records a webhook names.
 
 For each record (its side and id) the current values are fetched from its
 app (``get``; a spec without it: the snapshot as last read), or taken as
-the caller has them (a webhook whose body carries the whole record), its snapshot
-updated, and its pair planned and written by the cycle's own
+the caller has them (a webhook whose body carries the whole record; unless
+it is older than the record last read: a replay or a late delivery is read
+again, never written), its snapshot updated, and its pair planned and written by the cycle's own
 :class:`~syncd.sync._writing.Writer`: the same mapping, rules, conflict and
 create policies, the same intents before a create (a crash cannot
 duplicate it), the results and the resolved errors committed together. An
@@ -24,7 +25,7 @@ from typing import Any
 
 import structlog
 
-from syncd.connector import AuthError, ConnectorError, TransportError
+from syncd.connector import AuthError, ConnectorError, Record, TransportError
 from syncd.state import RecordErrorRow, Side, Snapshot
 from syncd.sync._context import other
 from syncd.sync._cycle import Cycle
@@ -95,11 +96,22 @@ async def sync_records(cycle: Cycle, records: Sequence[tuple[Side, str]],
     for side, record_id in dict.fromkeys(records):
         old = ctx.store.snapshots(ctx.name, side, [record_id]).get(record_id)
         connector = ctx.connectors[side]
-        if (side, record_id) in given or "get" in connector.object.operations:
+        raw = given.get((side, record_id))
+        if raw is not None or "get" in connector.object.operations:
             try:
                 with structlog.contextvars.bound_contextvars(side=side):
-                    raw = given.get((side, record_id))
-                    record = connector.extract(raw) if raw is not None else await connector.get(record_id)
+                    record = connector.extract(raw) if raw is not None else None
+                    if record is not None and _older(record, old):
+                        # A replayed or late webhook: its record is older than the
+                        # one syncd has, and must not overwrite it.
+                        log.info("webhook record older than the one last read: ignored", record=record_id)
+                        if "get" not in connector.object.operations:
+                            outcomes[(side, record_id)] = RecordOutcome(
+                                side, record_id, True, "older than the record last read: nothing to do")
+                            continue
+                        raw = record = None
+                    if raw is None:
+                        record = await connector.get(record_id)
             except (AuthError, TransportError):
                 raise  # the app refuses us or cannot be reached: as in a cycle, nothing to go on with
             except ConnectorError as e:
@@ -137,6 +149,12 @@ async def sync_records(cycle: Cycle, records: Sequence[tuple[Side, str]],
         for snap in fresh[side]:
             outcomes[(side, snap.record_id)] = _outcome(cycle, side, snap.record_id)
     return [outcomes[key] for key in dict.fromkeys(records) if key in outcomes]
+
+
+def _older(record: Record, old: Snapshot | None) -> bool:
+    """Whether *record* is an older version than the one last read (both stamped)."""
+    return (old is not None and old.updated_at is not None and record.updated_at is not None
+            and record.updated_at < old.updated_at)
 
 
 def _outcome(cycle: Cycle, side: Side, record_id: str) -> RecordOutcome:
