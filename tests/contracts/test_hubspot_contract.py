@@ -59,13 +59,24 @@ async def test_every_hubspot_operation_keeps_to_hubspots_description(vendor_fake
 
 @pytest.mark.anyio
 async def test_hubspot_refusals_are_documented_errors(vendor_fake: Any) -> None:
-    # A wrong token (401) and an unknown contact (404) answer HubSpot's Error shape.
-    app = vendor_fake(FakeHubSpot, DESCRIPTION, contacts=2)
+    # An unknown contact (404), a batch with an existing email (409, then one by one),
+    # a search past the result cap (400) and a wrong token (401): HubSpot's Error shape.
+    app = vendor_fake(FakeHubSpot, DESCRIPTION, contacts=250, search_cap=200)
+    for cid in list(app.contacts):
+        app.modify(cid, lastname="Changed")
     async with connect(app) as c:
         assert await c.get("999999") is None
+        created = await c.create_many([{"email": "contact.0001@example.com"}, {"email": "fresh@example.com"}])
+        with pytest.raises(ApiError) as capped:
+            [page async for page in c.changes(datetime(2025, 1, 1, tzinfo=UTC))]
     async with connect(app, token="pat-na1-00000000-dead-beef-0000-000000000000") as c:
-        with pytest.raises(ApiError):
+        with pytest.raises(ApiError) as refused:
             await c.get("101")
+
+    assert isinstance(created[0], ApiError) and created[0].status == 409
+    assert (capped.value.status, refused.value.status) == (400, 401)
+    assert {r.path for r in app.requests if r.method == "POST"} >= {
+        "/crm/v3/objects/contacts/batch/create", "/crm/v3/objects/contacts", "/crm/v3/objects/contacts/search"}
     assert app.contract.violations == []
 
 
