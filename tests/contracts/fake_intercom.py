@@ -17,6 +17,9 @@ Routes (under the origin, like https://api.intercom.io):
 
 A bearer access token; the Intercom-Version header, when sent, must be 2.11.
 Errors are {"type": "error.list", "request_id", "errors": [{"code", "message"}]}.
+Authenticated replies carry X-RateLimit-Limit (1,666: 10,000 a minute in
+10-second windows), X-RateLimit-Remaining and X-RateLimit-Reset (the window's
+end, Unix time), as Intercom's rate-limiting page shows them.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ DESCRIPTION = Path(__file__).resolve().parent / "vendor" / "intercom-2.11.yaml"
 BASE = 1_709_280_000  # 2024-03-01 08:00 UTC, in Unix seconds as Intercom keeps them
 WRITABLE = frozenset({"role", "external_id", "email", "phone", "name", "avatar", "signed_up_at",
                       "last_seen_at", "owner_id", "unsubscribed_from_emails", "custom_attributes"})
+WINDOW_LIMIT, WINDOW = 1666, 10  # requests a window, seconds a window
 DATE_OPERATORS = {"=": lambda a, b: a == b, "<": lambda a, b: a < b, ">": lambda a, b: a > b}
 OPERATORS = {"=": lambda a, b: a == b, "!=": lambda a, b: a != b, "~": lambda a, b: str(b) in str(a),
              "^": lambda a, b: str(a).startswith(str(b)), "$": lambda a, b: str(a).endswith(str(b)),
@@ -60,6 +64,7 @@ class FakeIntercom(FakeApi):
         self.template = example_contact()
         self.contacts: dict[str, dict[str, Any]] = {}  # by id, in creation order
         self.clock = BASE
+        self.window: tuple[int, int] = (0, 0)  # (window's end, requests in it)
         for i in range(contacts):
             self._add({"email": f"Person.{i:04d}@Example.com", "name": f"Person {i}",
                        "phone": f"+1 555 010 {i:04d}", "external_id": f"ext-{i}",
@@ -97,7 +102,18 @@ class FakeIntercom(FakeApi):
 
     def handle(self, request: Request) -> Reply:
         if request.headers.get("authorization") != f"Bearer {self.token}":
-            return error(401, "unauthorized", "Access Token Invalid")
+            return error(401, "unauthorized", "Access Token Invalid")  # no rate headers without credentials
+        reply = self._route(request)
+        with self.lock:
+            now = int(time.time())
+            end, used = self.window if self.window[0] > now else (now - now % WINDOW + WINDOW, 0)
+            self.window = (end, used + 1)
+        reply.headers.update({"X-RateLimit-Limit": str(WINDOW_LIMIT),
+                              "X-RateLimit-Remaining": str(max(0, WINDOW_LIMIT - used - 1)),
+                              "X-RateLimit-Reset": str(end)})
+        return reply
+
+    def _route(self, request: Request) -> Reply:
         version = request.headers.get("intercom-version")
         if version not in (None, "2.11"):
             return error(400, "intercom_version_invalid", f"Requested version {version} is not 2.11")

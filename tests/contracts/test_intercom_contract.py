@@ -9,17 +9,21 @@ must be one Intercom documents, and every reply the fake gives one too.
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fake_intercom import FakeIntercom
-from spec_check import check, shipped
+from spec_check import SPECS, check, shipped
 
-from syncd.connector import ApiError, Connector
+from syncd.config import load_connector_file
+from syncd.connector import ApiError, Connector, read_quota
 
 DESCRIPTION = "intercom-2.11.yaml"
+SPEC = SPECS / "intercom.yaml"
 
 
 def connect(app: FakeIntercom, token: str | None = None) -> Connector:
@@ -62,6 +66,18 @@ async def test_every_intercom_operation_keeps_to_intercoms_description(vendor_fa
     assert app.contract.violations == []
     assert set(app.contract.operations) == {"ListContacts", "SearchContacts", "CreateContact", "ShowContact",
                                             "UpdateContact", "DeleteContact"}
+
+
+def test_intercoms_rate_headers_are_the_quota_the_spec_reads(vendor_fake: Any) -> None:
+    app = vendor_fake(FakeIntercom, DESCRIPTION, contacts=1)
+    quota = load_connector_file(SPEC).rate_limit.quota
+    for _ in range(3):
+        answer = httpx.get(app.url + "/contacts", headers={"Authorization": f"Bearer {app.token}"})
+
+    reading = read_quota(quota, answer.headers, time.time())
+    end, used = app.window  # 3, unless a 10-second window ended between the requests
+    assert reading is not None and (reading.used, reading.limit, reading.resets_at) == (used, 1666, end)
+    assert app.contract.violations == []
 
 
 @pytest.mark.anyio
