@@ -108,7 +108,8 @@ class FakeHubSpot(FakeApi):
     @staticmethod
     def shaped(record: dict[str, Any], wanted: tuple[str, ...] | list[str]) -> dict[str, Any]:
         props = record["properties"]
-        return {"id": record["id"], "properties": {p: props.get(p) for p in (*wanted, *ALWAYS)},
+        # Unset properties are left out: HubSpot's description has no null property values.
+        return {"id": record["id"], "properties": {p: props[p] for p in (*wanted, *ALWAYS) if props.get(p) is not None},
                 "createdAt": record["createdAt"], "updatedAt": record["updatedAt"],
                 "archived": record["archived"]}
 
@@ -288,7 +289,8 @@ class FakeHubSpot(FakeApi):
             record["properties"].update({k: (None if v in (None, "") else str(v)) for k, v in props.items()})
             self._touch(record)
             results.append(self.shaped(record, list(props)))
-        out: dict[str, Any] = {"status": "COMPLETE", "results": results[::-1]}
+        now = stamp(datetime.now(UTC))
+        out: dict[str, Any] = {"status": "COMPLETE", "results": results[::-1], "startedAt": now, "completedAt": now}
         if errors:
             out.update(numErrors=len(errors), errors=errors)
         return Reply(207 if errors else 200, out)

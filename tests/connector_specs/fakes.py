@@ -18,7 +18,7 @@ import traceback
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -29,6 +29,7 @@ class Request:
     query: dict[str, list[str]]
     headers: dict[str, str]  # names lower-cased
     body: Any = None  # decoded JSON, or None
+    raw: bytes = b""  # the body as sent, for a contract check (tests/contracts/contract.py)
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         values = self.query.get(name)
@@ -41,6 +42,12 @@ class Reply:
     body: Any = None  # JSON-encoded unless None
     content_type: str = "application/json;charset=utf-8"
     headers: dict[str, str] = field(default_factory=dict)
+
+
+class Contract(Protocol):
+    """What a fake calls with each exchange: tests/contracts/contract.py's ``VendorContract``."""
+
+    def check(self, request: Request, reply: Reply) -> None: ...
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -60,11 +67,13 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = raw.decode("utf-8", "replace")
         request = Request(self.command, url.path, parse_qs(url.query, keep_blank_values=True),
-                          {k.lower(): v for k, v in self.headers.items()}, body)
+                          {k.lower(): v for k, v in self.headers.items()}, body, raw)
         try:
             with fake.lock:
                 fake.requests.append(request)
             reply = fake.handle(request)
+            if fake.contract is not None:  # the vendor's description judges request and reply
+                fake.contract.check(request, reply)
         except Exception:  # a bug in the fake: answer 500, fail the test later
             fake.server_errors.append(traceback.format_exc())
             reply = Reply(500, {"message": "fake server error"})
@@ -96,6 +105,7 @@ class FakeApi:
         self.lock = threading.RLock()  # guards the fake's data: handlers run in threads
         self.requests: list[Request] = []
         self.server_errors: list[str] = []
+        self.contract: Contract | None = None  # set before start() to check every exchange
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 

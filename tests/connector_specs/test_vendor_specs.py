@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,22 +20,11 @@ from typing import Any
 import pytest
 from fake_hubspot import CONTACTS, FakeHubSpot
 from fake_mailchimp import FakeMailchimp, subscriber_hash
+from spec_check import check, shipped
 
-from syncd._secret import Secret
-from syncd.config import ConnectorSpec, load_connector_file
 from syncd.connector import ApiError, Connector
 
-SPECS = Path(__file__).resolve().parents[2] / "connectors.d"
 SINCE = datetime(2025, 1, 1, tzinfo=UTC)  # after every record the fakes start with
-
-
-def check(config_dir: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """Run the real ``syncd check`` (an empty config dir: only the shipped specs)."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("SYNCD_")}
-    return subprocess.run(
-        [sys.executable, "-m", "syncd", "check", "-c", str(config_dir), *args, "--format", "json"],
-        capture_output=True, text=True, env={**clean, **env}, cwd=config_dir, timeout=60,
-    )
 
 
 def as_list(shown: Any) -> list[str]:
@@ -46,17 +33,13 @@ def as_list(shown: Any) -> list[str]:
     return shown
 
 
-def spec(name: str) -> ConnectorSpec:
-    return load_connector_file(SPECS / f"{name}.yaml")
-
-
 def hubspot(app: FakeHubSpot, token: str | None = None) -> Connector:
-    return Connector(spec("hubspot"), "contacts", {"token": Secret(token or app.token), "base_url": app.url})
+    return shipped("hubspot", "contacts", secrets={"token": token or app.token}, base_url=app.url)
 
 
 def mailchimp(app: FakeMailchimp) -> Connector:
-    return Connector(spec("mailchimp"), "members", {
-        "api_key": Secret(app.api_key), "dc": "us0", "list_id": app.list_id, "base_url": app.url})
+    return shipped("mailchimp", "members", secrets={"api_key": app.api_key}, dc="us0", list_id=app.list_id,
+                   base_url=app.url)
 
 
 # --- syncd check, the real command -------------------------------------------------
@@ -168,7 +151,7 @@ async def test_hubspot_changes_page_through_the_search_results(hubspot_app: Any)
 
     assert [len(p.records) for p in pages] == [200, 50]
     assert len({r.id for p in pages for r in p.records}) == 250
-    assert [r.body.get("after") for r in app.requests if r.path.endswith("/search")] == [None, "200"]
+    assert [r.body.get("after") for r in app.requests if r.path.endswith("/search")] == ["0", "200"]
 
 
 @pytest.mark.anyio
@@ -221,7 +204,7 @@ async def test_hubspot_batch_create_and_update(hubspot_app: Any) -> None:
         batches = [r for r in app.requests if r.path.endswith("/batch/create")]
         assert [len(r.body["inputs"]) for r in batches] == [100, 10]
         assert batches[1].body["inputs"][0] == {"properties": {"email": "New.100@Example.com", "firstname": "N100",
-                                                               "lifecyclestage": "lead"}}
+                                                               "lifecyclestage": "lead"}, "associations": []}
         assert len([r for r in app.requests if r.path == "/crm/v3/objects/contacts"]) == 10
         assert len(app.live()) == 3 + 109
 

@@ -1,0 +1,116 @@
+"""connectors.d/intercom.yaml against Intercom's own OpenAPI description, version 2.11.
+
+The fake Intercom (tests/contracts/fake_intercom.py, its contacts copied from
+the description's example) has the description attached
+(tests/contracts/vendor/intercom-2.11.yaml): every request the spec makes
+must be one Intercom documents, and every reply the fake gives one too.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fake_intercom import FakeIntercom
+from spec_check import SPECS, check, shipped
+
+from syncd.config import load_connector_file
+from syncd.connector import ApiError, Connector, read_quota
+
+DESCRIPTION = "intercom-2.11.yaml"
+SPEC = SPECS / "intercom.yaml"
+
+
+def connect(app: FakeIntercom, token: str | None = None) -> Connector:
+    return shipped("intercom", "contacts", secrets={"token": token or app.token}, base_url=app.url)
+
+
+@pytest.mark.anyio
+async def test_every_intercom_operation_keeps_to_intercoms_description(vendor_fake: Any) -> None:
+    app = vendor_fake(FakeIntercom, DESCRIPTION, contacts=320)
+    ids = list(app.contacts)
+    async with connect(app) as c:
+        listed = [r for page in [p async for p in c.list()] for r in page.records]
+        for n, cid in enumerate((ids[5], ids[300], ids[151])):
+            app.modify(cid, name=f"Changed {n}")
+        changed = [r.id for page in [p async for p in c.changes(datetime(2025, 1, 1, tzinfo=UTC))]
+                   for r in page.records]
+        created = await c.create({"email": "Ada@Example.com", "name": "Ada Lovelace", "phone": "+44 20 7946 0000"})
+        fetched = await c.get(created.id)
+        found = await c.find("email", "ada@example.com")
+        updated = await c.update(created.id, {"name": "Augusta Ada King", "unsubscribed": True})
+        assert await c.delete(created.id) is True
+
+    assert len(listed) == 320 and [r.id for r in listed] == ids
+    assert listed[0].fields == {"email": "person.0000@example.com", "name": "Person 0", "phone": "+15550100000",
+                                "external_id": "ext-0", "role": "lead", "unsubscribed": False, "owner_id": None}
+    assert listed[0].updated_at == datetime(2024, 3, 1, 8, 0, tzinfo=UTC)  # Unix seconds, read as such
+    assert changed == [ids[5], ids[151], ids[300]]
+    assert created.fields["role"] == "user" and created.fields["phone"] == "+442079460000"
+    assert fetched is not None and fetched.fields["email"] == "ada@example.com"
+    assert [r.id for r in found] == [created.id]
+    assert updated is not None and (updated.fields["name"], updated.fields["unsubscribed"]) == ("Augusta Ada King", True)
+    assert created.id not in app.contacts
+
+    pages = [r for r in app.requests if r.path == "/contacts" and r.method == "GET"]
+    assert [r.arg("per_page") for r in pages] == ["150"] * 3 and pages[0].arg("starting_after") is None
+    [search] = [r for r in app.requests if r.path == "/contacts/search"][:1]
+    assert search.body["query"] == {"field": "updated_at", "operator": ">",
+                                    "value": int(datetime(2025, 1, 1, tzinfo=UTC).timestamp())}
+    assert all(r.headers["intercom-version"] == "2.11" for r in app.requests)
+    assert app.contract.violations == []
+    assert set(app.contract.operations) == {"ListContacts", "SearchContacts", "CreateContact", "ShowContact",
+                                            "UpdateContact", "DeleteContact"}
+
+
+def test_intercoms_rate_headers_are_the_quota_the_spec_reads(vendor_fake: Any) -> None:
+    app = vendor_fake(FakeIntercom, DESCRIPTION, contacts=1)
+    quota = load_connector_file(SPEC).rate_limit.quota
+    for _ in range(3):
+        answer = httpx.get(app.url + "/contacts", headers={"Authorization": f"Bearer {app.token}"})
+
+    reading = read_quota(quota, answer.headers, time.time())
+    end, used = app.window  # 3, unless a 10-second window ended between the requests
+    assert reading is not None and (reading.used, reading.limit, reading.resets_at) == (used, 1666, end)
+    assert app.contract.violations == []
+
+
+@pytest.mark.anyio
+async def test_intercom_changes_page_through_the_search(vendor_fake: Any) -> None:
+    app = vendor_fake(FakeIntercom, DESCRIPTION, contacts=200)
+    for cid in app.contacts:
+        app.modify(cid, role="user")
+    async with connect(app) as c:
+        pages = [p async for p in c.changes(datetime(2025, 1, 1, tzinfo=UTC))]
+
+    assert [len(p.records) for p in pages] == [150, 50]
+    searches = [r.body["pagination"] for r in app.requests if r.path == "/contacts/search"]
+    assert searches[0] == {"per_page": 150} and searches[1]["starting_after"]
+    assert app.contract.violations == []
+
+
+@pytest.mark.anyio
+async def test_a_wrong_intercom_token_is_a_documented_401(vendor_fake: Any) -> None:
+    app = vendor_fake(FakeIntercom, DESCRIPTION, contacts=1)
+    async with connect(app, token="wrong") as c:
+        with pytest.raises(ApiError) as caught:
+            await c.get(next(iter(app.contacts)))
+    assert caught.value.status == 401 and "Access Token Invalid" in str(caught.value)
+    assert app.contract.violations == []
+
+
+def test_syncd_check_reads_intercom_within_its_description(vendor_fake: Any, tmp_path: Path) -> None:
+    app = vendor_fake(FakeIntercom, DESCRIPTION, contacts=200)
+    result = check(tmp_path, "intercom", "--settings", "token=${env:IC_TOKEN}", "--settings", f"base_url={app.url}",
+                   "--all-pages", env={"IC_TOKEN": app.token})
+
+    assert result.returncode == 0, result.stderr
+    [side] = json.loads(result.stdout)
+    assert (side["side"], side["records"], side["pages"], side["record_errors"]) == ("intercom.contacts", 200, 2, [])
+    assert app.token not in result.stdout + result.stderr
+    assert app.contract.violations == []
