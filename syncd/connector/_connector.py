@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins  # Connector.list shadows the builtin in annotations
+import copy
 import functools
 import ssl
 from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
@@ -172,6 +173,15 @@ class Connector:
                 raise ConnectorError(f"{spec.name}.{object_name} has no field {unknown[0]!r}")
         self.extractor = Extractor(self.object, fields)  # fields=None: every field
         self.last_run_has_more = False  # whether the last page read had a successor
+
+    def under(self, parent_id: str) -> Connector:
+        """This connector of a child object, bound to one parent record: its
+        operations render ``{{ parent_id }}`` as *parent_id*. It shares this
+        one's HTTP client, account (rate limit, quota) and auth; closing is
+        this one's to do."""
+        bound = copy.copy(self)
+        bound.context = {**self.context, "parent_id": parent_id}
+        return bound
 
     async def __aenter__(self) -> Connector:
         return self

@@ -24,7 +24,7 @@ from starlette.routing import Route
 from syncd.connector import PROCESS_MASKER, ConnectorError
 from syncd.daemon._control import unknown_integration
 from syncd.daemon._supervisor import Supervisor
-from syncd.sync import UnknownErrors, conflict_entries, error_entries, retry_entries, retry_errors
+from syncd.sync import UnknownErrors, conflict_entries, error_entries, open_errors, retry_entries, retry_errors
 
 __all__ = ["errors_routes"]
 
@@ -51,7 +51,7 @@ def errors_routes(supervisor: Supervisor) -> list[Route]:
         if isinstance(limit, JSONResponse):
             return limit
         store = supervisor.store
-        return JSONResponse({"integration": name, "open": store.count_errors(name),
+        return JSONResponse({"integration": name, "open": open_errors(store, name),
                              "errors": error_entries(store, name, limit=limit)})
 
     async def post_retry(request: Request) -> JSONResponse:

@@ -56,6 +56,12 @@ class Reader:
         # Whether any record has an open error to bring forward when it changes
         # (rarely: then a first read of 100,000 records pays nothing for it).
         failed_before = self.ctx.store.count_errors(self.ctx.name) > 0
+        # Which records changed, for the child pass: those stamped after the
+        # cursor (a child written bumps its parent's updated_at; the overlap
+        # re-read is not news), or whose values changed; every one when
+        # there is no cursor yet.
+        touched = self.ctx.touched[side] if self.ctx.integration.children else None
+        since = state.cursor
         # aclosing: a cycle that stops at a checkpoint cancels the page read ahead at once.
         async with aclosing(pages):
             async for page in pages:
@@ -73,6 +79,10 @@ class Reader:
                     if record.updated_at is not None and (high is None or record.updated_at > high):
                         high = record.updated_at
                 old = self.ctx.store.snapshots(self.ctx.name, side, [r.id for r, _, _ in fresh]) if fresh else {}
+                if touched is not None:
+                    touched.update(r.id for r in page.records
+                                   if since is None or r.updated_at is None or r.updated_at > since)
+                    touched.update(r.id for r, _, _ in fresh)
                 changed = [
                     changed_snapshot(side, record, seen, digest, projection, old.get(record.id), generation)
                     for record, seen, digest in fresh
