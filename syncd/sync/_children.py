@@ -7,8 +7,8 @@ exist), each ``children:`` entry runs a child pass:
    child object (no child state yet), after ``reset`` and on a forced full
    cycle; otherwise the parents read as changed in this cycle on either side
    (a child written bumps its parent's ``updated_at``), the parents of
-   children still waiting, and the target parents of open create intents;
-   each with its linked partner.
+   waiting children once they are linked, and the target parents of open
+   create intents; each with its linked partner.
 2. **Read**: the children of each such parent, through the child object's
    ``list`` bound to the parent (``{{ parent_id }}``), concurrently within the
    connector's own limits. Each child's snapshot keeps its parent's id (the
@@ -134,9 +134,12 @@ class ChildPass:
                 for left, right in batch:
                     wanted["left"].add(left)
                     wanted["right"].add(right)
-        for side in SIDES:  # children still waiting for their parent's link
+        for side in SIDES:
+            # Children still waiting: their parents once linked (a parent
+            # still unlinked is not read again: its children are known).
             for dirty in self.store.dirty(self.key, side):
-                wanted[side].update(str(s.seen.get(PARENT)) for s in dirty if s.seen.get(PARENT))
+                waiting = sorted({str(s.seen.get(PARENT)) for s in dirty if s.seen.get(PARENT)})
+                wanted[side].update(self.store.linked(name, side, waiting))
         for intent in self.store.open_intents(self.key):
             if intent.fields.get(PARENT):
                 wanted[intent.side].add(str(intent.fields[PARENT]))
