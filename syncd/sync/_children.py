@@ -146,6 +146,9 @@ class ChildPass:
         for side in SIDES:  # and each one's partner
             partners = self.store.linked(name, side, sorted(wanted[side]))
             wanted[other(side)].update(partners.values())
+        for side in SIDES:  # a parent gone from its app has no children to read
+            parents = self.store.snapshots(name, side, sorted(wanted[side]))
+            wanted[side].difference_update(pid for pid, snap in parents.items() if snap.deleted)
         return wanted
 
     # --- 2. read -------------------------------------------------------------

@@ -142,3 +142,23 @@ async def test_a_note_deleted_on_one_side_is_deleted_on_the_other_only_when_dele
         # and nothing comes back: a kept note is not created again on the left
         await cycles.run("pair", origin="once")
         assert left.children.all("notes") == []
+
+
+@pytest.mark.anyio
+async def test_a_contact_gone_from_its_app_is_not_asked_for_its_notes(pair: Any) -> None:
+    config, left, right = pair(left_n=20)  # one gone of 20: within the deletion guard's limit
+    with Cycles.open(config) as cycles:
+        a = left.store.ids()[0]
+        left.children.create("notes", a, {"body": "stays on the right"})
+        await cycles.run("pair", origin="once")
+        b = partner(left, right, a)
+        left.store.delete(a)  # no deletions: in the config, so its partner stays
+        left.requests.clear()
+
+        full = await cycles.run("pair", origin="once", full=True)  # the full read finds it gone
+        right.store.update(b, first_name="Changed")
+        changed = await cycles.run("pair", origin="once")  # its partner changed
+
+        assert full.errors == changed.errors == 0
+        assert not [r for r in left.requests.all() if r.path == f"/contacts/{a}/notes"]
+        assert [n["body"] for n in right.children.all("notes", b)] == ["stays on the right"]
