@@ -7,6 +7,7 @@ Its operations are what the sync layer sees of an app:
     await c.get(id) / c.find(field, value)
     await c.create(fields) / c.update(id, fields) / c.delete(id)
     await c.create_many([fields, …]) / c.update_many([(id, fields), …])
+    c.under(parent_id)                       a child object's connector, bound to one parent
 
 A page is committed by the caller as a unit, so list-like operations yield
 :class:`Page` objects rather than single records.  They read one page

@@ -6,9 +6,11 @@ exist), each ``children:`` entry runs a child pass:
 1. **Which parents**: every linked parent pair on the first pass of that
    child object (no child state yet), after ``reset`` and on a forced full
    cycle; otherwise the parents read as changed in this cycle on either side
-   (a child written bumps its parent's ``updated_at``), the parents of
-   waiting children once they are linked, and the target parents of open
-   create intents; each with its linked partner.
+   (a child written bumps its parent's ``updated_at``; the parents' read
+   reaches back to the last completed child pass: :func:`children_cursor`),
+   the parents of waiting children once they are linked, of children that
+   could not be read, and the target parents of open create intents; each
+   with its linked partner.
 2. **Read**: the children of each such parent, through the child object's
    ``list`` bound to the parent (``{{ parent_id }}``), concurrently within the
    connector's own limits. Each child's snapshot keeps its parent's id (the
@@ -17,11 +19,15 @@ exist), each ``children:`` entry runs a child pass:
 3. **Open intents** (a crash between a create and its commit): the target
    parent's children were just read; one that is not linked and holds what
    the intent wrote is adopted (linked) instead of created again.
-4. **Write**: each dirty child is paired by its link and planned through
-   the same planner as the parents (mappings, ``conflict:``, the entry's
-   ``create:``). A child whose parent is not linked waits, dirty, for a
-   later cycle. A create is recorded as an intent first, and its result
-   committed with its link right after the call.
+4. **Write**: each dirty child is paired by its link (an unlinked one with
+   an unlinked child of the partner parent whose values agree: a reset
+   forgets links) and planned through the same planner as the parents
+   (mappings, ``conflict:``, the entry's ``create:``). A child whose parent
+   is not linked waits, dirty, for a later cycle; so does one whose partner
+   parent's children could not be read (nothing is created blind). A
+   create is recorded as an intent first, and its result committed with
+   its link right after the call. A child deleted on one side: see
+   :meth:`ChildPass._deleted`.
 
 State lives under a derived integration key, ``NAME/CHILD`` (an integration
 name cannot hold ``/``), in the store's own tables: snapshots, links,
@@ -33,6 +39,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, TypeVar
 
 import structlog
@@ -46,7 +53,7 @@ from syncd.sync._snapshots import Projection, changed_snapshot, content_hash, vi
 from syncd.sync._summary import CycleSummary
 from syncd.sync._transforms import is_blank, same_value
 
-__all__ = ["PARENT", "ChildPass", "child_integration", "child_key", "child_keys"]
+__all__ = ["PARENT", "ChildPass", "child_integration", "child_key", "child_keys", "children_cursor"]
 
 log = structlog.get_logger("syncd.sync")
 
@@ -65,6 +72,19 @@ def child_key(integration: str, child: ChildSync) -> str:
 
 def child_keys(integration: Integration) -> list[str]:
     return [child_key(integration.name, c) for c in integration.children]
+
+
+def children_cursor(store: StateStore, integration: Integration, side: Side, cursor: datetime | None) -> datetime | None:
+    """Where a read of *side*'s parents starts: its *cursor*, or, when the
+    last child pass to complete is older (a stop, an abort or a crash came
+    between the two passes), that pass's cursor, so that the parents
+    changed since are read, and their children, again."""
+    if cursor is None:
+        return None
+    lagging = [store.side_state(key, side).cursor for key in child_keys(integration)]
+    if not lagging or any(c is None for c in lagging):
+        return cursor  # no child pass yet: the first one reads every linked parent
+    return min([cursor, *(c for c in lagging if c is not None)])
 
 
 def child_integration(integration: Integration, child: ChildSync) -> Integration:
@@ -102,7 +122,6 @@ class ChildPass:
         store = parent.store
         self.full = full or any(store.side_state(self.key, s).last_full_read is None for s in SIDES)
         self.listed: dict[Side, dict[str, list[Record]]] = {"left": {}, "right": {}}  # parent id -> children
-        self.unread = False  # whether the children of a parent could not be read
         limit = min((c.spec.rate_limit.max_concurrency or _CONCURRENCY) for c in connectors.values())
         self.gate = asyncio.Semaphore(max(1, limit))
 
@@ -116,10 +135,14 @@ class ChildPass:
             await self._read(self._parents())
             self._resolve_intents()
             await self._write()
-            if self.full and not self.unread:  # else the next cycle reads every parent again
-                with self.store.transaction(self.key) as t:
-                    for side in SIDES:
-                        t.set_side_state(side, SideState(last_full_read=started))
+            # Done: the parents read up to the parents' cursors had their
+            # children handled (see children_cursor).
+            with self.store.transaction(self.key) as t:
+                for side in SIDES:
+                    before = self.store.side_state(self.key, side)
+                    t.set_side_state(side, SideState(
+                        cursor=self.store.side_state(self.parent.name, side).cursor,
+                        last_full_read=started if self.full else before.last_full_read))
         summary = self.ctx.summary
         self.parent.summary.children[self.child.left] = summary.child_counts()
         self.parent.summary.errors += summary.errors
@@ -143,6 +166,9 @@ class ChildPass:
         for intent in self.store.open_intents(self.key):
             if intent.fields.get(PARENT):
                 wanted[intent.side].add(str(intent.fields[PARENT]))
+        for error in self.store.errors(self.key, limit=1_000_000):
+            if error.operation == _LIST_ERROR:  # parents whose children could not be read: again
+                wanted[error.side].add(error.record_id)
         for side in SIDES:  # and each one's partner
             partners = self.store.linked(name, side, sorted(wanted[side]))
             wanted[other(side)].update(partners.values())
@@ -168,7 +194,6 @@ class ChildPass:
                     if isinstance(result, ConnectorError):
                         log.warning("children unreadable", side=side, parent=pid, error=str(result))
                         self.ctx.summary.errors += 1
-                        self.unread = True
                         t.add_error(RecordErrorRow(side, pid, _LIST_ERROR, str(result),
                                                    status=getattr(result, "status", None) or None,
                                                    origin=self.ctx.origin))

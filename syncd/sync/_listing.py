@@ -12,7 +12,7 @@ from syncd.state import ConflictRow, RecordErrorRow, StateStore
 from syncd.sync._records import RetryOutcome, source_of
 from syncd.sync._retries import WRITE_OPERATIONS
 
-__all__ = ["child_states", "conflict_entries", "error_entries", "error_entry", "errors_status", "open_errors",
+__all__ = ["child_states", "conflict_count", "conflict_entries", "error_entries", "error_entry", "errors_status", "open_errors",
            "retry_entries"]
 
 
@@ -46,6 +46,11 @@ def child_states(store: StateStore, name: str) -> list[tuple[str, str]]:
 def open_errors(store: StateStore, name: str) -> int:
     """How many errors of integration *name* are open, its child objects' included."""
     return store.count_errors(name) + sum(store.count_errors(key) for key, _ in child_states(store, name))
+
+
+def conflict_count(store: StateStore, name: str) -> int:
+    """How many conflicts the log of integration *name* holds, its child objects' included."""
+    return store.count_conflicts(name) + sum(store.count_conflicts(key) for key, _ in child_states(store, name))
 
 
 def _child_errors(store: StateStore, name: str, limit: int) -> list[dict[str, Any]]:
@@ -89,8 +94,12 @@ def conflict_entry(c: ConflictRow) -> dict[str, Any]:
 
 
 def conflict_entries(store: StateStore, name: str, *, limit: int = 50) -> list[dict[str, Any]]:
-    """The conflict log of integration *name*, newest first."""
-    return [conflict_entry(c) for c in store.conflicts(name, limit=limit)]
+    """The conflict log of integration *name*, newest first; its child
+    objects' conflicts too, with ``object``."""
+    entries = [conflict_entry(c) for c in store.conflicts(name, limit=limit)]
+    children = [{**conflict_entry(c), "object": child}
+                for key, child in child_states(store, name) for c in store.conflicts(key, limit=limit)]
+    return _newest(entries + children, limit) if children else entries
 
 
 def retry_entries(store: StateStore, name: str, outcomes: list[RetryOutcome]) -> list[dict[str, Any]]:
@@ -130,5 +139,5 @@ def errors_status(store: StateStore, name: str) -> dict[str, Any]:
     return {
         "open_errors": open_errors(store, name),
         "errors_preview": preview,
-        "conflicts": store.count_conflicts(name) + sum(store.count_conflicts(key) for key, _ in children),
+        "conflicts": conflict_count(store, name),
     }

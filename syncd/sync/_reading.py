@@ -19,6 +19,7 @@ import structlog
 
 from syncd.connector import Record
 from syncd.state import RecordErrorRow, Side, SideState, Snapshot, Transaction
+from syncd.sync._children import children_cursor
 from syncd.sync._context import CURSOR_OVERLAP, CycleContext, other
 from syncd.sync._guard import held_back
 from syncd.sync._snapshots import changed_snapshot, content_hash
@@ -49,7 +50,11 @@ class Reader:
         full = force_full or state.cursor is None or not connector.has_changes or stale or reshaped
         generation = state.generation + 1 if full else 0
         before = self.ctx.store.count(self.ctx.name, side)
-        pages = connector.list() if full or state.cursor is None else connector.changes(state.cursor - CURSOR_OVERLAP)
+        # With children: the records changed since the last child pass that
+        # completed (one a stop, an abort or a crash cut off after this read
+        # committed its cursor): the read reaches back to it when it lags.
+        since = children_cursor(self.ctx.store, self.ctx.integration, side, state.cursor)
+        pages = connector.list() if full or since is None else connector.changes(since - CURSOR_OVERLAP)
         high = state.cursor
         read = 0
         blind = False  # a record that could not be read, not even its id
@@ -61,7 +66,6 @@ class Reader:
         # re-read is not news), or whose values changed; every one when
         # there is no cursor yet.
         touched = self.ctx.touched[side] if self.ctx.integration.children else None
-        since = state.cursor
         # aclosing: a cycle that stops at a checkpoint cancels the page read ahead at once.
         async with aclosing(pages):
             async for page in pages:

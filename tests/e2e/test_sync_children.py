@@ -165,3 +165,36 @@ def test_syncd_errors_lists_a_note_that_could_not_be_written_naming_its_object(p
     assert "pair: 1 open error, newest first" in result.stdout
     assert "create on the right side, from left notes record 1: " in result.stdout, result.stdout
     assert "answered HTTP 422" in result.stdout
+
+
+def test_a_note_changed_on_both_sides_is_a_conflict_that_syncd_conflicts_lists(pair: Callable[..., Pair]) -> None:
+    p = pair(left_n=1, conflict="right_wins", extra=children(NOTES))  # the integration's conflict: applies
+    email = sorted(by_email(p.left))[0]
+    note = add(p.left, email, body="first")
+    p.once()
+    [copy] = p.right.children.all("notes")
+    p.left.children.update("notes", note["contact_id"], note["id"], {"body": "from the left"})
+    p.right.children.update("notes", copy["contact_id"], copy["id"], {"body": "from the right, later"})
+    summary = p.once()
+    assert summary["children"]["notes"]["conflicts"] == 1
+    assert bodies(p.left, email) == bodies(p.right, email) == ["from the right, later"]
+    result = p.syncd("conflicts", "pair")
+    assert result.returncode == 0, result.stderr
+    assert "pair: 1 conflict settled, newest first" in result.stdout
+    assert (f'notes: left {note["id"]} / right {copy["id"]}  body -> body: left "from the left", '
+            f'right "from the right, later"; right won (right_wins)') in result.stdout, result.stdout
+
+
+def test_notes_added_before_a_kill_9_in_the_contacts_writes_still_follow(pair: Callable[..., Pair]) -> None:
+    # The killed run reads the contacts (its cursor committed: the contact
+    # whose note was added is behind it) and dies at its first contact
+    # write, before any child pass: the next run must still read its notes.
+    p = pair(left_n=3, extra=children(NOTES))
+    p.once()
+    a, b, _ = sorted(by_email(p.left))
+    p.left.store.update(contact_id(p.left, a), first_name="Renamed")
+    add(p.left, b, body="added before the kill")
+    kill_at(p, 1, lambda r: r.method in ("POST", "PATCH") and "/notes" not in r.path)
+    p.once()
+    assert by_email(p.right)[a]["first_name"] == "Renamed"
+    assert bodies(p.right, b) == ["added before the kill"]
