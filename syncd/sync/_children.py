@@ -53,7 +53,8 @@ from syncd.sync._snapshots import Projection, changed_snapshot, content_hash, vi
 from syncd.sync._summary import CycleSummary
 from syncd.sync._transforms import is_blank, same_value
 
-__all__ = ["PARENT", "ChildPass", "child_integration", "child_key", "child_keys", "children_cursor"]
+__all__ = ["PARENT", "ChildPass", "child_integration", "child_key", "child_keys", "child_states",
+           "children_cursor"]
 
 log = structlog.get_logger("syncd.sync")
 
@@ -72,6 +73,13 @@ def child_key(integration: str, child: ChildSync) -> str:
 
 def child_keys(integration: Integration) -> list[str]:
     return [child_key(integration.name, c) for c in integration.children]
+
+
+def child_states(store: StateStore, name: str) -> list[tuple[str, str]]:
+    """(state key, child object) of each child object of integration *name*
+    that has state, in its config or no longer."""
+    prefix = f"{name}/"
+    return [(key, key[len(prefix):]) for key in store.integrations() if key.startswith(prefix)]
 
 
 def children_cursor(store: StateStore, integration: Integration, side: Side, cursor: datetime | None) -> datetime | None:

@@ -24,7 +24,7 @@ from syncd.config import ChildSync, Config
 from syncd.config import Side as SideConfig
 from syncd.connector import PROCESS_MASKER, AccountRegistry, Connector, TokenStore
 from syncd.state import CycleRow, Origin, Side, StateError, StateStore, open_store
-from syncd.sync._children import child_integration, child_key, child_keys
+from syncd.sync._children import child_integration, child_key, child_keys, child_states
 from syncd.sync._cycle import Cycle
 from syncd.sync._plan import IntegrationPlan
 from syncd.sync._summary import CycleSummary
@@ -88,8 +88,10 @@ class Cycles:
         return summary
 
     def forget(self, name: str) -> None:
-        """Clear integration *name*'s state and its child objects' (``syncd reset``)."""
-        for key in [name, *child_keys(self.config.integrations[name])]:
+        """Clear integration *name*'s state and its child objects' (``syncd reset``),
+        those of child objects no longer in its config too."""
+        stored = [key for key, _ in child_states(self.store, name)]
+        for key in dict.fromkeys([name, *child_keys(self.config.integrations[name]), *stored]):
             with self.store.transaction(key) as t:
                 t.reset()
 

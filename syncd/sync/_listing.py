@@ -9,10 +9,11 @@ from datetime import datetime
 from typing import Any
 
 from syncd.state import ConflictRow, RecordErrorRow, StateStore
+from syncd.sync._children import child_states
 from syncd.sync._records import RetryOutcome, source_of
 from syncd.sync._retries import WRITE_OPERATIONS
 
-__all__ = ["child_states", "conflict_count", "conflict_entries", "error_entries", "error_entry", "errors_status", "open_errors",
+__all__ = ["conflict_count", "conflict_entries", "error_entries", "error_entry", "errors_status", "open_errors",
            "retry_entries"]
 
 
@@ -34,13 +35,6 @@ def error_entry(e: RecordErrorRow, match_key: str | None) -> dict[str, Any]:
         "message": e.message, "origin": e.origin, "at": _when(e.at), "attempts": e.attempts,
         "next_retry_at": _when(e.next_retry_at), "state": "waiting" if waiting else "retrying",
     }
-
-
-def child_states(store: StateStore, name: str) -> list[tuple[str, str]]:
-    """(state key, child object) of each child object of integration *name*
-    that has state (``NAME/notes``: see :mod:`syncd.sync._children`)."""
-    prefix = f"{name}/"
-    return [(key, key[len(prefix):]) for key in store.integrations() if key.startswith(prefix)]
 
 
 def open_errors(store: StateStore, name: str) -> int:

@@ -11,6 +11,7 @@ note created in the app.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -162,3 +163,17 @@ async def test_a_contact_gone_from_its_app_is_not_asked_for_its_notes(pair: Any)
         assert full.errors == changed.errors == 0
         assert not [r for r in left.requests.all() if r.path == f"/contacts/{a}/notes"]
         assert [n["body"] for n in right.children.all("notes", b)] == ["stays on the right"]
+
+
+@pytest.mark.anyio
+async def test_reset_forgets_the_state_of_child_objects_even_of_one_no_longer_configured(pair: Any) -> None:
+    config, left, _ = pair()
+    left.children.create("notes", left.store.ids()[0], {"body": "kept in the state"})
+    with Cycles.open(config) as cycles:
+        await cycles.run("pair", origin="once")
+        assert cycles.store.integrations() == ["pair", NOTES]
+        without = replace(config, integrations={"pair": replace(config.integrations["pair"], children=())})
+
+        Cycles(without, cycles.store).forget("pair")
+
+        assert cycles.store.integrations() == []
