@@ -59,7 +59,8 @@ def add_parser(subparsers: Any) -> None:
     add_config_dir_argument(p)
     p.add_argument("target", metavar="INTEGRATION|CONNECTOR|FILE",
                    help="an integration name, a connector name, or a connector spec file")
-    p.add_argument("--object", help="the connector's object to read (default: its only object)")
+    p.add_argument("--object", help="the connector's object to read (default: its only object; "
+                                    "not a child object, which is read under a parent)")
     p.add_argument("--settings", action="append", default=[], metavar="KEY=VALUE",
                    help="a connector setting; secrets as ${env:NAME}, ${file:PATH} or ${cred:NAME}")
     p.add_argument("--records", type=int, default=3, metavar="N", help="records to print per side (default 3)")
@@ -141,10 +142,13 @@ def _sides(args: argparse.Namespace) -> list[_Side]:
 
 
 def _connector_side(spec: ConnectorSpec, args: argparse.Namespace) -> _Side:
-    objects = list(spec.objects)
+    # A child object (notes of a contact) is read under a parent record: not alone.
+    objects = [name for name, o in spec.objects.items() if o.parent is None]
     obj = args.object or (objects[0] if len(objects) == 1 else None)
-    if obj is None or obj not in spec.objects:
-        raise _UsageError(f"give --object, one of: {', '.join(objects)}")
+    if obj is None or obj not in objects:
+        child = spec.objects.get(obj or "")
+        why = f"{obj} is read under a {child.parent} record; " if child is not None and child.parent else ""
+        raise _UsageError(f"{why}give --object, one of: {', '.join(objects)}")
     settings: dict[str, Any] = {}
     for item in args.settings:
         key, sep, value = item.partition("=")

@@ -16,7 +16,7 @@ from syncd.cli._daemon_client import add_socket_arguments, daemon_reply
 from syncd.cli._local import existing_store, integration_config
 from syncd.connector import PROCESS_MASKER
 from syncd.state import StateError
-from syncd.sync import conflict_entries
+from syncd.sync import conflict_count, conflict_entries
 
 
 def _positive(text: str) -> int:
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             with existing_store(config) as store:
                 reply = {"integration": args.integration, "total": 0, "conflicts": []} if store is None else {
-                    "integration": args.integration, "total": store.count_conflicts(args.integration),
+                    "integration": args.integration, "total": conflict_count(store, args.integration),
                     "conflicts": conflict_entries(store, args.integration, limit=args.limit)}
         except StateError as e:
             error(str(e))
@@ -76,5 +76,10 @@ def _print(args: argparse.Namespace, reply: dict[str, Any]) -> None:
     for c in conflicts:
         left, right = json.dumps(c["left_value"]), json.dumps(c["right_value"])
         print(PROCESS_MASKER.mask(
-            f"{c['at']}  left {c['left_id']} / right {c['right_id']}  {c['field']}: left {left}, right {right}; "
-            f"{c['winner']} won ({c['rule']})"))
+            f"{c['at']}  {_what(c)}left {c['left_id']} / right {c['right_id']}  {c['field']}: left {left}, "
+            f"right {right}; {c['winner']} won ({c['rule']})"))
+
+
+def _what(conflict: dict[str, Any]) -> str:
+    """``notes: `` for a child object's conflict (notes, tasks), else nothing."""
+    return f"{conflict['object']}: " if conflict.get("object") else ""

@@ -19,7 +19,7 @@ from syncd.cli._local import existing_store, integration_config
 from syncd.config import Config
 from syncd.connector import PROCESS_MASKER, ConnectorError
 from syncd.state import StateError
-from syncd.sync import Cycles, UnknownErrors, error_entries, retry_entries, retry_errors
+from syncd.sync import Cycles, UnknownErrors, error_entries, open_errors, retry_entries, retry_errors
 
 EPILOG = (
     f"exit status: {EXIT_OK} listed, or every record retried now syncs; {EXIT_RECORD_ERRORS} some "
@@ -84,7 +84,7 @@ def _list_here(config: Config, name: str) -> dict[str, Any]:
     with existing_store(config) as store:
         if store is None:
             return {"integration": name, "open": 0, "errors": []}
-        return {"integration": name, "open": store.count_errors(name), "errors": error_entries(store, name)}
+        return {"integration": name, "open": open_errors(store, name), "errors": error_entries(store, name)}
 
 
 async def _retry_here(config: Config, name: str, ids: list[int] | None) -> dict[str, Any]:
@@ -98,7 +98,8 @@ def _record(entry: dict[str, Any]) -> str:
     """``left record 17 (ada@example.com)``: the record an error is about."""
     side = entry.get("record_side") or ("left" if entry["side"] == "right" else "right")
     key = f" ({entry['match_key']})" if entry.get("match_key") else ""
-    return f"{side} record {entry['record_id']}{key}"
+    child = f"{entry['object']} " if entry.get("object") else ""  # a child object's (notes, tasks)
+    return f"{side} {child}record {entry['record_id']}{key}"
 
 
 def _cause(entry: dict[str, Any]) -> str:

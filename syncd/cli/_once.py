@@ -118,6 +118,13 @@ def print_summary(d: dict[str, Any], policy: str) -> None:
           f"unchanged {d['unchanged']}; skipped by rules {d['skipped']}; "
           f"not created (create: {policy}) {d['not_created']}; {blind}conflicts {d['conflicts']}; "
           f"errors {d['errors']}{delayed}{_held(d)} ({d['seconds']:.2f} s)")
+    for child, k in (d.get("children") or {}).items():  # children: (notes, tasks …)
+        waiting = f"; waiting for their parent {k['waiting']}" if k.get("waiting") else ""
+        print(f"  {child}: read {k['read']['left']} left, {k['read']['right']} right; "
+              f"created {k['created']['left']} left, {k['created']['right']} right; "
+              f"updated {k['updated']['left']} left, {k['updated']['right']} right; "
+              f"deleted {k['deleted']['left']} left, {k['deleted']['right']} right; "
+              f"conflicts {k['conflicts']}; errors {k['errors']}{waiting}")
     for w in d.get("writes", []):
         target = w["record_id"] or "(new)"
         fields = ", ".join(f"{k}={PROCESS_MASKER.mask(str(v))}" for k, v in w["fields"].items())

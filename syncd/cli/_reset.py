@@ -57,8 +57,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def _reset(config: Config, name: str, write: bool) -> tuple[CycleSummary, float]:
     with Cycles.open(config) as cycles:
-        with cycles.store.transaction(name) as t:
-            t.reset()
+        cycles.forget(name)
         start = time.perf_counter()
         summary = await cycles.run(name, origin="reset", write=write, full=True)
         return summary, time.perf_counter() - start

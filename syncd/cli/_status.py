@@ -93,6 +93,9 @@ def _counts(summary: dict[str, Any]) -> str:
              for key in ("skipped", "not_created", "no_match_key", "conflicts", "errors", "delayed", "retry_later",
                          "waiting_for_operator")
              if summary.get(key)]
+    for child, counts in (summary.get("children") or {}).items():  # children: (notes, tasks …)
+        sided += [f"{child} {key} {counts[key].get('left', 0)}/{counts[key].get('right', 0)}"
+                  for key in ("created", "updated", "deleted") if any((counts.get(key) or {}).values())]
     if not sided and not plain:
         return " (nothing to do)"
     return f" ({', '.join(sided + plain)}{' (left/right)' if sided else ''})"

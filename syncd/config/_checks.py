@@ -133,7 +133,8 @@ class _Checker:
         for i, raw in enumerate(self.data["fields"]):
             self.mapping(i, raw, sides)
 
-    def mapping(self, i: int, raw: Mapping[str, Any], sides: Mapping[str, _Side | None]) -> None:
+    def mapping(self, i: int, raw: Mapping[str, Any], sides: Mapping[str, _Side | None],
+                base: KeyPath = ("fields",)) -> None:
         raw = _DEFAULTS.fill("/$defs/fieldMapping", raw)
         transform = raw.get("transform")
         direction = raw["direction"]
@@ -141,32 +142,33 @@ class _Checker:
         for name in ("left", "right"):
             value = raw[name]
             names: Sequence[str] = [value] if isinstance(value, str) else value
-            paths = [("fields", i, name)] if isinstance(value, str) else \
-                [("fields", i, name, j) for j in range(len(value))]
+            paths = [(*base, i, name)] if isinstance(value, str) else \
+                [(*base, i, name, j) for j in range(len(value))]
             for path, field in zip(paths, names):
                 if self.field_name(sides[name], path, field) and name in _WRITES[direction]:
                     self.writable(sides[name], path, field, direction)
         if transform in shapes:
             many, one = shapes[transform]
             if not (isinstance(raw[many], list) and len(raw[many]) == 2):
-                self.error(("fields", i, many), f"transform: {transform} needs a list of two {many} "
+                self.error((*base, i, many), f"transform: {transform} needs a list of two {many} "
                            f"fields (first name, last name)")
             if isinstance(raw[one], list):
-                self.error(("fields", i, one), f"transform: {transform} needs a single {one} field, "
+                self.error((*base, i, one), f"transform: {transform} needs a single {one} field, "
                            "not a list")
         else:
             for name, needed in (("left", "join_name"), ("right", "split_name")):
                 if isinstance(raw[name], list):
-                    self.error(("fields", i, name),
+                    self.error((*base, i, name),
                                f"a list of {name} fields needs transform: {needed}")
         if "values" in raw and (isinstance(raw["left"], list) or isinstance(raw["right"], list)):
-            self.error(("fields", i, "values"), "values: maps one field to one field; "
+            self.error((*base, i, "values"), "values: maps one field to one field; "
                        "it cannot be used with a list of fields", at_key=True)
         elif "values" in raw and direction != "left_to_right":
-            self.inverse(i, raw["values"], direction)
-        self.value_types(i, raw, sides)
+            self.inverse(i, raw["values"], direction, base)
+        self.value_types(i, raw, sides, base)
 
-    def value_types(self, i: int, raw: Mapping[str, Any], sides: Mapping[str, _Side | None]) -> None:
+    def value_types(self, i: int, raw: Mapping[str, Any], sides: Mapping[str, _Side | None],
+                    base: KeyPath = ("fields",)) -> None:
         """Can values of the two fields' types flow the way the mapping says?
 
         *raw* is filled with the schema's defaults (by :meth:`mapping`).
@@ -193,13 +195,13 @@ class _Checker:
             if not any(fields[s][2] in _LISTS or fields[s][2] is None for s in sources):
                 which = (f"{shown(sources[0])} is not" if len(sources) == 1
                          else f"neither {shown('left')} nor {shown('right')} is")
-                self.error(("fields", i, "transform"), "transform: first takes the first item of a "
+                self.error((*base, i, "transform"), "transform: first takes the first item of a "
                            f"list, but {which} a list (type: list or tags)")
             return
         if transform == "date":
             kinds = {lt, rt}
             if not ("datetime" in kinds and len(kinds) == 2 and (kinds - {"datetime"}) <= _TEXT):
-                self.error(("fields", i, "transform"),
+                self.error((*base, i, "transform"),
                            f"transform: date converts between a datetime field and a text field "
                            f"(type: string or untyped), but {shown('left')} maps to {shown('right')}")
             return
@@ -207,17 +209,17 @@ class _Checker:
             target = _OTHER[source]
             kind, other_kind = fields[source][2], fields[target][2]
             if kind in _LISTS and other_kind in _SINGLE:
-                self.error(("fields", i, target),
+                self.error((*base, i, target),
                            f"{shown(source)} holds a list, which does not fit {shown(target)}: "
                            "add transform: first to take the list's first item")
                 return
             if kind in _SINGLE and other_kind in _LISTS:
-                self.error(("fields", i, target),
+                self.error((*base, i, target),
                            f"{shown(source)} holds a single value, which does not fit "
                            f"{shown(target)}, a list: map it to a field that is not a list")
                 return
 
-    def inverse(self, i: int, values: Mapping[str, Any], direction: str) -> None:
+    def inverse(self, i: int, values: Mapping[str, Any], direction: str, base: KeyPath = ("fields",)) -> None:
         """Right to left, ``values:`` is read backwards: no two keys may share a value."""
         first_key: dict[tuple[bool, Any], str] = {}
         for key, value in values.items():
@@ -225,7 +227,7 @@ class _Checker:
             if seen != key:
                 hint = " or use direction: left_to_right" if direction == "both" else ""
                 shown = f"'{value}'" if isinstance(value, str) else json.dumps(value)
-                self.error(("fields", i, "values", key),
+                self.error((*base, i, "values", key),
                            f"values: '{seen}' and '{key}' both map to {shown}, so a right value "
                            f"{shown} cannot be mapped back to one left value (direction: "
                            f"{direction}); give each its own right value{hint}")
@@ -237,6 +239,37 @@ class _Checker:
         hint = f"; use direction: {side.name}_to_{_OTHER[side.name]}" if direction == "both" else ""
         self.error(path, f"field '{field}' of {side.label} is read-only (it has no write path), "
                          f"but direction: {direction} writes it{hint}")
+
+    # --- child objects ---------------------------------------------------------
+
+    def children(self, sides: Mapping[str, _Side | None]) -> None:
+        """Each entry names a child object of each side's object, once, and
+        maps fields the two child objects have."""
+        synced: dict[tuple[str, str], int] = {}
+        for k, raw in enumerate(self.data.get("children") or ()):
+            child_sides = {name: self.child_side(k, name, raw[name], sides[name]) for name in ("left", "right")}
+            for name in ("left", "right"):
+                first = synced.setdefault((name, raw[name]), k)
+                if first != k:
+                    self.error(("children", k, name), f"'{raw[name]}' is synced by children[{first}] "
+                                                      "already: a child object is synced once")
+            for i, mapping in enumerate(raw["fields"]):
+                self.mapping(i, mapping, child_sides, ("children", k, "fields"))
+
+    def child_side(self, k: int, name: str, object_name: str, parent: _Side | None) -> _Side | None:
+        if parent is None:
+            return None  # the side itself was reported
+        connector = self.data[name]["connector"]
+        spec = self.connectors[connector]
+        obj = spec.objects.get(object_name)
+        children = sorted(n for n, o in spec.objects.items() if o.parent == parent.obj.name)
+        if obj is None or obj.parent != parent.obj.name:
+            what = "has no object" if obj is None else "has no child object"
+            self.error(("children", k, name), f"connector '{connector}' {what} '{object_name}' under "
+                       f"{parent.label}" + (_choices(object_name, children, "its children") if children
+                                            else f" (no object of its spec says parent: {parent.obj.name})"))
+            return None
+        return _Side(name, f"{connector}.{object_name}", obj)
 
     # --- rules and deletions -------------------------------------------------
 
@@ -351,4 +384,5 @@ def check_integration(doc: YamlDoc, connectors: Mapping[str, ConnectorSpec],
     c.rules(sides)
     c.deletions(sides)
     c.delay(sides)
+    c.children(sides)
     return c.problems

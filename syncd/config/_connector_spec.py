@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from syncd.config._defaults import schema_defaults
 from syncd.config._errors import KeyPath, SpecError
 from syncd.config._integration import parse_duration
+from syncd.config._validate import suggest
 from syncd.config._model import (
     OPERATION_NAMES,
     ApiKeyAuth,
@@ -75,6 +76,11 @@ OPERATION_VARIABLES: Mapping[str, frozenset[str]] = {
     "update_batch": frozenset({"settings", "records"}),
     "delete": frozenset({"settings", "id"}),
 }
+# A child object's operations (its records live under a parent record) also
+# see the parent's id; a child is read per parent, so it has no changes or
+# find, and it writes record by record.
+CHILD_VARIABLE = "parent_id"
+CHILD_OPERATIONS: tuple[OperationName, ...] = ("list", "get", "create", "update", "delete")
 # A batch item's own template (`item:`) is rendered once per record, before
 # the request exists: it sees the settings only.
 ITEM_VARIABLES = CONNECTOR_VARIABLES
@@ -182,6 +188,7 @@ def build_connector(doc: Mapping[str, Any], source: str = "") -> tuple[Connector
     }
     objects = {}
     for name, obj in doc["objects"].items():
+        _check_parent(b, doc["objects"], name, obj)
         built = _object(b, ("objects", name), name, obj)
         if built is not None:
             objects[name] = built
@@ -297,17 +304,56 @@ def _object(b: _Builder, path: KeyPath, name: str, obj: Mapping[str, Any]) -> Ob
                 (*path, batch),
                 f"{batch} needs a {single} operation beside it: syncd {single}s records one by one "
                 f"when the API refuses a batch; add {single}: to objects.{name}, or remove {batch}"))
+    child = "parent" in obj
     for op_name in OPERATION_NAMES:
         if op_name in obj:
-            op = b.attempt((*path, op_name), partial(_operation, b, (*path, op_name), op_name, obj[op_name]))
+            op = b.attempt((*path, op_name), partial(_operation, b, (*path, op_name), op_name, obj[op_name],
+                                                     child))
             if op is not None:
                 operations[op_name] = op
     if len(b.errors) > n_errors or id_expr is None:
         return None
     return ObjectSpec(
         name=name, id=id_expr, fields=fields, operations=operations,
-        updated_at=updated, deleted=deleted,
+        updated_at=updated, deleted=deleted, parent=obj.get("parent"),
     )
+
+
+def _check_parent(b: _Builder, objects: Mapping[str, Any], name: str, obj: Mapping[str, Any]) -> None:
+    """A child object names an object of the spec that is not a child
+    itself, declares only the operations a child has, and each of them
+    says under which parent it reads or writes (``{{ parent_id }}`` in its path)."""
+    parent = obj.get("parent")
+    if parent is None:
+        return
+    path: KeyPath = ("objects", name, "parent")
+    if parent not in objects or parent == name:
+        others = sorted(n for n in objects if n != name)
+        hint = suggest(parent, others) or f" (it has: {', '.join(others) or 'none'})"
+        b.errors.append(SpecError(path, f"parent {parent!r} is not another object of this spec{hint}"))
+    elif "parent" in objects[parent]:
+        b.errors.append(SpecError(path, f"parent {parent!r} is a child object itself; a child's parent "
+                                        "must be a top-level object"))
+    for op_name in OPERATION_NAMES:
+        if op_name not in obj:
+            continue
+        if op_name not in CHILD_OPERATIONS:
+            b.errors.append(SpecError(("objects", name, op_name), f"a child object (parent: {parent}) is read "
+                                      f"per parent and written one by one: it has no {op_name} operation "
+                                      f"(it may have: {', '.join(CHILD_OPERATIONS)})"))
+            continue
+        op_path = obj[op_name].get("path", "") if isinstance(obj[op_name], Mapping) else ""
+        if CHILD_VARIABLE not in _placeholders(op_path):
+            b.errors.append(SpecError(("objects", name, op_name, "path"), f"the path of a child object's "
+                                      f"{op_name} must say under which parent: use {{{{ {CHILD_VARIABLE} }}}}, "
+                                      f"as in /contacts/{{{{ {CHILD_VARIABLE} }}}}/{name}"))
+
+
+def _placeholders(source: str) -> frozenset[str]:
+    try:
+        return compile_template(source).variables
+    except ExprError:
+        return frozenset()  # reported where the path is compiled
 
 
 def _field(b: _Builder, path: KeyPath, name: str, f: Mapping[str, Any]) -> FieldSpec:
@@ -328,8 +374,9 @@ def _field(b: _Builder, path: KeyPath, name: str, f: Mapping[str, Any]) -> Field
     )
 
 
-def _operation(b: _Builder, path: KeyPath, name: OperationName, op: Mapping[str, Any]) -> Operation:
-    allowed = OPERATION_VARIABLES[name]
+def _operation(b: _Builder, path: KeyPath, name: OperationName, op: Mapping[str, Any],
+               child: bool = False) -> Operation:
+    allowed = OPERATION_VARIABLES[name] | ({CHILD_VARIABLE} if child else frozenset())
     # Each operation has its own schema (listOperation, …): its method, and
     # only the keys it has (records, record, pagination, id_field).
     op = _DEFAULTS.fill(f"/$defs/object/properties/{name}", op)

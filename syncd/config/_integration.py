@@ -22,6 +22,7 @@ from syncd.config._model import (
     ACTION_KINDS,
     Action,
     ActionKind,
+    ChildSync,
     Deletions,
     FieldMapping,
     Integration,
@@ -256,6 +257,11 @@ class _Builder:
         return RecordRetries(attempts=int(raw["attempts"]), backoff_initial_seconds=seconds("backoff_initial"),
                              backoff_factor=float(raw["backoff_factor"]), backoff_max_seconds=seconds("backoff_max"))
 
+    def child(self, raw: Mapping[str, Any]) -> ChildSync:
+        raw = _DEFAULTS.fill("/$defs/child", raw)
+        return ChildSync(left=raw["left"], right=raw["right"], create=raw["create"],
+                         fields=tuple(self.field(f) for f in raw["fields"]))
+
     def deletions(self) -> Deletions | None:
         if self.doc.data.get("deletions") is None:
             return None
@@ -295,6 +301,7 @@ def build_integration(
     rules = tuple(r for i, raw in enumerate(data.get("rules") or ()) if (r := b.rule(i, raw)))
     deletions = b.deletions()
     record_retries = b.record_retries()
+    children = tuple(b.child(c) for c in data.get("children") or ())
     if b.problems or schedule is None:
         return None, b.problems
     return Integration(
@@ -315,5 +322,6 @@ def build_integration(
         rules=rules,
         deletions=deletions,
         record_retries=record_retries,
+        children=children,
         source=doc.file,
     ), []

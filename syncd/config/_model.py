@@ -187,6 +187,9 @@ class ObjectSpec:
     operations: Mapping[OperationName, Operation]
     updated_at: Expr | None = None
     deleted: Expr | None = None
+    # A child object (notes, tasks of a contact): the object it lives under,
+    # read and written per parent record through paths using {{ parent_id }}.
+    parent: str | None = None
 
     def operation(self, name: OperationName) -> Operation | None:
         return self.operations.get(name)
@@ -362,6 +365,20 @@ class RecordRetries:
     backoff_max_seconds: float = _INTEGRATION(f"{_RETRIES}/backoff_max")
 
 
+Create = Literal["both", "left_to_right", "right_to_left", "none"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChildSync:
+    """One entry of ``children:``: a child object of each side's object
+    (notes of a contact), synced under the linked parents."""
+
+    left: str  # the child object of the left connector
+    right: str
+    fields: tuple[FieldMapping, ...]
+    create: Create = _INTEGRATION("/$defs/child/properties/create")
+
+
 @dataclass(frozen=True, slots=True)
 class Schedule:
     """``every N unit`` (interval_seconds) or a cron expression (cron)."""
@@ -386,11 +403,12 @@ class Integration:
     delay_seconds: float = 0.0  # the schema has no default: no `delay:` means none
     catch_up: Literal["sync", "skip"] = _INTEGRATION("/properties/catch_up")
     full_every_seconds: float = field(kw_only=True)
-    create: Literal["both", "left_to_right", "right_to_left", "none"] = _INTEGRATION("/properties/create")
+    create: Create = _INTEGRATION("/properties/create")
     conflict: Literal["newest_wins", "left_wins", "right_wins"] = _INTEGRATION("/properties/conflict")
     rules: tuple[Rule, ...] = ()
     deletions: Deletions | None = None
     record_retries: RecordRetries = RecordRetries()
+    children: tuple[ChildSync, ...] = ()
     source: str = ""
 
     @property

@@ -7,6 +7,7 @@ Its operations are what the sync layer sees of an app:
     await c.get(id) / c.find(field, value)
     await c.create(fields) / c.update(id, fields) / c.delete(id)
     await c.create_many([fields, …]) / c.update_many([(id, fields), …])
+    c.under(parent_id)                       a child object's connector, bound to one parent
 
 A page is committed by the caller as a unit, so list-like operations yield
 :class:`Page` objects rather than single records.  They read one page
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins  # Connector.list shadows the builtin in annotations
+import copy
 import functools
 import ssl
 from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
@@ -172,6 +174,15 @@ class Connector:
                 raise ConnectorError(f"{spec.name}.{object_name} has no field {unknown[0]!r}")
         self.extractor = Extractor(self.object, fields)  # fields=None: every field
         self.last_run_has_more = False  # whether the last page read had a successor
+
+    def under(self, parent_id: str) -> Connector:
+        """This connector of a child object, bound to one parent record: its
+        operations render ``{{ parent_id }}`` as *parent_id*. It shares this
+        one's HTTP client, account (rate limit, quota) and auth; closing is
+        this one's to do."""
+        bound = copy.copy(self)
+        bound.context = {**self.context, "parent_id": parent_id}
+        return bound
 
     async def __aenter__(self) -> Connector:
         return self

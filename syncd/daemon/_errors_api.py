@@ -25,7 +25,15 @@ from starlette.routing import Route
 from syncd.connector import PROCESS_MASKER, ConnectorError
 from syncd.daemon._control import unknown_integration
 from syncd.daemon._supervisor import Supervisor
-from syncd.sync import UnknownErrors, conflict_entries, error_entries, retry_entries, retry_errors
+from syncd.sync import (
+    UnknownErrors,
+    conflict_count,
+    conflict_entries,
+    error_entries,
+    open_errors,
+    retry_entries,
+    retry_errors,
+)
 
 __all__ = ["errors_routes"]
 
@@ -54,7 +62,7 @@ def errors_routes(supervisor: Supervisor) -> list[Route]:
         if isinstance(limit, JSONResponse):
             return limit
         store = supervisor.store
-        return JSONResponse({"integration": name, "open": store.count_errors(name),
+        return JSONResponse({"integration": name, "open": open_errors(store, name),
                              "errors": error_entries(store, name, limit=limit)})
 
     async def post_retry(request: Request) -> JSONResponse:
@@ -86,7 +94,7 @@ def errors_routes(supervisor: Supervisor) -> list[Route]:
         if isinstance(limit, JSONResponse):
             return limit
         store = supervisor.store
-        return JSONResponse({"integration": name, "total": store.count_conflicts(name),
+        return JSONResponse({"integration": name, "total": conflict_count(store, name),
                              "conflicts": conflict_entries(store, name, limit=limit)})
 
     return [

@@ -17,6 +17,8 @@ picks the style by path:
     GET|PATCH|PUT|DELETE /contacts/{id}, POST /contacts, GET /contacts/search?email=
     POST /contacts/batch/create {"inputs": [contact]}          {"results"}, reversed; all or nothing
     POST /contacts/batch/update {"inputs": [{"id", …}]}        the same, merged like PATCH
+    GET|POST /contacts/{id}/notes, PATCH|DELETE /contacts/{id}/notes/{nid}   a contact's notes
+                                              (cursor pages: limit, after); the same for tasks
     POST /oauth/token (OAuth2 modes), GET /_health (no auth)
 
 With ``quota=Quota(limit, window)`` every answer reports the requests left

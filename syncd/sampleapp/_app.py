@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import Self
 
 from ._auth import Authenticator, AuthMode
+from ._child_store import ChildStore
 from ._faults import FaultQueue
 from ._log import RequestLog, RequestRecord
 from ._quota import Quota
@@ -46,6 +47,7 @@ class SampleApp:
         self.max_page_size = max_page_size
         self.default_page_size = default_page_size
         self.store = ContactStore(n, seed)
+        self.children = ChildStore(self.store)  # notes and tasks under contacts
         self.requests = RequestLog(on_request)
         self.faults = FaultQueue()
         self.webhooks = WebhookSender(webhook_secret)

@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from . import _contacts, _lists, _webhooks
+from . import _children, _contacts, _lists, _webhooks
 from ._auth import AuthMode
 from ._http import ApiError, Request, Response, error_response, json_response
 from ._log import RequestRecord
@@ -75,6 +75,9 @@ def dispatch(app: AppState, req: Request) -> Response:
         if one is None:
             raise ApiError(405, "method not allowed", headers=[("Allow", ", ".join(_ONE))])
         return one(app, req, unquote(req.path[len("/contacts/"):]))
+    child = _children.route(app, req)
+    if child is not None:
+        return child
     allowed = sorted(m for m, p in _ROUTES if p == req.path)
     if allowed:
         raise ApiError(405, "method not allowed", headers=[("Allow", ", ".join(allowed))])

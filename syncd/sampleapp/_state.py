@@ -12,6 +12,7 @@ import threading
 from typing import Protocol
 
 from ._auth import Authenticator, AuthMode
+from ._child_store import ChildStore
 from ._faults import FaultQueue
 from ._log import RequestLog
 from ._quota import Quota
@@ -21,6 +22,7 @@ from ._webhooks import WebhookSender
 
 class AppState(Protocol):
     store: ContactStore
+    children: ChildStore  # notes and tasks under contacts
     max_page_size: int
     default_page_size: int
     auth_mode: AuthMode

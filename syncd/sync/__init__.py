@@ -12,7 +12,14 @@ every mapped field), built on the same cycles.
 from syncd.sync._bulk import BulkSync, bulk_progress
 from syncd.sync._cycle import Cycle
 from syncd.sync._factory import Cycles
-from syncd.sync._listing import conflict_entries, error_entries, errors_status, retry_entries
+from syncd.sync._listing import (
+    conflict_count,
+    conflict_entries,
+    error_entries,
+    errors_status,
+    open_errors,
+    retry_entries,
+)
 from syncd.sync._plan import IntegrationPlan
 from syncd.sync._records import RecordOutcome, RetryOutcome, UnknownErrors, retry_errors, source_of, sync_records
 from syncd.sync._retries import next_retry_at
@@ -30,10 +37,12 @@ __all__ = [
     "RetryOutcome",
     "UnknownErrors",
     "bulk_progress",
+    "conflict_count",
     "conflict_entries",
     "error_entries",
     "errors_status",
     "next_retry_at",
+    "open_errors",
     "retry_entries",
     "retry_errors",
     "source_of",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import structlog
@@ -42,6 +42,9 @@ class CycleContext:
     write: bool = True  # False: read and record state only (reset --read-only, catch_up: skip)
     stop: Callable[[], bool] | None = None  # asked at each checkpoint: end the cycle there?
     retries: RetryGate | None = None  # the open write errors, set once reading is done
+    # The records read as changed in this cycle, by side: whose children the
+    # child pass reads (kept only for an integration with children:).
+    touched: dict[Side, set[str]] = field(default_factory=lambda: {"left": set(), "right": set()})
 
     def checkpoint(self) -> None:
         """Called after each commit: end the cycle here if a stop was asked for."""
@@ -66,6 +69,21 @@ class CycleContext:
                         match_key=snap.match_key, hash=snap.hash, updated_at=snap.updated_at,
                         deleted=snap.deleted if deleted is None else deleted, dirty=False,
                         generation=snap.generation)
+
+    def in_step(self, t: Transaction, snaps: Mapping[Side, Snapshot | None], results: Mapping[Side, Snapshot]) -> None:
+        """A pair whose writes all succeeded: each side's snapshot as written
+        (*results*) or as read, now synced, and its errors resolved."""
+        for s in SIDES:
+            snap = snaps[s]
+            if s in results:
+                t.put_snapshots([results[s]])
+            elif snap is not None:
+                t.put_snapshots([self.synced(snap)])
+            if snap is not None:
+                # Its read errors are (s, id); the errors of writing
+                # its values to the other side are (other(s), id).
+                t.resolve_errors(s, snap.record_id)
+                t.resolve_errors(other(s), snap.record_id)
 
     def record_failure(self, t: Transaction, target: Side, record_id: str, operation: str,
                        error: ConnectorError, *, shared: bool = False) -> None:

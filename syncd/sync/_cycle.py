@@ -18,17 +18,21 @@
    failed write leaves its record dirty and in the error table; a later
    cycle retries it once it is due (``record_retries:``, see
    :mod:`syncd.sync._retries`), a bounded number of times.
+4. **Children** (``children:``, :mod:`syncd.sync._children`): once the
+   parents' writes are committed, the children of the parents that changed
+   are read, paired by link and written under the linked parents.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import structlog
 
-from syncd.config import Integration
+from syncd.config import ChildSync, Integration
 from syncd.connector import Connector, ConnectorError
 from syncd.state import Origin, Side, StateStore
+from syncd.sync._children import ChildPass
 from syncd.sync._context import SIDES, CycleContext
 from syncd.sync._plan import IntegrationPlan
 from syncd.sync._reading import Reader
@@ -44,6 +48,7 @@ class Cycle:
         connectors: dict[Side, Connector], *, origin: Origin = "scheduled",
         dry_run: bool = False, write: bool = True, full: bool = False,
         stop: Callable[[], bool] | None = None,
+        children: Sequence[tuple[ChildSync, IntegrationPlan, dict[Side, Connector]]] = (),
     ) -> None:
         match = {"left": integration.match_left, "right": integration.match_right}
         self.ctx = CycleContext(
@@ -52,6 +57,7 @@ class Cycle:
             summary=CycleSummary(integration.name), origin=origin, dry_run=dry_run,
             write=write and not dry_run, stop=stop)
         self.force_full = full
+        self.children = children
 
     async def run(self) -> CycleSummary:
         ctx = self.ctx
@@ -63,6 +69,10 @@ class Cycle:
                 await reader.read(side, full[side])
             self._resolve_intents_by_match()
             await self.writer().apply()
+            if not ctx.dry_run and ctx.write:
+                # after the parents' writes are committed: new parent links exist
+                for child, plan, connectors in self.children:
+                    await ChildPass(ctx, child, plan, connectors, full=self.force_full).run()
         except ConnectorError as e:
             # credentials refused, an app down or refusing a read past its
             # retries (a 5xx, or a 4xx from a wrong path): nothing to go on with

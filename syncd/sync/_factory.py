@@ -20,10 +20,11 @@ from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 
 import structlog
 
-from syncd.config import Config
+from syncd.config import ChildSync, Config
 from syncd.config import Side as SideConfig
 from syncd.connector import PROCESS_MASKER, AccountRegistry, Connector, TokenStore
 from syncd.state import CycleRow, Origin, Side, StateError, StateStore, open_store
+from syncd.sync._children import child_integration, child_key, child_keys, child_states
 from syncd.sync._cycle import Cycle
 from syncd.sync._plan import IntegrationPlan
 from syncd.sync._summary import CycleSummary
@@ -86,6 +87,14 @@ class Cycles:
                                         PROCESS_MASKER.mask(summary.aborted) if summary.aborted else None))
         return summary
 
+    def forget(self, name: str) -> None:
+        """Clear integration *name*'s state and its child objects' (``syncd reset``),
+        those of child objects no longer in its config too."""
+        stored = [key for key, _ in child_states(self.store, name)]
+        for key in dict.fromkeys([name, *child_keys(self.config.integrations[name]), *stored]):
+            with self.store.transaction(key) as t:
+                t.reset()
+
     def _record(self, name: str, row: CycleRow) -> None:
         """Keep how the cycle ended (``syncd status``, with or without a
         daemon); a store that fails here has failed the cycle's own commits
@@ -116,8 +125,29 @@ class Cycles:
                 connectors[side] = await stack.enter_async_context(Connector(
                     self.config.connectors[s.connector], s.object, s.settings, accounts=self.accounts,
                     fields=plan.compared_fields(side) | {match[side]}))
+            children = []
+            for child in integration.children:
+                child_plan = self._child_plan(name, child)
+                child_connectors: dict[Side, Connector] = {}
+                for side, s in sides:
+                    child_connectors[side] = await stack.enter_async_context(Connector(
+                        self.config.connectors[s.connector], child.left if side == "left" else child.right,
+                        s.settings, accounts=self.accounts, fields=child_plan.compared_fields(side)))
+                children.append((child, child_plan, child_connectors))
             yield Cycle(integration, plan, self.store, connectors,
-                        origin=origin, dry_run=dry_run, write=write, full=full, stop=stop)
+                        origin=origin, dry_run=dry_run, write=write, full=full, stop=stop, children=children)
+
+    def _child_plan(self, name: str, child: ChildSync) -> IntegrationPlan:
+        key = child_key(name, child)
+        plan = self._plans.get(key)
+        if plan is None:
+            integration = self.config.integrations[name]
+            left, right = integration.left, integration.right
+            plan = self._plans[key] = IntegrationPlan.compile(
+                child_integration(integration, child),
+                self.config.connectors[left.connector].objects[child.left],
+                self.config.connectors[right.connector].objects[child.right])
+        return plan
 
     def _plan(self, name: str) -> IntegrationPlan:
         # Config objects are immutable, so a plan compiled once serves every

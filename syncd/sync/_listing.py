@@ -9,10 +9,12 @@ from datetime import datetime
 from typing import Any
 
 from syncd.state import ConflictRow, RecordErrorRow, StateStore
+from syncd.sync._children import child_states
 from syncd.sync._records import RetryOutcome, source_of
 from syncd.sync._retries import WRITE_OPERATIONS
 
-__all__ = ["conflict_entries", "error_entries", "error_entry", "errors_status", "retry_entries"]
+__all__ = ["conflict_count", "conflict_entries", "error_entries", "error_entry", "errors_status", "open_errors",
+           "retry_entries"]
 
 
 def _when(t: datetime | None) -> str | None:
@@ -35,8 +37,37 @@ def error_entry(e: RecordErrorRow, match_key: str | None) -> dict[str, Any]:
     }
 
 
+def open_errors(store: StateStore, name: str) -> int:
+    """How many errors of integration *name* are open, its child objects' included."""
+    return store.count_errors(name) + sum(store.count_errors(key) for key, _ in child_states(store, name))
+
+
+def conflict_count(store: StateStore, name: str) -> int:
+    """How many conflicts the log of integration *name* holds, its child objects' included."""
+    return store.count_conflicts(name) + sum(store.count_conflicts(key) for key, _ in child_states(store, name))
+
+
+def _child_errors(store: StateStore, name: str, limit: int) -> list[dict[str, Any]]:
+    """The open errors of *name*'s child objects, each naming its object."""
+    out = []
+    for key, child in child_states(store, name):
+        out += [{**error_entry(e, None), "object": child} for e in store.errors(key, limit=limit)]
+    return out
+
+
+def _newest(entries: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    return sorted(entries, key=lambda e: e["at"] or "", reverse=True)[:limit]
+
+
 def error_entries(store: StateStore, name: str, *, limit: int = 1000) -> list[dict[str, Any]]:
-    """The open errors of integration *name*, newest first, with each source record's match key."""
+    """The open errors of integration *name*, newest first, with each source
+    record's match key; its child objects' errors too, with ``object``."""
+    children = _child_errors(store, name, limit)
+    entries = _parent_errors(store, name, limit)
+    return _newest(entries + children, limit) if children else entries
+
+
+def _parent_errors(store: StateStore, name: str, limit: int) -> list[dict[str, Any]]:
     errors = store.errors(name, limit=limit)
     keys: dict[tuple[str, str], str | None] = {}
     for side in ("left", "right"):
@@ -57,8 +88,12 @@ def conflict_entry(c: ConflictRow) -> dict[str, Any]:
 
 
 def conflict_entries(store: StateStore, name: str, *, limit: int = 50) -> list[dict[str, Any]]:
-    """The conflict log of integration *name*, newest first."""
-    return [conflict_entry(c) for c in store.conflicts(name, limit=limit)]
+    """The conflict log of integration *name*, newest first; its child
+    objects' conflicts too, with ``object``."""
+    entries = [conflict_entry(c) for c in store.conflicts(name, limit=limit)]
+    children = [{**conflict_entry(c), "object": child}
+                for key, child in child_states(store, name) for c in store.conflicts(key, limit=limit)]
+    return _newest(entries + children, limit) if children else entries
 
 
 def retry_entries(store: StateStore, name: str, outcomes: list[RetryOutcome]) -> list[dict[str, Any]]:
@@ -85,9 +120,18 @@ def errors_status(store: StateStore, name: str) -> dict[str, Any]:
     """What ``syncd status`` shows of an integration's errors and conflicts:
     ``open_errors``, ``errors_preview`` (the newest three) and ``conflicts``
     (how many the log holds). :class:`~syncd.state.StateError` when the store fails."""
+    preview = [{"id": e.id, "record_id": e.record_id, "operation": e.operation,
+                "http_status": e.status, "message": e.message} for e in store.errors(name, limit=3)]
+    children = child_states(store, name)
+    if children:  # newest three of all, each child's naming its object
+        dated = [(e.at, p) for e, p in zip(store.errors(name, limit=3), preview)]
+        for key, child in children:
+            dated += [(e.at, {"id": e.id, "record_id": e.record_id, "object": child, "operation": e.operation,
+                              "http_status": e.status, "message": e.message}) for e in store.errors(key, limit=3)]
+        dated.sort(key=lambda d: _when(d[0]) or "", reverse=True)
+        preview = [p for _, p in dated[:3]]
     return {
-        "open_errors": store.count_errors(name),
-        "errors_preview": [{"id": e.id, "record_id": e.record_id, "operation": e.operation,
-                            "http_status": e.status, "message": e.message} for e in store.errors(name, limit=3)],
-        "conflicts": store.count_conflicts(name),
+        "open_errors": open_errors(store, name),
+        "errors_preview": preview,
+        "conflicts": conflict_count(store, name),
     }

@@ -19,6 +19,7 @@ import structlog
 
 from syncd.connector import Record
 from syncd.state import RecordErrorRow, Side, SideState, Snapshot, Transaction
+from syncd.sync._children import children_cursor
 from syncd.sync._context import CURSOR_OVERLAP, CycleContext, other
 from syncd.sync._guard import held_back
 from syncd.sync._snapshots import changed_snapshot, content_hash
@@ -49,13 +50,22 @@ class Reader:
         full = force_full or state.cursor is None or not connector.has_changes or stale or reshaped
         generation = state.generation + 1 if full else 0
         before = self.ctx.store.count(self.ctx.name, side)
-        pages = connector.list() if full or state.cursor is None else connector.changes(state.cursor - CURSOR_OVERLAP)
+        # With children: the records changed since the last child pass that
+        # completed (one a stop, an abort or a crash cut off after this read
+        # committed its cursor): the read reaches back to it when it lags.
+        since = children_cursor(self.ctx.store, self.ctx.integration, side, state.cursor)
+        pages = connector.list() if full or since is None else connector.changes(since - CURSOR_OVERLAP)
         high = state.cursor
         read = 0
         blind = False  # a record that could not be read, not even its id
         # Whether any record has an open error to bring forward when it changes
         # (rarely: then a first read of 100,000 records pays nothing for it).
         failed_before = self.ctx.store.count_errors(self.ctx.name) > 0
+        # Which records changed, for the child pass: those stamped after the
+        # cursor (a child written bumps its parent's updated_at; the overlap
+        # re-read is not news), or whose values changed; every one when
+        # there is no cursor yet.
+        touched = self.ctx.touched[side] if self.ctx.integration.children else None
         # aclosing: a cycle that stops at a checkpoint cancels the page read ahead at once.
         async with aclosing(pages):
             async for page in pages:
@@ -73,6 +83,10 @@ class Reader:
                     if record.updated_at is not None and (high is None or record.updated_at > high):
                         high = record.updated_at
                 old = self.ctx.store.snapshots(self.ctx.name, side, [r.id for r, _, _ in fresh]) if fresh else {}
+                if touched is not None:
+                    touched.update(r.id for r in page.records
+                                   if since is None or r.updated_at is None or r.updated_at > since)
+                    touched.update(r.id for r, _, _ in fresh)
                 changed = [
                     changed_snapshot(side, record, seen, digest, projection, old.get(record.id), generation)
                     for record, seen, digest in fresh

@@ -43,6 +43,13 @@ class CycleSummary:
     aborted: str | None = None
     stopped: bool = False  # ended early at a checkpoint, when asked to stop
     writes: list[PlannedWrite] = field(default_factory=list)  # filled on a dry run
+    children: dict[str, dict[str, Any]] = field(default_factory=dict)  # child object -> its counts
+
+    def child_counts(self) -> dict[str, Any]:
+        """What a child pass did (see :mod:`syncd.sync._children`)."""
+        return {"read": self.read, "created": self.created, "updated": self.updated,
+                "deleted": self.deleted, "unchanged": self.unchanged, "not_created": self.not_created,
+                "conflicts": self.conflicts, "errors": self.errors, "waiting": self.delayed}
 
     def counts(self) -> dict[str, Any]:
         """What the cycle read and did, as plain values (JSON output, status)."""
@@ -50,7 +57,9 @@ class CycleSummary:
                 "deleted": self.deleted, "unchanged": self.unchanged, "skipped": self.skipped,
                 "not_created": self.not_created, "no_match_key": self.no_match_key,
                 "conflicts": self.conflicts, "errors": self.errors, "delayed": self.delayed,
-                "retry_later": self.retry_later, "waiting_for_operator": self.waiting_for_operator}
+                "retry_later": self.retry_later, "waiting_for_operator": self.waiting_for_operator,
+                # only with children: (the counts of an integration without stay as they were)
+                **({"children": self.children} if self.children else {})}
 
     @property
     def outcome(self) -> Outcome:

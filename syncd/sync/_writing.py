@@ -272,17 +272,7 @@ class Writer:
             for w in works:
                 if w.failed:
                     continue  # its source stays dirty; the next cycle retries
-                for s in SIDES:
-                    snap = w.snaps[s]
-                    if s in w.results:
-                        t.put_snapshots([w.results[s]])
-                    elif snap is not None:
-                        t.put_snapshots([self.ctx.synced(snap)])
-                    if snap is not None:
-                        # Its read errors are (s, id); the errors of writing
-                        # its values to the other side are (other(s), id).
-                        t.resolve_errors(s, snap.record_id)
-                        t.resolve_errors(other(s), snap.record_id)
+                self.ctx.in_step(t, w.snaps, w.results)
                 left, right = w.snaps["left"], w.snaps["right"]
                 if w.unlink:
                     for s, snap in w.snaps.items():

@@ -91,3 +91,9 @@ def test_check_invalid_config_exits_78_with_positions(run_syncd, tmp_path: Path)
     result = run_syncd("check", "-c", str(tmp_path), "x")
     assert result.returncode == 78
     assert f"{tmp_path}/integrations.d/x.yaml:" in result.stderr
+
+
+def test_check_a_child_object_alone_says_it_is_read_under_its_parent(run_syncd) -> None:
+    result = run_syncd("check", "sampleapp", "--object", "notes", "--settings", "url=http://127.0.0.1:9")
+    assert result.returncode == 2
+    assert "notes is read under a contacts record; give --object, one of: contacts" in result.stderr

@@ -101,6 +101,18 @@ MINIMAL = {
               email: {path: email}
             list: {path: /contacts}
     """,
+    "connectors.d/kids.yaml": """\
+        connector: kids
+        title: Kids
+        base_url: https://kids.example
+        objects:
+          contacts: {fields: {email: {path: email}}, list: {path: /contacts}}
+          notes:
+            parent: contacts
+            fields: {body: {path: body}}
+            list: {path: "/contacts/{{ parent_id }}/notes"}
+            create: {path: "/contacts/{{ parent_id }}/notes"}
+    """,
     "connectors.d/basic.yaml": """\
         connector: basic
         title: Basic
@@ -131,6 +143,16 @@ MINIMAL = {
         match: {left: email, right: email}
         fields:
           - {left: email, right: email}
+    """,
+    "integrations.d/parenting.yaml": """\
+        integration: parenting
+        left: {connector: kids, object: contacts}
+        right: {connector: kids, object: contacts}
+        match: {left: email, right: email}
+        fields:
+          - {left: email, right: email}
+        children:
+          - {left: notes, right: notes, fields: [{left: body, right: body}]}
     """,
     "integrations.d/deleting.yaml": """\
         integration: deleting
@@ -290,6 +312,8 @@ TYPED: dict[tuple[str, str], Typed] = {
         (lambda c: [c.integrations["minimal"].full_every_seconds], parse_duration),
     ("integration", "/properties/create"): (lambda c: [c.integrations["minimal"].create], _same),
     ("integration", "/properties/conflict"): (lambda c: [c.integrations["minimal"].conflict], _same),
+    ("integration", "/$defs/child/properties/create"):
+        (lambda c: [c.integrations["parenting"].children[0].create], _same),
     ("integration", "/$defs/fieldMapping/properties/direction"):
         (lambda c: [c.integrations["minimal"].fields[0].direction], _same),
     ("integration", "/$defs/fieldMapping/properties/clear"):

@@ -184,15 +184,15 @@ def test_conditionals_only_narrow_declared_keys(kind: str) -> None:
 
 SETTINGS = ["settings"]
 OPERATION_VARIABLES = {
-    "list": ["settings", "cursor"],
+    "list": ["settings", "cursor", "parent_id"],
     "changes": ["settings", "cursor", "since", "since_epoch", "since_ms"],
-    "get": ["settings", "id"],
+    "get": ["settings", "id", "parent_id"],
     "find": ["settings", "field", "value"],
-    "create": ["settings", "fields", "record"],
-    "update": ["settings", "id", "fields", "record"],
+    "create": ["settings", "fields", "record", "parent_id"],
+    "update": ["settings", "id", "fields", "record", "parent_id"],
     "create_batch": ["settings", "records"],
     "update_batch": ["settings", "records"],
-    "delete": ["settings", "id"],
+    "delete": ["settings", "id", "parent_id"],
 }
 BODY = ["@"]
 

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from syncd.sampleapp import AuthMode, SampleApp, sample_integration, write_sample_config
+from syncd.sampleapp import AuthMode, RequestRecord, SampleApp, sample_integration, write_sample_config
 
 REPO = Path(__file__).resolve().parents[2]
 LEFT_TOKEN = "left-secret-token-0123"
@@ -152,6 +154,31 @@ def duplicates(app: SampleApp) -> list[str]:
 # How a test has syncd write: the shipped spec as it is (batch operations,
 # where it declares them), or record by record (its batch operations left out).
 WRITE_MODES = {"in_batches": (), "one_by_one": ("create_batch", "update_batch")}
+
+
+def kill_at(p: Pair, n: int, counts: Callable[[RequestRecord], bool]) -> int:
+    """Run ``syncd once`` and kill -9 it when the apps have received the
+    ``n``th request that ``counts``; how many they received in all."""
+    lock = threading.Lock()
+    seen = 0
+    proc = p.spawn()
+
+    def listener(record: RequestRecord) -> None:
+        nonlocal seen
+        if not counts(record):
+            return
+        with lock:
+            seen += 1
+            if seen == n:
+                proc.kill()  # SIGKILL, before the app answers
+
+    p.left.requests.listener = p.right.requests.listener = listener
+    try:
+        out, err = proc.communicate(timeout=60)
+    finally:
+        p.left.requests.listener = p.right.requests.listener = None
+    assert proc.returncode == -signal.SIGKILL, (n, seen, out, err)
+    return seen
 
 
 def written(*apps: SampleApp) -> list[dict[str, Any]]:

@@ -14,11 +14,10 @@ by record, and with the spec's batch operations (fewer, larger writes).
 from __future__ import annotations
 
 import signal
-import threading
 from collections.abc import Callable
 
 import pytest
-from e2e_support import WRITE_MODES, WRITES, Pair, by_email, duplicates, emails, write_requests
+from e2e_support import WRITE_MODES, WRITES, Pair, by_email, duplicates, emails, kill_at, write_requests
 
 from syncd.sampleapp import RequestRecord
 
@@ -40,25 +39,7 @@ def is_write(record: RequestRecord) -> bool:
 
 def kill_at_write(p: Pair, n: int) -> None:
     """Run ``syncd once`` and kill -9 it when the apps have received ``n`` writes."""
-    lock = threading.Lock()
-    seen = 0
-    proc = p.spawn()
-
-    def listener(record: RequestRecord) -> None:
-        nonlocal seen
-        if not is_write(record):
-            return
-        with lock:
-            seen += 1
-            if seen == n:
-                proc.kill()  # SIGKILL, before the app answers
-
-    p.left.requests.listener = p.right.requests.listener = listener
-    try:
-        out, err = proc.communicate(timeout=60)
-    finally:
-        p.left.requests.listener = p.right.requests.listener = None
-    assert proc.returncode == -signal.SIGKILL, (n, seen, out, err)
+    kill_at(p, n, is_write)
 
 
 def assert_in_step(p: Pair, context: object) -> None:

@@ -19,6 +19,25 @@ match: {left: email, right: email}
 """
 
 
+def write_pair(directory: Path, left_url: str, right_url: str, rest: str) -> None:
+    """A config directory joining two sample apps by integration ``pair``
+    (tokens by reference: ``LEFT_TOKEN``, ``RIGHT_TOKEN``); *rest* is the
+    integration's YAML after its sides."""
+    (directory / "integrations.d").mkdir(parents=True)
+    (directory / "syncd.yaml").write_text("state: {path: state/syncd.db}\n")
+    (directory / "integrations.d" / "pair.yaml").write_text(f"""\
+integration: pair
+left:
+  connector: sampleapp
+  object: contacts
+  settings: {{url: "{left_url}", token: "${{env:LEFT_TOKEN}}"}}
+right:
+  connector: sampleapp
+  object: contacts
+  settings: {{url: "{right_url}", token: "${{env:RIGHT_TOKEN}}"}}
+""" + rest)
+
+
 def object_spec(**types: str | None) -> ObjectSpec:
     """An object whose fields have these types (None: untyped), path = name."""
     fields = {name: ({"path": name, "type": kind} if kind else {"path": name})

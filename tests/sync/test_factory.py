@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sync_support import write_pair
 
 import syncd.sync._factory
 from syncd.config import Config, load_config
@@ -36,23 +37,12 @@ def pair(sample_app: Callable[..., SampleApp], tmp_path: Path) -> Callable[..., 
         left = sample_app(n=left_n, auth=AuthMode.BEARER, token=LEFT_TOKEN, seed=1)
         right = sample_app(n=right_n, auth=AuthMode.BEARER, token=RIGHT_TOKEN, seed=2)
         directory = tmp_path / "config"
-        (directory / "integrations.d").mkdir(parents=True)
-        (directory / "syncd.yaml").write_text("state: {path: state/syncd.db}\n")
-        (directory / "integrations.d" / "pair.yaml").write_text(f"""\
-integration: pair
-left:
-  connector: sampleapp
-  object: contacts
-  settings: {{url: "{left.url}", token: "${{env:LEFT_TOKEN}}"}}
-right:
-  connector: sampleapp
-  object: contacts
-  settings: {{url: "{right.url}", token: "${{env:RIGHT_TOKEN}}"}}
-match: {{left: email, right: email}}
+        write_pair(directory, left.url, right.url, """\
+match: {left: email, right: email}
 create: both
 fields:
-  - {{left: email, right: email}}
-  - {{left: first_name, right: first_name}}
+  - {left: email, right: email}
+  - {left: first_name, right: first_name}
 """)
         return load_config(directory, environ={"LEFT_TOKEN": LEFT_TOKEN, "RIGHT_TOKEN": right_token}), left, right
 

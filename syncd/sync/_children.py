@@ -1,0 +1,473 @@
+"""Child objects (notes, tasks of a contact), synced under their linked parents.
+
+After the parent pass has written and committed (so new parent links
+exist), each ``children:`` entry runs a child pass:
+
+1. **Which parents**: every linked parent pair on the first pass of that
+   child object (no child state yet), after ``reset`` and on a forced full
+   cycle; otherwise the parents read as changed in this cycle on either side
+   (a child written bumps its parent's ``updated_at``; the parents' read
+   reaches back to the last completed child pass: :func:`children_cursor`),
+   the parents of waiting children once they are linked, of children that
+   could not be read, and the target parents of open create intents; each
+   with its linked partner.
+2. **Read**: the children of each such parent, through the child object's
+   ``list`` bound to the parent (``{{ parent_id }}``), concurrently within the
+   connector's own limits. Each child's snapshot keeps its parent's id (the
+   ``@parent`` value, also its match key, so a parent's children are found
+   by index). A child gone from a parent that was read is deleted.
+3. **Open intents** (a crash between a create and its commit): the target
+   parent's children were just read; one that is not linked and holds what
+   the intent wrote is adopted (linked) instead of created again.
+4. **Write**: each dirty child is paired by its link (an unlinked one with
+   an unlinked child of the partner parent whose values agree: a reset
+   forgets links) and planned through the same planner as the parents
+   (mappings, ``conflict:``, the entry's ``create:``). A child whose parent
+   is not linked waits, dirty, for a later cycle; so does one whose partner
+   parent's children could not be read (nothing is created blind). A
+   create is recorded as an intent first, and its result committed with
+   its link right after the call. A child deleted on one side: see
+   :meth:`ChildPass._deleted`.
+
+State lives under a derived integration key, ``NAME/CHILD`` (an integration
+name cannot hold ``/``), in the store's own tables: snapshots, links,
+intents, errors, conflicts and the child's side states.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, TypeVar
+
+import structlog
+
+from syncd.config import ChildSync, Integration
+from syncd.connector import ApiError, AuthError, Connector, ConnectorError, Record, TransportError
+from syncd.state import ConflictRow, Intent, RecordErrorRow, Side, SideState, Snapshot, StateStore
+from syncd.sync._context import SIDES, CycleContext, other
+from syncd.sync._plan import IntegrationPlan, PairPlan, SkipKind
+from syncd.sync._snapshots import Projection, changed_snapshot, content_hash, view, written
+from syncd.sync._summary import CycleSummary
+from syncd.sync._transforms import is_blank, same_value
+
+__all__ = ["PARENT", "ChildPass", "child_integration", "child_key", "child_keys", "child_states",
+           "children_cursor"]
+
+log = structlog.get_logger("syncd.sync")
+
+PARENT = "@parent"  # where a child's snapshot keeps its parent's id (not a field name)
+_CONCURRENCY = 4  # parents read or children written at once, when the spec sets no max_concurrency
+_CHUNK = 200  # parents whose children are read, then committed together
+_LIST_ERROR = "list children"  # the operation of the error of a parent whose children could not be read
+
+T = TypeVar("T")
+
+
+def child_key(integration: str, child: ChildSync) -> str:
+    """The state key of one ``children:`` entry (``NAME/notes``)."""
+    return f"{integration}/{child.left}"
+
+
+def child_keys(integration: Integration) -> list[str]:
+    return [child_key(integration.name, c) for c in integration.children]
+
+
+def child_states(store: StateStore, name: str) -> list[tuple[str, str]]:
+    """(state key, child object) of each child object of integration *name*
+    that has state, in its config or no longer."""
+    prefix = f"{name}/"
+    return [(key, key[len(prefix):]) for key in store.integrations() if key.startswith(prefix)]
+
+
+def children_cursor(store: StateStore, integration: Integration, side: Side, cursor: datetime | None) -> datetime | None:
+    """Where a read of *side*'s parents starts: its *cursor*, or, when the
+    last child pass to complete is older (a stop, an abort or a crash came
+    between the two passes), that pass's cursor, so that the parents
+    changed since are read, and their children, again."""
+    if cursor is None:
+        return None
+    lagging = [store.side_state(key, side).cursor for key in child_keys(integration)]
+    if not lagging or any(c is None for c in lagging):
+        return cursor  # no child pass yet: the first one reads every linked parent
+    return min([cursor, *(c for c in lagging if c is not None)])
+
+
+def child_integration(integration: Integration, child: ChildSync) -> Integration:
+    """The integration a child pass plans with: the entry's fields and
+    ``create:``, the parent's ``conflict:``; no rules, no match field (a
+    child is paired by its link only)."""
+    return replace(integration, name=child_key(integration.name, child), fields=child.fields,
+                   create=child.create, rules=(), deletions=None, match_left=PARENT, match_right=PARENT,
+                   children=())
+
+
+@dataclass
+class _Pair:
+    snaps: dict[Side, Snapshot | None]
+    plan: PairPlan
+    parents: dict[Side, str]  # each side's parent id
+    results: dict[Side, Snapshot] = field(default_factory=dict)
+    failed: bool = False
+
+
+class ChildPass:
+    """One child object's pass of a cycle (see the module docstring)."""
+
+    def __init__(self, parent: CycleContext, child: ChildSync, plan: IntegrationPlan,
+                 connectors: dict[Side, Connector], *, full: bool) -> None:
+        integration = child_integration(parent.integration, child)
+        self.parent = parent
+        self.child = child
+        self.ctx = CycleContext(
+            integration=integration, plan=plan, store=parent.store, connectors=connectors,
+            projection={s: Projection(plan.compared_fields(s), PARENT) for s in SIDES},
+            summary=CycleSummary(integration.name), origin=parent.origin, write=parent.write,
+            stop=parent.stop)
+        self.key = integration.name
+        store = parent.store
+        self.full = full or any(store.side_state(self.key, s).last_full_read is None for s in SIDES)
+        self.listed: dict[Side, dict[str, list[Record]]] = {"left": {}, "right": {}}  # parent id -> children
+        limit = min((c.spec.rate_limit.max_concurrency or _CONCURRENCY) for c in connectors.values())
+        self.gate = asyncio.Semaphore(max(1, limit))
+
+    @property
+    def store(self) -> StateStore:
+        return self.ctx.store
+
+    async def run(self) -> None:
+        started = self.store.now()
+        with structlog.contextvars.bound_contextvars(child=self.child.left):
+            await self._read(self._parents())
+            self._resolve_intents()
+            await self._write()
+            # Done: the parents read up to the parents' cursors had their
+            # children handled (see children_cursor).
+            with self.store.transaction(self.key) as t:
+                for side in SIDES:
+                    before = self.store.side_state(self.key, side)
+                    t.set_side_state(side, SideState(
+                        cursor=self.store.side_state(self.parent.name, side).cursor,
+                        last_full_read=started if self.full else before.last_full_read))
+        summary = self.ctx.summary
+        self.parent.summary.children[self.child.left] = summary.child_counts()
+        self.parent.summary.errors += summary.errors
+
+    # --- 1. which parents --------------------------------------------------
+
+    def _parents(self) -> dict[Side, set[str]]:
+        name = self.parent.name
+        wanted: dict[Side, set[str]] = {s: set(self.parent.touched[s]) for s in SIDES}
+        if self.full:
+            for batch in self.store.links(name):
+                for left, right in batch:
+                    wanted["left"].add(left)
+                    wanted["right"].add(right)
+        for side in SIDES:
+            # Children still waiting: their parents once linked (a parent
+            # still unlinked is not read again: its children are known).
+            for dirty in self.store.dirty(self.key, side):
+                waiting = sorted({str(s.seen.get(PARENT)) for s in dirty if s.seen.get(PARENT)})
+                wanted[side].update(self.store.linked(name, side, waiting))
+        for intent in self.store.open_intents(self.key):
+            if intent.fields.get(PARENT):
+                wanted[intent.side].add(str(intent.fields[PARENT]))
+        for error in self.store.errors(self.key, limit=1_000_000):
+            if error.operation == _LIST_ERROR:  # parents whose children could not be read: again
+                wanted[error.side].add(error.record_id)
+        for side in SIDES:  # and each one's partner
+            partners = self.store.linked(name, side, sorted(wanted[side]))
+            wanted[other(side)].update(partners.values())
+        for side in SIDES:  # a parent gone from its app has no children to read
+            parents = self.store.snapshots(name, side, sorted(wanted[side]))
+            wanted[side].difference_update(pid for pid, snap in parents.items() if snap.deleted)
+        return wanted
+
+    # --- 2. read -------------------------------------------------------------
+
+    async def _read(self, parents: Mapping[Side, set[str]]) -> None:
+        """Read the children of *parents*, a chunk of parents at a time, each
+        chunk's snapshots and errors committed together (a checkpoint)."""
+        reads = [(side, pid) for side in SIDES for pid in sorted(parents[side])]
+        failed_before = self.store.count_errors(self.key) > 0
+        for start in range(0, len(reads), _CHUNK):
+            chunk = reads[start:start + _CHUNK]
+            results = await asyncio.gather(*(self._gated(self._list(side, pid)) for side, pid in chunk))
+            _raise_unreachable(results)
+            changed: list[Snapshot] = []
+            with self.store.transaction(self.key) as t:
+                for (side, pid), result in zip(chunk, results):
+                    if isinstance(result, ConnectorError):
+                        log.warning("children unreadable", side=side, parent=pid, error=str(result))
+                        self.ctx.summary.errors += 1
+                        t.add_error(RecordErrorRow(side, pid, _LIST_ERROR, str(result),
+                                                   status=getattr(result, "status", None) or None,
+                                                   origin=self.ctx.origin))
+                        continue
+                    self.listed[side][pid] = result
+                    self.ctx.summary.read[side] += len(result)
+                    changed += self._snapshots(side, pid, result)
+                    if failed_before:
+                        t.resolve_errors(side, pid)  # its children read again: a list error is over
+                t.put_snapshots(changed)
+            self.ctx.checkpoint()
+
+    async def _gated(self, call: Awaitable[T]) -> T:
+        async with self.gate:
+            return await call
+
+    async def _list(self, side: Side, pid: str) -> list[Record] | ConnectorError:
+        """The children of one parent, or why they could not be read (the
+        caller stops the cycle on an app that refuses us or is down)."""
+        records: list[Record] = []
+        try:
+            with structlog.contextvars.bound_contextvars(side=side):
+                async for page in self.ctx.connectors[side].under(pid).list(read_ahead=False):
+                    records += page.records
+                    if page.errors:  # a child that cannot be read: its parent's children are not known
+                        return page.errors[0]
+        except ConnectorError as e:
+            return e
+        return records
+
+    def _seen(self, side: Side, pid: str, record: Record) -> dict[str, Any]:
+        return self.ctx.projection[side].stored({**record.fields, PARENT: pid})
+
+    def _snapshots(self, side: Side, pid: str, records: list[Record]) -> list[Snapshot]:
+        """The changed snapshots of one parent's children, and of those gone from it."""
+        projection = self.ctx.projection[side]
+        old = self.store.snapshots(self.key, side, [r.id for r in records])
+        out = []
+        for record in records:
+            seen = self._seen(side, pid, record)
+            digest = content_hash(seen)
+            before = old.get(record.id)
+            if before is None or before.hash != digest or before.deleted:
+                out.append(changed_snapshot(side, record, seen, digest, projection, before, 0))
+        present = {r.id for r in records}
+        for snap in self.store.by_match_key(self.key, side, pid.lower()):
+            if snap.seen.get(PARENT) == pid and snap.record_id not in present:
+                out.append(replace(snap, deleted=True, dirty=True))
+        return out
+
+    # --- 3. open intents -------------------------------------------------------
+
+    def _resolve_intents(self) -> None:
+        for intent in self.store.open_intents(self.key):
+            target_parent = str(intent.fields.get(PARENT) or "")
+            listed = self.listed[intent.side].get(target_parent)
+            if intent.kind != "create" or not target_parent:
+                with self.store.transaction(self.key) as t:
+                    t.resolve_intent(intent.id)  # updates and deletes are safe to redo
+                continue
+            if listed is None:  # its parent's children could not be read: left open, nothing created
+                continue
+            taken = self.store.linked(self.key, intent.side, [r.id for r in listed])
+            found = next((r for r in listed if r.id not in taken and self._holds(intent, r)), None)
+            with self.store.transaction(self.key) as t:
+                if found is not None:
+                    log.info("child found created before a crash: linked", side=intent.side, record=found.id,
+                             source=intent.source_id)
+                    self.ctx.link(t, intent.side, found.id, intent.source_id)
+                t.resolve_intent(intent.id)
+
+    def _holds(self, intent: Intent, record: Record) -> bool:
+        """Whether *record* holds every value the intent's create wrote."""
+        types = self.ctx.plan.types[intent.side]
+        values = self._seen(intent.side, str(intent.fields[PARENT]), record)
+        return all(
+            same_value(values.get(name), value, types.get(name)) or (is_blank(value) and is_blank(values.get(name)))
+            for name, value in intent.fields.items() if name != PARENT)
+
+    # --- 4. write ----------------------------------------------------------------
+
+    async def _write(self) -> None:
+        name = self.parent.name
+        pairs: list[_Pair] = []
+        done: set[tuple[Side, str]] = set()
+        for side in SIDES:
+            o = other(side)
+            for batch in self.store.dirty(self.key, side):
+                links = self.store.linked(self.key, side, [s.record_id for s in batch])
+                partners = self.store.snapshots(self.key, o, list(links.values()))
+                for snap in batch:
+                    if (side, snap.record_id) in done:
+                        continue
+                    partner = partners.get(links.get(snap.record_id, ""))
+                    if partner is not None:
+                        done.add((o, partner.record_id))
+                    pid = str(snap.seen.get(PARENT) or "")
+                    target_parent = (str(partner.seen.get(PARENT)) if partner is not None
+                                     else self.store.linked(name, side, [pid]).get(pid))
+                    if snap.deleted or (partner is not None and partner.deleted):
+                        await self._deleted(side, snap, partner)
+                        continue
+                    if target_parent is None:
+                        self.ctx.summary.delayed += 1  # waits, dirty, for its parent's link
+                        continue
+                    if partner is None and target_parent not in self.listed[o]:
+                        # What is under the partner parent is not known (its
+                        # read failed; an open intent may have created this
+                        # very child there): nothing is created blind.
+                        self.ctx.summary.delayed += 1
+                        continue
+                    if partner is None:
+                        # A child with the same values, unlinked, under the
+                        # partner parent is its partner (a reset forgot the
+                        # links): linked, not created again.
+                        partner = self._twin(snap, o, target_parent, done)
+                        if partner is not None:
+                            done.add((o, partner.record_id))
+                    views = {side: view(snap), o: view(partner) if partner is not None else None}
+                    plan = self.ctx.plan.plan(views["left"], views["right"])
+                    for s in SIDES:  # the planner writes the match field with a create: not a field here
+                        plan.writes(s).pop(PARENT, None)
+                    parents = {side: pid, o: target_parent}
+                    pairs.append(_Pair({side: snap, o: partner}, plan, parents))
+        if not self.ctx.write:
+            return
+        for target in SIDES:
+            with structlog.contextvars.bound_contextvars(side=target):
+                await self._create_all(target, [p for p in pairs if p.plan.create == target])
+                await self._update_all(target, [p for p in pairs if not p.failed and p.plan.create != target
+                                                and p.plan.writes(target) and p.snaps[target] is not None])
+        self._commit(pairs)
+
+    def _twin(self, snap: Snapshot, side: Side, parent_id: str, taken: set[tuple[Side, str]]) -> Snapshot | None:
+        """An unlinked, live child of *parent_id* on *side* whose values agree with *snap*'s."""
+        candidates = [c for c in self.store.by_match_key(self.key, side, parent_id.lower())
+                      if c.seen.get(PARENT) == parent_id and (side, c.record_id) not in taken]
+        linked = self.store.linked(self.key, side, [c.record_id for c in candidates])
+        for candidate in candidates:
+            if candidate.record_id in linked:
+                continue
+            views = {snap.side: view(snap), side: view(candidate)}
+            plan = self.ctx.plan.plan(views["left"], views["right"])
+            if plan.empty and not plan.conflicts and not plan.problems:
+                return candidate
+        return None
+
+    async def _create_all(self, target: Side, pairs: list[_Pair]) -> None:
+        if not pairs:
+            return
+        source = other(target)
+        with self.store.transaction(self.key) as t:
+            intents = [t.add_intent(Intent(
+                side=target, kind="create", source_id=self._on(p, source).record_id,
+                fields={**p.plan.writes(target), PARENT: p.parents[target]})) for p in pairs]
+        results = await asyncio.gather(*(
+            self._gated(self._create(target, p.parents[target], p.plan.writes(target))) for p in pairs))
+        with self.store.transaction(self.key) as t:
+            for p, intent_id, result in zip(pairs, intents, results):
+                src = self._on(p, source)
+                if isinstance(result, ConnectorError):
+                    p.failed = True
+                    self.ctx.record_failure(t, target, src.record_id, "create", result)
+                    if isinstance(result, ApiError) and 400 <= result.status < 500 and result.status != 409:
+                        t.resolve_intent(intent_id)  # refused before anything was stored
+                    continue
+                snap = written(None, target, result.id, {**p.plan.writes(target), **result.fields,
+                                                         PARENT: p.parents[target]},
+                               self.ctx.projection[target], result.updated_at)
+                t.put_snapshots([snap])
+                self.ctx.link(t, target, result.id, src.record_id)
+                t.resolve_intent(intent_id)
+                p.results[target] = snap
+                self.ctx.summary.created[target] += 1
+        _raise_unreachable(results)
+        self.ctx.checkpoint()
+
+    async def _create(self, target: Side, parent_id: str, fields: Mapping[str, Any]) -> Record | ConnectorError:
+        try:
+            return await self.ctx.connectors[target].under(parent_id).create(fields)
+        except ConnectorError as e:
+            return e
+
+    async def _update_all(self, target: Side, pairs: list[_Pair]) -> None:
+        if not pairs:
+            return
+        results = await asyncio.gather(*(self._gated(self._update(target, p)) for p in pairs))
+        with self.store.transaction(self.key) as t:
+            for p, result in zip(pairs, results):
+                dst = self._on(p, target)
+                if isinstance(result, ConnectorError):
+                    p.failed = True
+                    self.ctx.record_failure(t, target, self._on(p, other(target)).record_id, "update", result)
+                    continue
+                p.results[target] = written(dst, target, dst.record_id, p.plan.writes(target),
+                                            self.ctx.projection[target])
+                self.ctx.summary.updated[target] += 1
+        _raise_unreachable(results)
+
+    async def _update(self, target: Side, p: _Pair) -> Record | None | ConnectorError:
+        try:
+            return await self.ctx.connectors[target].under(p.parents[target]).update(
+                self._on(p, target).record_id, p.plan.writes(target))
+        except ConnectorError as e:
+            return e
+
+    def _commit(self, pairs: list[_Pair]) -> None:
+        """Every pair whose writes all succeeded: in step as of now."""
+        with self.store.transaction(self.key) as t:
+            for p in pairs:
+                if p.failed:
+                    continue  # its source stays dirty; the next cycle retries
+                self.ctx.in_step(t, p.snaps, p.results)
+                left, right = p.snaps["left"], p.snaps["right"]
+                if left is not None and right is not None:
+                    t.link(left.record_id, right.record_id)
+                for c in p.plan.conflicts:
+                    t.add_conflict(ConflictRow(
+                        left_id=left.record_id if left else "", right_id=right.record_id if right else "",
+                        field=f"{c.left_field} -> {c.right_field}", left_value=c.left_value,
+                        right_value=c.right_value, winner=c.winner, rule=c.rule))
+                self.ctx.summary.conflicts += len(p.plan.conflicts)
+                self.ctx.summary.not_created += len(p.plan.skipped_by(SkipKind.CREATE_POLICY))
+                if not p.results:
+                    self.ctx.summary.unchanged += 1
+        self.ctx.checkpoint()
+
+    async def _deleted(self, side: Side, snap: Snapshot, partner: Snapshot | None) -> None:
+        """A child gone from one side: its partner is deleted too when the
+        integration's ``deletions: then: delete`` deletes from that side;
+        otherwise (or never linked) the link ends."""
+        gone, kept = (snap, partner) if snap.deleted else (partner, snap)
+        assert gone is not None
+        gone_side = gone.side
+        deletions = self.parent.integration.deletions
+        delete = (kept is not None and not kept.deleted and deletions is not None
+                  and deletions.side in (gone_side, "both") and any(a.kind == "delete" for a in deletions.then))
+        if delete and kept is not None and self.ctx.write:
+            target = kept.side
+            try:
+                with structlog.contextvars.bound_contextvars(side=target):
+                    await self.ctx.connectors[target].under(str(kept.seen.get(PARENT))).delete(kept.record_id)
+            except (AuthError, TransportError):
+                raise
+            except ConnectorError as e:
+                with self.store.transaction(self.key) as t:
+                    self.ctx.record_failure(t, target, gone.record_id, "delete", e)
+                return
+            self.ctx.summary.deleted[target] += 1
+        if not self.ctx.write:
+            return
+        with self.store.transaction(self.key) as t:
+            t.unlink(gone_side, gone.record_id)
+            t.put_snapshots([self.ctx.synced(gone)])
+            if kept is not None:
+                t.put_snapshots([self.ctx.synced(kept, deleted=True if delete else None)])
+            t.resolve_errors(gone_side, gone.record_id)
+
+    @staticmethod
+    def _on(p: _Pair, side: Side) -> Snapshot:
+        snap = p.snaps[side]
+        assert snap is not None
+        return snap
+
+
+def _raise_unreachable(results: Iterable[object]) -> None:
+    for result in results:
+        if isinstance(result, AuthError) or (isinstance(result, TransportError) and not result.outcome_unknown):
+            raise result  # the app is unreachable or refuses us: stop the cycle

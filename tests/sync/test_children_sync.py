@@ -1,0 +1,179 @@
+"""The child pass of a cycle (syncd.sync._children), over a real state store and real sample apps.
+
+Each test joins two sample apps with an integration that syncs the
+contacts' notes, and runs cycles through :class:`syncd.sync.Cycles`, as
+the daemon and the commands do. A crash's leftovers (an open create
+intent, the note the app stored before syncd heard back) are made the way
+a crash leaves them: the intent recorded through a store transaction, the
+note created in the app.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sync_support import write_pair
+
+from syncd.config import Config, load_config
+from syncd.sampleapp import AuthMode, SampleApp
+from syncd.state import Intent
+from syncd.sync import Cycles, error_entries, errors_status
+from syncd.sync._children import PARENT
+
+LEFT_TOKEN, RIGHT_TOKEN = "left-token-0123", "right-token-4567"
+Pair = tuple[Config, SampleApp, SampleApp]
+NOTES = "pair/notes"  # the child object's state key
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def pair(sample_app: Callable[..., SampleApp], tmp_path: Path) -> Callable[..., Pair]:
+    """``pair(left_n, extra)``: two apps joined by ``pair`` (contacts and their notes), its config loaded."""
+    def make(left_n: int = 2, extra: str = "") -> Pair:
+        left = sample_app(n=left_n, auth=AuthMode.BEARER, token=LEFT_TOKEN, seed=1)
+        right = sample_app(n=0, auth=AuthMode.BEARER, token=RIGHT_TOKEN, seed=2)
+        directory = tmp_path / "config"
+        write_pair(directory, left.url, right.url, """\
+match: {left: email, right: email}
+fields:
+  - {left: email, right: email}
+children:
+  - left: notes
+    right: notes
+    fields:
+      - {left: body, right: body}
+""" + extra)
+        return load_config(directory, environ={"LEFT_TOKEN": LEFT_TOKEN, "RIGHT_TOKEN": RIGHT_TOKEN}), left, right
+
+    return make
+
+
+def partner(left: SampleApp, right: SampleApp, left_id: str) -> str:
+    email = left.store.get(left_id)["email"]  # type: ignore[index]
+    return next(c["id"] for c in right.store.all() if c["email"] == email)
+
+
+def note_posts(app: SampleApp) -> int:
+    return sum(1 for r in app.requests.all() if r.method == "POST" and r.path.endswith("/notes"))
+
+
+@pytest.mark.anyio
+async def test_an_open_create_intent_waits_while_its_parent_cannot_be_read_then_adopts_the_note(pair: Any) -> None:
+    config, left, right = pair()
+    with Cycles.open(config) as cycles:
+        await cycles.run("pair", origin="once")  # contacts linked, no notes yet
+        a = left.store.ids()[0]
+        b = partner(left, right, a)
+        note = left.children.create("notes", a, {"body": "call back"})
+        # What a kill -9 between the POST and its commit leaves: the note on
+        # the right, and the intent that says it may be there.
+        right.children.create("notes", b, {"body": "call back"})
+        with cycles.store.transaction(NOTES) as t:
+            t.add_intent(Intent(side="right", kind="create", source_id=note["id"],
+                                fields={"body": "call back", PARENT: b}))
+        right.faults.add(status=404, method="GET", path_prefix=f"/contacts/{b}/notes")
+        right.requests.clear()
+
+        summary = await cycles.run("pair", origin="once")
+
+        # The right contact's notes could not be read: nothing is created blind.
+        assert summary.children["notes"]["errors"] == 1
+        assert note_posts(right) == 0
+        assert len(cycles.store.open_intents(NOTES)) == 1
+
+        summary = await cycles.run("pair", origin="once")
+
+        assert note_posts(right) == 0 and summary.children["notes"]["created"] == {"left": 0, "right": 0}
+        [adopted] = right.children.all("notes", b)
+        assert cycles.store.linked(NOTES, "left", [note["id"]]) == {note["id"]: adopted["id"]}
+        assert cycles.store.open_intents(NOTES) == []
+        assert error_entries(cycles.store, "pair") == []  # the notes read again: the read error is over
+
+
+@pytest.mark.anyio
+async def test_a_note_that_cannot_be_written_is_an_open_error_of_the_integration_naming_its_object(
+        pair: Any) -> None:
+    config, left, right = pair()
+    with Cycles.open(config) as cycles:
+        await cycles.run("pair", origin="once")
+        a = left.store.ids()[0]
+        left.children.create("notes", a, {"body": "refused"})
+        right.faults.add(status=422, method="POST", path_prefix="/contacts/", times=None)
+
+        summary = await cycles.run("pair", origin="once")
+
+        assert summary.errors == 1 and summary.outcome == "errors"
+        [entry] = error_entries(cycles.store, "pair")
+        assert (entry["object"], entry["operation"], entry["side"], entry["record_side"]) == (
+            "notes", "create", "right", "left")
+        status = errors_status(cycles.store, "pair")
+        assert status["open_errors"] == 1 and status["errors_preview"][0]["object"] == "notes"
+
+        right.faults.clear()
+        await cycles.run("pair", origin="once")
+        assert error_entries(cycles.store, "pair") == []
+        assert [n["body"] for n in right.children.all("notes")] == ["refused"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("extra", "kept"), [("deletions: {from: both, then: delete}\n", []),
+                                             ("", ["goes"])])
+async def test_a_note_deleted_on_one_side_is_deleted_on_the_other_only_when_deletions_say_delete(
+        pair: Any, extra: str, kept: list[str]) -> None:
+    config, left, right = pair(extra=extra)
+    with Cycles.open(config) as cycles:
+        a = left.store.ids()[0]
+        note = left.children.create("notes", a, {"body": "goes"})
+        await cycles.run("pair", origin="once")
+        assert [n["body"] for n in right.children.all("notes")] == ["goes"]
+        left.children.delete("notes", a, note["id"])
+
+        await cycles.run("pair", origin="once")
+
+        assert [n["body"] for n in right.children.all("notes")] == kept
+        assert cycles.store.linked(NOTES, "left", [note["id"]]) == {}
+        # and nothing comes back: a kept note is not created again on the left
+        await cycles.run("pair", origin="once")
+        assert left.children.all("notes") == []
+
+
+@pytest.mark.anyio
+async def test_a_contact_gone_from_its_app_is_not_asked_for_its_notes(pair: Any) -> None:
+    config, left, right = pair(left_n=20)  # one gone of 20: within the deletion guard's limit
+    with Cycles.open(config) as cycles:
+        a = left.store.ids()[0]
+        left.children.create("notes", a, {"body": "stays on the right"})
+        await cycles.run("pair", origin="once")
+        b = partner(left, right, a)
+        left.store.delete(a)  # no deletions: in the config, so its partner stays
+        left.requests.clear()
+
+        full = await cycles.run("pair", origin="once", full=True)  # the full read finds it gone
+        right.store.update(b, first_name="Changed")
+        changed = await cycles.run("pair", origin="once")  # its partner changed
+
+        assert full.errors == changed.errors == 0
+        assert not [r for r in left.requests.all() if r.path == f"/contacts/{a}/notes"]
+        assert [n["body"] for n in right.children.all("notes", b)] == ["stays on the right"]
+
+
+@pytest.mark.anyio
+async def test_reset_forgets_the_state_of_child_objects_even_of_one_no_longer_configured(pair: Any) -> None:
+    config, left, _ = pair()
+    left.children.create("notes", left.store.ids()[0], {"body": "kept in the state"})
+    with Cycles.open(config) as cycles:
+        await cycles.run("pair", origin="once")
+        assert cycles.store.integrations() == ["pair", NOTES]
+        without = replace(config, integrations={"pair": replace(config.integrations["pair"], children=())})
+
+        Cycles(without, cycles.store).forget("pair")
+
+        assert cycles.store.integrations() == []
