@@ -27,6 +27,7 @@ import structlog
 
 from syncd.connector import AuthError, ConnectorError, Record, TransportError
 from syncd.state import RecordErrorRow, Side, Snapshot
+from syncd.sync._children import child_states
 from syncd.sync._context import other
 from syncd.sync._cycle import Cycle
 from syncd.sync._factory import Cycles
@@ -41,9 +42,18 @@ log = structlog.get_logger("syncd.sync")
 class UnknownErrors(LookupError):
     """Error ids that are not open errors of the integration (never were, or resolved already)."""
 
-    def __init__(self, name: str, ids: Sequence[int]) -> None:
+    def __init__(self, name: str, ids: Sequence[int], children: Mapping[int, str] | None = None) -> None:
         self.ids = list(ids)
+        children = children or {}
         listed = ", ".join(str(i) for i in ids)
+        if ids and all(i in children for i in ids):
+            # Errors of child objects (notes, tasks): listed with the parent's, but
+            # not retried one by one: their parent's next read retries them.
+            objects = ", ".join(dict.fromkeys(children[i] for i in ids))
+            super().__init__(
+                f"error {listed} is about {objects} (a child object): it is retried by the next cycle "
+                f"that reads its contact, not one by one: `syncd sync {name}` runs one now")
+            return
         super().__init__(
             f"no open error {listed} in integration {name!r} (resolved already, or never one): "
             f"`syncd errors {name}` lists the open ones")
@@ -182,7 +192,9 @@ async def retry_errors(cycles: Cycles, name: str, ids: Sequence[int] | None) -> 
     if ids is not None:
         unknown = [i for i in ids if i not in by_id]
         if unknown:
-            raise UnknownErrors(name, unknown)
+            children = {e.id: child for key, child in child_states(store, name)
+                        for e in store.errors(key, limit=1_000_000)}
+            raise UnknownErrors(name, unknown, children)
         chosen = [by_id[i] for i in dict.fromkeys(ids)]
     else:
         chosen = list(reversed(open_errors))  # oldest first

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from collections.abc import Callable
 from typing import Any
 
@@ -165,6 +167,13 @@ def test_syncd_errors_lists_a_note_that_could_not_be_written_naming_its_object(p
     assert "pair: 1 open error, newest first" in result.stdout
     assert "create on the right side, from left notes record 1: " in result.stdout, result.stdout
     assert "answered HTTP 422" in result.stdout
+    [error] = json.loads(p.syncd("errors", "pair", "--json").stdout)
+    assert error["object"] == "notes"
+    # not retried one by one: the message says what does retry it
+    retried = p.syncd("errors", "pair", "--retry", str(error["id"]))
+    assert retried.returncode == 2, retried.stdout + retried.stderr
+    assert (f"error {error['id']} is about notes (a child object): it is retried by the next cycle that "
+            "reads its contact, not one by one: `syncd sync pair` runs one now") in retried.stderr
 
 
 def test_a_note_changed_on_both_sides_is_a_conflict_that_syncd_conflicts_lists(pair: Callable[..., Pair]) -> None:
