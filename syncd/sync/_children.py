@@ -117,7 +117,7 @@ class ChildPass:
     """One child object's pass of a cycle (see the module docstring)."""
 
     def __init__(self, parent: CycleContext, child: ChildSync, plan: IntegrationPlan,
-                 connectors: dict[Side, Connector], *, full: bool) -> None:
+                 connectors: dict[Side, Connector], *, full: bool, partial: bool = False) -> None:
         integration = child_integration(parent.integration, child)
         self.parent = parent
         self.child = child
@@ -128,7 +128,11 @@ class ChildPass:
             stop=parent.stop)
         self.key = integration.name
         store = parent.store
-        self.full = full or any(store.side_state(self.key, s).last_full_read is None for s in SIDES)
+        # A partial pass (a webhook's or a retry's round) reads the parents
+        # it was given; the first full pass is a cycle's.
+        self.partial = partial
+        self.full = not partial and (full or any(store.side_state(self.key, s).last_full_read is None
+                                                 for s in SIDES))
         self.listed: dict[Side, dict[str, list[Record]]] = {"left": {}, "right": {}}  # parent id -> children
         limit = min((c.spec.rate_limit.max_concurrency or _CONCURRENCY) for c in connectors.values())
         self.gate = asyncio.Semaphore(max(1, limit))
@@ -143,6 +147,9 @@ class ChildPass:
             await self._read(self._parents())
             self._resolve_intents()
             await self._write()
+            if self.partial:  # a few parents only: the cursors say nothing of the others
+                self._report()
+                return
             # Done: the parents read up to the parents' cursors had their
             # children handled (see children_cursor).
             with self.store.transaction(self.key) as t:
@@ -151,6 +158,9 @@ class ChildPass:
                     t.set_side_state(side, SideState(
                         cursor=self.store.side_state(self.parent.name, side).cursor,
                         last_full_read=started if self.full else before.last_full_read))
+        self._report()
+
+    def _report(self) -> None:
         summary = self.ctx.summary
         self.parent.summary.children[self.child.left] = summary.child_counts()
         self.parent.summary.errors += summary.errors

@@ -69,10 +69,7 @@ class Cycle:
                 await reader.read(side, full[side])
             self._resolve_intents_by_match()
             await self.writer().apply()
-            if not ctx.dry_run and ctx.write:
-                # after the parents' writes are committed: new parent links exist
-                for child, plan, connectors in self.children:
-                    await ChildPass(ctx, child, plan, connectors, full=self.force_full).run()
+            await self.sync_children()
         except ConnectorError as e:
             # credentials refused, an app down or refusing a read past its
             # retries (a 5xx, or a 4xx from a wrong path): nothing to go on with
@@ -80,6 +77,19 @@ class Cycle:
         except CycleStopped:
             ctx.summary.stopped = True
         return ctx.summary
+
+    async def sync_children(self, *, partial: bool = False) -> None:
+        """The child passes, after the parents' writes are committed (new
+        parent links exist): of the parents this cycle touched. *partial*:
+        a round of chosen records (a webhook, a retry), not a cycle of the
+        schedule: no full pass, and the children's cursors stay where the
+        last cycle left them (a round reads a few parents only)."""
+        ctx = self.ctx
+        if ctx.dry_run or not ctx.write:
+            return
+        for child, plan, connectors in self.children:
+            await ChildPass(ctx, child, plan, connectors, full=self.force_full and not partial,
+                            partial=partial).run()
 
     def writer(self, *, enforce_backoff: bool = True) -> Writer:
         """The writer of this cycle, once reading is done: it knows the open

@@ -156,6 +156,11 @@ async def sync_records(cycle: Cycle, records: Sequence[tuple[Side, str]],
         if fresh[side]:
             await writer.apply_records(side, fresh[side])
     for side in ("left", "right"):
+        # Their children (notes, tasks) too: a note added bumps its contact,
+        # and the contact's webhook is all the app sends.
+        ctx.touched[side].update(snap.record_id for snap in fresh[side])
+    await cycle.sync_children(partial=True)
+    for side in ("left", "right"):
         for snap in fresh[side]:
             outcomes[(side, snap.record_id)] = _outcome(cycle, side, snap.record_id)
     return [outcomes[key] for key in dict.fromkeys(records) if key in outcomes]

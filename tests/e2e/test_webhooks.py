@@ -272,3 +272,26 @@ def test_a_late_or_replayed_event_never_brings_back_an_older_record(pair, daemon
         d.wait_for("webhook round", count=1 if data is newer else 2)
     assert right()["first_name"] == "Newer"
     assert d.named("webhook record older than the one last read: ignored")
+
+
+def test_a_note_added_to_a_contact_arrives_with_the_contacts_webhook(pair, daemon) -> None:
+    # The app sends only the contact's event (a note bumps its contact): the
+    # round reads that contact's notes, without waiting for a cycle.
+    p: Pair = pair(left_n=3)
+    p.daemon_settings += SETTINGS
+    left = {"connector": "sampleapp", "object": "contacts",
+            "settings": {"url": p.left.url, "token": "${env:LEFT_TOKEN}", "webhook_secret": "${env:WEBHOOK_SECRET}"}}
+    notes = {"left": "notes", "right": "notes", "fields": [{"left": "body", "right": "body"}]}
+    p.write(extra={"schedule": "every 1 hour", "left": left, "children": [notes]})
+    p.left.webhooks.secret = SECRET
+    d, route, _ = _start(p, daemon)
+    _register(d, route)
+    contact = p.left.store.all()[0]
+    partner = by_email(p.right)[contact["email"].lower()]
+    p.left.children.create("notes", contact["id"], {"body": "called, will buy"})
+    _wait(lambda: [n["body"] for n in p.right.children.all("notes", partner["id"])] == ["called, will buy"],
+          "the note under the partner contact on the right")
+    assert len(d.named("cycle finished")) == 1  # the first one only
+    # and the next scheduled view changes nothing: no duplicate
+    assert d.cli("sync", "pair").returncode == 0
+    assert [n["body"] for n in p.right.children.all("notes", partner["id"])] == ["called, will buy"]

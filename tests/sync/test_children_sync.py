@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from sync_support import write_pair
 from syncd.config import Config, load_config
 from syncd.sampleapp import AuthMode, SampleApp
 from syncd.state import Intent
-from syncd.sync import Cycles, error_entries, errors_status
+from syncd.sync import Cycles, error_entries, errors_status, sync_records
 from syncd.sync._children import PARENT
 
 LEFT_TOKEN, RIGHT_TOKEN = "left-token-0123", "right-token-4567"
@@ -177,3 +178,25 @@ async def test_reset_forgets_the_state_of_child_objects_even_of_one_no_longer_co
         Cycles(without, cycles.store).forget("pair")
 
         assert cycles.store.integrations() == []
+
+
+@pytest.mark.anyio
+async def test_a_round_of_chosen_records_syncs_their_notes_and_leaves_the_child_cursors_alone(pair: Any) -> None:
+    # A webhook's or a retry's round reads a few contacts' notes; the child
+    # pass's cursor (where a cycle's read of the parents must reach back to,
+    # after a crash between the passes) is a cycle's to move, never a round's.
+    config, left, right = pair()
+    with Cycles.open(config) as cycles:
+        await cycles.run("pair", origin="once")
+        a = left.store.ids()[0]
+        left.children.create("notes", a, {"body": "called"})
+        behind = {side: replace(cycles.store.side_state(NOTES, side), cursor=datetime(2020, 1, 1, tzinfo=UTC))
+                  for side in ("left", "right")}
+        with cycles.store.transaction(NOTES) as t:
+            for side, state in behind.items():
+                t.set_side_state(side, state)
+        async with cycles.cycle("pair", origin="webhook") as cycle:
+            [outcome] = await sync_records(cycle, [("left", a)])
+        assert outcome.ok, outcome
+        assert [n["body"] for n in right.children.all("notes", partner(left, right, a))] == ["called"]
+        assert {side: cycles.store.side_state(NOTES, side) for side in ("left", "right")} == behind
