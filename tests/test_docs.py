@@ -201,3 +201,38 @@ def test_a_field_without_write_is_documented_as_read_only(tmp_path: Path) -> Non
     assert "page number in `page` from 1, page count at `pages`" in page
     assert "```text\nExample CRM, API v2:\n  https://example.com/api\n```" in page
     assert "## Webhooks\n\nNone declared.\n" in page
+
+
+def test_every_kind_of_auth_and_pagination_is_described(tmp_path: Path) -> None:
+    from syncd.config import render_connector_page
+
+    objects = (
+        "objects:\n"
+        "  a: {id: id, fields: {x: {path: x}}, list: {path: /a, pagination: {type: offset, param: offset,"
+        " limit_param: limit, total: total, max_pages: 5}}}\n"
+        "  b: {id: id, fields: {x: {path: x}}, list: {path: /b, pagination: {type: next_url, next: links.next}}}\n"
+        "  c: {id: id, fields: {x: {path: x}}, list: {path: /c, pagination: {type: link_header}}}\n")
+    auths = {
+        "{type: oauth2_refresh_token, token_url: 'https://login.example.com/token', client_id: cid,"
+        " client_secret: '{{ settings.secret }}', refresh_token: '{{ settings.refresh }}', scopes: [api],"
+        " client_auth: basic}":
+            ["OAuth 2, grant `refresh_token`: tokens from `https://login.example.com/token`, client `cid` "
+             "(secret `{{ settings.secret }}`, sent as HTTP Basic).", "Refresh token: `{{ settings.refresh }}`.",
+             "Scopes: `api`."],
+        "{type: api_key, in: query, name: key, value: '{{ settings.secret }}'}":
+            ["API key in the query parameter `key`: `{{ settings.secret }}`."],
+        "{type: none}": ["None: requests carry no credentials."],
+    }
+    for i, (auth, expected) in enumerate(auths.items()):
+        path = tmp_path / f"spec{i}.yaml"
+        path.write_text(f"connector: s{i}\ntitle: S\nbase_url: https://s.example.com\n"
+                        "settings:\n  secret: {description: s, secret: true}\n"
+                        "  refresh: {description: r, secret: true}\n"
+                        f"auth: {auth}\n{objects}")
+        page = render_connector_page(load_connector_file(path), f"connectors.d/spec{i}.yaml")
+        for line in expected:
+            assert line in page, (line, page)
+    assert "offset in `offset`, page size in `limit`, total at `total`; at most 5 pages" in page
+    assert "next page's URL at `links.next`" in page
+    assert '`Link` header, `rel="next"`' in page
+    assert "No rate limit declared" in page

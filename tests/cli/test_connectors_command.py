@@ -117,3 +117,24 @@ def test_a_named_directory_that_does_not_exist_is_a_usage_error(run_syncd, tmp_p
     assert "does not exist" in result.stderr and result.stdout == ""
     from_env = run_syncd("connectors", env={"SYNCD_CONFIG": str(tmp_path / "missing")})
     assert from_env.returncode == 2
+
+
+def test_a_broken_override_hides_the_shipped_spec_and_a_second_definition_is_an_error(
+        run_syncd, tmp_path: Path) -> None:
+    # As the loader has it: a broken local `sampleapp` makes the name unusable
+    # (the shipped one is not used in its place), and one folder may define a
+    # name once.
+    specs = tmp_path / "connectors.d"
+    specs.mkdir()
+    (specs / "a.yaml").write_text(_LOCAL_SPEC)
+    (specs / "b.yaml").write_text(_LOCAL_SPEC.replace("title: My CRM", "title: Again"))
+    (specs / "sampleapp.yaml").write_text("connector: sampleapp\ntitle: Broken\nbase_url: https://x.example.com\n")
+    result = run_syncd("connectors", "-c", str(tmp_path))
+    assert result.returncode == 78
+    assert f"{specs}/b.yaml:1:12: error: connector 'mycrm' is already defined in {specs}/a.yaml" in result.stderr
+    assert f"{specs}/sampleapp.yaml:1:1: error:" in result.stderr and "objects" in result.stderr
+    assert "syncd: error: 2 connector spec files could not be read" in result.stderr
+    lines = result.stdout.splitlines()
+    assert f"mycrm: My CRM (local, {specs}/a.yaml)" in lines
+    assert not any(line.startswith(("sampleapp:", "mycrm: Again")) for line in lines)
+    assert "hubspot: HubSpot CRM (shipped)" in lines
