@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Write the configuration reference (docs/reference/*.md) from the JSON Schemas.
+"""Write the configuration reference (docs/reference/*.md) from the JSON Schemas,
+and the shipped connectors' pages (docs/connectors/*.md) from connectors.d/.
 
 The schemas in ``schemas/`` are the single source of truth; this script turns
 each into one Markdown page with a section per key path (``auth.token``,
@@ -9,9 +10,13 @@ default, allowed values, template variables, description and examples.
     python docs/generate_reference.py          # (re)write the pages
     python docs/generate_reference.py --check  # exit 1 and list stale pages
 
-The output depends only on the schemas, so it is the same on every machine;
-``tests/config/test_schemas.py`` fails when a checked-in page is stale.
-Only the standard library and PyYAML are used.
+A connector's page (``syncd.config.render_connector_page``) gives its
+settings, authentication, limits, objects with their fields and operations,
+and webhooks, from the built spec, plus the spec file's header comment.
+
+The output depends only on the schemas and the specs, so it is the same on
+every machine; ``tests/config/test_schemas.py`` and ``tests/test_docs.py``
+fail when a checked-in page is stale (or a page is left of a removed spec).
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ if str(_ROOT) not in sys.path:  # run as a script from a source checkout
 from syncd._resources import SCHEMA_KINDS, load_schema  # noqa: E402
 
 REFERENCE_DIR = _DOCS / "reference"
+CONNECTOR_DOCS_DIR = _DOCS / "connectors"
+CONNECTOR_SPECS_DIR = _ROOT / "connectors.d"
 
 # What each kind of file is called where users meet it.
 _FILE_NAMES = {
@@ -349,24 +356,52 @@ def render_index() -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_all() -> dict[Path, str]:
-    """Every generated file, by path, with its expected content."""
+def render_reference() -> dict[Path, str]:
+    """The configuration reference pages, by path, with their expected content."""
     pages = {REFERENCE_DIR / f"{kind}.md": render(kind) for kind in SCHEMA_KINDS}
     pages[REFERENCE_DIR / "README.md"] = render_index()
     return pages
 
 
-def stale_files() -> list[Path]:
-    """The generated files that are missing or differ from what the schemas give."""
+def render_connector_docs() -> dict[Path, str]:
+    """A page per spec in connectors.d/ and their index, by path."""
+    from syncd.config import header_comment, load_connector_file, render_connector_index, render_connector_page
+
+    specs = []
+    pages = {}
+    for path in sorted(CONNECTOR_SPECS_DIR.glob("*.yaml")):
+        spec = load_connector_file(path, _shown(path))
+        specs.append(spec)
+        header = header_comment(path.read_text(encoding="utf-8"))
+        pages[CONNECTOR_DOCS_DIR / f"{spec.name}.md"] = render_connector_page(spec, _shown(path), header)
+    pages[CONNECTOR_DOCS_DIR / "README.md"] = render_connector_index(specs)
+    return pages
+
+
+def render_all() -> dict[Path, str]:
+    """Every generated file, by path, with its expected content."""
+    return {**render_reference(), **render_connector_docs()}
+
+
+def stale_files(pages: Mapping[Path, str] | None = None) -> list[Path]:
+    """The generated files (of *pages*, default all) that are missing or
+    differ from what the schemas and specs give, and the pages in a
+    generated folder that nothing generates any more (a removed spec's)."""
+    pages = render_all() if pages is None else pages
     stale = []
-    for path, text in render_all().items():
+    for path, text in pages.items():
         try:
             current = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             current = None
         if current != text:
             stale.append(path)
-    return stale
+    return stale + _orphans(pages)
+
+
+def _orphans(pages: Mapping[Path, str]) -> list[Path]:
+    folders = {path.parent for path in pages}
+    return sorted(p for folder in folders for p in folder.glob("*.md") if p not in pages)
 
 
 def _shown(path: Path) -> str:
@@ -389,10 +424,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("run: python docs/generate_reference.py", file=sys.stderr)
             return 1
         return 0
-    REFERENCE_DIR.mkdir(parents=True, exist_ok=True)
-    for path, text in render_all().items():
+    pages = render_all()
+    for path, text in pages.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8", newline="\n")
         print(f"wrote {_shown(path)}")
+    for path in _orphans(pages):
+        path.unlink()
+        print(f"removed {_shown(path)}")
     return 0
 
 

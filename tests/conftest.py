@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -52,3 +56,20 @@ def sample_app() -> Iterator[Callable[..., SampleApp]]:
         app.stop()
     for app in started:  # an exception inside the fake app is a bug, even if answered 500
         assert not app.server_errors, app.server_errors
+
+
+@pytest.fixture
+def reference_generator() -> ModuleType:
+    """docs/generate_reference.py, imported fresh (it is a script, not a
+    package module): the reference and docs/connectors/ pages."""
+    name = "_syncd_docs_generate_reference"
+    path = Path(__file__).resolve().parents[1] / "docs" / "generate_reference.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is built
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[name]
+    return module

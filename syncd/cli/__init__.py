@@ -30,6 +30,8 @@ docs (in the syncd source tree):
   systemd/README.md     running syncd as a systemd service
   docs/                 how sync works, the daemon, writing connectors
   docs/reference/       every config key, from the JSON Schemas
+  docs/connectors/      the shipped connectors: settings, objects, limits
+  syncd connectors      the connector specs shipped and in DIR/connectors.d
   syncd schema KIND     a config file's JSON Schema, for editors and tools
   syncd COMMAND --help  one command's options
 """
@@ -48,6 +50,7 @@ def _commands() -> list[ModuleType]:
         _bulk,
         _check,
         _conflicts,
+        _connectors,
         _demo,
         _errors,
         _once,
@@ -62,7 +65,7 @@ def _commands() -> list[ModuleType]:
     )
 
     return [_validate, _check, _once, _run, _reload, _status, _sync, _errors, _conflicts, _reset, _bulk,
-            _webhooks, _schema, _demo]
+            _webhooks, _connectors, _schema, _demo]
 
 
 def build_parser() -> argparse.ArgumentParser:

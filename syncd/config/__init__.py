@@ -12,14 +12,26 @@ Exceptions::
     ConfigError      the tree is invalid; .problems holds every Problem
     SpecError        one document's key path + message (from build_connector)
     FileNotFoundError / NotADirectoryError   the config directory is missing
+
+``connector_files(DIR)`` reads each connector spec file on its own (for
+``syncd connectors``); ``render_connector_page`` and ``connector_summary``
+say what a spec offers (``docs/connectors/``).
 """
 
+from syncd.config._connector_docs import (
+    connector_summary,
+    header_comment,
+    render_connector_index,
+    render_connector_page,
+)
 from syncd.config._connector_spec import build_connector
 from syncd.config._errors import ConfigError, Problem, SpecError, format_key_path
 from syncd.config._integration import parse_duration, parse_schedule
 from syncd.config._load import (
     DEFAULT_CONFIG_DIR,
+    ConnectorFile,
     config_directory,
+    connector_files,
     is_config_file,
     load_config,
     load_connector_file,
@@ -84,6 +96,7 @@ __all__ = [
     "BearerAuth",
     "Config",
     "ConfigError",
+    "ConnectorFile",
     "ConnectorSpec",
     "CursorPagination",
     "BudgetTiers",
@@ -127,6 +140,9 @@ __all__ = [
     "WebhookVerify",
     "build_connector",
     "config_directory",
+    "connector_files",
+    "connector_summary",
+    "header_comment",
     "is_config_file",
     "format_key_path",
     "is_reference",
@@ -135,5 +151,7 @@ __all__ = [
     "load_daemon_settings",
     "parse_duration",
     "parse_schedule",
+    "render_connector_index",
+    "render_connector_page",
     "resolve_reference",
 ]

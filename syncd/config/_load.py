@@ -36,7 +36,7 @@ from syncd.config._model import Config, ConnectorSpec, DaemonSettings, Integrati
 from syncd.config._validate import validate_document
 from syncd.config._yaml import YamlDoc, load_yaml, load_yaml_file, read_yaml_text
 
-__all__ = ["DEFAULT_CONFIG_DIR", "config_directory", "is_config_file", "load_config", "load_connector_file", "load_daemon_settings"]
+__all__ = ["DEFAULT_CONFIG_DIR", "ConnectorFile", "config_directory", "connector_files", "is_config_file", "load_config", "load_connector_file", "load_daemon_settings"]
 
 DEFAULT_CONFIG_DIR = "/etc/syncd"
 # Editor backups and swap files sit next to the real files; never load them.
@@ -136,6 +136,36 @@ def load_connector_file(path: Path | str, shown: str | None = None) -> Connector
     return spec
 
 
+@dataclass(frozen=True)
+class ConnectorFile:
+    """One connector spec file as read: its spec, or why there is none."""
+
+    file: str  # as named in messages
+    shipped: bool  # from syncd's own connectors.d, not the config directory's
+    name: str | None  # its `connector:`, when the file says
+    spec: ConnectorSpec | None  # None when the file has problems
+    problems: tuple[Problem, ...] = ()
+    duplicate: bool = False  # a second file of its folder with the same `connector:`
+
+
+def _read_folder(files: Iterable[tuple[Path, str]], shipped: bool) -> list[ConnectorFile]:
+    # Names clash within one folder only: a user spec overriding a
+    # shipped one is the intended way to change a shipped connector.
+    defined: dict[str, str] = {}
+    read = []
+    for path, file in files:
+        spec, doc, problems = _connector(path, file)
+        name = _name(doc, "connector")
+        duplicate = name is not None and name in defined
+        if name is not None and duplicate:
+            problems.append(doc.problem(
+                ("connector",), f"connector '{name}' is already defined in {defined[name]}"))
+        elif name is not None:
+            defined[name] = file
+        read.append(ConnectorFile(file, shipped, name, None if problems else spec, tuple(problems), duplicate))
+    return read
+
+
 @dataclass
 class _Connectors:
     """Connector specs by name, with where each name was defined."""
@@ -144,27 +174,37 @@ class _Connectors:
     unusable: set[str] = field(default_factory=set)  # defined, but the file is broken
     problems: list[Problem] = field(default_factory=list)
 
-    def add_folder(self, files: Iterable[tuple[Path, str]]) -> None:
-        # Names clash within one folder only: a user spec overriding a
-        # shipped one is the intended way to change a shipped connector.
-        defined: dict[str, str] = {}
-        for path, file in files:
-            spec, doc, problems = _connector(path, file)
-            self.problems += problems
-            name = _name(doc, "connector")
-            if name is None:
+    def add_folder(self, files: Iterable[ConnectorFile]) -> None:
+        for f in files:
+            self.problems += f.problems
+            if f.name is None or f.duplicate:
                 continue
-            if name in defined:
-                self.problems.append(doc.problem(
-                    ("connector",), f"connector '{name}' is already defined in {defined[name]}"))
-                continue
-            defined[name] = file
-            if spec is None:
-                self.specs.pop(name, None)
-                self.unusable.add(name)
+            if f.spec is None:
+                self.specs.pop(f.name, None)
+                self.unusable.add(f.name)
             else:
-                self.specs[name] = spec
-                self.unusable.discard(name)
+                self.specs[f.name] = f.spec
+                self.unusable.discard(f.name)
+
+
+def _local_files(config_dir: Path, shown_dir: str) -> list[ConnectorFile]:
+    return _read_folder(((p, _shown(shown_dir, "connectors.d", p.name))
+                         for p in _yaml_files(config_dir / "connectors.d")), shipped=False)
+
+
+def connector_files(
+    directory: Path | str | None = None, *, environ: Mapping[str, str] | None = None, local: bool = True,
+) -> list[ConnectorFile]:
+    """Every connector spec file, shipped ones first, then the config
+    directory's (*local* False: the shipped ones only), each with its spec
+    or its problems: what ``syncd connectors`` lists, where one broken file
+    must not hide the others. Raises FileNotFoundError or
+    NotADirectoryError when the config directory is missing."""
+    files = _read_folder(_shipped_files(), shipped=True)
+    if local:
+        config_dir, shown_dir = _existing_directory(directory, os.environ if environ is None else environ)
+        files += _local_files(config_dir, shown_dir)
+    return files
 
 
 def _shipped_files() -> list[tuple[Path, str]]:
@@ -258,9 +298,8 @@ def load_config(
 
     connectors = _Connectors()
     if shipped:
-        connectors.add_folder(_shipped_files())
-    connectors.add_folder(
-        (p, _shown(shown_dir, "connectors.d", p.name)) for p in _yaml_files(config_dir / "connectors.d"))
+        connectors.add_folder(_read_folder(_shipped_files(), shipped=True))
+    connectors.add_folder(_local_files(config_dir, shown_dir))
     problems += connectors.problems
 
     integrations: dict[str, Integration] = {}

@@ -9,10 +9,8 @@ typical mistake is reported as exactly one error, at the key to fix.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import re
-import sys
 import textwrap
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -308,32 +306,20 @@ def test_expression_examples_compile_and_use_only_their_variables(
 # --------------------------------------------------------------------------- generated reference
 
 
-def _generator() -> ModuleType:
-    """docs/generate_reference.py, imported fresh (it is a script, not a package module)."""
-    name = "_syncd_docs_generate_reference"
-    spec = importlib.util.spec_from_file_location(name, ROOT / "docs" / "generate_reference.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the class is built
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        del sys.modules[name]
-    return module
-
-
-def test_reference_docs_are_fresh() -> None:
-    stale = _generator().stale_files()
+def test_reference_docs_are_fresh(reference_generator: ModuleType) -> None:
+    stale = reference_generator.stale_files(reference_generator.render_reference())
     assert not stale, (
         "stale reference docs: " + ", ".join(str(p.relative_to(ROOT)) for p in stale)
         + "; run: python docs/generate_reference.py"
     )
 
 
-def test_reference_check_mode_reports_and_does_not_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def test_reference_check_mode_reports_and_does_not_write(reference_generator: ModuleType, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
-    gen = _generator()
+    gen = reference_generator
     monkeypatch.setattr(gen, "REFERENCE_DIR", tmp_path)
+    monkeypatch.setattr(gen, "CONNECTOR_DOCS_DIR", tmp_path / "connectors")
     assert gen.main(["--check"]) == 1
     assert list(tmp_path.iterdir()) == []
     assert "stale:" in capsys.readouterr().err
