@@ -36,6 +36,8 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q -e '.[test]'
 # Three workers (pytest-xdist) on two cores: the e2e tests mostly wait on
-# processes and timers (two workers kept the cores 52 % busy); `-n 0`
-# after it runs the tests in this process (e.g. with --pdb).
-exec .venv/bin/pytest -n 3 "$@"
+# processes and timers (two workers kept the cores 52 % busy). Work
+# stealing: with the default split, one worker was left with a run of long
+# e2e tests at the end while the others idled. `-n 0` after it runs the
+# tests in this process (e.g. with --pdb).
+exec .venv/bin/pytest -n 3 --dist worksteal "$@"

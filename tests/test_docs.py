@@ -86,7 +86,7 @@ def test_ci_runs_the_readme_test_command() -> None:
     # the script installs what the tests need, then runs pytest with the arguments given
     script = (REPO / "tests" / "run.sh").read_text()
     assert all(package in script for package in ("systemd", "chromium", "chromium-driver"))
-    workers = re.fullmatch(r'.*\.venv/bin/pytest -n (\d+) "\$@"', script.rstrip().splitlines()[-1])
+    workers = re.fullmatch(r'.*\.venv/bin/pytest -n (\d+) (?:--dist \w+ )?"\$@"', script.rstrip().splitlines()[-1])
     assert workers is not None, script.rstrip().splitlines()[-1]
     assert f"(`-n {workers[1]}`, pytest-xdist" in readme  # the README says how many
 
