@@ -4,8 +4,8 @@ After the parent pass has written and committed (so new parent links
 exist), each ``children:`` entry runs a child pass:
 
 1. **Which parents**: every linked parent pair on the first pass of that
-   child object (no child state yet), after ``reset`` and on a forced full
-   cycle; otherwise the parents read as changed in this cycle on either side
+   child object (no child state yet), after ``reset``, on a forced full
+   cycle and once the last full pass is older than ``full_every``; otherwise the parents read as changed in this cycle on either side
    (a child written bumps its parent's ``updated_at``; the parents' read
    reaches back to the last completed child pass: :func:`children_cursor`),
    the parents of waiting children once they are linked, of children that
@@ -39,7 +39,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import structlog
@@ -127,15 +127,21 @@ class ChildPass:
             summary=CycleSummary(integration.name), origin=parent.origin, write=parent.write,
             stop=parent.stop)
         self.key = integration.name
-        store = parent.store
         # A partial pass (a webhook's or a retry's round) reads the parents
         # it was given; the first full pass is a cycle's.
         self.partial = partial
-        self.full = not partial and (full or any(store.side_state(self.key, s).last_full_read is None
-                                                 for s in SIDES))
+        self.full = not partial and (full or any(self._due(s) for s in SIDES))
         self.listed: dict[Side, dict[str, list[Record]]] = {"left": {}, "right": {}}  # parent id -> children
         limit = min((c.spec.rate_limit.max_concurrency or _CONCURRENCY) for c in connectors.values())
         self.gate = asyncio.Semaphore(max(1, limit))
+
+    def _due(self, side: Side) -> bool:
+        """Whether *side*'s children are due a full pass: never had one, or
+        not for ``full_every`` (as the parents are read in full: an app whose
+        notes leave their contact's ``updated_at`` alone shows them there)."""
+        last = self.store.side_state(self.key, side).last_full_read
+        every = timedelta(seconds=self.parent.integration.full_every_seconds)
+        return last is None or self.store.now() - last > every
 
     @property
     def store(self) -> StateStore:

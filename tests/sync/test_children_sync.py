@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -200,3 +200,23 @@ async def test_a_round_of_chosen_records_syncs_their_notes_and_leaves_the_child_
         assert outcome.ok, outcome
         assert [n["body"] for n in right.children.all("notes", partner(left, right, a))] == ["called"]
         assert {side: cycles.store.side_state(NOTES, side) for side in ("left", "right")} == behind
+
+
+@pytest.mark.anyio
+async def test_notes_that_leave_their_contact_alone_are_found_by_the_full_pass_full_every_asks_for(pair: Any) -> None:
+    config, left, right = pair(extra="full_every: 1 hour\n")
+    with Cycles.open(config) as cycles:
+        await cycles.run("pair", origin="once")
+        await cycles.run("pair", origin="once")  # reads back its own writes (their notes too): settled
+        a = left.store.ids()[0]
+        b = partner(left, right, a)
+        left.children.create("notes", a, {"body": "quiet"}, touch=False)  # its contact not bumped
+        await cycles.run("pair", origin="once")
+        assert right.children.all("notes", b) == []  # an incremental cycle cannot see it
+        with cycles.store.transaction(NOTES) as t:  # the last full pass, over an hour ago
+            for side in ("left", "right"):
+                state = cycles.store.side_state(NOTES, side)
+                t.set_side_state(side, replace(state, last_full_read=cycles.store.now() - timedelta(hours=2)))
+        await cycles.run("pair", origin="once")
+        assert [n["body"] for n in right.children.all("notes", b)] == ["quiet"]
+        assert cycles.store.now() - cycles.store.side_state(NOTES, "left").last_full_read < timedelta(minutes=5)
