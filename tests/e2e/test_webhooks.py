@@ -12,6 +12,7 @@ through the spec's calls, and says so when a spec declares none.
 from __future__ import annotations
 
 import json
+import signal
 import time
 from typing import Any
 
@@ -295,3 +296,26 @@ def test_a_note_added_to_a_contact_arrives_with_the_contacts_webhook(pair, daemo
     # and the next scheduled view changes nothing: no duplicate
     assert d.cli("sync", "pair").returncode == 0
     assert [n["body"] for n in p.right.children.all("notes", partner["id"])] == ["called, will buy"]
+
+
+def test_a_stopping_daemon_answers_503_so_the_app_sends_it_again_later(pair, daemon) -> None:
+    # 503, not 404: an app retries a 5xx, and may drop a subscription that answers 404.
+    p = _setup(pair)
+    hang = p.left.faults.add(hold=True, method="GET", path_prefix="/cursor/contacts")  # the first cycle's read
+    d: Daemon = daemon(p, env={"WEBHOOK_SECRET": SECRET})
+    [started] = d.named("syncd started")
+    route = f"{started['webhooks']}/webhooks/{p.name}/left"
+    p.left.faults.wait_hit(hang)
+    d.send(signal.SIGTERM)  # the cycle ends at its next checkpoint: the daemon stops, the listener still up
+    d.wait_for("stopping: running cycles end at their next checkpoint")
+    contact = p.left.store.all()[0]
+    body = json.dumps({"type": "contact.updated", "object_id": contact["id"]}).encode()
+    answer = httpx.post(route, content=body, headers=_signed(body), timeout=10)
+    assert answer.status_code == 503, answer.text
+    assert "starting or stopping" in answer.json()["error"]
+    hang.release()
+    assert d.proc.wait(40) == 0  # the one SIGTERM: a second would stop it at once
+    d.close()
+    [refused] = d.named("webhook refused")
+    assert (refused["status"], refused["outcome"]) == (503, "unavailable")
+    assert d.named("webhook round") == []
