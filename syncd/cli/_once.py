@@ -129,6 +129,9 @@ def print_summary(d: dict[str, Any], policy: str) -> None:
         target = w["record_id"] or "(new)"
         fields = ", ".join(f"{k}={PROCESS_MASKER.mask(str(v))}" for k, v in w["fields"].items())
         print(f"  would {w['action']} {w['side']} {target} from {w['source_id']}: {fields}")
+    if d.get("children_not_previewed"):
+        print(f"  {', '.join(d['children_not_previewed'])}: not previewed: a dry run plans the parents only "
+              "(their children's writes depend on the parents' links, which it does not make)")
     if d.get("aborted"):
         print(f"  ABORTED: {PROCESS_MASKER.mask(d['aborted'])}")
 
@@ -148,4 +151,5 @@ def summary_dict(s: CycleSummary, seconds: float) -> dict[str, Any]:
         "aborted": PROCESS_MASKER.mask(s.aborted) if s.aborted else None,
         "writes": [{"side": w.side, "action": w.action, "record_id": w.record_id,
                     "source_id": w.source_id, "fields": w.fields} for w in s.writes],
+        **({"children_not_previewed": s.children_not_previewed} if s.children_not_previewed else {}),
     }

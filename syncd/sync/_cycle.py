@@ -85,7 +85,12 @@ class Cycle:
         schedule: no full pass, and the children's cursors stay where the
         last cycle left them (a round reads a few parents only)."""
         ctx = self.ctx
-        if ctx.dry_run or not ctx.write:
+        if ctx.dry_run:
+            # A child's plan depends on the parents' writes (the links a
+            # create makes), which a dry run does not make: said, not guessed.
+            ctx.summary.children_not_previewed = [child.left for child, _, _ in self.children]
+            return
+        if not ctx.write:
             return
         for child, plan, connectors in self.children:
             await ChildPass(ctx, child, plan, connectors, full=self.force_full and not partial,

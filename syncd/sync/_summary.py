@@ -44,6 +44,7 @@ class CycleSummary:
     stopped: bool = False  # ended early at a checkpoint, when asked to stop
     writes: list[PlannedWrite] = field(default_factory=list)  # filled on a dry run
     children: dict[str, dict[str, Any]] = field(default_factory=dict)  # child object -> its counts
+    children_not_previewed: list[str] = field(default_factory=list)  # a dry run's child objects (not planned)
 
     def child_counts(self) -> dict[str, Any]:
         """What a child pass did (see :mod:`syncd.sync._children`)."""

@@ -207,3 +207,16 @@ def test_notes_added_before_a_kill_9_in_the_contacts_writes_still_follow(pair: C
     p.once()
     assert by_email(p.right)[a]["first_name"] == "Renamed"
     assert bodies(p.right, b) == ["added before the kill"]
+
+
+def test_a_dry_run_says_it_does_not_preview_the_notes_and_writes_none(pair: Callable[..., Pair]) -> None:
+    p = pair(left_n=2, extra=children(NOTES, TASKS))
+    add(p.left, sorted(by_email(p.left))[0], body="not yet")
+    dry = p.syncd("once", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert ("  notes, tasks: not previewed: a dry run plans the parents only (their children's writes "
+            "depend on the parents' links, which it does not make)") in dry.stdout, dry.stdout
+    assert p.once("--dry-run")["children_not_previewed"] == ["notes", "tasks"]
+    assert write_requests(p.right) == [] and p.right.children.all("notes") == []
+    assert "children_not_previewed" not in p.once()  # a real cycle writes them
+    assert p.right.children.all("notes")[0]["body"] == "not yet"
