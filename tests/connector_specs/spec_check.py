@@ -18,10 +18,22 @@ from syncd.connector import Connector
 SPECS = Path(__file__).resolve().parents[2] / "connectors.d"
 
 
-def shipped(name: str, obj: str, *, secrets: dict[str, str], **settings: Any) -> Connector:
-    """A connector for connectors.d/NAME.yaml's object, the secrets given as syncd passes them."""
+def shipped(name: str, obj: str, *, secrets: dict[str, str], edit: tuple[str, str] | None = None,
+            scratch: Path | None = None, **settings: Any) -> Connector:
+    """A connector for connectors.d/NAME.yaml's object, the secrets given as syncd passes them.
+
+    ``edit`` (old, new), with a ``scratch`` directory: the spec with the one
+    occurrence of *old* replaced, e.g. a vendor's 10,000-result cap made
+    small enough for a quick test; everything else is the shipped spec."""
     given = {**settings, **{key: Secret(value) for key, value in secrets.items()}}
-    return Connector(load_connector_file(SPECS / f"{name}.yaml"), obj, given)
+    path = SPECS / f"{name}.yaml"
+    if edit is not None:
+        assert scratch is not None, "an edited spec is written to a scratch directory"
+        text = path.read_text(encoding="utf-8")
+        assert text.count(edit[0]) == 1, f"{edit[0]!r} is not in {path.name} exactly once"
+        path = scratch / path.name
+        path.write_text(text.replace(*edit), encoding="utf-8")
+    return Connector(load_connector_file(path), obj, given)
 
 
 def check(config_dir: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
