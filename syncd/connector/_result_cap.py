@@ -17,7 +17,8 @@ is lost. More than ``max_results`` records at one value is an error: no
 query could get past them.
 
 Only specs with ``max_results`` pay for any of this, and per page, not per
-record: the ids kept are those of the records at the window's last value.
+record: the ids kept are those of the records in the second of the
+window's last value.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class ResultCap:
         self.count = 0  # records the current query has returned
         self.queries = 1
         # The since_from value of the last record read, and the ids of the
-        # records at that value in this query (the next query re-reads them).
+        # records of its second in this query (the next query re-reads them).
         self.edge: datetime | None = None
         self.edge_ids: set[str] = set()
         # The ids the new query must not return again, and their value.
@@ -78,15 +79,24 @@ class ResultCap:
         if self.restart is None or not raw:
             return raw
         last = self._since_of(raw[-1])
-        if last != self.edge:
-            self.edge, self.edge_ids = last, set()
-        for item in reversed(raw):  # sorted oldest first: the records at `last` end the page
-            if self._since_of(item) != last:
+        # The new query's `since` is rendered to the millisecond
+        # (`since_ms`, `since`) or the second (`since_epoch`): it may start
+        # up to a second before the boundary, so the ids kept are those of
+        # the records in the boundary's second.
+        second = last.replace(microsecond=0)
+        if self.edge is None or self.edge.replace(microsecond=0) != second:
+            self.edge_ids = set()
+        self.edge = last
+        for item in reversed(raw):  # sorted oldest first: the records of that second end the page
+            if self._since_of(item) < second:
                 break
             self.edge_ids.add(self._id(item))
         if self.skip:
-            raw = [item for item in raw if self._id(item) not in self.skip]
-            if last != self.skip_at:  # past the old boundary: nothing more to skip
+            skip, at = self.skip, self.skip_at
+            assert at is not None
+            # (a record changed again since it was read is past the boundary: kept)
+            raw = [item for item in raw if self._id(item) not in skip or self._since_of(item) > at]
+            if last > at:  # past the old boundary: nothing more to skip
                 self.skip = set()
         return raw
 
