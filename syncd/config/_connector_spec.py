@@ -411,7 +411,7 @@ def _operation(b: _Builder, path: KeyPath, name: OperationName, op: Mapping[str,
         record=record,
         # only list, changes and find page (their schemas have `pagination`);
         # the others read one response
-        pagination=(_pagination(b, (*path, "pagination"), op["pagination"])
+        pagination=(_pagination(b, (*path, "pagination"), op["pagination"], _request_variables(op))
                     if "pagination" in op else SinglePage()),
         item=item,
         id_field=id_field,
@@ -419,7 +419,7 @@ def _operation(b: _Builder, path: KeyPath, name: OperationName, op: Mapping[str,
     )
 
 
-def _pagination(b: _Builder, path: KeyPath, p: Mapping[str, Any]) -> Pagination:
+def _pagination(b: _Builder, path: KeyPath, p: Mapping[str, Any], request_variables: frozenset[str]) -> Pagination:
     p = _DEFAULTS.fill("/$defs/pagination", p)
     kind = p["type"]
     # Keys every kind has: how far one read, and one query, may go.
@@ -428,8 +428,9 @@ def _pagination(b: _Builder, path: KeyPath, p: Mapping[str, Any]) -> Pagination:
         if caps["max_results"] is None:  # the schema says so too
             raise SpecError((*path, "restart"), "restart needs max_results: it says what to do "
                             "when one query has returned max_results records")
-        caps["restart"] = SinceRestart(since_from=b.expr((*path, "restart", "since_from"),
-                                                         p["restart"]["since_from"]))
+        caps["restart"] = SinceRestart(
+            since_from=b.expr((*path, "restart", "since_from"), p["restart"]["since_from"]),
+            whole_seconds="since_epoch" in request_variables)
     if kind == "single":
         return SinglePage(**caps)
     if kind == "cursor":
@@ -471,13 +472,15 @@ def _check_restart(path: KeyPath, name: OperationName, op: Mapping[str, Any]) ->
         raise SpecError(path, f"restart is only for a changes read (it moves the read's since-window "
                         f"forward), not for {name}; without restart, max_results makes a read that "
                         "reaches it fail instead of stopping short")
-    used: set[str] = set()
-    for part in ("path", "params", "headers", "body"):
-        used |= _value_variables(op.get(part))
-    if not used & _SINCE_VARIABLES:
+    if not _request_variables(op) & _SINCE_VARIABLES:
         raise SpecError(path, "restart starts a new query from the last record's since_from value, but "
                         "this request uses none of since, since_epoch, since_ms: every query would be "
                         "the same; filter the request on one of them")
+
+
+def _request_variables(op: Mapping[str, Any]) -> frozenset[str]:
+    """The variables an operation's request uses: its path, params, headers and body."""
+    return frozenset().union(*(_value_variables(op.get(part)) for part in ("path", "params", "headers", "body")))
 
 
 def _value_variables(value: Any) -> frozenset[str]:

@@ -106,6 +106,9 @@ class SinceRestart:
     ``max_results`` records, a new query starts from the last record's
     ``since_from`` value (records read at that value are not read twice)."""
     since_from: Expr
+    # The request uses `since_epoch`: a new query's since is rendered to the
+    # second, not the millisecond, so it may re-read that much.
+    whole_seconds: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,8 +17,8 @@ is lost. More than ``max_results`` records at one value is an error: no
 query could get past them.
 
 Only specs with ``max_results`` pay for any of this, and per page, not per
-record: the ids kept are those of the records in the second of the
-window's last value.
+record: the ids kept are those of the records in the millisecond (or,
+for a request using ``since_epoch``, the second) of the window's last value.
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ class ResultCap:
         self.count = 0  # records the current query has returned
         self.queries = 1
         # The since_from value of the last record read, and the ids of the
-        # records of its second in this query (the next query re-reads them).
+        # records of its millisecond (second) in this query (the next query
+        # re-reads them).
         self.edge: datetime | None = None
         self.edge_ids: set[str] = set()
         # The ids the new query must not return again, and their value.
@@ -79,16 +80,16 @@ class ResultCap:
         if self.restart is None or not raw:
             return raw
         last = self._since_of(raw[-1])
-        # The new query's `since` is rendered to the millisecond
-        # (`since_ms`, `since`) or the second (`since_epoch`): it may start
-        # up to a second before the boundary, so the ids kept are those of
-        # the records in the boundary's second.
-        second = last.replace(microsecond=0)
-        if self.edge is None or self.edge.replace(microsecond=0) != second:
+        # The new query's `since` is rendered to the millisecond (`since_ms`,
+        # `since`) or the second (`since_epoch`): it may start that much
+        # before the boundary, so the ids kept are those of the records in
+        # the boundary's millisecond (or second).
+        floor = self._floor(last)
+        if self.edge is None or self._floor(self.edge) != floor:
             self.edge_ids = set()
         self.edge = last
-        for item in reversed(raw):  # sorted oldest first: the records of that second end the page
-            if self._since_of(item) < second:
+        for item in reversed(raw):  # sorted oldest first: the records of that span end the page
+            if self._since_of(item) < floor:
                 break
             self.edge_ids.add(self._id(item))
         if self.skip:
@@ -99,6 +100,12 @@ class ResultCap:
             if last > at:  # past the old boundary: nothing more to skip
                 self.skip = set()
         return raw
+
+    def _floor(self, moment: datetime) -> datetime:
+        assert self.restart is not None
+        if self.restart.whole_seconds:
+            return moment.replace(microsecond=0)
+        return moment.replace(microsecond=moment.microsecond - moment.microsecond % 1000)
 
     def full(self) -> bool:
         return self.count >= self.max_results

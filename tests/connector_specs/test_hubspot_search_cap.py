@@ -12,7 +12,7 @@ boundary, none lost when several share the boundary's modified date.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +26,12 @@ SINCE = datetime(2025, 1, 1, tzinfo=UTC)  # after every contact the fake starts 
 CAP = 300
 
 
-def capped(app: FakeHubSpot, scratch: Path) -> Connector:
+CAPPED = {"max_results: 10000\n        restart:": f"max_results: {CAP}\n        restart:"}
+
+
+def capped(app: FakeHubSpot, scratch: Path, **edit: str) -> Connector:
     return shipped("hubspot", "contacts", secrets={"token": app.token}, base_url=app.url, scratch=scratch,
-                   edit=("max_results: 10000\n        restart:", f"max_results: {CAP}\n        restart:"))
+                   edit={**CAPPED, **edit})
 
 
 async def changed_ids(c: Connector) -> list[str]:
@@ -87,6 +90,30 @@ async def test_contacts_sharing_the_boundary_date_are_neither_lost_nor_repeated(
 
 
 @pytest.mark.anyio
+async def test_a_since_in_whole_seconds_rereads_the_boundary_second_and_skips_it(
+        hubspot_app: Callable[..., FakeHubSpot], tmp_path: Path) -> None:
+    # The filter written with since_epoch (milliseconds at a whole second):
+    # each new query starts at the boundary's second and returns again the
+    # contacts of that second read before it, which are skipped.
+    app = hubspot_app(contacts=700, search_cap=CAP)
+    ids = list(app.contacts)
+    for group in range(7):  # a hundred edits a second
+        app.last_touch = app.last_touch.replace(microsecond=0) + timedelta(seconds=1)
+        for cid in ids[group * 100:(group + 1) * 100]:
+            app.modify(cid, lastname="Changed")
+
+    async with capped(app, tmp_path, **{'value: "{{ to_string(since_ms) }}"':
+                                        'value: "{{ to_string(since_epoch) }}000"'}) as c:
+        read = await changed_ids(c)
+
+    assert read == ids
+    assert [int(since) % 1000 for since, _ in searches(app)] == [0] * len(searches(app))
+    # 300; from the third hundred's second: it again (skipped) and 200 new; the
+    # same from the fifth's; from the seventh's: only it, all skipped
+    assert len({since for since, _ in searches(app)}) == 4
+
+
+@pytest.mark.anyio
 async def test_more_contacts_than_the_cap_at_one_date_fail_the_read(
         hubspot_app: Callable[..., FakeHubSpot], tmp_path: Path) -> None:
     # No query can get past 350 contacts modified in the same millisecond.
@@ -108,8 +135,8 @@ async def test_a_find_matching_more_than_the_cap_fails_instead_of_stopping_short
     # find has max_results but no restart (it has no since-window to move).
     app = hubspot_app(contacts=1300, search_cap=CAP)  # a quarter of them leads: 325
     async with shipped("hubspot", "contacts", secrets={"token": app.token}, base_url=app.url, scratch=tmp_path,
-                       edit=("body_field: after, max_results: 10000}",
-                             f"body_field: after, max_results: {CAP}}}")) as c:
+                       edit={"body_field: after, max_results: 10000}":
+                             f"body_field: after, max_results: {CAP}}}"}) as c:
         assert len(await c.find("email", "contact.0001@example.com")) == 1
         with pytest.raises(PaginationError) as caught:
             await c.find("stage", "lead")

@@ -89,7 +89,7 @@ async def test_changes_restarted_at_the_search_cap_keep_to_hubspots_description(
     for cid in list(app.contacts):
         app.modify(cid, lastname="Changed")
     async with shipped("hubspot", "contacts", secrets={"token": app.token}, base_url=app.url, scratch=tmp_path,
-                       edit=("max_results: 10000\n        restart:", "max_results: 200\n        restart:")) as c:
+                       edit={"max_results: 10000\n        restart:": "max_results: 200\n        restart:"}) as c:
         changed = [r.id for page in [p async for p in c.changes(datetime(2025, 1, 1, tzinfo=UTC))]
                    for r in page.records]
 
