@@ -211,6 +211,10 @@ def _pagination(p: Pagination) -> str:
             text += f", page count at {_code(p.total_pages.source)}"
     if p.max_pages is not None and not isinstance(p, SinglePage):
         text += f"; at most {p.max_pages} pages"
+    if p.max_results is not None:
+        text += f"; at most {p.max_results} records a query"
+        if p.restart is not None:
+            text += f", then a new query from the last record's {_code(p.restart.since_from.source)}"
     return text
 
 

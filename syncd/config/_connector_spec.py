@@ -40,6 +40,7 @@ from syncd.config._model import (
     RateLimitSpec,
     RetrySpec,
     SettingSpec,
+    SinceRestart,
     SinglePage,
     WebhookCall,
     WebhookKind,
@@ -393,6 +394,9 @@ def _operation(b: _Builder, path: KeyPath, name: OperationName, op: Mapping[str,
     item = b.value((*path, "item"), op["item"], ITEM_VARIABLES) if batch and "item" in op else None
     id_field = b.write_path((*path, "id_field"), op["id_field"]) if "id_field" in op else None
     max_items = op.get("max_items") if batch else None
+    if isinstance(op.get("pagination"), Mapping) and "restart" in op["pagination"]:
+        restart = (*path, "pagination", "restart")
+        b.attempt(restart, partial(_check_restart, restart, name, op))  # and go on: more may be wrong
     if batch and (type(max_items) is not int or max_items < 1):
         # the schema says so too; this guards a document that skipped it
         raise SpecError((*path, "max_items"), f"max_items must be an integer of at least 1, not {max_items!r}")
@@ -407,7 +411,7 @@ def _operation(b: _Builder, path: KeyPath, name: OperationName, op: Mapping[str,
         record=record,
         # only list, changes and find page (their schemas have `pagination`);
         # the others read one response
-        pagination=(_pagination(b, (*path, "pagination"), op["pagination"])
+        pagination=(_pagination(b, (*path, "pagination"), op["pagination"], _request_variables(op))
                     if "pagination" in op else SinglePage()),
         item=item,
         id_field=id_field,
@@ -415,12 +419,20 @@ def _operation(b: _Builder, path: KeyPath, name: OperationName, op: Mapping[str,
     )
 
 
-def _pagination(b: _Builder, path: KeyPath, p: Mapping[str, Any]) -> Pagination:
+def _pagination(b: _Builder, path: KeyPath, p: Mapping[str, Any], request_variables: frozenset[str]) -> Pagination:
     p = _DEFAULTS.fill("/$defs/pagination", p)
     kind = p["type"]
-    max_pages = p.get("max_pages")
+    # Keys every kind has: how far one read, and one query, may go.
+    caps: dict[str, Any] = {"max_pages": p.get("max_pages"), "max_results": p.get("max_results")}
+    if "restart" in p:
+        if caps["max_results"] is None:  # the schema says so too
+            raise SpecError((*path, "restart"), "restart needs max_results: it says what to do "
+                            "when one query has returned max_results records")
+        caps["restart"] = SinceRestart(
+            since_from=b.expr((*path, "restart", "since_from"), p["restart"]["since_from"]),
+            whole_seconds="since_epoch" in request_variables)
     if kind == "single":
-        return SinglePage(max_pages=max_pages)
+        return SinglePage(**caps)
     if kind == "cursor":
         if ("param" in p) == ("body_field" in p):
             raise SpecError(path, "cursor pagination needs exactly one of param or body_field")
@@ -428,25 +440,57 @@ def _pagination(b: _Builder, path: KeyPath, p: Mapping[str, Any]) -> Pagination:
             cursor=b.expr((*path, "cursor"), p["cursor"]),
             param=p.get("param"),
             body_field=b.write_path((*path, "body_field"), p["body_field"]) if "body_field" in p else None,
-            max_pages=max_pages,
+            **caps,
         )
     if kind == "next_url":
-        return NextUrlPagination(next=b.expr((*path, "next"), p["next"]), max_pages=max_pages)
+        return NextUrlPagination(next=b.expr((*path, "next"), p["next"]), **caps)
     if kind == "link_header":
-        return LinkHeaderPagination(max_pages=max_pages)
+        return LinkHeaderPagination(**caps)
     if kind == "offset":
         return OffsetPagination(
             param=p["param"], limit_param=p["limit_param"],
             total=b.expr((*path, "total"), p["total"]) if "total" in p else None,
-            max_pages=max_pages,
+            **caps,
         )
     if kind == "page_number":
         return PageNumberPagination(
             param=p["param"], start=int(p["start"]),
             total_pages=b.expr((*path, "total_pages"), p["total_pages"]) if "total_pages" in p else None,
-            max_pages=max_pages,
+            **caps,
         )
     raise SpecError((*path, "type"), f"unknown pagination type {kind!r}")
+
+
+_SINCE_VARIABLES = frozenset({"since", "since_epoch", "since_ms"})
+
+
+def _check_restart(path: KeyPath, name: OperationName, op: Mapping[str, Any]) -> None:
+    """A ``restart`` moves a changes read's since-window: only a changes
+    read has one, and its request must use it, or the new query would be
+    the old one again."""
+    if name != "changes":
+        raise SpecError(path, f"restart is only for a changes read (it moves the read's since-window "
+                        f"forward), not for {name}; without restart, max_results makes a read that "
+                        "reaches it fail instead of stopping short")
+    if not _request_variables(op) & _SINCE_VARIABLES:
+        raise SpecError(path, "restart starts a new query from the last record's since_from value, but "
+                        "this request uses none of since, since_epoch, since_ms: every query would be "
+                        "the same; filter the request on one of them")
+
+
+def _request_variables(op: Mapping[str, Any]) -> frozenset[str]:
+    """The variables an operation's request uses: its path, params, headers and body."""
+    return frozenset().union(*(_value_variables(op.get(part)) for part in ("path", "params", "headers", "body")))
+
+
+def _value_variables(value: Any) -> frozenset[str]:
+    if isinstance(value, str):
+        return _placeholders(value)
+    if isinstance(value, Mapping):
+        return frozenset().union(*map(_value_variables, value.values()))
+    if isinstance(value, list):
+        return frozenset().union(*map(_value_variables, value))
+    return frozenset()
 
 
 def _webhooks(b: _Builder, w: Mapping[str, Any], settings: Mapping[str, SettingSpec],

@@ -101,8 +101,21 @@ AuthSpec = NoAuth | ApiKeyAuth | BearerAuth | BasicAuth | OAuth2Auth
 
 
 @dataclass(frozen=True, slots=True)
+class SinceRestart:
+    """``restart:`` of a capped ``changes`` read: when one query has returned
+    ``max_results`` records, a new query starts from the last record's
+    ``since_from`` value (records read at that value are not read twice)."""
+    since_from: Expr
+    # The request uses `since_epoch`: a new query's since is rendered to the
+    # second, not the millisecond, so it may re-read that much.
+    whole_seconds: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class SinglePage:
     max_pages: int | None = None
+    max_results: int | None = None
+    restart: SinceRestart | None = None
     type: Literal["single"] = "single"
 
 
@@ -112,6 +125,8 @@ class CursorPagination:
     param: str | None = None
     body_field: WritePath | None = None
     max_pages: int | None = None
+    max_results: int | None = None
+    restart: SinceRestart | None = None
     type: Literal["cursor"] = "cursor"
 
 
@@ -119,12 +134,16 @@ class CursorPagination:
 class NextUrlPagination:
     next: Expr
     max_pages: int | None = None
+    max_results: int | None = None
+    restart: SinceRestart | None = None
     type: Literal["next_url"] = "next_url"
 
 
 @dataclass(frozen=True, slots=True)
 class LinkHeaderPagination:
     max_pages: int | None = None
+    max_results: int | None = None
+    restart: SinceRestart | None = None
     type: Literal["link_header"] = "link_header"
 
 
@@ -134,6 +153,8 @@ class OffsetPagination:
     limit_param: str
     total: Expr | None = None
     max_pages: int | None = None
+    max_results: int | None = None
+    restart: SinceRestart | None = None
     type: Literal["offset"] = "offset"
 
 
@@ -143,6 +164,8 @@ class PageNumberPagination:
     start: int = _CONNECTOR("/$defs/paginationPageNumber/properties/start")
     total_pages: Expr | None = None
     max_pages: int | None = None
+    max_results: int | None = None
+    restart: SinceRestart | None = None
     type: Literal["page_number"] = "page_number"
 
 

@@ -137,6 +137,12 @@ class Explainer:
             for key in required:
                 if isinstance(e.instance, dict) and key not in e.instance:
                     self.add(path, f"missing required key '{key}'{alternative}", at_key=True)
+        elif kind == "dependentRequired" and isinstance(e.instance, dict):
+            for key, needed in dict(e.validator_value).items():
+                missing = [n for n in needed if n not in e.instance]
+                if key in e.instance and missing:
+                    self.add((*path, key), f"'{key}' needs {_one_of([repr(n) for n in missing], 'and')} "
+                             "beside it", at_key=True)
         elif kind is None and e.schema is False:
             self._forbidden(path, e)
         elif kind in ("oneOf", "anyOf"):

@@ -38,12 +38,13 @@ from syncd._secret import Secret, SecretUnavailable, reveal
 from syncd.config import ConnectorSpec, Operation, OperationName, WebhookCall
 from syncd.connector._auth import OAuth2, build_auth
 from syncd.connector._batch import create_many, update_many
-from syncd.connector._errors import ConnectorError, RecordError, ResponseError
+from syncd.connector._errors import ConnectorError, PaginationError, RecordError, ResponseError
 from syncd.connector._fields import Extractor, FieldValueError, Record
 from syncd.connector._http import Answer, Sender
 from syncd.connector._masking import PROCESS_MASKER, SecretMasker, install_log_filter
 from syncd.connector._pagination import PageRequest, PageRun
 from syncd.connector._ratelimit import AccountRegistry
+from syncd.connector._result_cap import ResultCap
 from syncd.connector._transport import AsyncH11Transport, proxy_configured
 from syncd.expr import Expr, Template, to_text
 
@@ -276,7 +277,7 @@ class Connector:
             ) from None
 
     async def _pages(self, name: OperationName, extra: Mapping[str, Any] | None = None, *,
-                     read_ahead: bool = True) -> AsyncGenerator[Page, None]:
+                     read_ahead: bool = True, since: datetime | None = None) -> AsyncGenerator[Page, None]:
         op = self._operation(name)
         ctx = {**self.context, "cursor": None, **(extra or {})}
 
@@ -285,7 +286,10 @@ class Connector:
 
         label = self.label(op)
         run = PageRun(op.pagination, self._first_request(op, ctx), label, render)
+        # max_results: the API's cap on one query (see _result_cap)
+        cap = ResultCap(op.pagination, self.object.id, since, label) if op.pagination.max_results else None
         request: PageRequest | None = run.first()
+        stop: PaginationError | None = None
         number = 0
 
         async def fetch(request: PageRequest) -> Answer:
@@ -308,7 +312,20 @@ class Connector:
                     ahead = None
                 raw = self._records(op, answer, number)
                 request = run.next(answer, raw)
-                self.last_run_has_more = request is not None
+                if cap is not None:
+                    raw = cap.take(raw)
+                    # A full query may have more behind it, next page or not: an
+                    # API that cuts a query at its cap need not say so.
+                    if cap.full():
+                        try:
+                            ctx.update(since_context(cap.next_window()), cursor=None)
+                        except PaginationError as e:  # raised once this page is yielded, as max_pages is
+                            stop, request = e, None
+                        else:
+                            pages, run = run.pages, PageRun(op.pagination, self._first_request(op, ctx), label, render)
+                            run.pages = pages  # max_pages counts the whole read
+                            request = run.first()
+                self.last_run_has_more = request is not None or stop is not None
                 if read_ahead and request is not None and not run.at_cap():
                     ahead = asyncio.create_task(fetch(request))
                     await asyncio.sleep(0)  # let it put the request on the wire
@@ -322,6 +339,8 @@ class Connector:
                         except RecordError as e:
                             errors.append(e)
                 yield Page(number, records, errors)
+                if stop is not None:
+                    raise stop
         finally:
             if ahead is not None:  # the reader stopped early: the page ahead is not wanted
                 _abandon(ahead)
@@ -333,7 +352,7 @@ class Connector:
         return self._pages("list", read_ahead=read_ahead)
 
     def changes(self, since: datetime) -> AsyncGenerator[Page, None]:
-        return self._pages("changes", since_context(since))
+        return self._pages("changes", since_context(since), since=since)
 
     @property
     def has_changes(self) -> bool:

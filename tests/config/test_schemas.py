@@ -220,6 +220,7 @@ def _expected_variables() -> dict[tuple[str, str], list[str]]:
         "/$defs/paginationNextUrl/properties/next": BODY,
         "/$defs/paginationOffset/properties/total": BODY,
         "/$defs/paginationPageNumber/properties/total_pages": BODY,
+        "/$defs/paginationRestart/properties/since_from": BODY,  # over one raw record
     }
     hooks = "/properties/webhooks/properties"
     register = f"{hooks}/register/properties"
@@ -513,6 +514,9 @@ PAGINATION_VARIANTS = {
     "offset": {"type": "offset", "param": "start", "limit_param": "count", "total": "meta.total", "max_pages": 3},
     "page_number_defaults": {"type": "page_number"},
     "page_number": {"type": "page_number", "param": "page", "start": 1, "total_pages": "meta.pages"},
+    "cursor_result_cap": {"type": "cursor", "cursor": "paging.next.after", "body_field": "after",
+                          "max_results": 10000},
+    "offset_restarted": {"type": "offset", "max_results": 10000, "restart": {"since_from": "updated_at"}},
 }
 
 CRM_TO_NEWSLETTER = """\
@@ -731,6 +735,11 @@ INVALID = [
      f"{CONTACTS}.list.pagination", "required", "'param' is a required property"),
     ("max_pages zero", "connector", changed(HUBSPOT, f"{CONTACTS}.list.pagination.max_pages", 0),
      f"{CONTACTS}.list.pagination.max_pages", "minimum", "less than the minimum of 1"),
+    ("max_results zero", "connector", changed(HUBSPOT, f"{CONTACTS}.list.pagination.max_results", 0),
+     f"{CONTACTS}.list.pagination.max_results", "minimum", "less than the minimum of 1"),
+    ("restart without max_results", "connector",
+     changed(HUBSPOT, f"{CONTACTS}.list.pagination.restart", {"since_from": "updatedAt"}),
+     f"{CONTACTS}.list.pagination", "dependentRequired", "'max_results' is a dependency of 'restart'"),
     ("field with path and read", "connector",
      changed(HUBSPOT, f"{CONTACTS}.fields.phone", {"path": "properties.phone", "read": "properties.phone"}),
      f"{CONTACTS}.fields.phone.path", "not", "should not be valid"),

@@ -4,7 +4,9 @@ Routes (under the origin, like https://api.hubapi.com):
 
     GET    /crm/v3/objects/contacts           limit ≤ 100, opaque `after`, properties=a,b
     POST   /crm/v3/objects/contacts/search    filterGroups, sorts, properties, limit ≤ 200,
-                                              after (an offset; 10,000 results at most)
+                                              after (an offset); 10,000 results a query at
+                                              most (search_cap): none past it is sent, and
+                                              an `after` at or past it answers 400
     POST   /crm/v3/objects/contacts           {"properties": {…}} → 201
     GET    /crm/v3/objects/contacts/{id}      properties=a,b
     PATCH  /crm/v3/objects/contacts/{id}      {"properties": {…}}
@@ -97,6 +99,16 @@ class FakeHubSpot(FakeApi):
             record["properties"].update(properties)
             self._touch(record)
 
+    def modify_together(self, contact_ids: list[str], **properties: Any) -> None:
+        """Change contacts in one go, as an import or a bulk edit does: they
+        share one modified date, to the millisecond."""
+        with self.lock:
+            self.last_touch = max(datetime.now(UTC), self.last_touch + timedelta(milliseconds=1))
+            for cid in contact_ids:
+                record = self.contacts[cid]
+                record["properties"].update(properties)
+                record["updatedAt"] = record["properties"]["lastmodifieddate"] = stamp(self.last_touch)
+
     def _touch(self, record: dict[str, Any]) -> None:
         # Milliseconds, as HubSpot keeps them; two edits never share one here.
         self.last_touch = max(datetime.now(UTC), self.last_touch + timedelta(milliseconds=1))
@@ -185,7 +197,8 @@ class FakeHubSpot(FakeApi):
             descending = isinstance(sort, dict) and sort.get("direction") == "DESCENDING"
             rows.sort(key=lambda r: self._key(r, name), reverse=descending)
         wanted = body.get("properties") or SEARCH_DEFAULT
-        page = rows[after:after + limit]
+        # No result past the cap is ever sent, even on a page that starts before it.
+        page = rows[after:min(after + limit, self.search_cap)]
         out: dict[str, Any] = {"total": len(rows), "results": [self.shaped(r, wanted) for r in page]}
         if after + limit < len(rows):
             out["paging"] = {"next": {"after": str(after + limit)}}

@@ -136,7 +136,7 @@ async def test_hubspot_changes_are_the_contacts_edited_since(hubspot_app: Any) -
     assert all(r.updated_at is not None and r.updated_at > SINCE for r in records)
     [search] = [r for r in app.requests if r.path.endswith("/search")]
     assert search.body["filterGroups"] == [{"filters": [
-        {"propertyName": "lastmodifieddate", "operator": "GT", "value": str(int(SINCE.timestamp() * 1000))}]}]
+        {"propertyName": "lastmodifieddate", "operator": "GTE", "value": str(int(SINCE.timestamp() * 1000))}]}]
     assert search.body["limit"] == 200
 
 
@@ -152,21 +152,6 @@ async def test_hubspot_changes_page_through_the_search_results(hubspot_app: Any)
     assert [len(p.records) for p in pages] == [200, 50]
     assert len({r.id for p in pages for r in p.records}) == 250
     assert [r.body.get("after") for r in app.requests if r.path.endswith("/search")] == ["0", "200"]
-
-
-@pytest.mark.anyio
-async def test_hubspot_changes_beyond_the_search_cap_fail_instead_of_stopping_short(hubspot_app: Any) -> None:
-    # HubSpot's search pages no further than 10,000 results; a smaller cap here.
-    app = hubspot_app(contacts=500, search_cap=300)
-    for cid in list(app.contacts):
-        app.modify(cid, lastname="Changed")
-
-    read = 0
-    async with hubspot(app) as c:
-        with pytest.raises(ApiError) as caught:
-            async for page in c.changes(SINCE):
-                read += len(page.records)
-    assert caught.value.status == 400 and read == 400
 
 
 @pytest.mark.anyio

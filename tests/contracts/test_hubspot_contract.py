@@ -80,6 +80,24 @@ async def test_hubspot_refusals_are_documented_errors(vendor_fake: Any) -> None:
     assert app.contract.violations == []
 
 
+@pytest.mark.anyio
+async def test_changes_restarted_at_the_search_cap_keep_to_hubspots_description(
+        vendor_fake: Any, tmp_path: Path) -> None:
+    # The cap made 200 in the fake and the spec (the spec's one number edited):
+    # the queries after the first, from a later modified date, are HubSpot's too.
+    app = vendor_fake(FakeHubSpot, DESCRIPTION, contacts=450, search_cap=200)
+    for cid in list(app.contacts):
+        app.modify(cid, lastname="Changed")
+    async with shipped("hubspot", "contacts", secrets={"token": app.token}, base_url=app.url, scratch=tmp_path,
+                       edit={"max_results: 10000\n        restart:": "max_results: 200\n        restart:"}) as c:
+        changed = [r.id for page in [p async for p in c.changes(datetime(2025, 1, 1, tzinfo=UTC))]
+                   for r in page.records]
+
+    assert changed == list(app.contacts)
+    assert len({json.dumps(r.body["filterGroups"]) for r in app.requests if r.path.endswith("/search")}) == 3
+    assert app.contract.violations == []
+
+
 def test_syncd_check_reads_hubspot_within_its_description(vendor_fake: Any, tmp_path: Path) -> None:
     app = vendor_fake(FakeHubSpot, DESCRIPTION, contacts=150)
     result = check(tmp_path, "hubspot", "--settings", "token=${env:HS_TOKEN}", "--settings", f"base_url={app.url}",
