@@ -61,7 +61,7 @@ def _yaml_blocks(doc: Path) -> list[str]:
 
 
 def test_writing_connectors_example_is_a_valid_spec(tmp_path: Path) -> None:
-    blocks = [b for b in _yaml_blocks(REPO / "docs" / "writing-connectors.md") if "connector:" in b]
+    blocks = [b for b in _yaml_blocks(REPO / "docs" / "writing-a-connector.md") if "connector:" in b]
     assert blocks
     for i, block in enumerate(blocks):
         spec = tmp_path / f"example{i}.yaml"
@@ -183,7 +183,7 @@ def test_a_connector_page_says_what_the_spec_offers() -> None:
 
 def test_the_docs_point_to_the_connector_pages() -> None:
     assert "docs/connectors/" in (REPO / "README.md").read_text()
-    assert "connectors/README.md" in (REPO / "docs" / "writing-connectors.md").read_text()
+    assert "connectors/README.md" in (REPO / "docs" / "writing-a-connector.md").read_text()
 
 
 def test_a_field_without_write_is_documented_as_read_only(tmp_path: Path) -> None:

@@ -355,7 +355,7 @@ def render_connector_index(specs: Iterable[ConnectorSpec]) -> str:
         "its spec: settings, authentication, limits, objects with their fields and operations, "
         "webhooks. `syncd connectors` lists the same, plus the specs in your config directory's "
         "`connectors.d/` (where a spec with the same `connector:` name overrides a shipped one). "
-        "To write a spec for another app, see [writing connectors](../writing-connectors.md).",
+        "To write a spec for another app, see [writing connectors](../writing-a-connector.md).",
         "",
     ]
     for spec in sorted(specs, key=lambda s: s.name):
