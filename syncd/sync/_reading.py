@@ -3,7 +3,8 @@
 Every page is one transaction: the snapshots it changed, the records it
 could not read. The cursor advances only when the whole run is read, so a
 crash re-reads from the last cursor (an unchanged record costs a hash
-comparison, nothing more). A full read also finds deletions, behind the
+comparison, nothing more). A full read also finds deletions (each record
+it missed confirmed gone with ``get`` first), behind the
 guard (:mod:`syncd.sync._guard`): when a side reads empty or loses too much
 at once, its deletions are held back (an error row says why) and the rest
 of the cycle goes on.
@@ -11,13 +12,14 @@ of the cycle goes on.
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import aclosing
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 
-from syncd.connector import Record
+from syncd.connector import AuthError, ConnectorError, Record, TransportError
 from syncd.state import RecordErrorRow, Side, SideState, Snapshot, Transaction
 from syncd.sync._children import children_cursor
 from syncd.sync._context import CURSOR_OVERLAP, CycleContext, other
@@ -25,6 +27,12 @@ from syncd.sync._guard import held_back
 from syncd.sync._snapshots import changed_snapshot, content_hash
 
 log = structlog.get_logger("syncd.sync")
+
+# Records a full read missed, asked for one by one before they are taken as
+# deleted: at most this many (a deletion costs a request on the other side
+# anyway), this many at a time (the connector's own limits apply as well).
+_CONFIRM_AT_MOST = 1000
+_CONFIRM_CHUNK = 20
 
 
 class Reader:
@@ -114,6 +122,8 @@ class Reader:
                           full=full)
                 self.ctx.checkpoint()
         self.ctx.summary.read[side] += read
+        if full and not blind:
+            await self._confirm_missed(side, generation, read, before)
         with self.ctx.store.transaction(self.ctx.name) as t:
             decided = True  # whether this full read settled which records are gone
             if full and not blind:
@@ -132,6 +142,44 @@ class Reader:
                 # (with the limit as it then is).
                 last_full_read=now if full and decided else state.last_full_read,
                 fields=fields if full else state.fields))
+
+    async def _confirm_missed(self, side: Side, generation: int, read: int, before: int) -> None:
+        """Ask the app, with ``get``, for each record this full read missed:
+        one it still has is seen, not deleted. A full read can miss a record
+        that is there: offset pages shift back by one when a record is
+        deleted during the read, and the record that slides into the gap is
+        on no page. Only deletions the guard would let through are asked
+        about: a loss it holds back (a read that found nothing, or too much
+        gone at once: a wrong filter, an outage) stays held back, with its
+        message, for an operator to see. Beyond ``_CONFIRM_AT_MOST`` records,
+        or without ``get`` in the spec, the read decides alone."""
+        connector = self.ctx.connectors[side]
+        if "get" not in connector.object.operations:
+            return
+        missed = [snap.record_id for snap in self.ctx.store.unseen(self.ctx.name, side, generation)]
+        if not missed or len(missed) > _CONFIRM_AT_MOST:
+            return
+        if held_back(self.ctx.integration, side, gone=len(missed), before=before, read=read) is not None:
+            return
+        there: list[str] = []
+        for start in range(0, len(missed), _CONFIRM_CHUNK):
+            chunk = missed[start:start + _CONFIRM_CHUNK]
+            found = await asyncio.gather(*(self._still_there(side, record_id) for record_id in chunk))
+            there += [record_id for record_id, yes in zip(chunk, found) if yes]
+            self.ctx.checkpoint()
+        if there:
+            log.info("records the full read missed are still there: not deleted", records=len(there),
+                     missed=len(missed))
+            with self.ctx.store.transaction(self.ctx.name) as t:
+                t.mark_seen(side, there, generation)
+
+    async def _still_there(self, side: Side, record_id: str) -> bool:
+        try:
+            return await self.ctx.connectors[side].get(record_id) is not None
+        except (AuthError, TransportError):
+            raise  # as for a page: the cycle cannot go on
+        except ConnectorError:
+            return True  # not known to be gone: never taken as deleted on a doubt
 
     def _deletions(self, t: Transaction, side: Side, generation: int, read: int, before: int) -> bool:
         """Mark the records this full read missed as deleted, unless the guard
