@@ -66,10 +66,32 @@ async def test_every_pipedrive_operation_keeps_to_pipedrives_reference(vendor_fa
     assert search.query == {"term": ["ada@example.com"], "fields": ["email"], "exact_match": ["true"],
                             "limit": ["500"]}
     [post] = [r for r in app.requests if r.method == "POST"]
-    assert post.body == {"name": "Ada@Example.com", "emails": [{"value": "Ada@Example.com"}],
-                         "phones": [{"value": "+44 20 7946 0000"}]}
+    assert post.body == {"name": "Ada@Example.com", "emails": [{"primary": True, "value": "Ada@Example.com"}],
+                         "phones": [{"primary": True, "value": "+44 20 7946 0000"}]}
     assert all(r.headers["x-api-token"] == app.token and "api_token" not in r.query for r in app.requests)
     assert all(r.method != "PUT" for r in app.requests)
+
+
+@pytest.mark.anyio
+async def test_writing_the_primary_email_keeps_the_persons_other_addresses(vendor_fake: Any) -> None:
+    # Pipedrive's PATCH replaces the whole emails list: the update reads the
+    # person first and changes the primary entry only.
+    app = vendor_fake(FakePipedrive, None, persons=3)
+    app.modify(2, emails=[{"value": "home@example.com", "primary": False, "label": "home"},
+                          {"value": "old@example.com", "primary": True, "label": "work"}],
+               phones=[{"value": "+1 555 0100", "primary": True, "label": "mobile"},
+                       {"value": "+1 555 0199", "primary": False, "label": "work"}])
+    async with connect(app) as c:
+        updated = await c.update("2", {"email": "new@example.com", "phone": "+15550111"})
+    get, patch = [r for r in app.requests if r.path == "/api/v2/persons/2"]
+    assert (get.method, patch.method) == ("GET", "PATCH")
+    assert patch.body == {
+        "emails": [{"value": "home@example.com", "primary": False, "label": "home"},
+                   {"value": "new@example.com", "primary": True, "label": "work"}],
+        "phones": [{"value": "+15550111", "primary": True, "label": "mobile"},
+                   {"value": "+1 555 0199", "primary": False, "label": "work"}]}
+    assert [e["value"] for e in app.persons[2]["emails"]] == ["home@example.com", "new@example.com"]
+    assert updated is not None and updated.fields["email"] == "new@example.com"
 
 
 def test_pipedrives_rate_headers_are_the_quota_the_spec_reads(vendor_fake: Any) -> None:
