@@ -150,7 +150,7 @@ async def test_a_wrong_intercom_token_is_a_documented_401(vendor_fake: Any) -> N
 
 def test_syncd_check_reads_intercom_within_its_description(vendor_fake: Any, tmp_path: Path) -> None:
     app = vendor_fake(FakeIntercom, DESCRIPTION, contacts=200)
-    result = check(tmp_path, "intercom", "--object", "contacts", "--settings", "token=${env:IC_TOKEN}", "--settings", f"base_url={app.url}",
+    result = check(tmp_path, "intercom", "--settings", "token=${env:IC_TOKEN}", "--settings", f"base_url={app.url}",
                    "--all-pages", env={"IC_TOKEN": app.token})
 
     assert result.returncode == 0, result.stderr
@@ -158,3 +158,16 @@ def test_syncd_check_reads_intercom_within_its_description(vendor_fake: Any, tmp
     assert (side["side"], side["records"], side["pages"], side["record_errors"]) == ("intercom.contacts", 200, 2, [])
     assert app.token not in result.stdout + result.stderr
     assert app.contract.violations == []
+
+
+def test_syncd_check_reads_intercoms_tags_when_asked_for_them(vendor_fake: Any, tmp_path: Path) -> None:
+    # Without --object it checks the contacts (the tags object only names the
+    # contacts' tag ids); --object tags checks the tags.
+    app = vendor_fake(FakeIntercom, DESCRIPTION, contacts=3)
+    app.tag(next(iter(app.contacts)), "vip", "beta")
+    result = check(tmp_path, "intercom", "--object", "tags", "--settings", "token=${env:IC_TOKEN}",
+                   "--settings", f"base_url={app.url}", env={"IC_TOKEN": app.token})
+
+    assert result.returncode == 0, result.stderr
+    [side] = json.loads(result.stdout)
+    assert (side["side"], side["records"], side["record_errors"]) == ("intercom.tags", 2, [])
