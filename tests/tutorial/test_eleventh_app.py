@@ -10,12 +10,15 @@ do: ``syncd validate``, ``syncd check``, ``syncd once --dry-run``, then
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
 from fake_rookery import FakeRookery
 from tutorial_support import syncd
@@ -168,3 +171,23 @@ def test_syncd_once_syncs_rookery_and_the_sample_app_both_ways(
     renamed = rookery.by_email(contact["email"])
     assert renamed["person"] == {"given": "Renamed", "family": contact["last_name"]}
     assert renamed["emails"] == [contact["email"].lower()]  # a PATCH of the name leaves the emails alone
+
+
+def test_the_reference_page_is_what_the_fake_serves(fake_api: Callable[..., Any]) -> None:
+    """rookery-api.md is the eleventh app's published contract: its examples
+    are the fake's answers."""
+    page = (HERE / "rookery-api.md").read_text()
+    examples = [json.loads(b) for b in re.findall(r"```json\n(.*?)```", page, re.S)]
+    rookery: FakeRookery = fake_api(FakeRookery, workspace=WORKSPACE, api_key=API_KEY, members=1)
+    member = next(e for e in examples if "person" in e)
+    assert member.keys() == rookery.records["1001"].keys()
+    auth = {"Authorization": "Basic " + base64.b64encode(f"{WORKSPACE}:{API_KEY}".encode()).decode()}
+    url = rookery.base_url + "/members"
+    with httpx.Client() as client:
+        assert client.get(url).json() in examples  # no credentials
+        rookery.throttled = 1
+        throttled = client.get(url, headers=auth)
+        assert throttled.status_code == 429 and throttled.headers["Retry-After"] == "1"
+        assert throttled.json() in examples
+        rookery.expired = True
+        assert client.get(url, headers=auth).json() in examples

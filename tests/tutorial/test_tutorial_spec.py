@@ -4,14 +4,18 @@ and the sample app, do what it says."""
 
 from __future__ import annotations
 
+import re
 import shlex
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
 from fake_larkspur import FakeLarkspur
-from tutorial_support import blocks, is_part_of, syncd, tutorial_part, whole_spec
+from tutorial_support import REPO, blocks, is_part_of, syncd, tutorial_part, whole_spec
 
 from syncd.sampleapp import AuthMode, SampleApp
 
@@ -104,7 +108,12 @@ def test_the_tutorial_runs_as_written(tmp_path: Path, fake_api: Callable[..., An
     check = outputs[1]
     assert "read 3 record(s) in 1 page(s)" in check and "company=Larkspur Labs" in check
     assert "tags=[customer]" in check and "ok: 1 side(s) authenticated and read" in check
-    assert "would create right (new) from ct_000001: email=contact0@larkspur.example" in outputs[4]
+    # the dry run prints what the tutorial shows (but the time taken)
+    shown = text.split("syncd once -c dev --dry-run\n```\n```text\n", 1)[1].split("```", 1)[0]
+    assert len(shown.splitlines()) == 6
+    for line in shown.splitlines():
+        if line.strip() != "…":
+            assert re.sub(r" \([0-9.]+ s\)$", "", line) in outputs[4], line
     assert "created 3 left, 3 right" in outputs[5]
     assert "created 0 left, 0 right; updated 0 left, 0 right" in outputs[6]
     # every contact on both sides, fields carried across
@@ -139,3 +148,23 @@ def test_a_wrong_key_fails_as_the_tutorial_shows(tmp_path: Path, fake_api: Calla
     assert failed.startswith("  FAILED: larkspur.contacts.list: GET ")
     assert f"```text\nlarkspur.contacts\n{failed}\n```" in tutorial_part()
     assert "lk_test_wrong_key" not in result.stdout + result.stderr
+
+
+def test_the_larkspur_stand_in_runs_by_hand_as_the_tutorial_says() -> None:
+    """The first bash block's stand-in: ``python tests/tutorial/fake_larkspur.py``
+    (here on a free port) serves the contacts with the tutorial's key."""
+    [start] = [line for line in blocks(tutorial_part(), "bash")[0].splitlines() if "fake_larkspur" in line]
+    args = shlex.split(start.rstrip(" &"))[1:]
+    args[args.index("--port") + 1] = "0"
+    process = subprocess.Popen([sys.executable, *args], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        banner = process.stdout.readline()
+        base_url = banner.split(" on ", 1)[1].split()[0]
+        answer = httpx.get(base_url + "/contacts", headers={"X-Api-Key": API_KEY}, timeout=30)
+        assert answer.status_code == 200 and len(answer.json()["data"]) == 3
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        if process.stdout is not None:
+            process.stdout.close()
