@@ -23,7 +23,7 @@ import yaml
 from fake_rookery import FakeRookery
 from tutorial_support import syncd
 
-from syncd.config import load_connector_file
+from syncd.config import header_comment, load_connector_file, render_connector_page
 from syncd.sampleapp import AuthMode, SampleApp
 
 HERE = Path(__file__).resolve().parent
@@ -76,6 +76,10 @@ def test_the_spec_is_used_unedited_and_its_host_is_the_workspace_s() -> None:
     # without a base_url setting, the workspace's own host (rookery-api.md)
     assert spec.base_url.render_text({"settings": {"workspace": WORKSPACE, "base_url": None}}) \
         == "https://acme-club.rookery.example/api/v1"
+    # and it documents itself as a shipped spec would (docs/connectors/)
+    page = render_connector_page(spec, "connectors.d/rookery.yaml", header_comment((HERE / "eleventh.yaml").read_text()))
+    assert "page number in `page` from 1" in page and "tests/tutorial/rookery-api.md" in page
+    assert "| `first_name` | `person.given` | string | read and write |  |" in page
 
 
 def test_syncd_check_reads_every_page_and_waits_out_a_429(tmp_path: Path, fake_api: Callable[..., Any]) -> None:

@@ -17,6 +17,7 @@ import yaml
 from fake_larkspur import FakeLarkspur
 from tutorial_support import REPO, blocks, is_part_of, syncd, tutorial_part, whole_spec
 
+from syncd.config import load_connector_file
 from syncd.sampleapp import AuthMode, SampleApp
 
 API_KEY = "lk_test_0123456789"
@@ -168,3 +169,30 @@ def test_the_larkspur_stand_in_runs_by_hand_as_the_tutorial_says() -> None:
         process.wait(timeout=30)
         if process.stdout is not None:
             process.stdout.close()
+
+
+def test_the_inline_snippets_are_valid_spec_parts(tmp_path: Path) -> None:
+    """The tables' `auth` and `pagination` values, the per-account
+    `base_url` and the `read`/`write` field: each put in a spec that loads."""
+    text = tutorial_part()
+    inline = re.findall(r"`((?:\{type|\{read|base_url: \")[^`]*)`", text)
+    auths = [s for s in inline if s.startswith("{type") and re.search(r"type: (api_key|bearer|basic)\b", s)]
+    paginations = [s for s in inline if s.startswith("{type") and s not in auths]
+    [field] = [s for s in inline if s.startswith("{read")]
+    [base_url] = [s for s in inline if s.startswith("base_url")]
+    assert len(auths) == 5 and len(paginations) == 7
+    settings = {name: {"description": name, "secret": True} for name in ("api_key", "token")}
+    settings.update(account={"description": "account"}, workspace={"description": "workspace"},
+                    base_url={"description": "base", "required": False})
+    for i, (auth, pagination) in enumerate(zip([*auths, *auths[:2]], paginations, strict=True)):
+        method = {"method": "POST"} if "body_field" in pagination else {}
+        spec = {"connector": f"inline{i}", "title": "Inline", "settings": settings,
+                **yaml.safe_load(base_url), "auth": yaml.safe_load(auth),
+                "objects": {"contacts": {"id": "id", "fields": {"phone": yaml.safe_load(field)},
+                                         "list": {"path": "/contacts", **method,
+                                                  "pagination": yaml.safe_load(pagination)}}}}
+        path = tmp_path / f"inline{i}.yaml"
+        path.write_text(yaml.safe_dump(spec))
+        loaded = load_connector_file(path)
+        assert loaded.base_url.render_text({"settings": {"workspace": "acme", "base_url": None}}) \
+            == "https://acme.example.com/api"
