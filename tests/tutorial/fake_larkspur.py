@@ -92,7 +92,7 @@ class FakeLarkspur(StoreFake):
     def _handle(self, request: Request) -> Reply:
         if request.headers.get("x-api-key") != self.api_key:
             return error(401, "authentication_failed", "Missing or invalid API key.")
-        throttled = self.throttle(request, error(
+        throttled = self.throttle(error(
             429, "rate_limited", "Too many requests: at most 10 a second.", {"Retry-After": "1"}))
         if throttled is not None:
             return throttled

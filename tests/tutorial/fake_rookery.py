@@ -93,7 +93,7 @@ class FakeRookery(StoreFake):
         refused = self._authenticate(request)
         if refused is not None:
             return refused
-        throttled = self.throttle(request, error(
+        throttled = self.throttle(error(
             429, "rate_limited", "More than 4 requests a second with this key.", {"Retry-After": "1"}))
         if throttled is not None:
             return throttled

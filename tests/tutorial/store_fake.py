@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from fakes import FakeApi, Reply, Request
+from fakes import FakeApi, Reply
 
 
 class StoreFake(FakeApi):
@@ -31,17 +31,14 @@ class StoreFake(FakeApi):
             self._last_ms = max(self._last_ms + 1, int(time.time() * 1000))
             return self._last_ms
 
-    def throttle(self, request: Request, reply: Reply) -> Reply | None:
-        """The 429 this request gets, if a test asked for some."""
+    def throttle(self, reply: Reply) -> Reply | None:
+        """``reply`` (a 429) if a test asked for one more, else None."""
         with self.lock:
             if self.throttled <= 0:
                 return None
             self.throttled -= 1
             self.throttled_seen += 1
         return reply
-
-    def handle(self, request: Request) -> Reply:
-        raise NotImplementedError
 
 
 def unknown(given: set[str] | dict[str, Any], allowed: frozenset[str]) -> list[str]:

@@ -77,7 +77,8 @@ def test_the_spec_is_used_unedited_and_its_host_is_the_workspace_s() -> None:
     assert spec.base_url.render_text({"settings": {"workspace": WORKSPACE, "base_url": None}}) \
         == "https://acme-club.rookery.example/api/v1"
     # and it documents itself as a shipped spec would (docs/connectors/)
-    page = render_connector_page(spec, "connectors.d/rookery.yaml", header_comment((HERE / "eleventh.yaml").read_text()))
+    header = header_comment((HERE / "eleventh.yaml").read_text())
+    page = render_connector_page(spec, "connectors.d/rookery.yaml", header)
     assert "page number in `page` from 1" in page and "tests/tutorial/rookery-api.md" in page
     assert "| `first_name` | `person.given` | string | read and write |  |" in page
 
