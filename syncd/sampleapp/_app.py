@@ -106,6 +106,11 @@ class SampleApp:
     def tokens_issued(self) -> int:
         return self.authenticator.tokens_issued
 
+    @property
+    def token_overlap(self) -> int:
+        """The most requests ``/oauth/token`` served at the same time."""
+        return self.authenticator.token_overlap
+
     def expire_tokens(self) -> None:
         """Expire every OAuth2 access token issued so far, now."""
         self.authenticator.expire_tokens()

@@ -79,6 +79,8 @@ class Authenticator:
         self._access: dict[str, float] = {}  # access token -> monotonic expiry
         self.refresh_token = "rt-" + secrets.token_urlsafe(16)
         self.token_requests = 0  # every POST to the token endpoint
+        self._token_in_flight = 0
+        self.token_overlap = 0  # the most token requests served at once
         self.tokens_issued = 0  # access tokens handed out
 
     # -- API requests --------------------------------------------------------
@@ -139,6 +141,15 @@ class Authenticator:
         """``POST /oauth/token`` (RFC 6749): form-encoded grant, JSON answer."""
         with self._lock:
             self.token_requests += 1
+            self._token_in_flight += 1
+            self.token_overlap = max(self.token_overlap, self._token_in_flight)
+        try:
+            return self._token_answer(req)
+        finally:
+            with self._lock:
+                self._token_in_flight -= 1
+
+    def _token_answer(self, req: Request) -> Response:
         if self.token_endpoint_delay > 0:
             self._stopping.wait(self.token_endpoint_delay)
         if req.content_type != "application/x-www-form-urlencoded":
