@@ -13,6 +13,7 @@ value is parsed from the schema's (an integration's ``schedule`` and
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,6 +186,8 @@ class Operation:
     body: ValueTemplate | None = None
     records: Expr | None = None
     record: Expr | None = None
+    # create only: where the answer holds the new id, the record then read with `get`
+    read_back: Expr | None = None
     pagination: Pagination = SinglePage()
     # batch writes (create_batch, update_batch) only
     item: ValueTemplate | None = None  # the part of each item besides the fields (and id)
@@ -242,6 +245,10 @@ class QuotaSpec:
     limit_header: str | None = None
     used_header: str | None = None
     reset_header: str | None = None
+    # one header holding several figures, read by a pattern with named
+    # groups `used`, `limit`, `remaining` (the builder checks the names)
+    usage_header: str | None = None
+    usage_pattern: re.Pattern[str] | None = None
     reset: QuotaReset = _CONNECTOR("/properties/rate_limit/properties/quota/properties/reset")
 
 
