@@ -21,6 +21,7 @@ from syncd.config._validate import suggest
 from syncd.config._model import (
     OPERATION_NAMES,
     ApiKeyAuth,
+    BatchOutcomes,
     AuthSpec,
     BasicAuth,
     BearerAuth,
@@ -442,6 +443,11 @@ def _operation(b: _Builder, path: KeyPath, name: OperationName, op: Mapping[str,
     item = b.value((*path, "item"), op["item"], ITEM_VARIABLES) if batch and "item" in op else None
     id_field = b.write_path((*path, "id_field"), op["id_field"]) if "id_field" in op else None
     max_items = op.get("max_items") if batch else None
+    outcomes = None
+    if "outcomes" in op:  # update_batch only (its schema has the key)
+        o = op["outcomes"]
+        outcomes = BatchOutcomes(ok=b.expr((*path, "outcomes", "ok"), o["ok"]),
+                                 error=b.expr((*path, "outcomes", "error"), o["error"]) if "error" in o else None)
     if isinstance(op.get("pagination"), Mapping) and "restart" in op["pagination"]:
         restart = (*path, "pagination", "restart")
         b.attempt(restart, partial(_check_restart, restart, name, op))  # and go on: more may be wrong
@@ -465,6 +471,7 @@ def _operation(b: _Builder, path: KeyPath, name: OperationName, op: Mapping[str,
         item=item,
         id_field=id_field,
         max_items=max_items,
+        outcomes=outcomes,
     )
 
 

@@ -177,6 +177,13 @@ Pagination = (
 
 
 @dataclass(frozen=True, slots=True)
+class BatchOutcomes:
+    """``update_batch.outcomes``: the answer lists one outcome per item, in order."""
+    ok: Expr
+    error: Expr | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Operation:
     name: OperationName
     method: str
@@ -193,6 +200,7 @@ class Operation:
     item: ValueTemplate | None = None  # the part of each item besides the fields (and id)
     id_field: WritePath | None = None  # update_batch: where each item carries its record's id
     max_items: int | None = None  # the API's batch size limit
+    outcomes: BatchOutcomes | None = None  # update_batch: per-item outcomes instead of records
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,11 @@ is built from the reference pages (cited in connectors.d/salesforce.yaml):
   NOT_FOUND, ENTITY_IS_DELETED; 400 INVALID_FIELD, REQUIRED_FIELD_MISSING,
   MALFORMED_QUERY; 401 INVALID_SESSION_ID "Session expired or invalid").
   https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/errorcodes.htm
+- sObject Collections update (PATCH /composite/sobjects, ``{allOrNone,
+  records}``, up to 200 records, each with ``attributes.type`` and ``id``):
+  200 with one SaveResult ``{id, success, errors: [{statusCode, message,
+  fields}]}`` per record, in the order sent; 400 for a malformed request.
+  https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_sobjects_collections_update.htm
 - ``Sforce-Limit-Info: api-usage=USED/LIMIT`` on every answer of the data API.
   https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/headers_api_usage.htm
 - OAuth 2.0 refresh token flow (POST /services/oauth2/token, form-encoded
@@ -70,7 +75,8 @@ WRITABLE = {
                        "LeadSource", "HasOptedOutOfEmail"}),
 }
 REQUIRED = {"Contact": ("LastName",), "Lead": ("LastName", "Company")}
-DEFAULTS = {"Contact": {"HasOptedOutOfEmail": False}, "Lead": {"HasOptedOutOfEmail": False, "Status": "Open - Not Contacted"}}
+DEFAULTS = {"Contact": {"HasOptedOutOfEmail": False},
+            "Lead": {"HasOptedOutOfEmail": False, "Status": "Open - Not Contacted"}}
 
 _LIST = r"\w+(?:\.\w+)?(?:, ?\w+(?:\.\w+)?)*"
 _STRING = r"'(?:[^'\\]|\\[nNrRtTbBfF\"'\\])*'"  # any other backslash is an error
@@ -141,7 +147,8 @@ class FakeSalesforce(FakeApi):
         rid = f"{PREFIX[kind]}Dn0000{next(self._ids):06d}AAA"  # 18 characters, as Salesforce's ids
         row: dict[str, Any] = {"Id": rid, "IsDeleted": False, **{f: None for f in WRITABLE[kind]},
                                **DEFAULTS[kind], **values,
-                               "CreatedDate": stamp(when), "LastModifiedDate": stamp(when), "SystemModstamp": stamp(when)}
+                               "CreatedDate": stamp(when), "LastModifiedDate": stamp(when),
+                               "SystemModstamp": stamp(when)}
         self.rows[kind][rid] = row
         return row
 
@@ -188,6 +195,11 @@ class FakeSalesforce(FakeApi):
             if request.query:
                 return errors(400, "MALFORMED_QUERY", "the next batch URL takes no parameters")
             return self.batch_of(more.group(1), int(more.group(2)))
+        if rest == "/composite/sobjects":
+            if request.method != "PATCH":
+                return errors(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{request.method}' not allowed. "
+                              "The fake allows PATCH")
+            return self.update_collection(request.body)
         one = re.fullmatch(r"/sobjects/(\w+)(?:/(\w+))?", rest)
         if one is None or one.group(1) not in self.rows:
             return errors(404, "NOT_FOUND", "The requested resource does not exist")
@@ -360,3 +372,33 @@ class FakeSalesforce(FakeApi):
         row.update(body)
         row["LastModifiedDate"] = row["SystemModstamp"] = stamp(self._tick())
         return Reply(204)
+
+    def update_collection(self, body: Any) -> Reply:
+        if not isinstance(body, dict) or not isinstance(body.get("records"), list) \
+                or set(body) - {"allOrNone", "records"}:
+            return errors(400, "JSON_PARSER_ERROR", "The request body must be {allOrNone, records: [...]}")
+        if body.get("allOrNone"):
+            return errors(400, "INVALID_FIELD", "the fake answers allOrNone: false only")
+        if not 1 <= len(body["records"]) <= 200:
+            return errors(400, "EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more than 200 records "
+                          "into this call")
+        results = []
+        for item in body["records"]:
+            kind = (item.get("attributes") or {}).get("type") if isinstance(item, dict) else None
+            if kind not in self.rows:
+                return errors(400, "INVALID_TYPE", "Must send a concrete entity type.")
+            rid = item.get("id")
+            values = {k: v for k, v in item.items() if k not in ("attributes", "id")}
+            row = self.rows[kind].get(rid) if isinstance(rid, str) else None
+            reply = self.update(kind, row, values) if row is not None else \
+                errors(400, "ENTITY_IS_DELETED" if rid in self.deleted else "MALFORMED_ID",
+                       "entity is deleted" if rid in self.deleted else f"{kind} ID: id value of incorrect type: {rid}",
+                       ["Id"])
+            if reply.status == 204:
+                results.append({"id": rid, "success": True, "errors": []})
+            else:
+                [problem] = reply.body
+                results.append({"success": False, "errors": [  # a failure need not name its record
+                    {"statusCode": problem["errorCode"], "message": problem["message"],
+                     "fields": problem.get("fields", [])}]})
+        return Reply(200, results)

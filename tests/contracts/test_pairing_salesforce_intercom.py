@@ -75,7 +75,8 @@ def sf_names(sf: FakeSalesforce) -> dict[str, tuple[str, str]]:
 
 def test_salesforce_and_intercom_contacts_sync_both_ways(vendor_fake: Any, tmp_path: Path) -> None:
     sf = vendor_fake(FakeSalesforce, None, contacts=4, leads=0)
-    intercom = vendor_fake(FakeIntercom, DESCRIPTION.name, contacts=3)  # Person.0000…0002@Example.com, as in Salesforce
+    # Person.0000…0002@Example.com: the emails of Salesforce's first three
+    intercom = vendor_fake(FakeIntercom, DESCRIPTION.name, contacts=3)
     with intercom.lock:
         only_intercom = intercom._add({"email": "ada@example.com", "name": "Ada King Lovelace",
                                        "phone": "+44 20 7946 0000"}, intercom._tick())
@@ -90,16 +91,20 @@ def test_salesforce_and_intercom_contacts_sync_both_ways(vendor_fake: Any, tmp_p
     [ada] = sf.find_email("Contact", "ada@example.com")
     assert ada["Phone"] == "+442079460000"
 
-    # an edit on each side
+    # edits on each side; Salesforce's two arrive in one sObject Collections batch
     sf_id = next(r["Id"] for r in sf.rows["Contact"].values() if r["Email"] == "person.0001@example.com")
     sf.modify("Contact", sf_id, FirstName="Grace", LastName="Hopper")
     intercom.modify(only_intercom["id"], name="Augusta Ada Lovelace")
+    intercom.modify(next(i for i, c in intercom.contacts.items() if c["email"] == "Person.0002@Example.com"),
+                    phone="+1 555 010 9999")
     code, second = once(tmp_path, sf, intercom)
     assert code == 0, second
     assert (second["created"], second["updated"], second["errors"]) == ({"left": 0, "right": 0},
-                                                                         {"left": 1, "right": 1}, 0)
+                                                                         {"left": 2, "right": 1}, 0)
     assert names(intercom)["person.0001@example.com"] == "Grace Hopper"
     assert sf_names(sf)["ada@example.com"] == ("Augusta Ada", "Lovelace")
+    assert sf.find_email("Contact", "person.0002@example.com")[0]["Phone"] == "+15550109999"
+    assert len([r for r in sf.requests if r.path.endswith("/composite/sobjects")]) == 1
 
     # a run with nothing new writes nothing and duplicates nothing
     before = writes(sf, intercom)

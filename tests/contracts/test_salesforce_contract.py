@@ -22,7 +22,7 @@ from fake_salesforce import API_LIMIT, FakeSalesforce
 from spec_check import SPECS, check, shipped
 
 from syncd.config import load_connector_file
-from syncd.connector import ApiError, AuthError, Connector, read_quota
+from syncd.connector import ApiError, AuthError, Connector, ConnectorError, read_quota
 
 SPEC = SPECS / "salesforce.yaml"
 pytestmark = pytest.mark.anyio
@@ -90,6 +90,24 @@ async def test_every_salesforce_contact_operation_keeps_to_salesforces_reference
     assert patch.body == {"Email": "new.7@example.com", "FirstName": "Ada", "Phone": None}
     read_back = [r for r in app.requests if r.method == "GET" and r.path.endswith(created.id)]
     assert len(read_back) == 1 and (read_back[0].arg("fields") or "").startswith("Id,Email,")
+
+
+async def test_a_salesforce_batch_update_reads_one_outcome_per_record_in_order(vendor_fake: Any) -> None:
+    app = vendor_fake(FakeSalesforce, None, contacts=3, leads=0)
+    a, b, c3 = list(app.rows["Contact"])
+    async with connect(app) as c:
+        results = await c.update_many([(a, {"title": "CTO"}), (b, {"last_name": None}),
+                                       ("003Dn0000999999AAA", {"title": "Ghost"}), (c3, {"first_name": "Lin"})])
+    assert results[0] is None and results[3] is None  # applied, as an update answered 204
+    assert isinstance(results[1], ConnectorError) and not isinstance(results[1], ApiError)
+    assert str(results[1]) == ("salesforce.contacts.update_batch: the batch did not apply this record: "
+                               "REQUIRED_FIELD_MISSING: Required fields are missing: [LastName]")
+    assert isinstance(results[2], ConnectorError) and "MALFORMED_ID" in str(results[2])
+    assert (app.rows["Contact"][a]["Title"], app.rows["Contact"][c3]["FirstName"]) == ("CTO", "Lin")
+    [batch] = [r for r in app.requests if r.path.endswith("/composite/sobjects")]
+    assert batch.method == "PATCH" and batch.body["allOrNone"] is False
+    assert batch.body["records"][0] == {"attributes": {"type": "Contact"}, "id": a, "Title": "CTO"}
+    assert len([r for r in app.requests if r.method == "PATCH"]) == 1  # nothing sent again alone
 
 
 async def test_salesforce_leads_are_read_and_created_with_their_company(vendor_fake: Any) -> None:
