@@ -338,6 +338,9 @@ def render_index() -> str:
         "template.",
         "  - *JMESPath expression*: a whole [JMESPath](https://jmespath.org/) expression "
         "(`paging.next.after`, `stage == 'customer'`).",
+        "  - Both may use JMESPath's functions and syncd's own: `lower(s)`, `upper(s)`, `trim(s)`, "
+        "and `escape(s, chars)`, `s` with a backslash before each backslash and each character of "
+        "`chars` (`'{{ escape(value, '\\'') }}'` keeps a looked-up value inside a SOQL string).",
         "  - *dotted path*: keys joined with dots, with optional list indexes (`emails[0].value`); "
         "it can be written to as well as read.",
         "- **Variables**: the names an expression or template may use. Using any other name is a "

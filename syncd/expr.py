@@ -143,6 +143,16 @@ class _Functions(jmespath_functions.Functions):
         # `cond && fail('why')`: a record the spec knows it cannot read right
         # is refused with a reason, rather than read wrong.
         raise ExprFailure(message)
+    @jmespath_functions.signature({"types": ["string", "number", "null"]}, {"types": ["string"]})
+    def _func_escape(self, v: str | float | None, chars: str) -> str | None:
+        # Backslash-escaping, as a query language's quoted strings need
+        # (SOQL: ' and \\): the backslash itself is always escaped, or an
+        # escape in the value would swallow the quote after it.
+        if v is None:
+            return None
+        text = v if isinstance(v, str) else json.dumps(v)
+        special = set(chars) | {"\\"}
+        return "".join("\\" + ch if ch in special else ch for ch in text)
 
 
 _OPTIONS = jmespath.Options(custom_functions=_Functions())

@@ -177,6 +177,8 @@ def _limit_lines(spec: ConnectorSpec) -> list[str]:
                    "integration using the account.")
     headers = [(q.limit_header, "the quota"), (q.remaining_header, "requests left"),
                (q.used_header, "requests used"),
+               (q.usage_header, "figures read by the pattern " + _code(q.usage_pattern.pattern)
+                if q.usage_pattern is not None else ""),
                (q.reset_header, "when the window ends, " + ("as Unix time" if q.reset == "epoch"
                                                             else "in seconds from now"))]
     given = [f"{_code(h)} ({what})" for h, what in headers if h is not None]

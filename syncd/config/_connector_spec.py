@@ -9,6 +9,7 @@ loader turns key paths into file:line:col.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any, TypeVar
@@ -20,6 +21,7 @@ from syncd.config._validate import suggest
 from syncd.config._model import (
     OPERATION_NAMES,
     ApiKeyAuth,
+    BatchOutcomes,
     AuthSpec,
     BasicAuth,
     BearerAuth,
@@ -201,6 +203,7 @@ def build_connector(doc: Mapping[str, Any], source: str = "") -> tuple[Connector
             objects[name] = built
     retry = _DEFAULTS.fill("/properties/retry", doc.get("retry") or {})
     rate = doc.get("rate_limit") or {}
+    quota = _quota(b, rate.get("quota"))
     webhooks = _webhooks(b, doc["webhooks"], settings, list(doc["objects"])) if "webhooks" in doc else None
     if b.errors or base_url is None or auth is None:
         return None, b.errors
@@ -223,7 +226,7 @@ def build_connector(doc: Mapping[str, Any], source: str = "") -> tuple[Connector
             requests_per_second=rate.get("requests_per_second"),
             max_concurrency=rate.get("max_concurrency"),
             daily_limit=rate.get("daily_limit"),
-            quota=_quota(rate.get("quota")),
+            quota=quota,
         ),
         objects=objects,
         source=source,
@@ -232,9 +235,17 @@ def build_connector(doc: Mapping[str, Any], source: str = "") -> tuple[Connector
     return spec, b.errors
 
 
-def _quota(doc: Mapping[str, Any] | None) -> QuotaSpec:
+QUOTA_GROUPS = frozenset({"used", "limit", "remaining"})
+
+
+def _quota(b: _Builder, doc: Mapping[str, Any] | None) -> QuotaSpec:
     q = _DEFAULTS.fill("/properties/rate_limit/properties/quota", doc or {})
+    pattern = None
+    if "usage_pattern" in q:
+        pattern = b.attempt(("rate_limit", "quota", "usage_pattern"), partial(_usage_pattern, q["usage_pattern"]))
     return QuotaSpec(
+        usage_header=q.get("usage_header"),
+        usage_pattern=pattern,
         # The schema's pattern admits only what parse_duration reads.
         window_seconds=parse_duration(q["window"]),
         remaining_header=q.get("remaining_header"),
@@ -243,6 +254,23 @@ def _quota(doc: Mapping[str, Any] | None) -> QuotaSpec:
         reset_header=q.get("reset_header"),
         reset=q["reset"],
     )
+
+
+def _usage_pattern(source: str) -> re.Pattern[str]:
+    path: KeyPath = ("rate_limit", "quota", "usage_pattern")
+    try:
+        pattern = re.compile(source)
+    except re.error as e:
+        raise SpecError(path, f"usage_pattern is not a valid regular expression: {e}") from None
+    names = set(pattern.groupindex)
+    unknown = sorted(names - QUOTA_GROUPS)
+    if unknown:
+        raise SpecError(path, f"usage_pattern has a group named {unknown[0]!r}; the names it may use are "
+                        "used, limit and remaining")
+    if not names:
+        raise SpecError(path, "usage_pattern names none of the figures it reads: name its groups "
+                        "(?P<used>…), (?P<limit>…) or (?P<remaining>…)")
+    return pattern
 
 
 def _setting(name: str, s: Mapping[str, Any]) -> SettingSpec:
@@ -318,6 +346,7 @@ def _object(b: _Builder, path: KeyPath, name: str, obj: Mapping[str, Any]) -> Ob
         if "update_batch" in obj:
             b.errors.append(SpecError((*path, "update_batch"), "update reads each record first (read_first), "
                                       "which a batch update cannot: remove update_batch, or read_first"))
+    _check_read_back(b, path, obj)
     child = "parent" in obj
     for op_name in OPERATION_NAMES:
         if op_name in obj:
@@ -331,6 +360,25 @@ def _object(b: _Builder, path: KeyPath, name: str, obj: Mapping[str, Any]) -> Ob
         name=name, id=id_expr, fields=fields, operations=operations,
         updated_at=updated, deleted=deleted, parent=obj.get("parent"),
     )
+
+
+def _check_read_back(b: _Builder, path: KeyPath, obj: Mapping[str, Any]) -> None:
+    """``create.read_back`` reads the created record with the object's ``get``,
+    which must exist; and a batch create, whose answer is paired with its
+    inputs by the created records' fields, cannot stand beside it (an API
+    that answers a create with ids only gives a batch no fields to pair)."""
+    create = obj.get("create")
+    if not isinstance(create, Mapping) or "read_back" not in create:
+        return
+    where: KeyPath = (*path, "create", "read_back")
+    if "get" not in obj:
+        b.errors.append(SpecError(where, "read_back reads the created record with this object's get "
+                                  "operation, which it lacks: declare get, or remove read_back"))
+    if "create_batch" in obj:
+        b.errors.append(SpecError((*path, "create_batch"), "create_batch pairs the records of its answer "
+                                  "with its inputs by their fields, and create's read_back says the API "
+                                  "answers with ids only: remove create_batch (records are then created "
+                                  "one by one, each read back)"))
 
 
 def _check_parent(b: _Builder, objects: Mapping[str, Any], name: str, obj: Mapping[str, Any]) -> None:
@@ -436,10 +484,16 @@ def _operation(b: _Builder, path: KeyPath, name: OperationName, op: Mapping[str,
     body = b.value((*path, "body"), op["body"], allowed) if "body" in op else None
     records = b.expr((*path, "records"), op["records"]) if "records" in op else None
     record = b.expr((*path, "record"), op["record"]) if "record" in op else None
+    read_back = b.expr((*path, "read_back"), op["read_back"]) if "read_back" in op else None
     batch = name in _BATCH_OF
     item = b.value((*path, "item"), op["item"], ITEM_VARIABLES) if batch and "item" in op else None
     id_field = b.write_path((*path, "id_field"), op["id_field"]) if "id_field" in op else None
     max_items = op.get("max_items") if batch else None
+    outcomes = None
+    if "outcomes" in op:  # update_batch only (its schema has the key)
+        o = op["outcomes"]
+        outcomes = BatchOutcomes(ok=b.expr((*path, "outcomes", "ok"), o["ok"]),
+                                 error=b.expr((*path, "outcomes", "error"), o["error"]) if "error" in o else None)
     if isinstance(op.get("pagination"), Mapping) and "restart" in op["pagination"]:
         restart = (*path, "pagination", "restart")
         b.attempt(restart, partial(_check_restart, restart, name, op))  # and go on: more may be wrong
@@ -455,6 +509,7 @@ def _operation(b: _Builder, path: KeyPath, name: OperationName, op: Mapping[str,
         body=body,
         records=records,
         record=record,
+        read_back=read_back,
         # only list, changes and find page (their schemas have `pagination`);
         # the others read one response
         pagination=(_pagination(b, (*path, "pagination"), op["pagination"], _request_variables(op))
@@ -463,6 +518,7 @@ def _operation(b: _Builder, path: KeyPath, name: OperationName, op: Mapping[str,
         id_field=id_field,
         max_items=max_items,
         read_first=op["read_first"] if "read_first" in op else False,  # filled from the schema for update
+        outcomes=outcomes,
     )
 
 

@@ -13,6 +13,7 @@ value is parsed from the schema's (an integration's ``schedule`` and
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -176,6 +177,13 @@ Pagination = (
 
 
 @dataclass(frozen=True, slots=True)
+class BatchOutcomes:
+    """``update_batch.outcomes``: the answer lists one outcome per item, in order."""
+    ok: Expr
+    error: Expr | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Operation:
     name: OperationName
     method: str
@@ -185,11 +193,14 @@ class Operation:
     body: ValueTemplate | None = None
     records: Expr | None = None
     record: Expr | None = None
+    # create only: where the answer holds the new id, the record then read with `get`
+    read_back: Expr | None = None
     pagination: Pagination = SinglePage()
     # batch writes (create_batch, update_batch) only
     item: ValueTemplate | None = None  # the part of each item besides the fields (and id)
     id_field: WritePath | None = None  # update_batch: where each item carries its record's id
     max_items: int | None = None  # the API's batch size limit
+    outcomes: BatchOutcomes | None = None  # update_batch: per-item outcomes instead of records
     # update only: GET the record first; its raw JSON is `current` in the
     # templates, and write paths through a list start from its current list
     read_first: bool = False
@@ -255,6 +266,10 @@ class QuotaSpec:
     limit_header: str | None = None
     used_header: str | None = None
     reset_header: str | None = None
+    # one header holding several figures, read by a pattern with named
+    # groups `used`, `limit`, `remaining` (the builder checks the names)
+    usage_header: str | None = None
+    usage_pattern: re.Pattern[str] | None = None
     reset: QuotaReset = _CONNECTOR("/properties/rate_limit/properties/quota/properties/reset")
 
 

@@ -13,7 +13,9 @@ operation's own answer (a 409 naming the existing record, say).
 Pairing the answer with the inputs.  APIs do not promise the order of a
 batch's results (HubSpot does not), so:
 
-- an update's record is found by its id;
+- an update's record is found by its id; or, with ``outcomes:``, the
+  answer is one outcome per item in the order sent (Salesforce documents
+  its order), each applied or failed with its own message;
 - a created record is found, for each input, by the first of the input's
   fields whose normalised value is unique among the chunk's inputs and is
   held by exactly one record of the answer (the email, in practice).  Only
@@ -51,6 +53,7 @@ module does not import the connector's.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
@@ -60,6 +63,7 @@ from syncd.config import ObjectSpec, Operation
 from syncd.connector._errors import ApiError, AuthError, ConnectorError, ResponseError, TransportError
 from syncd.connector._fields import Extractor, FieldValueError, Normaliser, Record
 from syncd.connector._http import Sender
+from syncd.expr import to_text
 
 T = TypeVar("T")
 Built = dict[str, Any] | ConnectorError  # an item body, or why it could not be built
@@ -153,6 +157,14 @@ async def _update_chunk(
         for i in ready:
             results[i] = sent
         return results
+    elif op.outcomes is not None:
+        outcomes = _outcomes(c, op, sent, len(ready))
+        if outcomes is None:
+            again = ready  # not one outcome per item: an update is safe to send again
+        else:
+            for i, outcome in zip(ready, outcomes):
+                results[i] = outcome
+            return results
     elif (records := _records(c, op, sent)) is None:  # applied; no records to read back (HTTP 204)
         return results
     else:
@@ -226,6 +238,25 @@ def _records(c: Writer, op: Operation, body: Any) -> list[Record] | None:
         except FieldValueError:
             continue
     return records
+
+
+def _outcomes(c: Writer, op: Operation, body: Any, count: int) -> list[None | ConnectorError] | None:
+    """Each item's outcome, read in the order sent (``outcomes:``): None where
+    it was applied, else its error; None when the answer has no list of
+    *count* outcomes where ``records`` says."""
+    assert op.records is not None and op.outcomes is not None
+    raw = op.records.search(body) if body is not None else None
+    if not isinstance(raw, list) or len(raw) != count:
+        return None
+    out: list[None | ConnectorError] = []
+    for item in raw:
+        if op.outcomes.ok.search(item) is True:
+            out.append(None)
+            continue
+        message = op.outcomes.error.search(item) if op.outcomes.error is not None else None
+        text = to_text(message) if message not in (None, "", []) else json.dumps(item)[:300]
+        out.append(ConnectorError(f"the batch did not apply this record: {text}", operation=c.label(op)))
+    return out
 
 
 # --- pairing ----------------------------------------------------------------------

@@ -38,7 +38,14 @@ from syncd._secret import Secret, SecretUnavailable, reveal
 from syncd.config import ConnectorSpec, Operation, OperationName, WebhookCall
 from syncd.connector._auth import OAuth2, build_auth
 from syncd.connector._batch import alone, create_many, update_many
-from syncd.connector._errors import ConnectorError, PaginationError, RecordError, ResponseError
+from syncd.connector._errors import (
+    AuthError,
+    ConnectorError,
+    PaginationError,
+    RecordError,
+    ResponseError,
+    TransportError,
+)
 from syncd.connector._fields import Extractor, FieldValueError, Record
 from syncd.connector._http import Answer, Sender
 from syncd.connector._lookups import LookupTable, ids_in
@@ -461,9 +468,39 @@ class Connector:
         ctx = dict(self.context)
         fields = await self._to_ids(fields)
         answer = await self._call(op, ctx, self.body_for(op, ctx, fields))
+        if op.read_back is not None:
+            return await self._read_back(op, op.read_back, answer)
         record = await self._single(op, answer)
         if record is None:
             raise ResponseError("the API answered without the created record", operation=self.label(op))
+        return record
+
+    async def _read_back(self, op: Operation, id_expr: Expr, answer: Answer) -> Record:
+        """The record a create made, read with ``get`` by the id its answer gives.
+
+        Every failure here comes after the create was sent, so it is a
+        ResponseError of the create, never an ApiError: a 4xx from the
+        ``get`` must not read as a refused create, whose intent the writer
+        would drop (and the record be created twice). The open intent is
+        resolved by a lookup next cycle. AuthError and TransportError still
+        propagate, as from any call."""
+        raw = id_expr.search(answer.body) if answer.body is not None else None
+        rid = to_text(raw) if raw is not None and not isinstance(raw, (dict, list, bool)) else ""
+        if not rid:
+            keys = ", ".join(sorted(answer.body)) if isinstance(answer.body, dict) else type(answer.body).__name__
+            raise ResponseError(
+                f"read_back: {id_expr.source!r} found no id in the answer (it has: {keys}); the record "
+                "may have been created: it is looked up before being created again", operation=self.label(op))
+        try:
+            record = await self.get(rid)
+        except (AuthError, TransportError):
+            raise
+        except ConnectorError as e:
+            raise ResponseError(f"created record {rid}, but reading it back failed: {e}",
+                                operation=self.label(op)) from None
+        if record is None:
+            raise ResponseError(f"created record {rid}, but reading it back with get answered 404 Not Found",
+                                operation=self.label(op))
         return record
 
     async def update(self, record_id: str, fields: Mapping[str, Any]) -> Record | None:

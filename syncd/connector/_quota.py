@@ -51,6 +51,7 @@ def read_quota(spec: QuotaSpec, headers: Mapping[str, str], now: float) -> Quota
     A value that is not a number is left out rather than failing the
     request that carried it: a budget is advice, the write is the work.
     """
+    usage = _usage(spec, headers)
     limit = _int(headers.get(spec.limit_header)) if spec.limit_header else None
     used: int | None = None
     if spec.used_header:
@@ -60,10 +61,14 @@ def read_quota(spec: QuotaSpec, headers: Mapping[str, str], now: float) -> Quota
             used, limit = int(pair.group(1)), int(pair.group(2))
         else:
             used = _int(raw)
-    if used is None and spec.remaining_header:
+    # what the combined usage header says wins over the separate headers
+    limit = usage.get("limit", limit)
+    used = usage.get("used", used)
+    remaining = usage.get("remaining")
+    if remaining is None and spec.remaining_header:
         remaining = _int(headers.get(spec.remaining_header))
-        if remaining is not None and limit is not None:
-            used = max(0, limit - remaining)
+    if used is None and remaining is not None and limit is not None:
+        used = max(0, limit - remaining)
     resets_at: float | None = None
     if spec.reset_header:
         reset = _int(headers.get(spec.reset_header))
@@ -72,6 +77,18 @@ def read_quota(spec: QuotaSpec, headers: Mapping[str, str], now: float) -> Quota
     if used is None and limit is None and resets_at is None:
         return None
     return QuotaReading(used, limit, resets_at)
+
+
+def _usage(spec: QuotaSpec, headers: Mapping[str, str]) -> dict[str, int]:
+    """The figures ``usage_pattern``'s named groups find in ``usage_header``
+    (only those that matched a number)."""
+    if spec.usage_header is None or spec.usage_pattern is None:
+        return {}
+    raw = headers.get(spec.usage_header)
+    m = spec.usage_pattern.search(raw) if raw is not None else None
+    if m is None:
+        return {}
+    return {name: n for name, text in m.groupdict().items() if (n := _int(text)) is not None}
 
 
 def window_of(now: float, seconds: float) -> tuple[float, float]:

@@ -127,6 +127,10 @@ class Cycle:
                     if snap is not None:
                         t.put_snapshots([snap])
                     self.ctx.link(t, intent.side, record.id, intent.source_id)
+                    # The create did land (its answer was lost, or reading the
+                    # record back failed): its error is moot, and must not hold
+                    # the pair back until a retry is due.
+                    t.resolve_errors(intent.side, intent.source_id)
                 t.resolve_intent(intent.id)
 
     def _resolve_intents_by_match(self) -> None:
@@ -137,5 +141,6 @@ class Cycle:
             with self.ctx.store.transaction(self.ctx.name) as t:
                 if candidates:
                     self.ctx.link(t, intent.side, candidates[0].record_id, intent.source_id)
+                    t.resolve_errors(intent.side, intent.source_id)  # as above
                 t.resolve_intent(intent.id)
 

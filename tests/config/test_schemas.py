@@ -216,6 +216,9 @@ def _expected_variables() -> dict[tuple[str, str], list[str]]:
         "/$defs/field/properties/read": BODY,
         "/$defs/records": BODY,
         "/$defs/record": BODY,
+        "/$defs/createOperation/properties/read_back": BODY,  # over the create's answer
+        "/$defs/updateBatchOperation/properties/outcomes/properties/ok": BODY,  # over one outcome
+        "/$defs/updateBatchOperation/properties/outcomes/properties/error": BODY,
         "/$defs/paginationCursor/properties/cursor": BODY,
         "/$defs/paginationNextUrl/properties/next": BODY,
         "/$defs/paginationOffset/properties/total": BODY,

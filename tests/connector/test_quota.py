@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import httpx
@@ -89,3 +90,16 @@ def test_without_any_limit_there_is_no_percentage() -> None:
     usage = Usage.new("app@http://x#1", "app", spec, NOW)
     usage.count(spec, NOW, None)
     assert usage.percent(None) is None
+
+
+def test_a_usage_pattern_reads_named_figures_from_one_combined_header() -> None:
+    pattern = re.compile(r"api-usage=(?P<used>[0-9]+)/(?P<limit>[0-9]+)")
+    spec = QuotaSpec(usage_header="Sforce-Limit-Info", usage_pattern=pattern)
+    both = httpx.Headers({"Sforce-Limit-Info": "api-bursts=1/750; api-usage=10018/100000"})
+    assert read_quota(spec, both, NOW) == QuotaReading(used=10018, limit=100000)
+    # remaining and limit, in another vendor's words; the separate limit header loses to it
+    left = QuotaSpec(usage_header="X-Quota", limit_header="X-Limit",
+                     usage_pattern=re.compile(r"left (?P<remaining>\d+) of (?P<limit>\d+)"))
+    headers = httpx.Headers({"X-Quota": "left 40 of 100", "X-Limit": "7"})
+    assert read_quota(left, headers, NOW) == QuotaReading(used=60, limit=100)
+    assert read_quota(spec, httpx.Headers({"Sforce-Limit-Info": "api-usage=many"}), NOW) is None

@@ -18,6 +18,11 @@ built from the reference pages (cited in connectors.d/brevo.yaml):
   ``listIds``, ``unlinkListIds``, ``ext_id`` (attributes present in the
   account only) and answers 204; 404
   ``{"code": "document_not_found", "message": "Contact does not exist"}``.
+- https://developers.brevo.com/reference/create-contact: POST /contacts with
+  ``email``, ``ext_id``, ``attributes``, ``emailBlacklisted``,
+  ``smsBlacklisted``, ``listIds``, ``updateEnabled`` (default false),
+  ``smtpBlacklistSender``; answers 201 ``{"id": N}`` only; an email that a
+  contact already has is refused (400) unless ``updateEnabled``.
 - https://developers.brevo.com/docs/limit-headers: x-sib-ratelimit-limit,
   -remaining and -reset (seconds from now) on every authenticated answer.
 
@@ -41,6 +46,8 @@ LIST_PARAMS = frozenset({"limit", "offset", "modifiedSince", "createdSince", "so
                          "segmentId", "listIds", "ids"})
 ONE_PARAMS = frozenset({"identifierType", "startDate", "endDate"})
 UPDATE_KEYS = frozenset({"attributes", "emailBlacklisted", "smsBlacklisted", "listIds", "unlinkListIds", "ext_id"})
+CREATE_KEYS = frozenset({"email", "ext_id", "attributes", "emailBlacklisted", "smsBlacklisted", "listIds",
+                         "updateEnabled", "smtpBlacklistSender"})
 HOUR_LIMIT = 36000
 # The account's attributes: an update may set only attributes present in the account.
 ATTRIBUTES = frozenset({"EMAIL", "FIRSTNAME", "LASTNAME", "SMS"})
@@ -105,6 +112,8 @@ class FakeBrevo(FakeApi):
     def _route(self, request: Request) -> Reply:
         if (request.method, request.path) == ("GET", "/v3/contacts"):
             return self.list(request)
+        if (request.method, request.path) == ("POST", "/v3/contacts"):
+            return self.create(request.body)
         m = re.fullmatch(r"/v3/contacts/([^/]+)", request.path)
         if m is None:
             return error(404, "not_found", "Invalid route")
@@ -174,3 +183,30 @@ class FakeBrevo(FakeApi):
         self.clock = max(datetime.now(UTC), self.clock + timedelta(seconds=1))
         record["modifiedAt"] = stamp(self.clock)
         return Reply(204)
+
+    def create(self, body: Any) -> Reply:
+        if not isinstance(body, dict):
+            return error(400, "invalid_parameter", "The body must be a JSON object")
+        unknown = sorted(set(body) - CREATE_KEYS)
+        if unknown:
+            return error(400, "invalid_parameter", f"Unknown parameters: {', '.join(unknown)}")
+        attributes = dict(body.get("attributes") or {})
+        missing = sorted(set(attributes) - ATTRIBUTES)
+        if missing:
+            return error(400, "invalid_parameter", f"Attributes not in the account: {', '.join(missing)}")
+        email = str(body.get("email") or attributes.get("EMAIL") or "").lower()
+        if "EMAIL" in attributes and str(attributes.pop("EMAIL")).lower() != email:
+            return error(400, "invalid_parameter", "email and attributes.EMAIL differ")
+        if not email and not attributes.get("SMS") and not body.get("ext_id"):
+            return error(400, "missing_parameter", "email, SMS or ext_id is required")
+        existing = next((r for r in self.contacts.values() if email and r["email"] == email), None)
+        if existing is not None:
+            if not body.get("updateEnabled"):
+                return error(400, "duplicate_parameter", "Contact already exist")
+            return self.update(existing, {k: v for k, v in body.items() if k in UPDATE_KEYS})  # 204
+        self.clock = max(datetime.now(UTC), self.clock + timedelta(seconds=1))
+        record = self._add(email, attributes, self.clock)
+        for key in ("emailBlacklisted", "smsBlacklisted"):
+            if key in body:
+                record[key] = bool(body[key])
+        return Reply(201, {"id": record["id"]})

@@ -41,6 +41,10 @@ async def test_every_brevo_operation_keeps_to_brevos_reference(vendor_fake: Any)
         missing = await c.get("99999")
         found = await c.find("email", "Person.0042@Example.com")
         updated = await c.update("7", {"email": "new.7@example.com", "first_name": "Ada", "email_blacklisted": True})
+        created = await c.create({"email": "grace@example.com", "first_name": "Grace", "last_name": "Hopper",
+                                  "sms_blacklisted": True})
+        with pytest.raises(ApiError) as duplicate:
+            await c.create({"email": "grace@example.com"})
 
     assert len(listed) == 2100 and [r.id for r in listed] == [str(i) for i in range(1, 2101)]
     assert listed[0].fields == {"email": "person.0000@example.com", "first_name": "Person0", "last_name": "Example",
@@ -54,8 +58,20 @@ async def test_every_brevo_operation_keeps_to_brevos_reference(vendor_fake: Any)
     assert app.contacts[7]["email"] == "new.7@example.com" and app.contacts[7]["emailBlacklisted"] is True
     assert app.contacts[7]["attributes"]["FIRSTNAME"] == "Ada"
 
-    pages = [r for r in app.requests if r.path == "/v3/contacts" and r.arg("modifiedSince") is None
-             and r.arg("filter") is None]
+    # Brevo answers the create with {"id": 2101}: the record is what get read back
+    assert created.id == "2101" and created.fields == {
+        "email": "grace@example.com", "first_name": "Grace", "last_name": "Hopper", "phone": None,
+        "email_blacklisted": False, "sms_blacklisted": True}
+    [post, read_back] = [r for r in app.requests if r.method == "POST" or r.path == "/v3/contacts/2101"][:2]
+    assert post.body == {"email": "grace@example.com",
+                         "attributes": {"EMAIL": "grace@example.com", "FIRSTNAME": "Grace", "LASTNAME": "Hopper"},
+                         "smsBlacklisted": True}
+    assert (read_back.method, read_back.arg("identifierType")) == ("GET", "contact_id")
+    assert duplicate.value.status == 400 and "Contact already exist" in str(duplicate.value)
+    assert len(app.contacts) == 2101
+
+    pages = [r for r in app.requests if (r.method, r.path) == ("GET", "/v3/contacts")
+             and r.arg("modifiedSince") is None and r.arg("filter") is None]
     assert [(r.arg("limit"), r.arg("offset")) for r in pages][:3] == [("1000", "0"), ("1000", "1000"),
                                                                      ("1000", "2000")]
     [since] = {r.arg("modifiedSince") for r in app.requests if r.arg("modifiedSince")}
