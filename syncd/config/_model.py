@@ -176,6 +176,16 @@ Pagination = (
 
 
 @dataclass(frozen=True, slots=True)
+class SyncTokenExpiry:
+    """How an API refuses a sync token it no longer honours (``sync_token_expired``):
+    an answer with one of these statuses whose JSON body ``when`` matches
+    (any answer with the status, without ``when``)."""
+
+    status: tuple[int, ...]
+    when: Expr | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Operation:
     name: OperationName
     method: str
@@ -190,6 +200,13 @@ class Operation:
     item: ValueTemplate | None = None  # the part of each item besides the fields (and id)
     id_field: WritePath | None = None  # update_batch: where each item carries its record's id
     max_items: int | None = None  # the API's batch size limit
+    # list and changes: where a page's answer carries the API's sync token
+    # (the opaque cursor a later changes read sends back as {{ sync_token }})
+    sync_token: Expr | None = None
+    # changes only: how the API says the token it was sent is no longer valid
+    sync_token_expired: SyncTokenExpiry | None = None
+    # the variables the request's templates use (path, params, headers, body)
+    uses: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
