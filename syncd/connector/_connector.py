@@ -444,24 +444,37 @@ class Connector:
                 raise ConnectorError(f"field {name!r} of {self.spec.name}.{self.object.name} is read-only")
         return dict(fields)
 
-    def write_fields(self, target: dict[str, Any], wire: Mapping[str, Any]) -> dict[str, Any]:
-        """``target`` with each value written at its field's write path (``wire`` from wire_fields)."""
+    def write_fields(self, target: dict[str, Any], wire: Mapping[str, Any],
+                     current: Any = None) -> dict[str, Any]:
+        """``target`` with each value written at its field's write path (``wire`` from wire_fields).
+
+        ``current``: the record as the app holds it (an update that reads
+        first). A write path through a list (``emails[?primary].value``)
+        then starts from the current list, so that the items syncd does not
+        write are sent back as they are: an API that replaces the whole list
+        would otherwise drop them."""
         fields = self.object.fields
         for name, value in wire.items():
             path = fields[name].write
             if path is None:  # wire_fields refuses it first; this keeps the method safe on its own
                 raise ConnectorError(f"field {name!r} of {self.spec.name}.{self.object.name} is read-only")
+            prefix = path.list_prefix if current is not None else None
+            if prefix is not None and prefix.get(target) is None:
+                now = prefix.get(current)
+                if isinstance(now, list):
+                    prefix.set(target, copy.deepcopy(now))
             path.set(target, value)
         return target
 
     def body_for(self, op: Operation, ctx: dict[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
         wire = self.wire_fields(fields)
-        record = self.write_fields({}, wire)
+        current = ctx.get("current")
+        record = self.write_fields({}, wire, current)
         ctx.update(fields=wire, record=record)
         body = op.body(ctx) if op.body is not None else {}
         if not isinstance(body, dict):
             return record
-        return self.write_fields(body, wire)
+        return self.write_fields(body, wire, current)
 
     async def create(self, fields: Mapping[str, Any]) -> Record:
         op = self._operation("create")
@@ -475,8 +488,21 @@ class Connector:
     async def update(self, record_id: str, fields: Mapping[str, Any]) -> Record | None:
         op = self._operation("update")
         ctx = {**self.context, "id": record_id}
+        if op.read_first:
+            ctx["current"] = await self._current(record_id)
         answer = await self._call(op, ctx, self.body_for(op, ctx, fields))
         return self._single(op, answer)
+
+    async def _current(self, record_id: str) -> Any:
+        """The record as ``get`` reads it now, raw (an update's ``read_first``).
+        A record that is gone fails the update as its own 404 would."""
+        op = self._operation("get")
+        answer = await self._call(op, {**self.context, "id": record_id})
+        raw = op.record.search(answer.body) if op.record is not None else answer.body
+        if not isinstance(raw, dict):
+            raise ResponseError(f"the record read before the update ({self.label(op)}) is not a JSON object",
+                                operation=self.label("update"))
+        return raw
 
     # Batch writes (see _batch): results in input order, one per item; an
     # object without the batch operation is written record by record.
