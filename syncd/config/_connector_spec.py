@@ -443,6 +443,9 @@ def _operation(b: _Builder, path: KeyPath, name: OperationName, op: Mapping[str,
         sync_token_expired = SyncTokenExpiry(
             status=tuple(int(s) for s in status) if isinstance(status, list) else (int(status),),
             when=b.expr((*path, "sync_token_expired", "when"), when) if when is not None else None)
+    warm_up = {
+        k: b.value((*path, "warm_up", "params", k), v, allowed) for k, v in op["warm_up"]["params"].items()
+    } if "warm_up" in op else None
     path_template = b.template((*path, "path"), op["path"], allowed, request_path=True)
     # (each compiled above already: a broken one was reported at its key)
     uses = path_template.variables.union(*(compile_value(v)[1] for v in (
@@ -466,6 +469,7 @@ def _operation(b: _Builder, path: KeyPath, name: OperationName, op: Mapping[str,
         sync_token=sync_token,
         sync_token_expired=sync_token_expired,
         uses=uses,
+        warm_up=warm_up,
         read_first=op["read_first"] if "read_first" in op else False,  # filled from the schema for update
     )
 

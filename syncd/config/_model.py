@@ -207,6 +207,9 @@ class Operation:
     sync_token_expired: SyncTokenExpiry | None = None
     # the variables the request's templates use (path, params, headers, body)
     uses: frozenset[str] = frozenset()
+    # find only: the params of a request sent (answer ignored) before each
+    # find, over the find's own: a search cache to bring up to date first
+    warm_up: Mapping[str, ValueTemplate] | None = None
     # update only: GET the record first; its raw JSON is `current` in the
     # templates, and write paths through a list start from its current list
     read_first: bool = False

@@ -425,9 +425,27 @@ class Connector:
         wanted = normalise(value)
         found: list[Record] = []
         extra = {"field": field_name, "value": wanted}
+        op = self._operation("find")
+        if op.warm_up is not None:
+            await self._warm_up(op, {**self.context, "cursor": None, **extra})
         async for page in self._pages("find", extra):
             found.extend(r for r in page.records if r.fields.get(field_name) == wanted)
         return found
+
+    async def _warm_up(self, op: Operation, ctx: Mapping[str, Any]) -> None:
+        """The find's ``warm_up`` request: its params over the find's own, the
+        answer ignored (a search cache brought up to date; an error is an error)."""
+        assert op.warm_up is not None
+        first = self._first_request(op, ctx)
+        params = dict(first.params)
+        for k, f in op.warm_up.items():
+            value = reveal(f(ctx))
+            if value is None:
+                params.pop(k, None)
+            else:
+                params[k] = value
+        await self.sender.send(self.label(op), self._build(op, ctx, PageRequest(first.url, params, first.body)),
+                               read=True)
 
     # --- writing --------------------------------------------------------------
 

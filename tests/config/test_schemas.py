@@ -245,6 +245,9 @@ def _expected_variables() -> dict[tuple[str, str], list[str]]:
         for key in ("path", "params", "params/additionalProperties", "headers",
                     "headers/additionalProperties", "body"):
             c[f"{base}/{key}"] = variables
+        if op == "find":  # the warm-up request's params: the find's own variables
+            c[f"{base}/warm_up/properties/params"] = variables
+            c[f"{base}/warm_up/properties/params/additionalProperties"] = variables
         if op.endswith("_batch"):
             c[f"{base}/item"] = SETTINGS  # rendered once per record, before the request exists
     expected = {("connector", k): v for k, v in c.items()}
