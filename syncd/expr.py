@@ -36,6 +36,7 @@ from syncd._secret import reveal
 __all__ = [
     "Expr",
     "ExprError",
+    "ExprFailure",
     "Select",
     "Template",
     "ValueTemplate",
@@ -51,6 +52,11 @@ __all__ = [
 
 class ExprError(ValueError):
     """A config string is not a valid expression, template or path."""
+
+
+class ExprFailure(ValueError):
+    """An expression called ``fail(message)``: the data it read is not usable
+    (an API that cut a list short, say); the message says why."""
 
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_-]*"
@@ -131,6 +137,12 @@ class _Functions(jmespath_functions.Functions):
     @jmespath_functions.signature({"types": []})
     def _func_to_string_or_null(self, v: Any) -> str | None:
         return None if v is None else (v if isinstance(v, str) else json.dumps(v))
+
+    @jmespath_functions.signature({"types": ["string"]})
+    def _func_fail(self, message: str) -> None:
+        # `cond && fail('why')`: a record the spec knows it cannot read right
+        # is refused with a reason, rather than read wrong.
+        raise ExprFailure(message)
 
 
 _OPTIONS = jmespath.Options(custom_functions=_Functions())

@@ -216,6 +216,15 @@ class Operation:
 
 
 @dataclass(frozen=True, slots=True)
+class FieldLookup:
+    """A field the API gives as ids of another object's records: syncd uses
+    that object's ``field`` (a name) instead of each id."""
+
+    object: str
+    field: str
+
+
+@dataclass(frozen=True, slots=True)
 class FieldSpec:
     name: str
     read: Expr
@@ -223,6 +232,7 @@ class FieldSpec:
     type: FieldType | None = None
     formats: tuple[str, ...] = ()
     description: str = ""
+    lookup: FieldLookup | None = None
 
 
 @dataclass(frozen=True, slots=True)
