@@ -286,6 +286,10 @@ class Template:
     source: str
     parts: tuple[str | Expr, ...]
     variables: frozenset[str]
+    # The parts written ``{{ +expr }}`` (by index): in a request path, their
+    # value's slashes are kept (as RFC 6570's ``{+var}``) for APIs whose ids
+    # are paths, like Google's ``people/c123``; see render_path.
+    keep_slashes: frozenset[int] = frozenset()
 
     @property
     def is_constant(self) -> bool:
@@ -303,16 +307,24 @@ class Template:
         return to_text(self.render(context))
 
 
-def compile_template(source: str) -> Template:
+def compile_template(source: str, *, path: bool = False) -> Template:
+    """*path*: a request path, where ``{{ +expr }}`` keeps its value's slashes."""
     if not isinstance(source, str):
         raise ExprError("a template must be a string")
     parts: list[str | Expr] = []
     names: set[str] = set()
+    keep: set[int] = set()
     pos = 0
     for m in _PLACEHOLDER.finditer(source):
         if m.start() > pos:
             parts.append(source[pos:m.start()])
         inner = m.group(1).strip()
+        if inner.startswith("+"):
+            if not path:
+                raise ExprError(f"'{{{{ +… }}}}' (a value whose slashes are kept) is for request paths only, "
+                                f"in {source!r}")
+            inner = inner[1:].strip()
+            keep.add(len(parts))
         if not inner:
             raise ExprError(f"empty placeholder '{{{{ }}}}' in {source!r}")
         expr = compile_expr(inner)
@@ -324,7 +336,7 @@ def compile_template(source: str) -> Template:
         raise ExprError(f"unbalanced '{{{{' or '}}}}' in template {source!r}")
     if rest or not parts:
         parts.append(rest)
-    return Template(source, tuple(parts), frozenset(names))
+    return Template(source, tuple(parts), frozenset(names), frozenset(keep))
 
 
 # A value template is a JSON-like structure (params, body) whose strings are

@@ -45,6 +45,7 @@ from syncd.config._model import (
     SettingSpec,
     SinceRestart,
     SinglePage,
+    SyncTokenExpiry,
     WebhookCall,
     WebhookKind,
     WebhookRegister,
@@ -71,7 +72,7 @@ _DEFAULTS = schema_defaults("connector")
 CONNECTOR_VARIABLES = frozenset({"settings"})
 OPERATION_VARIABLES: Mapping[str, frozenset[str]] = {
     "list": frozenset({"settings", "cursor"}),
-    "changes": frozenset({"settings", "cursor", "since", "since_epoch", "since_ms"}),
+    "changes": frozenset({"settings", "cursor", "since", "since_epoch", "since_ms", "sync_token"}),
     "get": frozenset({"settings", "id"}),
     "find": frozenset({"settings", "field", "value"}),
     "create": frozenset({"settings", "fields", "record"}),
@@ -146,9 +147,10 @@ class _Builder:
                 self.errors.append(SpecError(
                     path, f"settings.{name} is not a declared setting (declared: {declared})"))
 
-    def template(self, path: KeyPath, source: str, allowed: frozenset[str]) -> Template:
+    def template(self, path: KeyPath, source: str, allowed: frozenset[str], *,
+                 request_path: bool = False) -> Template:
         try:
-            t = compile_template(source)
+            t = compile_template(source, path=request_path)
         except ExprError as e:
             raise SpecError(path, str(e)) from None
         exprs = tuple(p for p in t.parts if isinstance(p, Expr))
@@ -354,6 +356,7 @@ def _object(b: _Builder, path: KeyPath, name: str, obj: Mapping[str, Any]) -> Ob
                                                      child))
             if op is not None:
                 operations[op_name] = op
+    _check_sync_token(b, path, operations)
     if len(b.errors) > n_errors or id_expr is None:
         return None
     return ObjectSpec(
@@ -379,6 +382,22 @@ def _check_read_back(b: _Builder, path: KeyPath, obj: Mapping[str, Any]) -> None
                                   "with its inputs by their fields, and create's read_back says the API "
                                   "answers with ids only: remove create_batch (records are then created "
                                   "one by one, each read back)"))
+def _check_sync_token(b: _Builder, path: KeyPath, operations: Mapping[OperationName, Operation]) -> None:
+    """A changes read that sends ``{{ sync_token }}`` needs a token to send:
+    the first comes from a full read, so ``list`` must say where its answer
+    carries one; and ``sync_token_expired`` is about that token."""
+    changes = operations.get("changes")
+    if changes is None:
+        return
+    listing = operations.get("list")
+    if "sync_token" in changes.uses and (listing is None or listing.sync_token is None):
+        b.errors.append(SpecError(
+            (*path, "list"), "changes sends {{ sync_token }}, but list has no sync_token: the first token "
+            "comes from a full read; say where list's answer carries it (e.g. sync_token: nextSyncToken)"))
+    if changes.sync_token_expired is not None and "sync_token" not in changes.uses:
+        b.errors.append(SpecError(
+            (*path, "changes", "sync_token_expired"),
+            "sync_token_expired is about the token changes sends, but changes does not use {{ sync_token }}"))
 
 
 def _check_parent(b: _Builder, objects: Mapping[str, Any], name: str, obj: Mapping[str, Any]) -> None:
@@ -500,10 +519,26 @@ def _operation(b: _Builder, path: KeyPath, name: OperationName, op: Mapping[str,
     if batch and (type(max_items) is not int or max_items < 1):
         # the schema says so too; this guards a document that skipped it
         raise SpecError((*path, "max_items"), f"max_items must be an integer of at least 1, not {max_items!r}")
+    sync_token = b.expr((*path, "sync_token"), op["sync_token"]) if "sync_token" in op else None
+    expired = op.get("sync_token_expired")
+    sync_token_expired = None
+    if isinstance(expired, Mapping):
+        status = expired["status"]  # the schema requires it: a number or a list of them
+        when = expired.get("when")
+        sync_token_expired = SyncTokenExpiry(
+            status=tuple(int(s) for s in status) if isinstance(status, list) else (int(status),),
+            when=b.expr((*path, "sync_token_expired", "when"), when) if when is not None else None)
+    warm_up = {
+        k: b.value((*path, "warm_up", "params", k), v, allowed) for k, v in op["warm_up"]["params"].items()
+    } if "warm_up" in op else None
+    path_template = b.template((*path, "path"), op["path"], allowed, request_path=True)
+    # (each compiled above already: a broken one was reported at its key)
+    uses = path_template.variables.union(*(compile_value(v)[1] for v in (
+        op.get("params") or {}, op.get("headers") or {}, op.get("body"))))
     return Operation(
         name=name,
         method=op["method"],
-        path=b.template((*path, "path"), op["path"], allowed),
+        path=path_template,
         params=params,
         headers=headers,
         body=body,
@@ -517,6 +552,10 @@ def _operation(b: _Builder, path: KeyPath, name: OperationName, op: Mapping[str,
         item=item,
         id_field=id_field,
         max_items=max_items,
+        sync_token=sync_token,
+        sync_token_expired=sync_token_expired,
+        uses=uses,
+        warm_up=warm_up,
         read_first=op["read_first"] if "read_first" in op else False,  # filled from the schema for update
         outcomes=outcomes,
     )

@@ -184,6 +184,16 @@ class BatchOutcomes:
 
 
 @dataclass(frozen=True, slots=True)
+class SyncTokenExpiry:
+    """How an API refuses a sync token it no longer honours (``sync_token_expired``):
+    an answer with one of these statuses whose JSON body ``when`` matches
+    (any answer with the status, without ``when``)."""
+
+    status: tuple[int, ...]
+    when: Expr | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Operation:
     name: OperationName
     method: str
@@ -201,6 +211,16 @@ class Operation:
     id_field: WritePath | None = None  # update_batch: where each item carries its record's id
     max_items: int | None = None  # the API's batch size limit
     outcomes: BatchOutcomes | None = None  # update_batch: per-item outcomes instead of records
+    # list and changes: where a page's answer carries the API's sync token
+    # (the opaque cursor a later changes read sends back as {{ sync_token }})
+    sync_token: Expr | None = None
+    # changes only: how the API says the token it was sent is no longer valid
+    sync_token_expired: SyncTokenExpiry | None = None
+    # the variables the request's templates use (path, params, headers, body)
+    uses: frozenset[str] = frozenset()
+    # find only: the params of a request sent (answer ignored) before each
+    # find, over the find's own: a search cache to bring up to date first
+    warm_up: Mapping[str, ValueTemplate] | None = None
     # update only: GET the record first; its raw JSON is `current` in the
     # templates, and write paths through a list start from its current list
     read_first: bool = False

@@ -12,6 +12,7 @@ from syncd.connector._errors import (
     PaginationError,
     RecordError,
     ResponseError,
+    SyncTokenExpired,
     TransportError,
 )
 from syncd.connector._fields import Record, normaliser_for, parse_stored_datetime
@@ -44,6 +45,7 @@ __all__ = [
     "Record",
     "RecordError",
     "ResponseError",
+    "SyncTokenExpired",
     "SecretMasker",
     "TokenStore",
     "TokenStoreError",

@@ -4,6 +4,9 @@ Its operations are what the sync layer sees of an app:
 
     async for page in c.list(): …            every record, page by page
     async for page in c.changes(since): …    records updated after ``since``
+    async for page in c.changes(since, sync_token=t): …
+                                             or changed since the API gave sync token ``t``
+                                             (then c.last_sync_token is the next one)
     await c.get(id) / c.find(field, value)
     await c.create(fields) / c.update(id, fields) / c.delete(id)
     await c.create_many([fields, …]) / c.update_many([(id, fields), …])
@@ -35,16 +38,18 @@ from urllib.parse import quote
 import httpx
 
 from syncd._secret import Secret, SecretUnavailable, reveal
-from syncd.config import ConnectorSpec, Operation, OperationName, WebhookCall
+from syncd.config import ConnectorSpec, Operation, OperationName, SyncTokenExpiry, WebhookCall
 from syncd.connector._auth import OAuth2, build_auth
 from syncd.connector._batch import alone, create_many, update_many
 from syncd.connector._errors import (
     AuthError,
+    ApiError,
     ConnectorError,
     PaginationError,
     RecordError,
     ResponseError,
     TransportError,
+    SyncTokenExpired,
 )
 from syncd.connector._fields import Extractor, FieldValueError, Record
 from syncd.connector._http import Answer, Sender
@@ -78,14 +83,24 @@ def resolve_settings(spec: ConnectorSpec, given: Mapping[str, Any]) -> dict[str,
 
 def render_path(template: Template, context: Mapping[str, Any]) -> str:
     # Data values (ids) are escaped so that an id with "/" or "?" stays one
-    # path segment; config values (settings.*) are taken as written.
+    # path segment; config values (settings.*) are taken as written. A part
+    # written {{ +id }} keeps its slashes (an id that is a path, as Google's
+    # "people/c123"), but never climbs out of its place: no "." or ".."
+    # segment, and "?" and "#" are still escaped.
     out = []
-    for part in template.parts:
+    for i, part in enumerate(template.parts):
         if isinstance(part, str):
             out.append(part)
-        else:
+        elif part.variables <= {"settings"}:
+            out.append(to_text(part.search(context)))
+        elif i in template.keep_slashes:
             text = to_text(part.search(context))
-            out.append(text if part.variables <= {"settings"} else quote(text, safe=""))
+            if any(segment in (".", "..") for segment in text.split("/")):
+                raise ConnectorError(f"the value {text!r:.80} of {{{{ +{part.source} }}}} has a '.' or '..' "
+                                     "segment: refused in a request path")
+            out.append(quote(text, safe="/"))
+        else:
+            out.append(quote(to_text(part.search(context)), safe=""))
     return "".join(out)
 
 
@@ -185,6 +200,10 @@ class Connector:
         self.lookups: dict[str, LookupTable] = {}
         self.extractor = self._extractor(fields)
         self.last_run_has_more = False  # whether the last page read had a successor
+        # The sync token the last list or changes run's answers carried (the
+        # spec's `sync_token`): the API's cursor for the next changes read,
+        # worth keeping only once every page of the run is committed.
+        self.last_sync_token: str | None = None
 
     def _extractor(self, fields: Iterable[str] | None) -> Extractor:
         """The extractor of the wanted fields (None: every field), with a
@@ -289,7 +308,10 @@ class Connector:
         assert op.records is not None
         raw = op.records.search(answer.body)
         if raw is None:
-            if page == 1 and not _is_empty(answer.body):
+            # An API may leave an empty list out of its answer: one that
+            # carries a sync token is a whole answer with no records.
+            carries_token = op.sync_token is not None and op.sync_token.search(answer.body) not in (None, "")
+            if page == 1 and not _is_empty(answer.body) and not carries_token:
                 keys = ", ".join(sorted(answer.body)) if isinstance(answer.body, dict) else type(answer.body).__name__
                 raise ResponseError(
                     f"records: {op.records.source!r} found nothing in the response "
@@ -334,7 +356,15 @@ class Connector:
         async def fetch(request: PageRequest) -> Answer:
             if run.cursor is not None:
                 ctx["cursor"] = run.cursor  # for header templates
-            return await self.sender.send(label, self._build(op, ctx, request), read=True)
+            try:
+                return await self.sender.send(label, self._build(op, ctx, request), read=True)
+            except ApiError as e:
+                if op.sync_token_expired is not None and _token_refused(op.sync_token_expired, e):
+                    raise SyncTokenExpired(e.message, operation=label, status=e.status,
+                                           excerpt=e.excerpt, body=e.body) from None
+                raise
+
+        self.last_sync_token = None
 
         # The next page is asked for as soon as its cursor is known, so that
         # the server prepares it while this one is normalised and used.
@@ -350,6 +380,8 @@ class Connector:
                     answer = await ahead
                     ahead = None
                 raw = self._records(op, answer, number)
+                if op.sync_token is not None and (token := op.sync_token.search(answer.body)) not in (None, ""):
+                    self.last_sync_token = to_text(token)  # (an API sends it on the last page)
                 request = run.next(answer, raw)
                 if cap is not None:
                     raw = cap.take(raw)
@@ -392,12 +424,29 @@ class Connector:
         wants only the first page)."""
         return self._pages("list", read_ahead=read_ahead)
 
-    def changes(self, since: datetime) -> AsyncGenerator[Page, None]:
-        return self._pages("changes", since_context(since), since=since)
+    def changes(self, since: datetime | None, sync_token: str | None = None) -> AsyncGenerator[Page, None]:
+        """The records changed since ``since`` (for templates using ``since``…)
+        or since the API gave ``sync_token`` (``{{ sync_token }}``). A token the
+        API refuses as the spec's ``sync_token_expired`` says raises
+        :class:`SyncTokenExpired`: read everything instead."""
+        extra = {**(since_context(since) if since is not None else {}), "sync_token": sync_token}
+        return self._pages("changes", extra, since=since)
 
     @property
     def has_changes(self) -> bool:
         return "changes" in self.object.operations
+
+    @property
+    def changes_need(self) -> frozenset[str]:
+        """What a changes read needs from the last one: ``since`` (a time
+        cursor) and/or ``sync_token``; empty without changes."""
+        op = self.object.operations.get("changes")
+        if op is None:
+            return frozenset()
+        need = {"since"} if op.uses & {"since", "since_epoch", "since_ms"} else set()
+        if "sync_token" in op.uses:
+            need.add("sync_token")
+        return frozenset(need)
 
     async def get(self, record_id: str) -> Record | None:
         op = self._operation("get")
@@ -412,9 +461,27 @@ class Connector:
         wanted = normalise(value)
         found: list[Record] = []
         extra = {"field": field_name, "value": wanted}
+        op = self._operation("find")
+        if op.warm_up is not None:
+            await self._warm_up(op, {**self.context, "cursor": None, **extra})
         async for page in self._pages("find", extra):
             found.extend(r for r in page.records if r.fields.get(field_name) == wanted)
         return found
+
+    async def _warm_up(self, op: Operation, ctx: Mapping[str, Any]) -> None:
+        """The find's ``warm_up`` request: its params over the find's own, the
+        answer ignored (a search cache brought up to date; an error is an error)."""
+        assert op.warm_up is not None
+        first = self._first_request(op, ctx)
+        params = dict(first.params)
+        for k, f in op.warm_up.items():
+            value = reveal(f(ctx))
+            if value is None:
+                params.pop(k, None)
+            else:
+                params[k] = value
+        await self.sender.send(self.label(op), self._build(op, ctx, PageRequest(first.url, params, first.body)),
+                               read=True)
 
     # --- writing --------------------------------------------------------------
 
@@ -600,6 +667,18 @@ class Connector:
             if name in out:
                 out[name] = await table.ids(out[name], name)
         return out
+
+
+def _token_refused(expiry: SyncTokenExpiry, error: ApiError) -> bool:
+    if error.status not in expiry.status:
+        return False
+    if expiry.when is None:
+        return True
+    try:
+        found = expiry.when.search(error.body)
+    except Exception:  # noqa: BLE001 - an error body of an unexpected shape is not a match
+        return False
+    return found not in (None, False, "", [], {})
 
 
 def _abandon(task: asyncio.Task[Any]) -> None:

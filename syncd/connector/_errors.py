@@ -2,8 +2,11 @@
 
     ConnectorError              base; ``operation`` names what was being done
     ├── ApiError                the API answered with an error status
-    │   └── AuthError           401/403 (after one token refresh), or the
-    │                           token endpoint refused the credentials
+    │   ├── AuthError           401/403 (after one token refresh), or the
+    │   │                       token endpoint refused the credentials
+    │   └── SyncTokenExpired    a changes read's sync token refused as the
+    │                           spec's ``sync_token_expired`` says: the
+    │                           caller reads everything instead
     ├── TransportError          no answer after the last retry (timeouts,
     │                           refused or dropped connections), or a create
     │                           that timed out and is not resent
@@ -20,6 +23,8 @@ exception is built.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ConnectorError(Exception):
     def __init__(self, message: str, *, operation: str = "") -> None:
@@ -31,15 +36,22 @@ class ConnectorError(Exception):
 class ApiError(ConnectorError):
     def __init__(
         self, message: str, *, operation: str = "", status: int = 0, excerpt: str = "",
-        retryable: bool = False,
+        retryable: bool = False, body: Any = None,
     ) -> None:
         self.status = status
         self.excerpt = excerpt
         self.retryable = retryable
+        # The answer's JSON, for a spec's expressions over error answers
+        # (``sync_token_expired.when``); never shown: the excerpt is masked, this is not.
+        self.body = body
         super().__init__(message, operation=operation)
 
 
 class AuthError(ApiError):
+    pass
+
+
+class SyncTokenExpired(ApiError):
     pass
 
 

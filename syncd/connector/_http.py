@@ -175,4 +175,8 @@ class Sender:
         if hint:
             message += f" ({hint})"
         cls = AuthError if status in (401, 403) else ApiError
-        return cls(message, operation=operation, status=status, excerpt=text, retryable=retryable)
+        try:
+            body = orjson.loads(response.content) if response.content.strip() else None
+        except orjson.JSONDecodeError:
+            body = None
+        return cls(message, operation=operation, status=status, excerpt=text, retryable=retryable, body=body)

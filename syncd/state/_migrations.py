@@ -17,7 +17,7 @@ otherwise pick the primary key and scan a whole side.
 
     integrations  name → disabled_since (version 3)      integrations with state
     side_states   (integration, side) → cursor, last_full_read, generation,
-                  fields JSON (version 2)
+                  fields JSON (version 2), sync_token (version 8)
     snapshots     (integration, side, record_id) → seen JSON, synced JSON,
                   match_key, hash, updated_at, deleted, dirty, generation
                   indexes: match key (partial: match_key IS NOT NULL),
@@ -198,6 +198,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         "ALTER TABLE errors ADD COLUMN next_retry_at TEXT",
         "UPDATE errors SET next_retry_at = at WHERE resolved_at IS NULL",
+    ),
+    # 8: the API's sync token of each side (an opaque cursor for changes
+    # reads, see SideState.sync_token); NULL: none yet, the next read is full.
+    (
+        "ALTER TABLE side_states ADD COLUMN sync_token TEXT",
     ),
 )
 

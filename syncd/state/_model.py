@@ -38,6 +38,9 @@ class SideState:
     last_full_read: datetime | None = None  # when the last complete list() finished
     generation: int = 0  # counts complete list() reads; a snapshot records the last one it was in
     fields: tuple[str, ...] | None = None  # the compared fields the last complete read stored
+    # The API's opaque cursor for the next changes read (a spec's
+    # `sync_token`), as of the last read that completed; None: none yet.
+    sync_token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,15 +82,15 @@ class SQLiteStore(StateStore):
     @_guard("reading the side state")
     def side_state(self, integration: str, side: Side) -> SideState:
         rows = self._rows(
-            "SELECT cursor, last_full_read, generation, fields FROM side_states"
+            "SELECT cursor, last_full_read, generation, fields, sync_token FROM side_states"
             " WHERE integration = ? AND side = ?",
             (integration, _side(side)),
         )
         if not rows:
             return SideState()
-        cursor, last_full_read, generation, fields = rows[0]
+        cursor, last_full_read, generation, fields, sync_token = rows[0]
         return SideState(_parse_time(cursor), _parse_time(last_full_read), generation,
-                         None if fields is None else tuple(orjson.loads(fields)))
+                         None if fields is None else tuple(orjson.loads(fields)), sync_token)
 
     @_guard("reading snapshots")
     def snapshots(self, integration: str, side: Side, record_ids: Sequence[str]) -> dict[str, Snapshot]:

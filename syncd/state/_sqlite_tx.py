@@ -143,14 +143,15 @@ class _SQLiteTransaction(Transaction):
     def set_side_state(self, side: Side, state: SideState) -> None:
         fields = None if state.fields is None else orjson.dumps(list(state.fields)).decode()
         row = (self.integration, _side(side), _time(state.cursor), _time(state.last_full_read),
-               state.generation, fields)
+               state.generation, fields, state.sync_token)
         self._check()
         self._conn.execute(
-            """INSERT INTO side_states (integration, side, cursor, last_full_read, generation, fields)
-               VALUES (?, ?, ?, ?, ?, ?)
+            """INSERT INTO side_states (integration, side, cursor, last_full_read, generation, fields,
+                                        sync_token)
+               VALUES (?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (integration, side) DO UPDATE SET cursor = excluded.cursor,
                    last_full_read = excluded.last_full_read, generation = excluded.generation,
-                   fields = excluded.fields""",
+                   fields = excluded.fields, sync_token = excluded.sync_token""",
             row,
         )
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import structlog
 
-from syncd.connector import AuthError, ConnectorError, Record, TransportError
+from syncd.connector import AuthError, ConnectorError, Record, SyncTokenExpired, TransportError
 from syncd.state import RecordErrorRow, Side, SideState, Snapshot, Transaction
 from syncd.sync._children import children_cursor
 from syncd.sync._context import CURSOR_OVERLAP, CycleContext, other
@@ -44,6 +44,16 @@ class Reader:
             await self._read(side, force_full)
 
     async def _read(self, side: Side, force_full: bool) -> None:
+        try:
+            await self._read_run(side, force_full)
+        except SyncTokenExpired as e:
+            # The API no longer honours the token (too old, say): what it
+            # names changed cannot be read, so everything is read instead.
+            # The pages a refused run committed (if any) were real data.
+            log.warning("sync token refused: reading everything", error=e.message)
+            await self._read_run(side, True)
+
+    async def _read_run(self, side: Side, force_full: bool) -> None:
         connector = self.ctx.connectors[side]
         state = self.ctx.store.side_state(self.ctx.name, side)
         now = datetime.now(UTC)
@@ -55,14 +65,30 @@ class Reader:
         fields = self.ctx.projection[side].fields
         reshaped = state.fields != fields and (
             state.fields is not None or self.ctx.store.any_snapshot(self.ctx.name, side) is not None)
-        full = force_full or state.cursor is None or not connector.has_changes or stale or reshaped
+        # A changes read starts from what the last read left: a time cursor,
+        # or the API's own sync token (``{{ sync_token }}``), or both.
+        need = connector.changes_need
+        by_token = "sync_token" in need
+        no_start = (state.sync_token is None or ("since" in need and state.cursor is None)) if by_token \
+            else state.cursor is None
+        full = force_full or no_start or not connector.has_changes or stale or reshaped
         generation = state.generation + 1 if full else 0
         before = self.ctx.store.count(self.ctx.name, side)
         # With children: the records changed since the last child pass that
         # completed (one a stop, an abort or a crash cut off after this read
         # committed its cursor): the read reaches back to it when it lags.
         since = children_cursor(self.ctx.store, self.ctx.integration, side, state.cursor)
-        pages = connector.list() if full or since is None else connector.changes(since - CURSOR_OVERLAP)
+        if by_token and since != state.cursor:
+            full = True  # a sync token cannot reach back: read everything
+            generation = state.generation + 1
+        if full:
+            pages = connector.list()
+        elif by_token:
+            pages = connector.changes(since - CURSOR_OVERLAP if since is not None else None, state.sync_token)
+        elif since is None:
+            pages = connector.list()
+        else:
+            pages = connector.changes(since - CURSOR_OVERLAP)
         high = state.cursor
         read = 0
         blind = False  # a record that could not be read, not even its id
@@ -137,6 +163,11 @@ class Reader:
                     "read, not even their ids (see the other errors)", origin=self.ctx.origin))
             t.set_side_state(side, SideState(
                 cursor=high, generation=generation if full else state.generation,
+                # The token the run ended with, committed with its pages'
+                # cursor: a crash before this leaves the old one, whose
+                # changes are read again (an unchanged record costs a hash).
+                # A changes run that sent none keeps the one it started from.
+                sync_token=connector.last_sync_token or (None if full else state.sync_token),
                 # Deletions held back: the last full read stays the one before,
                 # so the next cycle reads this side in full and decides again
                 # (with the limit as it then is).

@@ -183,7 +183,7 @@ def test_conditionals_only_narrow_declared_keys(kind: str) -> None:
 SETTINGS = ["settings"]
 OPERATION_VARIABLES = {
     "list": ["settings", "cursor", "parent_id"],
-    "changes": ["settings", "cursor", "since", "since_epoch", "since_ms"],
+    "changes": ["settings", "cursor", "since", "since_epoch", "since_ms", "sync_token"],
     "get": ["settings", "id", "parent_id"],
     "find": ["settings", "field", "value"],
     "create": ["settings", "fields", "record", "parent_id"],
@@ -224,6 +224,9 @@ def _expected_variables() -> dict[tuple[str, str], list[str]]:
         "/$defs/paginationOffset/properties/total": BODY,
         "/$defs/paginationPageNumber/properties/total_pages": BODY,
         "/$defs/paginationRestart/properties/since_from": BODY,  # over one raw record
+        "/$defs/listOperation/properties/sync_token": BODY,
+        "/$defs/changesOperation/properties/sync_token": BODY,
+        "/$defs/changesOperation/properties/sync_token_expired/properties/when": BODY,  # over the error's body
     }
     hooks = "/properties/webhooks/properties"
     register = f"{hooks}/register/properties"
@@ -245,6 +248,9 @@ def _expected_variables() -> dict[tuple[str, str], list[str]]:
         for key in ("path", "params", "params/additionalProperties", "headers",
                     "headers/additionalProperties", "body"):
             c[f"{base}/{key}"] = variables
+        if op == "find":  # the warm-up request's params: the find's own variables
+            c[f"{base}/warm_up/properties/params"] = variables
+            c[f"{base}/warm_up/properties/params/additionalProperties"] = variables
         if op.endswith("_batch"):
             c[f"{base}/item"] = SETTINGS  # rendered once per record, before the request exists
     expected = {("connector", k): v for k, v in c.items()}

@@ -144,6 +144,23 @@ def test_side_state_round_trip_and_default(store: StateStore) -> None:
     assert store.side_state("crm", "left") == SideState(generation=4, fields=())  # no fields is not None
 
 
+def test_sync_token_round_trips_beside_the_cursor_and_rolls_back_with_its_transaction(store: StateStore) -> None:
+    # An API's opaque cursor (Google's nextSyncToken): kept as given, with
+    # the time cursor, and only as part of the transaction that commits it.
+    token = "EhYKEAi4+/9Pz0=/~x" * 20
+    with store.transaction("crm") as t:
+        t.set_side_state("left", SideState(cursor=T0, generation=1, sync_token=token))
+    assert store.side_state("crm", "left") == SideState(cursor=T0, generation=1, sync_token=token)
+    assert store.side_state("crm", "right").sync_token is None
+    with pytest.raises(RuntimeError), store.transaction("crm") as t:
+        t.set_side_state("left", SideState(cursor=T0, generation=2, sync_token="newer"))
+        raise RuntimeError("crash before the commit")
+    assert store.side_state("crm", "left").sync_token == token
+    with store.transaction("crm") as t:
+        t.set_side_state("left", SideState(generation=2))
+    assert store.side_state("crm", "left").sync_token is None  # a full read without a token drops it
+
+
 def test_intent_round_trip_ids_and_resolve(store: StateStore) -> None:
     create = Intent(side="right", kind="create", source_id="L1", fields={"email": "a@x", "tags": ["t"]},
                     match_key="a@x", created_at=T0)
