@@ -386,7 +386,7 @@ class Connector:
             spec = self.object.fields.get(name)
             if spec is None:
                 raise ConnectorError(f"{self.spec.name}.{self.object.name} has no field {name!r}")
-            if spec.write is None:
+            if not spec.writable:
                 raise ConnectorError(f"field {name!r} of {self.spec.name}.{self.object.name} is read-only")
         return dict(fields)
 
@@ -395,7 +395,10 @@ class Connector:
         fields = self.object.fields
         for name, value in wire.items():
             path = fields[name].write
-            if path is None:  # wire_fields refuses it first; this keeps the method safe on its own
+            if path is None:
+                if fields[name].request is not None:
+                    continue  # written by its own request (write_requests), after this one
+                # wire_fields refuses it first; this keeps the method safe on its own
                 raise ConnectorError(f"field {name!r} of {self.spec.name}.{self.object.name} is read-only")
             path.set(target, value)
         return target
@@ -416,13 +419,44 @@ class Connector:
         record = self._single(op, answer)
         if record is None:
             raise ResponseError("the API answered without the created record", operation=self.label(op))
+        await self.write_requests(record.id, record, fields)
         return record
 
     async def update(self, record_id: str, fields: Mapping[str, Any]) -> Record | None:
-        op = self._operation("update")
-        ctx = {**self.context, "id": record_id}
-        answer = await self._call(op, ctx, self.body_for(op, ctx, fields))
-        return self._single(op, answer)
+        own = [n for n in fields if (f := self.object.fields.get(n)) is not None and f.write is None
+               and f.request is not None]
+        if own and len(own) == len(fields) and "get" in self.object.operations:
+            # Only fields with requests of their own: read the record (their
+            # `previous`) rather than send an update with nothing in it.
+            op = self._operation("get")
+            self.wire_fields(fields)
+            answer = await self._call(op, {**self.context, "id": record_id})
+        else:
+            op = self._operation("update")
+            ctx = {**self.context, "id": record_id}
+            answer = await self._call(op, ctx, self.body_for(op, ctx, fields))
+        record = self._single(op, answer)
+        await self.write_requests(record.id if record is not None else record_id, record, fields)
+        return record
+
+    async def write_requests(self, record_id: str, record: Record | None, fields: Mapping[str, Any]) -> None:
+        """Send the ``write_request`` of each field in ``fields`` that has one,
+        after the record's own create or update: ``previous`` is the field's
+        value in ``record`` (what that write answered), and ``record`` is
+        given the new value, which the app now holds."""
+        for name, value in fields.items():
+            request = self.object.fields[name].request
+            if request is None:
+                continue
+            previous = record.fields.get(name) if record is not None else None
+            ctx = {**self.context, "id": record_id, "value": value, "previous": previous}
+            path = render_path(request.path, ctx)
+            url = path if path.startswith(("http://", "https://")) else self.base_url + path
+            body = request.body(ctx) if request.body is not None else None
+            call = self.client.build_request(request.method, url, json=body)
+            await self.sender.send(f"{self.spec.name}.{self.object.name}.{name}.write_request", call)
+            if record is not None:
+                record.fields[name] = value
 
     # Batch writes (see _batch): results in input order, one per item; an
     # object without the batch operation is written record by record.

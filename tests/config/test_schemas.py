@@ -193,6 +193,7 @@ OPERATION_VARIABLES = {
     "delete": ["settings", "id", "parent_id"],
 }
 BODY = ["@"]
+FIELD_REQUEST = ["settings", "id", "value", "previous", "parent_id"]
 
 
 def _def_name(operation: str) -> str:
@@ -221,6 +222,8 @@ def _expected_variables() -> dict[tuple[str, str], list[str]]:
         "/$defs/paginationOffset/properties/total": BODY,
         "/$defs/paginationPageNumber/properties/total_pages": BODY,
         "/$defs/paginationRestart/properties/since_from": BODY,  # over one raw record
+        "/$defs/fieldRequest/properties/path": FIELD_REQUEST,
+        "/$defs/fieldRequest/properties/body": FIELD_REQUEST,
     }
     hooks = "/properties/webhooks/properties"
     register = f"{hooks}/register/properties"
