@@ -37,6 +37,7 @@ from syncd._secret import reveal
 __all__ = [
     "Expr",
     "ExprError",
+    "Select",
     "Template",
     "ValueTemplate",
     "WritePath",
@@ -66,6 +67,51 @@ def _steps(source: str) -> tuple[str | int, ...]:
     return tuple(
         name if name else int(index) for name, index in _STEP.findall(source)
     )
+
+
+# A write path may also pick a list item by its content: `emails[?primary]`
+# (the first item whose `primary` is truthy) or `emails[?label=='work']`.
+_SELECT = rf"\[\?{_NAME}(?:\.{_NAME})*(?:=='[^']*')?\]"
+_WRITE_INDEX = rf"(?:\[[0-9]+\]|{_SELECT})"
+_WRITE_PATH = re.compile(rf"^{_NAME}{_WRITE_INDEX}*(\.{_NAME}{_WRITE_INDEX}*)*$")
+_WRITE_STEP = re.compile(rf"({_NAME})|\[([0-9]+)\]|\[\?({_NAME}(?:\.{_NAME})*)(==)?(?:'([^']*)')?\]")
+
+
+@dataclass(frozen=True, slots=True)
+class Select:
+    """A write path's step into the first list item whose ``key`` (a dotted
+    path inside the item) is truthy, or equals ``equals``."""
+
+    key: tuple[str, ...]
+    equals: str | None = None
+
+    def matches(self, item: Any) -> bool:
+        for name in self.key:
+            if not isinstance(item, dict):
+                return False
+            item = item.get(name)
+        return bool(item) if self.equals is None else item == self.equals
+
+    def new_item(self) -> dict[str, Any]:
+        """The item to add when none matches: one that does."""
+        item: dict[str, Any] = {}
+        inner = item
+        for name in self.key[:-1]:
+            inner = inner.setdefault(name, {})
+        inner[self.key[-1]] = True if self.equals is None else self.equals
+        return item
+
+
+def _write_steps(source: str) -> tuple[str | int | Select, ...]:
+    steps: list[str | int | Select] = []
+    for name, index, key, compare, equals in _WRITE_STEP.findall(source):
+        if name:
+            steps.append(name)
+        elif index:
+            steps.append(int(index))
+        else:
+            steps.append(Select(tuple(key.split(".")), equals if compare else None))
+    return tuple(steps)
 
 
 class _Functions(jmespath_functions.Functions):
@@ -323,39 +369,87 @@ def _compile_value(value: Any) -> tuple[Callable[[Mapping[str, Any]], Any], froz
 
 @dataclass(frozen=True, slots=True)
 class WritePath:
-    """A dotted path that sets a value inside a request body."""
+    """A dotted path that sets a value inside a request body.
+
+    Steps are keys, list indexes and :class:`Select` steps; dicts and lists
+    are created on the way, and a :class:`Select` that matches no item adds
+    one that matches (``emails[?primary].value`` on an empty body gives
+    ``{"emails": [{"primary": true, "value": …}]}``)."""
 
     source: str
-    steps: tuple[str | int, ...]
+    steps: tuple[str | int | Select, ...]
+
+    @property
+    def list_prefix(self) -> WritePath | None:
+        """The path of the first list this one goes through (``emails`` in
+        ``emails[?primary].value``), or None: where an update that read the
+        record first starts from the record's current list."""
+        for n, step in enumerate(self.steps):
+            if not isinstance(step, str):
+                if n == 0:
+                    return None
+                prefix = self.steps[:n]
+                return WritePath(".".join(str(s) for s in prefix), prefix)
+        return None
+
+    def get(self, data: Any) -> Any:
+        """The value at this path in ``data``, or None (no step is created)."""
+        for step in self.steps:
+            if isinstance(step, str):
+                data = data.get(step) if isinstance(data, dict) else None
+            elif not isinstance(data, list):
+                return None
+            elif isinstance(step, int):
+                data = data[step] if step < len(data) else None
+            else:
+                data = next((item for item in data if step.matches(item)), None)
+        return data
 
     def set(self, body: dict[str, Any], value: Any) -> None:
         target: Any = body
         steps = self.steps
         for step, following in zip(steps, steps[1:]):
-            empty: Any = [] if isinstance(following, int) else {}
+            empty: Any = {} if isinstance(following, str) else []
             if isinstance(step, str):
                 if not isinstance(target.get(step), (dict, list)):
                     target[step] = empty
                 target = target[step]
             else:
-                while len(target) <= step:
-                    target.append(None)
-                if not isinstance(target[step], (dict, list)):
-                    target[step] = empty
-                target = target[step]
+                n = self._item(target, step)
+                if not isinstance(target[n], (dict, list)):
+                    target[n] = empty
+                target = target[n]
         last = steps[-1]
         if isinstance(last, str):
             target[last] = value
-        else:
-            while len(target) <= last:
+        else:  # an index (compile_write_path refuses a selector here)
+            target[self._item(target, last)] = value
+
+    @staticmethod
+    def _item(target: list[Any], step: int | Select) -> int:
+        """The index of the item ``step`` goes into, added when missing."""
+        if isinstance(step, int):
+            while len(target) <= step:
                 target.append(None)
-            target[last] = value
+            return step
+        for n, item in enumerate(target):
+            if step.matches(item):
+                return n
+        target.append(step.new_item())
+        return len(target) - 1
 
 
 def compile_write_path(source: str) -> WritePath:
-    if not isinstance(source, str) or not _DOTTED.match(source):
+    if not isinstance(source, str) or not _WRITE_PATH.match(source):
         raise ExprError(
             f"{source!r} is not a write path: use dotted keys with optional list "
-            "indexes, like properties.email or emails[0].value"
+            "indexes or item selectors, like properties.email, emails[0].value "
+            "or emails[?primary].value"
         )
-    return WritePath(source, _steps(source))
+    steps = _write_steps(source)
+    if isinstance(steps[-1], Select):
+        raise ExprError(
+            f"{source!r} ends in an item selector: a selector picks the list item to write "
+            "into, so name the key inside it, like emails[?primary].value"
+        )
+    return WritePath(source, steps)

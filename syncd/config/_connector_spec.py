@@ -73,7 +73,7 @@ OPERATION_VARIABLES: Mapping[str, frozenset[str]] = {
     "get": frozenset({"settings", "id"}),
     "find": frozenset({"settings", "field", "value"}),
     "create": frozenset({"settings", "fields", "record"}),
-    "update": frozenset({"settings", "id", "fields", "record"}),
+    "update": frozenset({"settings", "id", "fields", "record", "current"}),
     "create_batch": frozenset({"settings", "records"}),
     "update_batch": frozenset({"settings", "records"}),
     "delete": frozenset({"settings", "id"}),
@@ -82,6 +82,8 @@ OPERATION_VARIABLES: Mapping[str, frozenset[str]] = {
 # see the parent's id; a child is read per parent, so it has no changes or
 # find, and it writes record by record.
 CHILD_VARIABLE = "parent_id"
+# An update with read_first sees the record as `get` read it just before.
+CURRENT_VARIABLE = "current"
 CHILD_OPERATIONS: tuple[OperationName, ...] = ("list", "get", "create", "update", "delete")
 # A field's write_request is sent once the record exists: it sees the
 # record's id, the value written and the value the record had before.
@@ -127,8 +129,10 @@ class _Builder:
         unknown = sorted(used - allowed)
         if unknown:
             names = ", ".join(sorted(allowed)) or "none"
+            hint = "; `current` is the record read before an update with read_first: true" \
+                if unknown[0] == CURRENT_VARIABLE else ""
             self.errors.append(SpecError(
-                path, f"unknown variable {unknown[0]!r} in {what}; this context has: {names}"))
+                path, f"unknown variable {unknown[0]!r} in {what}; this context has: {names}{hint}"))
         for expr in exprs:
             self._check_setting_refs(path, expr)
 
@@ -319,6 +323,13 @@ def _object(b: _Builder, path: KeyPath, name: str, obj: Mapping[str, Any]) -> Ob
                 (*path, batch),
                 f"{batch} needs a {single} operation beside it: syncd {single}s records one by one "
                 f"when the API refuses a batch; add {single}: to objects.{name}, or remove {batch}"))
+    if isinstance(obj.get("update"), Mapping) and obj["update"].get("read_first"):
+        if "get" not in obj:
+            b.errors.append(SpecError((*path, "update", "read_first"), "read_first reads the record with the "
+                                      "object's get operation: add get: to objects." + name))
+        if "update_batch" in obj:
+            b.errors.append(SpecError((*path, "update_batch"), "update reads each record first (read_first), "
+                                      "which a batch update cannot: remove update_batch, or read_first"))
     for op_name in OPERATION_NAMES:
         if op_name in obj:
             op = b.attempt((*path, op_name), partial(_operation, b, (*path, op_name), op_name, obj[op_name],
@@ -403,6 +414,8 @@ def _field_request(b: _Builder, path: KeyPath, r: Mapping[str, Any], child: bool
 def _operation(b: _Builder, path: KeyPath, name: OperationName, op: Mapping[str, Any],
                child: bool = False) -> Operation:
     allowed = OPERATION_VARIABLES[name] | ({CHILD_VARIABLE} if child else frozenset())
+    if not op.get("read_first"):
+        allowed -= {CURRENT_VARIABLE}  # there is no current record unless it is read first
     # Each operation has its own schema (listOperation, …): its method, and
     # only the keys it has (records, record, pagination, id_field).
     op = _DEFAULTS.fill(f"/$defs/object/properties/{name}", op)
@@ -441,6 +454,7 @@ def _operation(b: _Builder, path: KeyPath, name: OperationName, op: Mapping[str,
         item=item,
         id_field=id_field,
         max_items=max_items,
+        read_first=op["read_first"] if "read_first" in op else False,  # filled from the schema for update
     )
 
 

@@ -190,6 +190,9 @@ class Operation:
     item: ValueTemplate | None = None  # the part of each item besides the fields (and id)
     id_field: WritePath | None = None  # update_batch: where each item carries its record's id
     max_items: int | None = None  # the API's batch size limit
+    # update only: GET the record first; its raw JSON is `current` in the
+    # templates, and write paths through a list start from its current list
+    read_first: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -390,8 +390,15 @@ class Connector:
                 raise ConnectorError(f"field {name!r} of {self.spec.name}.{self.object.name} is read-only")
         return dict(fields)
 
-    def write_fields(self, target: dict[str, Any], wire: Mapping[str, Any]) -> dict[str, Any]:
-        """``target`` with each value written at its field's write path (``wire`` from wire_fields)."""
+    def write_fields(self, target: dict[str, Any], wire: Mapping[str, Any],
+                     current: Any = None) -> dict[str, Any]:
+        """``target`` with each value written at its field's write path (``wire`` from wire_fields).
+
+        ``current``: the record as the app holds it (an update that reads
+        first). A write path through a list (``emails[?primary].value``)
+        then starts from the current list, so that the items syncd does not
+        write are sent back as they are: an API that replaces the whole list
+        would otherwise drop them."""
         fields = self.object.fields
         for name, value in wire.items():
             path = fields[name].write
@@ -400,17 +407,23 @@ class Connector:
                     continue  # written by its own request (write_requests), after this one
                 # wire_fields refuses it first; this keeps the method safe on its own
                 raise ConnectorError(f"field {name!r} of {self.spec.name}.{self.object.name} is read-only")
+            prefix = path.list_prefix if current is not None else None
+            if prefix is not None and prefix.get(target) is None:
+                now = prefix.get(current)
+                if isinstance(now, list):
+                    prefix.set(target, copy.deepcopy(now))
             path.set(target, value)
         return target
 
     def body_for(self, op: Operation, ctx: dict[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
         wire = self.wire_fields(fields)
-        record = self.write_fields({}, wire)
+        current = ctx.get("current")
+        record = self.write_fields({}, wire, current)
         ctx.update(fields=wire, record=record)
         body = op.body(ctx) if op.body is not None else {}
         if not isinstance(body, dict):
             return record
-        return self.write_fields(body, wire)
+        return self.write_fields(body, wire, current)
 
     async def create(self, fields: Mapping[str, Any]) -> Record:
         op = self._operation("create")
@@ -419,12 +432,13 @@ class Connector:
         record = self._single(op, answer)
         if record is None:
             raise ResponseError("the API answered without the created record", operation=self.label(op))
-        await self.write_requests(record.id, record, fields)
+        await self.write_requests(record.id, record, record, fields)
         return record
 
     async def update(self, record_id: str, fields: Mapping[str, Any]) -> Record | None:
         own = [n for n in fields if (f := self.object.fields.get(n)) is not None and f.write is None
                and f.request is not None]
+        before: Record | None = None  # the record before the update, when read first
         if own and len(own) == len(fields) and "get" in self.object.operations:
             # Only fields with requests of their own: read the record (their
             # `previous`) rather than send an update with nothing in it.
@@ -434,21 +448,28 @@ class Connector:
         else:
             op = self._operation("update")
             ctx = {**self.context, "id": record_id}
+            if op.read_first:
+                ctx["current"] = await self._current(record_id)
+                if own:
+                    before = self.extract(ctx["current"], self.label("get"))
             answer = await self._call(op, ctx, self.body_for(op, ctx, fields))
         record = self._single(op, answer)
-        await self.write_requests(record.id if record is not None else record_id, record, fields)
+        rid = record.id if record is not None else record_id
+        await self.write_requests(rid, before or record, record, fields)
         return record
 
-    async def write_requests(self, record_id: str, record: Record | None, fields: Mapping[str, Any]) -> None:
+    async def write_requests(self, record_id: str, before: Record | None, record: Record | None,
+                             fields: Mapping[str, Any]) -> None:
         """Send the ``write_request`` of each field in ``fields`` that has one,
-        after the record's own create or update: ``previous`` is the field's
-        value in ``record`` (what that write answered), and ``record`` is
-        given the new value, which the app now holds."""
+        after the record's own create or update. ``previous`` is the field's
+        value in ``before``: the record read first (an update's read_first),
+        else the one the write answered. ``record`` is given the new value,
+        which the app now holds."""
         for name, value in fields.items():
             request = self.object.fields[name].request
             if request is None:
                 continue
-            previous = record.fields.get(name) if record is not None else None
+            previous = before.fields.get(name) if before is not None else None
             ctx = {**self.context, "id": record_id, "value": value, "previous": previous}
             path = render_path(request.path, ctx)
             url = path if path.startswith(("http://", "https://")) else self.base_url + path
@@ -457,6 +478,17 @@ class Connector:
             await self.sender.send(f"{self.spec.name}.{self.object.name}.{name}.write_request", call)
             if record is not None:
                 record.fields[name] = value
+
+    async def _current(self, record_id: str) -> Any:
+        """The record as ``get`` reads it now, raw (an update's ``read_first``).
+        A record that is gone fails the update as its own 404 would."""
+        op = self._operation("get")
+        answer = await self._call(op, {**self.context, "id": record_id})
+        raw = op.record.search(answer.body) if op.record is not None else answer.body
+        if not isinstance(raw, dict):
+            raise ResponseError(f"the record read before the update ({self.label(op)}) is not a JSON object",
+                                operation=self.label("update"))
+        return raw
 
     # Batch writes (see _batch): results in input order, one per item; an
     # object without the batch operation is written record by record.

@@ -281,6 +281,8 @@ TYPED: dict[tuple[str, str], Typed] = {
     ("connector", "/$defs/findOperation/properties/method"): (_methods("find"), _same),
     ("connector", "/$defs/createOperation/properties/method"): (_methods("create"), _same),
     ("connector", "/$defs/updateOperation/properties/method"): (_methods("update"), _same),
+    ("connector", "/$defs/updateOperation/properties/read_first"):
+        (lambda c: [_ops(c)["update"].read_first], _same),
     ("connector", "/$defs/createBatchOperation/properties/method"): (_methods("create_batch"), _same),
     ("connector", "/$defs/updateBatchOperation/properties/method"): (_methods("update_batch"), _same),
     ("connector", "/$defs/deleteOperation/properties/method"): (_methods("delete"), _same),

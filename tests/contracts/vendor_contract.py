@@ -83,8 +83,7 @@ ERRATA: dict[str, list[tuple[tuple[str, ...], Any, str]]] = {
         "Merge field values are typed by their merge field (text: a string, address: an object): "
         "https://mailchimp.com/developer/marketing/docs/merge-fields/#add-merge-data-to-contacts, "
         "linked from the description's own merge_fields.",
-    ) for schema in ("Add List Members_1", "Add List Members_2", "Add List Members_3", "List Members_2",
-                     "List Members_4")],
+    ) for schema in ("Add List Members_2", "Add List Members_3", "List Members_2", "List Members_4")],
 }
 
 
