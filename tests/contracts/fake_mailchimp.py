@@ -126,6 +126,12 @@ class FakeMailchimp(FakeApi):
                 member["status"] = status
             member["last_changed"] = stamp(self._tick())
 
+    def set_tags(self, sid: str, names: list[str]) -> None:
+        """Tag a member as a Mailchimp user would (last_changed stays, see above)."""
+        with self.lock:
+            member = self.members[sid]
+            member["tags"], member["tags_count"] = self._tags(names), len(names)
+
     def tag_names(self, sid: str) -> list[str]:
         with self.lock:
             return [t["name"] for t in self.members[sid]["tags"]]
