@@ -37,6 +37,7 @@ from syncd._secret import reveal
 __all__ = [
     "Expr",
     "ExprError",
+    "ExprFailure",
     "Select",
     "Template",
     "ValueTemplate",
@@ -52,6 +53,11 @@ __all__ = [
 
 class ExprError(ValueError):
     """A config string is not a valid expression, template or path."""
+
+
+class ExprFailure(ValueError):
+    """An expression called ``fail(message)``: the data it read is not usable
+    (an API that cut a list short, say); the message says why."""
 
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_-]*"
@@ -155,6 +161,12 @@ class _Functions(jmespath_functions.Functions):
         if not isinstance(text, str) or separator not in text:
             return None
         return text.rsplit(separator, 1)[1] or None
+
+    @jmespath_functions.signature({"types": ["string"]})
+    def _func_fail(self, message: str) -> None:
+        # `cond && fail('why')`: a record the spec knows it cannot read right
+        # is refused with a reason, rather than read wrong.
+        raise ExprFailure(message)
 
 
 _OPTIONS = jmespath.Options(custom_functions=_Functions())

@@ -144,7 +144,11 @@ def _sides(args: argparse.Namespace) -> list[_Side]:
 def _connector_side(spec: ConnectorSpec, args: argparse.Namespace) -> _Side:
     # A child object (notes of a contact) is read under a parent record: not alone.
     objects = [name for name, o in spec.objects.items() if o.parent is None]
-    obj = args.object or (objects[0] if len(objects) == 1 else None)
+    # An object that only names another's ids (Intercom's tags) is not the
+    # one a user means by the connector; it is checked when asked for.
+    looked_up = {f.lookup.object for o in spec.objects.values() for f in o.fields.values() if f.lookup}
+    main = [name for name in objects if name not in looked_up]
+    obj = args.object or (main[0] if len(main) == 1 else None)
     if obj is None or obj not in objects:
         child = spec.objects.get(obj or "")
         why = f"{obj} is read under a {child.parent} record; " if child is not None and child.parent else ""

@@ -225,6 +225,8 @@ def _operation_row(op: Operation) -> list[str]:
         notes.append(f"up to {op.max_items} records a request")
     if op.id_field is not None:
         notes.append(f"id in each item at {_code(op.id_field.source)}")
+    if op.read_first:
+        notes.append("reads the record first (`get`)")
     shown = "the whole body" if where == "@" else _code(where) if where else ""
     return [f"`{op.name}`", _code(f"{op.method} {op.path.source}"), shown,
             _pagination(op.pagination) if op.name in ("list", "changes", "find") else "",
@@ -254,6 +256,8 @@ def _object_section(obj: ObjectSpec, level: str) -> list[str]:
             access += f" ({f.request.method} {_code(f.request.path.source)})" if f.write is None \
                 else f"; and by {f.request.method} {_code(f.request.path.source)}"
         type_ = (f.type or "any") + (f" ({', '.join(f.formats)})" if f.formats else "")
+        if f.lookup is not None:
+            type_ += f", ids named by `{f.lookup.object}.{f.lookup.field}`"
         rows.append([_code(f.name), _code(f.read.source), type_, access, _cell(f.description)])
     out += ["Fields:", ""] + _table(["field", "path", "type", "access", "description"], rows)
     out += ["Operations:", ""]

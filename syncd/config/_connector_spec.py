@@ -25,6 +25,7 @@ from syncd.config._model import (
     BearerAuth,
     ConnectorSpec,
     CursorPagination,
+    FieldLookup,
     FieldRequest,
     FieldSpec,
     LinkHeaderPagination,
@@ -198,6 +199,7 @@ def build_connector(doc: Mapping[str, Any], source: str = "") -> tuple[Connector
     objects = {}
     for name, obj in doc["objects"].items():
         _check_parent(b, doc["objects"], name, obj)
+        _check_lookups(b, doc["objects"], name, obj)
         built = _object(b, ("objects", name), name, obj)
         if built is not None:
             objects[name] = built
@@ -374,6 +376,36 @@ def _check_parent(b: _Builder, objects: Mapping[str, Any], name: str, obj: Mappi
                                       f"as in /contacts/{{{{ {CHILD_VARIABLE} }}}}/{name}"))
 
 
+def _check_lookups(b: _Builder, objects: Mapping[str, Any], name: str, obj: Mapping[str, Any]) -> None:
+    """A field's lookup object must be able to list the names: a top-level
+    object of this spec, with a list and the named field, and no lookups of
+    its own (a chain would read objects within objects)."""
+    for fname, f in (obj.get("fields") or {}).items():
+        lookup = f.get("lookup") if isinstance(f, Mapping) else None
+        if not isinstance(lookup, Mapping):
+            continue
+        path: KeyPath = ("objects", name, "fields", fname, "lookup", "object")
+        target = objects.get(lookup["object"])
+        problem = None
+        if lookup["object"] == name:
+            problem = "a field cannot look its ids up in its own object"
+        elif not isinstance(target, Mapping):
+            problem = (f"no object {lookup['object']!r} in this spec to look the ids up in "
+                       f"(objects: {', '.join(objects)})")
+        elif "parent" in target:
+            problem = f"{lookup['object']!r} is a child object, read per parent: a lookup needs a top-level object"
+        elif "list" not in target:
+            problem = f"{lookup['object']!r} has no list operation to read the names with"
+        elif lookup["field"] not in (target.get("fields") or {}):
+            problem = (f"{lookup['object']!r} has no field {lookup['field']!r} "
+                       f"(its fields: {', '.join(target.get('fields') or {})})")
+            path = (*path[:-1], "field")
+        elif any(isinstance(g, Mapping) and "lookup" in g for g in target["fields"].values()):
+            problem = f"{lookup['object']!r} has lookups of its own: a lookup object must give names directly"
+        if problem is not None:
+            b.errors.append(SpecError(path, problem))
+
+
 def _placeholders(source: str) -> frozenset[str]:
     try:
         return compile_template(source).variables
@@ -395,9 +427,10 @@ def _field(b: _Builder, path: KeyPath, name: str, f: Mapping[str, Any], child: b
         raise SpecError((*path, "format"), "format is only for fields of type: datetime")
     request = _field_request(b, (*path, "write_request"), f["write_request"], child) \
         if "write_request" in f else None
+    lookup = FieldLookup(f["lookup"]["object"], f["lookup"]["field"]) if "lookup" in f else None
     return FieldSpec(
         name=name, read=read, write=write, type=f.get("type"), formats=formats,
-        description=f.get("description", ""), request=request,
+        description=f.get("description", ""), lookup=lookup, request=request,
     )
 
 

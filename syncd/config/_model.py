@@ -207,6 +207,15 @@ class FieldRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class FieldLookup:
+    """A field the API gives as ids of another object's records: syncd uses
+    that object's ``field`` (a name) instead of each id."""
+
+    object: str
+    field: str
+
+
+@dataclass(frozen=True, slots=True)
 class FieldSpec:
     name: str
     read: Expr
@@ -214,6 +223,7 @@ class FieldSpec:
     type: FieldType | None = None
     formats: tuple[str, ...] = ()
     description: str = ""
+    lookup: FieldLookup | None = None
     request: FieldRequest | None = None  # written by a request of its own
 
     @property

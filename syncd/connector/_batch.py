@@ -90,7 +90,7 @@ class Writer(Protocol):
 async def create_many(c: Writer, items: Sequence[Mapping[str, Any]]) -> list[Record | ConnectorError]:
     op = c.object.operations.get("create_batch")
     if op is None:
-        return [await _alone(c.create(fields)) for fields in items]
+        return [await alone(c.create(fields)) for fields in items]
     results: list[Record | ConnectorError] = []
     for chunk in _chunks(items, op.max_items):
         results += await _create_chunk(c, op, chunk)
@@ -102,7 +102,7 @@ async def update_many(
 ) -> list[Record | None | ConnectorError]:
     op = c.object.operations.get("update_batch")
     if op is None:
-        return [await _alone(c.update(rid, fields)) for rid, fields in items]
+        return [await alone(c.update(rid, fields)) for rid, fields in items]
     results: list[Record | None | ConnectorError] = []
     for chunk in _chunks(items, op.max_items):
         results += await _update_chunk(c, op, chunk)
@@ -123,7 +123,7 @@ async def _create_chunk(
     sent = await _send(c, op, [built[i] for i in ready]) if len(ready) > 1 else _Refused()
     if isinstance(sent, _Refused):
         for i in ready:
-            results[i] = await _alone(c.create(chunk[i]))
+            results[i] = await alone(c.create(chunk[i]))
     elif isinstance(sent, ConnectorError):
         for i in ready:
             results[i] = sent
@@ -168,7 +168,7 @@ async def _update_chunk(
                 results[i] = answered
     for i in again:
         rid, fields = chunk[i]
-        results[i] = await _alone(c.update(rid, fields))
+        results[i] = await alone(c.update(rid, fields))
     return results
 
 
@@ -296,7 +296,7 @@ def _chunks(items: Sequence[T], size: int | None) -> Iterator[Sequence[T]]:
         yield items[start:start + size]
 
 
-async def _alone(call: Awaitable[T]) -> T | ConnectorError:
+async def alone(call: Awaitable[T]) -> T | ConnectorError:
     """One single write; its ConnectorError is its result, but not AuthError or TransportError."""
     try:
         return await call

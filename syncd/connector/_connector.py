@@ -37,10 +37,11 @@ import httpx
 from syncd._secret import Secret, SecretUnavailable, reveal
 from syncd.config import ConnectorSpec, Operation, OperationName, WebhookCall
 from syncd.connector._auth import OAuth2, build_auth
-from syncd.connector._batch import create_many, update_many
+from syncd.connector._batch import alone, create_many, update_many
 from syncd.connector._errors import ConnectorError, PaginationError, RecordError, ResponseError
 from syncd.connector._fields import Extractor, FieldValueError, Record
 from syncd.connector._http import Answer, Sender
+from syncd.connector._lookups import LookupTable, ids_in
 from syncd.connector._masking import PROCESS_MASKER, SecretMasker, install_log_filter
 from syncd.connector._pagination import PageRequest, PageRun
 from syncd.connector._ratelimit import AccountRegistry
@@ -54,6 +55,7 @@ class Page:
     number: int  # 1-based, within this run
     records: list[Record]
     errors: list[RecordError] = field(default_factory=list)
+    raw: list[Any] = field(default_factory=list)  # the records as the API gave them
 
 
 def resolve_settings(spec: ConnectorSpec, given: Mapping[str, Any]) -> dict[str, Any]:
@@ -173,8 +175,38 @@ class Connector:
             unknown = sorted(set(fields) - set(self.object.fields))
             if unknown:
                 raise ConnectorError(f"{spec.name}.{object_name} has no field {unknown[0]!r}")
-        self.extractor = Extractor(self.object, fields)  # fields=None: every field
+        self.lookups: dict[str, LookupTable] = {}
+        self.extractor = self._extractor(fields)
         self.last_run_has_more = False  # whether the last page read had a successor
+
+    def _extractor(self, fields: Iterable[str] | None) -> Extractor:
+        """The extractor of the wanted fields (None: every field), with a
+        lookup table for each that the API gives as ids."""
+        wanted = self.object.fields.values() if fields is None else [self.object.fields[f] for f in fields]
+        for f in wanted:
+            if f.lookup is not None:
+                source = self._sibling(f.lookup.object, f.lookup.field)
+                normalise = source.extractor.normaliser(f.lookup.field)
+                self.lookups[f.name] = LookupTable(source, f.lookup.field, normalise)
+        return Extractor(self.object, fields, {name: t.name for name, t in self.lookups.items()})
+
+    def _sibling(self, object_name: str, field_name: str) -> Connector:
+        """This connector of another object of the spec (a lookup's), reading
+        one field: it shares this one's HTTP client, account and auth."""
+        sibling = copy.copy(self)
+        sibling.object = self.spec.objects[object_name]
+        sibling.lookups = {}
+        sibling.extractor = Extractor(sibling.object, [field_name])
+        return sibling
+
+    @property
+    def can_create(self) -> bool:
+        return "create" in self.object.operations
+
+    @property
+    def raw_id(self) -> Expr:
+        """Where a raw record's id is (the object's ``id``)."""
+        return self.object.id
 
     def under(self, parent_id: str) -> Connector:
         """This connector of a child object, bound to one parent record: its
@@ -329,6 +361,8 @@ class Connector:
                 if read_ahead and request is not None and not run.at_cap():
                     ahead = asyncio.create_task(fetch(request))
                     await asyncio.sleep(0)  # let it put the request on the wire
+                if self.lookups:
+                    await self._cover(raw)
                 records = self.extractor.page(raw)
                 errors: list[RecordError] = []
                 if records is None:  # a bad value somewhere: read record by record
@@ -338,7 +372,7 @@ class Connector:
                             records.append(self.extract(item, label))
                         except RecordError as e:
                             errors.append(e)
-                yield Page(number, records, errors)
+                yield Page(number, records, errors, raw)
                 if stop is not None:
                     raise stop
         finally:
@@ -363,7 +397,7 @@ class Connector:
         answer = await self._call(op, {**self.context, "id": record_id}, allow_404=True)
         if answer.response.status_code == 404:
             return None
-        return self._single(op, answer)
+        return await self._single(op, answer)
 
     async def find(self, field_name: str, value: Any) -> builtins.list[Record]:
         """Records whose field equals value (APIs often search loosely)."""
@@ -428,16 +462,18 @@ class Connector:
     async def create(self, fields: Mapping[str, Any]) -> Record:
         op = self._operation("create")
         ctx = dict(self.context)
+        given, fields = fields, await self._to_ids(fields)
         answer = await self._call(op, ctx, self.body_for(op, ctx, fields))
-        record = self._single(op, answer)
+        record = await self._single(op, answer)
         if record is None:
             raise ResponseError("the API answered without the created record", operation=self.label(op))
-        await self.write_requests(record.id, record, record, fields)
+        await self.write_requests(record.id, record, record, fields, given)
         return record
 
     async def update(self, record_id: str, fields: Mapping[str, Any]) -> Record | None:
         own = [n for n in fields if (f := self.object.fields.get(n)) is not None and f.write is None
                and f.request is not None]
+        given, fields = fields, await self._to_ids(fields)
         before: Record | None = None  # the record before the update, when read first
         if own and len(own) == len(fields) and "get" in self.object.operations:
             # Only fields with requests of their own: read the record (their
@@ -451,20 +487,22 @@ class Connector:
             if op.read_first:
                 ctx["current"] = await self._current(record_id)
                 if own:
+                    if self.lookups:
+                        await self._cover([ctx["current"]])
                     before = self.extract(ctx["current"], self.label("get"))
             answer = await self._call(op, ctx, self.body_for(op, ctx, fields))
-        record = self._single(op, answer)
+        record = await self._single(op, answer)
         rid = record.id if record is not None else record_id
-        await self.write_requests(rid, before or record, record, fields)
+        await self.write_requests(rid, before or record, record, fields, given)
         return record
 
     async def write_requests(self, record_id: str, before: Record | None, record: Record | None,
-                             fields: Mapping[str, Any]) -> None:
-        """Send the ``write_request`` of each field in ``fields`` that has one,
-        after the record's own create or update. ``previous`` is the field's
-        value in ``before``: the record read first (an update's read_first),
-        else the one the write answered. ``record`` is given the new value,
-        which the app now holds."""
+                             fields: Mapping[str, Any], given: Mapping[str, Any]) -> None:
+        """Send the ``write_request`` of each field in ``fields`` (the values as
+        sent, lookups as ids) that has one, after the record's own create or
+        update. ``previous`` is the field's value in ``before``: the record
+        read first (an update's read_first), else the one the write answered.
+        ``record`` is given the value as ``given``, which the app now holds."""
         for name, value in fields.items():
             request = self.object.fields[name].request
             if request is None:
@@ -477,7 +515,7 @@ class Connector:
             call = self.client.build_request(request.method, url, json=body)
             await self.sender.send(f"{self.spec.name}.{self.object.name}.{name}.write_request", call)
             if record is not None:
-                record.fields[name] = value
+                record.fields[name] = given[name]
 
     async def _current(self, record_id: str) -> Any:
         """The record as ``get`` reads it now, raw (an update's ``read_first``).
@@ -503,13 +541,23 @@ class Connector:
         AuthError and TransportError propagate (the app refuses us or is
         unreachable): the caller cannot know what the unanswered request did.
         """
+        if self._writes_lookups(fields for fields in items):
+            return [await alone(self.create(fields)) for fields in items]
         return await create_many(self, items)
 
     async def update_many(
         self, items: Sequence[tuple[str, Mapping[str, Any]]],
     ) -> builtins.list[Record | None | ConnectorError]:
         """Update every (id, fields); each result is as :meth:`update` gives it, or its error."""
+        if self._writes_lookups(fields for _, fields in items):
+            return [await alone(self.update(rid, fields)) for rid, fields in items]
         return await update_many(self, items)
+
+    def _writes_lookups(self, items: Iterable[Mapping[str, Any]]) -> bool:
+        # A batch body would need every name turned into its id first, and its
+        # record-by-record fallback would turn them again: items that write a
+        # lookup field are written one by one instead.
+        return bool(self.lookups) and any(self.lookups.keys() & fields.keys() for fields in items)
 
     async def delete(self, record_id: str) -> bool:
         """True if deleted now, False if it was already gone (404)."""
@@ -530,14 +578,33 @@ class Connector:
         answer = await self.sender.send(f"{self.spec.name}.webhooks.register.{name}", request)
         return answer.body
 
-    def _single(self, op: Operation, answer: Answer) -> Record | None:
+    async def _single(self, op: Operation, answer: Answer) -> Record | None:
         if answer.body is None:
             return None
         expr: Expr | None = op.record
         raw = expr.search(answer.body) if expr is not None else answer.body
         if raw is None:
             return None
+        if self.lookups:
+            await self._cover([raw])
         return self.extract(raw, self.label(op))
+
+    # --- lookups (see _lookups) ---------------------------------------------------
+
+    async def _cover(self, raws: builtins.list[Any]) -> None:
+        """Every id the lookup fields of these raw records name, in their tables."""
+        for name, table in self.lookups.items():
+            await table.cover(ids_in(self.object.fields[name].read, raws))
+
+    async def _to_ids(self, fields: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The values to write with each lookup field's names as their ids."""
+        if not self.lookups or not self.lookups.keys() & fields.keys():
+            return fields
+        out = dict(fields)
+        for name, table in self.lookups.items():
+            if name in out:
+                out[name] = await table.ids(out[name], name)
+        return out
 
 
 def _abandon(task: asyncio.Task[Any]) -> None:

@@ -38,7 +38,7 @@ that a column gives what the normaliser gives value by value
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import repeat
 from operator import itemgetter
 from dataclasses import dataclass
@@ -46,6 +46,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from syncd.config import FieldSpec, ObjectSpec
+from syncd.expr import ExprFailure
 
 Normaliser = Callable[[Any], Any]
 
@@ -395,10 +396,14 @@ class Extractor:
     without a type is not passed through a normaliser at all.
     """
 
-    def __init__(self, spec: ObjectSpec, only: Iterable[str] | None = None) -> None:
+    def __init__(self, spec: ObjectSpec, only: Iterable[str] | None = None,
+                 lookups: Mapping[str, Callable[[Any], Any]] | None = None) -> None:
         """``only``: the fields to read (default all). A field nobody uses is
-        not read, so a bad value in it cannot make its record unreadable."""
+        not read, so a bad value in it cannot make its record unreadable.
+        ``lookups``: for a field given as ids, what turns its value into
+        names (see ``_lookups``), before its type's normaliser."""
         wanted = spec.fields.values() if only is None else [spec.fields[f] for f in only]
+        lookups = lookups or {}
         self.read_id = spec.id.search
         self.id_key = _top_level_key(spec.id)
         self.read_updated = spec.updated_at.search if spec.updated_at else None
@@ -406,7 +411,9 @@ class Extractor:
         self.read_deleted = spec.deleted.search if spec.deleted else None
         # (name, top-level key or None, reader, normaliser or None)
         self.steps = tuple(
-            (f.name, _top_level_key(f.read), f.read.search, normaliser_for(f)) for f in wanted
+            (f.name, _top_level_key(f.read), f.read.search, normaliser_for(f)) if f.name not in lookups
+            else (f.name, None, _translated(f.read.search, lookups[f.name]), normaliser_for(f))
+            for f in wanted
         )
         self._normalisers = {f.name: normaliser_for(f) for f in spec.fields.values()}
         self._names = tuple(name for name, *_ in self.steps)
@@ -444,11 +451,14 @@ class Extractor:
                 top = list(zip(*map(self._getter, raws)))
             except KeyError:  # a record without one of the keys: read them one by one
                 top = None
-        values = [
-            (top[self._top[key]] if top is not None else [r.get(key) for r in raws]) if key is not None
-            else [read(r) for r in raws]
-            for key, read in self._reads
-        ]
+        try:
+            values = [
+                (top[self._top[key]] if top is not None else [r.get(key) for r in raws]) if key is not None
+                else [read(r) for r in raws]
+                for key, read in self._reads
+            ]
+        except (FieldValueError, ExprFailure):  # a read refused a record: read them one by one
+            return None
         ids = values[0]
         updated = values[-1] if self.read_updated is not None else None
         fields = values[1: 1 + len(self.steps)]
@@ -477,7 +487,10 @@ class Extractor:
         if type(raw) is not dict:
             raise FieldValueError(f"expected a JSON object, got {type(raw).__name__}")
         get = raw.get
-        rid = get(self.id_key) if self.id_key is not None else self.read_id(raw)
+        try:
+            rid = get(self.id_key) if self.id_key is not None else self.read_id(raw)
+        except ExprFailure as e:
+            raise FieldValueError(f"id: {e}", field="id") from None
         if type(rid) is not str:
             try:
                 rid = _id_text(rid)
@@ -489,7 +502,7 @@ class Extractor:
             for name, key, read, normalise in self.steps:
                 value = get(key) if key is not None else read(raw)
                 fields[name] = value if normalise is None else normalise(value)
-        except FieldValueError as e:
+        except (FieldValueError, ExprFailure) as e:
             raise FieldValueError(f"field {name!r}: {e}", field=name) from None
         updated = None
         if self.read_updated is not None:
@@ -500,6 +513,10 @@ class Extractor:
                 raise FieldValueError(f"updated_at: {e}", field="updated_at") from None
         deleted = bool(self.read_deleted(raw)) if self.read_deleted is not None else False
         return Record(rid, fields, updated, deleted)
+
+
+def _translated(read: Callable[[Any], Any], translate: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda raw: translate(read(raw))
 
 
 def _top_level_key(expr: Any) -> str | None:

@@ -95,11 +95,13 @@ class _Server(ThreadingHTTPServer):
 
     def __init__(self, fake: FakeApi) -> None:
         self.fake = fake
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(("127.0.0.1", fake.port), _Handler)
 
 
 class FakeApi:
     """Base of the fakes: start/stop, the request log, errors inside the fake."""
+
+    port = 0  # a free one; a fake run by hand may ask for a fixed one
 
     def __init__(self) -> None:
         self.lock = threading.RLock()  # guards the fake's data: handlers run in threads

@@ -14,6 +14,12 @@ Routes (under the origin, like https://api.intercom.io):
     GET    /contacts/{id}            the contact
     PUT    /contacts/{id}            update_contact_request → the contact
     DELETE /contacts/{id}            → {"type": "contact", "id", "external_id", "deleted": true}
+    GET    /tags                     every tag of the workspace, {"type": "list", "data": [tag…]}, one page
+    POST   /tags                     create_or_update_tag_request {name, id?} → the tag (by name: the
+                                      same name gives the existing tag)
+
+A contact lists its tags as {"type": "tag", "id", "url"} (no names), up to
+10 of them, with total_count and has_more (Intercom's contact_tags).
 
 A bearer access token; the Intercom-Version header, when sent, must be 2.11.
 Errors are {"type": "error.list", "request_id", "errors": [{"code", "message"}]}.
@@ -65,6 +71,7 @@ class FakeIntercom(FakeApi):
         self.contacts: dict[str, dict[str, Any]] = {}  # by id, in creation order
         self.clock = BASE
         self.window: tuple[int, int] = (0, 0)  # (window's end, requests in it)
+        self.tags: dict[str, dict[str, Any]] = {}  # by id
         for i in range(contacts):
             self._add({"email": f"Person.{i:04d}@Example.com", "name": f"Person {i}",
                        "phone": f"+1 555 010 {i:04d}", "external_id": f"ext-{i}",
@@ -98,6 +105,34 @@ class FakeIntercom(FakeApi):
         with self.lock:
             self.contacts[contact_id].update(values, updated_at=self._tick())
 
+    def _tag(self, name: str) -> dict[str, Any]:
+        for tag in self.tags.values():
+            if tag["name"] == name:
+                return tag
+        tag = {"type": "tag", "id": str(115 + len(self.tags)), "name": name}  # as GET /tags shows one
+        self.tags[tag["id"]] = tag
+        return tag
+
+    def tag(self, contact_id: str, *names: str) -> None:
+        """Tag a contact as an Intercom user would (creating the tags)."""
+        with self.lock:
+            tags = self.contacts[contact_id]["tags"]
+            attached = [t["id"] for t in tags.get("all", tags["data"])]
+            attached += [t["id"] for name in names if (t := self._tag(name))["id"] not in attached]
+            tags["all"] = [{"type": "tag", "id": i, "url": f"/tags/{i}"} for i in attached]
+            self.contacts[contact_id]["updated_at"] = self._tick()
+
+    @staticmethod
+    def _shown(record: dict[str, Any]) -> dict[str, Any]:
+        """A contact as Intercom shows it: up to 10 of its tags."""
+        tags = record["tags"]
+        if "all" not in tags:
+            return record
+        shown = dict(record)
+        shown["tags"] = {"type": "list", "data": tags["all"][:10], "url": tags["url"],
+                         "total_count": len(tags["all"]), "has_more": len(tags["all"]) > 10}
+        return shown
+
     # --- routing -----------------------------------------------------------
 
     def handle(self, request: Request) -> Reply:
@@ -124,12 +159,16 @@ class FakeIntercom(FakeApi):
                 return self.search(request.body)
             if (request.method, request.path) == ("POST", "/contacts"):
                 return self.create(request.body)
+            if (request.method, request.path) == ("GET", "/tags"):
+                return Reply(200, {"type": "list", "data": list(self.tags.values())})
+            if (request.method, request.path) == ("POST", "/tags"):
+                return self.create_tag(request.body)
             m = re.fullmatch(r"/contacts/([0-9a-f]{24})", request.path)
             record = self.contacts.get(m.group(1)) if m else None
             if record is None:
                 return error(404, "not_found", "User Not Found")
             if request.method == "GET":
-                return Reply(200, record)
+                return Reply(200, self._shown(record))
             if request.method == "PUT":
                 return self.update(record, request.body)
             if request.method == "DELETE":
@@ -148,7 +187,8 @@ class FakeIntercom(FakeApi):
         if start + per_page < len(rows):
             pages["next"] = {"per_page": per_page,
                              "starting_after": base64.b64encode(str(start + per_page).encode()).decode()}
-        return Reply(200, {"type": "list", "data": page, "total_count": len(rows), "pages": pages})
+        return Reply(200, {"type": "list", "data": [self._shown(r) for r in page], "total_count": len(rows),
+                           "pages": pages})
 
     def list(self, request: Request) -> Reply:
         return self._page(list(self.contacts.values()), int(request.arg("per_page", "15") or 15),
@@ -202,4 +242,15 @@ class FakeIntercom(FakeApi):
         if isinstance(values, Reply):
             return values
         record.update(values, updated_at=self._tick())
-        return Reply(200, record)
+        return Reply(200, self._shown(record))
+
+    def create_tag(self, body: Any) -> Reply:
+        if not isinstance(body, dict) or set(body) - {"name", "id"} or not isinstance(body.get("name"), str):
+            return error(400, "parameter_invalid", "name is required, and only name and id are allowed")
+        if "id" in body:  # renames the tag with that id
+            tag = self.tags.get(str(body["id"]))
+            if tag is None:
+                return error(404, "tag_not_found", "Tag not found")
+            tag["name"] = body["name"]
+            return Reply(200, tag)
+        return Reply(200, self._tag(body["name"]))

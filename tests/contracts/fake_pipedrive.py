@@ -16,6 +16,12 @@ fake itself holds the contract, as these pages give it:
   https://pipedrive.readme.io/docs/core-api-concepts-pagination
 - Emails and phones as lists of {value, primary, label}:
   https://developers.pipedrive.com/changelog/post/introducing-2-new-cursor-paginated-codegetcode-endpoints-for-persons-and-organizations-api
+- Person fields, v2 (GET /api/v2/personFields: cursor pages; each field
+  {field_name, field_code, field_type, options…}; the labels are the
+  options {id, label, color} of the field label_ids; Pipedrive creates
+  default person labels such as Customer, Hot lead, Warm lead, Cold lead):
+  https://developers.pipedrive.com/docs/api/v1/PersonFields
+  https://pipedrive.readme.io/docs/working-with-labels
 - Rate limiting: x-ratelimit-limit (requests per 2-second window; 20 on the
   Essential plan for an api_token), x-ratelimit-remaining, x-ratelimit-reset
   (seconds left in the window), x-daily-requests-left; HTTP 429 past it:
@@ -86,6 +92,7 @@ class FakePipedrive(FakeApi):
         self.clock = BASE
         self.window: tuple[float, int] = (0.0, 0)  # (window's end, requests in it)
         self.writes_left = DAILY_WRITES
+        self.labels = {5: "Customer", 6: "Hot lead", 7: "Warm lead", 8: "Cold lead"}  # Pipedrive's defaults
         for i in range(persons):
             self._add({"name": f"Person {i}", "emails": [{"value": f"person.{i:04d}@example.com", "primary": True,
                                                           "label": "work"}],
@@ -156,6 +163,8 @@ class FakePipedrive(FakeApi):
             return self.search(request)
         if (request.method, path) == ("POST", "/persons"):
             return self.create(request.body)
+        if (request.method, path) == ("GET", "/personFields"):
+            return self.person_fields(request)
         m = re.fullmatch(r"/persons/([0-9]+)", path)
         if m is None:
             return error(404, "Unknown method .")
@@ -187,6 +196,21 @@ class FakePipedrive(FakeApi):
         following = start + limit
         cursor = base64.b64encode(str(following).encode()).decode() if following < len(rows) else None
         return Reply(200, {"success": True, "data": rows[start:following], "additional_data": {"next_cursor": cursor}})
+
+    def person_fields(self, request: Request) -> Reply:
+        """GET /api/v2/personFields: the persons' fields, with the label field's options."""
+        refused = self._unknown(request, frozenset({"limit", "cursor", "include_fields"}))
+        if refused:
+            return refused
+        fields = [{"field_name": name, "field_code": code, "field_type": kind, "options": options,
+                   "subfields": None, "is_custom_field": False, "is_optional_response_field": False}
+                  for name, code, kind, options in (
+                      ("Name", "name", "varchar", None), ("Email", "emails", "varchar", None),
+                      ("Phone", "phones", "phone", None),
+                      ("Labels", "label_ids", "set",
+                       [{"id": i, "label": label, "color": "green"} for i, label in self.labels.items()]),
+                      ("Owner", "owner_id", "user", None))]
+        return self._page(fields, request)
 
     def list(self, request: Request) -> Reply:
         refused = self._unknown(request, LIST_PARAMS)
@@ -263,6 +287,8 @@ class FakePipedrive(FakeApi):
         values = self._values(body)
         if isinstance(values, Reply):
             return values
+        if any(type(i) is not int or i not in self.labels for i in values.get("label_ids", [])):
+            return error(400, "label_ids must be ids of the person labels")
         if "name" in values and not values["name"]:
             return error(400, "Name must be given.")
         self._apply(record, values)

@@ -20,7 +20,7 @@ from fake_intercom import FakeIntercom
 from spec_check import SPECS, check, shipped
 
 from syncd.config import load_connector_file
-from syncd.connector import ApiError, Connector, read_quota
+from syncd.connector import ApiError, Connector, RecordError, read_quota
 
 DESCRIPTION = "intercom-2.11.yaml"
 SPEC = SPECS / "intercom.yaml"
@@ -34,6 +34,7 @@ def connect(app: FakeIntercom, token: str | None = None) -> Connector:
 async def test_every_intercom_operation_keeps_to_intercoms_description(vendor_fake: Any) -> None:
     app = vendor_fake(FakeIntercom, DESCRIPTION, contacts=320)
     ids = list(app.contacts)
+    app.tag(ids[1], "vip", "beta")
     async with connect(app) as c:
         listed = [r for page in [p async for p in c.list()] for r in page.records]
         for n, cid in enumerate((ids[5], ids[300], ids[151])):
@@ -48,9 +49,11 @@ async def test_every_intercom_operation_keeps_to_intercoms_description(vendor_fa
 
     assert len(listed) == 320 and [r.id for r in listed] == ids
     assert listed[0].fields == {"email": "person.0000@example.com", "name": "Person 0", "phone": "+15550100000",
-                                "external_id": "ext-0", "role": "lead", "unsubscribed": False, "owner_id": None}
+                                "external_id": "ext-0", "role": "lead", "unsubscribed": False, "owner_id": None,
+                                "tags": []}
+    assert listed[1].fields["tags"] == ["beta", "vip"]  # names, read through the workspace's tags
     assert listed[0].updated_at == datetime(2024, 3, 1, 8, 0, tzinfo=UTC)  # Unix seconds, read as such
-    assert changed == [ids[5], ids[151], ids[300]]
+    assert changed == [ids[1], ids[5], ids[151], ids[300]]
     assert created.fields["role"] == "user" and created.fields["phone"] == "+442079460000"
     assert fetched is not None and fetched.fields["email"] == "ada@example.com"
     assert [r.id for r in found] == [created.id]
@@ -65,7 +68,48 @@ async def test_every_intercom_operation_keeps_to_intercoms_description(vendor_fa
     assert all(r.headers["intercom-version"] == "2.11" for r in app.requests)
     assert app.contract.violations == []
     assert set(app.contract.operations) == {"ListContacts", "SearchContacts", "CreateContact", "ShowContact",
-                                            "UpdateContact", "DeleteContact"}
+                                            "UpdateContact", "DeleteContact", "listTags"}
+    assert len([r for r in app.requests if r.path == "/tags"]) == 1  # the tags are read once
+
+
+@pytest.mark.anyio
+async def test_intercom_tags_are_read_by_name_and_a_cut_tag_list_is_refused(vendor_fake: Any) -> None:
+    app = vendor_fake(FakeIntercom, DESCRIPTION, contacts=320)
+    ids = list(app.contacts)
+    app.tag(ids[0], "vip")
+    app.tag(ids[3], *(f"tag-{n:02d}" for n in range(11)))  # Intercom lists 10 of them
+    async with connect(app) as c:
+        pages = c.list()
+        first = await anext(pages)
+        app.tag(ids[310], "added-during-the-read")  # on the third page (the second is read ahead)
+        rest = [p async for p in pages]
+        again = await c.get(ids[310])
+        unknown = app.contacts[ids[199]]["tags"]
+        unknown["all"] = [{"type": "tag", "id": "999", "url": "/tags/999"}]  # a tag deleted since
+        with pytest.raises(RecordError, match="id '999' is not among the intercom.tags.list records"):
+            await c.get(ids[199])
+    records = {r.id: r for page in [first, *rest] for r in page.records}
+    assert records[ids[0]].fields["tags"] == ["vip"]
+    assert records[ids[310]].fields["tags"] == ["added-during-the-read"]
+    assert again is not None and again.fields["tags"] == ["added-during-the-read"]
+    [cut] = first.errors
+    assert (cut.record_id, cut.field) == (ids[3], "tags")
+    assert "Intercom lists only the first 10 tags" in str(cut) and ids[3] not in records
+    # read at the first page, again for the new id, again for the unknown one; not once a page
+    assert len([r for r in app.requests if r.path == "/tags"]) == 3
+    assert app.contract.violations == []
+
+
+@pytest.mark.anyio
+async def test_intercom_tags_can_be_created_by_name(vendor_fake: Any) -> None:
+    app = vendor_fake(FakeIntercom, DESCRIPTION, contacts=1)
+    async with shipped("intercom", "tags", secrets={"token": app.token}, base_url=app.url) as tags:
+        created = await tags.create({"name": "vip"})
+        same = await tags.create({"name": "vip"})
+        listed = [r for page in [p async for p in tags.list()] for r in page.records]
+    assert created.id == same.id and created.fields == {"name": "vip"}
+    assert [(r.id, r.fields["name"]) for r in listed] == [(created.id, "vip")]
+    assert app.contract.violations == [] and "createTag" in app.contract.operations
 
 
 def test_intercoms_rate_headers_are_the_quota_the_spec_reads(vendor_fake: Any) -> None:
@@ -114,3 +158,16 @@ def test_syncd_check_reads_intercom_within_its_description(vendor_fake: Any, tmp
     assert (side["side"], side["records"], side["pages"], side["record_errors"]) == ("intercom.contacts", 200, 2, [])
     assert app.token not in result.stdout + result.stderr
     assert app.contract.violations == []
+
+
+def test_syncd_check_reads_intercoms_tags_when_asked_for_them(vendor_fake: Any, tmp_path: Path) -> None:
+    # Without --object it checks the contacts (the tags object only names the
+    # contacts' tag ids); --object tags checks the tags.
+    app = vendor_fake(FakeIntercom, DESCRIPTION, contacts=3)
+    app.tag(next(iter(app.contacts)), "vip", "beta")
+    result = check(tmp_path, "intercom", "--object", "tags", "--settings", "token=${env:IC_TOKEN}",
+                   "--settings", f"base_url={app.url}", env={"IC_TOKEN": app.token})
+
+    assert result.returncode == 0, result.stderr
+    [side] = json.loads(result.stdout)
+    assert (side["side"], side["records"], side["record_errors"]) == ("intercom.tags", 2, [])

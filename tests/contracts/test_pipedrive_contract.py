@@ -19,7 +19,7 @@ from fake_pipedrive import FakePipedrive
 from spec_check import SPECS, check, shipped
 
 from syncd.config import load_connector_file
-from syncd.connector import ApiError, Connector, read_quota
+from syncd.connector import ApiError, Connector, RecordError, read_quota
 
 SPEC = SPECS / "pipedrive.yaml"
 
@@ -47,7 +47,7 @@ async def test_every_pipedrive_operation_keeps_to_pipedrives_reference(vendor_fa
     assert len(listed) == 620 and [r.id for r in listed] == [str(i) for i in ids]
     assert listed[0].fields == {"email": "person.0000@example.com", "first_name": "Person", "last_name": "0",
                                 "name": "Person 0", "phone": "+15550100000", "owner_id": 123, "org_id": 1234,
-                                "label_ids": ["5"]}  # a list keeps its items as text
+                                "labels": ["Customer"]}  # label 5, by name
     assert listed[0].updated_at == datetime(2024, 3, 1, 8, 0, tzinfo=UTC)
     assert changed == [str(ids[300]), str(ids[5]), str(ids[610])]  # oldest change first
     assert created.fields["name"] == "Ada@Example.com" and created.fields["phone"] == "+442079460000"
@@ -92,6 +92,22 @@ async def test_writing_the_primary_email_keeps_the_persons_other_addresses(vendo
                    {"value": "+1 555 0199", "primary": False, "label": "work"}]}
     assert [e["value"] for e in app.persons[2]["emails"]] == ["home@example.com", "new@example.com"]
     assert updated is not None and updated.fields["email"] == "new@example.com"
+
+
+@pytest.mark.anyio
+async def test_pipedrive_labels_are_read_and_written_by_name(vendor_fake: Any) -> None:
+    app = vendor_fake(FakePipedrive, None, persons=3)
+    async with connect(app) as c:
+        updated = await c.update("2", {"labels": ["Hot lead", "Customer"]})
+        with pytest.raises(RecordError, match="no name 'VIP' among the pipedrive.labels.list records, and the "
+                                              "spec cannot create one .known: Cold lead, Customer, Hot lead"):
+            await c.update("3", {"labels": ["VIP"]})
+    [patch] = [r for r in app.requests if r.method == "PATCH"]
+    assert patch.body == {"label_ids": [6, 5]}  # the ids, as numbers
+    assert app.persons[2]["label_ids"] == [6, 5]
+    assert updated is not None and updated.fields["labels"] == ["Customer", "Hot lead"]
+    assert [r.path for r in app.requests].count("/api/v2/personFields") == 1
+    assert app.persons[3]["label_ids"] == []  # nothing written for the unknown label
 
 
 def test_pipedrives_rate_headers_are_the_quota_the_spec_reads(vendor_fake: Any) -> None:

@@ -72,6 +72,12 @@ ERRATA: dict[str, list[tuple[tuple[str, ...], Any, str]]] = {
         "by the API (github.com/HubSpot/hubspot-api-ruby/issues/257, acknowledged by HubSpot; "
         "github.com/HubSpot/hubspot-api-nodejs/issues/559; the search guide's examples).",
     )],
+    "intercom-2.11.yaml": [(
+        ("components", "schemas", "tag", "required"), ["type", "id", "name"],
+        "applied_at and applied_by are absent from GET /tags and GET /tags/{id}: they are only in a tagging "
+        "operation's answer (github.com/intercom/Intercom-OpenAPI/pull/449, merged by Intercom: the "
+        "descriptions were clarified, the schema's `required` left as it was; the listTags example omits them).",
+    )],
     # Every member schema types each merge field value as an object; the
     # Merge Fields page the description itself links to (…/docs/merge-fields/,
     # "Add merge data to contacts") types each value by its field's type:
