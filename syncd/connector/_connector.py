@@ -471,8 +471,8 @@ class Connector:
         return record
 
     async def update(self, record_id: str, fields: Mapping[str, Any]) -> Record | None:
-        own = [n for n in fields if (f := self.object.fields.get(n)) is not None and f.write is None
-               and f.request is not None]
+        requested = [n for n in fields if (f := self.object.fields.get(n)) is not None and f.request is not None]
+        own = [n for n in requested if self.object.fields[n].write is None]  # by their request alone
         given, fields = fields, await self._to_ids(fields)
         before: Record | None = None  # the record before the update, when read first
         if own and len(own) == len(fields) and "get" in self.object.operations:
@@ -486,7 +486,7 @@ class Connector:
             ctx = {**self.context, "id": record_id}
             if op.read_first:
                 ctx["current"] = await self._current(record_id)
-                if own:
+                if requested:
                     if self.lookups:
                         await self._cover([ctx["current"]])
                     before = self.extract(ctx["current"], self.label("get"))

@@ -83,3 +83,19 @@ async def test_a_refused_field_request_fails_the_write(
 
     assert refused.value.status in (404, 405) and "tags.write_request" in str(refused.value)
     assert app.store.get(cid)["last_name"] == "Liskov"  # the record's own write went first
+
+
+async def test_with_read_first_previous_is_the_record_read_before_the_update(
+        make_spec: Any, connect: Callable[..., Connector], sample_app: Callable[..., SampleApp]) -> None:
+    # The field is written in the update's body as well, so the update's answer
+    # already holds the new tags; the record read first still holds the old ones.
+    app = sample_app(n=0)
+    cid = app.store.create({"email": "katherine@example.com", "tags": ["a", "b"]})["id"]
+    spec = make_spec(contacts={"fields": {"tags": {**OWN_REQUEST, "write": "tags"}},
+                               "update": {"read_first": True}})
+    async with connect(spec, app) as c:
+        await c.update(cid, {"tags": ["b", "c"]})
+
+    read, update, request = app.requests.all()[-3:]
+    assert (read.method, update.method) == ("GET", "PATCH") and update.body == {"tags": ["b", "c"]}
+    assert request.body == {"tags": ["b", "c"], "custom_fields": {"plan": "a,b"}}

@@ -223,7 +223,8 @@ class FakeMailchimp(FakeApi):
         if not 1 <= count <= 1000:
             return invalid(f"count must be between 1 and 1000; you gave {count}.")
         status = request.arg("status")
-        rows = [m for m in self.members.values() if m["status"] == status or (status is None and m["status"] != "archived")]
+        rows = [m for m in self.members.values()
+                if m["status"] == status or (status is None and m["status"] != "archived")]
         since = request.arg("since_last_changed")
         if since:
             try:
