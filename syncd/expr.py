@@ -21,6 +21,7 @@ is wrong, so the config loader can attach the file, line and key.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -137,6 +138,29 @@ class _Functions(jmespath_functions.Functions):
     @jmespath_functions.signature({"types": []})
     def _func_to_string_or_null(self, v: Any) -> str | None:
         return None if v is None else (v if isinstance(v, str) else json.dumps(v))
+
+    @jmespath_functions.signature({"types": ["array", "null"]}, {"types": ["array", "null"]})
+    def _func_difference(self, a: list[Any] | None, b: list[Any] | None) -> list[Any]:
+        """The items of ``a`` not in ``b``, in ``a``'s order (null is an empty
+        list): what a new list value removed from the previous one."""
+        gone = b or []
+        return [item for item in a or [] if item not in gone]
+
+    @jmespath_functions.signature({"types": ["string", "null"]})
+    def _func_md5(self, s: str | None) -> str | None:
+        """The hex MD5 digest of the text (UTF-8), for APIs that key a record by
+        a hash of a field: a Mailchimp member is the MD5 of its lower-cased email."""
+        return None if s is None else hashlib.md5(s.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+    @jmespath_functions.signature({"types": []}, {"types": ["string"]})
+    def _func_secret_suffix(self, secret: Any, separator: str) -> str | None:
+        """The part of a key after its last ``separator``, for keys that carry a
+        public routing part (a Mailchimp API key ends in its data centre,
+        ``…-us6``); null when there is none.  Only that part is revealed."""
+        text = reveal(secret)
+        if not isinstance(text, str) or separator not in text:
+            return None
+        return text.rsplit(separator, 1)[1] or None
 
     @jmespath_functions.signature({"types": ["string"]})
     def _func_fail(self, message: str) -> None:

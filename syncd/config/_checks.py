@@ -233,7 +233,7 @@ class _Checker:
                            f"{direction}); give each its own right value{hint}")
 
     def writable(self, side: _Side | None, path: KeyPath, field: str, direction: str) -> None:
-        if side is None or side.obj.fields[field].write is not None:
+        if side is None or side.obj.fields[field].writable:
             return
         # With `both`, the one-way direction away from this side still works.
         hint = f"; use direction: {side.name}_to_{_OTHER[side.name]}" if direction == "both" else ""
@@ -356,7 +356,7 @@ class _Checker:
                     where = " or ".join(s.label for s in missing)
                     self.error((*path, "set", field), f"set: '{field}' is not a field of {where}"
                                + suggest(field, names), at_key=True)
-                elif having and all(s.obj.fields[field].write is None for s in having):
+                elif having and all(not s.obj.fields[field].writable for s in having):
                     self.error((*path, "set", field),
                                f"set: field '{field}' of {having[0].label} is read-only", at_key=True)
 

@@ -28,6 +28,7 @@ from syncd.config._model import (
     ConnectorSpec,
     CursorPagination,
     FieldLookup,
+    FieldRequest,
     FieldSpec,
     LinkHeaderPagination,
     NextUrlPagination,
@@ -88,6 +89,9 @@ CHILD_VARIABLE = "parent_id"
 # An update with read_first sees the record as `get` read it just before.
 CURRENT_VARIABLE = "current"
 CHILD_OPERATIONS: tuple[OperationName, ...] = ("list", "get", "create", "update", "delete")
+# A field's write_request is sent once the record exists: it sees the
+# record's id, the value written and the value the record had before.
+FIELD_REQUEST_VARIABLES = frozenset({"settings", "id", "value", "previous"})
 # A batch item's own template (`item:`) is rendered once per record, before
 # the request exists: it sees the settings only.
 ITEM_VARIABLES = CONNECTOR_VARIABLES
@@ -330,10 +334,20 @@ def _object(b: _Builder, path: KeyPath, name: str, obj: Mapping[str, Any]) -> Ob
     deleted = b.attempt((*path, "deleted"), lambda: b.expr((*path, "deleted"), obj["deleted"])) \
         if "deleted" in obj else None
     fields = {}
+    child = "parent" in obj
     for fname, f in obj["fields"].items():
-        built = b.attempt((*path, "fields", fname), partial(_field, b, (*path, "fields", fname), fname, f))
+        built = b.attempt((*path, "fields", fname),
+                          partial(_field, b, (*path, "fields", fname), fname, f, child))
         if built is not None:
             fields[fname] = built
+    for batch in _BATCH_OF:
+        requested = [n for n, f in obj["fields"].items() if isinstance(f, Mapping) and "write_request" in f]
+        if batch in obj and requested:
+            b.errors.append(SpecError(
+                (*path, "fields", requested[0], "write_request"),
+                f"a field with write_request cannot be written by {batch}: its request is sent per "
+                f"record, after the record's own write; remove {batch} from objects.{name}, or the "
+                "field's write_request"))
     operations = {}
     for batch, single in _BATCH_OF.items():
         if batch in obj and single not in obj:
@@ -349,7 +363,6 @@ def _object(b: _Builder, path: KeyPath, name: str, obj: Mapping[str, Any]) -> Ob
             b.errors.append(SpecError((*path, "update_batch"), "update reads each record first (read_first), "
                                       "which a batch update cannot: remove update_batch, or read_first"))
     _check_read_back(b, path, obj)
-    child = "parent" in obj
     for op_name in OPERATION_NAMES:
         if op_name in obj:
             op = b.attempt((*path, op_name), partial(_operation, b, (*path, op_name), op_name, obj[op_name],
@@ -467,7 +480,7 @@ def _placeholders(source: str) -> frozenset[str]:
         return frozenset()  # reported where the path is compiled
 
 
-def _field(b: _Builder, path: KeyPath, name: str, f: Mapping[str, Any]) -> FieldSpec:
+def _field(b: _Builder, path: KeyPath, name: str, f: Mapping[str, Any], child: bool = False) -> FieldSpec:
     write: WritePath | None
     if "path" in f:
         read = b.expr((*path, "path"), f["path"])
@@ -479,10 +492,22 @@ def _field(b: _Builder, path: KeyPath, name: str, f: Mapping[str, Any]) -> Field
     formats = tuple(fmt) if isinstance(fmt, list) else ((fmt,) if fmt else ())
     if formats and f.get("type") != "datetime":
         raise SpecError((*path, "format"), "format is only for fields of type: datetime")
+    request = _field_request(b, (*path, "write_request"), f["write_request"], child) \
+        if "write_request" in f else None
     lookup = FieldLookup(f["lookup"]["object"], f["lookup"]["field"]) if "lookup" in f else None
     return FieldSpec(
         name=name, read=read, write=write, type=f.get("type"), formats=formats,
-        description=f.get("description", ""), lookup=lookup,
+        description=f.get("description", ""), lookup=lookup, request=request,
+    )
+
+
+def _field_request(b: _Builder, path: KeyPath, r: Mapping[str, Any], child: bool) -> FieldRequest:
+    allowed = FIELD_REQUEST_VARIABLES | ({CHILD_VARIABLE} if child else frozenset())
+    r = _DEFAULTS.fill("/$defs/fieldRequest", r)
+    return FieldRequest(
+        method=r["method"],
+        path=b.template((*path, "path"), r["path"], allowed),
+        body=b.value((*path, "body"), r["body"], allowed) if "body" in r else None,
     )
 
 

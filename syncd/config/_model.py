@@ -227,6 +227,17 @@ class Operation:
 
 
 @dataclass(frozen=True, slots=True)
+class FieldRequest:
+    """A field's ``write_request``: the request that writes it, sent after the
+    record's create or update (an API that changes tags, say, only through
+    an endpoint of their own)."""
+
+    method: str
+    path: Template
+    body: ValueTemplate | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class FieldLookup:
     """A field the API gives as ids of another object's records: syncd uses
     that object's ``field`` (a name) instead of each id."""
@@ -244,6 +255,12 @@ class FieldSpec:
     formats: tuple[str, ...] = ()
     description: str = ""
     lookup: FieldLookup | None = None
+    request: FieldRequest | None = None  # written by a request of its own
+
+    @property
+    def writable(self) -> bool:
+        """Written in the create/update body (``write``), by its own request, or both."""
+        return self.write is not None or self.request is not None
 
 
 @dataclass(frozen=True, slots=True)

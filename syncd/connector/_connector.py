@@ -494,7 +494,7 @@ class Connector:
             spec = self.object.fields.get(name)
             if spec is None:
                 raise ConnectorError(f"{self.spec.name}.{self.object.name} has no field {name!r}")
-            if spec.write is None:
+            if not spec.writable:
                 raise ConnectorError(f"field {name!r} of {self.spec.name}.{self.object.name} is read-only")
         return dict(fields)
 
@@ -510,7 +510,10 @@ class Connector:
         fields = self.object.fields
         for name, value in wire.items():
             path = fields[name].write
-            if path is None:  # wire_fields refuses it first; this keeps the method safe on its own
+            if path is None:
+                if fields[name].request is not None:
+                    continue  # written by its own request (write_requests), after this one
+                # wire_fields refuses it first; this keeps the method safe on its own
                 raise ConnectorError(f"field {name!r} of {self.spec.name}.{self.object.name} is read-only")
             prefix = path.list_prefix if current is not None else None
             if prefix is not None and prefix.get(target) is None:
@@ -533,13 +536,14 @@ class Connector:
     async def create(self, fields: Mapping[str, Any]) -> Record:
         op = self._operation("create")
         ctx = dict(self.context)
-        fields = await self._to_ids(fields)
+        given, fields = fields, await self._to_ids(fields)
         answer = await self._call(op, ctx, self.body_for(op, ctx, fields))
         if op.read_back is not None:
             return await self._read_back(op, op.read_back, answer)
         record = await self._single(op, answer)
         if record is None:
             raise ResponseError("the API answered without the created record", operation=self.label(op))
+        await self.write_requests(record.id, record, record, fields, given)
         return record
 
     async def _read_back(self, op: Operation, id_expr: Expr, answer: Answer) -> Record:
@@ -571,13 +575,51 @@ class Connector:
         return record
 
     async def update(self, record_id: str, fields: Mapping[str, Any]) -> Record | None:
-        op = self._operation("update")
-        ctx = {**self.context, "id": record_id}
-        fields = await self._to_ids(fields)
-        if op.read_first:
-            ctx["current"] = await self._current(record_id)
-        answer = await self._call(op, ctx, self.body_for(op, ctx, fields))
-        return await self._single(op, answer)
+        requested = [n for n in fields if (f := self.object.fields.get(n)) is not None and f.request is not None]
+        own = [n for n in requested if self.object.fields[n].write is None]  # by their request alone
+        given, fields = fields, await self._to_ids(fields)
+        before: Record | None = None  # the record before the update, when read first
+        if own and len(own) == len(fields) and "get" in self.object.operations:
+            # Only fields with requests of their own: read the record (their
+            # `previous`) rather than send an update with nothing in it.
+            op = self._operation("get")
+            self.wire_fields(fields)
+            answer = await self._call(op, {**self.context, "id": record_id})
+        else:
+            op = self._operation("update")
+            ctx = {**self.context, "id": record_id}
+            if op.read_first:
+                ctx["current"] = await self._current(record_id)
+                if requested:
+                    if self.lookups:
+                        await self._cover([ctx["current"]])
+                    before = self.extract(ctx["current"], self.label("get"))
+            answer = await self._call(op, ctx, self.body_for(op, ctx, fields))
+        record = await self._single(op, answer)
+        rid = record.id if record is not None else record_id
+        await self.write_requests(rid, before or record, record, fields, given)
+        return record
+
+    async def write_requests(self, record_id: str, before: Record | None, record: Record | None,
+                             fields: Mapping[str, Any], given: Mapping[str, Any]) -> None:
+        """Send the ``write_request`` of each field in ``fields`` (the values as
+        sent, lookups as ids) that has one, after the record's own create or
+        update. ``previous`` is the field's value in ``before``: the record
+        read first (an update's read_first), else the one the write answered.
+        ``record`` is given the value as ``given``, which the app now holds."""
+        for name, value in fields.items():
+            request = self.object.fields[name].request
+            if request is None:
+                continue
+            previous = before.fields.get(name) if before is not None else None
+            ctx = {**self.context, "id": record_id, "value": value, "previous": previous}
+            path = render_path(request.path, ctx)
+            url = path if path.startswith(("http://", "https://")) else self.base_url + path
+            body = request.body(ctx) if request.body is not None else None
+            call = self.client.build_request(request.method, url, json=body)
+            await self.sender.send(f"{self.spec.name}.{self.object.name}.{name}.write_request", call)
+            if record is not None:
+                record.fields[name] = given[name]
 
     async def _current(self, record_id: str) -> Any:
         """The record as ``get`` reads it now, raw (an update's ``read_first``).

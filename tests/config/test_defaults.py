@@ -82,7 +82,12 @@ MINIMAL = {
         base_url: https://hooks.example
         settings:
           key: {description: The webhook signing key, secret: true}
-        objects: {contacts: {fields: {email: {path: email}}, list: {path: /contacts}}}
+        objects:
+          contacts:
+            fields:
+              email: {path: email}
+              tags: {read: tags, write_request: {path: "/contacts/{{ id }}/tags"}}
+            list: {path: /contacts}
         webhooks:
           verify: {secret: "{{ settings.key }}", header: X-Signature, timestamp: {header: X-Timestamp}}
           id: id
@@ -281,6 +286,8 @@ TYPED: dict[tuple[str, str], Typed] = {
     ("connector", "/$defs/createBatchOperation/properties/method"): (_methods("create_batch"), _same),
     ("connector", "/$defs/updateBatchOperation/properties/method"): (_methods("update_batch"), _same),
     ("connector", "/$defs/deleteOperation/properties/method"): (_methods("delete"), _same),
+    ("connector", "/$defs/fieldRequest/properties/method"):
+        (lambda c: [c.connectors["hooks"].objects["contacts"].fields["tags"].request.method], _same),  # type: ignore[union-attr]
     ("connector", "/$defs/updateBatchOperation/properties/id_field"):
         (lambda c: [_ops(c)["update_batch"].id_field.source], _same),  # type: ignore[union-attr]
     ("connector", "/$defs/records"): (lambda c: [

@@ -193,6 +193,7 @@ OPERATION_VARIABLES = {
     "delete": ["settings", "id", "parent_id"],
 }
 BODY = ["@"]
+FIELD_REQUEST = ["settings", "id", "value", "previous", "parent_id"]
 
 
 def _def_name(operation: str) -> str:
@@ -227,6 +228,8 @@ def _expected_variables() -> dict[tuple[str, str], list[str]]:
         "/$defs/listOperation/properties/sync_token": BODY,
         "/$defs/changesOperation/properties/sync_token": BODY,
         "/$defs/changesOperation/properties/sync_token_expired/properties/when": BODY,  # over the error's body
+        "/$defs/fieldRequest/properties/path": FIELD_REQUEST,
+        "/$defs/fieldRequest/properties/body": FIELD_REQUEST,
     }
     hooks = "/properties/webhooks/properties"
     register = f"{hooks}/register/properties"

@@ -1,4 +1,5 @@
-"""Fixtures for the vendor spec tests: the fake HubSpot and Mailchimp, started and stopped."""
+"""Fixtures for the vendor spec tests: the fake HubSpot, started and stopped (the fake Mailchimp is in
+tests/contracts, with Mailchimp's description judging it)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from typing import Any
 
 import pytest
 from fake_hubspot import FakeHubSpot
-from fake_mailchimp import FakeMailchimp
 from fakes import FakeApi
 
 
@@ -35,9 +35,3 @@ def _starter(cls: type[FakeApi]) -> Iterator[Callable[..., Any]]:
 def hubspot_app() -> Iterator[Callable[..., FakeHubSpot]]:
     """``hubspot_app(contacts=250)``: a running fake HubSpot, stopped after the test."""
     yield from _starter(FakeHubSpot)
-
-
-@pytest.fixture
-def mailchimp_app() -> Iterator[Callable[..., FakeMailchimp]]:
-    """``mailchimp_app(members=1234)``: a running fake Mailchimp, stopped after the test."""
-    yield from _starter(FakeMailchimp)
