@@ -4,8 +4,10 @@
     syncd check [-c DIR] CONNECTOR|FILE.yaml [--object OBJ] [--settings KEY=VALUE …]
 
 Prints the first records as extracted fields (secrets masked) and how long
-it took; exits 1 with a precise message when anything fails, 78 when the
-config is invalid.
+it took. An object without ``list`` (a write-only target) has no page to
+read: ``get`` of an id that does not exist (else ``find`` of a value no
+record has) proves the address and the credentials instead. Exits 1 with
+a precise message when anything fails, 78 when the config is invalid.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from syncd.cli._common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_USAGE, add
 from syncd.config import (
     Config,
     ConfigError,
+    WRITE_ONLY,
     ConnectorSpec,
     SecretRefError,
     config_directory,
@@ -43,6 +46,7 @@ from syncd.connector import (
     ProbeResult,
     TokenStore,
     probe,
+    probe_write_only,
 )
 
 
@@ -193,7 +197,10 @@ async def _check_all(sides: list[_Side], args: argparse.Namespace) -> list[Probe
     for side in sides:
         try:
             async with Connector(side.spec, side.object, side.settings, accounts=accounts) as c:
-                results.append(await probe(c, all_pages=args.all_pages, keep=args.records))
+                if "list" in c.object.operations:
+                    results.append(await probe(c, all_pages=args.all_pages, keep=args.records))
+                else:  # a write-only target: nothing to list, a lookup proves the credentials
+                    results.append(await probe_write_only(c, keep=args.records))
         except ConnectorError as e:
             results.append(e)
     return results
@@ -223,9 +230,13 @@ def _print_side(side: _Side, result: ProbeResult | ConnectorError, keep: int) ->
     if isinstance(result, ConnectorError):
         print(f"  FAILED: {PROCESS_MASKER.mask(str(result))}")
         return
-    more = " (more pages follow)" if result.more_pages else ""
-    print(f"  read {result.records} record(s) in {result.pages} page(s), "
-          f"{result.seconds:.3f} s{more}" + (f", {result.retries} retries" if result.retries else ""))
+    retries = f", {result.retries} retries" if result.retries else ""
+    if result.write_only is not None:
+        print(f"  {WRITE_ONLY}: nothing to read; authenticated with a {result.write_only}, "
+              f"{result.seconds:.3f} s{retries}")
+    else:
+        more = " (more pages follow)" if result.more_pages else ""
+        print(f"  read {result.records} record(s) in {result.pages} page(s), {result.seconds:.3f} s{more}{retries}")
     for record in result.first_records[:keep]:
         fields = "  ".join(f"{k}={_show(v)}" for k, v in record.fields.items())
         stamp = f"  updated_at={_show(record.updated_at)}" if record.updated_at else ""
@@ -241,6 +252,8 @@ def _as_json(side: _Side, result: ProbeResult | ConnectorError) -> dict[str, Any
         "side": side.label, "ok": True, "pages": result.pages, "records": result.records,
         "more_pages": result.more_pages, "seconds": round(result.seconds, 4),
         "retries": result.retries,
+        # a write-only object (no list): the lookup that proved the credentials
+        "write_only": result.write_only,
         "first_records": [
             {"id": r.id, "fields": {k: _json_value(v) for k, v in r.fields.items()},
              "updated_at": _show(r.updated_at) if r.updated_at else None}

@@ -95,12 +95,14 @@ def _operations(obj: dict[str, Any]) -> str:
 
 
 def _print_text(entries: list[dict[str, Any]]) -> None:
+    from syncd.config import WRITE_ONLY
+
     for entry in entries:
         where = "shipped" if entry["source"] == "shipped" else f"local, {entry['file']}"
         if entry["overrides"]:
             where += f", overrides the shipped {entry['overrides']}"
         print(f"{entry['name']}: {entry['title']} ({where})")
         for obj in entry["objects"]:
-            print(f"  {obj['name']}: {_operations(obj)}")
+            print(f"  {obj['name']}: {_operations(obj)}" + (f" ({WRITE_ONLY})" if obj["write_only"] else ""))
             for child in obj["children"]:
                 print(f"    {child['name']} (child of {obj['name']}): {_operations(child)}")

@@ -19,6 +19,7 @@ say what a spec offers (``docs/connectors/``).
 """
 
 from syncd.config._connector_docs import (
+    WRITE_ONLY,
     connector_summary,
     header_comment,
     render_connector_index,
@@ -93,6 +94,7 @@ from syncd.config._secrets import SecretRefError, is_reference, resolve_referenc
 __all__ = [
     "DEFAULT_CONFIG_DIR",
     "OPERATION_NAMES",
+    "WRITE_ONLY",
     "Action",
     "ApiKeyAuth",
     "AuthSpec",

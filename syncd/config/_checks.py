@@ -361,6 +361,46 @@ class _Checker:
                                f"set: field '{field}' of {having[0].label} is read-only", at_key=True)
 
 
+    # --- write-only targets (objects without list) ---------------------------
+
+    def write_only(self, sides: Mapping[str, _Side | None]) -> None:
+        """An object without ``list`` is never read: an integration may only
+        write to it, one way from the other side. Everything that would read
+        it (a field mapped from it, creates or deletions carried from it, a
+        rule on its changes, child objects) is refused at its key."""
+        for name, side in sides.items():
+            if side is None or "list" in side.obj.operations:
+                continue
+            o = _OTHER[name]
+            one_way = f"{o}_to_{name}"
+            why = (f"{side.label} has no list operation, so syncd cannot read it: it can only be written to, "
+                   f"one way from the {o} side")
+            for i, raw in enumerate(self.data["fields"]):
+                direction = _DEFAULTS.fill("/$defs/fieldMapping", raw)["direction"]
+                if name in _READS[direction]:
+                    field = raw[name] if isinstance(raw[name], str) else "', '".join(raw[name])
+                    given = "direction" in raw
+                    self.error(("fields", i, "direction" if given else name),
+                               f"direction: {direction}{'' if given else ' (the default)'} reads field "
+                               f"'{field}' from it; {why}: use direction: {one_way}")
+            create = _DEFAULTS.fill("", self.data)["create"]
+            if create in ("both", f"{name}_to_{o}"):
+                given = "create" in self.data
+                self.error(("create",) if given else (name, "object"),
+                           f"create: {create}{'' if given else ' (the default)'} creates records from "
+                           f"{side.label}; {why}: use create: {one_way} (or none)")
+            deletions = self.data.get("deletions")
+            if deletions is not None and deletions["from"] in ("both", name):
+                self.error(("deletions", "from"), f"from: {deletions['from']} carries deletions found on "
+                                                  f"{side.label}; {why}: use from: {o}")
+            for i, rule in enumerate(self.data.get("rules") or ()):
+                if rule.get("from") == name:
+                    self.error(("rules", i, "from"), f"from: {name} applies to changes read from "
+                                                     f"{side.label}; {why}")
+            if self.data.get("children"):
+                self.error(("children",), f"children are read under the linked records of both sides; {why}",
+                           at_key=True)
+
     def delay(self, sides: Mapping[str, _Side | None]) -> None:
         """``delay:`` holds back records changed less than that long ago, by
         their ``updated_at``: an object without one could never be delayed."""
@@ -385,4 +425,5 @@ def check_integration(doc: YamlDoc, connectors: Mapping[str, ConnectorSpec],
     c.deletions(sides)
     c.delay(sides)
     c.children(sides)
+    c.write_only(sides)
     return c.problems

@@ -65,15 +65,21 @@ def _objects_in_order(spec: ConnectorSpec) -> list[tuple[ObjectSpec, list[Object
     return [(obj, children.get(obj.name, [])) for obj in spec.objects.values() if obj.parent is None]
 
 
+# How an object without `list` is shown (`syncd connectors`, the pages): an
+# integration can only write to it, one way.
+WRITE_ONLY = "no list: write-only target"
+
+
 def connector_summary(spec: ConnectorSpec) -> dict[str, Any]:
     """The spec's name, title, description and objects (each with its
-    operations, in syncd's order, and its child objects): JSON-ready."""
+    operations, in syncd's order, whether it is write-only (no ``list``),
+    and its child objects): JSON-ready."""
     return {
         "name": spec.name,
         "title": spec.title,
         "description": spec.description,
         "objects": [
-            {"name": obj.name, "operations": _operations(obj),
+            {"name": obj.name, "operations": _operations(obj), "write_only": "list" not in obj.operations,
              "children": [{"name": c.name, "operations": _operations(c)} for c in kids]}
             for obj, kids in _objects_in_order(spec)
         ],
@@ -240,6 +246,10 @@ def _object_section(obj: ObjectSpec, level: str) -> list[str]:
     out = [heading, ""]
     if obj.parent is not None:
         out += [f"Read and written per `{obj.parent}` record (`{{{{ parent_id }}}}` in its paths).", ""]
+    if "list" not in obj.operations:
+        out += [f"**{WRITE_ONLY.capitalize()}.** The API cannot list these records, so syncd never reads "
+                "them: an integration can only write to this object, one way from the other side, finding "
+                "the record for each match key with `find` (linked records are updated by id).", ""]
     facts = [f"id {_code(obj.id.source)}"]
     if obj.updated_at is not None:
         facts.append(f"last change {_code(obj.updated_at.source)}")
@@ -345,7 +355,7 @@ def render_connector_page(spec: ConnectorSpec, spec_file: str, header: str = "")
 def _objects_text(summary: Mapping[str, Any]) -> str:
     parts = []
     for obj in summary["objects"]:
-        text = f"`{obj['name']}` ({', '.join(obj['operations'])})"
+        text = f"`{obj['name']}` ({', '.join(obj['operations'])}" + (f"; {WRITE_ONLY})" if obj["write_only"] else ")")
         if obj["children"]:
             text += ", with " + ", ".join(
                 f"`{c['name']}` ({', '.join(c['operations'])})" for c in obj["children"])

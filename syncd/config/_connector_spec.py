@@ -363,6 +363,21 @@ def _object(b: _Builder, path: KeyPath, name: str, obj: Mapping[str, Any]) -> Ob
             b.errors.append(SpecError((*path, "update_batch"), "update reads each record first (read_first), "
                                       "which a batch update cannot: remove update_batch, or read_first"))
     _check_read_back(b, path, obj)
+    if "list" not in obj:
+        # Without list syncd never reads the object: it writes to it and
+        # finds the record to write for each match key with find (a create
+        # without that lookup would duplicate what is already there).
+        if child:
+            b.errors.append(SpecError(path, f"child object {name} has no list operation: a child object "
+                                            "is read under each parent with list; add list:"))
+        elif "find" not in obj:
+            b.errors.append(SpecError(path, f"object {name} has no list operation, so it can only be written "
+                                            "to, and then syncd finds the record for each match key with "
+                                            "find: add find: (or list:)"))
+        if "changes" in obj:
+            b.errors.append(SpecError((*path, "changes"), f"changes without list: syncd reads an object in "
+                                                          f"full with list before it reads its changes; add "
+                                                          f"list: to objects.{name}, or remove changes"))
     for op_name in OPERATION_NAMES:
         if op_name in obj:
             op = b.attempt((*path, op_name), partial(_operation, b, (*path, op_name), op_name, obj[op_name],

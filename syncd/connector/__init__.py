@@ -17,7 +17,7 @@ from syncd.connector._errors import (
 )
 from syncd.connector._fields import Record, normaliser_for, parse_stored_datetime
 from syncd.connector._masking import PROCESS_MASKER, SecretMasker
-from syncd.connector._probe import ProbeResult, probe
+from syncd.connector._probe import ProbeResult, probe, probe_write_only
 from syncd.connector._quota import QuotaReading, Usage, read_quota, window_of
 from syncd.connector._ratelimit import Account, AccountRegistry
 from syncd.connector._tokens import TokenStore, TokenStoreError
@@ -57,6 +57,7 @@ __all__ = [
     "normaliser_for",
     "parse_stored_datetime",
     "probe",
+    "probe_write_only",
     "read_events",
     "read_quota",
     "resolve_settings",

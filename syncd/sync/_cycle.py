@@ -9,7 +9,9 @@
    not read. The cursor advances only when the whole run is read, so a
    crash re-reads from the last cursor (an unchanged record costs a hash
    comparison, nothing more). A full read also finds deletions, behind the
-   guard.
+   guard. A side whose object has no ``list`` (a write-only target) is
+   not read: the records the other side's changes go to are looked up by
+   match key with ``find`` instead (:mod:`syncd.sync._lookup`).
 3. **Apply**: every dirty record is paired (by link, else by match key),
    planned (:mod:`syncd.sync._plan`: mappings, rules, conflicts, create
    policy) and written. A create is recorded as an intent first; each
@@ -34,6 +36,7 @@ from syncd.connector import Connector, ConnectorError
 from syncd.state import Origin, Side, StateStore
 from syncd.sync._children import ChildPass
 from syncd.sync._context import SIDES, CycleContext
+from syncd.sync._lookup import look_up_targets
 from syncd.sync._plan import IntegrationPlan
 from syncd.sync._reading import Reader
 from syncd.sync._retries import RetryGate
@@ -67,6 +70,7 @@ class Cycle:
             reader = Reader(ctx)
             for side in SIDES:
                 await reader.read(side, full[side])
+            await look_up_targets(ctx)
             self._resolve_intents_by_match()
             await self.writer().apply()
             await self.sync_children()

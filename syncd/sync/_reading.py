@@ -55,6 +55,10 @@ class Reader:
 
     async def _read_run(self, side: Side, force_full: bool) -> None:
         connector = self.ctx.connectors[side]
+        if "list" not in connector.object.operations:
+            # A write-only target: nothing to read. The records changes will
+            # be written to are looked up by match key (syncd.sync._lookup).
+            return
         state = self.ctx.store.side_state(self.ctx.name, side)
         now = datetime.now(UTC)
         stale = state.last_full_read is None or (

@@ -7,7 +7,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 
-# A local spec of its own: an object with a child object, a few operations.
+# A local spec of its own: an object with a child object, a few operations,
+# and an object the API cannot list (a write-only target).
 _LOCAL_SPEC = """\
 connector: mycrm
 title: My CRM
@@ -26,6 +27,11 @@ objects:
     fields:
       text: {path: text, type: string}
     list: {path: "/people/{{ parent_id }}/comments", records: items}
+  visitors:
+    fields:
+      email: {path: email, type: email}
+    find: {path: /visitors, params: {email: "{{ value }}"}, records: items}
+    create: {path: /visitors}
 """
 
 # `lst` is not an operation: an error on line 8, column 5.
@@ -62,8 +68,9 @@ def test_lists_shipped_and_local_specs_with_objects_and_operations(run_syncd, tm
     assert "hubspot: HubSpot CRM (shipped)" in lines
     assert "  contacts: list, changes, get, find, create, update, create_batch, update_batch, delete" in lines
     local = lines.index(f"mycrm: My CRM (local, {config}/connectors.d/mycrm.yaml)")
-    assert lines[local + 1:local + 3] == ["  people: list, get, create",
-                                          "    comments (child of people): list"]
+    assert lines[local + 1:local + 4] == ["  people: list, get, create",
+                                          "    comments (child of people): list",
+                                          "  visitors: find, create (no list: write-only target)"]
     override = next(line for line in lines if line.startswith("sampleapp:"))
     assert override == (f"sampleapp: Our sample CRM (local, {config}/connectors.d/sampleapp.yaml, "
                         f"overrides the shipped {REPO}/connectors.d/sampleapp.yaml)")
@@ -83,8 +90,9 @@ def test_json_output(run_syncd, tmp_path: Path) -> None:
     assert by_name["mycrm"] == {
         "name": "mycrm", "title": "My CRM", "description": "", "source": "local",
         "file": f"{config}/connectors.d/mycrm.yaml", "overrides": None,
-        "objects": [{"name": "people", "operations": ["list", "get", "create"],
-                     "children": [{"name": "comments", "operations": ["list"]}]}],
+        "objects": [{"name": "people", "operations": ["list", "get", "create"], "write_only": False,
+                     "children": [{"name": "comments", "operations": ["list"]}]},
+                    {"name": "visitors", "operations": ["find", "create"], "write_only": True, "children": []}],
     }
     assert by_name["sampleapp"]["overrides"] == f"{REPO}/connectors.d/sampleapp.yaml"
     assert by_name["sampleapp"]["source"] == "local"

@@ -726,8 +726,9 @@ INVALID = [
      f"{CONTACTS}.create.method", "enum", "'post' is not one of"),
     ("relative operation path", "connector", changed(HUBSPOT, f"{CONTACTS}.get.path", "contacts/{{ id }}"),
      f"{CONTACTS}.get.path", "pattern", "does not match"),
-    ("no list operation", "connector", changed(HUBSPOT, f"{CONTACTS}.list", drop=True),
-     CONTACTS, "required", "'list' is a required property"),
+    # (an object without list is a write-only target: the builder checks it has find)
+    ("no fields", "connector", changed(HUBSPOT, f"{CONTACTS}.fields", drop=True),
+     CONTACTS, "required", "'fields' is a required property"),
     ("pagination on get", "connector", changed(HUBSPOT, f"{CONTACTS}.get.pagination", {"type": "single"}),
      f"{CONTACTS}.get", "additionalProperties", "'pagination' was unexpected"),
     ("records on get", "connector", changed(HUBSPOT, f"{CONTACTS}.get.records", "results"),
