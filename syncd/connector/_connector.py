@@ -80,6 +80,11 @@ def render_path(template: Template, context: Mapping[str, Any]) -> str:
     return "".join(out)
 
 
+def now_text() -> str:
+    """The current time as templates see it (`now`): ISO 8601, UTC, milliseconds."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def since_context(since: datetime) -> dict[str, Any]:
     since = since.astimezone(UTC) if since.tzinfo else since.replace(tzinfo=UTC)
     text = since.isoformat(timespec="milliseconds" if since.microsecond else "seconds")
@@ -411,7 +416,9 @@ class Connector:
 
     async def create(self, fields: Mapping[str, Any]) -> Record:
         op = self._operation("create")
-        ctx = dict(self.context)
+        # `now`: a default for a date some APIs require on create (HubSpot's
+        # hs_timestamp of a note or task), which a mapped field overrides.
+        ctx = {**self.context, "now": now_text()}
         answer = await self._call(op, ctx, self.body_for(op, ctx, fields))
         record = self._single(op, answer)
         if record is None:
