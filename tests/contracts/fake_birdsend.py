@@ -72,6 +72,11 @@ class FakeBirdSend(FakeApi):
                               "created_at": when.strftime("%Y-%m-%d %H:%M:%S")}
         return self.contacts[cid]
 
+    def add(self, email: str, *tags: str, **fields: Any) -> dict[str, Any]:
+        """A contact added as a BirdSend user would (a form, an import)."""
+        with self.lock:
+            return self._add(email.lower(), fields, list(tags), datetime.now(UTC))
+
     def by_email(self, email: str) -> dict[str, Any]:
         return next(c for c in self.contacts.values() if c["email"] == email.lower())
 
