@@ -9,28 +9,19 @@ through the notes search and created with their association.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from vendor_support import WRITES, syncd_once  # first: it makes the vendor fakes importable
 
-TESTS = Path(__file__).resolve().parents[1]
-for folder in ("connector_specs", "contracts"):
-    if str(TESTS / folder) not in sys.path:
-        sys.path.insert(0, str(TESTS / folder))
+from fake_hubspot_engagements import FakeHubSpotEngagements
 
-from fake_hubspot_engagements import FakeHubSpotEngagements  # noqa: E402
+from syncd.sampleapp import AuthMode, SampleApp, write_sample_config
 
-from syncd.sampleapp import AuthMode, SampleApp, write_sample_config  # noqa: E402
-
-REPO = TESTS.parent
 TOKEN = "sample-secret-token-0123"
-WRITES = ("POST", "PATCH", "PUT", "DELETE")
 
 
 @dataclass
@@ -40,14 +31,8 @@ class Pair:
     config: Path
 
     def once(self) -> dict[str, Any]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCD_")}
-        env.update(SAMPLE_TOKEN=TOKEN, HS_TOKEN=self.hubspot.token)
-        result = subprocess.run([sys.executable, "-m", "syncd", "once", "--json", "-c", str(self.config)],
-                                capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
-        assert result.returncode == 0, result.stdout + result.stderr
-        assert self.hubspot.token not in result.stdout + result.stderr
-        [summary] = json.loads(result.stdout)
-        return summary
+        return syncd_once(self.config, {"SAMPLE_TOKEN": TOKEN, "HS_TOKEN": self.hubspot.token},
+                          (TOKEN, self.hubspot.token))
 
     def hubspot_id(self, email: str) -> str:
         [cid] = [c["id"] for c in self.hubspot.live() if (c["properties"].get("email") or "").lower() == email]

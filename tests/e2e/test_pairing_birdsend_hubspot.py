@@ -9,31 +9,20 @@ against the sample app, which has them.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from vendor_support import WRITES, syncd_once  # first: it makes the vendor fakes importable
 
-# The vendor fakes live beside the specs' tests and the contract tests.
-TESTS = Path(__file__).resolve().parents[1]
-for folder in ("connector_specs", "contracts"):
-    if str(TESTS / folder) not in sys.path:
-        sys.path.insert(0, str(TESTS / folder))
+from fake_birdsend import FakeBirdSend
+from fake_hubspot_engagements import FakeHubSpotEngagements
 
-from fake_birdsend import FakeBirdSend  # noqa: E402
-from fake_hubspot_engagements import FakeHubSpotEngagements  # noqa: E402
+from syncd.sampleapp import write_sample_config
 
-from syncd.sampleapp import write_sample_config  # noqa: E402
-
-REPO = TESTS.parent
 FIELDS = [{"left": name, "right": name} for name in ("email", "first_name", "last_name", "phone")]
-WRITES = ("POST", "PATCH", "PUT", "DELETE")
 
 
 @dataclass
@@ -43,15 +32,8 @@ class Apps:
     config: Path
 
     def once(self) -> dict[str, Any]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCD_")}
-        env.update(BS_TOKEN=self.birdsend.token, HS_TOKEN=self.hubspot.token)
-        result = subprocess.run([sys.executable, "-m", "syncd", "once", "--json", "-c", str(self.config)],
-                                capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
-        assert result.returncode == 0, result.stdout + result.stderr
-        for secret in (self.birdsend.token, self.hubspot.token):
-            assert secret not in result.stdout + result.stderr
-        [summary] = json.loads(result.stdout)
-        return summary
+        tokens = {"BS_TOKEN": self.birdsend.token, "HS_TOKEN": self.hubspot.token}
+        return syncd_once(self.config, tokens, tokens.values())
 
     def writes(self) -> list[str]:
         """The requests that changed something (a HubSpot search by POST only reads)."""
