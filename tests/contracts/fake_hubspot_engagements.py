@@ -11,13 +11,15 @@ notes and tasks descriptions, tests/contracts/vendor/hubspot-crm-{notes,tasks}-v
                                                   guides); the association must name a live
                                                   contact with HubSpot's type for the pair
                                                   (202 note → contact, 204 task → contact)
+    GET    /crm/v3/objects/{notes|tasks}/{id}     properties=a,b → 200
     PATCH  /crm/v3/objects/{notes|tasks}/{id}     {"properties"} → 200
     DELETE /crm/v3/objects/{notes|tasks}/{id}     archives → 204
 
 Pages cited in connectors.d/hubspot.yaml: the notes guide
 (https://developers.hubspot.com/docs/api-reference/crm-notes-v3/guide), the
 tasks guide (https://developers.hubspot.com/docs/api/crm/tasks), the search
-guide and the association types. Logging a note or task on a contact, or
+guide and the association types. ``unindexed`` holds ids the search does
+not find yet (HubSpot's search lags writes by seconds; GET by id does not). Logging a note or task on a contact, or
 changing one, moves the contact's last-modified date here (HubSpot keeps
 activity dates such as notes_last_updated on the contact), which is how an
 incremental read of contacts finds contacts whose notes changed.
@@ -49,6 +51,9 @@ class FakeHubSpotEngagements(FakeHubSpot):
         self.engagements: dict[str, dict[str, dict[str, Any]]] = {"notes": {}, "tasks": {}}
         self.owners: dict[str, str] = {}  # engagement id -> contact id
         self.next_engagement = 9001
+        # Ids the search does not find yet: HubSpot's search index lags its
+        # writes by a few seconds (GET by id does not).
+        self.unindexed: set[str] = set()
 
     # --- the data ---------------------------------------------------------
 
@@ -103,6 +108,9 @@ class FakeHubSpotEngagements(FakeHubSpot):
             record = self.engagements[kind].get(rest[1:])
             if record is None or record["archived"]:
                 return error(404, "resource not found", "OBJECT_NOT_FOUND")
+            if request.method == "GET":
+                wanted = [p for v in request.query.get("properties", []) for p in v.split(",") if p]
+                return Reply(200, self._shaped_engagement(record, wanted))
             if request.method == "PATCH":
                 return self.update_engagement(kind, record, request.body)
             if request.method == "DELETE":
@@ -170,7 +178,7 @@ class FakeHubSpotEngagements(FakeHubSpot):
         after = int(body.get("after") or 0)
         if after >= self.search_cap:
             return error(400, f"Search results are limited to {self.search_cap} records.", "VALIDATION_ERROR")
-        rows = [r for r in self.engagements[kind].values() if not r["archived"]]
+        rows = [r for r in self.engagements[kind].values() if not r["archived"] and r["id"] not in self.unindexed]
         groups = body.get("filterGroups") or []
         if groups:
             rows = [r for r in rows if any(all(self._engagement_matches(r, f) for f in g.get("filters", []))

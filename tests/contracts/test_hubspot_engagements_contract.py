@@ -63,12 +63,14 @@ async def test_notes_of_a_contact_keep_to_hubspots_notes_description(app: FakeHu
         created = await c.under("103").create({"body": "logged by syncd"})
         timed = await c.under("103").create({"body": "dated", "timestamp": "2024-03-01T10:00:00Z"})
         updated = await c.under("103").update(created.id, {"body": "edited by syncd"})
+        fetched = await c.under("103").get(created.id)
         third = [r.fields for page in [p async for p in c.under("103").list()] for r in page.records]
         assert await c.under("103").delete(timed.id) is True
         after_delete = [r.id for page in [p async for p in c.under("103").list()] for r in page.records]
 
     assert [r.fields["body"] for r in first] == [f"note {i}" for i in range(205)]
     assert updated is not None and updated.fields["body"] == "edited by syncd"
+    assert fetched is not None and fetched.fields["body"] == "edited by syncd"
     assert third[0]["body"] == "edited by syncd" and third[1]["timestamp"] == "2024-03-01T10:00:00Z"
     assert after_delete == [created.id]
     [post, dated] = [r for r in app.requests if (r.method, r.path) == ("POST", "/crm/v3/objects/notes")]
@@ -84,7 +86,7 @@ async def test_notes_of_a_contact_keep_to_hubspots_notes_description(app: FakeHu
     assert app.contract.violations == []
     assert app.contract.operations("notes") == {
         "post-/crm/v3/objects/notes/search_doSearch", "post-/crm/v3/objects/notes_create",
-        "patch-/crm/v3/objects/notes/{noteId}_update", "delete-/crm/v3/objects/notes/{noteId}_archive"}
+        "get-/crm/v3/objects/notes/{noteId}_getById", "patch-/crm/v3/objects/notes/{noteId}_update", "delete-/crm/v3/objects/notes/{noteId}_archive"}
 
 
 @pytest.mark.anyio
@@ -95,6 +97,7 @@ async def test_tasks_of_a_contact_keep_to_hubspots_tasks_description(app: FakeHu
         created = await c.under("101").create({"subject": "send the quote", "status": "NOT_STARTED",
                                                "due": "2024-04-02T09:00:00Z"})
         done = await c.under("101").update(created.id, {"status": "COMPLETED"})
+        assert (await c.under("101").get(created.id)) is not None
         with pytest.raises(ApiError) as refused:
             await c.under("101").update(created.id, {"status": "DONE"})
         assert await c.under("101").delete(created.id) is True
@@ -110,7 +113,7 @@ async def test_tasks_of_a_contact_keep_to_hubspots_tasks_description(app: FakeHu
     assert app.contract.violations == []
     assert app.contract.operations("tasks") == {
         "post-/crm/v3/objects/tasks/search_doSearch", "post-/crm/v3/objects/tasks_create",
-        "patch-/crm/v3/objects/tasks/{taskId}_update", "delete-/crm/v3/objects/tasks/{taskId}_archive"}
+        "get-/crm/v3/objects/tasks/{taskId}_getById", "patch-/crm/v3/objects/tasks/{taskId}_update", "delete-/crm/v3/objects/tasks/{taskId}_archive"}
 
 
 @pytest.mark.anyio

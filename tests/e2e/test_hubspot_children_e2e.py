@@ -118,3 +118,31 @@ def test_notes_and_tasks_follow_their_contacts_to_hubspot_and_back(pair: Pair) -
     assert summary["children"]["notes"]["created"] == {"left": 0, "right": 0}
     for email in (a, b, c):
         assert pair.hubspot_notes(email) == pair.sample_notes(email)
+
+
+def test_a_note_the_search_does_not_find_yet_is_not_taken_as_deleted(pair: Pair) -> None:
+    # HubSpot's search lags its writes: the note syncd just created may be
+    # missing from the next read of its contact's notes. syncd asks for it by
+    # id before taking it as deleted, so deletions: then: delete does not
+    # delete the note it came from.
+    (pair.config / "integrations.d" / "sample_hubspot.yaml").write_text(
+        (pair.config / "integrations.d" / "sample_hubspot.yaml").read_text()
+        + "deletions: {from: right, then: delete}\n")
+    a = sorted(contact["email"].lower() for contact in pair.sample.store.all())[0]
+    pair.sample.children.create("notes", pair.sample_id(a), {"body": "just written"})
+    pair.once()
+    [note] = pair.hubspot.of("notes", pair.hubspot_id(a))
+    pair.hubspot.unindexed.add(note["id"])
+
+    pair.once()  # the contact changed (syncd logged a note on it): its notes are read, by search
+    assert pair.sample_notes(a) == ["just written"]
+    assert [r for r in pair.hubspot.requests if r.method == "GET" and r.path.endswith(f"/notes/{note['id']}")]
+    assert pair.hubspot_notes(a) == ["just written"]
+
+    # a note deleted in HubSpot is gone for the get too: its partner is deleted
+    pair.hubspot.unindexed.clear()
+    with pair.hubspot.lock:
+        note["archived"] = True
+        pair.hubspot._touch(pair.hubspot.contacts[pair.hubspot_id(a)])
+    pair.once()
+    assert pair.sample_notes(a) == []
