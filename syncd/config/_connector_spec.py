@@ -76,7 +76,7 @@ OPERATION_VARIABLES: Mapping[str, frozenset[str]] = {
     "changes": frozenset({"settings", "cursor", "since", "since_epoch", "since_ms", "sync_token"}),
     "get": frozenset({"settings", "id"}),
     "find": frozenset({"settings", "field", "value"}),
-    "create": frozenset({"settings", "fields", "record"}),
+    "create": frozenset({"settings", "fields", "record", "now"}),
     "update": frozenset({"settings", "id", "fields", "record", "current"}),
     "create_batch": frozenset({"settings", "records"}),
     "update_batch": frozenset({"settings", "records"}),
@@ -428,10 +428,18 @@ def _check_sync_token(b: _Builder, path: KeyPath, operations: Mapping[OperationN
             "sync_token_expired is about the token changes sends, but changes does not use {{ sync_token }}"))
 
 
+# The operations of a child object that must say which parent they read or
+# write under: get, update and delete name the child's own id, which many
+# APIs (HubSpot's) address without the parent.
+_SCOPED_CHILD_OPERATIONS: frozenset[OperationName] = frozenset({"list", "create"})
+
+
 def _check_parent(b: _Builder, objects: Mapping[str, Any], name: str, obj: Mapping[str, Any]) -> None:
     """A child object names an object of the spec that is not a child
-    itself, declares only the operations a child has, and each of them
-    says under which parent it reads or writes (``{{ parent_id }}`` in its path)."""
+    itself, declares only the operations a child has, and its list and
+    create say under which parent they read or write (``{{ parent_id }}`` in
+    their path, params, headers or body: a nested path, or a search filter
+    and an association as HubSpot's notes take)."""
     parent = obj.get("parent")
     if parent is None:
         return
@@ -451,11 +459,27 @@ def _check_parent(b: _Builder, objects: Mapping[str, Any], name: str, obj: Mappi
                                       f"per parent and written one by one: it has no {op_name} operation "
                                       f"(it may have: {', '.join(CHILD_OPERATIONS)})"))
             continue
-        op_path = obj[op_name].get("path", "") if isinstance(obj[op_name], Mapping) else ""
-        if CHILD_VARIABLE not in _placeholders(op_path):
-            b.errors.append(SpecError(("objects", name, op_name, "path"), f"the path of a child object's "
-                                      f"{op_name} must say under which parent: use {{{{ {CHILD_VARIABLE} }}}}, "
-                                      f"as in /contacts/{{{{ {CHILD_VARIABLE} }}}}/{name}"))
+        op = obj[op_name] if isinstance(obj[op_name], Mapping) else {}
+        if op_name in _SCOPED_CHILD_OPERATIONS and CHILD_VARIABLE not in _request_placeholders(op):
+            b.errors.append(SpecError(("objects", name, op_name, "path"), f"a child object's {op_name} "
+                                      f"must say under which parent: use {{{{ {CHILD_VARIABLE} }}}} in its "
+                                      f"path (as in /contacts/{{{{ {CHILD_VARIABLE} }}}}/{name}), params, "
+                                      "headers or body"))
+
+
+def _request_placeholders(op: Mapping[str, Any]) -> frozenset[str]:
+    """The variables an operation's path, params, headers and body use."""
+    found: set[str] = set(_placeholders(op.get("path", "")))
+    stack: list[Any] = [op.get("params"), op.get("headers"), op.get("body")]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            found |= _placeholders(node)
+        elif isinstance(node, Mapping):
+            stack += node.values()
+        elif isinstance(node, list):
+            stack += node
+    return frozenset(found)
 
 
 def _check_lookups(b: _Builder, objects: Mapping[str, Any], name: str, obj: Mapping[str, Any]) -> None:

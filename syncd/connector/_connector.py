@@ -104,6 +104,11 @@ def render_path(template: Template, context: Mapping[str, Any]) -> str:
     return "".join(out)
 
 
+def now_text() -> str:
+    """The current time as templates see it (`now`): ISO 8601, UTC, milliseconds."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def since_context(since: datetime) -> dict[str, Any]:
     since = since.astimezone(UTC) if since.tzinfo else since.replace(tzinfo=UTC)
     text = since.isoformat(timespec="milliseconds" if since.microsecond else "seconds")
@@ -535,12 +540,15 @@ class Connector:
 
     async def create(self, fields: Mapping[str, Any]) -> Record:
         op = self._operation("create")
-        ctx = dict(self.context)
+        # `now`: a default for a date some APIs require on create (HubSpot's
+        # hs_timestamp of a note or task), which a mapped field overrides.
+        ctx = {**self.context, "now": now_text()}
         given, fields = fields, await self._to_ids(fields)
         answer = await self._call(op, ctx, self.body_for(op, ctx, fields))
         if op.read_back is not None:
-            return await self._read_back(op, op.read_back, answer)
-        record = await self._single(op, answer)
+            record: Record | None = await self._read_back(op, op.read_back, answer)
+        else:
+            record = await self._single(op, answer)
         if record is None:
             raise ResponseError("the API answered without the created record", operation=self.label(op))
         await self.write_requests(record.id, record, record, fields, given)

@@ -15,7 +15,9 @@ exist), each ``children:`` entry runs a child pass:
    ``list`` bound to the parent (``{{ parent_id }}``), concurrently within the
    connector's own limits. Each child's snapshot keeps its parent's id (the
    ``@parent`` value, also its match key, so a parent's children are found
-   by index). A child gone from a parent that was read is deleted.
+   by index). A child missing from a parent that was read is asked for
+   with the child object's ``get`` (when the spec has one: a search index
+   lags writes); one gone for ``get`` too is deleted.
 3. **Open intents** (a crash between a create and its commit): the target
    parent's children were just read; one that is not linked and holds what
    the intent wrote is adopted (linked) instead of created again.
@@ -212,6 +214,7 @@ class ChildPass:
             chunk = reads[start:start + _CHUNK]
             results = await asyncio.gather(*(self._gated(self._list(side, pid)) for side, pid in chunk))
             _raise_unreachable(results)
+            results = await self._missed(chunk, results)
             changed: list[Snapshot] = []
             with self.store.transaction(self.key) as t:
                 for (side, pid), result in zip(chunk, results):
@@ -247,6 +250,48 @@ class ChildPass:
         except ConnectorError as e:
             return e
         return records
+
+    async def _missed(self, chunk: list[tuple[Side, str]],
+                      results: list[list[Record] | ConnectorError]) -> list[list[Record] | ConnectorError]:
+        """*results* with each child its parent's list missed, but that the
+        child object's ``get`` (when the spec has one) still finds, put back
+        in its parent's list: a search index lags writes (HubSpot's notes are
+        listed by search), and offset pages shift when a child is deleted
+        during the read. Only a child gone for ``get`` too is taken as
+        deleted. One listed under another parent of this chunk has moved,
+        and is not asked for."""
+        listed: dict[Side, set[str]] = {s: set() for s in SIDES}
+        for (side, _), result in zip(chunk, results):
+            if not isinstance(result, ConnectorError):
+                listed[side].update(r.id for r in result)
+        asks: list[tuple[int, Side, str, str]] = []
+        for n, ((side, pid), result) in enumerate(zip(chunk, results)):
+            if isinstance(result, ConnectorError) or self.ctx.connectors[side].object.operation("get") is None:
+                continue
+            asks += [(n, side, pid, snap.record_id) for snap in self.store.by_match_key(self.key, side, pid.lower())
+                     if snap.seen.get(PARENT) == pid and not snap.deleted and snap.record_id not in listed[side]]
+        if not asks:
+            return results
+        found = await asyncio.gather(*(self._gated(self._get(side, pid, rid)) for _, side, pid, rid in asks))
+        _raise_unreachable(found)
+        out = list(results)
+        for (n, side, pid, rid), record in zip(asks, found):
+            current = out[n]
+            if isinstance(current, ConnectorError):
+                continue
+            if isinstance(record, ConnectorError):  # not known whether it is gone: its parent's children are not
+                out[n] = record
+            elif record is not None and not record.deleted:
+                log.info("child missed by its parent's list, still there", side=side, parent=pid, record=rid)
+                out[n] = [*current, record]
+        return out
+
+    async def _get(self, side: Side, pid: str, rid: str) -> Record | None | ConnectorError:
+        try:
+            with structlog.contextvars.bound_contextvars(side=side):
+                return await self.ctx.connectors[side].under(pid).get(rid)
+        except ConnectorError as e:
+            return e
 
     def _seen(self, side: Side, pid: str, record: Record) -> dict[str, Any]:
         return self.ctx.projection[side].stored({**record.fields, PARENT: pid})

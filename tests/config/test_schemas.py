@@ -186,7 +186,7 @@ OPERATION_VARIABLES = {
     "changes": ["settings", "cursor", "since", "since_epoch", "since_ms", "sync_token"],
     "get": ["settings", "id", "parent_id"],
     "find": ["settings", "field", "value"],
-    "create": ["settings", "fields", "record", "parent_id"],
+    "create": ["settings", "fields", "record", "now", "parent_id"],
     "update": ["settings", "id", "fields", "record", "current", "parent_id"],
     "create_batch": ["settings", "records"],
     "update_batch": ["settings", "records"],

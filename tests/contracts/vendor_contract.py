@@ -62,16 +62,18 @@ def _explain(error: BaseException) -> str:
 # path into the document, what the API really takes there, and the evidence.
 # Only the API's own behaviour, reported by its users and acknowledged by the
 # vendor, earns an entry; a spec that disagrees with a description is fixed instead.
+_HUBSPOT_SORTS = (
+    ("components", "schemas", "PublicObjectSearchRequest", "properties", "sorts", "items"),
+    {"type": "object", "required": ["propertyName"],
+     "properties": {"propertyName": {"type": "string"},
+                    "direction": {"type": "string", "enum": ["ASCENDING", "DESCENDING"]}}},
+    "Search sorts are {propertyName, direction} objects; the description's strings are ignored "
+    "by the API (github.com/HubSpot/hubspot-api-ruby/issues/257, acknowledged by HubSpot; "
+    "github.com/HubSpot/hubspot-api-nodejs/issues/559; the search guide's examples).",
+)
 ERRATA: dict[str, list[tuple[tuple[str, ...], Any, str]]] = {
-    "hubspot-crm-contacts-v3.yaml": [(
-        ("components", "schemas", "PublicObjectSearchRequest", "properties", "sorts", "items"),
-        {"type": "object", "required": ["propertyName"],
-         "properties": {"propertyName": {"type": "string"},
-                        "direction": {"type": "string", "enum": ["ASCENDING", "DESCENDING"]}}},
-        "Search sorts are {propertyName, direction} objects; the description's strings are ignored "
-        "by the API (github.com/HubSpot/hubspot-api-ruby/issues/257, acknowledged by HubSpot; "
-        "github.com/HubSpot/hubspot-api-nodejs/issues/559; the search guide's examples).",
-    )],
+    # The CRM search request is one schema, the same in each object's description.
+    **{f"hubspot-crm-{name}-v3.yaml": [_HUBSPOT_SORTS] for name in ("contacts", "notes", "tasks")},
     "intercom-2.11.yaml": [(
         ("components", "schemas", "tag", "required"), ["type", "id", "name"],
         "applied_at and applied_by are absent from GET /tags and GET /tags/{id}: they are only in a tagging "
