@@ -180,11 +180,11 @@ def test_the_inline_snippets_are_valid_spec_parts(tmp_path: Path) -> None:
     paginations = [s for s in inline if s.startswith("{type") and s not in auths]
     [field] = [s for s in inline if s.startswith("{read")]
     [base_url] = [s for s in inline if s.startswith("base_url")]
-    assert len(auths) == 5 and len(paginations) == 7
+    assert len(auths) == 5 and len(paginations) == 8
     settings = {name: {"description": name, "secret": True} for name in ("api_key", "token")}
     settings.update(account={"description": "account"}, workspace={"description": "workspace"},
                     base_url={"description": "base", "required": False})
-    for i, (auth, pagination) in enumerate(zip([*auths, *auths[:2]], paginations, strict=True)):
+    for i, (auth, pagination) in enumerate(zip([*auths, *auths[:3]], paginations, strict=True)):
         method = {"method": "POST"} if "body_field" in pagination else {}
         spec = {"connector": f"inline{i}", "title": "Inline", "settings": settings,
                 **yaml.safe_load(base_url), "auth": yaml.safe_load(auth),
