@@ -259,14 +259,15 @@ def _object_section(obj: ObjectSpec, level: str) -> list[str]:
     rows = []
     for f in obj.fields.values():
         if f.write is None:
-            access = "read-only" if f.request is None else "written by its own request"
+            access = "read-only" if not f.requests else "written by requests of its own"
         elif f.write.source != f.read.source:
             access = f"written to {_code(f.write.source)}"
         else:
             access = "read and write"
-        if f.request is not None:
-            access += f" ({f.request.method} {_code(f.request.path.source)})" if f.write is None \
-                else f"; and by {f.request.method} {_code(f.request.path.source)}"
+        if f.requests:
+            calls = ", ".join(f"{r.method} {_code(r.path.source)}"
+                              + (f" for each item {r.for_each}" if r.for_each else "") for r in f.requests)
+            access += f" ({calls})" if f.write is None else f"; and by {calls}"
         type_ = (f.type or "any") + (f" ({', '.join(f.formats)})" if f.formats else "")
         if f.lookup is not None:
             type_ += f", ids named by `{f.lookup.object}.{f.lookup.field}`"

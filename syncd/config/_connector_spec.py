@@ -92,6 +92,8 @@ CHILD_OPERATIONS: tuple[OperationName, ...] = ("list", "get", "create", "update"
 # A field's write_request is sent once the record exists: it sees the
 # record's id, the value written and the value the record had before.
 FIELD_REQUEST_VARIABLES = frozenset({"settings", "id", "value", "previous"})
+# ... and, sent once per item added or removed (for_each), that item.
+FIELD_ITEM_VARIABLE = "item"
 # A batch item's own template (`item:`) is rendered once per record, before
 # the request exists: it sees the settings only.
 ITEM_VARIABLES = CONNECTOR_VARIABLES
@@ -133,8 +135,9 @@ class _Builder:
         unknown = sorted(used - allowed)
         if unknown:
             names = ", ".join(sorted(allowed)) or "none"
-            hint = "; `current` is the record read before an update with read_first: true" \
-                if unknown[0] == CURRENT_VARIABLE else ""
+            hint = {CURRENT_VARIABLE: "; `current` is the record read before an update with read_first: true",
+                    FIELD_ITEM_VARIABLE: "; `item` is one item added or removed, in a request with for_each"
+                    }.get(unknown[0], "")
             self.errors.append(SpecError(
                 path, f"unknown variable {unknown[0]!r} in {what}; this context has: {names}{hint}"))
         for expr in exprs:
@@ -531,22 +534,27 @@ def _field(b: _Builder, path: KeyPath, name: str, f: Mapping[str, Any], child: b
     formats = tuple(fmt) if isinstance(fmt, list) else ((fmt,) if fmt else ())
     if formats and f.get("type") != "datetime":
         raise SpecError((*path, "format"), "format is only for fields of type: datetime")
-    request = _field_request(b, (*path, "write_request"), f["write_request"], child) \
-        if "write_request" in f else None
+    given = f.get("write_request")
+    many = given if isinstance(given, list) else [given] if given is not None else []
+    requests = tuple(
+        _field_request(b, (*path, "write_request", *((n,) if isinstance(given, list) else ())), r, child)
+        for n, r in enumerate(many))
     lookup = FieldLookup(f["lookup"]["object"], f["lookup"]["field"]) if "lookup" in f else None
     return FieldSpec(
         name=name, read=read, write=write, type=f.get("type"), formats=formats,
-        description=f.get("description", ""), lookup=lookup, request=request,
+        description=f.get("description", ""), lookup=lookup, requests=requests,
     )
 
 
 def _field_request(b: _Builder, path: KeyPath, r: Mapping[str, Any], child: bool) -> FieldRequest:
-    allowed = FIELD_REQUEST_VARIABLES | ({CHILD_VARIABLE} if child else frozenset())
+    allowed = FIELD_REQUEST_VARIABLES | ({CHILD_VARIABLE} if child else frozenset()) \
+        | ({FIELD_ITEM_VARIABLE} if "for_each" in r else frozenset())
     r = _DEFAULTS.fill("/$defs/fieldRequest", r)
     return FieldRequest(
         method=r["method"],
         path=b.template((*path, "path"), r["path"], allowed),
         body=b.value((*path, "body"), r["body"], allowed) if "body" in r else None,
+        for_each=r.get("for_each"),
     )
 
 

@@ -235,6 +235,9 @@ class FieldRequest:
     method: str
     path: Template
     body: ValueTemplate | None = None
+    # sent once per item the write adds to the list ("added") or takes out
+    # of it ("removed"), as `item`; None: once per write, with the whole value
+    for_each: Literal["added", "removed"] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,12 +258,12 @@ class FieldSpec:
     formats: tuple[str, ...] = ()
     description: str = ""
     lookup: FieldLookup | None = None
-    request: FieldRequest | None = None  # written by a request of its own
+    requests: tuple[FieldRequest, ...] = ()  # written by requests of its own
 
     @property
     def writable(self) -> bool:
         """Written in the create/update body (``write``), by its own request, or both."""
-        return self.write is not None or self.request is not None
+        return self.write is not None or bool(self.requests)
 
 
 @dataclass(frozen=True, slots=True)

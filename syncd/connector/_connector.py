@@ -516,8 +516,8 @@ class Connector:
         for name, value in wire.items():
             path = fields[name].write
             if path is None:
-                if fields[name].request is not None:
-                    continue  # written by its own request (write_requests), after this one
+                if fields[name].requests:
+                    continue  # written by requests of its own (write_requests), after this one
                 # wire_fields refuses it first; this keeps the method safe on its own
                 raise ConnectorError(f"field {name!r} of {self.spec.name}.{self.object.name} is read-only")
             prefix = path.list_prefix if current is not None else None
@@ -583,7 +583,7 @@ class Connector:
         return record
 
     async def update(self, record_id: str, fields: Mapping[str, Any]) -> Record | None:
-        requested = [n for n in fields if (f := self.object.fields.get(n)) is not None and f.request is not None]
+        requested = [n for n in fields if (f := self.object.fields.get(n)) is not None and f.requests]
         own = [n for n in requested if self.object.fields[n].write is None]  # by their request alone
         given, fields = fields, await self._to_ids(fields)
         before: Record | None = None  # the record before the update, when read first
@@ -613,19 +613,29 @@ class Connector:
         """Send the ``write_request`` of each field in ``fields`` (the values as
         sent, lookups as ids) that has one, after the record's own create or
         update. ``previous`` is the field's value in ``before``: the record
-        read first (an update's read_first), else the one the write answered.
+        read first (an update's read_first), else the one the write answered;
+        for a lookup field, as ids too. A request ``for_each`` item is sent
+        once per item added to the list (or removed from it), as ``item``.
         ``record`` is given the value as ``given``, which the app now holds."""
         for name, value in fields.items():
-            request = self.object.fields[name].request
-            if request is None:
+            requests = self.object.fields[name].requests
+            if not requests:
                 continue
             previous = before.fields.get(name) if before is not None else None
-            ctx = {**self.context, "id": record_id, "value": value, "previous": previous}
-            path = render_path(request.path, ctx)
-            url = path if path.startswith(("http://", "https://")) else self.base_url + path
-            body = request.body(ctx) if request.body is not None else None
-            call = self.client.build_request(request.method, url, json=body)
-            await self.sender.send(f"{self.spec.name}.{self.object.name}.{name}.write_request", call)
+            table = self.lookups.get(name)
+            if table is not None and previous is not None:
+                previous = table.known_ids(previous)
+            label = f"{self.spec.name}.{self.object.name}.{name}.write_request"
+            for request in requests:
+                ctx = {**self.context, "id": record_id, "value": value, "previous": previous}
+                items = [None] if request.for_each is None else _changed_items(request.for_each, value, previous)
+                for item in items:
+                    if request.for_each is not None:
+                        ctx["item"] = item
+                    path = render_path(request.path, ctx)
+                    url = path if path.startswith(("http://", "https://")) else self.base_url + path
+                    body = request.body(ctx) if request.body is not None else None
+                    await self.sender.send(label, self.client.build_request(request.method, url, json=body))
             if record is not None:
                 record.fields[name] = given[name]
 
@@ -729,6 +739,14 @@ def _token_refused(expiry: SyncTokenExpiry, error: ApiError) -> bool:
     except Exception:  # noqa: BLE001 - an error body of an unexpected shape is not a match
         return False
     return found not in (None, False, "", [], {})
+
+
+def _changed_items(which: str, value: Any, previous: Any) -> builtins.list[Any]:
+    """The items ``value`` adds to ``previous`` ("added") or drops from it ("removed")."""
+    def items(v: Any) -> builtins.list[Any]:
+        return [] if v is None else v if isinstance(v, builtins.list) else [v]
+    new, old = items(value), items(previous)
+    return [v for v in new if v not in old] if which == "added" else [v for v in old if v not in new]
 
 
 def _abandon(task: asyncio.Task[Any]) -> None:

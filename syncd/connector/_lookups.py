@@ -99,6 +99,13 @@ class LookupTable:
             raise FieldValueError(
                 f"id {value!r} is not among the {self.source.label('list')} records") from None
 
+    def known_ids(self, value: Any) -> Any:
+        """The ids of names read from the app (write requests' ``previous``):
+        the table named them, so it has them; a name it lacks is left out."""
+        if type(value) is list:
+            return [self._ids[k] for v in value if (k := self._normalise(v)) in self._ids]
+        return self._ids.get(self._normalise(value))
+
     async def ids(self, value: Any, field: str) -> Any:
         """The id of a name, or of each name of a list (write side); a name
         the app lacks is created when the lookup object can be created."""

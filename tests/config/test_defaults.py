@@ -287,7 +287,7 @@ TYPED: dict[tuple[str, str], Typed] = {
     ("connector", "/$defs/updateBatchOperation/properties/method"): (_methods("update_batch"), _same),
     ("connector", "/$defs/deleteOperation/properties/method"): (_methods("delete"), _same),
     ("connector", "/$defs/fieldRequest/properties/method"):
-        (lambda c: [c.connectors["hooks"].objects["contacts"].fields["tags"].request.method], _same),  # type: ignore[union-attr]
+        (lambda c: [c.connectors["hooks"].objects["contacts"].fields["tags"].requests[0].method], _same),
     ("connector", "/$defs/updateBatchOperation/properties/id_field"):
         (lambda c: [_ops(c)["update_batch"].id_field.source], _same),  # type: ignore[union-attr]
     ("connector", "/$defs/records"): (lambda c: [

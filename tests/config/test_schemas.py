@@ -193,7 +193,7 @@ OPERATION_VARIABLES = {
     "delete": ["settings", "id", "parent_id"],
 }
 BODY = ["@"]
-FIELD_REQUEST = ["settings", "id", "value", "previous", "parent_id"]
+FIELD_REQUEST = ["settings", "id", "value", "previous", "item", "parent_id"]
 
 
 def _def_name(operation: str) -> str:

@@ -17,6 +17,8 @@ Routes (under the origin, like https://api.intercom.io):
     GET    /tags                     every tag of the workspace, {"type": "list", "data": [tag…]}, one page
     POST   /tags                     create_or_update_tag_request {name, id?} → the tag (by name: the
                                       same name gives the existing tag)
+    POST   /contacts/{id}/tags       {id: tag id} → the tag, with applied_at and applied_by
+    DELETE /contacts/{id}/tags/{tag} → the tag detached, likewise
 
 A contact lists its tags as {"type": "tag", "id", "url"} (no names), up to
 10 of them, with total_count and has_more (Intercom's contact_tags).
@@ -163,6 +165,9 @@ class FakeIntercom(FakeApi):
                 return Reply(200, {"type": "list", "data": list(self.tags.values())})
             if (request.method, request.path) == ("POST", "/tags"):
                 return self.create_tag(request.body)
+            m = re.fullmatch(r"/contacts/([0-9a-f]{24})/tags(?:/([0-9]+))?", request.path)
+            if m is not None:
+                return self.tagging(request, m.group(1), m.group(2))
             m = re.fullmatch(r"/contacts/([0-9a-f]{24})", request.path)
             record = self.contacts.get(m.group(1)) if m else None
             if record is None:
@@ -243,6 +248,27 @@ class FakeIntercom(FakeApi):
             return values
         record.update(values, updated_at=self._tick())
         return Reply(200, self._shown(record))
+
+    def tagging(self, request: Request, contact_id: str, tag_id: str | None) -> Reply:
+        """Attach (POST, {id}) or detach (DELETE …/tags/{tag_id}) one tag; Intercom
+        answers the tag with when and by whom it was applied."""
+        record = self.contacts.get(contact_id)
+        if record is None:
+            return error(404, "not_found", "User Not Found")
+        if request.method == "POST":
+            body = request.body
+            if not isinstance(body, dict) or set(body) != {"id"}:
+                return error(400, "parameter_invalid", "id is required")
+            tag_id = str(body["id"])
+        if tag_id not in self.tags or request.method not in ("POST", "DELETE"):
+            return error(404, "tag_not_found", "Tag not found")
+        tags = record["tags"]
+        attached = [t["id"] for t in tags.get("all", tags["data"])]
+        attached = [*attached, tag_id] if request.method == "POST" and tag_id not in attached \
+            else [t for t in attached if not (request.method == "DELETE" and t == tag_id)]
+        tags["all"] = [{"type": "tag", "id": i, "url": f"/tags/{i}"} for i in attached]
+        record["updated_at"] = self._tick()
+        return Reply(200, {**self.tags[tag_id], "applied_at": self.clock, "applied_by": {"type": "admin", "id": "456"}})
 
     def create_tag(self, body: Any) -> Reply:
         if not isinstance(body, dict) or set(body) - {"name", "id"} or not isinstance(body.get("name"), str):

@@ -171,3 +171,32 @@ def test_syncd_check_reads_intercoms_tags_when_asked_for_them(vendor_fake: Any, 
     assert result.returncode == 0, result.stderr
     [side] = json.loads(result.stdout)
     assert (side["side"], side["records"], side["record_errors"]) == ("intercom.tags", 2, [])
+
+
+@pytest.mark.anyio
+async def test_intercom_tags_are_written_one_request_a_tag_creating_a_new_one(vendor_fake: Any) -> None:
+    app = vendor_fake(FakeIntercom, DESCRIPTION, contacts=3)
+    ids = list(app.contacts)
+    app.tag(ids[1], "vip", "beta")
+    vip, beta = (t["id"] for t in app.tags.values())
+    async with connect(app) as c:
+        updated = await c.update(ids[1], {"name": "Grace", "tags": ["vip", "customer"]})  # beta out, customer in
+        created = await c.create({"email": "ada@example.com", "tags": ["vip"]})
+        only_tags = await c.update(ids[2], {"tags": ["beta"]})
+    [customer] = [t["id"] for t in app.tags.values() if t["name"] == "customer"]
+    writes = [(r.method, r.path, r.body) for r in app.requests if r.method != "GET" and r.path != "/contacts/search"]
+    assert writes == [
+        ("POST", "/tags", {"name": "customer"}),  # a name Intercom lacks is created first
+        ("PUT", f"/contacts/{ids[1]}", {"name": "Grace"}),
+        ("POST", f"/contacts/{ids[1]}/tags", {"id": customer}),
+        ("DELETE", f"/contacts/{ids[1]}/tags/{beta}", None),
+        ("POST", "/contacts", {"role": "user", "email": "ada@example.com"}),
+        ("POST", f"/contacts/{created.id}/tags", {"id": vip}),
+        # only tags change: the contact is read (for its tags before), not updated
+        ("POST", f"/contacts/{ids[2]}/tags", {"id": beta}),
+    ]
+    assert updated is not None and updated.fields["tags"] == ["vip", "customer"]  # as given: the app holds them
+    assert created.fields["tags"] == ["vip"] and only_tags is not None and only_tags.fields["tags"] == ["beta"]
+    assert [t["id"] for t in app.contacts[ids[1]]["tags"]["all"]] == [vip, customer]
+    assert app.contract.violations == []
+    assert {"attachTagToContact", "detachTagFromContact", "createTag"} <= set(app.contract.operations)
