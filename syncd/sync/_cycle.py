@@ -11,7 +11,7 @@
    comparison, nothing more). A full read also finds deletions, behind the
    guard. A side whose object has no ``list`` (a write-only target) is
    not read: the records the other side's changes go to are looked up by
-   match key with ``find`` instead (:mod:`syncd.sync._lookup`).
+   match key with ``find`` instead (:mod:`syncd.sync._write_only`).
 3. **Apply**: every dirty record is paired (by link, else by match key),
    planned (:mod:`syncd.sync._plan`: mappings, rules, conflicts, create
    policy) and written. A create is recorded as an intent first; each
@@ -36,7 +36,7 @@ from syncd.connector import Connector, ConnectorError
 from syncd.state import Origin, Side, StateStore
 from syncd.sync._children import ChildPass
 from syncd.sync._context import SIDES, CycleContext
-from syncd.sync._lookup import look_up_targets
+from syncd.sync._write_only import look_up_targets
 from syncd.sync._plan import IntegrationPlan
 from syncd.sync._reading import Reader
 from syncd.sync._retries import RetryGate

@@ -57,7 +57,7 @@ class Reader:
         connector = self.ctx.connectors[side]
         if "list" not in connector.object.operations:
             # A write-only target: nothing to read. The records changes will
-            # be written to are looked up by match key (syncd.sync._lookup).
+            # be written to are looked up by match key (syncd.sync._write_only).
             return
         state = self.ctx.store.side_state(self.ctx.name, side)
         now = datetime.now(UTC)
