@@ -46,6 +46,7 @@ __all__ = [
     "compile_template",
     "compile_value",
     "compile_write_path",
+    "difference",
     "is_dotted_path",
     "to_text",
 ]
@@ -120,6 +121,13 @@ def _write_steps(source: str) -> tuple[str | int | Select, ...]:
     return tuple(steps)
 
 
+def difference(a: list[Any] | None, b: list[Any] | None) -> list[Any]:
+    """The items of ``a`` not in ``b``, in ``a``'s order (null is an empty
+    list): what a new list value removed from the previous one."""
+    gone = b or []
+    return [item for item in a or [] if item not in gone]
+
+
 class _Functions(jmespath_functions.Functions):
     """Custom JMESPath functions available in every expression."""
 
@@ -141,10 +149,7 @@ class _Functions(jmespath_functions.Functions):
 
     @jmespath_functions.signature({"types": ["array", "null"]}, {"types": ["array", "null"]})
     def _func_difference(self, a: list[Any] | None, b: list[Any] | None) -> list[Any]:
-        """The items of ``a`` not in ``b``, in ``a``'s order (null is an empty
-        list): what a new list value removed from the previous one."""
-        gone = b or []
-        return [item for item in a or [] if item not in gone]
+        return difference(a, b)
 
     @jmespath_functions.signature({"types": ["string", "null"]})
     def _func_md5(self, s: str | None) -> str | None:

@@ -59,7 +59,7 @@ from syncd.connector._pagination import PageRequest, PageRun
 from syncd.connector._ratelimit import AccountRegistry
 from syncd.connector._result_cap import ResultCap
 from syncd.connector._transport import AsyncH11Transport, proxy_configured
-from syncd.expr import Expr, Template, to_text
+from syncd.expr import Expr, Template, difference, to_text
 
 
 @dataclass(slots=True)
@@ -743,10 +743,10 @@ def _token_refused(expiry: SyncTokenExpiry, error: ApiError) -> bool:
 
 def _changed_items(which: str, value: Any, previous: Any) -> builtins.list[Any]:
     """The items ``value`` adds to ``previous`` ("added") or drops from it ("removed")."""
-    def items(v: Any) -> builtins.list[Any]:
-        return [] if v is None else v if isinstance(v, builtins.list) else [v]
+    def items(v: Any) -> builtins.list[Any] | None:
+        return v if v is None or isinstance(v, builtins.list) else [v]
     new, old = items(value), items(previous)
-    return [v for v in new if v not in old] if which == "added" else [v for v in old if v not in new]
+    return difference(new, old) if which == "added" else difference(old, new)
 
 
 def _abandon(task: asyncio.Task[Any]) -> None:
