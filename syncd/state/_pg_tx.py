@@ -77,6 +77,14 @@ class _PgSession:
         if self.closed:
             raise StateError(f"state store {self.shown} is closed", path=self.shown)
 
+    def putconn(self, conn: psycopg.Connection) -> None:
+        """Give *conn* back; a broken one means the server dropped the others too
+        (a restart): the pool checks its idle ones now, so the next call gets a live one."""
+        broken = conn.broken or conn.closed
+        self.pool.putconn(conn)
+        if broken:
+            self.pool.check()
+
     def getconn(self) -> psycopg.Connection:
         self.check_open()
         try:
@@ -132,7 +140,7 @@ class _PgTransaction(_OnAServer, Transaction):
         try:
             conn.execute("BEGIN")
         except psycopg.Error as exc:
-            session.pool.putconn(conn)  # a broken connection is discarded by the pool
+            session.putconn(conn)  # a broken connection is discarded by the pool
             raise session.error(exc, "starting a transaction") from exc
         self.conn = conn
         session.active = self
@@ -157,7 +165,7 @@ class _PgTransaction(_OnAServer, Transaction):
             else:
                 self._rollback(conn, exc)
         finally:
-            session.pool.putconn(conn)
+            session.putconn(conn)
 
     def _rollback(self, conn: psycopg.Connection, cause: BaseException | None = None) -> None:
         try:
@@ -176,7 +184,7 @@ class _PgTransaction(_OnAServer, Transaction):
                 self._rollback(conn)
             except StateError:
                 pass  # the connection is gone: nothing was committed
-            self._session.pool.putconn(conn)
+            self._session.putconn(conn)
 
     def _run(self, sql: str, params: Any = None) -> psycopg.Cursor[Any]:
         session = self._session

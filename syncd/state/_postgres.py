@@ -84,7 +84,7 @@ class PostgresStore(_OnAServer, StateStore):
         try:
             return conn.execute(sql, params).fetchall()
         finally:
-            session.pool.putconn(conn)
+            session.putconn(conn)
 
     def close(self) -> None:
         """Roll back an open transaction and close the pool. Closing twice is harmless."""

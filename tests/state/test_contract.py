@@ -6,7 +6,7 @@ only one store does (SQLite's files, migrations, indexes, crashes) is tested
 in that store's own files (``test_sqlite_*.py``, ``test_postgres_*.py``).
 Stores are real, nothing mocked: SQLite in a file under ``tmp_path``;
 PostgreSQL in a database of the test's own on a throwaway cluster the tests
-start (``pg_cluster.py``).
+start (``tests/pg_cluster.py``).
 """
 
 from __future__ import annotations
