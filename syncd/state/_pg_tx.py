@@ -22,7 +22,8 @@ from psycopg_pool import ConnectionPool
 from syncd.state._errors import StateError
 from syncd.state._model import BulkRun, ConflictRow, CycleRow, Intent, RecordErrorRow, Side, SideState, Snapshot
 from syncd.state._pg_errors import cannot_connect, from_postgres, shown_url
-from syncd.state._sqlite_rows import _dump, _side
+from syncd.state._rows import check_side as _side
+from syncd.state._rows import dump as _dump
 from syncd.state._store import KEPT_CYCLES, Transaction, utc_now
 
 P = ParamSpec("P")

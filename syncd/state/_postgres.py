@@ -28,10 +28,10 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 import psycopg
 from psycopg_pool import ConnectionPool
 
+import syncd.state._rows as codec
 from syncd.state._errors import StateError
 from syncd.state._model import (
     AccountUsage,
@@ -47,12 +47,12 @@ from syncd.state._model import (
 from syncd.state._pg_errors import cannot_connect, from_postgres, shown_url
 from syncd.state._pg_migrations import migrate
 from syncd.state._pg_tx import _OnAServer, _PgSession, _PgTransaction, pg_guard
-from syncd.state._sqlite_rows import _side
+from syncd.state._rows import SNAPSHOT_COLUMNS as _SNAPSHOT_COLUMNS
+from syncd.state._rows import check_side as _side
 from syncd.state._store import StateStore
 
 __all__ = ["PostgresStore", "open_postgres"]
 
-_SNAPSHOT_COLUMNS = "side, record_id, seen, synced, match_key, hash, updated_at, deleted, dirty, generation"
 # Connection parameters every connection gets: times come back in UTC, and
 # a server that does not answer is given up on rather than waited for.
 _OPTIONS = "-c TimeZone=UTC"
@@ -63,9 +63,7 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 def _snapshot(row: tuple[Any, ...]) -> Snapshot:
-    side, record_id, seen, synced, match_key, hash_, updated_at, deleted, dirty, generation = row
-    return Snapshot(side, record_id, orjson.loads(seen), None if synced is None else orjson.loads(synced),
-                    match_key, hash_, _utc(updated_at), deleted, dirty, generation)
+    return codec.snapshot(row, _utc)
 
 
 class PostgresStore(_OnAServer, StateStore):
@@ -102,14 +100,9 @@ class PostgresStore(_OnAServer, StateStore):
 
     @pg_guard("reading the side state")
     def side_state(self, integration: str, side: Side) -> SideState:
-        rows = self._rows(
-            "SELECT cursor, last_full_read, generation, fields, sync_token FROM side_states"
-            " WHERE integration = %s AND side = %s", (integration, _side(side)))
-        if not rows:
-            return SideState()
-        cursor, last_full_read, generation, fields, sync_token = rows[0]
-        return SideState(_utc(cursor), _utc(last_full_read), generation,
-                         None if fields is None else tuple(orjson.loads(fields)), sync_token)
+        rows = self._rows(f"SELECT {codec.SIDE_STATE_COLUMNS} FROM side_states WHERE integration = %s AND side = %s",
+                          (integration, _side(side)))
+        return codec.side_state(rows[0], _utc) if rows else SideState()
 
     @pg_guard("reading snapshots")
     def snapshots(self, integration: str, side: Side, record_ids: Sequence[str]) -> dict[str, Snapshot]:
@@ -148,7 +141,7 @@ class PostgresStore(_OnAServer, StateStore):
         return self._keyset(
             f"{base} ORDER BY record_id LIMIT %s",
             f"{base} AND record_id > %s ORDER BY record_id LIMIT %s",
-            (integration, side), lambda s: (s.record_id,), batch, "reading dirty snapshots",
+            (integration, side), lambda row: (row[1],), batch, "reading dirty snapshots",
         )
 
     def unseen(self, integration: str, side: Side, generation: int) -> Iterator[Snapshot]:
@@ -158,28 +151,26 @@ class PostgresStore(_OnAServer, StateStore):
         return itertools.chain.from_iterable(self._keyset(
             f"{base} ORDER BY generation, record_id LIMIT %s",
             f"{base} AND (generation, record_id) > (%s, %s) ORDER BY generation, record_id LIMIT %s",
-            (integration, side, generation), lambda s: (s.generation, s.record_id), 500,
+            (integration, side, generation), lambda row: (row[9], row[1]), 500,
             "reading unseen snapshots",
         ))
 
     def _keyset(
-        self, first: str, after: str, params: tuple[Any, ...], key: Callable[[Snapshot], tuple[Any, ...]],
+        self, first: str, after: str, params: tuple[Any, ...], key: Callable[[Any], tuple[Any, ...]],
         batch: int, doing: str,
     ) -> Iterator[list[Snapshot]]:
-        """Batches by keyset pagination, as the SQLite store's: rows changed between batches
-        neither repeat nor shift others."""
-        last: tuple[Any, ...] | None = None
-        while True:
+        for rows in codec.keyset(self._fetch(doing), first, after, params, key, batch):
+            yield [_snapshot(row) for row in rows]
+
+    def _fetch(self, doing: str) -> codec.Fetch:
+        """The store's query, its failures as StateError (naming *doing*)."""
+        def fetch(sql: str, params: tuple[Any, ...]) -> list[Any]:
             try:
-                rows = self._rows(first, (*params, batch)) if last is None \
-                    else self._rows(after, (*params, *last, batch))
+                return self._rows(sql, params)
             except psycopg.Error as exc:
                 raise self._session.error(exc, doing) from exc
-            if not rows:
-                return
-            snapshots = [_snapshot(row) for row in rows]
-            last = key(snapshots[-1])
-            yield snapshots
+
+        return fetch
 
     @pg_guard("counting snapshots")
     def count(self, integration: str, side: Side, *, deleted: bool = False) -> int:
@@ -195,27 +186,17 @@ class PostgresStore(_OnAServer, StateStore):
 
     @pg_guard("reading write intents")
     def open_intents(self, integration: str) -> list[Intent]:
-        rows = self._rows(
-            """SELECT side, kind, source_id, fields, match_key, target_id, id, created_at
-               FROM intents WHERE integration = %s ORDER BY id""", (integration,))
-        return [
-            Intent(side, kind, source_id, orjson.loads(fields), match_key, target_id, id_, _utc(created))
-            for side, kind, source_id, fields, match_key, target_id, id_, created in rows
-        ]
+        rows = self._rows(f"SELECT {codec.INTENT_COLUMNS} FROM intents WHERE integration = %s ORDER BY id",
+                          (integration,))
+        return [codec.intent(row, _utc) for row in rows]
 
     @pg_guard("reading record errors")
     def errors(self, integration: str, *, unresolved: bool = True, limit: int = 100) -> list[RecordErrorRow]:
         where = " AND resolved_at IS NULL" if unresolved else ""
         rows = self._rows(
-            "SELECT side, record_id, operation, message, status, attempts, origin, at, id, resolved_at,"
-            f" next_retry_at FROM errors WHERE integration = %s{where} ORDER BY at DESC, id DESC LIMIT %s",
-            (integration, limit))
-        return [
-            RecordErrorRow(side, record_id, operation, message, status, attempts, origin, _utc(at), id_,
-                           _utc(resolved_at), _utc(next_retry_at))
-            for side, record_id, operation, message, status, attempts, origin, at, id_, resolved_at, next_retry_at
-            in rows
-        ]
+            f"SELECT {codec.ERROR_COLUMNS} FROM errors WHERE integration = %s{where}"
+            " ORDER BY at DESC, id DESC LIMIT %s", (integration, limit))
+        return [codec.record_error(row, _utc) for row in rows]
 
     @pg_guard("counting record errors")
     def count_errors(self, integration: str) -> int:
@@ -229,24 +210,15 @@ class PostgresStore(_OnAServer, StateStore):
 
     @pg_guard("reading conflicts")
     def conflicts(self, integration: str, *, limit: int = 100) -> list[ConflictRow]:
-        rows = self._rows(
-            """SELECT left_id, right_id, field, left_value, right_value, winner, rule, at, id
-               FROM conflicts WHERE integration = %s ORDER BY at DESC, id DESC LIMIT %s""", (integration, limit))
-        return [
-            ConflictRow(left_id, right_id, field, orjson.loads(lv), orjson.loads(rv), winner, rule, _utc(at), id_)
-            for left_id, right_id, field, lv, rv, winner, rule, at, id_ in rows
-        ]
+        rows = self._rows(f"SELECT {codec.CONFLICT_COLUMNS} FROM conflicts WHERE integration = %s"
+                          " ORDER BY at DESC, id DESC LIMIT %s", (integration, limit))
+        return [codec.conflict(row, _utc) for row in rows]
 
     @pg_guard("reading cycles")
     def cycles(self, integration: str, *, limit: int = 10) -> list[CycleRow]:
-        rows = self._rows(
-            """SELECT origin, started_at, ended_at, outcome, counts, error, id
-               FROM cycles WHERE integration = %s ORDER BY id DESC LIMIT %s""", (integration, limit))
-        return [
-            CycleRow(origin, started.astimezone(UTC), ended.astimezone(UTC), outcome, orjson.loads(counts), error,
-                     id_)
-            for origin, started, ended, outcome, counts, error, id_ in rows
-        ]
+        rows = self._rows(f"SELECT {codec.CYCLE_COLUMNS} FROM cycles WHERE integration = %s"
+                          " ORDER BY id DESC LIMIT %s", (integration, limit))
+        return [codec.cycle(row, _utc) for row in rows]
 
     @pg_guard("reading whether the integration is disabled")
     def disabled_since(self, integration: str) -> datetime | None:
@@ -256,20 +228,10 @@ class PostgresStore(_OnAServer, StateStore):
     def links(self, integration: str, batch: int = 500) -> Iterator[list[tuple[str, str]]]:
         if batch < 1:
             raise ValueError("batch must be at least 1")
-        last: str | None = None
-        while True:
-            try:
-                if last is None:
-                    rows = self._rows("SELECT left_id, right_id FROM links WHERE integration = %s"
-                                      " ORDER BY left_id LIMIT %s", (integration, batch))
-                else:
-                    rows = self._rows("SELECT left_id, right_id FROM links WHERE integration = %s"
-                                      " AND left_id > %s ORDER BY left_id LIMIT %s", (integration, last, batch))
-            except psycopg.Error as exc:
-                raise self._session.error(exc, "reading links") from exc
-            if not rows:
-                return
-            last = rows[-1][0]
+        select = "SELECT left_id, right_id FROM links WHERE integration = %s"
+        for rows in codec.keyset(self._fetch("reading links"), f"{select} ORDER BY left_id LIMIT %s",
+                                 f"{select} AND left_id > %s ORDER BY left_id LIMIT %s", (integration,),
+                                 lambda row: (row[0],), batch):
             yield [(left, right) for left, right in rows]
 
     @pg_guard("counting links")
@@ -278,14 +240,8 @@ class PostgresStore(_OnAServer, StateStore):
 
     @pg_guard("reading the bulk sync")
     def bulk_run(self, integration: str) -> BulkRun | None:
-        rows = self._rows(
-            "SELECT state, started_at, updated_at, done, total, failed, ended_at, message"
-            " FROM bulk_runs WHERE integration = %s", (integration,))
-        if not rows:
-            return None
-        state, started, updated, done, total, failed, ended, message = rows[0]
-        return BulkRun(state, started.astimezone(UTC), updated.astimezone(UTC), done, total, failed, _utc(ended),
-                       message)
+        rows = self._rows(f"SELECT {codec.BULK_COLUMNS} FROM bulk_runs WHERE integration = %s", (integration,))
+        return codec.bulk_run(rows[0], _utc) if rows else None
 
     @pg_guard("listing integrations")
     def integrations(self) -> list[str]:
