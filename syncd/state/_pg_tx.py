@@ -188,6 +188,10 @@ class _PgTransaction(_OnAServer, Transaction):
             self._session.putconn(conn)
 
     def _run(self, sql: str, params: Any = None) -> psycopg.Cursor[Any]:
+        return self._open_conn().execute(sql, params)
+
+    def _open_conn(self) -> psycopg.Connection:
+        """The block's connection, once the integration is registered; StateError outside the block."""
         session = self._session
         conn = self.conn
         if session.active is not self or conn is None:
@@ -198,7 +202,7 @@ class _PgTransaction(_OnAServer, Transaction):
         if not self._registered:
             conn.execute("INSERT INTO integrations (name) VALUES (%s) ON CONFLICT DO NOTHING", (self.integration,))
             self._registered = True
-        return conn.execute(sql, params)
+        return conn
 
     @pg_guard("writing snapshots")
     def put_snapshots(self, snapshots: Iterable[Snapshot]) -> None:
@@ -208,10 +212,9 @@ class _PgTransaction(_OnAServer, Transaction):
              s.match_key, s.hash, aware(s.updated_at), bool(s.deleted), bool(s.dirty), s.generation)
             for s in snapshots
         ]
-        self._run("SELECT 1")  # checks the block is open and registers the integration
+        conn = self._open_conn()
         if rows:
-            assert self.conn is not None
-            with self.conn.cursor() as cur:
+            with conn.cursor() as cur:
                 cur.executemany(_UPSERT_SNAPSHOT, rows)  # pipelined: one round trip per batch
 
     @pg_guard("marking snapshots seen")

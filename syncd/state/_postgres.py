@@ -8,10 +8,11 @@ moment. What it holds is what the SQLite store holds (see
 :mod:`syncd.state._sqlite`): contact data, never credentials.
 
 Connections come from a psycopg_pool ``ConnectionPool`` (autocommit, time
-zone UTC): a connection the server dropped (a restart, a failover) is
-discarded when it is given back, and the next read or transaction gets a
-new one, so the store outlives a database restart; the call that met the
-broken connection raises :class:`StateError`. A transaction holds one
+zone UTC): the call that meets a connection the server dropped (a restart,
+a failover) raises :class:`StateError` (nothing is retried behind the
+caller's back); the connection is discarded and the pool checks its idle
+ones at once, so the next read or transaction gets a live one and the store
+outlives a database restart. A transaction holds one
 connection from ``BEGIN`` to its end, and reads inside its block use it (they
 see its writes); reads outside one each borrow a connection for one
 statement. Isolation is PostgreSQL's default, READ COMMITTED: one daemon
