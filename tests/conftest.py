@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from pg_cluster import Cluster, MissingPostgres, start_cluster
 from syncd.sampleapp import SampleApp
 
 
@@ -73,3 +74,23 @@ def reference_generator() -> ModuleType:
     finally:
         del sys.modules[name]
     return module
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """A throwaway PostgreSQL cluster (``pg_cluster.py``), one per test process
+    (per xdist worker), started at its first use."""
+    try:
+        cluster = start_cluster()
+    except MissingPostgres as e:
+        pytest.fail(str(e), pytrace=False)  # never a skip: the PostgreSQL store must be tested
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_cluster: Cluster) -> str:
+    """A database of this test's own, holding syncd's schema: its URL."""
+    return pg_cluster.new_database()

@@ -8,7 +8,10 @@
 #   security --offline), which needs no running systemd, only the package;
 # - chromium and chromium-driver: tests/e2e/test_status_page.py loads the
 #   status page in headless Chromium through /usr/bin/chromedriver, so
-#   nothing is downloaded at run time.
+#   nothing is downloaded at run time;
+# - postgresql: the PostgreSQL state store's tests start a throwaway cluster
+#   of their own (tests/pg_cluster.py: initdb + pg_ctl, on a free port of
+#   127.0.0.1) and fail, never skip, without the server's binaries.
 # Then a virtualenv in .venv with syncd and its test dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +20,10 @@ missing=()
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+# Where tests/pg_cluster.py looks: PATH, then Debian's versioned directory.
+if ! command -v pg_ctl >/dev/null 2>&1 && ! compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null; then
+    missing+=(postgresql)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
     sudo=""
     if [ "$(id -u)" -ne 0 ]; then

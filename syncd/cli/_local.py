@@ -18,7 +18,7 @@ from contextlib import contextmanager
 
 from syncd.cli._common import EXIT_CONFIG, EXIT_USAGE, error
 from syncd.config import Config, ConfigError, load_config
-from syncd.state import StateStore, open_store
+from syncd.state import StateStore, open_state
 
 __all__ = ["existing_store", "integration_config", "load"]
 
@@ -54,8 +54,8 @@ def integration_config(args: argparse.Namespace, *, secrets: bool = True) -> Con
 @contextmanager
 def existing_store(config: Config) -> Iterator[StateStore | None]:
     """The state store, or None when there is none yet (nothing synced)."""
-    if not config.daemon.state_path.exists():
+    if config.daemon.state_url is None and not config.daemon.state_path.exists():
         yield None
         return
-    with open_store(config.daemon.state_path) as store:
+    with open_state(config.daemon.state_target()) as store:
         yield store

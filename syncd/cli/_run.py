@@ -21,7 +21,7 @@ from syncd.cli._local import load
 from syncd.config import DaemonSettings, config_directory
 from syncd.connector import PROCESS_MASKER
 from syncd.daemon import STOP_TIMEOUT, ControlPathError, control_socket
-from syncd.state import StateError, open_store
+from syncd.state import StateError, open_state
 
 
 def add_parser(subparsers: Any) -> None:
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         _close(listeners)
         return EXIT_CONFIG
     try:
-        store = open_store(config.daemon.state_path)
+        store = open_state(config.daemon.state_target())
     except StateError as e:
         error(str(e))
         _close(listeners)

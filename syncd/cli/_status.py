@@ -19,7 +19,7 @@ from syncd.cli._daemon_client import add_socket_arguments, ask_daemon, socket_pa
 from syncd.cli._local import existing_store, load
 from syncd.config import config_directory
 from syncd.daemon import Budgets, DaemonUnreachable, stored_status
-from syncd.state import StateError
+from syncd.state import StateError, shown_location
 
 
 def add_parser(subparsers: Any) -> None:
@@ -71,7 +71,7 @@ def _without_daemon(args: argparse.Namespace) -> dict[str, Any] | None:
         error(str(e))
         return None
     return {"daemon": None, "socket": str(socket_path(args)), "config_dir": str(config.directory),
-            "state_path": str(config.daemon.state_path), "config": {"valid": True, "errors": []},
+            "state_path": shown_location(config.daemon.state_target()), "config": {"valid": True, "errors": []},
             "integrations": integrations}
 
 

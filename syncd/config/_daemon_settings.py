@@ -1,11 +1,13 @@
 """Build :class:`DaemonSettings` from a schema-valid ``syncd.yaml``.
 
 Any string in syncd.yaml may be a ``${env:…}``/``${file:…}``/``${cred:…}``
-reference (a state path from the environment, say).  None of these settings
-is secret, and they are typed (paths, addresses), so a reference resolves to
-its plain value here rather than to a :class:`Secret`; and references are
-resolved *before* schema validation, so that the schema checks the value
-(a listen address read from the environment must still look like one).
+reference (a state path from the environment, say).  The settings are
+typed (paths, addresses), so a reference resolves to its plain value here
+rather than to a :class:`Secret`; and references are resolved *before*
+schema validation, so that the schema checks the value (a listen address
+read from the environment must still look like one). The one secret,
+``state.url`` with ``state.password``, becomes a :class:`Secret` once
+built; its schema marks it ``writeOnly``, so no schema message quotes it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from syncd._secret import Secret
 from syncd.config._defaults import schema_defaults
 from syncd.config._errors import KeyPath, Problem
 from syncd.config._model import BudgetTiers, DaemonSettings
@@ -87,7 +92,23 @@ def build_daemon_settings(doc: YamlDoc, config_dir: Path, environ: Mapping[str, 
         log_format=log["format"],
         budgets=BudgetTiers(bulk_below_percent=float(budgets["bulk_below_percent"]),
                             scheduled_below_percent=float(budgets["scheduled_below_percent"])),
+        state_url=_state_url(state["url"], state.get("password")) if "url" in state else None,
     )
+
+
+def _state_url(url: str, password: str | None) -> Secret:
+    """state.url with state.password put in (percent-encoded): after the URL's
+    user, or as libpq's ``password`` parameter when the URL names no user;
+    a password the URL holds already wins."""
+    parts = urlsplit(url)
+    if password is not None and parts.password is None and "password=" not in parts.query:
+        userinfo, at, host = parts.netloc.rpartition("@")
+        if at:
+            url = urlunsplit(parts._replace(netloc=f"{userinfo}:{quote(password, safe='')}@{host}"))
+        else:
+            query = "&".join(q for q in (parts.query, f"password={quote(password, safe='')}") if q)
+            url = urlunsplit(parts._replace(query=query))
+    return Secret(url, reference="state.url")
 
 
 def _at(doc: YamlDoc, path: KeyPath) -> str:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from syncd._secret import Secret
 from syncd.config._defaults import schema_defaults
 from syncd.expr import Expr, Template, ValueTemplate, WritePath
 
@@ -529,6 +530,8 @@ class BudgetTiers:
 
 @dataclass(frozen=True, slots=True)
 class DaemonSettings:
+    # The SQLite file; with state_url set, only where the files that go
+    # beside the state live (the rotated refresh tokens, see TokenStore).
     state_path: Path
     control_socket: Path | None = None
     # FILE:LINE:COL of control.socket, for the message when the socket is
@@ -547,6 +550,12 @@ class DaemonSettings:
     log_level: str = _SYNCD("/properties/log/properties/level")
     log_format: Literal["auto", "json", "console"] = _SYNCD("/properties/log/properties/format")
     budgets: BudgetTiers = field(default_factory=lambda: BudgetTiers())
+    # state.url, with state.password put in: the PostgreSQL store; None: SQLite at state_path.
+    state_url: Secret | None = None
+
+    def state_target(self) -> Path | str:
+        """What :func:`syncd.state.open_state` opens: the PostgreSQL URL, else the SQLite path."""
+        return self.state_url.reveal() if self.state_url is not None else self.state_path
 
 
 @dataclass(frozen=True, slots=True)

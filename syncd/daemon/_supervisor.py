@@ -33,7 +33,7 @@ from syncd.daemon._budgets import Budgets
 from syncd.daemon._bulk import Bulks
 from syncd.daemon._runner import CycleEnd, Runner
 from syncd.daemon._status import config_errors_of, stored_status
-from syncd.state import StateStore
+from syncd.state import StateStore, shown_location
 from syncd.sync import Cycles
 
 __all__ = ["ReloadResult", "Supervisor"]
@@ -285,7 +285,7 @@ class Supervisor:
             integrations.append(entry)
         return {
             "pid": os.getpid(), "started_at": self.started_at, "config_dir": str(self.config.directory),
-            "state_path": str(self.running_settings.state_path),
+            "state_path": shown_location(self.running_settings.state_target()),
             "summary": self.summary_line(),
             "config": {"valid": not failed, "errors": errors},
             "last_reload": self.last_reload.as_dict() if self.last_reload else None,

@@ -1,12 +1,16 @@
 """The state store: cursors, snapshots, links, intents, errors, conflicts, cycles.
 
-``open_store(path)`` opens (creating and migrating as needed) the SQLite
-store. The contract the sync layer, the daemon and the command line rely on
+``open_state(target)`` opens (creating and migrating as needed) the store
+``target`` names: a ``postgresql://`` URL the PostgreSQL store
+(:mod:`syncd.state._postgres`, imported only then), anything else the path
+of a SQLite file (``open_store(path)``). The contract the sync layer, the daemon and the command line rely on
 is two protocols: :class:`StateStore` (reads, and ``store.transaction(name)``)
 and :class:`Transaction` (writes); type against them, not
 :class:`SQLiteStore`. Every failure of the store is a :class:`StateError`
 (the tree is drawn in ``_errors.py``).
 """
+
+from pathlib import Path
 
 from syncd.state._errors import StateCorruptError, StateError, StateLockedError, StateVersionError
 from syncd.state._model import (
@@ -25,6 +29,29 @@ from syncd.state._model import (
 )
 from syncd.state._sqlite import SQLiteStore, open_store
 from syncd.state._store import StateStore, Transaction
+
+
+def open_state(target: Path | str) -> StateStore:
+    """The store at *target*: a ``postgresql://`` (or ``postgres://``) URL, or a SQLite file's path.
+
+    Raises :class:`StateError`; a message names a URL with its password as ``***``.
+    """
+    if isinstance(target, str) and target.startswith(("postgresql://", "postgres://")):
+        # Imported here: psycopg and its pool cost a SQLite installation's commands nothing.
+        from syncd.state._postgres import open_postgres
+
+        return open_postgres(target)
+    return open_store(target)
+
+
+def shown_location(target: Path | str) -> str:
+    """*target* as messages and `syncd status` show it: a URL's password as ``***``."""
+    text = str(target)
+    if isinstance(target, str) and target.startswith(("postgresql://", "postgres://")):
+        from syncd.state._pg_errors import shown_url
+
+        return shown_url(text)
+    return text
 
 __all__ = [
     "AccountUsage",
@@ -46,5 +73,7 @@ __all__ = [
     "StateStore",
     "StateVersionError",
     "Transaction",
+    "open_state",
     "open_store",
+    "shown_location",
 ]

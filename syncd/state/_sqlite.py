@@ -32,8 +32,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
-
+import syncd.state._rows as codec
 from syncd.state._errors import StateError, corrupt, from_sqlite
 from syncd.state._migrations import APPLICATION_ID, SCHEMA_VERSION, migrate, too_new
 from syncd.state._model import (
@@ -47,7 +46,9 @@ from syncd.state._model import (
     SideState,
     Snapshot,
 )
-from syncd.state._sqlite_rows import _SNAPSHOT_COLUMNS, _chunks, _guard, _parse_time, _side, _snapshot
+from syncd.state._rows import SNAPSHOT_COLUMNS as _SNAPSHOT_COLUMNS
+from syncd.state._rows import check_side as _side
+from syncd.state._sqlite_rows import _chunks, _guard, _parse_time, _snapshot
 from syncd.state._sqlite_tx import _Session, _SQLiteTransaction
 from syncd.state._store import StateStore
 
@@ -82,15 +83,10 @@ class SQLiteStore(StateStore):
     @_guard("reading the side state")
     def side_state(self, integration: str, side: Side) -> SideState:
         rows = self._rows(
-            "SELECT cursor, last_full_read, generation, fields, sync_token FROM side_states"
-            " WHERE integration = ? AND side = ?",
+            f"SELECT {codec.SIDE_STATE_COLUMNS} FROM side_states WHERE integration = ? AND side = ?",
             (integration, _side(side)),
         )
-        if not rows:
-            return SideState()
-        cursor, last_full_read, generation, fields, sync_token = rows[0]
-        return SideState(_parse_time(cursor), _parse_time(last_full_read), generation,
-                         None if fields is None else tuple(orjson.loads(fields)), sync_token)
+        return codec.side_state(rows[0], _parse_time) if rows else SideState()
 
     @_guard("reading snapshots")
     def snapshots(self, integration: str, side: Side, record_ids: Sequence[str]) -> dict[str, Snapshot]:
@@ -150,7 +146,7 @@ class SQLiteStore(StateStore):
         return self._keyset(
             f"{base} ORDER BY record_id LIMIT ?",
             f"{base} AND record_id > ? ORDER BY record_id LIMIT ?",
-            (integration, side), lambda s: (s.record_id,), batch, "reading dirty snapshots",
+            (integration, side), lambda row: (row[1],), batch, "reading dirty snapshots",
         )
 
     def unseen(self, integration: str, side: Side, generation: int) -> Iterator[Snapshot]:
@@ -160,30 +156,26 @@ class SQLiteStore(StateStore):
         return itertools.chain.from_iterable(self._keyset(
             f"{base} ORDER BY generation, record_id LIMIT ?",
             f"{base} AND (generation, record_id) > (?, ?) ORDER BY generation, record_id LIMIT ?",
-            (integration, side, generation), lambda s: (s.generation, s.record_id), 500,
+            (integration, side, generation), lambda row: (row[9], row[1]), 500,
             "reading unseen snapshots",
         ))
 
     def _keyset(
-        self, first: str, after: str, params: tuple[Any, ...], key: Callable[[Snapshot], tuple[Any, ...]],
+        self, first: str, after: str, params: tuple[Any, ...], key: Callable[[Any], tuple[Any, ...]],
         batch: int, doing: str,
     ) -> Iterator[list[Snapshot]]:
-        """Batches by keyset pagination: each query starts after the last key yielded, so rows the
-        caller changes between batches (marked clean, deleted, seen) neither repeat nor shift others."""
-        last: tuple[Any, ...] | None = None
-        while True:
+        for rows in codec.keyset(self._fetch(doing), first, after, params, key, batch):
+            yield [_snapshot(row) for row in rows]
+
+    def _fetch(self, doing: str) -> codec.Fetch:
+        """The store's query, its failures as StateError (naming *doing*)."""
+        def fetch(sql: str, params: tuple[Any, ...]) -> list[Any]:
             try:
-                if last is None:
-                    rows = self._rows(first, (*params, batch))
-                else:
-                    rows = self._rows(after, (*params, *last, batch))
+                return self._rows(sql, params)
             except sqlite3.Error as exc:
                 raise self._session.error(exc, doing) from exc
-            if not rows:
-                return
-            snapshots = [_snapshot(row) for row in rows]
-            last = key(snapshots[-1])
-            yield snapshots
+
+        return fetch
 
     @_guard("counting snapshots")
     def count(self, integration: str, side: Side, *, deleted: bool = False) -> int:
@@ -203,30 +195,19 @@ class SQLiteStore(StateStore):
 
     @_guard("reading write intents")
     def open_intents(self, integration: str) -> list[Intent]:
-        rows = self._rows(
-            """SELECT side, kind, source_id, fields, match_key, target_id, id, created_at
-               FROM intents WHERE integration = ? ORDER BY id""",
-            (integration,),
-        )
-        return [
-            Intent(side, kind, source_id, orjson.loads(fields), match_key, target_id, id_, _parse_time(created))
-            for side, kind, source_id, fields, match_key, target_id, id_, created in rows
-        ]
+        rows = self._rows(f"SELECT {codec.INTENT_COLUMNS} FROM intents WHERE integration = ? ORDER BY id",
+                          (integration,))
+        return [codec.intent(row, _parse_time) for row in rows]
 
     @_guard("reading record errors")
     def errors(self, integration: str, *, unresolved: bool = True, limit: int = 100) -> list[RecordErrorRow]:
         where = " AND resolved_at IS NULL" if unresolved else ""
         rows = self._rows(
-            "SELECT side, record_id, operation, message, status, attempts, origin, at, id, resolved_at,"
-            f" next_retry_at FROM errors WHERE integration = ?{where} ORDER BY at DESC, id DESC LIMIT ?",
+            f"SELECT {codec.ERROR_COLUMNS} FROM errors WHERE integration = ?{where}"
+            " ORDER BY at DESC, id DESC LIMIT ?",
             (integration, limit),
         )
-        return [
-            RecordErrorRow(side, record_id, operation, message, status, attempts, origin, _parse_time(at), id_,
-                           _parse_time(resolved_at), _parse_time(next_retry_at))
-            for side, record_id, operation, message, status, attempts, origin, at, id_, resolved_at, next_retry_at
-            in rows
-        ]
+        return [codec.record_error(row, _parse_time) for row in rows]
 
     @_guard("counting record errors")
     def count_errors(self, integration: str) -> int:
@@ -242,28 +223,19 @@ class SQLiteStore(StateStore):
     @_guard("reading conflicts")
     def conflicts(self, integration: str, *, limit: int = 100) -> list[ConflictRow]:
         rows = self._rows(
-            """SELECT left_id, right_id, field, left_value, right_value, winner, rule, at, id
-               FROM conflicts WHERE integration = ? ORDER BY at DESC, id DESC LIMIT ?""",
+            f"SELECT {codec.CONFLICT_COLUMNS} FROM conflicts WHERE integration = ? ORDER BY at DESC, id DESC LIMIT ?",
             (integration, limit),
         )
-        return [
-            ConflictRow(left_id, right_id, field, orjson.loads(lv), orjson.loads(rv), winner, rule,
-                        _parse_time(at), id_)
-            for left_id, right_id, field, lv, rv, winner, rule, at, id_ in rows
-        ]
+        return [codec.conflict(row, _parse_time) for row in rows]
 
     @_guard("reading cycles")
     def cycles(self, integration: str, *, limit: int = 10) -> list[CycleRow]:
         rows = self._rows(
-            """SELECT origin, started_at, ended_at, outcome, counts, error, id
-               FROM cycles INDEXED BY cycles_integration WHERE integration = ? ORDER BY id DESC LIMIT ?""",
+            f"SELECT {codec.CYCLE_COLUMNS} FROM cycles INDEXED BY cycles_integration WHERE integration = ?"
+            " ORDER BY id DESC LIMIT ?",
             (integration, limit),
         )
-        return [
-            CycleRow(origin, datetime.fromisoformat(started), datetime.fromisoformat(ended), outcome,
-                     orjson.loads(counts), error, id_)
-            for origin, started, ended, outcome, counts, error, id_ in rows
-        ]
+        return [codec.cycle(row, _parse_time) for row in rows]
 
     @_guard("reading whether the integration is disabled")
     def disabled_since(self, integration: str) -> datetime | None:
@@ -273,20 +245,10 @@ class SQLiteStore(StateStore):
     def links(self, integration: str, batch: int = 500) -> Iterator[list[tuple[str, str]]]:
         if batch < 1:
             raise ValueError("batch must be at least 1")
-        last: str | None = None
-        while True:
-            try:
-                if last is None:
-                    rows = self._rows("SELECT left_id, right_id FROM links WHERE integration = ?"
-                                      " ORDER BY left_id LIMIT ?", (integration, batch))
-                else:
-                    rows = self._rows("SELECT left_id, right_id FROM links WHERE integration = ?"
-                                      " AND left_id > ? ORDER BY left_id LIMIT ?", (integration, last, batch))
-            except sqlite3.Error as exc:
-                raise self._session.error(exc, "reading links") from exc
-            if not rows:
-                return
-            last = rows[-1][0]
+        select = "SELECT left_id, right_id FROM links WHERE integration = ?"
+        for rows in codec.keyset(self._fetch("reading links"), f"{select} ORDER BY left_id LIMIT ?",
+                                 f"{select} AND left_id > ? ORDER BY left_id LIMIT ?", (integration,),
+                                 lambda row: (row[0],), batch):
             yield [(left, right) for left, right in rows]
 
     @_guard("counting links")
@@ -295,14 +257,8 @@ class SQLiteStore(StateStore):
 
     @_guard("reading the bulk sync")
     def bulk_run(self, integration: str) -> BulkRun | None:
-        rows = self._rows(
-            "SELECT state, started_at, updated_at, done, total, failed, ended_at, message"
-            " FROM bulk_runs WHERE integration = ?", (integration,))
-        if not rows:
-            return None
-        state, started, updated, done, total, failed, ended, message = rows[0]
-        return BulkRun(state, datetime.fromisoformat(started), datetime.fromisoformat(updated), done, total,
-                       failed, _parse_time(ended), message)
+        rows = self._rows(f"SELECT {codec.BULK_COLUMNS} FROM bulk_runs WHERE integration = ?", (integration,))
+        return codec.bulk_run(rows[0], _parse_time) if rows else None
 
     @_guard("listing integrations")
     def integrations(self) -> list[str]:

@@ -1,4 +1,5 @@
-"""Row encoding for the SQLite store: JSON, times, id chunks, the error guard.
+"""Row encoding for the SQLite store: times, id chunks, the error guard (the
+JSON values, sides and row decoders every store shares are in ``_rows``).
 
 Shared by the store (:mod:`syncd.state._sqlite`) and its transaction
 (:mod:`syncd.state._sqlite_tx`); it imports neither of them.
@@ -8,35 +9,21 @@ from __future__ import annotations
 
 import functools
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast
-
-import orjson
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from syncd.state._errors import from_sqlite
-from syncd.state._model import Side, Snapshot
+from syncd.state._model import Snapshot
+from syncd.state._rows import SNAPSHOT_COLUMNS, snapshot
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 _CHUNK = 512  # ids per IN (…) query; padded to a power of two so few statements are prepared
-_SIDES = ("left", "right")
 
 
 # --- values in and out ---------------------------------------------------------------------------
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return dict(value)
-    if isinstance(value, (set, frozenset)):
-        return sorted(value)
-    raise TypeError(f"{type(value).__name__} is not JSON-native: convert it before storing")
-
-
-def _dump(value: Any) -> str:
-    return orjson.dumps(value, default=_json_default).decode()
-
 
 def _time(value: datetime | None) -> str | None:
     if value is None:
@@ -48,12 +35,6 @@ def _time(value: datetime | None) -> str | None:
 
 def _parse_time(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
-
-
-def _side(side: str) -> Side:
-    if side not in _SIDES:
-        raise ValueError(f"side must be 'left' or 'right', not {side!r}")
-    return cast(Side, side)
 
 
 @functools.lru_cache(maxsize=None)
@@ -73,16 +54,8 @@ def _chunks(ids: Iterable[str]) -> Iterator[tuple[str, list[str]]]:
         yield _marks(size), part
 
 
-_SNAPSHOT_COLUMNS = "side, record_id, seen, synced, match_key, hash, updated_at, deleted, dirty, generation"
-
-
 def _snapshot(row: tuple[Any, ...]) -> Snapshot:
-    side, record_id, seen, synced, match_key, hash_, updated_at, deleted, dirty, generation = row
-    return Snapshot(
-        side, record_id, orjson.loads(seen), None if synced is None else orjson.loads(synced),
-        match_key, hash_, None if updated_at is None else datetime.fromisoformat(updated_at),
-        bool(deleted), bool(dirty), generation,
-    )
+    return snapshot(row, _parse_time)
 
 
 # --- error translation ---------------------------------------------------------------------------
@@ -120,7 +93,7 @@ def _guard(doing: str) -> Callable[[Callable[Concatenate[Owner, P], R]], Callabl
 # --- statements the transaction uses ---------------------------------------------------------
 
 _UPSERT_SNAPSHOT = f"""
-    INSERT INTO snapshots (integration, {_SNAPSHOT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    INSERT INTO snapshots (integration, {SNAPSHOT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (integration, side, record_id) DO UPDATE SET
         seen = excluded.seen, synced = excluded.synced, match_key = excluded.match_key,
         hash = excluded.hash, updated_at = excluded.updated_at, deleted = excluded.deleted,

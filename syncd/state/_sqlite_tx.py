@@ -16,16 +16,9 @@ import orjson
 
 from syncd.state._errors import StateError, from_sqlite
 from syncd.state._model import BulkRun, ConflictRow, CycleRow, Intent, RecordErrorRow, Side, SideState, Snapshot
-from syncd.state._sqlite_rows import (
-    _RESET_TABLES,
-    _UPSERT_ERROR,
-    _UPSERT_SNAPSHOT,
-    _chunks,
-    _dump,
-    _guard,
-    _side,
-    _time,
-)
+from syncd.state._rows import check_side as _side
+from syncd.state._rows import dump as _dump
+from syncd.state._sqlite_rows import _RESET_TABLES, _UPSERT_ERROR, _UPSERT_SNAPSHOT, _chunks, _guard, _time
 from syncd.state._store import KEPT_CYCLES, Transaction, utc_now
 
 

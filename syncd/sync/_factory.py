@@ -23,7 +23,7 @@ import structlog
 from syncd.config import ChildSync, Config
 from syncd.config import Side as SideConfig
 from syncd.connector import PROCESS_MASKER, AccountRegistry, Connector, TokenStore
-from syncd.state import CycleRow, Origin, Side, StateError, StateStore, open_store
+from syncd.state import CycleRow, Origin, Side, StateError, StateStore, open_state
 from syncd.sync._children import child_integration, child_key, child_keys, child_states
 from syncd.sync._cycle import Cycle
 from syncd.sync._plan import IntegrationPlan
@@ -54,10 +54,10 @@ class Cycles:
     @classmethod
     @contextmanager
     def open(cls, config: Config, *, accounts: AccountRegistry | None = None) -> Iterator[Cycles]:
-        """Cycles over the store at ``config.daemon.state_path``, closed on exit
+        """Cycles over the store ``config.daemon`` names (state.url or state.path), closed on exit
         (a command without a daemon); :class:`~syncd.state.StateError` if it
         cannot be opened."""
-        with open_store(config.daemon.state_path) as store:
+        with open_state(config.daemon.state_target()) as store:
             yield cls(config, store, accounts)
 
     async def run(

@@ -3,8 +3,10 @@
 Each test runs once per factory in ``FACTORIES``; a new store (PostgreSQL…)
 joins by adding its factory there and must pass every test unchanged. What
 only one store does (SQLite's files, migrations, indexes, crashes) is tested
-in that store's own files (``test_sqlite_*.py``). Stores are real: SQLite
-in a file under ``tmp_path``, nothing mocked.
+in that store's own files (``test_sqlite_*.py``, ``test_postgres_*.py``).
+Stores are real, nothing mocked: SQLite in a file under ``tmp_path``;
+PostgreSQL in a database of the test's own on a throwaway cluster the tests
+start (``tests/pg_cluster.py``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from syncd.state import (
     StateError,
     StateStore,
     Transaction,
+    open_state,
     open_store,
 )
 
@@ -42,7 +45,11 @@ def _sqlite(directory: Path) -> StateStore:
     return open_store(directory / "state.db")
 
 
-FACTORIES = [pytest.param(_sqlite, id="sqlite")]
+def _postgres(directory: Path) -> StateStore:
+    raise AssertionError("replaced by the factory fixture: each test gets a database of its own")
+
+
+FACTORIES = [pytest.param(_sqlite, id="sqlite"), pytest.param(_postgres, id="postgres")]
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
@@ -50,6 +57,9 @@ T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
 @pytest.fixture(params=FACTORIES)
 def factory(request: pytest.FixtureRequest) -> StoreFactory:
     opener: StoreFactory = request.param
+    if opener is _postgres:
+        url: str = request.getfixturevalue("pg_url")  # the test's database (one test: one directory)
+        return lambda directory: open_state(url)
     return opener
 
 

@@ -1,0 +1,116 @@
+"""What only the PostgreSQL store does: its schema migrations (one at a time
+when several daemons start together), the messages of a server it cannot
+reach (the password never shown), a connection the server dropped.
+
+The contract every store keeps is tested in ``test_contract.py``, against
+this store too. The server is a real throwaway cluster (``tests/pg_cluster.py``).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import psycopg
+import pytest
+from pg_cluster import PASSWORD, PASSWORD_USER, Cluster, free_port
+
+from syncd.state import SQLiteStore, StateError, StateStore, StateVersionError, open_state
+from syncd.state._pg_migrations import SCHEMA_VERSION
+from syncd.state._postgres import PostgresStore
+
+
+def _version(url: str) -> list[tuple[int]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT version FROM syncd_schema_version").fetchall()
+
+
+def test_open_state_chooses_the_store_by_its_target(pg_url: str, tmp_path) -> None:
+    with open_state(pg_url) as store:
+        assert isinstance(store, PostgresStore) and isinstance(store, StateStore)
+    with open_state(tmp_path / "state.db") as local, open_state(str(tmp_path / "other.db")) as other:
+        assert isinstance(local, SQLiteStore) and isinstance(other, SQLiteStore)
+
+
+def test_an_empty_database_gets_the_schema_once_when_daemons_open_it_together(pg_cluster: Cluster) -> None:
+    url = pg_cluster.new_database(template="template0")  # empty: no syncd tables yet
+    start = threading.Barrier(6)
+    stores: list[StateStore] = []
+    failures: list[BaseException] = []
+
+    def open_one() -> None:
+        start.wait()
+        try:
+            stores.append(open_state(url))
+        except BaseException as exc:  # noqa: BLE001 - reported below, with the others
+            failures.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert failures == [] and len(stores) == 6
+        assert _version(url) == [(SCHEMA_VERSION,)]
+        with stores[0].transaction("crm") as t:
+            t.set_disabled(None)
+        assert [s.integrations() for s in stores] == [["crm"]] * 6  # one schema, seen by all
+    finally:
+        for store in stores:
+            store.close()
+    with open_state(url) as again:  # up to date: opened without migrating
+        assert again.integrations() == ["crm"]
+    assert _version(url) == [(SCHEMA_VERSION,)]
+
+
+def test_a_schema_from_a_newer_syncd_is_refused(pg_url: str) -> None:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("UPDATE syncd_schema_version SET version = %s", (SCHEMA_VERSION + 1,))
+    with pytest.raises(StateVersionError, match=f"newer syncd \\(schema {SCHEMA_VERSION + 1}, this syncd knows "
+                                                 f"{SCHEMA_VERSION}\\): upgrade syncd"):
+        open_state(pg_url)
+
+
+def test_a_server_nobody_listens_on_is_named_with_the_password_masked() -> None:
+    port = free_port()  # nothing listens there
+    url = f"postgresql://syncd:{PASSWORD}@127.0.0.1:{port}/syncd"
+    with pytest.raises(StateError) as caught:
+        open_state(url)
+    message = str(caught.value)
+    assert message.startswith(f"state store postgresql://syncd:***@127.0.0.1:{port}/syncd: cannot connect: ")
+    assert "Connection refused" in message and PASSWORD not in message
+    assert caught.value.path == f"postgresql://syncd:***@127.0.0.1:{port}/syncd"
+
+
+def test_a_wrong_password_is_the_reason_and_is_never_shown(pg_cluster: Cluster) -> None:
+    wrong = "not-" + PASSWORD
+    url = pg_cluster.url("postgres", user=PASSWORD_USER, password=wrong)
+    with pytest.raises(StateError, match=f'password authentication failed for user "{PASSWORD_USER}"') as caught:
+        open_state(url)
+    assert wrong not in str(caught.value) and PASSWORD not in str(caught.value)
+    assert f"postgresql://{PASSWORD_USER}:***@127.0.0.1:{pg_cluster.port}/postgres" in str(caught.value)
+
+
+def test_the_right_password_in_a_parameter_opens_the_store(pg_cluster: Cluster) -> None:
+    with pg_cluster.admin() as conn:
+        conn.execute(f'CREATE DATABASE guarded_db OWNER "{PASSWORD_USER}" TEMPLATE template0')
+    url = f"postgresql://{PASSWORD_USER}@127.0.0.1:{pg_cluster.port}/guarded_db?password={PASSWORD}"
+    with open_state(url) as store:  # the user owns the database: it may create syncd's tables
+        assert store.integrations() == []
+        assert PASSWORD not in store.path and store.path.endswith("guarded_db?password=***")
+
+
+def test_a_connection_the_server_dropped_fails_one_call_then_the_store_reconnects(
+        pg_url: str, pg_cluster: Cluster) -> None:
+    database = pg_url.rsplit("/", 1)[1]
+    with open_state(pg_url) as store:
+        with store.transaction("crm") as t:
+            t.set_disabled(None)
+        assert store.integrations() == ["crm"]
+        with pg_cluster.admin() as admin:  # what a server restart does to the store's connections
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (database,))
+        with pytest.raises(StateError, match="state store postgresql://.*: (connection lost while )?listing"):
+            store.integrations()
+        assert store.integrations() == ["crm"]  # the pool dropped the dead connection and made a new one
+        with store.transaction("crm") as t:
+            t.set_disabled(None)
