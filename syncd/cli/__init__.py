@@ -58,6 +58,7 @@ def _commands() -> list[ModuleType]:
         _reset,
         _run,
         _schema,
+        _state,
         _status,
         _sync,
         _validate,
@@ -65,7 +66,7 @@ def _commands() -> list[ModuleType]:
     )
 
     return [_validate, _check, _once, _run, _reload, _status, _sync, _errors, _conflicts, _reset, _bulk,
-            _webhooks, _connectors, _schema, _demo]
+            _state, _webhooks, _connectors, _schema, _demo]
 
 
 def build_parser() -> argparse.ArgumentParser:

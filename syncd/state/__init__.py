@@ -12,7 +12,7 @@ and :class:`Transaction` (writes); type against them, not
 
 from pathlib import Path
 
-from syncd.state._errors import StateCorruptError, StateError, StateLockedError, StateVersionError
+from syncd.state._errors import StateCorruptError, StateError, StateLockedError, StateVersionError, TargetNotEmpty
 from syncd.state._model import (
     AccountUsage,
     BulkRun,
@@ -53,6 +53,17 @@ def shown_location(target: Path | str) -> str:
         return shown_url(text)
     return text
 
+def copy_state(source: StateStore, target: StateStore, *, batch: int = 1000) -> dict[str, int]:
+    """Copy every row of *source* into the empty *target* in one target
+    transaction (:mod:`syncd.state._copy`); the rows copied per table.
+
+    Raises :class:`TargetNotEmpty` or :class:`StateError`; either way nothing was written.
+    """
+    from syncd.state._copy import copy_state as copy  # imported here: psycopg only when copying
+
+    return copy(source, target, batch=batch)
+
+
 __all__ = [
     "AccountUsage",
     "BulkRun",
@@ -72,7 +83,9 @@ __all__ = [
     "StateLockedError",
     "StateStore",
     "StateVersionError",
+    "TargetNotEmpty",
     "Transaction",
+    "copy_state",
     "open_state",
     "open_store",
     "shown_location",

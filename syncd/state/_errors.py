@@ -8,7 +8,9 @@
     ├── StateCorruptError   not a SQLite database, or damaged (``PRAGMA
     │                       quick_check`` failed on open, or SQLite found
     │                       damage while reading or writing)
-    └── StateVersionError   written by a newer syncd than this one
+    ├── StateVersionError   written by a newer syncd than this one
+    └── TargetNotEmpty      ``syncd state copy``: the target holds rows
+                            already (nothing was written)
 
 Every message names the file and says what to do. The SQLite message is
 kept as ``sqlite_message`` and the ``sqlite3`` exception as ``__cause__``.
@@ -30,6 +32,10 @@ class StateError(Exception):
         self.message = message
         self.sqlite_message = sqlite_message
         super().__init__(message)
+
+
+class TargetNotEmpty(StateError):
+    """``syncd state copy``: the target store holds rows already; nothing was written."""
 
 
 class StateLockedError(StateError):
