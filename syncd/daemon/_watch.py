@@ -13,6 +13,13 @@ A change made between loading the config and the watcher starting would
 make no event: :func:`config_fingerprint` is taken before the load, and
 compared once the watcher is live.
 
+A config directory that is a Kubernetes ConfigMap volume is updated by the
+kubelet's atomic writer: the new files go into a new hidden folder and the
+``..data`` symlink is renamed over to point at it; ``syncd.yaml`` and the
+folders are symlinks through ``..data`` that never change themselves. So a
+change of ``..data`` itself (at the top of the directory) counts as a
+change of every config file.
+
 A ``${file:…}`` secret outside these folders is not watched: after
 changing one, send SIGHUP or run ``syncd reload``.
 """
@@ -31,6 +38,9 @@ from syncd.config import is_config_file
 __all__ = ["DEBOUNCE_MS", "STEP_MS", "Fingerprint", "config_filter", "config_fingerprint", "watch_config"]
 
 log = structlog.get_logger("syncd.daemon")
+
+# The kubelet's atomic writer swaps this symlink to publish a ConfigMap's new files.
+KUBELET_DATA = "..data"
 
 DEBOUNCE_MS = 1000  # a burst of changes is grouped for at most this long
 STEP_MS = 200  # and ends after this long without a change
@@ -62,7 +72,8 @@ def config_filter(directory: Path) -> Callable[[Change, str], bool]:
     root = directory.absolute()
 
     def relevant(change: Change, path: str) -> bool:
-        return is_config_file(root, Path(path))
+        p = Path(path)
+        return is_config_file(root, p) or (p.name == KUBELET_DATA and p.parent == root)
 
     return relevant
 
@@ -105,4 +116,6 @@ async def _watch_once(directory: Path, reload: Callable[[str], Awaitable[object]
     async for changes in awatch(directory, watch_filter=config_filter(directory), debounce=DEBOUNCE_MS,
                                 step=STEP_MS, stop_event=stop, ignore_permission_denied=True):
         names = sorted({str(Path(path).relative_to(directory.absolute())) for _, path in changes})
+        if KUBELET_DATA in names:
+            names[names.index(KUBELET_DATA)] = f"{KUBELET_DATA} (a ConfigMap update)"
         await reload(f"file change: {', '.join(names)}")
