@@ -199,7 +199,7 @@ class OAuth2(httpx.Auth):
         returns what releases the lock. Nothing to do without a store."""
         if self.tokens is None:
             return lambda: None
-        held = self.tokens.locked()
+        held = self.tokens.locked(self.account_key)
         # flock blocks: not on the event loop. Shielded: a cancel arriving
         # once the thread holds the lock would leave it held for good.
         with anyio.CancelScope(shield=True):

@@ -121,8 +121,9 @@ class TokenStore:
             raise self._fail(f"cannot be written ({e.strerror})", writing=True) from None
 
     @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
-        """Hold the exclusive lock shared by every process on this store (blocks)."""
+    def locked(self, key: str = "") -> Iterator[None]:
+        """Hold the exclusive lock shared by every process on this store (blocks); one lock for
+        every account *key* (the database's store locks the account's own row)."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = _create_private(self.lock_path, truncate=False)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import psycopg
 
 from syncd.state._errors import StateVersionError
+from syncd.state._pg_shared import SHARED_STEP
 
 # pg_advisory_xact_lock key: "syncd" in ASCII, so another application's lock is unlikely to collide.
 LOCK_KEY = 0x73796E6364
@@ -147,6 +148,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             api_limit bigint
         )""",
     ),
+    # 3 (2 is the leases'): what daemons share per account, outside the state tables.
+    SHARED_STEP,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

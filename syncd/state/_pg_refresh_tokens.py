@@ -1,0 +1,100 @@
+"""Rotated refresh tokens kept in PostgreSQL, encrypted, one row per account.
+
+Daemons on one database share an account's refresh token, and a rotated
+one is valid once: the refresh must be one daemon's at a time. A daemon
+about to refresh locks the account's row (``SELECT … FOR UPDATE``, the row
+made first if missing) in a transaction held on a connection of its own
+for as long as the refresh takes; the others queue on the lock. Whoever gets
+it reads the row again: another daemon may have refreshed a moment ago (then
+its token is used, with no refresh); else the refresh goes to the vendor and
+the new token is written before the commit releases the lock.
+
+The row is ciphertext (:class:`~syncd.state._token_cipher.TokenCipher`) and
+a digest of the config's refresh token (never the token): when an operator
+re-authorises, the digest no longer matches and the stored chain is
+dropped. The table is outside the state tables (see
+:mod:`syncd.state._pg_shared`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+
+from syncd.state._errors import StateError
+from syncd.state._pg_errors import from_postgres
+from syncd.state._pg_shared import OwnConnection
+
+__all__ = ["HeldRow", "RefreshTokens"]
+
+
+class HeldRow:
+    """An account's row, locked by this daemon until the block ends."""
+
+    def __init__(self, conn: psycopg.Connection[Any], url: str, account: str,
+                 row: tuple[str, bytes | None]) -> None:
+        self._conn = conn
+        self._url = url
+        self.account = account
+        self.config_digest, self.ciphertext = row[0], (bytes(row[1]) if row[1] is not None else None)
+
+    def write(self, config_digest: str, ciphertext: bytes) -> None:
+        try:
+            self._conn.execute(
+                "UPDATE refresh_tokens SET config_digest = %s, ciphertext = %s, updated_at = clock_timestamp()"
+                " WHERE account = %s", (config_digest, ciphertext, self.account))
+        except psycopg.Error as exc:
+            raise from_postgres(self._url, exc, "storing a refresh token") from exc
+        self.config_digest, self.ciphertext = config_digest, ciphertext
+
+
+class RefreshTokens:
+    """The ``refresh_tokens`` table of the database at *url*. Every call blocks
+    (a worker thread's to make) and raises :class:`StateError` when the database fails."""
+
+    def __init__(self, url: str, *, timeout: float = 5.0) -> None:
+        self.url = url
+        self._db = OwnConnection(url, timeout=timeout)
+
+    def read(self, account: str) -> tuple[str, bytes | None] | None:
+        """The account's (config digest, ciphertext), unlocked; None without a row."""
+        conn = self._db.connect()
+        try:
+            row = conn.execute("SELECT config_digest, ciphertext FROM refresh_tokens WHERE account = %s",
+                               (account,)).fetchone()
+        except psycopg.Error as exc:
+            raise from_postgres(self.url, exc, "reading a refresh token") from exc
+        finally:
+            conn.close()
+        return (row[0], bytes(row[1]) if row[1] is not None else None) if row else None
+
+    @contextmanager
+    def locked(self, account: str) -> Iterator[HeldRow]:
+        """Hold the account's row locked (other daemons wait) until the block ends; what the
+        block wrote is committed then, even when it raises (a rotated token must not be lost)."""
+        conn = self._db.connect()
+        try:
+            try:
+                conn.execute("BEGIN")
+                conn.execute("INSERT INTO refresh_tokens (account) VALUES (%s) ON CONFLICT DO NOTHING",
+                             (account,))
+                conn.execute("COMMIT")  # the row exists for everyone to lock
+                conn.execute("BEGIN")
+                row = conn.execute("SELECT config_digest, ciphertext FROM refresh_tokens WHERE account = %s"
+                                   " FOR UPDATE", (account,)).fetchone()
+            except psycopg.Error as exc:
+                raise from_postgres(self.url, exc, "locking a refresh token") from exc
+            if row is None:  # deleted between the two statements by hand: nothing to hold
+                raise StateError(f"the refresh token row of {account} vanished while it was being locked")
+            try:
+                yield HeldRow(conn, self.url, account, row)
+            finally:
+                try:
+                    conn.execute("COMMIT")
+                except psycopg.Error as exc:
+                    raise from_postgres(self.url, exc, "storing a refresh token") from exc
+        finally:
+            conn.close()
