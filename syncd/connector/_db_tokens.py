@@ -14,11 +14,14 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import orjson
 
 from syncd.config import DaemonSettings
 from syncd.connector._tokens import FILE_NAME, TokenStore, TokenStoreError, config_digest
 from syncd.state import StateError
-from syncd.state._pg_refresh_tokens import HeldRow, RefreshTokens
+from syncd.state._pg_refresh_tokens import HeldRow, RefreshTokens, TokenRow
 from syncd.state._token_cipher import CannotDecrypt, TokenCipher
 
 __all__ = ["DatabaseTokenStore", "database_tokens"]
@@ -41,41 +44,59 @@ class DatabaseTokenStore(TokenStore):
         self._cipher = TokenCipher(key) if key else None
         self._held: dict[str, HeldRow] = {}  # the accounts whose row this process holds locked
 
-    def _decrypt(self, key: str, config_token: str, row: tuple[str, bytes | None] | None) -> str | None:
-        if row is None or row[1] is None or row[0] != config_digest(config_token):
-            return None  # none yet, or a chain the operator's new token replaced
+    def _decrypt(self, key: str, config_token: str, row: TokenRow | None) -> dict[str, Any] | None:
+        """The row's tokens ({"refresh_token", "access_token"}); None when there are none, or they
+        belong to a chain the operator's new config token replaced."""
+        if row is None or row.ciphertext is None or row.config_digest != config_digest(config_token):
+            return None
         if self._cipher is None:
             raise TokenStoreError(
                 f"the refresh token of {key} is kept encrypted in the state database, and state.token_key "
                 "is not set: set it to the key it was stored with")
         try:
-            return self._cipher.decrypt(key, row[1])
+            payload: dict[str, Any] = orjson.loads(self._cipher.decrypt(key, row.ciphertext))
         except CannotDecrypt:
             raise TokenStoreError(
                 f"the refresh token of {key} in the state database cannot be decrypted with state.token_key "
                 "(it was stored under another key): restore the key it was stored with on this daemon, or "
                 "re-authorise the account and put its new refresh token in the config") from None
+        return payload
 
-    def load(self, key: str, config_token: str) -> str | None:
+    def _row(self, key: str) -> TokenRow | None:
         held = self._held.get(key)
         if held is not None:  # read under the lock, a moment ago
-            return self._decrypt(key, config_token, (held.config_digest, held.ciphertext))
+            return held.row
         try:
-            return self._decrypt(key, config_token, self.table.read(key))
+            return self.table.read(key)
         except StateError as e:
             raise TokenStoreError(f"the refresh token of {key} cannot be read: {e}") from None
 
-    def save(self, key: str, config_token: str, refresh_token: str) -> None:
+    def load(self, key: str, config_token: str) -> str | None:
+        payload = self._decrypt(key, config_token, self._row(key))
+        return str(payload["refresh_token"]) if payload else None
+
+    def load_access(self, key: str, config_token: str) -> tuple[str, float] | None:
+        row = self._row(key)
+        payload = self._decrypt(key, config_token, row)
+        if not payload or not payload.get("access_token") or row is None or not row.access_seconds:
+            return None
+        return (str(payload["access_token"]), row.access_seconds) if row.access_seconds > 0 else None
+
+    def save(self, key: str, config_token: str, refresh_token: str, access_token: str | None = None,
+             access_seconds: float | None = None) -> None:
         if self._cipher is None:
             raise TokenStoreError(NO_KEY.format(account=key))
-        ciphertext = self._cipher.encrypt(key, refresh_token)
+        plain = orjson.dumps({"refresh_token": refresh_token, "access_token": access_token}).decode()
+        ciphertext = self._cipher.encrypt(key, plain)
+        digest = config_digest(config_token)
+        seconds = access_seconds if access_token else None
         try:
             held = self._held.get(key)
             if held is not None:
-                held.write(config_digest(config_token), ciphertext)  # committed as the lock is let go
+                held.write(digest, ciphertext, seconds)  # committed as the lock is let go
                 return
             with self.table.locked(key) as row:
-                row.write(config_digest(config_token), ciphertext)
+                row.write(digest, ciphertext, seconds)
         except StateError as e:
             raise TokenStoreError(f"the refresh token the API of {key} rotated could not be stored ({e}): "
                                   "the account may need re-authorising") from None

@@ -47,6 +47,7 @@ SHARED_STEP: tuple[str, ...] = (
         account text COLLATE "C" PRIMARY KEY,
         config_digest text NOT NULL DEFAULT '',
         ciphertext bytea,
+        access_due timestamptz,
         updated_at timestamptz NOT NULL DEFAULT clock_timestamp()
     )""",
 )
@@ -94,7 +95,8 @@ class OwnConnection:
             if self._conn is None or self._conn.closed:
                 self._conn = self.connect()
             try:
-                row = self._conn.execute(sql, params).fetchone()
+                cursor = self._conn.execute(sql, params)
+                row = cursor.fetchone() if cursor.description is not None else None
             except psycopg.Error as exc:
                 self._conn.close()  # a fresh one at the next call
                 self._conn = None
