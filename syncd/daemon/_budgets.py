@@ -70,6 +70,7 @@ class Budgets:
         self._store_failed = False
         # Counted in the database, shared by every daemon on it (PostgreSQL).
         self.shared = config.daemon.state_url is not None
+        self.read_every = SHARED_READ_SECONDS
         self._read_at = -SHARED_READ_SECONDS
         try:
             self._read()
@@ -149,7 +150,7 @@ class Budgets:
 
     def _current(self, account: _AccountOf, now: float) -> Usage:
         """The account's usage in the window that holds *now* (rolled over, and stored, if it ended)."""
-        if self.shared and time.monotonic() - self._read_at >= SHARED_READ_SECONDS:
+        if self.shared and time.monotonic() - self._read_at >= self.read_every:
             try:
                 self._read()  # the other daemons' requests too
             except StateError:
