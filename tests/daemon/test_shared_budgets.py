@@ -10,27 +10,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 
-from syncd.config import Config, load_config
+from syncd.config import Config
 from syncd.connector import AccountRegistry, account_key
 from syncd.daemon._budgets import Budgets
-from syncd.sampleapp import sample_integration, write_sample_config
 from syncd.state import StateStore, open_state
-from test_budget_tiers import ENV, NOON, Clock
+from test_budget_tiers import NOON, Clock, _config
 
-SQLITE = "sqlite"
-
-
-def _config(directory: Path, state: dict[str, str], daily_limit: int = 10) -> Config:
-    integration = sample_integration("http://127.0.0.1:1", "http://127.0.0.1:2", name="pair")
-    write_sample_config(directory, integration, daemon={"state": state})
-    shipped = Path(__file__).parents[2] / "connectors.d" / "sampleapp.yaml"
-    spec = yaml.safe_load(shipped.read_text())
-    spec["rate_limit"] = {"daily_limit": daily_limit}
-    (directory / "connectors.d").mkdir(exist_ok=True)
-    (directory / "connectors.d" / "sampleapp.yaml").write_text(yaml.safe_dump(spec))
-    return load_config(directory, environ=ENV)
 
 
 def _spend(budgets: Budgets, config: Config, n: int) -> None:
@@ -43,7 +29,7 @@ def _spend(budgets: Budgets, config: Config, n: int) -> None:
 
 @pytest.fixture
 def two_daemons(pg_url: str, tmp_path: Path) -> Iterator[tuple[Config, StateStore, StateStore]]:
-    config = _config(tmp_path, {"url": pg_url})
+    config = _config(tmp_path, state={"url": pg_url})
     with open_state(pg_url) as one, open_state(pg_url) as two:
         yield config, one, two
 
@@ -81,7 +67,7 @@ def test_a_new_window_starts_from_zero_for_every_daemon(two_daemons) -> None:
 
 
 def test_on_sqlite_each_daemon_counts_its_own_as_before(tmp_path: Path) -> None:
-    config = _config(tmp_path, {"path": "state.db"})
+    config = _config(tmp_path, state={"path": "state.db"})
     with open_state(tmp_path / "state.db") as store:
         budgets = Budgets(config, store, clock=Clock(NOON))
         assert not budgets.shared
