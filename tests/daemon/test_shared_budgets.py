@@ -18,7 +18,6 @@ from syncd.state import StateStore, open_state
 from test_budget_tiers import NOON, Clock, _config
 
 
-
 def _spend(budgets: Budgets, config: Config, n: int) -> None:
     side = config.integrations["pair"].left
     spec = config.connectors[side.connector]
