@@ -24,6 +24,14 @@ if TYPE_CHECKING:
 
 __all__ = ["SharedBucket"]
 
+# Slots are spaced 5 % wider than 1/rate. They are exact on the database's
+# clock, but each request leaves after a round trip and a wake-up of its own
+# length: with exact spacing, a first request that left late and an eleventh
+# that left early would put rate + 1 in one second. The headroom absorbs
+# 50 ms of such jitter per second (an in-process bucket anchors each slot on
+# its own wake-up instead, which a shared one cannot).
+HEADROOM = 0.05
+
 class LocalBucket(Protocol):
     """This process's own limit (:class:`~syncd.connector._ratelimit.TokenBucket`)."""
 
@@ -42,7 +50,7 @@ class SharedBucket:
 
     async def acquire(self) -> None:
         try:
-            wait = await anyio.to_thread.run_sync(self.rates.reserve, self.key, 1.0 / self.rate)
+            wait = await anyio.to_thread.run_sync(self.rates.reserve, self.key, (1.0 + HEADROOM) / self.rate)
         except StateError as e:
             if not self._failing:
                 import structlog  # here: a daemon whose database answers never loads it for this

@@ -10,8 +10,12 @@ test_ratelimit.py), from both clients' send times merged.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -47,6 +51,15 @@ async def daemons(db: str, spec: Any, app: Any, connect: Callable[..., Connector
         yield made
 
 
+def assert_within(times: list[float], rate: int) -> None:
+    """What test_ratelimit.py asks of one process, of the sends of all of them merged."""
+    times = sorted(times)
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert min(gaps) >= 0.5 / rate, gaps  # evenly spread: no burst
+    assert times[-1] - times[0] >= 0.9 * (len(times) - 1) / rate
+    assert all(sum(1 for t in times if start <= t < start + 1) <= rate for start in times)
+
+
 def rate_rows(db: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(db) as conn:
         return conn.execute("SELECT account, paused_until > clock_timestamp() FROM rate_limits").fetchall()
@@ -62,13 +75,36 @@ async def test_two_daemons_on_one_account_stay_within_its_rate_together(
         # rate + 1 requests in all, half from each, all at once
         work = [(one, cid) for cid in ids[: rate // 2 + 1]] + [(two, cid) for cid in ids[: rate // 2]]
         await get_all(work)
-    times = sorted(sent_one.times + sent_two.times)
-    assert len(times) == rate + 1 and sent_one.times and sent_two.times
-    gaps = [b - a for a, b in zip(times, times[1:])]
-    # as test_ratelimit.py asks of one process: evenly spread, never more than `rate` in any second
-    assert min(gaps) >= 0.5 / rate, gaps
-    assert times[-1] - times[0] >= 0.9
-    assert all(sum(1 for t in times if start <= t < start + 1) <= rate for start in times)
+    assert len(sent_one.times) + len(sent_two.times) == rate + 1 and sent_one.times and sent_two.times
+    assert_within(sent_one.times + sent_two.times, rate)
+
+
+async def test_two_processes_on_one_account_stay_within_its_rate_together(
+        sample_app: Any, make_spec: Any, db: str) -> None:
+    rate = 10
+    app = sample_app(n=30)
+    spec = make_spec(rate_limit={"requests_per_second": rate})
+    ids = app.store.ids()
+    sender = Path(__file__).with_name("shared_rate_sender.py")
+    procs = [subprocess.Popen([sys.executable, str(sender), str(spec.source), app.url, app.token, db,
+                               ",".join(part)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                              cwd=sender.parent)
+             for part in (ids[:rate], ids[rate: 2 * rate])]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        for proc in procs:  # both go at once
+            assert proc.stdin is not None
+            proc.stdin.write("\n")
+            proc.stdin.flush()
+        outputs = [proc.communicate(timeout=60)[0] for proc in procs]
+    finally:
+        for proc in procs:
+            proc.kill()
+    assert [proc.returncode for proc in procs] == [0, 0]
+    times = [t for out in outputs for t in json.loads(out.splitlines()[-1])]
+    assert len(times) == 2 * rate == len(app.requests)
+    assert_within(times, rate)
 
 
 async def test_an_account_without_a_rate_never_asks_the_database(
