@@ -36,6 +36,8 @@ from syncd.state._pg_shared import OwnConnection
 
 __all__ = ["HeldRow", "RefreshTokens", "TokenRow"]
 
+LOCK_WAIT_SECONDS = 120  # the longest another daemon's refresh may hold an account's row
+
 _COLUMNS = ("config_digest, ciphertext,"
             " extract(epoch FROM access_due - clock_timestamp())::float8")
 
@@ -106,6 +108,9 @@ class RefreshTokens:
                              (account,))
                 conn.execute("COMMIT")  # the row exists for everyone to lock
                 conn.execute("BEGIN")
+                # Another daemon's refresh (a vendor call, with its own timeout) may hold the row:
+                # wait for it that long, not the few seconds a statement gets otherwise.
+                conn.execute(f"SET LOCAL statement_timeout = '{LOCK_WAIT_SECONDS}s'")
                 row = conn.execute(f"SELECT {_COLUMNS} FROM refresh_tokens WHERE account = %s FOR UPDATE",
                                    (account,)).fetchone()
             except psycopg.Error as exc:

@@ -73,6 +73,8 @@ _PAUSE = """
 class OwnConnection:
     """One autocommit connection of this object's own, opened at first use and
     again after a failure; one caller at a time (a lock), from any thread.
+    A statement that takes longer than *timeout* is cancelled by the server
+    (a database that hangs holds up a request for that long, not for good).
     Failures are :class:`StateError` (password masked)."""
 
     def __init__(self, url: str, *, timeout: float = 5.0) -> None:
@@ -85,7 +87,7 @@ class OwnConnection:
         """A new connection (the caller's to close)."""
         try:
             return psycopg.connect(self.url, autocommit=True, connect_timeout=max(1, round(self.timeout)),
-                                   options="-c TimeZone=UTC")
+                                   options=f"-c TimeZone=UTC -c statement_timeout={round(self.timeout * 1000)}")
         except psycopg.Error as exc:
             raise cannot_connect(self.url, exc) from exc
 
