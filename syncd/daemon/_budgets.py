@@ -113,7 +113,8 @@ class Budgets:
         if usage is None:
             usage = self._usage[account.key] = Usage.new(account.key, account.connector, quota, now)
         usage.count(quota, now, read_quota(quota, headers, now) if headers is not None else None)
-        self._save(usage)
+        if not self.shared:  # shared: never replace the row every daemon adds to with this one's count
+            self._save(usage)
 
     def _add(self, account: Account, now: float, headers: httpx.Headers | None) -> bool:
         """Count the request in the database (PostgreSQL); False when it could not be (then in memory)."""
@@ -127,7 +128,7 @@ class Budgets:
         except StateError:
             if not self._store_failed:
                 log.exception("could not count the API usage in the state store: counting this "
-                              "daemon's requests in memory until it answers")
+                              "daemon's requests in memory until it answers (those are not added to it)")
             self._store_failed = True
             return False
         self._store_failed = False
