@@ -82,7 +82,7 @@ class RefreshTokens:
 
     def __init__(self, url: str, *, timeout: float = 5.0) -> None:
         self.url = url
-        self._db = OwnConnection(url, timeout=timeout)
+        self._db = OwnConnection(url, timeout=timeout, name="syncd-refresh-tokens")
 
     def read(self, account: str) -> TokenRow | None:
         """The account's row, unlocked; None without one."""

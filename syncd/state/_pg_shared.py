@@ -29,6 +29,7 @@ import psycopg
 import structlog
 
 from syncd.state._errors import StateError
+from syncd.state._leases import _GRACE, _Watchdog
 from syncd.state._pg_errors import cannot_connect, from_postgres
 
 __all__ = ["SHARED_STEP", "OwnConnection", "SharedRates"]
@@ -73,13 +74,16 @@ _PAUSE = """
 class OwnConnection:
     """One autocommit connection of this object's own, opened at first use and
     again after a failure; one caller at a time (a lock), from any thread.
-    A statement that takes longer than *timeout* is cancelled by the server
-    (a database that hangs holds up a request for that long, not for good).
+    A statement that takes longer than *timeout* is cancelled by the server,
+    and a server that does not answer at all has its socket cut a second
+    later (the leases' watchdog): a database that hangs holds a request up
+    for that long, not for good.
     Failures are :class:`StateError` (password masked)."""
 
-    def __init__(self, url: str, *, timeout: float = 5.0) -> None:
+    def __init__(self, url: str, *, timeout: float = 5.0, name: str = "syncd-shared") -> None:
         self.url = url
         self.timeout = timeout
+        self.name = name  # application_name: what pg_stat_activity shows
         self._conn: psycopg.Connection[Any] | None = None
         self._lock = threading.Lock()
 
@@ -87,7 +91,8 @@ class OwnConnection:
         """A new connection (the caller's to close)."""
         try:
             return psycopg.connect(self.url, autocommit=True, connect_timeout=max(1, round(self.timeout)),
-                                   options=f"-c TimeZone=UTC -c statement_timeout={round(self.timeout * 1000)}")
+                                   options=f"-c TimeZone=UTC -c statement_timeout={round(self.timeout * 1000)}",
+                                   application_name=self.name)
         except psycopg.Error as exc:
             raise cannot_connect(self.url, exc) from exc
 
@@ -97,8 +102,9 @@ class OwnConnection:
             if self._conn is None or self._conn.closed:
                 self._conn = self.connect()
             try:
-                cursor = self._conn.execute(sql, params)
-                row = cursor.fetchone() if cursor.description is not None else None
+                with _Watchdog(self._conn, self.timeout + _GRACE):
+                    cursor = self._conn.execute(sql, params)
+                    row = cursor.fetchone() if cursor.description is not None else None
             except psycopg.Error as exc:
                 self._conn.close()  # a fresh one at the next call
                 self._conn = None
@@ -116,7 +122,7 @@ class SharedRates:
     """The accounts' request rates, held across every daemon on the database at *url*."""
 
     def __init__(self, url: str, *, timeout: float = 5.0) -> None:
-        self._db = OwnConnection(url, timeout=timeout)
+        self._db = OwnConnection(url, timeout=timeout, name="syncd-rates")
         # Pauses are written by one thread of their own: a 429 is seen in a
         # listener on the event loop, which must not wait for the database.
         self._pauses = ThreadPoolExecutor(max_workers=1, thread_name_prefix="syncd-rate-pause")

@@ -11,6 +11,8 @@ test_ratelimit.py), from both clients' send times merged.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -133,3 +135,32 @@ async def test_a_retry_after_holds_the_other_daemon_too(
     assert sorted(r.status for r in app.requests) == [200, 200, 429]
     # the other daemon's request left only once the pause the first one's 429 set was over
     assert sent_two.times[0] - sent_one.times[0] >= 0.9
+
+
+async def test_a_database_that_stops_answering_falls_back_to_the_daemons_own_rate(
+        sample_app: Any, make_spec: Any, connect: Any, db: str) -> None:
+    """The server process of the rates' connection is frozen (SIGSTOP: TCP and the statement timeout
+    notice nothing): the reservation gives up after its timeout and the request goes out under this
+    daemon's own bucket; once the server answers again, reservations are made there again."""
+    app = sample_app(n=3)
+    rates = SharedRates(db, timeout=1)
+    registry = AccountRegistry(rates=rates)
+    try:
+        async with connect(make_spec(rate_limit={"requests_per_second": 50}), app, accounts=registry) as c:
+            assert await c.get(app.store.ids()[0]) is not None  # connected, one slot reserved
+            with psycopg.connect(db, autocommit=True) as conn:
+                [(pid, tat)] = conn.execute(
+                    "SELECT pid, (SELECT tat FROM rate_limits) FROM pg_stat_activity"
+                    " WHERE application_name = 'syncd-rates' AND datname = current_database()").fetchall()
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                with anyio.fail_after(30):
+                    assert await c.get(app.store.ids()[1]) is not None
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            assert await c.get(app.store.ids()[2]) is not None  # reconnected
+            with psycopg.connect(db) as conn:
+                assert conn.execute("SELECT tat > %s FROM rate_limits", (tat,)).fetchone() == (True,)
+    finally:
+        registry.close()
+    assert len(app.requests) == 3
