@@ -187,7 +187,7 @@ class AccountRegistry:
         return cls(tokens_for_state(settings), SharedRates(settings.state_url.reveal()))
 
     def close(self) -> None:
-        """Close the shared rates' connection (PostgreSQL); the registry still works, per process."""
+        """Close the shared rates' connection and pause thread (PostgreSQL), at the end of its use."""
         if self.rates is not None:
             self.rates.close()
 

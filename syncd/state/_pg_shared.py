@@ -141,7 +141,10 @@ class SharedRates:
 
     def pause_soon(self, account: str, seconds: float) -> None:
         """:meth:`pause`, in the background: for a caller that must not block."""
-        self._pauses.submit(self._pause_logged, account, seconds)
+        try:
+            self._pauses.submit(self._pause_logged, account, seconds)
+        except RuntimeError:  # closed: a request that ended after its registry (nothing left to hold)
+            pass
 
     def _pause_logged(self, account: str, seconds: float) -> None:
         try:

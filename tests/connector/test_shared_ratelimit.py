@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import psycopg
 import pytest
 
+from syncd.config import RateLimitSpec
 from syncd.connector import AccountRegistry, Connector
 from syncd.state import open_state
 from syncd.state._pg_shared import SharedRates
@@ -164,3 +166,11 @@ async def test_a_database_that_stops_answering_falls_back_to_the_daemons_own_rat
     finally:
         registry.close()
     assert len(app.requests) == 3
+
+
+def test_a_429_after_the_registry_closed_is_no_error(db: str) -> None:
+    registry = AccountRegistry(rates=SharedRates(db))
+    account = registry.get("testapp@http://127.0.0.1:1#0", RateLimitSpec(requests_per_second=5))
+    registry.close()
+    account.answered(429, httpx.Headers({"Retry-After": "1"}))  # a request that ended after it: nothing to hold
+    assert rate_rows(db) == []
