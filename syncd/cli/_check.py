@@ -47,6 +47,7 @@ from syncd.connector import (
     TokenStore,
     probe,
     probe_write_only,
+    tokens_for_state,
 )
 
 
@@ -130,7 +131,7 @@ def _sides(args: argparse.Namespace) -> list[_Side]:
         integration = config.integrations[target]
         return [
             _Side(f"{name}: {side.connector}.{side.object}", config.connectors[side.connector],
-                  side.object, side.settings, TokenStore.beside(config.daemon.state_path))
+                  side.object, side.settings, tokens_for_state(config.daemon))
             for name, side in (("left", integration.left), ("right", integration.right))
         ]
     if config is not None:

@@ -22,7 +22,7 @@ from syncd.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_config_dir_a
 from syncd.cli._local import integration_config
 from syncd.config import Config, WebhookRegister
 from syncd.config import Side as SideConfig
-from syncd.connector import PROCESS_MASKER, AccountRegistry, Connector, ConnectorError, TokenStore
+from syncd.connector import PROCESS_MASKER, AccountRegistry, Connector, ConnectorError
 from syncd.expr import to_text
 
 
@@ -91,7 +91,7 @@ def _default_url(config: Config, integration: str, side: str) -> str:
 async def _act(config: Config, side: SideConfig, register: WebhookRegister, action: str, url: str,
                webhook_id: str | None) -> dict[str, Any]:
     spec = config.connectors[side.connector]
-    accounts = AccountRegistry(TokenStore.beside(config.daemon.state_path))
+    accounts = AccountRegistry.for_state(config.daemon)
     async with Connector(spec, side.object, side.settings, accounts=accounts) as c:
         if action == "register":
             answer = await c.webhook_call("create", register.create, {"url": url})

@@ -93,6 +93,7 @@ def build_daemon_settings(doc: YamlDoc, config_dir: Path, environ: Mapping[str, 
         budgets=BudgetTiers(bulk_below_percent=float(budgets["bulk_below_percent"]),
                             scheduled_below_percent=float(budgets["scheduled_below_percent"])),
         state_url=_state_url(state["url"], state.get("password")) if "url" in state else None,
+        token_key=Secret(state["token_key"], reference="state.token_key") if "token_key" in state else None,
     )
 
 

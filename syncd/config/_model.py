@@ -552,6 +552,8 @@ class DaemonSettings:
     budgets: BudgetTiers = field(default_factory=lambda: BudgetTiers())
     # state.url, with state.password put in: the PostgreSQL store; None: SQLite at state_path.
     state_url: Secret | None = None
+    # state.token_key: encrypts the rotated refresh tokens kept in PostgreSQL; None: not given.
+    token_key: Secret | None = None
 
     def state_target(self) -> Path | str:
         """What :func:`syncd.state.open_state` opens: the PostgreSQL URL, else the SQLite path."""

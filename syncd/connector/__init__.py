@@ -19,7 +19,7 @@ from syncd.connector._fields import Record, normaliser_for, parse_stored_datetim
 from syncd.connector._masking import PROCESS_MASKER, SecretMasker
 from syncd.connector._probe import ProbeResult, probe, probe_write_only
 from syncd.connector._quota import QuotaReading, Usage, read_quota, window_of
-from syncd.connector._ratelimit import Account, AccountRegistry
+from syncd.connector._ratelimit import Account, AccountRegistry, tokens_for_state
 from syncd.connector._tokens import TokenStore, TokenStoreError
 from syncd.connector._webhooks import (
     WebhookEvent,
@@ -60,6 +60,7 @@ __all__ = [
     "probe_write_only",
     "read_events",
     "read_quota",
+    "tokens_for_state",
     "resolve_settings",
     "since_context",
     "sign_webhook",

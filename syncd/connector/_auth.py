@@ -148,17 +148,21 @@ class OAuth2(httpx.Auth):
                 operation="auth", status=response.status_code, excerpt=excerpt,
                 retryable=response.status_code == 429 or response.status_code >= 500,
             )
+        access_token = str(body["access_token"])
+        self._mask(access_token)
+        lifetime = float(body.get("expires_in") or 3600)
+        margin = min(_EXPIRY_MARGIN_MAX, lifetime / 10)
         if body.get("refresh_token"):  # a rotated refresh token replaces the old one
             self.refresh_token = str(body["refresh_token"])
             self._mask(self.refresh_token)
             if self.tokens is not None:
                 # Persisted before the new access token is used: the old
                 # refresh token is dead already, a crash must not lose this one.
-                self.tokens.save(self.account_key, self.config_refresh_token, self.refresh_token)
-        self.access_token = str(body["access_token"])
-        self._mask(self.access_token)
-        lifetime = float(body.get("expires_in") or 3600)
-        margin = min(_EXPIRY_MARGIN_MAX, lifetime / 10)
+                # The access token goes along for the other daemons on a
+                # shared store (they use it rather than refresh again).
+                self.tokens.save(self.account_key, self.config_refresh_token, self.refresh_token,
+                                 access_token, lifetime - margin)
+        self.access_token = access_token
         self.expires_at = time.monotonic() + lifetime - margin
 
     async def async_auth_flow(
@@ -169,9 +173,10 @@ class OAuth2(httpx.Auth):
                 if not self._fresh():  # another request may have refreshed meanwhile
                     release = await self._take_store()
                     try:
-                        token_response = yield self._token_request()
-                        await token_response.aread()
-                        self._store(token_response)
+                        if not self._fresh():  # nor another daemon (its token, from the store)
+                            token_response = yield self._token_request()
+                            await token_response.aread()
+                            self._store(token_response)
                     finally:
                         release()
         used = self.access_token
@@ -183,35 +188,43 @@ class OAuth2(httpx.Auth):
         # concurrent request already did, and replay the request.
         async with self._lock:
             if self.access_token == used:
-                release = await self._take_store()
+                release = await self._take_store(rejected=used)
                 try:
-                    token_response = yield self._token_request()
-                    await token_response.aread()
-                    self._store(token_response)
+                    if self.access_token == used:
+                        token_response = yield self._token_request()
+                        await token_response.aread()
+                        self._store(token_response)
                 finally:
                     release()
         request.headers["Authorization"] = f"Bearer {self.access_token}"
         yield request
 
-    async def _take_store(self) -> Callable[[], object]:
+    async def _take_store(self, rejected: str | None = None) -> Callable[[], object]:
         """Lock the token store against other processes and read the current
-        refresh token under the lock (one may have rotated it meanwhile);
-        returns what releases the lock. Nothing to do without a store."""
+        refresh token under the lock (one may have rotated it meanwhile),
+        and the access token it came with when the store shares one (another
+        daemon refreshed a moment ago: no refresh needed), unless it is the
+        *rejected* one; returns what releases the lock. Nothing to do without a store."""
         if self.tokens is None:
             return lambda: None
-        held = self.tokens.locked()
+        held = self.tokens.locked(self.account_key)
         # flock blocks: not on the event loop. Shielded: a cancel arriving
         # once the thread holds the lock would leave it held for good.
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(held.__enter__)
         try:
             stored = self.tokens.load(self.account_key, self.config_refresh_token)
+            shared = self.tokens.load_access(self.account_key, self.config_refresh_token)
         except BaseException:
             held.__exit__(None, None, None)
             raise
         if stored is not None and stored != self.refresh_token:
             self.refresh_token = stored
             self._mask(stored)
+        if shared is not None and shared[0] != rejected:
+            self.access_token = shared[0]
+            self._mask(shared[0])
+            self.expires_at = time.monotonic() + shared[1]
         return lambda: held.__exit__(None, None, None)
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:

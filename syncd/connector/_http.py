@@ -13,9 +13,7 @@ excerpt of the body.
 
 from __future__ import annotations
 
-import email.utils
 import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,8 +26,8 @@ from syncd.config import RetrySpec
 from syncd.connector._errors import ApiError, AuthError, ResponseError, TransportError
 from syncd.connector._masking import SecretMasker
 from syncd.connector._ratelimit import Account
+from syncd.connector._retry_after import parse_retry_after
 
-_RETRY_AFTER_CAP = 3600.0  # a Retry-After beyond an hour is treated as an hour
 _EXCERPT = 200
 
 _SAFE_FOR_POST = frozenset({429, 503})
@@ -41,23 +39,6 @@ def _log() -> Any:
     import structlog
 
     return structlog.get_logger("syncd.connector")
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header, or None if absent/invalid."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return min(float(value), _RETRY_AFTER_CAP)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when is None:
-        return None
-    now = time.time() if now is None else now
-    return min(max(0.0, when.timestamp() - now), _RETRY_AFTER_CAP)
 
 
 def backoff(attempt: int, spec: RetrySpec, rand: Callable[[], float] = random.random) -> float:

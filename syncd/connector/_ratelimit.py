@@ -11,6 +11,12 @@ Every answer the account gets (or a request that got none) is passed to
 the registry's listeners (:meth:`AccountRegistry.listen`): the daemon's
 metrics count requests by connector and status there, and the API budget
 reads the quota headers, without the connector knowing either.
+
+On a PostgreSQL state (:meth:`AccountRegistry.for_state`) the request rate
+is held across every daemon on the database (see
+:mod:`syncd.connector._shared_rate`) and a 429's ``Retry-After`` pauses the
+account on all of them; an account without ``requests_per_second`` never
+asks the database.
 """
 
 from __future__ import annotations
@@ -22,13 +28,19 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 
 import anyio
 import httpx
 
-from syncd.config import RateLimitSpec
+from syncd.config import DaemonSettings, RateLimitSpec
 from syncd.connector._auth import OAuth2
+from syncd.connector._retry_after import parse_retry_after
+from syncd.connector._shared_rate import SharedBucket
 from syncd.connector._tokens import TokenStore
+
+if TYPE_CHECKING:
+    from syncd.state._pg_shared import SharedRates
 
 # (account, HTTP status or None when no answer came, the answer's headers or None)
 Listener = Callable[["Account", int | None, httpx.Headers | None], None]
@@ -71,13 +83,15 @@ class TokenBucket:
 class Account:
     key: str
     limits: RateLimitSpec
-    bucket: TokenBucket | None = None
+    bucket: TokenBucket | SharedBucket | None = None
     concurrency: anyio.CapacityLimiter | None = None
     requests_by_day: dict[date, int] = field(default_factory=dict)
     listeners: list[Listener] = field(default_factory=list)  # the registry's, shared
     # The OAuth 2 flow every connector of the account shares: one cached
     # token, one refresh (a rotated refresh token is valid once).
     oauth: OAuth2 | None = None
+    # The rates every daemon on a PostgreSQL state shares; None: this process's own bucket.
+    rates: SharedRates | None = None
 
     @property
     def connector(self) -> str:
@@ -88,6 +102,10 @@ class Account:
         """One request ended: an HTTP answer, or none (*status* None: a
         timeout, a refused connection). A listener that fails is a bug of
         its own; it must not fail the request, so it is left out of it."""
+        if status == 429 and isinstance(self.bucket, SharedBucket) and headers is not None:
+            retry_after = parse_retry_after(headers.get("Retry-After"))
+            if retry_after:
+                self.bucket.pause(retry_after)  # the other daemons wait too, not only this request
         for listener in self.listeners:
             try:
                 listener(self, status, headers)
@@ -107,7 +125,10 @@ class Account:
 
     def __post_init__(self) -> None:
         if self.limits.requests_per_second:
-            self.bucket = TokenBucket(float(self.limits.requests_per_second))
+            rate = float(self.limits.requests_per_second)
+            self.bucket = TokenBucket(rate)
+            if self.rates is not None:
+                self.bucket = SharedBucket(self.rates, self.key, rate, local=self.bucket)
         if self.limits.max_concurrency:
             self.concurrency = anyio.CapacityLimiter(self.limits.max_concurrency)
 
@@ -135,13 +156,40 @@ class Account:
         return math.inf if not limit else max(0, limit - self.requests_today())
 
 
+def tokens_for_state(settings: DaemonSettings) -> TokenStore:
+    """Where rotated refresh tokens are kept for *settings*' state: ``tokens.json`` beside a
+    SQLite file, or the PostgreSQL database's ``refresh_tokens`` table, encrypted."""
+    if settings.state_url is None:
+        return TokenStore.beside(settings.state_path)
+    # Imported here: psycopg and cryptography only with a PostgreSQL state.
+    from syncd.connector._db_tokens import database_tokens
+
+    return database_tokens(settings)
+
+
 class AccountRegistry:
     """One :class:`Account` per (connector, base URL, credentials)."""
 
-    def __init__(self, tokens: TokenStore | None = None) -> None:
+    def __init__(self, tokens: TokenStore | None = None, rates: SharedRates | None = None) -> None:
         self.tokens = tokens  # where rotated refresh tokens are kept; None: in memory only
+        self.rates = rates  # the request rates shared with other daemons (PostgreSQL); None: per process
         self._accounts: dict[str, Account] = {}
         self._listeners: list[Listener] = []  # shared by every account, present and future
+
+    @classmethod
+    def for_state(cls, settings: DaemonSettings) -> AccountRegistry:
+        """The registry for a process on *settings*' state: on SQLite, tokens in ``tokens.json``
+        beside it and rates per process; on PostgreSQL, both shared in the database."""
+        if settings.state_url is None:
+            return cls(tokens_for_state(settings))
+        from syncd.state._pg_shared import SharedRates  # here: psycopg only with a PostgreSQL state
+
+        return cls(tokens_for_state(settings), SharedRates(settings.state_url.reveal()))
+
+    def close(self) -> None:
+        """Close the shared rates' connection and pause thread (PostgreSQL), at the end of its use."""
+        if self.rates is not None:
+            self.rates.close()
 
     def listen(self, listener: Listener) -> None:
         """Call *listener* after every request of every account (see :meth:`Account.answered`)."""
@@ -156,12 +204,13 @@ class AccountRegistry:
     def get(self, key: str, limits: RateLimitSpec) -> Account:
         account = self._accounts.get(key)
         if account is None:
-            account = self._accounts[key] = Account(key, limits, listeners=self._listeners)
+            account = self._accounts[key] = Account(key, limits, listeners=self._listeners, rates=self.rates)
         elif account.limits != limits:
             # The spec changed (a daemon reload): new limits from now on,
             # the day's request count carried over.
             account = self._accounts[key] = Account(key, limits, requests_by_day=account.requests_by_day,
-                                                    listeners=self._listeners, oauth=account.oauth)
+                                                    listeners=self._listeners, oauth=account.oauth,
+                                                    rates=self.rates)
         return account
 
     def __iter__(self) -> Iterator[Account]:

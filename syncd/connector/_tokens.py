@@ -96,8 +96,16 @@ class TokenStore:
         token: str = entry["refresh_token"]
         return token
 
-    def save(self, key: str, config_token: str, refresh_token: str) -> None:
-        """Store *refresh_token* for account *key*, durably, before it is used."""
+    def load_access(self, key: str, config_token: str) -> tuple[str, float] | None:
+        """An access token another process got with the stored refresh token, and for how many
+        seconds it is good: none here (a file serves the processes of one host, each refreshes
+        with the token it reads); the database's store shares it (:mod:`syncd.connector._db_tokens`)."""
+        return None
+
+    def save(self, key: str, config_token: str, refresh_token: str, access_token: str | None = None,
+             access_seconds: float | None = None) -> None:
+        """Store *refresh_token* for account *key*, durably, before it is used (the access token
+        it came with is not kept in the file: see :meth:`load_access`)."""
         data = self._read()
         data[key] = {"refresh_token": refresh_token, "config_digest": config_digest(config_token)}
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
@@ -121,8 +129,9 @@ class TokenStore:
             raise self._fail(f"cannot be written ({e.strerror})", writing=True) from None
 
     @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
-        """Hold the exclusive lock shared by every process on this store (blocks)."""
+    def locked(self, key: str = "") -> Iterator[None]:
+        """Hold the exclusive lock shared by every process on this store (blocks); one lock for
+        every account *key* (the database's store locks the account's own row)."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = _create_private(self.lock_path, truncate=False)

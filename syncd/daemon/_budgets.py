@@ -15,6 +15,13 @@ and their automatic retries) below ``scheduled_below_percent``;
 ``operator`` (an operator's ``syncd errors --retry``) always. The runner,
 the bulk sync and the retries ask :meth:`Budgets.allows` before they start
 and at each checkpoint; held back, they wait for :meth:`Budgets.resumes_at`.
+
+On PostgreSQL (``state.url``) several daemons spend the same accounts, so
+the count is the database's: each request adds one with
+:meth:`StateStore.add_api_usage` (one statement, window rolled over in it),
+and what this daemon reads (status, metrics, the tiers) is the database's
+row, read again when older than :data:`SHARED_READ_SECONDS`: the sum over
+every daemon. On SQLite one daemon owns the file and counts in memory.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ import httpx
 import structlog
 
 from syncd.config import Config, RateLimitSpec
-from syncd.connector import Account, ConnectorError, Usage, account_key, read_quota
+from syncd.connector import Account, ConnectorError, Usage, account_key, read_quota, window_of
 from syncd.state import AccountUsage, StateError, StateStore
 
 __all__ = ["Budgets", "Kind"]
@@ -38,6 +45,9 @@ log = structlog.get_logger("syncd.daemon")
 
 Kind = Literal["bulk", "scheduled", "operator"]
 _KIND_NAMES = {"bulk": "bulk syncs", "scheduled": "scheduled cycles"}
+# How stale the other daemons' share of a shared count may be when read: the
+# tiers are asked at every checkpoint, a query each time would be waste.
+SHARED_READ_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +68,12 @@ class Budgets:
         self._read_only = read_only
         self._usage: dict[str, Usage] = {}
         self._store_failed = False
+        # Counted in the database, shared by every daemon on it (PostgreSQL).
+        self.shared = config.daemon.state_url is not None
+        self.read_every = SHARED_READ_SECONDS
+        self._read_at = -SHARED_READ_SECONDS
         try:
-            for row in store.api_usage():
-                self._usage[row.account] = Usage(row.account, row.connector, row.window_start, row.window_end,
-                                                 row.used, row.api_used, row.api_limit)
+            self._read()
         except StateError:
             log.exception("could not read the API usage from the state store: counting from zero")
         self.tiers = config.daemon.budgets
@@ -86,15 +98,42 @@ class Budgets:
 
     # --- counting ----------------------------------------------------------------
 
+    def _read(self) -> None:
+        for row in self.store.api_usage():
+            self._usage[row.account] = _usage(row)
+        self._read_at = time.monotonic()
+
     def count(self, account: Account, status: int | None, headers: httpx.Headers | None) -> None:
         """An :class:`~syncd.connector.AccountRegistry` listener: one request of *account* ended."""
         now = self._clock()
         quota = account.limits.quota
+        if self.shared and not self._read_only and self._add(account, now, headers):
+            return
         usage = self._usage.get(account.key)
         if usage is None:
             usage = self._usage[account.key] = Usage.new(account.key, account.connector, quota, now)
         usage.count(quota, now, read_quota(quota, headers, now) if headers is not None else None)
-        self._save(usage)
+        if not self.shared:  # shared: never replace the row every daemon adds to with this one's count
+            self._save(usage)
+
+    def _add(self, account: Account, now: float, headers: httpx.Headers | None) -> bool:
+        """Count the request in the database (PostgreSQL); False when it could not be (then in memory)."""
+        quota = account.limits.quota
+        reading = read_quota(quota, headers, now) if headers is not None else None
+        try:
+            row = self.store.add_api_usage(
+                account.key, account.connector, window_of(now, quota.window_seconds), now,
+                api_used=reading.used if reading else None, api_limit=reading.limit if reading else None,
+                resets_at=reading.resets_at if reading else None)
+        except StateError:
+            if not self._store_failed:
+                log.exception("could not count the API usage in the state store: counting this "
+                              "daemon's requests in memory until it answers (those are not added to it)")
+            self._store_failed = True
+            return False
+        self._store_failed = False
+        self._usage[account.key] = _usage(row)
+        return True
 
     def _save(self, usage: Usage) -> None:
         if self._read_only:
@@ -112,10 +151,16 @@ class Budgets:
 
     def _current(self, account: _AccountOf, now: float) -> Usage:
         """The account's usage in the window that holds *now* (rolled over, and stored, if it ended)."""
+        if self.shared and time.monotonic() - self._read_at >= self.read_every:
+            try:
+                self._read()  # the other daemons' requests too
+            except StateError:
+                self._read_at = time.monotonic()  # said by the next count; read again a second later
         usage = self._usage.get(account.key)
         if usage is None:
             return Usage.new(account.key, account.connector, account.limits.quota, now)
-        if usage.roll(account.limits.quota, now):
+        # Shared: the next request rolls the database's row over; not stored from here.
+        if usage.roll(account.limits.quota, now) and not self.shared:
             self._save(usage)
         return usage
 
@@ -176,6 +221,11 @@ class Budgets:
         """When every account held back by *kind*'s tier has a new window; None if none is held back."""
         over = self._over(kind, integration)
         return max(usage.window_end for _, usage, _ in over) if over else None
+
+
+def _usage(row: AccountUsage) -> Usage:
+    return Usage(row.account, row.connector, row.window_start, row.window_end, row.used, row.api_used,
+                 row.api_limit)
 
 
 def _clock_text(at: float, now: float) -> str:

@@ -28,7 +28,7 @@ import anyio.abc
 import structlog
 
 from syncd.config import Config, ConfigError, ConnectorSpec, DaemonSettings, Integration, load_config
-from syncd.connector import AccountRegistry, TokenStore
+from syncd.connector import AccountRegistry
 from syncd.daemon._budgets import Budgets
 from syncd.daemon._bulk import Bulks
 from syncd.daemon._runner import CycleEnd, Runner
@@ -88,7 +88,7 @@ class Supervisor:
         self.environ = environ
         # One store and one account registry for the daemon's life; the
         # cycles are remade for each config a reload brings.
-        self.cycles = Cycles(config, store, AccountRegistry(TokenStore.beside(config.daemon.state_path)))
+        self.cycles = Cycles(config, store, AccountRegistry.for_state(config.daemon))
         # Every request of every account counts against its API budget.
         self.budgets = Budgets(config, store)
         self.cycles.accounts.listen(self.budgets.count)

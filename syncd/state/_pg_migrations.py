@@ -23,6 +23,7 @@ from __future__ import annotations
 import psycopg
 
 from syncd.state._errors import StateVersionError
+from syncd.state._pg_shared import SHARED_STEP
 
 # pg_advisory_xact_lock key: "syncd" in ASCII, so another application's lock is unlikely to collide.
 LOCK_KEY = 0x73796E6364
@@ -168,6 +169,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             expires_at timestamptz
         )""",
     ),
+    # 3: what daemons share per account, outside the state tables.
+    SHARED_STEP,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -27,7 +27,7 @@ As with SQLite, one store is used from one thread; transactions do not nest.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,8 +54,12 @@ from syncd.state._pg_tx import _OnAServer, _PgSession, _PgTransaction, pg_guard
 from syncd.state._rows import SNAPSHOT_COLUMNS as _SNAPSHOT_COLUMNS
 from syncd.state._rows import check_side as _side
 from syncd.state._store import StateStore
+from syncd.state._usage_sql import usage_params, usage_upsert
 
 __all__ = ["PostgresStore", "open_postgres"]
+
+# The moved reset is compared with NULL: its type is said, as PostgreSQL cannot tell it from a NULL.
+USAGE_UPSERT = usage_upsert(lambda name: f"%({name})s::double precision" if name == "moved" else f"%({name})s")
 
 # Connection parameters every connection gets: times come back in UTC, and
 # a server that does not answer is given up on rather than waited for.
@@ -77,7 +81,7 @@ class PostgresStore(_OnAServer, StateStore):
         self._session = session
         self.path = session.shown  # what messages and `syncd status` name: the URL, password masked
 
-    def _rows(self, sql: str, params: Sequence[Any] | None = None) -> list[Any]:
+    def _rows(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> list[Any]:
         session = self._session
         active = session.active
         if active is not None and active.conn is not None:
@@ -274,14 +278,26 @@ class PostgresStore(_OnAServer, StateStore):
             " FROM api_usage ORDER BY account")
         return [AccountUsage(*row) for row in rows]
 
-    @pg_guard("storing API usage")
-    def put_api_usage(self, usage: AccountUsage) -> None:
+    def _refuse_in_transaction(self) -> None:
         session = self._session
         session.check_open()
         if session.active is not None:
             raise StateError(
                 f"state store {self.path}: API usage is stored outside transactions, and one (for "
                 f"{session.active.integration!r}) is open", path=self.path)
+
+    @pg_guard("counting API usage")
+    def add_api_usage(self, account: str, connector: str, window: tuple[float, float], now: float, *,
+                      api_used: int | None = None, api_limit: int | None = None,
+                      resets_at: float | None = None) -> AccountUsage:
+        self._refuse_in_transaction()
+        [row] = self._rows(USAGE_UPSERT, usage_params(account, connector, window, now, api_used, api_limit,
+                                                       resets_at))
+        return AccountUsage(*row)
+
+    @pg_guard("storing API usage")
+    def put_api_usage(self, usage: AccountUsage) -> None:
+        self._refuse_in_transaction()
         self._rows(
             """INSERT INTO api_usage (account, connector, window_start, window_end, used, api_used, api_limit)
                VALUES (%s, %s, %s, %s, %s, %s, %s)

@@ -52,6 +52,7 @@ from syncd.state._rows import check_side as _side
 from syncd.state._sqlite_rows import _chunks, _guard, _parse_time, _snapshot
 from syncd.state._sqlite_tx import _Session, _SQLiteTransaction
 from syncd.state._store import StateStore
+from syncd.state._usage_sql import usage_params, usage_upsert
 
 __all__ = ["SQLiteStore", "open_store"]
 
@@ -284,10 +285,7 @@ class SQLiteStore(StateStore):
 
     @_guard("storing API usage")
     def put_api_usage(self, usage: AccountUsage) -> None:
-        if self._session.active is not None:
-            raise StateError(
-                f"state store {self.path}: API usage is stored outside transactions, and one (for "
-                f"{self._session.active.integration!r}) is open", path=self.path)
+        self._refuse_in_transaction()
         self._conn.execute(
             "INSERT OR REPLACE INTO api_usage"
             " (account, connector, window_start, window_end, used, api_used, api_limit)"
@@ -295,6 +293,21 @@ class SQLiteStore(StateStore):
             (usage.account, usage.connector, usage.window_start, usage.window_end, usage.used,
              usage.api_used, usage.api_limit))
 
+
+    @_guard("counting API usage")
+    def add_api_usage(self, account: str, connector: str, window: tuple[float, float], now: float, *,
+                      api_used: int | None = None, api_limit: int | None = None,
+                      resets_at: float | None = None) -> AccountUsage:
+        self._refuse_in_transaction()
+        row = self._conn.execute(usage_upsert(lambda name: f":{name}"), usage_params(
+            account, connector, window, now, api_used, api_limit, resets_at)).fetchone()
+        return AccountUsage(*row)
+
+    def _refuse_in_transaction(self) -> None:
+        if self._session.active is not None:
+            raise StateError(
+                f"state store {self.path}: API usage is stored outside transactions, and one (for "
+                f"{self._session.active.integration!r}) is open", path=self.path)
 
 # --- opening -------------------------------------------------------------------------------------
 

@@ -227,6 +227,19 @@ class StateStore(Protocol):
         outside any transaction; called while one is open, it is refused
         (StateError) rather than committed or rolled back with it."""
 
+    def add_api_usage(self, account: str, connector: str, window: tuple[float, float], now: float, *,
+                      api_used: int | None = None, api_limit: int | None = None,
+                      resets_at: float | None = None) -> AccountUsage:
+        """Count one request of *account*, ended at *now* (epoch seconds), committed at once; the row as stored.
+
+        The count of every process on the store (daemons on one PostgreSQL
+        database): in one statement, a stored window that ended at or before
+        *now* is replaced by *window* (the one holding now) with a count of
+        one, else the count goes up by one; *api_used*, *api_limit* (what
+        the answer's quota headers said) replace the stored ones when given,
+        and *resets_at* later than *now* becomes the window's end. Outside
+        transactions, as :meth:`put_api_usage`."""
+
     @staticmethod
     def now() -> datetime:
         """The current time, aware, in UTC: what the store stamps where a row leaves its time None."""

@@ -22,7 +22,7 @@ import structlog
 
 from syncd.config import ChildSync, Config
 from syncd.config import Side as SideConfig
-from syncd.connector import PROCESS_MASKER, AccountRegistry, Connector, TokenStore
+from syncd.connector import PROCESS_MASKER, AccountRegistry, Connector
 from syncd.state import CycleRow, Origin, Side, StateError, StateStore, open_state
 from syncd.sync._children import child_integration, child_key, child_keys, child_states
 from syncd.sync._cycle import Cycle
@@ -46,9 +46,8 @@ class Cycles:
     def __init__(self, config: Config, store: StateStore, accounts: AccountRegistry | None = None) -> None:
         self.config = config
         self.store = store
-        # Rotated refresh tokens are kept beside the state (see TokenStore).
-        self.accounts = (accounts if accounts is not None
-                         else AccountRegistry(TokenStore.beside(config.daemon.state_path)))
+        # Rotated refresh tokens are kept with the state (see AccountRegistry.for_state).
+        self.accounts = accounts if accounts is not None else AccountRegistry.for_state(config.daemon)
         self._plans: dict[str, IntegrationPlan] = {}
 
     @classmethod

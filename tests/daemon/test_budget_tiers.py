@@ -28,9 +28,10 @@ class Clock:
         return self.now
 
 
-def _config(directory: Path, *, daily_limit: int = 10, budgets: dict[str, float] | None = None) -> Config:
+def _config(directory: Path, *, daily_limit: int = 10, budgets: dict[str, float] | None = None,
+            state: dict[str, str] | None = None) -> Config:
     integration = sample_integration("http://127.0.0.1:1", "http://127.0.0.1:2", name="pair")
-    daemon = {"state": {"path": "state.db"}, **({"budgets": budgets} if budgets else {})}
+    daemon = {"state": state or {"path": "state.db"}, **({"budgets": budgets} if budgets else {})}
     write_sample_config(directory, integration, daemon=daemon)
     shipped = Path(__file__).parents[2] / "connectors.d" / "sampleapp.yaml"
     spec = yaml.safe_load(shipped.read_text())
