@@ -33,7 +33,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -41,7 +41,7 @@ from typing import Any, Protocol
 import anyio
 import structlog
 
-from syncd.state import Lease, LeaseBook, Member, StateError
+from syncd.state import Fence, Lease, LeaseBook, Member, StateError
 
 __all__ = ["Cluster", "Ownership", "SoleOwner", "Step", "default_host", "margin", "owner_message", "share"]
 
@@ -127,10 +127,18 @@ class Cluster:
     (:meth:`may_write`, :meth:`owns`) and changed only by the calls below,
     which the supervisor makes from its cluster task; a lock keeps a reader
     from seeing half an update made in the worker thread.
+
+    *fence* is the store's :meth:`~syncd.state.StateStore.fence`: set at
+    every acquisition, cleared at every loss or release, here where they
+    happen. *companions* names the other state keys an integration's
+    transactions use (its child objects', ``NAME/notes``): each is fenced by
+    a lease of its own, taken with the integration's and renewed, released
+    and lost with it; they count for nothing in the share.
     """
 
-    def __init__(self, url: str, *, lease_seconds: float, host: str | None = None,
-                 timeout: float = 5.0) -> None:
+    def __init__(self, url: str, *, lease_seconds: float, host: str | None = None, timeout: float = 5.0,
+                 fence: Callable[[str, Fence | None], None] = lambda name, fence: None,
+                 companions: Callable[[str], Sequence[str]] = lambda name: ()) -> None:
         self.host = host or default_host()
         self.pid = os.getpid()
         # Unique even for a pid reused on another host or after a restart.
@@ -139,8 +147,11 @@ class Cluster:
         self.margin = margin(lease_seconds)
         self.book = LeaseBook(url, daemon_id=self.daemon_id, host=self.host, pid=self.pid,
                               lease_seconds=lease_seconds, timeout=min(timeout, max(1.0, lease_seconds / 3)))
+        self._fence = fence
+        self._companions = companions
         self._lock = threading.Lock()
         self._held: dict[str, int] = {}  # integration -> fencing token
+        self._extra: dict[str, dict[str, int]] = {}  # integration -> {companion key: token}
         self._deadline: dict[str, float] = {}  # integration -> time.monotonic() limit for writing
         self._leases: dict[str, Lease] = {}  # every row, as last read (status: the others' owners)
         self._members: list[Member] = []
@@ -166,10 +177,6 @@ class Cluster:
         with self._lock:
             return dict(self._held)
 
-    def token(self, name: str) -> int | None:
-        with self._lock:
-            return self._held.get(name)
-
     def owner_of(self, name: str) -> dict[str, Any] | None:
         with self._lock:
             lease = self._leases.get(name)
@@ -192,9 +199,24 @@ class Cluster:
         with self._lock:
             gone = sorted(n for n, d in self._deadline.items() if d <= now)
             for name in gone:
-                self._held.pop(name, None)
-                self._deadline.pop(name, None)
+                self._drop(name)
         return gone
+
+    def _drop(self, name: str) -> dict[str, int]:
+        """Forget *name* and its companions, their fences cleared; what was held (under the lock)."""
+        dropped = {k: t for k, t in self._extra.pop(name, {}).items()}
+        if name in self._held:
+            dropped[name] = self._held.pop(name)
+        self._deadline.pop(name, None)
+        for key in dropped:
+            self._fence(key, None)
+        return dropped
+
+    def _take(self, lease: Lease) -> None:
+        """Hold *lease* (an integration's), fenced (under the lock)."""
+        self._held[lease.integration] = lease.token
+        self._leases[lease.integration] = lease
+        self._fence(lease.integration, Fence(self.daemon_id, lease.token))
 
     # --- the calls, each in a worker thread ----------------------------------------
 
@@ -203,25 +225,24 @@ class Cluster:
         return await self._call(self._renew, list(enabled))
 
     async def acquire(self, enabled: Sequence[str], limit: int) -> list[Lease]:
-        """Take up to *limit* free or run-out leases among *enabled* that this daemon does not hold."""
-        if limit <= 0:
-            return []
+        """Take up to *limit* free or run-out leases among *enabled* that this daemon does not hold
+        (and the companions of every one held that lacks one)."""
         return await self._call(self._acquire, list(enabled), limit) or []
 
     async def release(self, names: Iterable[str]) -> None:
         """Give up *names* (their runners have stopped): another daemon may take them at once."""
         with self._lock:
-            held = {n: self._held.pop(n) for n in names if n in self._held}
-            for n in held:
-                self._deadline.pop(n, None)
+            held: dict[str, int] = {}
+            for name in names:
+                held.update(self._drop(name))
         if held:
             await self._call(self.book.release, held)
 
     async def leave(self) -> None:
         """A clean stop: every lease released and the member row gone, then the connection closed."""
         with self._lock:
-            self._held.clear()
-            self._deadline.clear()
+            for name in list(self._held):
+                self._drop(name)
         await self._call(self.book.leave)
         await anyio.to_thread.run_sync(self.book.close)
 
@@ -241,22 +262,27 @@ class Cluster:
 
     def _renew(self, enabled: list[str]) -> Step:
         members = self.book.heartbeat()
-        self.book.ensure(enabled)
+        self.book.ensure([*enabled, *(c for name in enabled for c in self._companions(name))])
         with self._lock:
             held = dict(self._held)
+            extra = {k: t for keys in self._extra.values() for k, t in keys.items()}
         sent = time.monotonic()
-        renewed = self.book.renew(held) if held else {}
+        renewed = self.book.renew({**held, **extra}) if held else {}
         leases = self.book.leases()
         step = Step()
         with self._lock:
-            for name, lease in renewed.items():
-                if self._held.get(name) == lease.token:  # not dropped meanwhile
-                    self._deadline[name] = sent + self.lease_seconds - self.margin
             for name, token in held.items():
-                if name not in renewed and self._held.get(name) == token:
-                    self._held.pop(name, None)
-                    self._deadline.pop(name, None)
+                if self._held.get(name) != token:
+                    continue  # dropped meanwhile
+                if name in renewed:
+                    self._deadline[name] = sent + self.lease_seconds - self.margin
+                else:
+                    self._drop(name)
                     step.lost.append(name)
+            for keys in self._extra.values():
+                for key in [k for k in keys if k not in renewed]:
+                    del keys[key]  # taken again at the next acquire
+                    self._fence(key, None)
             self._leases, self._members = leases, members
             ids = [m.daemon_id for m in members]
             self.rank = ids.index(self.daemon_id) if self.daemon_id in ids else len(ids)
@@ -268,21 +294,26 @@ class Cluster:
     def _acquire(self, enabled: list[str], limit: int) -> list[Lease]:
         with self._lock:
             candidates = [n for n in enabled if n not in self._held]
-        if not candidates:
-            return []
-        # Each member starts its look at another place in the list, so
-        # daemons acquiring at once mostly ask for different rows.
-        start = (self.rank * len(candidates)) // max(1, len(self._members) or 1)
-        candidates = candidates[start:] + candidates[:start]
-        sent = time.monotonic()
-        got = self.book.acquire(candidates, limit)
+            members = max(1, len(self._members))
+        got: list[Lease] = []
+        if candidates and limit > 0:
+            # Each member starts its look at another place in the list, so
+            # daemons acquiring at once mostly ask for different rows.
+            start = (self.rank * len(candidates)) // members
+            sent = time.monotonic()
+            got = self.book.acquire(candidates[start:] + candidates[:start], limit)
+            with self._lock:
+                for lease in got:
+                    self._take(lease)
+                    self._deadline[lease.integration] = sent + self.lease_seconds - self.margin
         with self._lock:
-            for lease in got:
-                self._held[lease.integration] = lease.token
-                self._deadline[lease.integration] = sent + self.lease_seconds - self.margin
-                self._leases[lease.integration] = lease
+            missing = {key: name for name in self._held for key in self._companions(name)
+                       if key not in self._extra.get(name, {})}
+        if missing:
+            for lease in self.book.acquire(list(missing), len(missing)):
+                with self._lock:
+                    name = missing[lease.integration]
+                    if name in self._held:
+                        self._extra.setdefault(name, {})[lease.integration] = lease.token
+                        self._fence(lease.integration, Fence(self.daemon_id, lease.token))
         return got
-
-    def leases(self) -> Mapping[str, Lease]:
-        with self._lock:
-            return dict(self._leases)

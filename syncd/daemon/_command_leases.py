@@ -24,7 +24,7 @@ import structlog
 from syncd.config import Config
 from syncd.daemon._cluster import default_host, owner_message
 from syncd.state import Fence, LeaseBook, StateError, StateStore
-from syncd.sync import Cycles
+from syncd.sync import Cycles, child_keys, child_states
 
 __all__ = ["HeldElsewhere", "command_cycles", "command_leases"]
 
@@ -39,10 +39,14 @@ class HeldElsewhere(StateError):
 def command_leases(config: Config, store: StateStore, names: Iterable[str]) -> Iterator[None]:
     """Hold the leases of *names* in *store* (PostgreSQL) while the block runs."""
     settings = config.daemon
-    wanted = sorted(set(names))
-    if settings.state_url is None or not wanted:
+    parents = sorted(set(names))
+    if settings.state_url is None or not parents:
         yield
         return
+    # The keys of their child objects too (in the config, or only in the store: reset clears those).
+    children = [key for name in parents for key in dict.fromkeys(
+        [*child_keys(config.integrations[name]), *(k for k, _ in child_states(store, name))])]
+    wanted = [*parents, *children]
     host, pid = settings.cluster_name or default_host(), os.getpid()
     daemon_id = f"{host}-{pid}-command"
     lease_seconds = settings.cluster_lease_seconds

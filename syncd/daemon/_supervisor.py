@@ -45,8 +45,8 @@ from syncd.daemon._bulk import Bulks
 from syncd.daemon._cluster import Cluster, Ownership, SoleOwner
 from syncd.daemon._runner import CycleEnd, Runner
 from syncd.daemon._status import config_errors_of, stored_status
-from syncd.state import Fence, StateStore, shown_location
-from syncd.sync import Cycles
+from syncd.state import StateStore, shown_location
+from syncd.sync import Cycles, child_keys
 
 __all__ = ["ReloadResult", "Supervisor"]
 
@@ -109,7 +109,8 @@ class Supervisor:
         settings = config.daemon
         if settings.state_url is not None:
             self.cluster = self.owner = Cluster(settings.state_url.reveal(), host=settings.cluster_name,
-                                                lease_seconds=settings.cluster_lease_seconds)
+                                                lease_seconds=settings.cluster_lease_seconds,
+                                                fence=store.fence, companions=self._child_keys)
             store.require_fences(self.cluster.daemon_id)
             self.cycles.may_write = self.cluster.may_write
         else:
@@ -213,9 +214,12 @@ class Supervisor:
         for lease in await cluster.acquire(enabled, step.target - holding):
             self._acquired(lease.integration, lease.token)
 
+    def _child_keys(self, name: str) -> list[str]:
+        """The state keys of *name*'s child objects (fenced by leases of their own)."""
+        integration = self.config.integrations.get(name)
+        return child_keys(integration) if integration is not None else []
+
     def _acquired(self, name: str, token: int) -> None:
-        assert self.cluster is not None
-        self.store.fence(name, Fence(self.cluster.daemon_id, token))
         log.info("lease acquired: running the integration here", integration=name, token=token)
         integration = self.config.integrations.get(name)
         if self.stopping or integration is None or not integration.enabled or name in self.runners:
@@ -223,8 +227,7 @@ class Supervisor:
         self._start(name, immediate=True)  # failover: at once, from the last checkpoint
 
     def _lose(self, name: str, why: str) -> None:
-        """The lease is gone: no more writes (may_write says so already), the runner stops at its checkpoint."""
-        self.store.fence(name, None)
+        """The lease is gone (its fence cleared, may_write False): the runner stops at its checkpoint."""
         log.warning(f"lease of {name} lost: its runner stops at its checkpoint", integration=name, reason=why)
         self.bulks.stop(name, "stopped: this daemon lost the integration's lease")
         runner = self.runners.pop(name, None)
@@ -253,8 +256,6 @@ class Supervisor:
 
     async def _release(self, names: list[str]) -> None:
         assert self.cluster is not None
-        for name in names:
-            self.store.fence(name, None)
         await self.cluster.release(names)
 
     async def _deadline_watch(self) -> None:
@@ -273,8 +274,6 @@ class Supervisor:
         self._cluster_wake.set()
         with anyio.move_on_after(self.cluster.lease_seconds):
             await self._cluster_done.wait()  # no acquire after the leave
-        for name in self.cluster.held():
-            self.store.fence(name, None)
         await self.cluster.leave()
 
     def _mark_disabled(self, name: str) -> None:

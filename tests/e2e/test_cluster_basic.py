@@ -112,3 +112,28 @@ def test_a_daemon_stopped_with_sigterm_hands_its_integrations_over_before_a_leas
     a.wait_until(lambda: _mine(a) == set(NAMES), timeout=25, what="the survivor owning all six")
     assert not [e for e in b.events() if str(e.get("event", "")).startswith("lease of")]  # released, never lost
     assert a.stop() == 0
+
+
+def test_child_objects_sync_under_leases_in_a_daemon_and_in_syncd_once(
+        pair, sample_app, daemon, pg_url: str) -> None:
+    # A child object's state key (pair/notes) is fenced by a lease of its own, taken with its integration's.
+    p = pair(left_n=2)
+    p.daemon_settings = _settings(pg_url, 3)
+    p.write(extra={"schedule": "every 1 hour",
+                   "children": [{"left": "notes", "right": "notes", "fields": [{"left": "body", "right": "body"}]}]})
+    contact = p.left.store.all()[0]
+    p.left.children.create("notes", str(contact["id"]), {"body": "call back on Monday"})
+    once = p.run()
+    assert once.returncode == 0, once.stderr
+    assert once.summary["children"]["notes"]["created"] == {"left": 0, "right": 1}
+
+    p.left.children.create("notes", str(contact["id"]), {"body": "prefers email"})
+    d = daemon(p)
+    d.wait_for("cycle finished")
+    entry = d.integration("pair")
+    assert entry["last_result"] == "ok", entry
+    assert entry["last_summary"]["children"]["notes"]["created"] == {"left": 0, "right": 1}
+    # While the daemon holds it, `syncd once` refuses, naming it.
+    refused = p.run()
+    assert refused.returncode == 1 and "pair is run by daemon" in refused.stderr and f"(pid {d.proc.pid})" in refused.stderr
+    assert d.stop() == 0
