@@ -188,7 +188,10 @@ class Supervisor:
         assert cluster is not None
         try:
             while not self.stopping:
-                await self._cluster_tick(cluster)
+                try:
+                    await self._cluster_tick(cluster)
+                except Exception:  # a bug here must not end the daemon; the deadlines still hold
+                    log.exception("lease renewal failed unexpectedly")
                 self._cluster_wake = anyio.Event()
                 with anyio.move_on_after(cluster.interval):
                     await self._cluster_wake.wait()

@@ -136,4 +136,10 @@ def test_child_objects_sync_under_leases_in_a_daemon_and_in_syncd_once(
     # While the daemon holds it, `syncd once` refuses, naming it.
     refused = p.run()
     assert refused.returncode == 1 and "pair is run by daemon" in refused.stderr and f"(pid {d.proc.pid})" in refused.stderr
+    # `syncd status` where no daemon answers (another runtime dir) reads the owner from the lease table.
+    [alone] = json.loads(p.syncd("status", "--json").stdout)["integrations"]
+    assert alone["owner"]["pid"] == d.proc.pid
+    assert f"owner {alone['owner']['host']} pid {d.proc.pid}" in p.syncd("status").stdout
     assert d.stop() == 0
+    [after] = json.loads(p.syncd("status", "--json").stdout)["integrations"]
+    assert after["owner"] is None  # released at the clean stop
