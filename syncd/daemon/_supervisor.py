@@ -45,7 +45,7 @@ from syncd.daemon._bulk import Bulks
 from syncd.daemon._cluster import Cluster, Ownership, SoleOwner
 from syncd.daemon._runner import CycleEnd, Runner
 from syncd.daemon._status import config_errors_of, stored_status
-from syncd.state import StateStore, shown_location
+from syncd.state import StateError, StateStore, shown_location
 from syncd.sync import Cycles, child_keys
 
 __all__ = ["ReloadResult", "Supervisor"]
@@ -227,6 +227,10 @@ class Supervisor:
         integration = self.config.integrations.get(name)
         if self.stopping or integration is None or not integration.enabled or name in self.runners:
             return
+        try:  # a bulk its previous owner was running ended with that daemon's lease
+            self.bulks.mark_interrupted([name])
+        except StateError:
+            log.exception("could not mark an interrupted bulk sync", integration=name)
         self._start(name, immediate=True)  # failover: at once, from the last checkpoint
 
     def _lose(self, name: str, why: str) -> None:

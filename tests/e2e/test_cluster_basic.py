@@ -143,3 +143,27 @@ def test_child_objects_sync_under_leases_in_a_daemon_and_in_syncd_once(
     assert d.stop() == 0
     [after] = json.loads(p.syncd("status", "--json").stdout)["integrations"]
     assert after["owner"] is None  # released at the clean stop
+
+
+def test_a_database_outage_stops_the_integration_at_its_deadline_and_the_daemon_takes_it_again(
+        pair, daemon, pg_cluster, pg_url: str) -> None:
+    p = pair(left_n=2)
+    p.daemon_settings = _settings(pg_url, 3)
+    p.write(extra="schedule: every 1 hour\n")
+    d = daemon(p)
+    d.wait_for("cycle finished")
+
+    def while_down() -> None:
+        d.wait_for("cannot reach the lease tables: leases run out at their local deadline, the integrations "
+                   "they cover stop there", timeout=30)
+        d.wait_for("lease of pair lost: its runner stops at its checkpoint", timeout=30)
+
+    pg_cluster.restart(while_down)
+    d.wait_for("the lease tables answer again: taking leases again", timeout=30)
+    d.wait_for("lease acquired: running the integration here", count=2, integration="pair", timeout=30)
+    d.wait_for("cycle finished", count=2, timeout=30)  # its first cycle at once, after the takeover
+    assert len(d.named("cannot reach the lease tables: leases run out at their local deadline, the "
+                       "integrations they cover stop there")) == 1  # once per outage
+    synced = d.cli("sync", "pair")
+    assert synced.returncode == 0, synced.stderr
+    assert d.stop() == 0
