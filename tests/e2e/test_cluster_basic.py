@@ -114,13 +114,14 @@ def test_a_daemon_stopped_with_sigterm_hands_its_integrations_over_before_a_leas
     assert a.stop() == 0
 
 
-def test_child_objects_sync_under_leases_in_a_daemon_and_in_syncd_once(
+def test_child_objects_sync_under_leases_in_a_daemon_and_in_syncd_once_and_status_reads_the_owner(
         pair, sample_app, daemon, pg_url: str) -> None:
     # A child object's state key (pair/notes) is fenced by a lease of its own, taken with its integration's.
     p = pair(left_n=2)
     p.daemon_settings = _settings(pg_url, 3)
-    p.write(extra={"schedule": "every 1 hour",
-                   "children": [{"left": "notes", "right": "notes", "fields": [{"left": "body", "right": "body"}]}]})
+    extra = {"schedule": "every 1 hour",
+             "children": [{"left": "notes", "right": "notes", "fields": [{"left": "body", "right": "body"}]}]}
+    p.write(extra=extra)
     contact = p.left.store.all()[0]
     p.left.children.create("notes", str(contact["id"]), {"body": "call back on Monday"})
     once = p.run()
@@ -140,6 +141,12 @@ def test_child_objects_sync_under_leases_in_a_daemon_and_in_syncd_once(
     [alone] = json.loads(p.syncd("status", "--json").stdout)["integrations"]
     assert alone["owner"]["pid"] == d.proc.pid
     assert f"owner {alone['owner']['host']} pid {d.proc.pid}" in p.syncd("status").stdout
+    # cluster: changes only at a restart, and the reload says so.
+    p.daemon_settings = _settings(pg_url, 5)
+    p.write(extra=extra)
+    reloaded = d.cli("reload")
+    assert "changed settings need a restart to apply: cluster_lease_seconds" in reloaded.stderr, reloaded.stderr
+    assert d.status()["cluster"]["lease_seconds"] == 3
     assert d.stop() == 0
     [after] = json.loads(p.syncd("status", "--json").stdout)["integrations"]
     assert after["owner"] is None  # released at the clean stop
