@@ -374,6 +374,7 @@ class Supervisor:
         if new.daemon.budgets != old.daemon.budgets:
             for runner in self.runners.values():
                 runner.recheck()  # a paused one may run now, or a waiting one be held back
+        self._cluster_wake.set()  # several daemons: the new count of integrations, shared out now
 
     async def _change(self, new: Config, name: str, stop: bool, start: bool) -> None:
         if stop:

@@ -137,6 +137,9 @@ def test_child_objects_sync_under_leases_in_a_daemon_and_in_syncd_once_and_statu
     # While the daemon holds it, `syncd once` refuses, naming it.
     refused = p.run()
     assert refused.returncode == 1 and "pair is run by daemon" in refused.stderr and f"(pid {d.proc.pid})" in refused.stderr
+    for command in (("reset", "pair"), ("errors", "pair", "--retry-all"), ("bulk", "pair", "start")):
+        other = p.syncd(*command)  # no daemon answers on this shell's socket: they would write themselves
+        assert other.returncode == 1 and f"(pid {d.proc.pid})" in other.stderr, (command, other.stderr)
     # `syncd status` where no daemon answers (another runtime dir) reads the owner from the lease table.
     [alone] = json.loads(p.syncd("status", "--json").stdout)["integrations"]
     assert alone["owner"]["pid"] == d.proc.pid
