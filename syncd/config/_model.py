@@ -554,6 +554,9 @@ class DaemonSettings:
     state_url: Secret | None = None
     # state.token_key: encrypts the rotated refresh tokens kept in PostgreSQL; None: not given.
     token_key: Secret | None = None
+    # cluster: (PostgreSQL only): how long a lease lasts, and how this daemon is shown (None: the host name)
+    cluster_lease_seconds: float = _SYNCD("/properties/cluster/properties/lease_seconds")
+    cluster_name: str | None = None
 
     def state_target(self) -> Path | str:
         """What :func:`syncd.state.open_state` opens: the PostgreSQL URL, else the SQLite path."""
