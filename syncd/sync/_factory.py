@@ -53,7 +53,15 @@ class Cycles:
         self.store = store
         # Rotated refresh tokens are kept with the state (see AccountRegistry.for_state).
         self.accounts = accounts if accounts is not None else AccountRegistry.for_state(config.daemon)
+        # A registry made here is closed by close() (on PostgreSQL it holds a connection for the
+        # shared rates); one given is its giver's to close.
+        self._own_accounts = accounts is None
         self._plans: dict[str, IntegrationPlan] = {}
+
+    def close(self) -> None:
+        """Close the account registry this made, if it made one; closing twice is harmless."""
+        if self._own_accounts:
+            self.accounts.close()
 
     @classmethod
     @contextmanager
@@ -62,7 +70,11 @@ class Cycles:
         (a command without a daemon); :class:`~syncd.state.StateError` if it
         cannot be opened."""
         with open_state(config.daemon.state_target()) as store:
-            yield cls(config, store, accounts)
+            cycles = cls(config, store, accounts)
+            try:
+                yield cycles
+            finally:
+                cycles.close()
 
     async def run(
         self, name: str, *, origin: Origin, dry_run: bool = False, write: bool = True,

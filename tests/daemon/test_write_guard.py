@@ -77,7 +77,11 @@ async def test_past_the_local_deadline_a_held_lease_writes_nothing(
         # though the database's lease has not run out yet.
         await anyio.sleep(0.6)
         assert cluster.owns("pair") and not cluster.may_write("pair")
-        summary = await Cycles(config, store, may_write=cluster.may_write).run("pair", origin="scheduled")
+        cycles = Cycles(config, store, may_write=cluster.may_write)
+        try:
+            summary = await cycles.run("pair", origin="scheduled")
+        finally:
+            cycles.close()  # its registry's connection (the shared rates)
         assert summary.stopped
         assert right.store.all() == [] and right.requests.matching(method="POST") == []
         assert cluster.expired() == ["pair"] and not cluster.owns("pair")
@@ -92,8 +96,12 @@ async def test_a_cycle_without_its_lease_commits_nothing_and_logs_no_error_for_i
     config = _config(tmp_path / "config", left, right, {"url": pg_url})
     with open_state(pg_url) as store:
         store.require_fences("this-daemon")  # and no fence held: the lease is gone
+        cycles = Cycles(config, store)
         with structlog.testing.capture_logs() as logs, pytest.raises(LeaseLost):
-            await Cycles(config, store).run("pair", origin="scheduled")
+            try:
+                await cycles.run("pair", origin="scheduled")
+            finally:
+                cycles.close()  # its registry's connection (the shared rates)
         assert store.cycles("pair") == []
     assert [e for e in logs if e["log_level"] in ("error", "critical")] == []
     assert [e["event"] for e in logs if e["log_level"] == "info"] == [

@@ -29,8 +29,9 @@ def _state(url: str, key: bool = True) -> str:
 @pytest.fixture
 def shared(sample_app: Any, tmp_path, monkeypatch: pytest.MonkeyPatch, pg_url: str) -> Any:
     """``shared(key=True, schedule=None)``: integrations ``pair`` and ``second``
-    on one rotating left account (10 requests per second), each in a config
-    directory of its own (a daemon each), their state in the test's database."""
+    on one rotating left account (10 requests per second), in one config
+    directory (the daemons started on it share the integrations out, one
+    each), their state in the test's database."""
 
     def make(key: bool = True, schedule: str | None = None) -> tuple[Pair, Pair]:
         left = rotating_app(sample_app, n=6)
@@ -39,7 +40,7 @@ def shared(sample_app: Any, tmp_path, monkeypatch: pytest.MonkeyPatch, pg_url: s
         pairs = []
         for name, seed in (("pair", 2), ("second", 3)):
             right = sample_app(n=0, auth=AuthMode.BEARER, token=RIGHT_TOKEN, seed=seed)
-            p = Pair(left, right, tmp_path / name, name=name, daemon_settings=_state(pg_url, key))
+            p = Pair(left, right, tmp_path / "config", name=name, daemon_settings=_state(pg_url, key))
             p.write(extra={"left": {"connector": "rotating", "object": "contacts", "settings": {
                 "token": "${env:LEFT_TOKEN}", "refresh_token": "${env:LEFT_REFRESH}", "url": left.url}},
                 **({"schedule": schedule} if schedule else {})})
@@ -56,6 +57,9 @@ def test_two_daemons_share_the_accounts_usage_and_one_refresh(shared, daemon, pg
     for d in daemons:
         d.ready()
         d.wait_for("cycle finished", timeout=60)
+    # each daemon ran one of the two integrations: the account was used from both processes
+    ran = [{e["integration"] for e in d.named("cycle finished")} for d in daemons]
+    assert sorted(n for names in ran for n in names) == ["pair", "second"], ran
     for d in daemons:
         assert d.stop() == 0
     assert emails(one.left) == emails(one.right) == emails(two.right)
@@ -64,7 +68,7 @@ def test_two_daemons_share_the_accounts_usage_and_one_refresh(shared, daemon, pg
     sent = [r for r in one.left.requests if r.path != "/oauth/token"]
     for p in (one, two):  # either config's `syncd status` reads the one row: both daemons' requests
         status = json.loads(p.syncd("status", "--json").stdout)
-        [entry] = status["integrations"]
+        [entry] = [i for i in status["integrations"] if i["name"] == p.name]
         [budget] = [b for b in entry["budget"] if b["connector"] == "rotating"]
         assert budget["used"] == len(sent) == 2  # a page read by each: the sum, not one daemon's 1
     with psycopg.connect(pg_url) as conn:
