@@ -1,0 +1,28 @@
+"""The benchmarks of issue 14 at tiny sizes, so they cannot rot: each runs as
+the docs say (a process, ``--quick``), with its own throwaway PostgreSQL
+server, sample apps and ``syncd`` processes, and must print its table. No
+figure is judged here: timings belong to docs/performance.md."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_bench(script: str, timeout: float) -> str:
+    done = subprocess.run([sys.executable, f"bench/{script}", "--quick"], cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout)
+    assert done.returncode == 0, f"{script} --quick exited {done.returncode}:\n{done.stdout}\n{done.stderr[-4000:]}"
+    return done.stdout
+
+
+def test_state_backends_quick_prints_both_stores_and_their_ratio() -> None:
+    out = run_bench("state_backends.py", timeout=300)
+    assert "| measure | N | SQLite s | PostgreSQL s | PostgreSQL / SQLite |" in out
+    for measure, n in (("initial sync, fresh state", 200), ("no-change cycle", 500),
+                       ("full no-change cycle (`full_every` due)", 500)):
+        row = next(line for line in out.splitlines() if line.startswith(f"| {measure} | {n} |"))
+        assert row.rstrip().endswith("x |"), row
