@@ -21,8 +21,11 @@ def run_bench(script: str, timeout: float) -> str:
 
 def test_state_backends_quick_prints_both_stores_and_their_ratio() -> None:
     out = run_bench("state_backends.py", timeout=300)
-    assert "| measure | N | SQLite s | PostgreSQL s | PostgreSQL / SQLite |" in out
+    assert ("| measure | N | SQLite s | PostgreSQL s (commits) | / SQLite "
+            "| PostgreSQL, synchronous_commit off s (commits) | / SQLite |") in out
     for measure, n in (("initial sync, fresh state", 200), ("no-change cycle", 500),
                        ("full no-change cycle (`full_every` due)", 500)):
         row = next(line for line in out.splitlines() if line.startswith(f"| {measure} | {n} |"))
-        assert row.rstrip().endswith("x |"), row
+        cells = row.strip(" |").split(" | ")
+        assert len(cells) == 7 and cells[4].endswith("x") and cells[6].endswith("x"), row
+    assert "`syncd state copy` of that state into PostgreSQL" in out
