@@ -8,8 +8,8 @@ the test suite's cluster, restarted with PostgreSQL's durability defaults;
 never a shared server), twice: as installed, and with ``synchronous_commit``
 off for syncd's database (the durability SQLite's WAL with
 ``synchronous=NORMAL`` gives: a crash may lose the last commits, never
-consistency). Each run's PostgreSQL commits are counted
-(``pg_stat_database``). Measured ``--repeats`` times, the stores in turn
+consistency). Each run's writing PostgreSQL transactions are counted
+(transaction ids taken: only those wait for a flush at commit). Measured ``--repeats`` times, the stores in turn
 (the first one turning from round to round), the median shown:
 
 - the initial sync of ``--initial`` contacts (default 10,000) into an empty
@@ -98,19 +98,21 @@ class Run:
 
     def once(self, times: Times, measure: str, backend: str, config: Path, state: dict[str, Any]) -> str:
         """``syncd once --json``, timed (and its PostgreSQL commits counted) under *measure*; its output."""
-        before = commits(state["url"]) if "url" in state else 0
+        before = next_xid(state["url"]) if "url" in state else 0
         wall, _, out = syncd(config, "once", "--json")
         times.setdefault(f"{measure} {backend}", []).append(wall)
         if "url" in state:
-            time.sleep(0.3)  # a backend's counters reach pg_stat_database as it exits, just after syncd
-            times.setdefault(f"commits {measure} {backend}", []).append(commits(state["url"]) - before - 1)
+            times.setdefault(f"commits {measure} {backend}", []).append(next_xid(state["url"]) - before)
         return out
 
 
-def commits(url: str) -> int:
-    """Transactions committed in *url*'s database so far (this query's own counts one, later)."""
+def next_xid(url: str) -> int:
+    """The server's next transaction id. Only a transaction that writes takes
+    one, and only such a commit waits for its WAL flush (with
+    synchronous_commit on): the difference over a run counts its writing
+    transactions (server-wide: nothing else uses this server meanwhile)."""
     with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()").fetchone()
+        row = conn.execute("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint").fetchone()
     assert row
     return int(row[0])
 
@@ -194,7 +196,7 @@ def report(times: Times, *, n_initial: int, n_steady: int, repeats: int, command
     print(f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, commit {commit()}, {os.cpu_count()} cores, "
           f"load average at the end {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1 / 5 / 15 min); "
           f"seconds: median of {repeats} (min–max), `syncd once` as a process, start-up included; "
-          "commits: PostgreSQL transactions committed by the run (median)\n")
+          "commits: PostgreSQL transactions that wrote (each waits for a WAL flush with synchronous_commit on), median\n")
     head = ["measure", "N", "SQLite s"]
     for backend in BACKENDS[1:]:
         head += [f"{LABELS[backend]} s (commits)", "/ SQLite"]
