@@ -24,8 +24,11 @@ never a shared server):
   (the fencing tokens' sum grows by one for each: a balanced cluster makes
   none), and how busy the whole machine was (``/proc/stat``).
 
-    .venv/bin/python bench/cluster_daemons.py                 # N = 1,000; 1, 2, 3 daemons; 5 min each
-    .venv/bin/python bench/cluster_daemons.py --quick         # a smoke test: 12 integrations, 1 and 2 daemons
+D = 0 is the baseline, measured first on the same apps: one daemon on a
+SQLite file, no database and no leases (``daemon_idle.py``'s setting).
+
+    .venv/bin/python bench/cluster_daemons.py                 # N = 1,000; SQLite, then 1, 2, 3 daemons; 5 min each
+    .venv/bin/python bench/cluster_daemons.py --quick         # a smoke test: 12 integrations; SQLite, 1 and 2 daemons
 """
 
 from __future__ import annotations
@@ -101,38 +104,46 @@ def server_cpu(cluster: Cluster) -> float:
 
 def measure(cluster: Cluster, folder: Path, urls: dict[str, str], *, n: int, d: int, pairs: int, window: float,
             interval: float, lease_seconds: float, procs: Processes) -> dict[str, Any]:
-    url = cluster.new_database()
+    """D daemons on a fresh database; D = 0: the baseline, one daemon on a
+    SQLite file (no database, no leases)."""
+    sqlite = d == 0
+    url = "" if sqlite else cluster.new_database()
     integrations = [integration(f"c-{i:04d}", urls[f"l{i % pairs}"], urls[f"r{i % pairs}"],
                                 schedule=schedule(interval)) for i in range(n)]
-    configs = []
-    for k in range(d):
+    configs, logs = [], []
+    for k in range(max(d, 1)):
         config = folder / f"d{d}" / f"host{k + 1}"
-        write_config(config, {"url": url}, integrations,
-                     {"cluster": {"lease_seconds": lease_seconds, "name": f"bench-{d}-{k + 1}"}})
+        if sqlite:
+            write_config(config, folder / f"d{d}" / "state.db", integrations)
+        else:
+            write_config(config, {"url": url}, integrations,
+                         {"cluster": {"lease_seconds": lease_seconds, "name": f"bench-{d}-{k + 1}"}})
         configs.append(config)
+        logs.append(folder / f"d{d}" / f"log{k + 1}")  # outside the watched config dir
+        logs[-1].mkdir()
     launched = time.time()
-    logs = [folder / f"d{d}" / f"log{k + 1}" for k in range(d)]  # outside the watched config dirs
-    for log in logs:
-        log.mkdir()
     daemons = [Daemon(procs, config, log) for config, log in zip(configs, logs)]
     try:
         # Balance: every member holds its share and every integration has run once.
         deadline = time.monotonic() + 180 + n * 0.2 + 3 * lease_seconds
         while True:
-            view = lease_view(url)
+            ran: set[str] = set()
             for daemon in daemons:
                 daemon.poll()
                 daemon.check_alive("balance")
-            if balanced(view, n, d) and view["ran"] == n:
+                ran.update(e["integration"] for e in daemon.events if e.get("event") == "cycle finished")
+            view = None if sqlite else lease_view(url)
+            if len(ran) == n and (view is None or balanced(view, n, d)):
                 break
             if time.monotonic() > deadline:
-                raise SystemExit(f"{d} daemons not balanced: {view}; logs: {[str(x.log_path) for x in daemons]}")
+                raise SystemExit(f"{d} daemons not balanced: {view}, {len(ran)} of {n} integrations ran; "
+                                 f"logs: {[str(x.log_path) for x in daemons]}")
             time.sleep(0.25)
         balance = time.time() - launched
 
         t0 = time.time()
         cpu0 = [cpu_seconds(x.pid) for x in daemons]
-        pg0, busy0, tokens0 = server_cpu(cluster), machine_busy(), view["tokens"]
+        pg0, busy0 = server_cpu(cluster), machine_busy()
         while time.time() < t0 + window:
             for daemon in daemons:
                 daemon.poll()
@@ -140,10 +151,10 @@ def measure(cluster: Cluster, folder: Path, urls: dict[str, str], *, n: int, d: 
             time.sleep(min(1.0, max(0.0, t0 + window - time.time())))
         t1 = time.time()
         cpu1 = [cpu_seconds(x.pid) for x in daemons]
-        pg1, busy1, end = server_cpu(cluster), machine_busy(), lease_view(url)
+        pg1, busy1 = server_cpu(cluster), machine_busy()
+        end = None if sqlite else lease_view(url)
         for daemon in daemons:
             daemon.poll()
-        total = cycles_between(url, t0, t1)
     finally:
         codes = [daemon.stop() for daemon in daemons]
     if any(codes):
@@ -151,8 +162,9 @@ def measure(cluster: Cluster, folder: Path, urls: dict[str, str], *, n: int, d: 
     span = t1 - t0
     per_daemon = [sum(1 for e in x.events if e.get("event") == "cycle finished" and t0 <= e.get("t", 0) < t1)
                   for x in daemons]
+    # The state's own count (SQLite: the logs' one): a cycle two daemons ran would show in both logs.
+    total = sum(per_daemon) if sqlite else cycles_between(url, t0, t1)
     cpu = [b - a for a, b in zip(cpu0, cpu1)]
-    failures = sum(len(x.failures()) for x in daemons)
     return {
         "d": d, "n": n, "window": span, "balance": balance, "cycles": total, "per_minute": 60 * total / span,
         "per_daemon_per_minute": [60 * c / span for c in per_daemon], "logged": sum(per_daemon),
@@ -160,9 +172,10 @@ def measure(cluster: Cluster, folder: Path, urls: dict[str, str], *, n: int, d: 
         "cpu_ms_per_cycle": 1000 * sum(cpu) / total if total else float("nan"),
         "pg_cpu_pct": 100 * (pg1 - pg0) / span,
         "pg_ms_per_cycle": 1000 * (pg1 - pg0) / total if total else float("nan"),
-        "acquisitions": end["tokens"] - tokens0, "balanced_at_end": balanced(end, n, d),
+        "acquisitions": None if end is None or view is None else end["tokens"] - view["tokens"],
+        "balanced_at_end": end is None or balanced(end, n, d),
         "machine_pct": 100 * (busy1[0] - busy0[0]) / (busy1[1] - busy0[1]) * (os.cpu_count() or 1),
-        "failures": failures,
+        "failures": sum(len(x.failures()) for x in daemons),
     }
 
 
@@ -176,20 +189,24 @@ def report(rows: list[dict[str, Any]], command: str, *, interval: float, lease_s
     print(f"\n```bash\n{command}\n```\n")
     print(f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, commit {commit()}, {os.cpu_count()} cores, "
           f"load average at the end {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1 / 5 / 15 min); "
-          f"schedule {schedule(interval)}, lease_seconds {lease_seconds:g}\n")
+          f"schedule {schedule(interval)} (about {rows[0]['n'] * 60 / interval:,.0f} cycles a minute due), "
+          f"lease_seconds {lease_seconds:g}\n")
     print("| daemons | integrations | time to balance s | window s | cycles per minute (per daemon) "
           "| CPU ms per cycle (daemons) | daemons' CPU % of one core (each) | PostgreSQL CPU % (ms per cycle) "
           "| lease acquisitions in the window | whole machine % of one core |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
-        print(f"| {r['d']} | {r['n']:,} | {r['balance']:.1f} | {r['window']:.0f} "
+        label = "1, SQLite (baseline)" if r["d"] == 0 else str(r["d"])
+        acquisitions = "–" if r["acquisitions"] is None else str(r["acquisitions"])
+        print(f"| {label} | {r['n']:,} | {r['balance']:.1f} | {r['window']:.0f} "
               f"| {r['per_minute']:,.0f} ({', '.join(f'{x:,.0f}' for x in r['per_daemon_per_minute'])}) "
               f"| {r['cpu_ms_per_cycle']:.2f} | {sum(r['cpu_pct']):.1f} ({', '.join(f'{x:.1f}' for x in r['cpu_pct'])}) "
-              f"| {r['pg_cpu_pct']:.1f} ({r['pg_ms_per_cycle']:.2f}) | {r['acquisitions']} | {r['machine_pct']:.0f} |")
+              f"| {r['pg_cpu_pct']:.1f} ({r['pg_ms_per_cycle']:.2f}) | {acquisitions} | {r['machine_pct']:.0f} |")
     base = rows[0]
     if len(rows) > 1:
-        print(f"\nagainst {base['d']} daemon(s): " + "; ".join(
-            f"{r['d']} daemons {r['cpu_ms_per_cycle'] / base['cpu_ms_per_cycle']:.2f}x the CPU per cycle, "
+        name = "one daemon on SQLite" if base["d"] == 0 else f"{base['d']} daemon(s)"
+        print(f"\nagainst {name}: " + "; ".join(
+            f"{r['d']} daemon(s) {r['cpu_ms_per_cycle'] / base['cpu_ms_per_cycle']:.2f}x the CPU per cycle, "
             f"{r['per_minute'] / base['per_minute']:.2f}x the cycles per minute" for r in rows[1:]))
     for r in rows:
         problems = []
@@ -197,28 +214,29 @@ def report(rows: list[dict[str, Any]], command: str, *, interval: float, lease_s
             problems.append(f"{r['failures']} failed or aborted cycles / error events")
         if not r["balanced_at_end"]:
             problems.append("not balanced at the end of the window")
-        if r["logged"] != r["cycles"]:
+        if r["logged"] != r["cycles"]:  # a cycle logged twice (two owners) or not recorded
             problems.append(f"{r['logged']} cycles in the logs against {r['cycles']} in the cycles table")
         if problems:
-            print(f"\n{r['d']} daemons: " + "; ".join(problems))
+            print(f"\n{r['d'] or 'SQLite, 1'} daemon(s): " + "; ".join(problems))
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--integrations", type=int, default=1000, help="N (default 1,000)")
-    ap.add_argument("--daemons", type=int, nargs="+", default=[1, 2, 3], help="numbers of daemons (1 2 3)")
+    ap.add_argument("--daemons", type=int, nargs="+", default=[0, 1, 2, 3],
+                    help="numbers of daemons (0 1 2 3); 0 is the baseline: one daemon on a SQLite file")
     ap.add_argument("--window", type=float, default=300.0, help="seconds watched after balance (default 300)")
     ap.add_argument("--interval", type=float, default=60.0, help="each integration's schedule, seconds (60)")
     ap.add_argument("--lease-seconds", type=float, default=20.0, help="cluster.lease_seconds (default 20)")
     ap.add_argument("--pairs", type=int, default=10, help="pairs of sample apps (default 10)")
     ap.add_argument("--contacts", type=int, default=10, help="contacts in each app (default 10)")
     ap.add_argument("--quick", action="store_true",
-                    help="a smoke test: 12 integrations every 5 s, 2 pairs, 1 and 2 daemons, a 12 s window, leases of 3 s")
+                    help="a smoke test: 12 integrations every 5 s, 2 pairs, 0 1 2 daemons, a 12 s window, leases of 3 s")
     ap.add_argument("--pg-fast", action="store_true",
                     help="keep the test suite's fsync=off and synchronous_commit=off (not what a server does)")
     args = ap.parse_args()
     if args.quick:
-        args.integrations, args.daemons, args.window, args.interval = 12, [1, 2], 12.0, 5.0
+        args.integrations, args.daemons, args.window, args.interval = 12, [0, 1, 2], 12.0, 5.0
         args.lease_seconds, args.pairs, args.contacts = 3.0, 2, 5
     command = shlex.join([".venv/bin/python", "bench/cluster_daemons.py", *sys.argv[1:]])
     rows = []
@@ -229,7 +247,7 @@ def main() -> int:
             urls = start_apps(procs, folder, [(f"{side}{p}", args.contacts, p)
                                               for p in range(args.pairs) for side in "lr"])
             for d in args.daemons:
-                print(f"{d} daemon(s), N={args.integrations:,}: balance, then a {args.window:.0f} s window ...",
+                print(f"{d or 'SQLite, 1'} daemon(s), N={args.integrations:,}: balance, then a {args.window:.0f} s window ...",
                       file=sys.stderr, flush=True)
                 rows.append(measure(cluster, folder, urls, n=args.integrations, d=d, pairs=args.pairs,
                                     window=args.window, interval=args.interval, lease_seconds=args.lease_seconds,
