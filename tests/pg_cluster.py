@@ -24,6 +24,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,6 +79,7 @@ class Cluster:
     root: Path
     port: int
     prefix: list[str]
+    options: str = ""  # the server's command-line options (``pg_ctl start -o``), kept for restart()
     _names: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     @property
@@ -97,6 +99,20 @@ class Cluster:
         with self.admin() as conn:
             conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
         return self.url(name)
+
+    def restart(self, while_down: Callable[[], None] | None = None) -> None:
+        """Stop the server (``-m fast``: every connection is closed), call *while_down*, start it again
+        on the same port and data."""
+        _run([*self.prefix, str(self.bindir / "pg_ctl"), "stop", "-D", str(self.data), "-m", "fast", "-w", "-s"])
+        try:
+            if while_down is not None:
+                while_down()
+        finally:
+            self._start()
+
+    def _start(self) -> None:
+        _run([*self.prefix, str(self.bindir / "pg_ctl"), "start", "-D", str(self.data), "-w", "-t", "60", "-s",
+              "-l", str(self.root / "server.log"), "-o", self.options])
 
     def stop(self) -> None:
         subprocess.run([*self.prefix, str(self.bindir / "pg_ctl"), "stop", "-D", str(self.data), "-m", "immediate",
@@ -119,10 +135,9 @@ def start_cluster() -> Cluster:
             "local all all trust\n"
             f"host all {PASSWORD_USER} 127.0.0.1/32 scram-sha-256\n"
             "host all all 127.0.0.1/32 trust\n")
-        options = (f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={root}"
-                   " -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-        _run([*prefix, str(bindir / "pg_ctl"), "start", "-D", str(cluster.data), "-w", "-t", "60", "-s",
-              "-l", str(root / "server.log"), "-o", options])
+        cluster.options = (f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={root}"
+                           " -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+        cluster._start()
         with cluster.admin() as conn:
             conn.execute(f"CREATE ROLE {PASSWORD_USER} LOGIN PASSWORD '{PASSWORD}'")
             conn.execute(f'CREATE DATABASE "{TEMPLATE}"')

@@ -100,7 +100,8 @@ class Daemon:
                 tg.start_soon(self._watchdog, interval)
             async with anyio.create_task_group() as runners:
                 self.supervisor.start_all(runners)
-                self.supervisor.bulks.mark_interrupted()
+                if self.supervisor.cluster is None:  # several daemons: at each acquisition instead
+                    self.supervisor.bulks.mark_interrupted()
                 self.supervisor.bulks.attach(runners)
                 self.rounds.attach(runners)
                 self._ready = True
@@ -125,6 +126,10 @@ class Daemon:
                     self.forced = True
                     log.warning("stop timeout reached: cancelling what still runs", seconds=self.stop_timeout)
                     runners.cancel_scope.cancel()
+                else:
+                    # Several daemons: the leases go once the runners have
+                    # stopped, so the others take over at their next renewal.
+                    await self.supervisor.leave()
             self.control.stop()
             self._stop_listeners()
             tg.cancel_scope.cancel()  # the signal handler and the watchdog
