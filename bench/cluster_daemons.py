@@ -22,7 +22,8 @@ never a shared server):
   ``/proc/PID/stat``), each daemon's CPU share, the PostgreSQL server's own
   CPU (the postmaster and its backends), lease acquisitions in the window
   (the fencing tokens' sum grows by one for each: a balanced cluster makes
-  none), and how busy the whole machine was (``/proc/stat``).
+  none), how long cycles take (p50 and p99, from the logs: a daemon that
+  cannot keep up makes cycles wait their turn), and how busy the whole machine was (``/proc/stat``).
 
 D = 0 is the baseline, measured first on the same apps: one daemon on a
 SQLite file, no database and no leases (``daemon_idle.py``'s setting).
@@ -45,8 +46,8 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from daemon_idle import (Daemon, Processes, cpu_seconds, integration, interruptible, machine_busy, start_apps,
-                         write_config)
+from daemon_idle import (Daemon, Processes, cpu_seconds, integration, interruptible, machine_busy, percentile,
+                         start_apps, write_config)
 from pg_server import Cluster, postgres
 
 REPO = Path(__file__).resolve().parents[1]
@@ -165,7 +166,11 @@ def measure(cluster: Cluster, folder: Path, urls: dict[str, str], *, n: int, d: 
     # The state's own count (SQLite: the logs' one): a cycle two daemons ran would show in both logs.
     total = sum(per_daemon) if sqlite else cycles_between(url, t0, t1)
     cpu = [b - a for a, b in zip(cpu0, cpu1)]
+    # How long a cycle takes from its start: one that waits its turn on a busy daemon shows here.
+    seconds = [e["seconds"] for x in daemons for e in x.events
+               if e.get("event") == "cycle finished" and t0 <= e.get("t", 0) < t1]
     return {
+        "cycle_s": (percentile(seconds, 0.5), percentile(seconds, 0.99)),
         "d": d, "n": n, "window": span, "balance": balance, "cycles": total, "per_minute": 60 * total / span,
         "per_daemon_per_minute": [60 * c / span for c in per_daemon], "logged": sum(per_daemon),
         "cpu": sum(cpu), "cpu_pct": [100 * c / span for c in cpu],
@@ -193,15 +198,15 @@ def report(rows: list[dict[str, Any]], command: str, *, interval: float, lease_s
           f"lease_seconds {lease_seconds:g}\n")
     print("| daemons | integrations | time to balance s | window s | cycles per minute (per daemon) "
           "| CPU ms per cycle (daemons) | daemons' CPU % of one core (each) | PostgreSQL CPU % (ms per cycle) "
-          "| lease acquisitions in the window | whole machine % of one core |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "| cycle s p50 / p99 | lease acquisitions in the window | whole machine % of one core |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         label = "1, SQLite (baseline)" if r["d"] == 0 else str(r["d"])
         acquisitions = "–" if r["acquisitions"] is None else str(r["acquisitions"])
         print(f"| {label} | {r['n']:,} | {r['balance']:.1f} | {r['window']:.0f} "
               f"| {r['per_minute']:,.0f} ({', '.join(f'{x:,.0f}' for x in r['per_daemon_per_minute'])}) "
               f"| {r['cpu_ms_per_cycle']:.2f} | {sum(r['cpu_pct']):.1f} ({', '.join(f'{x:.1f}' for x in r['cpu_pct'])}) "
-              f"| {r['pg_cpu_pct']:.1f} ({r['pg_ms_per_cycle']:.2f}) | {acquisitions} | {r['machine_pct']:.0f} |")
+              f"| {r['pg_cpu_pct']:.1f} ({r['pg_ms_per_cycle']:.2f}) | {r['cycle_s'][0]:.3f} / {r['cycle_s'][1]:.3f} | {acquisitions} | {r['machine_pct']:.0f} |")
     base = rows[0]
     if len(rows) > 1:
         name = "one daemon on SQLite" if base["d"] == 0 else f"{base['d']} daemon(s)"
