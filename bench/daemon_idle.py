@@ -140,14 +140,19 @@ def app_pids(procs: Processes) -> list[int]:
 
 # --- the config directory --------------------------------------------------------
 
-def write_config(config: Path, state: Path, integrations: list[dict[str, Any]]) -> None:
+def write_config(config: Path, state: Path | dict[str, Any], integrations: list[dict[str, Any]],
+                 settings: dict[str, Any] | None = None) -> None:
     """A config dir: the sample-app spec without its rate limit, and
-    ``integrations.d/NAME.yaml`` for each of *integrations*."""
+    ``integrations.d/NAME.yaml`` for each of *integrations*. *state* is a
+    SQLite file or a whole ``state:`` mapping (``url``); *settings* more
+    keys of syncd.yaml (``cluster``)."""
     (config / "connectors.d").mkdir(parents=True, exist_ok=True)
     shipped = (REPO / "connectors.d" / "sampleapp.yaml").read_text()
     assert SPEC_OVERRIDE[0] in shipped, "the shipped sample-app spec changed its rate_limit line"
     (config / "connectors.d" / "sampleapp.yaml").write_text(shipped.replace(*SPEC_OVERRIDE))
-    write_sample_config(config, *integrations, daemon={"state": {"path": str(state)}, "log": {"level": "info"}})
+    write_sample_config(config, *integrations, daemon={
+        "state": state if isinstance(state, dict) else {"path": str(state)}, "log": {"level": "info"},
+        **(settings or {})})
 
 
 def integration(name: str, left: str, right: str, *, schedule: str, fields: list[dict[str, Any]] = FIELDS,

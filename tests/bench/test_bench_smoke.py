@@ -1,0 +1,39 @@
+"""The benchmarks of issue 14 at tiny sizes, so they cannot rot: each runs as
+the docs say (a process, ``--quick``), with its own throwaway PostgreSQL
+server, sample apps and ``syncd`` processes, and must print its table. No
+figure is judged here: timings belong to docs/performance.md."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_bench(script: str, timeout: float) -> str:
+    done = subprocess.run([sys.executable, f"bench/{script}", "--quick"], cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout)
+    assert done.returncode == 0, f"{script} --quick exited {done.returncode}:\n{done.stdout}\n{done.stderr[-4000:]}"
+    return done.stdout
+
+
+def test_state_backends_quick_prints_both_stores_and_their_ratio() -> None:
+    out = run_bench("state_backends.py", timeout=300)
+    assert ("| measure | N | SQLite s | PostgreSQL s (commits) | / SQLite "
+            "| PostgreSQL, synchronous_commit off s (commits) | / SQLite |") in out
+    for measure, n in (("initial sync, fresh state", 200), ("no-change cycle", 500),
+                       ("full no-change cycle (`full_every` due)", 500)):
+        row = next(line for line in out.splitlines() if line.startswith(f"| {measure} | {n} |"))
+        cells = row.strip(" |").split(" | ")
+        assert len(cells) == 7 and cells[4].endswith("x") and cells[6].endswith("x"), row
+    assert "`syncd state copy` of that state into PostgreSQL" in out
+
+
+def test_cluster_daemons_quick_prints_a_row_for_sqlite_and_each_number_of_daemons() -> None:
+    out = run_bench("cluster_daemons.py", timeout=600)
+    rows = [line.strip(" |").split(" | ") for line in out.splitlines() if line.startswith("| ")]
+    assert rows[0][:3] == ["daemons", "integrations", "time to balance s"], rows[0]
+    assert [r[0] for r in rows[2:]] == ["1, SQLite (baseline)", "1", "2"], rows
+    assert all(r[1] == "12" for r in rows[2:]), rows
