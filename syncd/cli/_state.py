@@ -5,7 +5,10 @@ The configured store (syncd.yaml's ``state``) is copied into TARGET, a
 may stand for it, so a password need not be typed on a command line) or a
 SQLite file's path, in one target transaction: all or nothing. The target
 must be empty; a daemon of this config must not run (it would go on writing
-the source, and what it wrote after the copy would be lost). Exit 0 when
+the source, and what it wrote after the copy would be lost). The rotated
+refresh tokens go along (``tokens.json`` to the ``refresh_tokens`` table,
+encrypted with the config's ``state.token_key``, and back:
+:mod:`syncd.connector._token_copy`). Exit 0 when
 copied, 1 when refused or failed (the reason on stderr, a password as
 ``***``), 2 for bad usage, 78 for an invalid config.
 """
@@ -21,6 +24,8 @@ from syncd.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error
 from syncd.cli._daemon_client import add_socket_arguments, ask_daemon, socket_path
 from syncd.cli._local import load
 from syncd.config import SecretRefError, resolve_reference
+from syncd.connector._token_copy import CarriedTokens
+from syncd.connector._tokens import TokenStoreError
 from syncd.daemon import DaemonUnreachable
 from syncd.state import StateError, copy_state, open_state, shown_location
 
@@ -84,10 +89,13 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(target, Path) and isinstance(source, Path) and target.resolve() == source.resolve():
         error(f"--to {target} is the configured state store itself")
         return EXIT_USAGE
+    key = settings.token_key.reveal() if settings.token_key is not None else None
+    tokens = CarriedTokens(source, target, key, source_shown=shown_location(source))
     try:
+        tokens.check()  # before the target is opened: a refusal leaves it as it was
         with open_state(source) as src, open_state(target) as dst:
-            copied = copy_state(src, dst)
-    except StateError as e:
+            copied = copy_state(src, dst, tokens=tokens)
+    except (StateError, TokenStoreError) as e:
         error(str(e))
         return EXIT_FAILED
     shown = shown_location(target)
@@ -95,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"copied {shown_location(source)} into {shown}:")
     for table, n in copied.items():
         print(f"  {table:<{width}}  {n}")
+    # How many, never a token: the chains of the accounts whose API rotates its refresh token.
+    print(f"  and the rotated refresh tokens of {tokens.count} account{'' if tokens.count == 1 else 's'}")
     print("To use it, stop syncd, then in syncd.yaml set")
     if isinstance(target, Path):
         print(f"  state: {{path: {target}}}")

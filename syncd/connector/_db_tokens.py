@@ -24,12 +24,24 @@ from syncd.state import StateError
 from syncd.state._pg_refresh_tokens import HeldRow, RefreshTokens, TokenRow
 from syncd.state._token_cipher import CannotDecrypt, TokenCipher
 
-__all__ = ["DatabaseTokenStore", "database_tokens"]
+__all__ = ["DatabaseTokenStore", "database_tokens", "seal", "unseal"]
 
 NO_KEY = ("state.token_key is not set: with state.url (PostgreSQL) the refresh token the API of {account} "
           "rotated is kept in the database, encrypted with that key, and never in plain text; set "
           "state.token_key to a secret reference (e.g. ${{file:/etc/syncd/token.key}}) on every daemon, then "
           "re-authorise the account (the token just rotated could not be kept)")
+
+
+def seal(cipher: TokenCipher, account: str, refresh_token: str, access_token: str | None = None) -> bytes:
+    """A ``refresh_tokens`` row's ciphertext: what the daemon stores, and what ``syncd state copy`` carries."""
+    plain = orjson.dumps({"refresh_token": refresh_token, "access_token": access_token}).decode()
+    return cipher.encrypt(account, plain)
+
+
+def unseal(cipher: TokenCipher, account: str, ciphertext: bytes) -> dict[str, Any]:
+    """The tokens in a row's ciphertext ({"refresh_token", "access_token"}); raises :class:`CannotDecrypt`."""
+    payload: dict[str, Any] = orjson.loads(cipher.decrypt(account, ciphertext))
+    return payload
 
 
 class DatabaseTokenStore(TokenStore):
@@ -54,7 +66,7 @@ class DatabaseTokenStore(TokenStore):
                 f"the refresh token of {key} is kept encrypted in the state database, and state.token_key "
                 "is not set: set it to the key it was stored with")
         try:
-            payload: dict[str, Any] = orjson.loads(self._cipher.decrypt(key, row.ciphertext))
+            payload = unseal(self._cipher, key, row.ciphertext)
         except CannotDecrypt:
             raise TokenStoreError(
                 f"the refresh token of {key} in the state database cannot be decrypted with state.token_key "
@@ -86,8 +98,7 @@ class DatabaseTokenStore(TokenStore):
              access_seconds: float | None = None) -> None:
         if self._cipher is None:
             raise TokenStoreError(NO_KEY.format(account=key))
-        plain = orjson.dumps({"refresh_token": refresh_token, "access_token": access_token}).decode()
-        ciphertext = self._cipher.encrypt(key, plain)
+        ciphertext = seal(self._cipher, key, refresh_token, access_token)
         digest = config_digest(config_token)
         seconds = access_seconds if access_token else None
         try:

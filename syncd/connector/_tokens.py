@@ -108,6 +108,18 @@ class TokenStore:
         it came with is not kept in the file: see :meth:`load_access`)."""
         data = self._read()
         data[key] = {"refresh_token": refresh_token, "config_digest": config_digest(config_token)}
+        self._write(data)
+
+    def chains(self) -> dict[str, tuple[str, str]]:
+        """Every chain in the file: account key -> (config digest, current refresh token)."""
+        return {key: (entry["config_digest"], entry["refresh_token"]) for key, entry in self._read().items()}
+
+    def write_chains(self, chains: dict[str, tuple[str, str]]) -> None:
+        """Write *chains* (as :meth:`chains` gives them) as the whole file, atomically, owner-only."""
+        self._write({key: {"refresh_token": token, "config_digest": digest}
+                     for key, (digest, token) in chains.items()})
+
+    def _write(self, data: dict[str, Any]) -> None:
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)

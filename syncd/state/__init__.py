@@ -11,6 +11,7 @@ and :class:`Transaction` (writes); type against them, not
 """
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from syncd.state._errors import StateCorruptError, StateError, StateLockedError, StateVersionError, TargetNotEmpty
 from syncd.state._leases import Fence, Lease, LeaseBook, LeaseLost, Member
@@ -30,6 +31,9 @@ from syncd.state._model import (
 )
 from syncd.state._sqlite import SQLiteStore, open_store
 from syncd.state._store import StateStore, Transaction
+
+if TYPE_CHECKING:
+    from syncd.state._copy import TokenCarrier
 
 
 def open_state(target: Path | str) -> StateStore:
@@ -54,15 +58,17 @@ def shown_location(target: Path | str) -> str:
         return shown_url(text)
     return text
 
-def copy_state(source: StateStore, target: StateStore, *, batch: int = 1000) -> dict[str, int]:
+def copy_state(source: StateStore, target: StateStore, *, batch: int = 1000,
+               tokens: "TokenCarrier | None" = None) -> dict[str, int]:
     """Copy every row of *source* into the empty *target* in one target
-    transaction (:mod:`syncd.state._copy`); the rows copied per table.
+    transaction (:mod:`syncd.state._copy`), with the rotated refresh tokens
+    *tokens* carries; the rows copied per table.
 
     Raises :class:`TargetNotEmpty` or :class:`StateError`; either way nothing was written.
     """
     from syncd.state._copy import copy_state as copy  # imported here: psycopg only when copying
 
-    return copy(source, target, batch=batch)
+    return copy(source, target, batch=batch, tokens=tokens)
 
 
 __all__ = [

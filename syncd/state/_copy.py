@@ -15,6 +15,15 @@ Both stores were opened, hence migrated, by this syncd, so both are at its
 schema version. Ids (intents, errors, conflicts, cycles) are copied as
 they are, and each id counter is carried over too, so an id deleted in the
 source is never handed out again by the target.
+
+The rotated refresh tokens go along when a *tokens* carrier is given (the
+connector's :class:`~syncd.connector._token_copy.CarriedTokens`: this layer
+holds no key and no ``tokens.json``): a PostgreSQL source's
+``refresh_tokens`` rows are handed to it from the same snapshot before
+anything is written (it decrypts them, and may refuse); a PostgreSQL
+target gets its encrypted rows in the same target transaction; a SQLite
+target's ``tokens.json`` is written by the carrier just before the commit,
+and removed again when the commit fails.
 """
 
 from __future__ import annotations
@@ -33,7 +42,7 @@ from syncd.state._sqlite import SQLiteStore
 from syncd.state._sqlite_rows import _parse_time, _time
 from syncd.state._store import StateStore
 
-__all__ = ["TABLES", "copy_state"]
+__all__ = ["TABLES", "SealedToken", "TokenCarrier", "copy_state"]
 
 Kind = Literal["value", "time", "flag"]
 _V: Kind = "value"
@@ -67,6 +76,27 @@ TABLES: tuple[tuple[str, tuple[tuple[str, Kind], ...], str, bool], ...] = (
     ("api_usage", (("account", _V), ("connector", _V), ("window_start", _V), ("window_end", _V), ("used", _V),
                    ("api_used", _V), ("api_limit", _V)), "account", False),
 )
+
+
+# A `refresh_tokens` row as a copy carries it: account key, config digest, ciphertext.
+SealedToken = tuple[str, str, bytes]
+
+
+class TokenCarrier(Protocol):
+    """The rotated refresh tokens that go with a copy. Its exceptions end the copy, nothing written."""
+
+    def take(self, rows: list[SealedToken]) -> None:
+        """The PostgreSQL source's tokens, read in the copy's snapshot before anything is written."""
+
+    def sealed(self) -> list[SealedToken]:
+        """The rows for a PostgreSQL target, written in its transaction."""
+        ...
+
+    def write_beside(self) -> None:
+        """Write a SQLite target's ``tokens.json`` (called just before the target commits)."""
+
+    def discard(self) -> None:
+        """Remove what :meth:`write_beside` wrote: the target's commit failed."""
 
 
 class _End(Protocol):
@@ -197,6 +227,17 @@ class _PgEnd:
     def set_last_id(self, table: str, value: int) -> None:
         self.conn.execute("SELECT setval(pg_get_serial_sequence(%s, 'id'), %s, true)", (table, value))
 
+    def tokens(self) -> list[SealedToken]:
+        # A row without ciphertext is only a lock taken before a first refresh: no token to carry.
+        return [(account, digest, bytes(ciphertext)) for account, digest, ciphertext in self.conn.execute(
+            "SELECT account, config_digest, ciphertext FROM refresh_tokens WHERE ciphertext IS NOT NULL"
+            " ORDER BY account").fetchall()]
+
+    def insert_tokens(self, rows: list[SealedToken]) -> None:
+        with self.conn.cursor() as cursor:
+            cursor.executemany("INSERT INTO refresh_tokens (account, config_digest, ciphertext) VALUES (%s, %s, %s)",
+                               rows)
+
 
 def _end(store: StateStore) -> _End:
     if isinstance(store, SQLiteStore):
@@ -208,25 +249,33 @@ def _end(store: StateStore) -> _End:
     raise TypeError(f"cannot copy {type(store).__name__}: neither a SQLite nor a PostgreSQL store")
 
 
-def copy_state(source: StateStore, target: StateStore, *, batch: int = 1000) -> dict[str, int]:
+def copy_state(source: StateStore, target: StateStore, *, batch: int = 1000,
+               tokens: TokenCarrier | None = None) -> dict[str, int]:
     """Copy every row of *source* into the empty *target*, in one target
     transaction; returns the rows copied per table (every table named).
+    *tokens*: the rotated refresh tokens to carry along (see the module's text).
 
     Raises :class:`TargetNotEmpty` (nothing written) when the target holds
-    any row, :class:`StateError` for any other failure (nothing written).
+    any row, :class:`StateError` for any other failure (nothing written);
+    what *tokens* raises ends the copy too, nothing written.
     """
     if batch < 1:
         raise ValueError("batch must be at least 1")
     src, dst = _end(source), _end(target)
     copied: dict[str, int] = {}
+    beside = False  # a SQLite target's tokens.json was written (by the carrier)
     try:
         with src.reading(), dst.writing():
             held = {table: n for table, *_ in TABLES if (n := dst.count(table))}
+            if tokens is not None and isinstance(dst, _PgEnd) and (n := dst.count("refresh_tokens")):
+                held["refresh_tokens"] = n
             if held:
                 shown = ", ".join(f"{table}: {n}" for table, n in held.items())
                 raise TargetNotEmpty(
                     f"state store {dst.path} is not empty ({shown}): copy only into a new database or "
                     f"file, never over a store in use; nothing was written", path=dst.path)
+            if tokens is not None and isinstance(src, _PgEnd):
+                tokens.take(src.tokens())  # first: a token that cannot be carried stops the copy at once
             for table, columns, order, counted in TABLES:
                 copied[table] = 0
                 for rows in src.rows(table, columns, order, batch):
@@ -234,9 +283,18 @@ def copy_state(source: StateStore, target: StateStore, *, batch: int = 1000) -> 
                     copied[table] += len(rows)
                 if counted and (last := max(src.last_id(table), dst.last_id(table))):
                     dst.set_last_id(table, last)
-    except sqlite3.Error as exc:
-        raise from_sqlite(dst.path, exc, "copying the state store (nothing was written)") from exc
-    except psycopg.Error as exc:
-        url = next(end.url for end in (dst, src) if isinstance(end, _PgEnd))
-        raise from_postgres(url, exc, "copying the state store (nothing was written)") from exc
+            if tokens is not None and isinstance(dst, _PgEnd):
+                dst.insert_tokens(tokens.sealed())
+            elif tokens is not None:
+                beside = True
+                tokens.write_beside()
+    except BaseException as exc:
+        if beside and tokens is not None:
+            tokens.discard()  # the target did not commit: its tokens.json goes too
+        if isinstance(exc, sqlite3.Error):
+            raise from_sqlite(dst.path, exc, "copying the state store (nothing was written)") from exc
+        if isinstance(exc, psycopg.Error):
+            url = next(end.url for end in (dst, src) if isinstance(end, _PgEnd))
+            raise from_postgres(url, exc, "copying the state store (nothing was written)") from exc
+        raise
     return copied

@@ -1,9 +1,10 @@
 """What daemons on one PostgreSQL database share per connector account,
 outside the state tables: the request rate (this module) and the rotated
 refresh tokens (:mod:`syncd.state._pg_refresh_tokens`). Migration 3 makes
-their tables; ``syncd state copy`` and ``reset`` leave them alone (an
-account's rate and token are no integration's state, and a token is no
-state to carry to another database).
+their tables; ``syncd reset`` leaves them alone (an account's rate and
+token are no integration's state); ``syncd state copy`` leaves the rates
+and carries the tokens (:mod:`syncd.state._copy`: a token left behind would
+lock its account out).
 
 The rate limit is GCRA (the generic cell rate algorithm): one row per
 account holds the *theoretical arrival time* ``tat``, when the next request
