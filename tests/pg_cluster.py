@@ -24,6 +24,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,6 +80,7 @@ class Cluster:
     port: int
     prefix: list[str]
     _names: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    options: str = ""  # the server's settings (-o of pg_ctl start), for restart()
 
     @property
     def data(self) -> Path:
@@ -97,6 +99,18 @@ class Cluster:
         with self.admin() as conn:
             conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
         return self.url(name)
+
+    def restart(self, down: float = 0.0) -> None:
+        """Stop the server (``-m fast``: clients are disconnected, as in a
+        real restart), wait *down* seconds, start it again on the same port
+        and data: for the tests of daemons that must reconnect."""
+        _run([*self.prefix, str(self.bindir / "pg_ctl"), "stop", "-D", str(self.data), "-m", "fast", "-w", "-s"])
+        time.sleep(down)
+        self.start_server()
+
+    def start_server(self) -> None:
+        _run([*self.prefix, str(self.bindir / "pg_ctl"), "start", "-D", str(self.data), "-w", "-t", "60", "-s",
+              "-l", str(self.root / "server.log"), "-o", self.options])
 
     def stop(self) -> None:
         subprocess.run([*self.prefix, str(self.bindir / "pg_ctl"), "stop", "-D", str(self.data), "-m", "immediate",
@@ -119,10 +133,9 @@ def start_cluster() -> Cluster:
             "local all all trust\n"
             f"host all {PASSWORD_USER} 127.0.0.1/32 scram-sha-256\n"
             "host all all 127.0.0.1/32 trust\n")
-        options = (f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={root}"
+        cluster.options = (f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={root}"
                    " -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-        _run([*prefix, str(bindir / "pg_ctl"), "start", "-D", str(cluster.data), "-w", "-t", "60", "-s",
-              "-l", str(root / "server.log"), "-o", options])
+        cluster.start_server()
         with cluster.admin() as conn:
             conn.execute(f"CREATE ROLE {PASSWORD_USER} LOGIN PASSWORD '{PASSWORD}'")
             conn.execute(f'CREATE DATABASE "{TEMPLATE}"')
