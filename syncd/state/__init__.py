@@ -13,6 +13,7 @@ and :class:`Transaction` (writes); type against them, not
 from pathlib import Path
 
 from syncd.state._errors import StateCorruptError, StateError, StateLockedError, StateVersionError, TargetNotEmpty
+from syncd.state._leases import Fence, Lease, LeaseBook, LeaseLost, Member
 from syncd.state._model import (
     AccountUsage,
     BulkRun,
@@ -70,7 +71,12 @@ __all__ = [
     "BulkState",
     "ConflictRow",
     "CycleRow",
+    "Fence",
     "Intent",
+    "Lease",
+    "LeaseBook",
+    "LeaseLost",
+    "Member",
     "Origin",
     "Outcome",
     "RecordErrorRow",

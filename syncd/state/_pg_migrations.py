@@ -14,7 +14,8 @@ runs in one transaction under ``pg_advisory_xact_lock``: daemons started at
 the same moment on an empty database queue there, and each reads the
 version again under the lock, so the schema is created once. Steps are only
 ever appended. The PostgreSQL steps are numbered on their own: step 1 is the
-whole schema of SQLite's version 8.
+whole schema of SQLite's version 8; step 2 the lease tables of several
+daemons sharing the store (PostgreSQL only).
 """
 
 from __future__ import annotations
@@ -145,6 +146,26 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             used bigint NOT NULL,
             api_used bigint,
             api_limit bigint
+        )""",
+    ),
+    # 2: cluster membership and the leases of integrations (syncd.state._leases). Not state to
+    # copy (`syncd state copy` leaves them out) nor to reset: they say who runs what now.
+    (
+        f"""CREATE TABLE cluster_daemons (
+            daemon_id {_KEY} PRIMARY KEY,
+            host text NOT NULL,
+            pid integer NOT NULL,
+            started_at timestamptz NOT NULL,
+            expires_at timestamptz NOT NULL
+        )""",
+        """CREATE TABLE leases (
+            integration text COLLATE "C" PRIMARY KEY,
+            daemon_id text COLLATE "C",
+            host text,
+            pid integer,
+            token bigint NOT NULL DEFAULT 0,
+            acquired_at timestamptz,
+            expires_at timestamptz
         )""",
     ),
 )

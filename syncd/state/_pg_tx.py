@@ -4,6 +4,16 @@ It is given the :class:`_PgSession` it runs in, never the store (the store
 makes transactions, so this module must not import it). A transaction holds
 one pooled connection from ``BEGIN`` to ``COMMIT``/``ROLLBACK``; the store's
 reads inside the block use that connection, so they see its writes.
+
+Fencing (several daemons on one database, :mod:`syncd.state._leases`): once
+``store.require_fences(daemon_id)`` was called, a transaction for an
+integration needs the fence (lease and token) the daemon holds for it. With
+none, ``__enter__`` raises :class:`LeaseLost` and begins nothing. Right
+before ``COMMIT``, one statement checks that the lease is still held with
+that token and not expired, by the database's clock, and locks the row FOR
+SHARE: a competing acquire (an UPDATE) waits until this commit ends, so a
+commit is always strictly before a takeover, never after it. No row: the
+transaction rolls back and raises :class:`LeaseLost`; nothing was committed.
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from syncd.state._errors import StateError
+from syncd.state._leases import Fence, LeaseLost
 from syncd.state._model import BulkRun, ConflictRow, CycleRow, Intent, RecordErrorRow, Side, SideState, Snapshot
 from syncd.state._pg_errors import cannot_connect, from_postgres, shown_url
 from syncd.state._rows import check_side as _side
@@ -49,6 +60,11 @@ _UPSERT_ERROR = """
         origin = excluded.origin, at = excluded.at, next_retry_at = excluded.next_retry_at"""
 
 
+# The one statement a fenced transaction adds (see the module's docstring).
+_FENCE_CHECK = """SELECT 1 FROM leases WHERE integration = %s AND daemon_id = %s AND token = %s
+                  AND expires_at > clock_timestamp() FOR SHARE"""
+
+
 def aware(value: datetime | None) -> datetime | None:
     """*value* as given (PostgreSQL keeps the instant); a naive one is the caller's bug."""
     if value is not None and (value.tzinfo is None or value.utcoffset() is None):
@@ -67,6 +83,10 @@ class _PgSession:
     active: _PgTransaction | None = None
     closed: bool = False
     shown: str = field(init=False)
+    # Fencing: the daemon whose fences every transaction needs (None: none needed), and
+    # the fence it holds per integration (set and cleared by its lease manager).
+    fenced_for: str | None = None
+    fences: dict[str, Fence] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.shown = shown_url(self.url)
@@ -121,13 +141,14 @@ class _PgTransaction(_OnAServer, Transaction):
     """``BEGIN`` on enter (a pooled connection held until the end); ``COMMIT``
     on a clean exit, ``ROLLBACK`` on any exception."""
 
-    __slots__ = ("_session", "conn", "integration", "_registered")
+    __slots__ = ("_session", "conn", "integration", "_registered", "_fence")
 
     def __init__(self, session: _PgSession, integration: str) -> None:
         self._session = session
         self.conn: psycopg.Connection | None = None
         self.integration = integration
         self._registered = False
+        self._fence: Fence | None = None  # held when the block began; it must still hold at COMMIT
 
     def __enter__(self) -> _PgTransaction:
         session = self._session
@@ -137,6 +158,10 @@ class _PgTransaction(_OnAServer, Transaction):
                 f"state store {session.shown}: a transaction (for {session.active.integration!r}) is already "
                 "open; transactions do not nest", path=session.shown,
             )
+        if session.fenced_for is not None:
+            self._fence = session.fences.get(self.integration)
+            if self._fence is None:
+                raise self._lost(None, "no transaction was begun")
         conn = session.getconn()
         try:
             conn.execute("BEGIN")
@@ -159,14 +184,68 @@ class _PgTransaction(_OnAServer, Transaction):
         try:
             if exc_type is None:
                 try:
-                    conn.execute("COMMIT")
+                    held = self._still_fenced(conn)
+                    if held:
+                        conn.execute("COMMIT")
                 except psycopg.Error as error:
                     self._rollback(conn)
                     raise session.error(error, "committing") from error
+                if not held:
+                    self._rollback(conn)
+                    raise self._lost(conn, "nothing of this transaction was committed")
             else:
                 self._rollback(conn, exc)
         finally:
             session.putconn(conn)
+
+    def _still_fenced(self, conn: psycopg.Connection) -> bool:
+        """Whether the fence held at ``__enter__`` still holds (the lease manager has not cleared
+        or replaced it, and the database agrees); True when no fence is required."""
+        fence = self._fence
+        if fence is None:
+            return True
+        if self._session.fences.get(self.integration) != fence:
+            return False  # lost (or lost and taken again: a newer token): no need to ask the database
+        return conn.execute(_FENCE_CHECK, (self.integration, fence.daemon_id, fence.token)).fetchone() is not None
+
+    def _lost(self, conn: psycopg.Connection | None, outcome: str) -> LeaseLost:
+        """The LeaseLost for this transaction, naming the lease's holder now when it can be read."""
+        session = self._session
+        fence = self._fence
+        if fence is None:
+            what = f"the lease of {self.integration} is not held by daemon {session.fenced_for}: {outcome}"
+        else:
+            what = f"the lease of {self.integration} was lost (token {fence.token}): {outcome}"
+        holder = self._holder(conn) if conn is not None else self._holder_now()
+        return LeaseLost(f"{what} ({holder + '; ' if holder else ''}state store {session.shown})",
+                         path=session.shown)
+
+    def _holder_now(self) -> str | None:
+        """:meth:`_holder` on a connection borrowed for it (no transaction is open)."""
+        try:
+            conn = self._session.getconn()
+        except StateError:
+            return None
+        try:
+            return self._holder(conn)
+        finally:
+            self._session.putconn(conn)
+
+    def _holder(self, conn: psycopg.Connection) -> str | None:
+        """Who holds the lease now, as words; None if that cannot be read (the error that matters is
+        the lost lease)."""
+        try:
+            row = conn.execute("SELECT daemon_id, host, pid, token, expires_at > clock_timestamp()"
+                               " FROM leases WHERE integration = %s", (self.integration,)).fetchone()
+        except psycopg.Error:
+            return None
+        if row is None:
+            return "it has no lease row"
+        daemon_id, host, pid, token, live = row
+        if daemon_id is None:
+            return f"nobody holds it now (token {token})"
+        state = "holds it now" if live else "held it until it expired"
+        return f"daemon {daemon_id} (host {host}, pid {pid}) {state} with token {token}"
 
     def _rollback(self, conn: psycopg.Connection, cause: BaseException | None = None) -> None:
         try:

@@ -16,8 +16,10 @@ outlives a database restart. A transaction holds one
 connection from ``BEGIN`` to its end, and reads inside its block use it (they
 see its writes); reads outside one each borrow a connection for one
 statement. Isolation is PostgreSQL's default, READ COMMITTED: one daemon
-writes an integration at a time (leases, a later step, will make that hold
-across daemons too).
+writes an integration at a time, across daemons too: each runs only the
+integrations it holds the lease of (:mod:`syncd.state._leases`), and with
+``require_fences`` a transaction commits only while its lease still holds
+(the check is in :mod:`syncd.state._pg_tx`).
 
 As with SQLite, one store is used from one thread; transactions do not nest.
 """
@@ -34,6 +36,7 @@ from psycopg_pool import ConnectionPool
 
 import syncd.state._rows as codec
 from syncd.state._errors import StateError
+from syncd.state._leases import LEASE_COLUMNS, Fence, Lease, lease_from_row
 from syncd.state._model import (
     AccountUsage,
     BulkRun,
@@ -98,6 +101,22 @@ class PostgresStore(_OnAServer, StateStore):
 
     def transaction(self, integration: str) -> _PgTransaction:
         return _PgTransaction(self._session, integration)
+
+    def require_fences(self, daemon_id: str) -> None:
+        """From now on every transaction needs the fence of its integration (:meth:`fence`)."""
+        self._session.fenced_for = daemon_id
+
+    def fence(self, name: str, fence: Fence | None) -> None:
+        """The fence held for integration *name* (a lease acquired), or None (lost, released)."""
+        if fence is None:
+            self._session.fences.pop(name, None)
+        else:
+            self._session.fences[name] = fence
+
+    @pg_guard("reading leases")
+    def leases(self) -> dict[str, Lease]:
+        rows = self._rows(f"SELECT {LEASE_COLUMNS} FROM leases ORDER BY integration")
+        return {lease.integration: lease for lease in map(lease_from_row, rows)}
 
     @pg_guard("reading the side state")
     def side_state(self, integration: str, side: Side) -> SideState:

@@ -34,6 +34,7 @@ from typing import Any
 
 import syncd.state._rows as codec
 from syncd.state._errors import StateError, corrupt, from_sqlite
+from syncd.state._leases import Fence, Lease
 from syncd.state._migrations import APPLICATION_ID, SCHEMA_VERSION, migrate, too_new
 from syncd.state._model import (
     AccountUsage,
@@ -79,6 +80,16 @@ class SQLiteStore(StateStore):
 
     def transaction(self, integration: str) -> _SQLiteTransaction:
         return _SQLiteTransaction(self._session, integration)
+
+    # A SQLite file serves one daemon (its lock says so): no leases, nothing to fence.
+    def require_fences(self, daemon_id: str) -> None:
+        """Accepted and ignored: one daemon per file."""
+
+    def fence(self, name: str, fence: Fence | None) -> None:
+        """Accepted and ignored: one daemon per file."""
+
+    def leases(self) -> dict[str, Lease]:
+        return {}
 
     @_guard("reading the side state")
     def side_state(self, integration: str, side: Side) -> SideState:

@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
-from typing import Protocol, Self, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, Self, runtime_checkable
 
 from syncd.state._model import (
     AccountUsage,
@@ -47,6 +47,8 @@ from syncd.state._model import (
     Snapshot,
 )
 
+if TYPE_CHECKING:
+    from syncd.state._leases import Fence, Lease
 
 KEPT_CYCLES = 100  # cycles kept per integration: status shows the last, the rest is recent history
 
@@ -126,6 +128,19 @@ class StateStore(Protocol):
     def transaction(self, integration: str) -> AbstractContextManager[Transaction]:
         """``with store.transaction(name) as t:`` writes for that integration,
         committed at the end of the block, rolled back on any exception."""
+
+    def require_fences(self, daemon_id: str) -> None:
+        """From now on every transaction needs a fence held for its integration (:meth:`fence`):
+        without one it raises LeaseLost at its start, and it commits only if its lease still holds
+        with that token (else LeaseLost, nothing committed). PostgreSQL only: a SQLite store
+        (one daemon per file) ignores it."""
+
+    def fence(self, name: str, fence: Fence | None) -> None:
+        """The fence this daemon holds for integration *name* (lease acquired), or None (lost or
+        released). Ignored by a SQLite store."""
+
+    def leases(self) -> dict[str, Lease]:
+        """Every integration's lease, by name, for status; ``{}`` on SQLite (no leases)."""
 
     def side_state(self, integration: str, side: Side) -> SideState:
         """The side's state; ``SideState()`` if it was never set."""
