@@ -37,7 +37,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -98,10 +97,6 @@ BEGIN
 END $$;
 """
 STATE_TABLES = ("cycles", "side_states", "links")
-
-
-def _epoch(value: datetime | None) -> float | None:
-    return None if value is None else value.timestamp()
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +200,9 @@ class Fleet:
         spec["settings"].update(
             daemon={"description": "Which test daemon sends the request (its label)."},
             integration={"description": "Which integration the request is for."})
+        # Ten integrations share an app here, where each would have its own in
+        # real life: the shipped limits (per app) would queue them all.
+        spec["rate_limit"] = {"requests_per_second": 1000, "max_concurrency": 20}
         spec["headers"] = {"X-E2E-Daemon": "{{ settings.daemon }}", "X-E2E-Integration": "{{ settings.integration }}"}
         folder = self.config / "connectors.d"
         folder.mkdir(parents=True, exist_ok=True)
@@ -238,13 +236,8 @@ class Fleet:
         return psycopg.connect(self.url, autocommit=True, connect_timeout=5)
 
     def install_history(self) -> None:
-        """The triggers of ``e2e_history`` (see the module's doc); the state
-        tables' after they exist (a daemon creates them on an empty database)."""
         with self.connect() as conn:
-            conn.execute(HISTORY_SQL)
-            for table in STATE_TABLES:
-                conn.execute(f"CREATE TRIGGER e2e_{table} AFTER INSERT OR UPDATE OR DELETE ON {table} "
-                             "FOR EACH ROW EXECUTE FUNCTION e2e_state_log()")
+            install_history(conn)
 
     def owners(self) -> dict[str, str | None]:
         """Integration -> the label of the daemon holding its lease now (None: free or expired)."""
@@ -264,33 +257,12 @@ class Fleet:
             return dict(conn.execute("SELECT integration, token FROM leases").fetchall())
 
     def tenures(self) -> list[Tenure]:
-        """Every hold of every lease, from ``e2e_history``."""
         with self.connect() as conn:
-            rows = conn.execute("SELECT integration, daemon_id, pid, token, acquired_at, expires_at, at"
-                                " FROM e2e_history WHERE tab = 'leases' ORDER BY seq").fetchall()
-        current: dict[str, Tenure] = {}
-        out: list[Tenure] = []
-        for name, daemon_id, pid, token, acquired_at, expires_at, at in rows:
-            held = current.get(name)
-            if held is not None and (daemon_id, token) != (held.daemon_id, held.token):
-                held.released = at.timestamp()
-                del current[name]
-                held = None
-            if daemon_id is None or expires_at is None:
-                continue
-            if held is None:
-                held = current[name] = Tenure(name, token, daemon_id, pid,
-                                              (acquired_at or at).timestamp(), expires_at.timestamp())
-                out.append(held)
-            held.expires = max(held.expires, expires_at.timestamp())
-        return out
+            return read_tenures(conn)
 
     def changes(self) -> list[Change]:
-        """The committed changes of cycles' state rows, by daemon."""
         with self.connect() as conn:
-            rows = conn.execute("SELECT at, tab, integration, app FROM e2e_history WHERE tab <> 'leases'"
-                                " ORDER BY seq").fetchall()
-        return [Change(at.timestamp(), tab, name, app) for at, tab, name, app in rows]
+            return read_changes(conn)
 
     def cycles_since(self, since: float) -> dict[str, list[str]]:
         """Integration -> the outcomes of the cycles that ended after *since* (epoch seconds)."""
@@ -398,6 +370,46 @@ class Fleet:
     def wait_in_sync(self, timeout: float = 60.0, names: Sequence[str] | None = None) -> float:
         return self.wait(lambda: not self.differences(names), timeout=timeout, what="agreement of the apps",
                          describe=lambda: self.differences(names)[:20])
+
+
+def install_history(conn: psycopg.Connection[Any]) -> None:
+    """The triggers of ``e2e_history`` (see the module's doc), in the
+    database *conn* is connected to, once syncd's tables are there."""
+    conn.execute(HISTORY_SQL)
+    for table in STATE_TABLES:
+        conn.execute(f"CREATE TRIGGER e2e_{table} AFTER INSERT OR UPDATE OR DELETE ON {table} "
+                     "FOR EACH ROW EXECUTE FUNCTION e2e_state_log()")
+
+
+def read_tenures(conn: psycopg.Connection[Any]) -> list[Tenure]:
+    """Every hold of every lease, from ``e2e_history``, oldest first."""
+    rows = conn.execute("SELECT integration, daemon_id, pid, token, acquired_at, expires_at, at"
+                        " FROM e2e_history WHERE tab = 'leases' ORDER BY seq").fetchall()
+    current: dict[str, Tenure] = {}
+    out: list[Tenure] = []
+    for name, daemon_id, pid, token, acquired_at, expires_at, at in rows:
+        held = current.get(name)
+        if held is not None and (daemon_id, token) != (held.daemon_id, held.token):
+            held.released = at.timestamp()  # taken over (after expiry) or freed
+            del current[name]
+            held = None
+        if daemon_id is None or expires_at is None:
+            continue
+        if held is None:
+            # acquired_at, not the row's time: a hold begun before the
+            # triggers were installed is first seen at a renewal
+            held = current[name] = Tenure(name, token, daemon_id, pid, (acquired_at or at).timestamp(),
+                                          expires_at.timestamp())
+            out.append(held)
+        held.expires = max(held.expires, expires_at.timestamp())
+    return out
+
+
+def read_changes(conn: psycopg.Connection[Any]) -> list[Change]:
+    """The committed changes of cycles' state rows, by daemon, oldest first."""
+    rows = conn.execute("SELECT at, tab, integration, app FROM e2e_history WHERE tab <> 'leases'"
+                        " ORDER BY seq").fetchall()
+    return [Change(at.timestamp(), tab, name, app) for at, tab, name, app in rows]
 
 
 def fair_share(n: int, d: int) -> list[int]:
