@@ -24,7 +24,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,8 +79,8 @@ class Cluster:
     root: Path
     port: int
     prefix: list[str]
+    options: str = ""  # the server's command-line options (``pg_ctl start -o``), kept for restart()
     _names: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-    options: str = ""  # the server's settings (-o of pg_ctl start), for restart()
 
     @property
     def data(self) -> Path:
@@ -100,15 +100,17 @@ class Cluster:
             conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
         return self.url(name)
 
-    def restart(self, down: float = 0.0) -> None:
-        """Stop the server (``-m fast``: clients are disconnected, as in a
-        real restart), wait *down* seconds, start it again on the same port
-        and data: for the tests of daemons that must reconnect."""
+    def restart(self, while_down: Callable[[], None] | None = None) -> None:
+        """Stop the server (``-m fast``: every connection is closed), call *while_down*, start it again
+        on the same port and data."""
         _run([*self.prefix, str(self.bindir / "pg_ctl"), "stop", "-D", str(self.data), "-m", "fast", "-w", "-s"])
-        time.sleep(down)
-        self.start_server()
+        try:
+            if while_down is not None:
+                while_down()
+        finally:
+            self._start()
 
-    def start_server(self) -> None:
+    def _start(self) -> None:
         _run([*self.prefix, str(self.bindir / "pg_ctl"), "start", "-D", str(self.data), "-w", "-t", "60", "-s",
               "-l", str(self.root / "server.log"), "-o", self.options])
 
@@ -134,8 +136,8 @@ def start_cluster() -> Cluster:
             f"host all {PASSWORD_USER} 127.0.0.1/32 scram-sha-256\n"
             "host all all 127.0.0.1/32 trust\n")
         cluster.options = (f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={root}"
-                   " -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-        cluster.start_server()
+                           " -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+        cluster._start()
         with cluster.admin() as conn:
             conn.execute(f"CREATE ROLE {PASSWORD_USER} LOGIN PASSWORD '{PASSWORD}'")
             conn.execute(f'CREATE DATABASE "{TEMPLATE}"')

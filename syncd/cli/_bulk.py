@@ -29,9 +29,9 @@ from syncd.cli._common import EXIT_FAILED, EXIT_OK, EXIT_RECORD_ERRORS, EXIT_USA
 from syncd.cli._daemon_client import add_socket_arguments, ask_daemon
 from syncd.cli._local import existing_store, load
 from syncd.config import Config
-from syncd.daemon import DaemonUnreachable
+from syncd.daemon import DaemonUnreachable, command_cycles
 from syncd.state import BulkRun, StateError
-from syncd.sync import BulkSync, Cycles, bulk_progress
+from syncd.sync import BulkSync, bulk_progress
 
 POLL = 0.5  # seconds between two looks at the daemon's progress
 
@@ -121,7 +121,8 @@ def _without_daemon(args: argparse.Namespace) -> int:
 
 
 async def _foreground(config: Config, name: str, quiet: bool) -> BulkRun:
-    with Cycles.open(config) as cycles, _display(name, quiet) as show:
+    # PostgreSQL: its lease, for the command's length
+    with command_cycles(config, [name]) as cycles, _display(name, quiet) as show:
         bulk = BulkSync(cycles, name, on_progress=lambda run: show(bulk_progress(run)))
         return await bulk.run()
 

@@ -18,8 +18,9 @@ from syncd.cli._daemon_client import add_socket_arguments, daemon_reply
 from syncd.cli._local import existing_store, integration_config
 from syncd.config import Config
 from syncd.connector import PROCESS_MASKER, ConnectorError
+from syncd.daemon import command_cycles
 from syncd.state import StateError
-from syncd.sync import Cycles, UnknownErrors, error_entries, open_errors, retry_entries, retry_errors
+from syncd.sync import UnknownErrors, error_entries, open_errors, retry_entries, retry_errors
 
 EPILOG = (
     f"exit status: {EXIT_OK} listed, or every record retried now syncs; {EXIT_RECORD_ERRORS} some "
@@ -88,7 +89,7 @@ def _list_here(config: Config, name: str) -> dict[str, Any]:
 
 
 async def _retry_here(config: Config, name: str, ids: list[int] | None) -> dict[str, Any]:
-    with Cycles.open(config) as cycles:
+    with command_cycles(config, [name]) as cycles:  # PostgreSQL: its lease, for the command's length
         outcomes = await retry_errors(cycles, name, ids)
         return {"integration": name, "results": retry_entries(cycles.store, name, outcomes),
                 "open": cycles.store.count_errors(name)}

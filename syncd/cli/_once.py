@@ -25,8 +25,9 @@ from syncd.cli._common import (
 )
 from syncd.config import Config
 from syncd.connector import PROCESS_MASKER
+from syncd.daemon import command_cycles
 from syncd.state import StateError
-from syncd.sync import Cycles, CycleSummary
+from syncd.sync import CycleSummary
 
 
 # The --help epilog of `once` and `reset`; README's command table says the same.
@@ -88,7 +89,8 @@ def exit_code(summaries: Iterable[CycleSummary]) -> int:
 
 async def _run_all(config: Config, names: list[str], dry_run: bool) -> list[tuple[CycleSummary, float]]:
     out = []
-    with Cycles.open(config) as cycles:
+    # On PostgreSQL: the leases of what it writes, for its length (a dry run writes nothing).
+    with command_cycles(config, [] if dry_run else names) as cycles:
         for name in names:
             start = time.perf_counter()
             summary = await cycles.run(name, origin="once", dry_run=dry_run)

@@ -19,8 +19,9 @@ from syncd.cli._common import EXIT_FAILED, EXIT_USAGE, add_config_dir_argument, 
 from syncd.cli._local import load
 from syncd.cli._once import EXIT_STATUS, exit_code, print_summaries
 from syncd.config import Config
+from syncd.daemon import command_cycles
 from syncd.state import StateError
-from syncd.sync import Cycles, CycleSummary
+from syncd.sync import CycleSummary
 
 
 def add_parser(subparsers: Any) -> None:
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _reset(config: Config, name: str, write: bool) -> tuple[CycleSummary, float]:
-    with Cycles.open(config) as cycles:
+    with command_cycles(config, [name]) as cycles:  # PostgreSQL: its lease, for the command's length
         cycles.forget(name)
         start = time.perf_counter()
         summary = await cycles.run(name, origin="reset", write=write, full=True)

@@ -19,7 +19,7 @@ from syncd.cli._daemon_client import add_socket_arguments, ask_daemon, socket_pa
 from syncd.cli._local import existing_store, load
 from syncd.config import config_directory
 from syncd.daemon import Budgets, DaemonUnreachable, stored_status
-from syncd.state import StateError, shown_location
+from syncd.state import StateError, StateStore, shown_location
 
 
 def add_parser(subparsers: Any) -> None:
@@ -67,12 +67,28 @@ def _without_daemon(args: argparse.Namespace) -> dict[str, Any] | None:
                 # what a daemon started now would hold back
                 entry["paused"] = budgets.allows("scheduled", entry["name"]) \
                     if budgets is not None and entry["enabled"] else None
+            owners = _owners(store, config.daemon.state_url is not None)
+            for entry in integrations:
+                entry["owner"] = owners.get(entry["name"])
     except StateError as e:
         error(str(e))
         return None
     return {"daemon": None, "socket": str(socket_path(args)), "config_dir": str(config.directory),
             "state_path": shown_location(config.daemon.state_target()), "config": {"valid": True, "errors": []},
+            "cluster": {"lease_seconds": config.daemon.cluster_lease_seconds, "members": []}
+            if config.daemon.state_url is not None else None,
             "integrations": integrations}
+
+
+def _owners(store: StateStore | None, cluster: bool) -> dict[str, dict[str, Any] | None]:
+    """Who runs each integration, as the lease table says (several daemons);
+    a lease that ran out is nobody's. On SQLite no daemon runs: none."""
+    if store is None or not cluster:
+        return {}
+    now = time.time()
+    return {name: {"host": lease.host, "pid": lease.pid, "lease_expires": lease.expires_at.timestamp()}
+            for name, lease in store.leases().items()
+            if lease.daemon_id is not None and lease.expires_at is not None and lease.expires_at.timestamp() > now}
 
 
 def _when(t: float | None) -> str:
@@ -161,6 +177,9 @@ def print_status(body: dict[str, Any]) -> None:
         head = f"{i['name']}: {i['state']}, {i['schedule']}"
         if i["state"] not in ("disabled", "stopped"):
             head += f"; cycles {i.get('cycles', 0)}"
+        if body.get("cluster") is not None:  # several daemons: which one runs it
+            owner = i.get("owner")
+            head += f"; owner {owner['host']} pid {owner['pid']}" if owner else "; owner none"
         print(f"{head}; last {_last(i)}")
         if i.get("next_run") is not None:
             print(f"  next {_when(i['next_run'])}")

@@ -21,9 +21,8 @@ from syncd.cli._daemon_client import add_socket_arguments, ask_daemon
 from syncd.cli._local import load
 from syncd.cli._once import EXIT_STATUS, print_summary, summary_dict
 from syncd.config import Config
-from syncd.daemon import DaemonUnreachable
+from syncd.daemon import DaemonUnreachable, command_cycles
 from syncd.state import StateError
-from syncd.sync import Cycles
 
 _EXIT_BY_RESULT = {"ok": EXIT_OK, "errors": EXIT_RECORD_ERRORS}  # else (aborted, stopped, failed): 1
 
@@ -102,7 +101,7 @@ def _foreground(args: argparse.Namespace) -> int:
 
 
 async def _one(config: Config, name: str) -> tuple[Any, float]:
-    with Cycles.open(config) as cycles:
+    with command_cycles(config, [name]) as cycles:  # PostgreSQL: its lease, for the command's length
         start = time.perf_counter()
         summary = await cycles.run(name, origin="manual")
         return summary, time.perf_counter() - start

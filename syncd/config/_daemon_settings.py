@@ -26,7 +26,7 @@ from syncd.config._model import BudgetTiers, DaemonSettings
 from syncd.config._secrets import SecretRefError, resolve_reference
 from syncd.config._yaml import YamlDoc
 
-__all__ = ["build_daemon_settings", "default_daemon_settings", "default_state_path", "resolve_references"]
+__all__ = ["build_daemon_settings", "cluster_problems", "default_daemon_settings", "default_state_path", "resolve_references"]
 
 # Keys syncd.yaml leaves out take the schema's defaults (see _defaults).
 _DEFAULTS = schema_defaults("syncd")
@@ -76,7 +76,7 @@ def build_daemon_settings(doc: YamlDoc, config_dir: Path, environ: Mapping[str, 
     raw_webhooks = data.get("webhooks") or {}
     webhooks_at = _at(doc, ("webhooks", "listen" if "listen" in raw_webhooks else "enabled")) \
         if raw_webhooks else ""
-    budgets = section("budgets")
+    budgets, cluster = section("budgets"), section("cluster")
     return DaemonSettings(
         state_path=path(state["path"]) if "path" in state else default_state_path(config_dir, environ),
         control_socket=path(control["socket"]) if "socket" in control else None,
@@ -93,7 +93,21 @@ def build_daemon_settings(doc: YamlDoc, config_dir: Path, environ: Mapping[str, 
         budgets=BudgetTiers(bulk_below_percent=float(budgets["bulk_below_percent"]),
                             scheduled_below_percent=float(budgets["scheduled_below_percent"])),
         state_url=_state_url(state["url"], state.get("password")) if "url" in state else None,
+        cluster_lease_seconds=float(cluster["lease_seconds"]),
+        cluster_name=cluster.get("name"),
     )
+
+
+def cluster_problems(doc: YamlDoc) -> list[Problem]:
+    """``cluster:`` beside a SQLite state: the leases live in PostgreSQL, and
+    a SQLite file is one daemon's (said here, where the key is known, rather
+    than by the schema, which could only point at the document's start)."""
+    data = doc.data if isinstance(doc.data, dict) else {}
+    state = data.get("state") if isinstance(data.get("state"), dict) else {}
+    if "cluster" in data and "url" not in (state or {}):
+        return [doc.problem(("cluster",), "cluster: needs state.url (PostgreSQL); a SQLite state file "
+                                          "serves one daemon")]
+    return []
 
 
 def _state_url(url: str, password: str | None) -> Secret:

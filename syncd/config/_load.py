@@ -27,6 +27,7 @@ from syncd.config._checks import check_integration
 from syncd.config._connector_spec import build_connector
 from syncd.config._daemon_settings import (
     build_daemon_settings,
+    cluster_problems,
     default_daemon_settings,
     resolve_references,
 )
@@ -229,6 +230,7 @@ def _daemon(
         return None, problems
     doc, unresolved = resolve_references(doc, config_dir, environ, shown_dir)
     problems += unresolved + validate_document("syncd", doc)
+    problems += cluster_problems(doc) if not problems else []
     if problems:
         return None, problems
     return build_daemon_settings(doc, config_dir, environ), []

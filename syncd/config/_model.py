@@ -552,6 +552,9 @@ class DaemonSettings:
     budgets: BudgetTiers = field(default_factory=lambda: BudgetTiers())
     # state.url, with state.password put in: the PostgreSQL store; None: SQLite at state_path.
     state_url: Secret | None = None
+    # cluster: (PostgreSQL only): how long a lease lasts, and how this daemon is shown (None: the host name)
+    cluster_lease_seconds: float = _SYNCD("/properties/cluster/properties/lease_seconds")
+    cluster_name: str | None = None
 
     def state_target(self) -> Path | str:
         """What :func:`syncd.state.open_state` opens: the PostgreSQL URL, else the SQLite path."""

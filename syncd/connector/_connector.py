@@ -28,7 +28,7 @@ import builtins  # Connector.list shadows the builtin in annotations
 import copy
 import functools
 import ssl
-from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
@@ -153,6 +153,14 @@ def _tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+# The operations that change the app: their requests carry _WRITE_MARK (the
+# label), and the write guard is asked before each leaves. Reads (a search
+# by POST included) carry none. Webhook registration is not a record write:
+# the daemon makes it, outside any cycle.
+_WRITES = frozenset({"create", "update", "delete", "create_batch", "update_batch"})
+_WRITE_MARK = "syncd_write"
+
+
 class Connector:
     def __init__(
         self,
@@ -164,6 +172,7 @@ class Connector:
         masker: SecretMasker = PROCESS_MASKER,
         transport: httpx.AsyncBaseTransport | None = None,
         fields: Iterable[str] | None = None,
+        write_guard: Callable[[str], None] | None = None,
     ) -> None:
         if object_name not in spec.objects:
             raise ConnectorError(f"connector {spec.name!r} has no object {object_name!r}")
@@ -188,8 +197,11 @@ class Connector:
                           account_key=self.account.key, tokens=accounts.tokens)
         if isinstance(auth, OAuth2):
             auth = self.account.oauth2(auth)
+        # Asked before every request that changes the app (see _guard_write).
+        self.write_guard = write_guard
         self.client = httpx.AsyncClient(
             auth=auth,
+            event_hooks={"request": [self._guard_write]},
             headers=headers,
             timeout=httpx.Timeout(spec.timeout),
             transport=transport,
@@ -261,6 +273,15 @@ class Connector:
 
     # --- requests -------------------------------------------------------------
 
+    async def _guard_write(self, request: httpx.Request) -> None:
+        """The write guard's one seam: httpx calls this as every request
+        leaves, each retry's too (a write retried after a back-off must ask
+        again), and a request built as a write carries its label
+        (:data:`_WRITE_MARK`). The guard raises to keep the request from leaving."""
+        label = request.extensions.get(_WRITE_MARK)
+        if label is not None and self.write_guard is not None:
+            self.write_guard(label)
+
     def _operation(self, name: OperationName) -> Operation:
         op = self.object.operations.get(name)
         if op is None:
@@ -287,6 +308,7 @@ class Connector:
         return self.client.build_request(
             op.method, url, params=params, headers=headers,
             json=req.body if req.body is not None else None,
+            extensions={_WRITE_MARK: self.label(op)} if op.name in _WRITES else None,
         )
 
     def request(self, op: Operation | OperationName, ctx: Mapping[str, Any], body: Any = None) -> httpx.Request:
@@ -635,7 +657,8 @@ class Connector:
                     path = render_path(request.path, ctx)
                     url = path if path.startswith(("http://", "https://")) else self.base_url + path
                     body = request.body(ctx) if request.body is not None else None
-                    await self.sender.send(label, self.client.build_request(request.method, url, json=body))
+                    await self.sender.send(label, self.client.build_request(
+                        request.method, url, json=body, extensions={_WRITE_MARK: label}))
             if record is not None:
                 record.fields[name] = given[name]
 

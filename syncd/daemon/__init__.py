@@ -24,6 +24,7 @@ from syncd.daemon._status import stored_status
 from syncd.daemon._stop import STOP_TIMEOUT
 
 if TYPE_CHECKING:
+    from syncd.daemon._command_leases import command_cycles
     from syncd.daemon._control import bind_control_socket
     from syncd.daemon._daemon import Daemon
     from syncd.daemon._watch import config_fingerprint
@@ -36,6 +37,7 @@ _LAZY = {
     "bind_control_socket": "syncd.daemon._control",
     "bind_web_listener": "syncd.daemon._web",
     "bind_webhook_listener": "syncd.daemon._webhooks",
+    "command_cycles": "syncd.daemon._command_leases",
     "config_fingerprint": "syncd.daemon._watch",
 }
 
@@ -60,6 +62,7 @@ __all__ = [
     "bind_web_listener",
     "bind_webhook_listener",
     "call_daemon",
+    "command_cycles",
     "config_fingerprint",
     "control_socket",
     "stored_status",

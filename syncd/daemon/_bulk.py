@@ -35,7 +35,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from syncd.config import Config
+from syncd.daemon._cluster import Ownership
 from syncd.daemon._control import unknown_integration
+from syncd.daemon._not_owner import not_owner
 from syncd.state import StateStore
 from syncd.sync import BulkSync, Cycles, bulk_progress
 
@@ -146,6 +148,9 @@ class _Host(Protocol):
     @property
     def bulks(self) -> Bulks: ...
 
+    @property
+    def owner(self) -> Ownership: ...
+
 
 def bulk_routes(host: _Host) -> list[Route]:
     """``/v1/integrations/{name}/bulk``, ``…/bulk/start``, ``…/bulk/stop``."""
@@ -173,6 +178,9 @@ def bulk_routes(host: _Host) -> list[Route]:
             return JSONResponse({"error": f"integration {name!r} is disabled (enabled: false in "
                                           f"{host.config.integrations[name].source}): enable it first"},
                                 status_code=409)
+        refused = not_owner(host.owner, name)
+        if refused is not None:
+            return refused  # another daemon runs it (several daemons)
         if not host.bulks.start(host.cycles, name):
             shown = host.bulks.status(name) or {}
             return JSONResponse({

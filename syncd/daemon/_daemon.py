@@ -125,6 +125,10 @@ class Daemon:
                     self.forced = True
                     log.warning("stop timeout reached: cancelling what still runs", seconds=self.stop_timeout)
                     runners.cancel_scope.cancel()
+                else:
+                    # Several daemons: the leases go once the runners have
+                    # stopped, so the others take over at their next renewal.
+                    await self.supervisor.leave()
             self.control.stop()
             self._stop_listeners()
             tg.cancel_scope.cancel()  # the signal handler and the watchdog

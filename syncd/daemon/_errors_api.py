@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from syncd.connector import PROCESS_MASKER, ConnectorError
 from syncd.daemon._control import unknown_integration
+from syncd.daemon._not_owner import not_owner
 from syncd.daemon._supervisor import Supervisor
 from syncd.sync import (
     UnknownErrors,
@@ -69,6 +70,9 @@ def errors_routes(supervisor: Supervisor) -> list[Route]:
         name = known(request)
         if isinstance(name, JSONResponse):
             return name
+        refused = not_owner(supervisor.owner, name)
+        if refused is not None:
+            return refused  # another daemon runs it (several daemons): a retry writes
         ids = _ids(await _json(request))
         if isinstance(ids, JSONResponse):
             return ids

@@ -245,6 +245,33 @@ class _StateCollector(Collector):
                      ["integration"], one("open_errors"))
         yield from self._bulk(entries)
         yield from self._budget(entries)
+        yield from self._owners(supervisor, status)
+
+    def _owners(self, supervisor: Supervisor, status: dict[str, Any]) -> Iterator[GaugeMetricFamily]:
+        """Who runs each integration (several daemons; on SQLite this daemon runs them all)."""
+        owned = GaugeMetricFamily("syncd_integration_owned", "1 when this daemon runs the integration (holds "
+                                  "its lease), else 0.", labels=["integration"])
+        info = GaugeMetricFamily("syncd_integration_owner_info", "1, labelled with the host and pid of the "
+                                 "daemon that runs the integration (absent while nobody holds it).",
+                                 labels=["integration", "host", "pid"])
+        expires = GaugeMetricFamily("syncd_integration_lease_expires_timestamp_seconds", "When the "
+                                    "integration's lease runs out unless renewed (Unix time, the database's "
+                                    "clock; absent on SQLite or while nobody holds it).", labels=["integration"])
+        for entry in status.get("integrations", []):
+            name, owner = entry["name"], entry.get("owner")
+            owned.add_metric([name], float(entry.get("enabled", False) and supervisor.owner.owns(name)))
+            if owner is not None:
+                info.add_metric([name, str(owner["host"]), str(owner["pid"])], 1.0)
+                if owner.get("lease_expires") is not None:
+                    expires.add_metric([name], float(owner["lease_expires"]))
+        yield owned
+        yield info
+        yield expires
+        cluster = status.get("cluster")
+        daemons = GaugeMetricFamily("syncd_cluster_daemons", "Live daemons sharing the integrations (1 on "
+                                    "SQLite).")
+        daemons.add_metric([], float(len(cluster["members"])) if cluster is not None else 1.0)
+        yield daemons
 
     def _config(self, supervisor: Supervisor) -> Iterator[GaugeMetricFamily]:
         reload = supervisor.last_reload

@@ -99,8 +99,11 @@ class CycleRequest:
 class Runner:
     def __init__(self, cycles: Cycles, name: str, *, immediate: bool = False,
                  lock: anyio.Lock | None = None, on_cycle_end: CycleEnd | None = None,
-                 budgets: Budgets | None = None) -> None:
+                 budgets: Budgets | None = None, may_write: Callable[[], bool] | None = None) -> None:
         self.cycles = cycles
+        # Several daemons: whether this one still holds the integration's
+        # lease (its local deadline not passed); asked at every checkpoint.
+        self.may_write = may_write
         self.on_cycle_end = on_cycle_end
         # Held for each cycle; shared with whatever else writes for this
         # integration in the daemon (a retry, a bulk batch), so they never overlap.
@@ -206,8 +209,12 @@ class Runner:
 
     def _should_stop(self) -> bool:
         """Asked at each checkpoint of a scheduled cycle: stopping, or the budget's tier crossed."""
-        return self._stopping or (self.budgets is not None
-                                  and self.budgets.allows("scheduled", self.name) is not None)
+        return self._lost() or (self.budgets is not None
+                                and self.budgets.allows("scheduled", self.name) is not None)
+
+    def _lost(self) -> bool:
+        """Asked at each checkpoint of any cycle: stopping, or the lease lost."""
+        return self._stopping or (self.may_write is not None and not self.may_write())
 
     async def run_cycle(self, origin: Origin = "scheduled") -> None:
         """One cycle, whatever happens in it; the outcome goes to :attr:`status`."""
@@ -226,7 +233,7 @@ class Runner:
                          catch_up=self.integration.catch_up if catching_up else None)
                 # A cycle an operator asked for (`syncd sync`) spends the budget
                 # as they decided; only scheduled ones yield to its tier.
-                stop = self._should_stop if origin == "scheduled" else lambda: self._stopping
+                stop = self._should_stop if origin == "scheduled" else self._lost
                 summary = await self.cycles.run(self.name, origin=origin, write=write, stop=stop)
                 if catching_up and not (summary.aborted or summary.stopped):
                     with self.store.transaction(self.name) as t:

@@ -11,11 +11,22 @@ ones start, removed and disabled ones stop; every other runner goes on
 untouched, mid-cycle or not. Daemon settings that cannot change while
 running (the state path, listen addresses) are reported as needing a
 restart rather than silently ignored.
+
+Several daemons (``state.url``, :mod:`syncd.daemon._cluster`): a runner
+exists only for an integration whose lease this daemon holds. The cluster
+task renews the leases every ``lease_seconds / 3``, starts a runner for
+each lease it acquires (its first cycle at once: it goes on from the last
+checkpoint another daemon committed; a create that daemon left open is
+resolved by the intents' adoption), and stops the runner of each lease it
+loses or gives up (at its checkpoint; a lease given up is released only
+once its runner has stopped). Another task watches the local deadlines, so
+a lease runs out here even while the database does not answer.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -31,10 +42,11 @@ from syncd.config import Config, ConfigError, ConnectorSpec, DaemonSettings, Int
 from syncd.connector import AccountRegistry, TokenStore
 from syncd.daemon._budgets import Budgets
 from syncd.daemon._bulk import Bulks
+from syncd.daemon._cluster import Cluster, Ownership, SoleOwner
 from syncd.daemon._runner import CycleEnd, Runner
 from syncd.daemon._status import config_errors_of, stored_status
 from syncd.state import StateStore, shown_location
-from syncd.sync import Cycles
+from syncd.sync import Cycles, child_keys
 
 __all__ = ["ReloadResult", "Supervisor"]
 
@@ -89,6 +101,23 @@ class Supervisor:
         # One store and one account registry for the daemon's life; the
         # cycles are remade for each config a reload brings.
         self.cycles = Cycles(config, store, AccountRegistry(TokenStore.beside(config.daemon.state_path)))
+        # Who runs which integration: every one here on SQLite; on PostgreSQL
+        # the ones whose lease this daemon holds, and every transaction for
+        # an integration needs its fence (a daemon that lost it commits nothing).
+        self.cluster: Cluster | None = None
+        self.owner: Ownership
+        settings = config.daemon
+        if settings.state_url is not None:
+            self.cluster = self.owner = Cluster(settings.state_url.reveal(), host=settings.cluster_name,
+                                                lease_seconds=settings.cluster_lease_seconds,
+                                                fence=store.fence, companions=self._child_keys)
+            store.require_fences(self.cluster.daemon_id)
+            self.cycles.may_write = self.cluster.may_write
+        else:
+            self.owner = SoleOwner(settings.cluster_name)
+        self._cluster_wake = anyio.Event()
+        self._cluster_done = anyio.Event()
+        self._shedding: set[str] = set()
         # Every request of every account counts against its API budget.
         self.budgets = Budgets(config, store)
         self.cycles.accounts.listen(self.budgets.count)
@@ -121,6 +150,11 @@ class Supervisor:
     def start_all(self, tg: anyio.abc.TaskGroup) -> None:
         """Start every enabled integration in *tg* (the daemon's start-up)."""
         self._tg = tg
+        if self.cluster is not None:
+            # Runners start as leases are acquired; the first renewal is now.
+            tg.start_soon(self._cluster_loop, name="syncd cluster leases")
+            tg.start_soon(self._deadline_watch, name="syncd lease deadlines")
+            return
         for name, integration in sorted(self.config.integrations.items()):
             if integration.enabled:
                 self._start(name, immediate=False)
@@ -129,17 +163,118 @@ class Supervisor:
 
     def _start(self, name: str, *, immediate: bool) -> None:
         assert self._tg is not None
-        if self.stopping:
-            return  # a reload that ends while the daemon stops starts nothing
+        if self.stopping or not self.owner.owns(name):
+            return  # a reload that ends while the daemon stops starts nothing; nor one for a lease lost
+        may_write = functools.partial(self.cluster.may_write, name) if self.cluster is not None else None
         runner = Runner(self.cycles, name, immediate=immediate, lock=self.lock_for(name),
-                        on_cycle_end=self.on_cycle_end, budgets=self.budgets)
+                        on_cycle_end=self.on_cycle_end, budgets=self.budgets, may_write=may_write)
         self.runners[name] = runner
         self._tg.start_soon(runner.run, name=f"syncd integration {name}")
 
     async def _stop(self, name: str) -> None:
-        runner = self.runners.pop(name)
+        runner = self.runners.pop(name, None)  # None: a lost lease stopped it meanwhile
+        if runner is None:
+            return
         runner.stop()
         await runner.done.wait()
+
+    # --- leases (several daemons) ------------------------------------------------
+
+    def _enabled(self) -> list[str]:
+        return sorted(name for name, i in self.config.integrations.items() if i.enabled)
+
+    async def _cluster_loop(self) -> None:
+        cluster = self.cluster
+        assert cluster is not None
+        try:
+            while not self.stopping:
+                await self._cluster_tick(cluster)
+                self._cluster_wake = anyio.Event()
+                with anyio.move_on_after(cluster.interval):
+                    await self._cluster_wake.wait()
+        finally:
+            self._cluster_done.set()
+
+    async def _cluster_tick(self, cluster: Cluster) -> None:
+        enabled = self._enabled()
+        step = await cluster.renew(enabled)
+        if step is None or self.stopping:
+            return  # the database failed (logged once); the deadlines decide meanwhile
+        for name in step.lost:
+            self._lose(name, "another daemon holds it now, or it ran out before it was renewed")
+        held = cluster.held()
+        wanted = set(enabled)
+        # Held but no longer enabled (a reload removed or disabled it, and stopped its runner).
+        stale = [n for n in held if n not in wanted and n not in self.runners]
+        if stale:
+            await self._release(stale)
+        if step.excess > len(self._shedding):
+            self._shed(step.excess - len(self._shedding))
+        holding = sum(1 for n in cluster.held() if n in wanted)
+        for lease in await cluster.acquire(enabled, step.target - holding):
+            self._acquired(lease.integration, lease.token)
+
+    def _child_keys(self, name: str) -> list[str]:
+        """The state keys of *name*'s child objects (fenced by leases of their own)."""
+        integration = self.config.integrations.get(name)
+        return child_keys(integration) if integration is not None else []
+
+    def _acquired(self, name: str, token: int) -> None:
+        log.info("lease acquired: running the integration here", integration=name, token=token)
+        integration = self.config.integrations.get(name)
+        if self.stopping or integration is None or not integration.enabled or name in self.runners:
+            return
+        self._start(name, immediate=True)  # failover: at once, from the last checkpoint
+
+    def _lose(self, name: str, why: str) -> None:
+        """The lease is gone (its fence cleared, may_write False): the runner stops at its checkpoint."""
+        log.warning(f"lease of {name} lost: its runner stops at its checkpoint", integration=name, reason=why)
+        self.bulks.stop(name, "stopped: this daemon lost the integration's lease")
+        runner = self.runners.pop(name, None)
+        if runner is not None:
+            runner.stop()
+
+    def _shed(self, count: int) -> None:
+        """Give up *count* leases beyond this daemon's share: waiting runners first
+        (nothing to interrupt), each released once its runner has stopped."""
+        assert self.cluster is not None and self._tg is not None
+        held = [n for n in sorted(self.cluster.held()) if n not in self._shedding]
+        order = sorted(held, key=lambda n: (n in self.runners and self.runners[n].status.state != "waiting", n))
+        for name in order[:count]:
+            self._shedding.add(name)
+            self._tg.start_soon(self._give_up, name, name=f"syncd release {name}")
+
+    async def _give_up(self, name: str) -> None:
+        try:
+            log.info("giving the integration up to another daemon (more than this daemon's share)",
+                     integration=name)
+            self.bulks.stop(name, "stopped: the integration moves to another daemon")
+            await self._stop(name)
+            await self._release([name])
+        finally:
+            self._shedding.discard(name)
+
+    async def _release(self, names: list[str]) -> None:
+        assert self.cluster is not None
+        await self.cluster.release(names)
+
+    async def _deadline_watch(self) -> None:
+        """Leases whose local deadline passed are lost here, answer or not from the database."""
+        assert self.cluster is not None
+        while not self.stopping:
+            for name in self.cluster.expired():
+                self._lose(name, "not renewed before its local deadline (the database did not answer)")
+            await anyio.sleep(min(0.25, self.cluster.margin / 2))
+
+    async def leave(self) -> None:
+        """After the runners stopped (a clean stop): release every lease and leave,
+        so the others take the integrations at their next renewal, not after a lease."""
+        if self.cluster is None:
+            return
+        self._cluster_wake.set()
+        with anyio.move_on_after(self.cluster.lease_seconds):
+            await self._cluster_done.wait()  # no acquire after the leave
+        await self.cluster.leave()
 
     def _mark_disabled(self, name: str) -> None:
         """Remember that a synced integration is disabled: when it is
@@ -156,6 +291,7 @@ class Supervisor:
 
     def stop_all(self) -> None:
         self.stopping = True
+        self._cluster_wake.set()
         for runner in self.runners.values():
             runner.stop()
 
@@ -207,7 +343,7 @@ class Supervisor:
         if new.daemon.log_level != old.daemon.log_level or new.daemon.log_format != old.daemon.log_format:
             self._on_settings(new.daemon)
         self.config = new
-        self.cycles = Cycles(new, self.store, self.cycles.accounts)
+        self.cycles = Cycles(new, self.store, self.cycles.accounts, may_write=self.cycles.may_write)
         self.budgets.reconfigure(new)
         changes: list[tuple[str, bool, bool]] = []  # name, stop the runner, start one
         for name in sorted(set(old.integrations) | set(new.integrations)):
@@ -217,7 +353,7 @@ class Supervisor:
             if running and not wanted:
                 changes.append((name, True, False))
                 result.stopped.append(name)
-            elif wanted and not running:
+            elif wanted and not running and self.owner.owns(name):
                 changes.append((name, False, True))
                 result.started.append(name)
             elif running and not same:
@@ -247,8 +383,10 @@ class Supervisor:
                 await bulk_ended.wait()
         if start:
             self._start(name, immediate=True)
-        elif name in new.integrations:  # still configured, disabled
-            self._mark_disabled(name)
+        else:
+            if name in new.integrations:  # still configured, disabled (its lease still held here)
+                self._mark_disabled(name)
+            self._cluster_wake.set()  # several daemons: its lease is released now, not at the next renewal
 
     # --- status --------------------------------------------------------------
 
@@ -258,6 +396,9 @@ class Supervisor:
         failing = sum(1 for r in self.runners.values() if r.status.failures_in_a_row)
         disabled = sum(1 for i in self.config.integrations.values() if not i.enabled)
         line = f"{running} integration{'s' * (running != 1)} running, {failing} failing, {disabled} disabled"
+        if self.cluster is not None:
+            daemons = len(self.cluster.members())
+            line += f" (this daemon's share; {daemons} daemon{'s' * (daemons != 1)} in the cluster)"
         if self.last_reload is not None and not self.last_reload.ok:
             first = self.last_reload.errors[0] if self.last_reload.errors else "?"
             more = len(self.last_reload.errors) - 1
@@ -282,6 +423,7 @@ class Supervisor:
             # Its file failed the last reload: what runs is the config from before.
             entry["config_errors"] = config_errors_of(integration.source, errors)
             entry["bulk"] = self.bulks.status(name)  # read again: a running bulk's latest checkpoint
+            entry["owner"] = self.owner_entry(name)
             integrations.append(entry)
         return {
             "pid": os.getpid(), "started_at": self.started_at, "config_dir": str(self.config.directory),
@@ -290,5 +432,13 @@ class Supervisor:
             "config": {"valid": not failed, "errors": errors},
             "last_reload": self.last_reload.as_dict() if self.last_reload else None,
             "restart_needed": self.restart_needed,
+            "daemon": {"id": self.owner.daemon_id, "host": self.owner.host, "pid": os.getpid()},
+            "cluster": None if self.cluster is None else {
+                "lease_seconds": self.cluster.lease_seconds, "members": self.cluster.members()},
             "integrations": integrations,
         }
+
+    def owner_entry(self, name: str) -> dict[str, Any] | None:
+        """``{"host", "pid", "lease_expires"}`` of the daemon running *name*, None when nobody holds it."""
+        owner = self.owner.owner_of(name)
+        return None if owner is None else {k: owner[k] for k in ("host", "pid", "lease_expires")}

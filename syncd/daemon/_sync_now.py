@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from syncd.daemon._control import unknown_integration
+from syncd.daemon._not_owner import not_owner
 from syncd.daemon._supervisor import Supervisor
 
 __all__ = ["sync_routes"]
@@ -28,6 +29,9 @@ def sync_routes(supervisor: Supervisor) -> list[Route]:
         integration = supervisor.config.integrations.get(name)
         if integration is None:
             return unknown_integration(name, supervisor.config.integrations)
+        refused = not_owner(supervisor.owner, name) if integration.enabled else None
+        if refused is not None:
+            return refused  # another daemon runs it (several daemons)
         runner = supervisor.runners.get(name)
         if runner is None:
             why = "disabled (enabled: false)" if not integration.enabled else "not running"

@@ -101,6 +101,9 @@ class WebhookRounds:
                 # The config as it is now: a reload while this waited for the lock counts.
                 if name not in supervisor.runners:
                     outcome = "dropped"
+                    if not supervisor.owner.owns(name):  # several daemons: another one runs it
+                        log.info("webhook records left to the daemon that runs the integration: its next "
+                                 "scheduled cycle reads them", integration=name, records=len(records))
                     return
                 self.rounds += 1
                 async with supervisor.cycles.cycle(name, origin="webhook") as cycle:

@@ -41,7 +41,10 @@ _T: Kind = "time"
 _F: Kind = "flag"
 
 # (table, ((column, kind), …), key order, has an id counter), parents first
-# (every other table references integrations).
+# (every other table references integrations). PostgreSQL's `leases` and
+# `cluster_daemons` are left out on purpose: they say which daemon runs what
+# now, not state, and a copy made while they hold rows would hand out leases
+# to daemons of the source.
 TABLES: tuple[tuple[str, tuple[tuple[str, Kind], ...], str, bool], ...] = (
     ("integrations", (("name", _V), ("disabled_since", _T)), "name", False),
     ("side_states", (("integration", _V), ("side", _V), ("cursor", _T), ("last_full_read", _T),

@@ -40,6 +40,7 @@ from syncd.state._store import KEPT_CYCLES, Transaction, utc_now
 P = ParamSpec("P")
 R = TypeVar("R")
 
+# Not `leases`: a reset forgets the integration's state, not who runs it.
 _RESET_TABLES = ("snapshots", "side_states", "links", "intents", "errors", "conflicts", "cycles", "bulk_runs")
 
 _UPSERT_SNAPSHOT = """

@@ -10,6 +10,7 @@ every mapped field), built on the same cycles.
 """
 
 from syncd.sync._bulk import BulkSync, bulk_progress
+from syncd.sync._children import child_keys, child_states
 from syncd.sync._cycle import Cycle
 from syncd.sync._factory import Cycles
 from syncd.sync._listing import (
@@ -37,6 +38,8 @@ __all__ = [
     "RetryOutcome",
     "UnknownErrors",
     "bulk_progress",
+    "child_keys",
+    "child_states",
     "conflict_count",
     "conflict_entries",
     "error_entries",

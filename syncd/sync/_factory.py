@@ -27,7 +27,7 @@ from syncd.state import CycleRow, Origin, Side, StateError, StateStore, open_sta
 from syncd.sync._children import child_integration, child_key, child_keys, child_states
 from syncd.sync._cycle import Cycle
 from syncd.sync._plan import IntegrationPlan
-from syncd.sync._summary import CycleSummary
+from syncd.sync._summary import CycleStopped, CycleSummary
 
 __all__ = ["Cycles"]
 
@@ -43,8 +43,13 @@ class Cycles:
     opened by :meth:`open`.
     """
 
-    def __init__(self, config: Config, store: StateStore, accounts: AccountRegistry | None = None) -> None:
+    def __init__(self, config: Config, store: StateStore, accounts: AccountRegistry | None = None,
+                 *, may_write: Callable[[str], bool] | None = None) -> None:
         self.config = config
+        # Whether this process may still write for an integration (several
+        # daemons: it holds the lease, its local deadline not passed); asked
+        # before every request that changes an app. None: always.
+        self.may_write = may_write
         self.store = store
         # Rotated refresh tokens are kept beside the state (see TokenStore).
         self.accounts = (accounts if accounts is not None
@@ -116,6 +121,7 @@ class Cycles:
         integration = self.config.integrations[name]
         plan = self._plan(name)
         match: dict[Side, str] = {"left": integration.match_left, "right": integration.match_right}
+        guard = self._write_guard(name)
         async with AsyncExitStack() as stack:
             connectors: dict[Side, Connector] = {}
             sides: tuple[tuple[Side, SideConfig], ...] = (("left", integration.left), ("right", integration.right))
@@ -124,7 +130,7 @@ class Cycles:
                 # integration does not use cannot make its record unreadable.
                 connectors[side] = await stack.enter_async_context(Connector(
                     self.config.connectors[s.connector], s.object, s.settings, accounts=self.accounts,
-                    fields=plan.compared_fields(side) | {match[side]}))
+                    fields=plan.compared_fields(side) | {match[side]}, write_guard=guard))
             children = []
             for child in integration.children:
                 child_plan = self._child_plan(name, child)
@@ -132,10 +138,26 @@ class Cycles:
                 for side, s in sides:
                     child_connectors[side] = await stack.enter_async_context(Connector(
                         self.config.connectors[s.connector], child.left if side == "left" else child.right,
-                        s.settings, accounts=self.accounts, fields=child_plan.compared_fields(side)))
+                        s.settings, accounts=self.accounts, fields=child_plan.compared_fields(side),
+                        write_guard=guard))
                 children.append((child, child_plan, child_connectors))
             yield Cycle(integration, plan, self.store, connectors,
                         origin=origin, dry_run=dry_run, write=write, full=full, stop=stop, children=children)
+
+    def _write_guard(self, name: str) -> Callable[[str], None] | None:
+        """What the connectors of *name*'s cycles ask before each write: a
+        refusal ends the cycle as stopped (:class:`CycleStopped`) with that
+        write unsent, as a stop at a checkpoint would, but before the write."""
+        may_write = self.may_write
+        if may_write is None:
+            return None
+
+        def guard(label: str) -> None:
+            if not may_write(name):
+                log.warning(f"lease of {name} lost: stopping before the write", integration=name,
+                            operation=label)
+                raise CycleStopped
+        return guard
 
     def _child_plan(self, name: str, child: ChildSync) -> IntegrationPlan:
         key = child_key(name, child)

@@ -7,14 +7,27 @@ another connection, never by trusting the store.
 
 from __future__ import annotations
 
+import threading
+
 from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
 
-from pg_cluster import Cluster
-from syncd.state import Fence, Lease, LeaseBook, LeaseLost, SideState, StateError, StateStore, open_state, open_store
+from pg_cluster import PASSWORD, PASSWORD_USER, Cluster
+from syncd.state import (
+    Fence,
+    Lease,
+    LeaseBook,
+    LeaseLost,
+    SideState,
+    StateError,
+    StateStore,
+    copy_state,
+    open_state,
+    open_store,
+)
 from syncd.state._postgres import PostgresStore
 
 
@@ -136,10 +149,12 @@ def test_an_exception_in_the_block_still_rolls_back_and_propagates(pg_url: str, 
 
 
 def test_no_fences_required_no_check(pg_url: str, store: PostgresStore) -> None:
-    with store.transaction("crm") as t:  # no leases at all: the store of one daemon
+    assert store.leases() == {}
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("DROP TABLE leases")  # a transaction that read it would fail
+    with store.transaction("crm") as t:  # no fences required: not one statement more
         t.link("l1", "r1")
     assert written(pg_url, "crm") == [("l1", "r1")]
-    assert store.leases() == {}
 
 
 def test_the_store_reads_every_lease_for_status(pg_url: str, store: PostgresStore) -> None:
@@ -204,3 +219,118 @@ def test_a_lost_connection_inside_the_block_is_a_state_error_not_a_commit(
                     admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s"
                                   " AND application_name NOT LIKE 'syncd-leases%%'", (pg_url.rsplit("/", 1)[1],))
     assert written(pg_url, "crm") == []
+
+
+def test_reset_leaves_the_lease_alone(pg_url: str, store: PostgresStore) -> None:
+    with book(pg_url, "a") as a:
+        lease = take(store, a, "crm")
+        with store.transaction("crm") as t:
+            t.link("l1", "r1")
+        with store.transaction("crm") as t:
+            t.reset()
+        assert written(pg_url, "crm") == [] and store.leases() == {"crm": lease}
+
+
+def test_state_copy_leaves_the_cluster_tables_out(pg_cluster: Cluster, pg_url: str, store: PostgresStore,
+                                                  tmp_path: Any) -> None:
+    with book(pg_url, "a") as a:
+        a.heartbeat()
+        take(store, a, "crm")
+        with store.transaction("crm") as t:
+            t.link("l1", "r1")
+        target_url = pg_cluster.new_database()
+        with open_state(target_url) as target:
+            copied = copy_state(store, target)
+            assert "leases" not in copied and "cluster_daemons" not in copied and copied["links"] == 1
+            assert target.leases() == {} and target.linked("crm", "left", ["l1"]) == {"l1": "r1"}
+        with open_store(tmp_path / "copy.db") as local:  # and to SQLite, which has no such tables
+            copy_state(store, local)
+            assert local.linked("crm", "left", ["l1"]) == {"l1": "r1"}
+    with psycopg.connect(target_url, autocommit=True) as conn:
+        assert conn.execute("SELECT (SELECT count(*) FROM leases) + (SELECT count(*) FROM cluster_daemons)"
+                            ).fetchone() == (0,)
+
+
+def test_a_lost_lease_message_masks_the_password(pg_cluster: Cluster) -> None:
+    with pg_cluster.admin() as conn:
+        conn.execute(f'CREATE DATABASE fenced_db OWNER "{PASSWORD_USER}" TEMPLATE template0')
+    url = pg_cluster.url("fenced_db", user=PASSWORD_USER, password=PASSWORD)
+    with open_state(url) as store, book(url, "a") as a:
+        mine = take(store, a, "crm")
+        with pytest.raises(LeaseLost) as caught:
+            with store.transaction("crm") as t:
+                t.link("l1", "r1")
+                expire(url, "crm")
+    message = str(caught.value)
+    assert PASSWORD not in message and f"token {mine.token}" in message
+    assert message.endswith(f"state store postgresql://{PASSWORD_USER}:***@127.0.0.1:{pg_cluster.port}/fenced_db)")
+
+
+def test_fences_outlive_a_database_restart(pg_cluster: Cluster) -> None:
+    url = pg_cluster.new_database()
+    with open_state(url) as store, book(url, "a") as a:
+        mine = take(store, a, "crm")
+        pg_cluster.restart()
+        with pytest.raises(StateError):  # the store's connection died with the server
+            with store.transaction("crm") as t:
+                t.link("l1", "r1")
+        with pytest.raises(StateError):  # so did the book's
+            a.renew({"crm": mine.token})
+        assert a.renew({"crm": mine.token}).keys() == {"crm"}
+        with store.transaction("crm") as t:
+            t.link("l1", "r1")
+        assert written(url, "crm") == [("l1", "r1")]
+
+
+def test_a_commit_that_passed_its_check_ends_before_any_takeover(pg_url: str, store: PostgresStore) -> None:
+    """A real commit held at COMMIT (a deferred trigger waits for a lock the test holds) after its
+    fence check passed: the lease expires meanwhile, yet another book's acquire skips the row until
+    the commit ended; only then is the lease taken over. The commit is strictly before the takeover."""
+    with psycopg.connect(pg_url, autocommit=True) as gate:
+        gate.execute("CREATE FUNCTION gate() RETURNS trigger LANGUAGE plpgsql AS"
+                     " $$ BEGIN PERFORM pg_advisory_lock(7); PERFORM pg_advisory_unlock(7); RETURN NULL; END $$")
+        gate.execute("CREATE CONSTRAINT TRIGGER gate AFTER INSERT ON links DEFERRABLE INITIALLY DEFERRED"
+                     " FOR EACH ROW EXECUTE FUNCTION gate()")
+        gate.execute("SELECT pg_advisory_lock(7)")
+        with book(pg_url, "a", lease_seconds=4) as a, book(pg_url, "b") as b:
+            mine = take(store, a, "crm")
+            result: list[BaseException | None] = []
+
+            def commit() -> None:
+                try:
+                    with store.transaction("crm") as t:
+                        t.link("l1", "r1")
+                    result.append(None)
+                except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
+                    result.append(exc)
+
+            thread = threading.Thread(target=commit)
+            thread.start()
+            try:
+                wait_until_blocked(pg_url)  # in COMMIT, the lease row locked FOR SHARE by the check
+                gate.execute("SELECT pg_sleep(extract(epoch FROM expires_at - clock_timestamp()) + 0.1)"
+                             " FROM leases WHERE integration = 'crm'")  # until expired, by the database's clock
+                assert b.acquire(["crm"], 1) == []  # expired, but skipped: a's commit is not over
+            finally:
+                gate.execute("SELECT pg_advisory_unlock(7)")
+                thread.join()
+            assert result == [None]
+            [taken] = b.acquire(["crm"], 1)
+            assert (taken.daemon_id, taken.token) == ("b", mine.token + 1)
+    assert written(pg_url, "crm") == [("l1", "r1")]
+
+
+def wait_until_blocked(url: str) -> None:
+    """Until a backend of the database waits for a lock, as PostgreSQL reports it."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            """DO $$ BEGIN
+                 FOR i IN 1..6000 LOOP
+                   PERFORM pg_stat_clear_snapshot();  -- else the view is read once per transaction
+                   EXIT WHEN EXISTS (SELECT 1 FROM pg_stat_activity
+                                     WHERE datname = current_database() AND wait_event_type = 'Lock');
+                   PERFORM pg_sleep(0.01);
+                 END LOOP;
+               END $$""")
+        assert conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                            " AND wait_event_type = 'Lock'").fetchone() == (1,)

@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from pg_cluster import Cluster
 from syncd.state import Lease, LeaseBook, Member, StateError
 
 NAMES = [f"i{n:02d}" for n in range(12)]
@@ -183,3 +184,24 @@ def test_a_book_names_the_server_it_cannot_reach_with_the_password_masked() -> N
         book.leases()
     with pytest.raises(ValueError, match="lease_seconds"):
         LeaseBook(url, daemon_id="a", host="h", pid=1, lease_seconds=0)
+
+
+def test_a_book_outlives_a_database_restart(pg_cluster: Cluster) -> None:
+    url = pg_cluster.new_database()
+    with LeaseBook(url, daemon_id="a", host="h", pid=1, lease_seconds=30, timeout=2) as a:
+        a.heartbeat()
+        a.ensure(["crm"])
+        [held] = a.acquire(["crm"], 1)
+        failures: list[StateError] = []
+
+        def while_down() -> None:
+            for _ in range(2):  # the connection the server closed, then one that cannot be made
+                with pytest.raises(StateError) as caught:
+                    a.renew({"crm": held.token})
+                failures.append(caught.value)
+
+        pg_cluster.restart(while_down)
+        assert "connection lost while renewing leases" in str(failures[0]) or "cannot connect" in str(failures[0])
+        assert "cannot connect" in str(failures[1]) and "check that the server runs" in str(failures[1])
+        assert a.renew({"crm": held.token}).keys() == {"crm"}  # connected again, the lease still held
+        assert [m.daemon_id for m in a.heartbeat()] == ["a"]

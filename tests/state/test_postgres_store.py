@@ -14,8 +14,8 @@ import psycopg
 import pytest
 from pg_cluster import PASSWORD, PASSWORD_USER, Cluster, free_port
 
-from syncd.state import SQLiteStore, StateError, StateStore, StateVersionError, open_state
-from syncd.state._pg_migrations import SCHEMA_VERSION
+from syncd.state import LeaseBook, SQLiteStore, StateError, StateStore, StateVersionError, open_state
+from syncd.state._pg_migrations import MIGRATIONS, SCHEMA_VERSION, migrate
 from syncd.state._postgres import PostgresStore
 
 
@@ -31,9 +31,10 @@ def test_open_state_chooses_the_store_by_its_target(pg_url: str, tmp_path) -> No
         assert isinstance(local, SQLiteStore) and isinstance(other, SQLiteStore)
 
 
-def test_an_empty_database_gets_the_schema_once_when_daemons_open_it_together(pg_cluster: Cluster) -> None:
-    url = pg_cluster.new_database(template="template0")  # empty: no syncd tables yet
-    start = threading.Barrier(6)
+def open_together(url: str, daemons: int = 6) -> list[StateStore]:
+    """Open the store at *url* from *daemons* threads at the same moment (as daemons started together
+    would); the stores, all of them opened (else the first failure is raised)."""
+    start = threading.Barrier(daemons)
     stores: list[StateStore] = []
     failures: list[BaseException] = []
 
@@ -44,13 +45,23 @@ def test_an_empty_database_gets_the_schema_once_when_daemons_open_it_together(pg
         except BaseException as exc:  # noqa: BLE001 - reported below, with the others
             failures.append(exc)
 
-    threads = [threading.Thread(target=open_one) for _ in range(6)]
+    threads = [threading.Thread(target=open_one) for _ in range(daemons)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    if failures:
+        for store in stores:
+            store.close()
+        raise failures[0]
+    assert len(stores) == daemons
+    return stores
+
+
+def test_an_empty_database_gets_the_schema_once_when_daemons_open_it_together(pg_cluster: Cluster) -> None:
+    url = pg_cluster.new_database(template="template0")  # empty: no syncd tables yet
+    stores = open_together(url)
     try:
-        assert failures == [] and len(stores) == 6
         assert _version(url) == [(SCHEMA_VERSION,)]
         with stores[0].transaction("crm") as t:
             t.set_disabled(None)
@@ -61,6 +72,25 @@ def test_an_empty_database_gets_the_schema_once_when_daemons_open_it_together(pg
     with open_state(url) as again:  # up to date: opened without migrating
         assert again.integrations() == ["crm"]
     assert _version(url) == [(SCHEMA_VERSION,)]
+
+
+def test_migration_2_on_a_version_1_database_applies_once_when_six_daemons_open_it(pg_cluster: Cluster) -> None:
+    url = pg_cluster.new_database(template="template0")
+    with psycopg.connect(url, autocommit=True) as conn:  # what the last release made: migration 1 only
+        assert migrate(conn, "test", MIGRATIONS[:1]) == 1
+        conn.execute("INSERT INTO integrations (name) VALUES ('crm')")
+        conn.execute("INSERT INTO links (integration, left_id, right_id) VALUES ('crm', 'l1', 'r1')")
+    stores = open_together(url)
+    try:
+        assert [s.linked("crm", "left", ["l1"]) for s in stores] == [{"l1": "r1"}] * 6  # the data kept
+        assert [s.leases() for s in stores] == [{}] * 6  # the new tables, empty
+    finally:
+        for store in stores:
+            store.close()
+    assert _version(url) == [(2,)] == [(SCHEMA_VERSION,)]
+    with LeaseBook(url, daemon_id="a", host="h", pid=1, lease_seconds=10) as a:
+        a.ensure(["crm"])
+        assert [lease.token for lease in a.acquire(["crm"], 1)] == [1]
 
 
 def test_a_schema_from_a_newer_syncd_is_refused(pg_url: str) -> None:

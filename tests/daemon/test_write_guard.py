@@ -1,0 +1,84 @@
+"""The write guard: a daemon whose lease's local deadline passed sends no write.
+
+Real sample apps on 127.0.0.1 and a real state store: the cycles are made
+by :class:`syncd.sync.Cycles` with ``may_write`` as the supervisor gives it
+(:meth:`syncd.daemon._cluster.Cluster.may_write`), and the deadline passes
+for real on a real PostgreSQL lease table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from syncd.config import Config, load_config
+from syncd.daemon._cluster import Cluster
+from syncd.sampleapp import AuthMode, SampleApp, sample_integration, write_sample_config
+from syncd.state import open_state
+from syncd.sync import Cycles
+
+LEFT_TOKEN, RIGHT_TOKEN = "left-token-0123", "right-token-4567"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def _config(directory: Path, left: SampleApp, right: SampleApp, state: dict[str, Any]) -> Config:
+    write_sample_config(directory, sample_integration(left.url, right.url, name="pair"),
+                        daemon={"state": state}, header=False)
+    return load_config(directory, environ={"LEFT_TOKEN": LEFT_TOKEN, "RIGHT_TOKEN": RIGHT_TOKEN})
+
+
+@pytest.fixture
+def apps(sample_app: Callable[..., SampleApp]) -> tuple[SampleApp, SampleApp]:
+    return (sample_app(n=4, auth=AuthMode.BEARER, token=LEFT_TOKEN, seed=1),
+            sample_app(n=0, auth=AuthMode.BEARER, token=RIGHT_TOKEN, seed=2))
+
+
+@pytest.mark.anyio
+async def test_a_refused_write_ends_the_cycle_as_stopped_and_nothing_reaches_the_app(
+        apps: tuple[SampleApp, SampleApp], tmp_path: Path) -> None:
+    left, right = apps
+    config = _config(tmp_path / "config", left, right, {"path": "state.db"})
+    asked: list[str] = []
+
+    def may_write(name: str) -> bool:
+        asked.append(name)
+        return False
+
+    with open_state(config.daemon.state_path) as store:
+        summary = await Cycles(config, store, may_write=may_write).run("pair", origin="scheduled")
+    assert summary.stopped and summary.aborted is None
+    assert asked == ["pair"]  # asked once, before the first write, which never left
+    assert right.store.all() == []
+    assert right.requests.matching(method="POST") == []
+    assert left.requests.matching(method="GET")  # reading went on as usual
+
+
+@pytest.mark.anyio
+async def test_past_the_local_deadline_a_held_lease_writes_nothing(
+        apps: tuple[SampleApp, SampleApp], tmp_path: Path, pg_url: str) -> None:
+    left, right = apps
+    config = _config(tmp_path / "config", left, right, {"url": pg_url})
+    cluster = Cluster(pg_url, lease_seconds=1.0, host="guard-test")
+    with open_state(pg_url) as store:
+        step = await cluster.renew(["pair"])
+        assert step is not None and step.target == 1
+        [lease] = await cluster.acquire(["pair"], 1)
+        assert cluster.may_write("pair")
+        # The local deadline is the send time + 1 s - 0.5 s: past it, no write,
+        # though the database's lease has not run out yet.
+        await anyio.sleep(0.6)
+        assert cluster.owns("pair") and not cluster.may_write("pair")
+        summary = await Cycles(config, store, may_write=cluster.may_write).run("pair", origin="scheduled")
+        assert summary.stopped
+        assert right.store.all() == [] and right.requests.matching(method="POST") == []
+        assert cluster.expired() == ["pair"] and not cluster.owns("pair")
+        assert lease.token >= 1
+    await cluster.leave()
