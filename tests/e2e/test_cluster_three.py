@@ -37,6 +37,7 @@ from cluster_support import (
     handovers,
     violations,
 )
+from daemon_support import Daemon
 from pg_cluster import Cluster
 
 
@@ -57,9 +58,11 @@ def _no_overlap(f: Fleet) -> None:
     """Both sides of every integration agree, nothing is duplicated, and no
     write or committed state change fell outside its daemon's lease."""
     assert not f.duplicates(), f.duplicates()
-    tenures = f.tenures()
-    found = violations(f.writes(), f.changes(), tenures, f.label_of)
+    tenures, writes, changes = f.tenures(), f.writes(), f.changes()
+    found = violations(writes, changes, tenures, f.label_of)
     assert not found, "\n".join(found[:30] + ["lease history:"] + handovers(tenures, f.label_of))
+    print(f"\n[cluster e2e] checked {len(writes)} write requests and {len(changes)} committed state changes "
+          f"against {len(tenures)} lease tenures: none outside its daemon's lease")
 
 
 def _report(what: str, seconds: float) -> None:
@@ -93,6 +96,17 @@ def test_three_daemons_started_together_share_thirty_integrations_and_a_fourth_j
     _report("three daemons from start to 10/10/10", balanced)
     assert sorted(f.counts().values()) == [10, 10, 10]
     assert balanced <= BALANCE_BOUND
+    # Any daemon reports every integration, and who runs it: the lease's holder.
+    for d in f.daemons.values():
+        status = d.status()
+        assert status["daemon"]["pid"] == d.proc.pid and len(status["cluster"]["members"]) == 3, status
+
+        def shown(d: Daemon = d) -> dict[str, str | None]:
+            return {i["name"]: f.label_of((i.get("owner") or {}).get("pid")) for i in d.status()["integrations"]}
+
+        # (waited for, not read once: a lease may move between the two reads)
+        f.wait(lambda: shown() == f.owners(), timeout=20, what="the status showing the leases' holders",
+               describe=lambda: (shown(), f.owners()))
 
     f.wait_in_sync()
     for name in f.names:  # every integration ran its initial sync: 20 + 5 contacts, on both sides
