@@ -86,8 +86,6 @@ BEGIN
                 NEW.expires_at);
     RETURN NEW;
 END $$;
-CREATE TRIGGER e2e_leases AFTER INSERT OR UPDATE OR DELETE ON leases
-    FOR EACH ROW EXECUTE FUNCTION e2e_leases_log();
 CREATE FUNCTION e2e_state_log() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE' THEN
@@ -97,6 +95,25 @@ BEGIN
     INSERT INTO e2e_history (tab, op, integration) VALUES (TG_TABLE_NAME, TG_OP, NEW.integration);
     RETURN NEW;
 END $$;
+CREATE FUNCTION e2e_attach(tab text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('CREATE TRIGGER e2e_%s AFTER INSERT OR UPDATE OR DELETE ON %I FOR EACH ROW EXECUTE FUNCTION %s()',
+                   tab, tab, CASE WHEN tab = 'leases' THEN 'e2e_leases_log' ELSE 'e2e_state_log' END);
+END $$;
+-- On a database without syncd's tables yet, the first daemon creates them:
+-- the triggers are attached in the same transaction, before any lease is taken.
+CREATE FUNCTION e2e_attach_new() RETURNS event_trigger LANGUAGE plpgsql AS $$
+DECLARE created record;
+BEGIN
+    FOR created IN SELECT split_part(object_identity, '.', 2) AS tab FROM pg_event_trigger_ddl_commands()
+                   WHERE command_tag = 'CREATE TABLE' LOOP
+        IF created.tab IN ('leases', 'cycles', 'side_states', 'links') THEN
+            PERFORM e2e_attach(created.tab);
+        END IF;
+    END LOOP;
+END $$;
+CREATE EVENT TRIGGER e2e_attach_new ON ddl_command_end WHEN TAG IN ('CREATE TABLE')
+    EXECUTE FUNCTION e2e_attach_new();
 """
 STATE_TABLES = ("cycles", "side_states", "links")
 
@@ -370,11 +387,13 @@ class Fleet:
 
 def install_history(conn: psycopg.Connection[Any]) -> None:
     """The triggers of ``e2e_history`` (see the module's doc), in the
-    database *conn* is connected to, once syncd's tables are there."""
+    database *conn* is connected to: on syncd's tables there now, and on
+    those a daemon creates later (an event trigger; the test's user is a
+    superuser)."""
     conn.execute(HISTORY_SQL)
-    for table in STATE_TABLES:
-        conn.execute(f"CREATE TRIGGER e2e_{table} AFTER INSERT OR UPDATE OR DELETE ON {table} "
-                     "FOR EACH ROW EXECUTE FUNCTION e2e_state_log()")
+    for table in ("leases", *STATE_TABLES):
+        if conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone() == (True,):
+            conn.execute("SELECT e2e_attach(%s)", (table,))
 
 
 def read_tenures(conn: psycopg.Connection[Any]) -> list[Tenure]:
