@@ -23,7 +23,7 @@ of each integration in ``/v1/status``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -38,7 +38,7 @@ from syncd.config import Config
 from syncd.daemon._cluster import Ownership
 from syncd.daemon._control import unknown_integration
 from syncd.daemon._not_owner import not_owner
-from syncd.state import StateStore
+from syncd.state import StateError, StateStore
 from syncd.sync import BulkSync, Cycles, bulk_progress
 
 __all__ = ["Bulks", "bulk_routes"]
@@ -73,10 +73,14 @@ class Bulks:
         """Whether a bulk sync can start: the daemon has started its runners."""
         return self._tg is not None
 
-    def mark_interrupted(self) -> None:
+    def mark_interrupted(self, names: Iterable[str] | None = None) -> None:
         """At start: a bulk the store says is running was cut off by the end of
-        the daemon that ran it; say so rather than show it running forever."""
-        for name in self.store.integrations():
+        the daemon that ran it; say so rather than show it running forever.
+        Several daemons: another one may be running it, so only *names* (the
+        integrations whose lease this daemon has just acquired) are looked at."""
+        for name in self.store.integrations() if names is None else names:
+            if name in self.running:
+                continue  # this daemon's own, still ending
             run = self.store.bulk_run(name)
             if run is not None and run.state == "running":
                 now = self.store.now()
@@ -86,7 +90,11 @@ class Bulks:
                             done=run.done, total=run.total)
 
     def status(self, name: str) -> dict[str, Any] | None:
-        return bulk_progress(self.store.bulk_run(name))
+        try:
+            return bulk_progress(self.store.bulk_run(name))
+        except StateError as e:  # status still answers (the database is down): without this part
+            log.warning("could not read the bulk sync's progress", integration=name, error=str(e))
+            return None
 
     def start(self, cycles: Cycles, name: str) -> bool:
         """Start a bulk sync of *name*; False when one runs already."""

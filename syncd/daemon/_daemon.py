@@ -100,7 +100,8 @@ class Daemon:
                 tg.start_soon(self._watchdog, interval)
             async with anyio.create_task_group() as runners:
                 self.supervisor.start_all(runners)
-                self.supervisor.bulks.mark_interrupted()
+                if self.supervisor.cluster is None:  # several daemons: at each acquisition instead
+                    self.supervisor.bulks.mark_interrupted()
                 self.supervisor.bulks.attach(runners)
                 self.rounds.attach(runners)
                 self._ready = True

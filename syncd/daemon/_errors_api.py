@@ -27,6 +27,7 @@ from syncd.daemon._control import unknown_integration
 from syncd.daemon._not_owner import not_owner
 from syncd.daemon._supervisor import Supervisor
 from syncd.sync import (
+    CycleStopped,
     UnknownErrors,
     conflict_count,
     conflict_entries,
@@ -85,6 +86,10 @@ def errors_routes(supervisor: Supervisor) -> list[Route]:
                 outcomes = await retry_errors(supervisor.cycles, name, ids)
             except UnknownErrors as e:
                 return JSONResponse({"error": str(e), "unknown_ids": e.ids}, status_code=404)
+            except CycleStopped:  # several daemons: the lease was lost during the retry
+                refused = not_owner(supervisor.owner, name)
+                return refused if refused is not None else JSONResponse(
+                    {"ok": False, "error": f"the retry of {name} stopped before a write: try again"}, status_code=409)
             except ConnectorError as e:  # the app refuses us or cannot be reached
                 return JSONResponse({"error": PROCESS_MASKER.mask(f"the retry was aborted: {e}")},
                                     status_code=502)

@@ -39,7 +39,7 @@ import structlog
 from syncd.connector import PROCESS_MASKER
 from syncd.daemon._budgets import Budgets
 from syncd.daemon._schedule import jitter_for, next_run
-from syncd.state import Origin, StateError, StateStore
+from syncd.state import LeaseLost, Origin, StateError, StateStore
 from syncd.sync import Cycles, CycleSummary
 
 __all__ = ["CycleRequest", "Runner", "RunnerStatus"]
@@ -238,6 +238,10 @@ class Runner:
                 if catching_up and not (summary.aborted or summary.stopped):
                     with self.store.transaction(self.name) as t:
                         t.set_disabled(None)  # caught up: from now on, a normal cycle
+            except LeaseLost as e:  # several daemons: another one runs it now; nothing of that commit stayed
+                status.last_result, status.last_error = "stopped", PROCESS_MASKER.mask(str(e))
+                log.warning("cycle stopped: the lease was lost", error=status.last_error,
+                            seconds=round(time.time() - start, 3))
             except Exception as e:  # a bug, or the state store failing: this integration only
                 status.last_result = "failed"
                 status.last_error = PROCESS_MASKER.mask(f"{type(e).__name__}: {e}")

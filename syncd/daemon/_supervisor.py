@@ -45,7 +45,7 @@ from syncd.daemon._bulk import Bulks
 from syncd.daemon._cluster import Cluster, Ownership, SoleOwner
 from syncd.daemon._runner import CycleEnd, Runner
 from syncd.daemon._status import config_errors_of, stored_status
-from syncd.state import StateStore, shown_location
+from syncd.state import StateError, StateStore, shown_location
 from syncd.sync import Cycles, child_keys
 
 __all__ = ["ReloadResult", "Supervisor"]
@@ -188,7 +188,10 @@ class Supervisor:
         assert cluster is not None
         try:
             while not self.stopping:
-                await self._cluster_tick(cluster)
+                try:
+                    await self._cluster_tick(cluster)
+                except Exception:  # a bug here must not end the daemon; the deadlines still hold
+                    log.exception("lease renewal failed unexpectedly")
                 self._cluster_wake = anyio.Event()
                 with anyio.move_on_after(cluster.interval):
                     await self._cluster_wake.wait()
@@ -224,6 +227,10 @@ class Supervisor:
         integration = self.config.integrations.get(name)
         if self.stopping or integration is None or not integration.enabled or name in self.runners:
             return
+        try:  # a bulk its previous owner was running ended with that daemon's lease
+            self.bulks.mark_interrupted([name])
+        except StateError:
+            log.exception("could not mark an interrupted bulk sync", integration=name)
         self._start(name, immediate=True)  # failover: at once, from the last checkpoint
 
     def _lose(self, name: str, why: str) -> None:
@@ -367,6 +374,7 @@ class Supervisor:
         if new.daemon.budgets != old.daemon.budgets:
             for runner in self.runners.values():
                 runner.recheck()  # a paused one may run now, or a waiting one be held back
+        self._cluster_wake.set()  # several daemons: the new count of integrations, shared out now
 
     async def _change(self, new: Config, name: str, stop: bool, start: bool) -> None:
         if stop:

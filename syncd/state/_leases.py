@@ -26,6 +26,8 @@ installation never does).
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -151,11 +153,60 @@ _GONE = "DELETE FROM cluster_daemons WHERE daemon_id = %(me)s"
 _LEASES = f"SELECT {LEASE_COLUMNS} FROM leases ORDER BY integration"
 
 
+# How long past the statement timeout a call may wait before its socket is cut: the server's own
+# timeout (an error it sends) comes first when the server runs at all.
+_GRACE = 1.0
+
+
+class _Watchdog:
+    """Cuts the connection's socket if the block takes longer than *seconds*.
+
+    The statement timeout is the server's: a server that hangs (stopped,
+    swapping, a network that drops packets without a reset) never sends its
+    error, and libpq would wait for the answer for ever, with the lease
+    manager's thread. Shutting the socket down from this timer's thread
+    makes the blocked read return at once; the connection is then broken
+    and the book connects again on its next call.
+    """
+
+    def __init__(self, conn: psycopg.Connection, seconds: float) -> None:
+        self._conn = conn
+        self._timer = threading.Timer(seconds, self._cut)
+        self._timer.daemon = True
+        self._guard = threading.Lock()  # the block ending and the cut do not overlap
+        self._over = False
+        self.fired = False
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        with self._guard:
+            self._over = True
+        self._timer.cancel()
+
+    def _cut(self) -> None:
+        with self._guard:
+            if self._over:
+                return
+            self.fired = True
+            try:
+                # A duplicate of the descriptor: shutdown acts on the socket they share, and closing the
+                # duplicate leaves libpq's own descriptor to libpq.
+                with socket.socket(fileno=os.dup(self._conn.fileno())) as sock:
+                    sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # closed meanwhile: nothing left to cut
+
+
 class LeaseBook:
     """One daemon's view of the lease tables, on its OWN connection (not the store's pool).
 
     Every method raises :class:`StateError` (password masked) when the
-    database cannot be reached, and reconnects on the next call. A book may
+    database cannot be reached or does not answer within *timeout* seconds
+    (one more for a server that hangs outright: :class:`_Watchdog`), and
+    reconnects on the next call. A book may
     be called from any thread, one call at a time (a lock makes them queue).
     """
 
@@ -196,19 +247,24 @@ class LeaseBook:
         from syncd.state._pg_errors import from_postgres, shown_url
 
         with self._lock:
+            shown = shown_url(self.url)
             if self._closed:
-                shown = shown_url(self.url)
                 raise StateError(f"state store {shown}: the lease book of {self.daemon_id} is closed", path=shown)
             if self._conn is None or self._conn.closed or self._conn.broken:
                 self._drop()
                 self._conn = self._connect()
             conn = self._conn
+            watchdog = _Watchdog(conn, self.timeout + _GRACE)
             try:
-                with conn.transaction():
+                with watchdog, conn.transaction():
                     return work(conn)
             except psycopg.Error as exc:
                 if conn.broken or conn.closed:
                     self._drop()  # the next call connects again
+                if watchdog.fired:
+                    raise StateError(
+                        f"state store {shown}: {doing}: no answer within {self.timeout:g} s (the server or the "
+                        "network hangs): the next call reconnects", path=shown) from exc
                 raise from_postgres(self.url, exc, doing) from exc
 
     def _drop(self) -> None:

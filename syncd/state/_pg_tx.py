@@ -11,8 +11,9 @@ integration needs the fence (lease and token) the daemon holds for it. With
 none, ``__enter__`` raises :class:`LeaseLost` and begins nothing. Right
 before ``COMMIT``, one statement checks that the lease is still held with
 that token and not expired, by the database's clock, and locks the row FOR
-SHARE: a competing acquire (an UPDATE) waits until this commit ends, so a
-commit is always strictly before a takeover, never after it. No row: the
+SHARE until the commit ends: a competing acquire (``FOR UPDATE SKIP
+LOCKED``) skips the row meanwhile, so a commit is always strictly before a
+takeover, never after it. No row: the
 transaction rolls back and raises :class:`LeaseLost`; nothing was committed.
 """
 

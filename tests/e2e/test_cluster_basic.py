@@ -114,13 +114,14 @@ def test_a_daemon_stopped_with_sigterm_hands_its_integrations_over_before_a_leas
     assert a.stop() == 0
 
 
-def test_child_objects_sync_under_leases_in_a_daemon_and_in_syncd_once(
+def test_child_objects_sync_under_leases_in_a_daemon_and_in_syncd_once_and_status_reads_the_owner(
         pair, sample_app, daemon, pg_url: str) -> None:
     # A child object's state key (pair/notes) is fenced by a lease of its own, taken with its integration's.
     p = pair(left_n=2)
     p.daemon_settings = _settings(pg_url, 3)
-    p.write(extra={"schedule": "every 1 hour",
-                   "children": [{"left": "notes", "right": "notes", "fields": [{"left": "body", "right": "body"}]}]})
+    extra = {"schedule": "every 1 hour",
+             "children": [{"left": "notes", "right": "notes", "fields": [{"left": "body", "right": "body"}]}]}
+    p.write(extra=extra)
     contact = p.left.store.all()[0]
     p.left.children.create("notes", str(contact["id"]), {"body": "call back on Monday"})
     once = p.run()
@@ -136,4 +137,43 @@ def test_child_objects_sync_under_leases_in_a_daemon_and_in_syncd_once(
     # While the daemon holds it, `syncd once` refuses, naming it.
     refused = p.run()
     assert refused.returncode == 1 and "pair is run by daemon" in refused.stderr and f"(pid {d.proc.pid})" in refused.stderr
+    for command in (("reset", "pair"), ("errors", "pair", "--retry-all"), ("bulk", "pair", "start")):
+        other = p.syncd(*command)  # no daemon answers on this shell's socket: they would write themselves
+        assert other.returncode == 1 and f"(pid {d.proc.pid})" in other.stderr, (command, other.stderr)
+    # `syncd status` where no daemon answers (another runtime dir) reads the owner from the lease table.
+    [alone] = json.loads(p.syncd("status", "--json").stdout)["integrations"]
+    assert alone["owner"]["pid"] == d.proc.pid
+    assert f"owner {alone['owner']['host']} pid {d.proc.pid}" in p.syncd("status").stdout
+    # cluster: changes only at a restart, and the reload says so.
+    p.daemon_settings = _settings(pg_url, 5)
+    p.write(extra=extra)
+    reloaded = d.cli("reload")
+    assert "changed settings need a restart to apply: cluster_lease_seconds" in reloaded.stderr, reloaded.stderr
+    assert d.status()["cluster"]["lease_seconds"] == 3
+    assert d.stop() == 0
+    [after] = json.loads(p.syncd("status", "--json").stdout)["integrations"]
+    assert after["owner"] is None  # released at the clean stop
+
+
+def test_a_database_outage_stops_the_integration_at_its_deadline_and_the_daemon_takes_it_again(
+        pair, daemon, pg_cluster, pg_url: str) -> None:
+    p = pair(left_n=2)
+    p.daemon_settings = _settings(pg_url, 3)
+    p.write(extra="schedule: every 1 hour\n")
+    d = daemon(p)
+    d.wait_for("cycle finished")
+
+    def while_down() -> None:
+        d.wait_for("cannot reach the lease tables: leases run out at their local deadline, the integrations "
+                   "they cover stop there", timeout=30)
+        d.wait_for("lease of pair lost: its runner stops at its checkpoint", timeout=30)
+
+    pg_cluster.restart(while_down)
+    d.wait_for("the lease tables answer again: taking leases again", timeout=30)
+    d.wait_for("lease acquired: running the integration here", count=2, integration="pair", timeout=30)
+    d.wait_for("cycle finished", count=2, timeout=30)  # its first cycle at once, after the takeover
+    assert len(d.named("cannot reach the lease tables: leases run out at their local deadline, the "
+                       "integrations they cover stop there")) == 1  # once per outage
+    synced = d.cli("sync", "pair")
+    assert synced.returncode == 0, synced.stderr
     assert d.stop() == 0

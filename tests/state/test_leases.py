@@ -7,6 +7,8 @@ wait in the database, ``pg_sleep``), never by a daemon's.
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 from collections.abc import Iterator
 from datetime import UTC
@@ -205,3 +207,23 @@ def test_a_book_outlives_a_database_restart(pg_cluster: Cluster) -> None:
         assert "cannot connect" in str(failures[1]) and "check that the server runs" in str(failures[1])
         assert a.renew({"crm": held.token}).keys() == {"crm"}  # connected again, the lease still held
         assert [m.daemon_id for m in a.heartbeat()] == ["a"]
+
+
+def test_a_server_that_stops_answering_is_a_state_error_not_a_hang(pg_url: str) -> None:
+    """The server process of the book's connection is frozen (SIGSTOP: the kernel still acknowledges
+    every packet, so neither TCP nor the statement timeout notices): the call gives up after its
+    timeout, and once the server answers again the next call reconnects."""
+    with LeaseBook(pg_url, daemon_id="a", host="h", pid=1, lease_seconds=30, timeout=1) as a:
+        a.ensure(["crm"])
+        [held] = a.acquire(["crm"], 1)
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            row = conn.execute("SELECT pid FROM pg_stat_activity WHERE application_name = 'syncd-leases a'"
+                               " AND datname = current_database()").fetchone()
+        assert row is not None
+        os.kill(row[0], signal.SIGSTOP)
+        try:
+            with pytest.raises(StateError, match="renewing leases: no answer within 1 s.*the next call reconnects"):
+                a.renew({"crm": held.token})
+        finally:
+            os.kill(row[0], signal.SIGCONT)
+        assert a.renew({"crm": held.token}).keys() == {"crm"}
