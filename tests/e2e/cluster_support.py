@@ -49,7 +49,7 @@ from e2e_support import LEFT_TOKEN, REPO, RIGHT_TOKEN, WRITES, Pair
 
 from syncd.sampleapp import AuthMode, SampleApp, sample_integration, write_sample_config
 
-LEASE_SECONDS = 2.0
+LEASE_SECONDS = 3.0
 # The bound issue 14 names: a lease, plus the renew interval, plus at most one
 # checkpoint (the slack: a cycle's checkpoint, and a loaded machine's delay in
 # noticing, polled every POLL seconds).
