@@ -178,6 +178,7 @@ def _stop_in_a_write(f: Fleet) -> Stopped:
     right = f.pair(name).right
     hold = right.faults.add(hold=True, method="POST", path_prefix="/contacts")
     email = f.add(name, "left")
+    f.add(name, "right")  # and a write to the left app, maybe still to come in that cycle
     right.faults.wait_hit(hold, timeout=30)
     f.daemons["d2"].send(signal.SIGSTOP)
     stopped = time.monotonic()
@@ -217,6 +218,8 @@ def test_a_daemon_stopped_past_its_lease_writes_and_commits_nothing_after_it_con
     late_changes = [c for c in f.changes() if c.daemon == "d2" and c.at >= stop.resumed
                     and c.at < again.get(c.integration, float("inf"))]
     assert not late_changes, late_changes
+    refused = victim.named(f"lease of {stop.name} lost: stopping before the write")
+    print(f"\n[cluster e2e] after SIGCONT, d2's write guard refused {len(refused)} write(s) of {stop.name}")
     _no_overlap(f)
 
 
