@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -41,21 +42,20 @@ from pg_cluster import Cluster
 
 
 @pytest.fixture
-def fleet(sample_app, daemon, tmp_path: Path, pg_url: str) -> Iterator[Callable[..., Fleet]]:
-    made: list[Fleet] = []
-
-    def make(**kwargs: object) -> Fleet:
+def fleet(sample_app, daemon, tmp_path: Path, pg_url: str) -> Callable[..., Fleet]:
+    """``fleet(**kwargs)``: a :class:`Fleet` (thirty integrations, their apps, a config) on this test's
+    database (``url=`` another); the daemons it starts end with the test (the ``daemon`` fixture)."""
+    def make(**kwargs: Any) -> Fleet:
         kwargs.setdefault("url", pg_url)
-        f = Fleet(sample_app=sample_app, daemon=daemon, tmp_path=tmp_path, **kwargs)  # type: ignore[arg-type]
-        made.append(f)
-        return f
+        return Fleet(sample_app=sample_app, daemon=daemon, tmp_path=tmp_path, **kwargs)
 
-    yield make
+    return make
 
 
 def _no_overlap(f: Fleet) -> None:
     """Both sides of every integration agree, nothing is duplicated, and no
     write or committed state change fell outside its daemon's lease."""
+    assert not f.differences(), f.differences()
     assert not f.duplicates(), f.duplicates()
     tenures, writes, changes = f.tenures(), f.writes(), f.changes()
     found = violations(writes, changes, tenures, f.label_of)
@@ -71,7 +71,7 @@ def _report(what: str, seconds: float) -> None:
     print(f"\n[cluster e2e] {what}: {seconds:.2f} s")
 
 
-def _ready_fleet(fleet: Callable[..., Fleet], **kwargs: object) -> Fleet:
+def _ready_fleet(fleet: Callable[..., Fleet], **kwargs: Any) -> Fleet:
     f = fleet(**kwargs)
     f.start("d1", "d2", "d3")
     _report("three daemons: time to a fair share", f.wait_fair())
