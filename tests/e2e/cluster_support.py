@@ -168,8 +168,7 @@ class Fleet:
 
     def __init__(self, *, sample_app: Callable[..., SampleApp], daemon: Callable[..., Daemon], tmp_path: Path,
                  url: str, integrations: int = 30, left_n: int = 20, right_n: int = 5,
-                 schedule: str = "every 2 seconds", lease_seconds: float = LEASE_SECONDS,
-                 install_history: bool = True) -> None:
+                 schedule: str = "every 2 seconds", lease_seconds: float = LEASE_SECONDS) -> None:
         self.url = url
         self.lease_seconds = lease_seconds
         self._start_daemon = daemon
@@ -185,8 +184,8 @@ class Fleet:
             p.left.store.create_many([self.contact(name) for _ in range(left_n)])
             p.right.store.create_many([self.contact(name) for _ in range(right_n)])
         self._write_config(schedule)
-        if install_history:
-            self.install_history()
+        with self.connect() as conn:
+            install_history(conn)
 
     # --- the config ------------------------------------------------------------
 
@@ -216,7 +215,7 @@ class Fleet:
         spec["settings"].update(
             daemon={"description": "Which test daemon sends the request (its label)."},
             integration={"description": "Which integration the request is for."})
-        spec["headers"] = {"X-E2E-Daemon": "{{ settings.daemon }}", "X-E2E-Integration": "{{ settings.integration }}"}
+        spec["headers"] = {DAEMON_HEADER: "{{ settings.daemon }}", INTEGRATION_HEADER: "{{ settings.integration }}"}
         folder = self.config / "connectors.d"
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "sampleapp.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
@@ -247,10 +246,6 @@ class Fleet:
 
     def connect(self) -> psycopg.Connection[Any]:
         return psycopg.connect(self.url, autocommit=True, connect_timeout=5)
-
-    def install_history(self) -> None:
-        with self.connect() as conn:
-            install_history(conn)
 
     def owners(self) -> dict[str, str | None]:
         """Integration -> the label of the daemon holding its lease now (None: free or expired)."""
