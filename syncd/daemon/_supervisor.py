@@ -187,6 +187,12 @@ class Supervisor:
         cluster = self.cluster
         assert cluster is not None
         try:
+            # Join first, acquire a moment later: daemons started together then
+            # see each other at their first share, rather than the first one
+            # taking everything and giving most of it up again.
+            if await cluster.renew(self._enabled()) is not None and cluster.held() == {}:
+                with anyio.move_on_after(min(cluster.interval, 1.0)):
+                    await self._cluster_wake.wait()
             while not self.stopping:
                 try:
                     await self._cluster_tick(cluster)
