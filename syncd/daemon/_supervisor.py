@@ -276,7 +276,8 @@ class Supervisor:
         assert self.cluster is not None
         while not self.stopping:
             for name in self.cluster.expired():
-                self._lose(name, "not renewed before its local deadline (the database did not answer)")
+                self._lose(name, "not renewed before its local deadline: the database did not answer in "
+                                 "time, or this daemon was too busy to renew (short leases need a responsive daemon)")
             await anyio.sleep(min(0.25, self.cluster.margin / 2))
 
     async def leave(self) -> None:

@@ -23,7 +23,7 @@ import structlog
 from syncd.config import ChildSync, Config
 from syncd.config import Side as SideConfig
 from syncd.connector import PROCESS_MASKER, AccountRegistry, Connector, TokenStore
-from syncd.state import CycleRow, Origin, Side, StateError, StateStore, open_state
+from syncd.state import CycleRow, LeaseLost, Origin, Side, StateError, StateStore, open_state
 from syncd.sync._children import child_integration, child_key, child_keys, child_states
 from syncd.sync._cycle import Cycle
 from syncd.sync._plan import IntegrationPlan
@@ -107,6 +107,8 @@ class Cycles:
         try:
             with self.store.transaction(name) as t:
                 t.add_cycle(row)
+        except LeaseLost as e:  # several daemons: the cycle ended because the lease went; said there already
+            log.info("the cycle's outcome is not recorded: the lease is gone", integration=name, reason=str(e))
         except StateError:
             log.exception("could not record the cycle's outcome", integration=name)
 

@@ -14,11 +14,12 @@ from typing import Any
 
 import anyio
 import pytest
+import structlog
 
 from syncd.config import Config, load_config
 from syncd.daemon._cluster import Cluster
 from syncd.sampleapp import AuthMode, SampleApp, sample_integration, write_sample_config
-from syncd.state import open_state
+from syncd.state import LeaseLost, open_state
 from syncd.sync import Cycles
 
 LEFT_TOKEN, RIGHT_TOKEN = "left-token-0123", "right-token-4567"
@@ -82,3 +83,18 @@ async def test_past_the_local_deadline_a_held_lease_writes_nothing(
         assert cluster.expired() == ["pair"] and not cluster.owns("pair")
         assert lease.token >= 1
     await cluster.leave()
+
+
+@pytest.mark.anyio
+async def test_a_cycle_without_its_lease_commits_nothing_and_logs_no_error_for_its_outcome(
+        apps: tuple[SampleApp, SampleApp], tmp_path: Path, pg_url: str) -> None:
+    left, right = apps
+    config = _config(tmp_path / "config", left, right, {"url": pg_url})
+    with open_state(pg_url) as store:
+        store.require_fences("this-daemon")  # and no fence held: the lease is gone
+        with structlog.testing.capture_logs() as logs, pytest.raises(LeaseLost):
+            await Cycles(config, store).run("pair", origin="scheduled")
+        assert store.cycles("pair") == []
+    assert [e for e in logs if e["log_level"] in ("error", "critical")] == []
+    assert [e["event"] for e in logs if e["log_level"] == "info"] == [
+        "the cycle's outcome is not recorded: the lease is gone"]
