@@ -145,8 +145,11 @@ class Cluster:
         self.daemon_id = f"{self.host}-{self.pid}-{uuid.uuid4().hex[:8]}"
         self.lease_seconds = lease_seconds
         self.margin = margin(lease_seconds)
+        # A call may take until the lease's local deadline (later, its answer is of no use): on a
+        # loaded machine a shorter timeout would drop leases the database was about to renew.
         self.book = LeaseBook(url, daemon_id=self.daemon_id, host=self.host, pid=self.pid,
-                              lease_seconds=lease_seconds, timeout=min(timeout, max(1.0, lease_seconds / 3)))
+                              lease_seconds=lease_seconds,
+                              timeout=min(timeout, max(1.0, lease_seconds - self.margin)))
         self._fence = fence
         self._companions = companions
         self._lock = threading.Lock()
