@@ -268,9 +268,9 @@ def test_the_database_restarted_under_load_the_daemons_reconnect_and_go_on(fleet
     f.wait(every_integration_ran_after, timeout=60, what="a good cycle of every integration after the restart",
            describe=lambda: f.cycles_since(restarted))
     for label, d in f.daemons.items():  # each saw the outage, and said so, then the database again
-        said = [str(e.get("event")) for e in d.events()]
-        assert any(e.startswith("cannot reach the lease tables") for e in said), (label, d.text()[-3000:])
-        assert any(e.startswith("the lease tables answer again") for e in said), (label, d.text()[-3000:])
+        for what in ("cannot reach the lease tables", "the lease tables answer again"):
+            d.wait_until(lambda: any(str(e.get("event")).startswith(what) for e in d.events()), timeout=30,
+                         what=f"{label} logging {what!r}")
         assert d.proc.poll() is None, label
     f.wait_fair()
     with psycopg.connect(f.url) as conn:  # one more proof they are connected: fresh heartbeats
