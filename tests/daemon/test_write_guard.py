@@ -8,7 +8,8 @@ for real on a real PostgreSQL lease table.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -89,9 +90,21 @@ async def test_past_the_local_deadline_a_held_lease_writes_nothing(
     await cluster.leave()
 
 
+@pytest.fixture
+def every_level() -> Iterator[None]:
+    """Log events at every level for the test: capture_logs swaps the processors only, and an
+    earlier test in this process may have left logging configured above info (it keeps its level)."""
+    saved = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)
+
+
 @pytest.mark.anyio
 async def test_a_cycle_without_its_lease_commits_nothing_and_logs_no_error_for_its_outcome(
-        apps: tuple[SampleApp, SampleApp], tmp_path: Path, pg_url: str) -> None:
+        apps: tuple[SampleApp, SampleApp], tmp_path: Path, pg_url: str, every_level: None) -> None:
     left, right = apps
     config = _config(tmp_path / "config", left, right, {"url": pg_url})
     with open_state(pg_url) as store:
