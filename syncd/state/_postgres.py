@@ -149,6 +149,18 @@ class PostgresStore(_OnAServer, StateStore):
             " AND match_key = %s AND NOT deleted ORDER BY record_id", (integration, _side(side), match_key))
         return [_snapshot(row) for row in rows]
 
+    @pg_guard("reading snapshots by match keys")
+    def by_match_keys(self, integration: str, side: Side, match_keys: Sequence[str]) -> dict[str, list[Snapshot]]:
+        rows = self._rows(
+            f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots WHERE integration = %s AND side = %s"
+            " AND match_key = ANY(%s) AND NOT deleted ORDER BY record_id",
+            (integration, _side(side), list(dict.fromkeys(match_keys))))
+        out: dict[str, list[Snapshot]] = {}
+        for row in rows:
+            snap = _snapshot(row)
+            out.setdefault(snap.match_key or "", []).append(snap)
+        return out
+
     @pg_guard("reading links")
     def linked(self, integration: str, side: Side, record_ids: Sequence[str]) -> dict[str, str]:
         mine, other = ("left_id", "right_id") if _side(side) == "left" else ("right_id", "left_id")

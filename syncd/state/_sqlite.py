@@ -135,6 +135,20 @@ class SQLiteStore(StateStore):
         )
         return sorted((_snapshot(row) for row in rows), key=lambda s: s.record_id)
 
+    @_guard("reading snapshots by match keys")
+    def by_match_keys(self, integration: str, side: Side, match_keys: Sequence[str]) -> dict[str, list[Snapshot]]:
+        _side(side)
+        out: dict[str, list[Snapshot]] = {}
+        for marks, keys in _chunks(match_keys):
+            for row in self._rows(
+                f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots INDEXED BY snapshots_match_key"
+                f" WHERE integration = ? AND side = ? AND match_key IN ({marks}) AND deleted = 0",
+                (integration, side, *keys),
+            ):
+                snap = _snapshot(row)
+                out.setdefault(snap.match_key or "", []).append(snap)
+        return {key: sorted(snaps, key=lambda s: s.record_id) for key, snaps in out.items()}
+
     @_guard("reading links")
     def linked(self, integration: str, side: Side, record_ids: Sequence[str]) -> dict[str, str]:
         if _side(side) == "left":

@@ -156,6 +156,12 @@ class StateStore(Protocol):
     def by_match_key(self, integration: str, side: Side, match_key: str) -> list[Snapshot]:
         """Snapshots of that side with that match key, deleted ones left out, by record_id."""
 
+    def by_match_keys(self, integration: str, side: Side, match_keys: Sequence[str]) -> dict[str, list[Snapshot]]:
+        """:meth:`by_match_key` for many keys in one read (a batch's matching
+        is one round trip, not one per record): each key with a snapshot to
+        its list (deleted ones left out, by record_id); keys without one are
+        absent from the result."""
+
     def linked(self, integration: str, side: Side, record_ids: Sequence[str]) -> dict[str, str]:
         """For records of ``side``, the id of the record each is linked to;
         unlinked ids are absent from the result."""

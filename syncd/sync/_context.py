@@ -73,12 +73,27 @@ class CycleContext:
     def in_step(self, t: Transaction, snaps: Mapping[Side, Snapshot | None], results: Mapping[Side, Snapshot]) -> None:
         """A pair whose writes all succeeded: each side's snapshot as written
         (*results*) or as read, now synced, and its errors resolved."""
+        t.put_snapshots(self.in_step_snapshots(snaps, results))
+        self.resolve_pair_errors(t, snaps)
+
+    @classmethod
+    def in_step_snapshots(cls, snaps: Mapping[Side, Snapshot | None],
+                          results: Mapping[Side, Snapshot]) -> list[Snapshot]:
+        """What :meth:`in_step` writes of a pair's snapshots (a batch puts
+        many pairs' in one call: one round trip on PostgreSQL)."""
+        out: list[Snapshot] = []
         for s in SIDES:
             snap = snaps[s]
             if s in results:
-                t.put_snapshots([results[s]])
+                out.append(results[s])
             elif snap is not None:
-                t.put_snapshots([self.synced(snap)])
+                out.append(cls.synced(snap))
+        return out
+
+    @staticmethod
+    def resolve_pair_errors(t: Transaction, snaps: Mapping[Side, Snapshot | None]) -> None:
+        for s in SIDES:
+            snap = snaps[s]
             if snap is not None:
                 # Its read errors are (s, id); the errors of writing
                 # its values to the other side are (other(s), id).

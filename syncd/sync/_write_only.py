@@ -51,7 +51,9 @@ async def _look_up(ctx: CycleContext, target: Side) -> None:
                     if s.match_key is not None and not s.deleted and s.record_id not in linked)
     # A key with a record stored already (written by syncd, or found by an
     # earlier cycle) is paired from the store, as the writer does.
-    wanted = sorted(k for k in keys if not ctx.store.by_match_key(ctx.name, target, k))
+    # One read for every key (a read per key is a round trip each on PostgreSQL).
+    stored = ctx.store.by_match_keys(ctx.name, target, sorted(keys)) if keys else {}
+    wanted = sorted(k for k in keys if k not in stored)
     if not wanted:
         return
     connector = ctx.connectors[target]
