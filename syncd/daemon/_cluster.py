@@ -176,6 +176,21 @@ class Cluster:
             deadline = self._deadline.get(name)
         return deadline is not None and time.monotonic() < deadline
 
+    def permit(self, name: str) -> Callable[[], bool]:
+        """:meth:`may_write` for the lease held NOW (its token): a runner or a cycle takes one
+        when it starts, so that once this lease is lost it never writes again, even after this
+        daemon takes the integration back under a newer token (another daemon may have synced
+        it meanwhile: what the old cycle read and planned is stale)."""
+        with self._lock:
+            token = self._held.get(name)
+
+        def allowed() -> bool:
+            with self._lock:
+                held = self._held.get(name)
+            return token is not None and held == token and self.may_write(name)
+
+        return allowed
+
     def held(self) -> dict[str, int]:
         with self._lock:
             return dict(self._held)

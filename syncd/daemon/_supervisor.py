@@ -26,7 +26,6 @@ a lease runs out here even while the database does not answer.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -112,7 +111,7 @@ class Supervisor:
                                                 lease_seconds=settings.cluster_lease_seconds,
                                                 fence=store.fence, companions=self._child_keys)
             store.require_fences(self.cluster.daemon_id)
-            self.cycles.may_write = self.cluster.may_write
+            self.cycles.write_permit = self.cluster.permit
         else:
             self.owner = SoleOwner(settings.cluster_name)
         self._cluster_wake = anyio.Event()
@@ -165,7 +164,8 @@ class Supervisor:
         assert self._tg is not None
         if self.stopping or not self.owner.owns(name):
             return  # a reload that ends while the daemon stops starts nothing; nor one for a lease lost
-        may_write = functools.partial(self.cluster.may_write, name) if self.cluster is not None else None
+        # For the lease held now: once lost, this runner never writes again, even if the lease comes back.
+        may_write = self.cluster.permit(name) if self.cluster is not None else None
         runner = Runner(self.cycles, name, immediate=immediate, lock=self.lock_for(name),
                         on_cycle_end=self.on_cycle_end, budgets=self.budgets, may_write=may_write)
         self.runners[name] = runner
@@ -357,7 +357,7 @@ class Supervisor:
         if new.daemon.log_level != old.daemon.log_level or new.daemon.log_format != old.daemon.log_format:
             self._on_settings(new.daemon)
         self.config = new
-        self.cycles = Cycles(new, self.store, self.cycles.accounts, may_write=self.cycles.may_write)
+        self.cycles = Cycles(new, self.store, self.cycles.accounts, write_permit=self.cycles.write_permit)
         self.budgets.reconfigure(new)
         changes: list[tuple[str, bool, bool]] = []  # name, stop the runner, start one
         for name in sorted(set(old.integrations) | set(new.integrations)):

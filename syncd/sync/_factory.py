@@ -44,12 +44,13 @@ class Cycles:
     """
 
     def __init__(self, config: Config, store: StateStore, accounts: AccountRegistry | None = None,
-                 *, may_write: Callable[[str], bool] | None = None) -> None:
+                 *, write_permit: Callable[[str], Callable[[], bool]] | None = None) -> None:
         self.config = config
         # Whether this process may still write for an integration (several
-        # daemons: it holds the lease, its local deadline not passed); asked
-        # before every request that changes an app. None: always.
-        self.may_write = may_write
+        # daemons: it holds the lease, its local deadline not passed): taken
+        # when a cycle starts, for the lease held then, and asked before every
+        # request that changes an app. None: always.
+        self.write_permit = write_permit
         self.store = store
         # Rotated refresh tokens are kept with the state (see AccountRegistry.for_state).
         self.accounts = accounts if accounts is not None else AccountRegistry.for_state(config.daemon)
@@ -161,12 +162,12 @@ class Cycles:
         """What the connectors of *name*'s cycles ask before each write: a
         refusal ends the cycle as stopped (:class:`CycleStopped`) with that
         write unsent, as a stop at a checkpoint would, but before the write."""
-        may_write = self.may_write
-        if may_write is None:
+        if self.write_permit is None:
             return None
+        may_write = self.write_permit(name)  # for the lease held as the cycle starts, not a later one
 
         def guard(label: str) -> None:
-            if not may_write(name):
+            if not may_write():
                 log.warning(f"lease of {name} lost: stopping before the write", integration=name,
                             operation=label)
                 raise CycleStopped

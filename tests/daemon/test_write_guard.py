@@ -1,8 +1,8 @@
 """The write guard: a daemon whose lease's local deadline passed sends no write.
 
 Real sample apps on 127.0.0.1 and a real state store: the cycles are made
-by :class:`syncd.sync.Cycles` with ``may_write`` as the supervisor gives it
-(:meth:`syncd.daemon._cluster.Cluster.may_write`), and the deadline passes
+by :class:`syncd.sync.Cycles` with ``write_permit`` as the supervisor gives it
+(:meth:`syncd.daemon._cluster.Cluster.permit`), and the deadline passes
 for real on a real PostgreSQL lease table.
 """
 
@@ -55,7 +55,8 @@ async def test_a_refused_write_ends_the_cycle_as_stopped_and_nothing_reaches_the
         return False
 
     with open_state(config.daemon.state_path) as store:
-        summary = await Cycles(config, store, may_write=may_write).run("pair", origin="scheduled")
+        summary = await Cycles(config, store, write_permit=lambda name: lambda: may_write(name)).run(
+            "pair", origin="scheduled")
     assert summary.stopped and summary.aborted is None
     assert asked == ["pair"]  # asked once, before the first write, which never left
     assert right.store.all() == []
@@ -78,7 +79,7 @@ async def test_past_the_local_deadline_a_held_lease_writes_nothing(
         # though the database's lease has not run out yet.
         await anyio.sleep(0.6)
         assert cluster.owns("pair") and not cluster.may_write("pair")
-        cycles = Cycles(config, store, may_write=cluster.may_write)
+        cycles = Cycles(config, store, write_permit=cluster.permit)
         try:
             summary = await cycles.run("pair", origin="scheduled")
         finally:
@@ -119,3 +120,26 @@ async def test_a_cycle_without_its_lease_commits_nothing_and_logs_no_error_for_i
     assert [e for e in logs if e["log_level"] in ("error", "critical")] == []
     assert [e["event"] for e in logs if e["log_level"] == "info"] == [
         "the cycle's outcome is not recorded: the lease is gone"]
+
+
+@pytest.mark.anyio
+async def test_a_permit_taken_under_one_lease_never_writes_under_a_newer_one(pg_url: str) -> None:
+    # A cycle takes its permit as it starts. Its lease lost and this daemon holding the
+    # integration again under a newer token (another daemon may have synced it in between):
+    # the old cycle's plan is stale, so its permit stays refused; a new cycle's is granted.
+    cluster = Cluster(pg_url, lease_seconds=20.0, host="permit-test")
+    try:
+        assert await cluster.renew(["pair"]) is not None
+        [first] = await cluster.acquire(["pair"], 1)
+        old = cluster.permit("pair")
+        assert old()
+        await cluster.release(["pair"])
+        assert not old() and not cluster.may_write("pair")
+        [second] = await cluster.acquire(["pair"], 1)
+        assert second.token > first.token
+        assert cluster.may_write("pair")  # the lease is held again...
+        assert not old()  # ...but not the one the old cycle started under
+        assert cluster.permit("pair")()
+        assert not cluster.permit("other")()  # never held: refused
+    finally:
+        await cluster.leave()
