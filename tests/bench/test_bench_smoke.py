@@ -34,6 +34,8 @@ def test_state_backends_quick_prints_both_stores_and_their_ratio() -> None:
 def test_cluster_daemons_quick_prints_a_row_for_sqlite_and_each_number_of_daemons() -> None:
     out = run_bench("cluster_daemons.py", timeout=600)
     rows = [line.strip(" |").split(" | ") for line in out.splitlines() if line.startswith("| ")]
-    assert rows[0][:3] == ["daemons", "integrations", "time to balance s"], rows[0]
+    assert rows[0][:4] == ["daemons", "integrations", "leases shared s", "time to balance s"], rows[0]
     assert [r[0] for r in rows[2:]] == ["1, SQLite (baseline)", "1", "2"], rows
     assert all(r[1] == "12" for r in rows[2:]), rows
+    # the leases' own share is measured wherever there are leases (not on SQLite)
+    assert rows[2][2] == "–" and all(float(r[2]) > 0 for r in rows[3:]), rows
