@@ -263,6 +263,10 @@ def main() -> int:
     if args.quick:
         args.integrations, args.daemons, args.window, args.interval = 12, [0, 1, 2], 12.0, 5.0
         args.lease_seconds, args.pairs, args.contacts = 3.0, 2, 5
+    if args.window < args.interval:
+        # Every integration has just run when the window opens: none is due again within it.
+        ap.error(f"--window ({args.window:g} s) must be at least --interval ({args.interval:g} s): "
+                 "no cycle falls due in a shorter window")
     command = shlex.join([".venv/bin/python", "bench/cluster_daemons.py", *sys.argv[1:]])
     rows = []
     try:
