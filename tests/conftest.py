@@ -24,6 +24,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--run-slow", action="store_true", default=False,
         help="also run the tests marked slow (large sizes); without it they are deselected")
+    parser.addoption(
+        "--soak", action="store_true", default=False,
+        help="tests/soak at the issue's full sizes (10,000 contacts, 50 kills, ...); "
+             "without it they run at a small size")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
