@@ -20,7 +20,9 @@ Steps, in order:
 3. ``values:``: the map from left to right values, or its inverse from
    right to left.  A value the map does not name has no translation: the
    mapping's ``default:`` is written if it has one, otherwise nothing (not
-   even with ``clear: true``: an untranslatable value is not a blank one);
+   even with ``clear: true``: an untranslatable value is not a blank one).
+   Right to left, a value that several left values map to (once the
+   fields' types normalise them) has no translation either;
 4. a list going into a single-valued text field becomes "a, b" (the list
    types split that back); a datetime goes into a text field as its stored
    ISO 8601 text;
@@ -101,10 +103,25 @@ def _safe(normalise: Callable[[Any], Any], value: Any) -> Any:
 
 
 def _value_map(pairs: Any, key_norm: Callable[[Any], Any],
-               value_norm: Callable[[Any], Any]) -> dict[Any, Any]:
+               value_norm: Callable[[Any], Any], *, inverse: bool = False) -> dict[Any, Any]:
+    """*pairs* as a map of normalised keys to normalised values.
+
+    Read forwards, two keys that one field type makes the same (``1`` and
+    ``"01"`` into an integer field) mean the first.  Read backwards (*inverse*:
+    the keys are the map's values), they are two left values the right one
+    came from: it has no single translation, so it has none (:data:`NOTHING`,
+    nothing written), rather than the first one, which would overwrite the
+    other left value on the way back.  ``syncd validate`` refuses values
+    written twice, but not two spellings the field's type makes equal
+    ("X@a.io" and "x@a.io" into an email field).
+    """
     out: dict[Any, Any] = {}
     for key, value in pairs:
-        out.setdefault(_safe(key_norm, key), _safe(value_norm, value))
+        key, value = _safe(key_norm, key), _safe(value_norm, value)
+        if inverse and key in out and not same_value(out[key], value):
+            out[key] = NOTHING
+        else:
+            out.setdefault(key, value)
     return out
 
 
@@ -142,7 +159,7 @@ class Flow:
                                      mapping.right[0])
             pairs = list(mapping.values.items())
             values = (_value_map(pairs, left_norm, right_norm) if source == "left"
-                      else _value_map([(v, k) for k, v in pairs], right_norm, left_norm))
+                      else _value_map([(v, k) for k, v in pairs], right_norm, left_norm, inverse=True))
         defaults = None
         if mapping.default is not None:
             raw = split_name(mapping.default) if len(tgt) == 2 else (mapping.default,) * len(tgt)

@@ -37,3 +37,11 @@ class Soak:
 @pytest.fixture
 def soak(request: pytest.FixtureRequest) -> Soak:
     return Soak(full=bool(request.config.getoption("--soak")))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The property suites read the flag when their modules are imported (a
+    # Hypothesis example count is fixed by the decorator), after this runs.
+    from soak.props_support import set_full
+
+    set_full(bool(config.getoption("--soak")))
