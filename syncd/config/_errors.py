@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -20,7 +21,21 @@ def format_key_path(path: Sequence[str | int]) -> str:
             out += f"[{step}]"
         else:
             out += f".{step}" if out else str(step)
-    return out
+    return one_line(out)
+
+
+# Control characters and line breaks: a key or value quoted in a message may
+# hold one (a key "\n" is valid YAML), and would split the message's line.
+_BREAKING = frozenset({"Cc", "Zl", "Zp"})
+
+
+def one_line(text: str) -> str:
+    """*text* with its control characters and line breaks escaped (``\\n``):
+    each problem is one line of ``syncd validate``'s output, for editors and CI."""
+    if text.isprintable():
+        return text
+    return "".join(ch.encode("unicode_escape").decode("ascii")
+                   if unicodedata.category(ch) in _BREAKING else ch for ch in text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +47,9 @@ class Problem:
     col: int
     message: str
     key_path: KeyPath = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "message", one_line(self.message))
 
     def __str__(self) -> str:
         where = f" ({format_key_path(self.key_path)})" if self.key_path else ""

@@ -43,6 +43,10 @@ Position = tuple[int, int]
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _TAG = "tag:yaml.org,2002:"
 _MAX_NODES = 1_000_000  # an alias bomb stops here instead of eating memory
+# Deeper than any config (a spec's request body nests a dozen levels): the
+# walk below, the schema validator and the builders recurse once per level,
+# and Python's stack ends near 1,000 frames.
+_MAX_DEPTH = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +126,9 @@ def load_yaml(text: str, file: str) -> tuple[YamlDoc, list[Problem]]:
     """Load one YAML document; a syntax error is a problem at its position."""
     try:
         root = yaml.compose(text, Loader=_Loader)
+    except RecursionError:  # PyYAML's own composer, where libyaml is missing
+        return YamlDoc(file, None, checkable=False), [
+            Problem(file, 1, 1, f"the document nests more than {_MAX_DEPTH} levels deep")]
     except yaml.MarkedYAMLError as e:
         return YamlDoc(file, None, checkable=False), [_syntax_problem(e, text, file)]
     except yaml.reader.ReaderError as e:  # a control character, say
@@ -168,6 +175,7 @@ class _Walker:
         self._constructor = SafeConstructor()
         self._active: set[int] = set()  # nodes on the current path: an alias cycle
         self._count = 0
+        self._too_deep = False
 
     def _error(self, node: Node, message: str, path: KeyPath, *, fatal: bool = True) -> None:
         m = node.start_mark
@@ -190,6 +198,11 @@ class _Walker:
                 self._error(node, "the document is too large (too many aliases?)", path)
             return None
         self.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if len(path) > _MAX_DEPTH and not isinstance(node, ScalarNode):
+            if not self._too_deep:  # once: the position says where, not a key path of 100 steps
+                self._too_deep = True
+                self._error(node, f"the document nests more than {_MAX_DEPTH} levels deep", ())
+            return None
         if isinstance(node, ScalarNode):
             return self._scalar(node, path)
         if id(node) in self._active:
