@@ -62,7 +62,7 @@ def norm(text: str | None) -> str | None:
     return " ".join(text.split()) or None if text is not None else None
 
 
-@examples(300)
+@examples(150)
 @given(full=names)
 @example(full="Ludwig van Beethoven")
 @example(full="  María   de la  Cruz ")
@@ -80,7 +80,7 @@ def test_a_full_name_splits_and_joins_back_to_itself(full: str) -> None:
     assert update_name(first, last, full) == (first, last)
 
 
-@examples(300)
+@examples(150)
 @given(full=names)
 @example(full="Anna Maria van der Berg")
 def test_a_particle_inside_the_name_starts_the_family_name(full: str) -> None:
@@ -93,7 +93,7 @@ def test_a_particle_inside_the_name_starts_the_family_name(full: str) -> None:
         assert last == words[-1]
 
 
-@examples(300)
+@examples(150)
 @given(first=parts, last=parts)
 @example(first="Anna", last="Maria Berg")  # split_name alone would not give this back
 @example(first="Anna van", last="Berg")
@@ -103,7 +103,7 @@ def test_two_fields_come_back_through_their_full_name(first: str | None, last: s
     assert update_name(first, last, full) == (norm(first), norm(last))
 
 
-@examples(300)
+@examples(150)
 @given(first=parts, last=parts, full=names)
 @example(first="Anna", last="Berg", full="Anna van Berg")
 @example(first="a b", last="b c", full="a b c")
