@@ -9,7 +9,9 @@ connector spec's templates are where a value is put in context).
   uses *default* when the variable is unset or empty (as the shell does).
 - ``${file:PATH}`` reads a file (a relative PATH is relative to the config
   directory); trailing newlines are stripped, since ``echo`` and editors add
-  one.
+  one.  A secret is a regular file of at most 1 MiB: a path to a device
+  (``/dev/zero``), a pipe or a log file by mistake is an error, not a read
+  that never ends or fills the memory.
 - ``${cred:NAME}`` reads ``$CREDENTIALS_DIRECTORY/NAME``, which systemd
   fills from ``LoadCredential=``/``SetCredential=``.
 
@@ -19,6 +21,7 @@ Error messages name the reference (safe to show), never a value.
 from __future__ import annotations
 
 import re
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -31,6 +34,7 @@ _WHOLE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*):(.*)\}$", re.S)
 _ANY = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*:")
 _ENV = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$", re.S)
 KINDS = ("env", "file", "cred")
+_MAX_SECRET_BYTES = 1 << 20  # a PEM key or a service account's JSON is a few kB
 
 
 class SecretRefError(ValueError):
@@ -100,7 +104,17 @@ def _env(arg: str, environ: Mapping[str, str]) -> str:
 
 def _read(path: Path, ref: str, shown: str) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        mode = path.stat().st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError
+        if not stat.S_ISREG(mode):  # checked before opening: a pipe's open waits for a writer
+            raise SecretRefError(f"{ref}: {shown} is not a regular file")
+        with path.open("rb") as f:
+            data = f.read(_MAX_SECRET_BYTES + 1)
+        if len(data) > _MAX_SECRET_BYTES:
+            raise SecretRefError(f"{ref}: {shown} is larger than 1 MiB, too large for a secret")
+        # As text mode read it: universal newlines (a PEM saved with CRLF).
+        text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     except FileNotFoundError:
         raise SecretRefError(f"{ref}: no such file {shown}") from None
     except IsADirectoryError:

@@ -23,6 +23,7 @@ every example would spend the time budget on files that do not change.
 from __future__ import annotations
 
 import copy
+import os
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -261,3 +262,21 @@ def test_a_mutated_broken_config(data: st.DataObject, broken: Path) -> None:
     name = str(broken.relative_to(case))
     tree[name] = data.draw(mutated(tree[name]))
     load_tree(tree)
+
+
+def test_a_secret_file_that_is_no_secret_is_a_problem_at_its_reference(tmp_path: Path) -> None:
+    # Failed before: a 2 MiB file was read whole as the token, and
+    # ${file:/dev/zero} read until the memory ran out (MemoryError under a
+    # ulimit; found by a mutation that pointed a secret at a device).
+    big = tmp_path / "big.log"
+    big.write_bytes(b"x" * (2 << 20))
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)  # opening it would wait for a writer
+    for path, why in ((big, "is larger than 1 MiB"), (Path("/dev/zero"), "is not a regular file"),
+                      (fifo, "is not a regular file")):
+        tree = copy.deepcopy(VALID_INTEGRATION)
+        tree["left"]["settings"]["token"] = f"${{file:{path}}}"
+        problems = load_tree(_with_spec(_dump(tree, False)))
+        assert len(problems) == 1 and why in problems[0], problems
+        assert problems[0].split("integrations.d/pair.yaml:")[1].startswith("8:12: "), problems
+        assert problems[0].endswith("(left.settings.token)")
