@@ -8,7 +8,7 @@ a column from 1, with a one-line message: the ``FILE:LINE:COL`` an editor
 jumps to.  The inputs, each in a fresh directory:
 
 - bytes, and text, as an integration file (beside a valid connector spec);
-- YAML trees built around a valid integration and a valid connector spec,
+- YAML trees built around a valid integration, connector spec and syncd.yaml,
   with keys added, removed and retyped at random places;
 - text mutations (a span cut, a span repeated, characters put in) of the
   files that ship: examples/config, connectors.d and the broken-config
@@ -62,6 +62,14 @@ VALID_INTEGRATION: dict[str, Any] = {
     "rules": [{"if": "contains(tags, 'vip')", "then": [{"add_tag": "vip"}]}],
 }
 VALID_SPEC: Any = yaml.safe_load(SAMPLEAPP)
+VALID_DAEMON: dict[str, Any] = {
+    "state": {"path": "state/syncd.db"},
+    "control": {"socket": "run/control.sock"},
+    "metrics": {"listen": "127.0.0.1:9464", "enabled": True},
+    "webhooks": {"listen": "127.0.0.1:8080", "enabled": False, "max_body_bytes": 1048576},
+    "budgets": {"bulk_below_percent": 50, "scheduled_below_percent": 90},
+    "log": {"level": "info", "format": "auto"},
+}
 
 
 def load_tree(files: Mapping[str, bytes | str]) -> list[str]:
@@ -106,6 +114,7 @@ def test_the_valid_trees_load() -> None:
     assert load_tree(_with_spec(yaml.safe_dump(VALID_INTEGRATION))) == []
     assert load_tree({"connectors.d/sampleapp.yaml": yaml.safe_dump(VALID_SPEC),
                       "integrations.d/pair.yaml": yaml.safe_dump(VALID_INTEGRATION)}) == []
+    assert load_tree({"syncd.yaml": yaml.safe_dump(VALID_DAEMON), **_with_spec(yaml.safe_dump(VALID_INTEGRATION))}) == []
 
 
 @examples(25)
@@ -211,6 +220,16 @@ def test_an_edited_integration(tree: Any, flow: bool) -> None:
 def test_an_edited_connector_spec(tree: Any, flow: bool) -> None:
     load_tree({"connectors.d/sampleapp.yaml": _dump(tree, flow),
                "integrations.d/pair.yaml": VALID_INTEGRATION_TEXT})
+
+
+
+
+@examples(20)
+@given(tree=edited(VALID_DAEMON), flow=st.booleans())
+@example(tree={**VALID_DAEMON, "state": {"url": "${env:NOPE}", "path": "x"}}, flow=False)
+@example(tree={**VALID_DAEMON, "cluster": {"lease_seconds": 1e308}}, flow=True)
+def test_edited_daemon_settings(tree: Any, flow: bool) -> None:
+    load_tree({"syncd.yaml": _dump(tree, flow), **_with_spec(VALID_INTEGRATION_TEXT)})
 
 
 @st.composite
