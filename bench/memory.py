@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -36,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sync_cycle import SPEC_OVERRIDE, TOKEN, integration, start_app, syncd, writes
+from sync_cycle import SPEC_OVERRIDE, TOKEN, integration, syncd, writes
 
 from syncd.sampleapp import write_sample_config
 
@@ -50,6 +51,22 @@ def label(n: int) -> str:
     if n % 1_000 == 0:
         return f"{n // 1_000}k"
     return str(n)
+
+
+def start_app(n: int, folder: Path, name: str) -> tuple[subprocess.Popen[bytes], str]:
+    """A sample app with *n* generated contacts, as ``sync_cycle.start_app``
+    starts one, given time to generate a million (minutes on a loaded box)."""
+    port_file = folder / f"{name}.port"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "syncd.sampleapp", "--n", str(n), "--port", "0", "--quiet",
+         "--token", TOKEN, "--port-file", str(port_file)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120 + n / 1000
+    while not (port_file.exists() and port_file.read_text().strip()):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"the {name} sample app did not start")
+        time.sleep(0.2)
+    return proc, f"http://127.0.0.1:{port_file.read_text().strip()}"
 
 
 def change_some(url: str, n: int) -> None:
