@@ -20,7 +20,8 @@ It prints seconds and peak RSS by N, and the growth per snapshot between
 the smallest and the largest N. A cycle that writes when it should not (or
 not the 10 updates) stops the benchmark.
 
-    .venv/bin/python bench/memory.py                    # N = 10,000, 100,000 and 1,000,000 (about 15 minutes)
+    .venv/bin/python bench/memory.py                    # N = 10,000, 100,000 and 1,000,000 (an hour or more:
+                                                        #   the seed of 1,000,000 pairs a million contacts)
     .venv/bin/python bench/memory.py --quick            # N = 10,000 and 100,000
     .venv/bin/python bench/memory.py --sizes 300 1000 --json out.json   # the smoke test
 """
