@@ -68,10 +68,11 @@ class Writer:
         or as a partner) whose pair is not committed in step: a record left
         dirty (a failed write, a retry not due, ``delay:``) must not be
         taken up again on the other side's turn, nor paired twice. A pair
-        committed in step is clean and linked, never yielded again, and
-        leaves the set (see :meth:`_apply_batch`): the set holds the few
-        records left dirty, not every record of an initial sync (at
-        1,000,000 contacts, two sets of a million ids: 150 MB).
+        committed in step and linked is clean, never yielded again, and
+        leaves the set (:func:`_forget_in_step` says which others may): the
+        set holds the few records left dirty or unlinked, not every record
+        of an initial sync (at 1,000,000 contacts, two sets of a million
+        ids: 150 MB).
         """
         handled: dict[Side, set[str]] = {"left": set(), "right": set()}
         for side in SIDES:
@@ -142,7 +143,7 @@ class Writer:
             works.append(_Work(plan, {side: snap, o: partner}))
         if not self.ctx.write and not self.ctx.dry_run:
             self._take_as_synced(works, settle)
-            _forget_in_step(handled, works, settle)
+            _forget_in_step(handled, side, works, settle)
             return
         if settle and not self.ctx.dry_run:
             with self.ctx.store.transaction(self.ctx.name) as t:
@@ -156,7 +157,7 @@ class Writer:
                     and w.snaps[target] is not None])
         if not self.ctx.dry_run:
             self._commit(works)
-            _forget_in_step(handled, [w for w in works if not w.failed], settle)
+            _forget_in_step(handled, side, [w for w in works if not w.failed], settle)
 
     async def update_pairs(self, pairs: list[tuple[PairPlan, Snapshot, Snapshot]]) -> int:
         """Write planned updates to linked (plan, left, right) pairs, in bulk,
@@ -384,13 +385,22 @@ class Writer:
             right_value=c.right_value, winner=c.winner, rule=c.rule)
 
 
-def _forget_in_step(handled: dict[Side, set[str]], works: Iterable[_Work], settle: Iterable[Snapshot]) -> None:
-    """The records of pairs just committed in step (clean, so never yielded
-    as dirty again in this pass) leave *handled* (see :meth:`Writer.apply`)."""
+def _forget_in_step(handled: dict[Side, set[str]], side: Side, works: Iterable[_Work],
+                    settle: Iterable[Snapshot]) -> None:
+    """The records of *side*'s batch whose pairs were just committed in step
+    leave *handled* (see :meth:`Writer.apply`) where that changes nothing:
+    a pair now linked (clean, never yielded as dirty again; linked records
+    are no match candidates); on the last side's turn, any record of that
+    side (no later turn reads it, nor takes it as a candidate); a record
+    without a match key (never a candidate). A record left unlinked on the
+    first side's turn stays: it must not become the candidate of a record
+    of the other side that the old writer would not have paired with it."""
+    last = side == SIDES[-1]
     for w in works:
-        for side, snap in w.snaps.items():
-            if snap is not None:
-                handled[side].discard(snap.record_id)
+        linked = not w.unlink and (bool(w.stored) or all(w.snaps[s] is not None for s in SIDES))
+        for s, snap in w.snaps.items():
+            if snap is not None and (linked or (last and s == side)):
+                handled[s].discard(snap.record_id)
     for snap in settle:
         handled[snap.side].discard(snap.record_id)
 
