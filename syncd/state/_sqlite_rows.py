@@ -28,6 +28,8 @@ _CHUNK = 512  # ids per IN (…) query; padded to a power of two so few statemen
 def _time(value: datetime | None) -> str | None:
     if value is None:
         return None
+    if value.tzinfo is UTC:  # the common case (every time syncd makes or parses): nothing to convert
+        return value.isoformat(timespec="microseconds")
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"naive datetime {value.isoformat()} given to the state store: make it aware (UTC)")
     return value.astimezone(UTC).isoformat(timespec="microseconds")

@@ -110,11 +110,13 @@ class _SQLiteTransaction(Transaction):
     @_guard("writing snapshots")
     def put_snapshots(self, snapshots: Iterable[Snapshot]) -> None:
         i = self.integration
-        rows = [
-            (i, _side(s.side), s.record_id, _dump(s.seen), None if s.synced is None else _dump(s.synced),
-             s.match_key, s.hash, _time(s.updated_at), bool(s.deleted), bool(s.dirty), s.generation)
-            for s in snapshots
-        ]
+        rows = []
+        for s in snapshots:
+            seen = _dump(s.seen)
+            # A snapshot in step holds one dict as both (what the writer makes): encoded once.
+            synced = seen if s.synced is s.seen else None if s.synced is None else _dump(s.synced)
+            rows.append((i, _side(s.side), s.record_id, seen, synced, s.match_key, s.hash, _time(s.updated_at),
+                         bool(s.deleted), bool(s.dirty), s.generation))
         self._check()
         if rows:
             self._conn.executemany(_UPSERT_SNAPSHOT, rows)

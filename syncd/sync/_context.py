@@ -42,6 +42,11 @@ class CycleContext:
     write: bool = True  # False: read and record state only (reset --read-only, catch_up: skip)
     stop: Callable[[], bool] | None = None  # asked at each checkpoint: end the cycle there?
     retries: RetryGate | None = None  # the open write errors, set once reading is done
+    # Whether the integration may have an open record error: False only once
+    # the writer has seen none (and none failed since), when resolving a
+    # synced pair's errors has nothing to do: an initial sync of 100,000
+    # pairs then makes 400,000 fewer statements.
+    errors_open: bool = True
     # The records read as changed in this cycle, by side: whose children the
     # child pass reads (kept only for an integration with children:).
     touched: dict[Side, set[str]] = field(default_factory=lambda: {"left": set(), "right": set()})
@@ -90,8 +95,9 @@ class CycleContext:
                 out.append(cls.synced(snap))
         return out
 
-    @staticmethod
-    def resolve_pair_errors(t: Transaction, snaps: Mapping[Side, Snapshot | None]) -> None:
+    def resolve_pair_errors(self, t: Transaction, snaps: Mapping[Side, Snapshot | None]) -> None:
+        if not self.errors_open:
+            return
         for s in SIDES:
             snap = snaps[s]
             if snap is not None:
@@ -105,6 +111,7 @@ class CycleContext:
         """A write of *record_id*'s values to *target* failed: an error row,
         due again as ``record_retries:`` says (*shared*: see :meth:`RetryGate.failed`)."""
         self.summary.errors += 1
+        self.errors_open = True
         status = getattr(error, "status", None) or None
         attempts, due = (self.retries.failed(target, record_id, operation, shared=shared)
                          if self.retries is not None else (1, self.store.now()))

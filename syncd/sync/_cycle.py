@@ -106,6 +106,7 @@ class Cycle:
         ctx = self.ctx
         errors = ctx.store.errors(ctx.name, unresolved=True, limit=1_000_000)
         ctx.retries = RetryGate(ctx.integration.record_retries, errors, ctx.store.now(), enforce=enforce_backoff)
+        ctx.errors_open = bool(errors)
         failed_creates = {(e.side, e.record_id) for e in errors if e.operation == "create"}
         return Writer(ctx, failed_creates)
 

@@ -300,12 +300,19 @@ class IntegrationPlan:
         if target not in _CREATES[policy]:
             out.skipped.append(Skip(SkipKind.CREATE_POLICY, f"create: {policy} (no {target} record is created)"))
             return out
-        empty = SideView(id="", seen={}, synced=None)
         writes = out.writes(target)
         for (_, flow_source), flow in self.flows.items():
             if flow_source == source:
-                diff = self._diff(flow, view, empty, out) or {}
-                writes.update((n, v) for n, v in diff.items() if not is_blank(v))
+                # Against no record: what differs is what is not blank, so
+                # the converted values are kept without comparing each (an
+                # initial sync plans every record this way).
+                try:
+                    values = flow.convert(view.seen, {})
+                except TransformError as e:
+                    out.problems.append(str(e))
+                    continue
+                if values:
+                    writes.update((n, v) for n, v in values.items() if not is_blank(v))
         key, target_key = view.seen.get(self.match[source]), self.match[target]
         if target_key not in writes and not is_blank(key):
             spec = self.objects[target].fields.get(target_key)

@@ -184,6 +184,9 @@ class Flow:
         *target* is the target record as last seen (empty when it is being
         created): split names and ``first`` keep what they can of it.
         """
+        if (self.transform is None and self.values is None and len(self.source_fields) == 1
+                and len(self.target_fields) == 1):
+            return self._convert_one(source)
         given = tuple(source.get(f) for f in self.source_fields)
         current = tuple(target.get(f) for f in self.target_fields)
         if all(is_blank(v) for v in given):
@@ -205,6 +208,18 @@ class Flow:
             except ValueError as e:  # the normaliser's FieldValueError
                 raise TransformError(f"{self.label}: {name}: {e}") from None
         return result
+
+    def _convert_one(self, source: Mapping[str, Any]) -> dict[str, Any]:
+        """:meth:`convert` of one field to one field, as it is (most
+        mappings): the same result without the tuples a join or a split needs."""
+        name = self.target_fields[0]
+        value = source.get(self.source_fields[0])
+        if is_blank(value):
+            value = self.defaults[0] if self.defaults else None
+        try:
+            return {name: self.normalisers[0](_coerce(value, self.target_types[0]))}
+        except ValueError as e:  # the normaliser's FieldValueError
+            raise TransformError(f"{self.label}: {name}: {e}") from None
 
     def _transform(self, given: tuple[Any, ...], current: tuple[Any, ...]) -> Any:
         if len(given) > 1:  # join_name (or split_name's way back)

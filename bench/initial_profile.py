@@ -1,0 +1,268 @@
+"""The initial sync: is syncd waiting for the apps, or are the apps waiting for syncd?
+
+Two sample apps run as their own processes on 127.0.0.1 (the left one with
+N contacts, the right one empty), as in ``sync_cycle.py``; the initial sync
+(batch creates, 100 contacts a request) runs *in this process*, as ``syncd
+once`` runs it (the same config, the same :class:`~syncd.sync.Cycles`,
+logging configured as the command line does), instrumented:
+
+- the event loop's selector: the time each ``select()`` blocks is time the
+  loop is idle (nothing to run: every task waits for a socket or a timer);
+- the HTTP transport: a request is in flight from the call into the
+  transport until its response is read whole;
+- while the loop blocks in ``select()`` no task runs, so the number of
+  requests in flight is constant over a ``select()``: the time syncd waits
+  for an app is the sum of the ``select()`` calls made with a request in
+  flight.
+
+``initial_network_share`` = that time / the cycle's wall time (issue 15's
+goal: at least 0.5 at 100,000 contacts), ``initial_loop_busy_share`` = the
+time the loop was not in ``select()`` / wall time (syncd's own work, and
+its own overhead). A second sync of fresh apps runs under cProfile for the
+breakdown of the busy time (each function's own time, grouped: JSON,
+normalising fields, the state store, planning, logging…); cProfile slows
+Python code down, so its shares are of the profiled run, not of the first.
+
+    .venv/bin/python bench/initial_profile.py                 # N = 100,000, profiled at 20,000
+    .venv/bin/python bench/initial_profile.py --quick         # N = 10,000, profiled at 10,000
+    .venv/bin/python bench/initial_profile.py --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import os
+import pstats
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+from sync_cycle import TOKEN, sample_pair
+
+from syncd._logging import configure_logging
+from syncd.config import load_config
+from syncd.connector import PROCESS_MASKER
+from syncd.connector._transport import AsyncH11Transport
+from syncd.daemon import command_cycles
+
+
+class Probe:
+    """Loop idle time and requests in flight, counted as the cycle runs."""
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.requests = 0
+        self.idle = 0.0  # seconds blocked in select()
+        self.idle_in_flight = 0.0  # of which with a request in flight
+        self.cpu = 0.0  # CPU seconds of this process during the cycle
+        self.apps_cpu = 0.0  # CPU seconds of the sample apps during the cycle
+
+    @contextmanager
+    def transport(self) -> Iterator[None]:
+        """Count the transport's requests in flight (its one entry point)."""
+        original = AsyncH11Transport.handle_async_request
+        probe = self
+
+        async def counted(transport: AsyncH11Transport, request: Any) -> Any:
+            probe.in_flight += 1
+            probe.requests += 1
+            try:
+                return await original(transport, request)
+            finally:
+                probe.in_flight -= 1
+
+        AsyncH11Transport.handle_async_request = counted  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            AsyncH11Transport.handle_async_request = original  # type: ignore[method-assign]
+
+    def selector(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Time each select() of the running loop's selector."""
+        selector = loop._selector  # type: ignore[attr-defined]
+        original: Callable[..., Any] = selector.select
+        clock = time.perf_counter
+        probe = self
+
+        def select(timeout: float | None = None) -> Any:
+            start = clock()
+            try:
+                return original(timeout)
+            finally:
+                spent = clock() - start
+                probe.idle += spent
+                if probe.in_flight:
+                    probe.idle_in_flight += spent
+
+        selector.select = select
+
+
+def children_cpu() -> float:
+    """CPU seconds (user + system) of this process's children: the sample apps."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for task in Path("/proc/self/task").iterdir():
+        for pid in (task / "children").read_text().split():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except FileNotFoundError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
+def run_sync(config_dir: Path, probe: Probe | None, profiler: cProfile.Profile | None) -> tuple[float, dict[str, Any]]:
+    """One cycle of the bench integration in this process: (wall s, summary counts)."""
+    config = load_config(config_dir, environ={**os.environ, "BENCH_TOKEN": TOKEN})
+    here = os.getcwd()
+    os.chdir(config_dir)  # the state path is relative, as `syncd once` run there reads it
+
+    async def one() -> tuple[float, dict[str, Any]]:
+        if probe is not None:
+            probe.selector(asyncio.get_running_loop())
+        with command_cycles(config, ["bench"]) as cycles:
+            start, cpu, apps = time.perf_counter(), time.process_time(), children_cpu()
+            if profiler is not None:
+                profiler.enable()
+            try:
+                summary = await cycles.run("bench", origin="once")
+            finally:
+                if profiler is not None:
+                    profiler.disable()
+            wall = time.perf_counter() - start
+            if probe is not None:
+                probe.cpu = time.process_time() - cpu
+                probe.apps_cpu = children_cpu() - apps
+        if summary.aborted:
+            raise SystemExit(f"the initial sync was aborted: {summary.aborted}")
+        return wall, summary.counts()
+
+    try:
+        if probe is not None:
+            with probe.transport():
+                return anyio.run(one, backend="asyncio")
+        return anyio.run(one, backend="asyncio")
+    finally:
+        os.chdir(here)
+
+
+# Where a function's own time goes, by the file it is defined in (first match wins).
+BUCKETS: list[tuple[str, tuple[str, ...]]] = [
+    ("waiting (select)", ("select.epoll", "selectors.py", "method 'poll'", "method 'select'")),
+    ("state store: SQLite", ("sqlite3", "syncd/state/")),
+    ("JSON decode/encode", ("orjson", "json/", "_json")),
+    ("HTTP: transport, h11, httpx", ("h11", "httpx", "_transport.py", "ssl", "socket", "streams.py",
+                                     "method 'send'", "method 'recv'")),
+    ("connector: fields, normalise, pages", ("syncd/connector/", "jmespath")),
+    ("snapshots and hashes", ("_snapshots.py", "hashlib", "blake2b")),
+    ("planning: plan, rules, transforms", ("_plan.py", "_rules.py", "_transforms.py", "_conflicts.py", "expr.py")),
+    ("writing, reading, cycle", ("syncd/sync/",)),
+    ("logging", ("structlog", "logging/", "_logging.py")),
+    ("event loop, tasks, anyio", ("asyncio", "anyio")),
+]
+
+
+def breakdown(profiler: cProfile.Profile) -> dict[str, float]:
+    """Own time (s) by bucket."""
+    stats = pstats.Stats(profiler)
+    out: dict[str, float] = {name: 0.0 for name, _ in BUCKETS}
+    out["other"] = 0.0
+    for (filename, _line, function), row in stats.stats.items():  # type: ignore[attr-defined]
+        own = row[2]
+        where = f"{filename} {function}"
+        for name, needles in BUCKETS:
+            if any(needle in where for needle in needles):
+                out[name] += own
+                break
+        else:
+            out["other"] += own
+    return out
+
+
+def top_functions(profiler: cProfile.Profile, count: int = 12) -> list[tuple[str, float, int]]:
+    stats = pstats.Stats(profiler)
+    rows = []
+    for (filename, line, function), row in stats.stats.items():  # type: ignore[attr-defined]
+        short = "/".join(Path(filename).parts[-2:]) if filename != "~" else ""
+        rows.append((f"{short}:{line}({function})", row[2], row[1]))
+    return sorted(rows, key=lambda r: r[1], reverse=True)[:count]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=100_000, help="contacts of the measured initial sync")
+    ap.add_argument("--profile-n", type=int, default=20_000, help="contacts of the cProfile run (0: none)")
+    ap.add_argument("--quick", action="store_true", help="N = 10,000, profiled at 10,000")
+    ap.add_argument("--json", metavar="PATH", help="write the figures as a flat JSON object")
+    ap.add_argument("--profile-out", metavar="PATH", help="also write the cProfile stats there (pstats)")
+    args = ap.parse_args()
+    if args.quick:
+        args.n, args.profile_n = 10_000, 10_000
+    configure_logging("warning", mask=PROCESS_MASKER.mask)  # as the command line does
+
+    probe = Probe()
+    with sample_pair(args.n) as (config, _):
+        wall, counts = run_sync(config, probe, None)
+    created = int(sum(counts["created"].values()))
+    figures: dict[str, Any] = {
+        "n": args.n,
+        "initial_s": round(wall, 3),
+        "initial_records_per_s": round(args.n / wall, 1),
+        "initial_network_share": round(probe.idle_in_flight / wall, 4),
+        "initial_loop_busy_share": round((wall - probe.idle) / wall, 4),
+        "initial_loop_idle_no_request_share": round((probe.idle - probe.idle_in_flight) / wall, 4),
+        # CPU time syncd's process got during the cycle, over wall time: below the
+        # busy share, the rest of "busy" waited for a core (a loaded machine).
+        "initial_cpu_share": round(probe.cpu / wall, 4),
+        # CPU per record: syncd's, and the two sample apps' together
+        "initial_syncd_cpu_us_per_record": round(probe.cpu / args.n * 1e6, 1),
+        "initial_apps_cpu_us_per_record": round(probe.apps_cpu / args.n * 1e6, 1),
+        "initial_requests": probe.requests,
+        "initial_created": created,
+    }
+    print(f"initial sync of {args.n:,} contacts in this process: {wall:.2f} s, "
+          f"{args.n / wall:,.0f} records/s, {probe.requests:,} requests, created {created:,}")
+    print(f"  waiting for an app (loop idle, a request in flight): {probe.idle_in_flight / wall:6.1%}  "
+          "(goal >= 50 %)")
+    print(f"  loop busy (syncd's own work):                          {(wall - probe.idle) / wall:6.1%}")
+    print(f"  CPU time of this process (busy beyond it: waiting for a core):  {probe.cpu / wall:6.1%}")
+    print(f"  CPU per record: syncd {probe.cpu / args.n * 1e6:.0f} µs, the two apps "
+          f"{probe.apps_cpu / args.n * 1e6:.0f} µs")
+    print(f"  loop idle, nothing in flight:                          "
+          f"{(probe.idle - probe.idle_in_flight) / wall:6.1%}")
+
+    if args.profile_n:
+        profiler = cProfile.Profile()
+        with sample_pair(args.profile_n) as (config, _):
+            pwall, _ = run_sync(config, None, profiler)
+        if args.profile_out:
+            profiler.dump_stats(args.profile_out)
+        parts = breakdown(profiler)
+        total = sum(parts.values())
+        print(f"\ncProfile of an initial sync of {args.profile_n:,} ({pwall:.2f} s under the profiler): "
+              "own time by part")
+        print("| part | s | share |")
+        print("| --- | ---: | ---: |")
+        for name, seconds in sorted(parts.items(), key=lambda kv: kv[1], reverse=True):
+            print(f"| {name} | {seconds:.2f} | {seconds / total:.1%} |")
+            figures["profile_" + "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_")
+                    .replace("__", "_") + "_share"] = round(seconds / total, 4)
+        print("\nfunctions with the most own time:")
+        for where, seconds, calls in top_functions(profiler):
+            print(f"  {seconds:7.3f} s {calls:>9,} calls  {where}")
+        figures["profile_n"] = args.profile_n
+    if args.json:
+        figures["command"] = " ".join(["python", *sys.argv])
+        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
