@@ -38,6 +38,7 @@ from syncd.connector._auth import OAuth2
 from syncd.connector._retry_after import parse_retry_after
 from syncd.connector._shared_rate import SharedBucket
 from syncd.connector._tokens import TokenStore
+from syncd.connector._transport import AsyncH11Transport, proxy_configured
 
 if TYPE_CHECKING:
     from syncd.state._pg_shared import SharedRates
@@ -175,6 +176,8 @@ class AccountRegistry:
         self.rates = rates  # the request rates shared with other daemons (PostgreSQL); None: per process
         self._accounts: dict[str, Account] = {}
         self._listeners: list[Listener] = []  # shared by every account, present and future
+        # Each account's HTTP transport kept across cycles (keep_connections); None: each connector its own.
+        self._kept: dict[str, AsyncH11Transport] | None = None
 
     @classmethod
     def for_state(cls, settings: DaemonSettings) -> AccountRegistry:
@@ -190,6 +193,35 @@ class AccountRegistry:
         """Close the shared rates' connection and pause thread (PostgreSQL), at the end of its use."""
         if self.rates is not None:
             self.rates.close()
+
+    def keep_connections(self) -> None:
+        """From now on, connectors of one account share one HTTP transport that outlives them,
+        its connections kept alive from cycle to cycle (the daemon: a cycle no longer opens
+        new TCP connections, nor a TLS handshake, to an app it asked a moment ago); the
+        caller closes them (:meth:`close_connections`). Not where a proxy is configured:
+        httpx's own transport, which honours it, is made for each connector then."""
+        if self._kept is None and not proxy_configured():
+            self._kept = {}
+
+    def kept_transport(self, key: str, make: Callable[[], AsyncH11Transport]) -> AsyncH11Transport | None:
+        """Account *key*'s kept transport (made by *make* at first use); None unless connections are kept."""
+        if self._kept is None:
+            return None
+        transport = self._kept.get(key)
+        if transport is None:
+            transport = self._kept[key] = make()
+        return transport
+
+    def close_idle_connections(self) -> None:
+        """Close every kept connection not in use now (a reload: accounts may have gone)."""
+        for transport in (self._kept or {}).values():
+            transport.close_idle()
+
+    async def close_connections(self) -> None:
+        """Close the kept transports and their connections (the daemon stops)."""
+        kept, self._kept = self._kept, ({} if self._kept is not None else None)
+        for transport in (kept or {}).values():
+            await transport.aclose()
 
     def listen(self, listener: Listener) -> None:
         """Call *listener* after every request of every account (see :meth:`Account.answered`)."""

@@ -17,6 +17,12 @@ connector needs and leaves everything else where it was:
   a :class:`httpx.ConnectError` or :class:`httpx.ConnectTimeout`, raised
   only when nothing was sent, so a POST that met one is safe to repeat.
 
+A kept-alive connection the server closed just as it is reused (the
+keep-alive race: its FIN was on the way) fails before any byte of the answer
+arrived; a request that is safe to repeat (GET, HEAD, OPTIONS) is then sent
+once more on a new connection, as browsers and Go's client do. This matters
+most for a transport kept across cycles (:class:`KeptTransport`).
+
 A response body is read whole before the response is returned: syncd never
 streams.  No proxy support: where one is configured the connector uses
 httpx's default transport instead (:func:`proxy_configured`).
@@ -40,6 +46,14 @@ _DEFAULT_PORTS = {b"http": 80, b"https": 443}
 _CLOSE_TIMEOUT = 1.0  # a TLS peer that never answers close_notify is aborted after this
 
 Origin = tuple[bytes, bytes, int]
+# Requests repeated on a new connection when a kept one turns out closed
+# before any answer: the methods that never change anything (not PUT or
+# DELETE, whose repetition an app may still count).
+_REPLAYABLE = frozenset({"GET", "HEAD", "OPTIONS"})
+# Any other request (a write) takes only a connection idle for less than
+# this: well inside the idle timeouts servers use (Apache's 5 s, nginx's
+# 75 s), so that the race above, which it would not survive, is rarer still.
+_WRITE_REUSE_SECONDS = 2.0
 
 
 def proxy_configured() -> bool:
@@ -49,13 +63,14 @@ def proxy_configured() -> bool:
 
 
 class _Connection:
-    __slots__ = ("reader", "writer", "state", "idle_since")
+    __slots__ = ("reader", "writer", "state", "idle_since", "answered")
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
         self.state = h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_HEADERS)
         self.idle_since = 0.0
+        self.answered = False  # whether any byte of an answer came on it (then it is not stale)
 
     def usable(self, now: float, expiry: float) -> bool:
         # An idle connection the server closed reads as EOF once the event
@@ -81,6 +96,9 @@ class AsyncH11Transport(httpx.AsyncBaseTransport):
         self._max_idle = max_idle
         self._idle: dict[Origin, list[_Connection]] = {}
         self._closed = False
+        # Closes idle connections once expired, so none is left open for
+        # long when no request comes to take (and close) it.
+        self._sweep: asyncio.TimerHandle | None = None
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self._closed:
@@ -88,9 +106,25 @@ class AsyncH11Transport(httpx.AsyncBaseTransport):
         url = request.url
         origin = (url.raw_scheme, url.raw_host, url.port or _DEFAULT_PORTS.get(url.raw_scheme, 80))
         timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
-        conn = self._take(origin) or await self._connect(origin, request, timeouts.get("connect"))
+        replayable = request.method in _REPLAYABLE
+        conn = self._take(origin, self._expiry if replayable else min(self._expiry, _WRITE_REUSE_SECONDS))
+        reused = conn is not None
+        if conn is None:
+            conn = await self._connect(origin, request, timeouts.get("connect"))
         try:
             head, body = await self._exchange(conn, request, timeouts)
+        except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError):
+            conn.abort()
+            if not (reused and replayable and not conn.answered):
+                raise
+            # The keep-alive race: closed by the server as we reused it. Once
+            # more, on a new connection (the request never reached the app).
+            conn = await self._connect(origin, request, timeouts.get("connect"))
+            try:
+                head, body = await self._exchange(conn, request, timeouts)
+            except BaseException:
+                conn.abort()
+                raise
         except BaseException:
             conn.abort()  # in an unknown state (cancelled, failed): never reused
             raise
@@ -102,8 +136,19 @@ class AsyncH11Transport(httpx.AsyncBaseTransport):
             extensions={"http_version": b"HTTP/" + head.http_version, "reason_phrase": head.reason},
         )
 
+    def close_idle(self) -> None:
+        """Close the idle connections (a reload: the accounts may have
+        changed); those in use are kept when their request ends."""
+        for conns in self._idle.values():
+            for conn in conns:
+                conn.writer.close()
+        self._idle.clear()
+
     async def aclose(self) -> None:
         self._closed = True
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
         idle = [conn for conns in self._idle.values() for conn in conns]
         self._idle.clear()
         for conn in idle:
@@ -121,12 +166,12 @@ class AsyncH11Transport(httpx.AsyncBaseTransport):
 
     # --- connections ------------------------------------------------------------
 
-    def _take(self, origin: Origin) -> _Connection | None:
+    def _take(self, origin: Origin, expiry: float) -> _Connection | None:
         idle = self._idle.get(origin)
         now = time.monotonic()
         while idle:
             conn = idle.pop()  # the most recently used: the least likely to be closed
-            if conn.usable(now, self._expiry):
+            if conn.usable(now, expiry):
                 return conn
             conn.abort()
         return None
@@ -143,6 +188,26 @@ class AsyncH11Transport(httpx.AsyncBaseTransport):
             return
         conn.idle_since = time.monotonic()
         idle.append(conn)
+        if self._sweep is None:
+            self._sweep = asyncio.get_running_loop().call_later(self._expiry, self._close_expired)
+
+    def _close_expired(self) -> None:
+        self._sweep = None
+        now = time.monotonic()
+        oldest = now
+        for origin, conns in list(self._idle.items()):
+            keep = [c for c in conns if c.usable(now, self._expiry)]
+            for conn in conns:
+                if conn not in keep:
+                    conn.writer.close()
+            if keep:
+                self._idle[origin] = keep
+                oldest = min(oldest, keep[0].idle_since)
+            else:
+                del self._idle[origin]
+        if self._idle and not self._closed:  # again when the oldest left expires
+            self._sweep = asyncio.get_running_loop().call_later(
+                max(0.01, oldest + self._expiry - now), self._close_expired)
 
     async def _connect(self, origin: Origin, request: httpx.Request, timeout: float | None) -> _Connection:
         scheme, host, port = origin
@@ -168,6 +233,7 @@ class AsyncH11Transport(httpx.AsyncBaseTransport):
         self, conn: _Connection, request: httpx.Request, timeouts: dict[str, float | None],
     ) -> tuple[h11.Response, bytes]:
         state = conn.state
+        conn.answered = False
         try:
             data = state.send(h11.Request(
                 method=request.method, target=request.url.raw_path, headers=request.headers.raw))
@@ -192,6 +258,7 @@ class AsyncH11Transport(httpx.AsyncBaseTransport):
                 raise httpx.RemoteProtocolError(str(e), request=request) from None
             if event is h11.NEED_DATA:
                 data = await self._read(conn, request, read_timeout)
+                conn.answered = conn.answered or bool(data)
                 if not data and state.their_state is h11.SEND_RESPONSE:
                     raise httpx.RemoteProtocolError(
                         "Server disconnected without sending a response.", request=request)
@@ -233,3 +300,19 @@ class AsyncH11Transport(httpx.AsyncBaseTransport):
             raise httpx.ReadTimeout("reading the response timed out", request=request) from None
         except OSError as e:
             raise httpx.ReadError(str(e) or type(e).__name__, request=request) from None
+
+
+class KeptTransport(httpx.AsyncBaseTransport):
+    """A client's share of a transport kept by its owner (one per account,
+    across cycles: see :meth:`~syncd.connector.AccountRegistry.keep_connections`):
+    closing the client leaves the transport and its kept-alive connections
+    open; the owner closes it."""
+
+    def __init__(self, transport: AsyncH11Transport) -> None:
+        self.transport = transport
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self.transport.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        pass  # the owner's to close

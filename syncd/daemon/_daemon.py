@@ -133,6 +133,7 @@ class Daemon:
             self.control.stop()
             self._stop_listeners()
             tg.cancel_scope.cancel()  # the signal handler and the watchdog
+        await self.supervisor.cycles.accounts.close_connections()  # the kept-alive HTTP connections
         self.supervisor.cycles.accounts.close()  # the shared rates' connection (PostgreSQL)
         log.info("syncd stopped", forced=self.forced)
 

@@ -100,6 +100,8 @@ class Supervisor:
         # One store and one account registry for the daemon's life; the
         # cycles are remade for each config a reload brings.
         self.cycles = Cycles(config, store, AccountRegistry.for_state(config.daemon))
+        # Each account's connections kept alive from cycle to cycle (closed by the daemon as it stops).
+        self.cycles.accounts.keep_connections()
         # Who runs which integration: every one here on SQLite; on PostgreSQL
         # the ones whose lease this daemon holds, and every transaction for
         # an integration needs its fence (a daemon that lost it commits nothing).
@@ -358,6 +360,8 @@ class Supervisor:
             self._on_settings(new.daemon)
         self.config = new
         self.cycles = Cycles(new, self.store, self.cycles.accounts, write_permit=self.cycles.write_permit)
+        # An account the new config no longer uses keeps no connection open (the others reconnect once).
+        self.cycles.accounts.close_idle_connections()
         self.budgets.reconfigure(new)
         changes: list[tuple[str, bool, bool]] = []  # name, stop the runner, start one
         for name in sorted(set(old.integrations) | set(new.integrations)):
