@@ -14,7 +14,9 @@ Its operations are what the sync layer sees of an app:
 
 A page is committed by the caller as a unit, so list-like operations yield
 :class:`Page` objects rather than single records.  They read one page
-ahead: the next page is asked for while the caller uses this one.
+ahead: the next page is asked for while the caller uses this one; with the
+operation's ``concurrency`` N (offset and page-number pagination), up to N
+pages ahead, still handed over in order (see ``_page_window``).
 
 Every write, single or batch, is built by ``c.request(op, ctx, body)`` and
 sent by ``c.sender`` under ``c.label(op)``; batch writes (``_batch``) use

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from typing import Any
 
@@ -54,6 +55,19 @@ async def no_fetch_left(timeout: float = 2.0) -> bool:
 
 async def read(c: Any) -> list[Page]:
     return [page async for page in c.list()]
+
+
+async def read_while(c: Any, meanwhile: Callable[[], Awaitable[None]]) -> list[Page]:
+    """Every page of ``c``'s list, read in a task while ``meanwhile`` runs (a test acting on the app)."""
+    pages: list[Page] = []
+
+    async def collect() -> None:
+        pages.extend(await read(c))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(collect)
+        await meanwhile()
+    return pages
 
 
 def ids(pages: list[Page]) -> list[str]:
@@ -151,16 +165,13 @@ async def test_parallel_429_retry_after_pauses_every_page_fetch_of_the_account(
     held = app.faults.add(hold=True, path_prefix="/offset/contacts", query={"offset": SIZE})
     refused = app.faults.add(status=429, retry_after="1", path_prefix="/offset/contacts",
                              query={"offset": 2 * SIZE})
-    pages: list[Page] = []
-    async with connect(make_spec(replace_list=OFFSET), app) as c:
-        async def collect() -> None:
-            pages.extend(await read(c))
+    async def refuse_then_release() -> None:
+        await anyio.to_thread.run_sync(lambda: app.faults.wait_hit(refused))
+        await anyio.sleep(0.2)  # the 429 reaches the client
+        held.release()
 
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(collect)
-            await anyio.to_thread.run_sync(lambda: app.faults.wait_hit(refused))
-            await anyio.sleep(0.2)  # the 429 reaches the client
-            held.release()
+    async with connect(make_spec(replace_list=OFFSET), app) as c:
+        pages = await read_while(c, refuse_then_release)
     assert ids(pages) == app.store.ids()
     log = list_requests(app)
     [answer] = [r for r in log if r.status == 429]
@@ -235,3 +246,22 @@ async def test_parallel_a_page_size_capped_by_the_app_is_guessed_from_the_first_
         pages = await read(c)
     assert ids(pages) == app.store.ids()
     assert sorted(int(r.query["offset"]) for r in list_requests(app)) == list(range(0, 40, 5))
+
+
+async def test_parallel_an_error_past_the_end_of_the_data_is_not_the_reads(
+        sample_app: Any, make_spec: Any, connect: Any) -> None:
+    # Without a total, pages past the end are asked for before the short page
+    # that ends the read is seen; an API that refuses them (a 400 for an offset
+    # out of range) must not fail a read that one page at a time would finish.
+    app = sample_app(n=SIZE * 10 - 4)
+    last = app.faults.add(hold=True, path_prefix="/offset/contacts", query={"offset": 9 * SIZE})
+    refused = app.faults.add(status=400, times=None, path_prefix="/offset/contacts", query={"offset": 10 * SIZE})
+    async def refuse_then_release() -> None:
+        await anyio.to_thread.run_sync(lambda: app.faults.wait_hit(refused))  # asked for, refused
+        last.release()  # and only then is the short page that ends the read seen
+
+    async with connect(make_spec(replace_list=OFFSET_NO_TOTAL), app) as c:
+        pages = await read_while(c, refuse_then_release)
+        assert await no_fetch_left()
+    assert ids(pages) == app.store.ids()
+    assert [p.number for p in pages] == list(range(1, 11))

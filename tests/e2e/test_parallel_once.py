@@ -8,18 +8,18 @@ from typing import Any
 
 import yaml
 
-from e2e_support import REPO, Pair, by_email
+from e2e_support import REPO, Pair, by_email, duplicates, kill_at, write_requests
 from syncd.sampleapp import SampleApp, max_in_flight
 
 VOLATILE = ("id", "created_at", "updated_at")
 
 
-def offset_reads(spec: dict[str, Any], concurrency: int) -> None:
+def offset_reads(spec: dict[str, Any], concurrency: int, count: int = 20) -> None:
     """The spec's contacts read by offset (the sample app's /offset/contacts), ``concurrency`` pages at once."""
     contacts = spec["objects"]["contacts"]
     for name, extra in (("list", {}), ("changes", {"updated_after": "{{ since }}"})):
         contacts[name] = {
-            "path": "/offset/contacts", "params": {"count": 20, **extra}, "records": "members",
+            "path": "/offset/contacts", "params": {"count": count, **extra}, "records": "members",
             "pagination": {"type": "offset", "param": "offset", "limit_param": "count", "total": "total_items"},
             "concurrency": concurrency,
         }
@@ -88,3 +88,28 @@ def test_parallel_once_with_concurrency_4_syncs_as_with_1(pair: Any) -> None:
     assert ends[4] == ends[1]
     assert ends[4][1]["updated"] == {"left": 1, "right": 1}
     assert ends[4][2].keys() == ends[4][3].keys() and len(ends[4][2]) > 100  # both sides hold every contact
+
+
+def test_parallel_a_kill_mid_read_reads_again_and_skips_no_change(pair: Any) -> None:
+    p = pair(left_n=40, right_n=0)
+    spec = shipped()
+    offset_reads(spec, 4, count=10)
+    write_spec(p, spec)
+    for app in (p.left, p.right):
+        app.faults.add(delay=0.02, times=None, method="GET", path_prefix="/offset/contacts")
+    p.once()
+    changed = [c["id"] for c in p.left.store.all()[5:30]]  # 3 pages of the changes read
+    for rid in changed:
+        p.left.store.update(rid, first_name="Renamed")
+    # killed as the first page of a changes read is answered, pages after it in flight
+    kill_at(p, 1, lambda r: r.path == "/offset/contacts" and "updated_after" in r.query)
+    p.clear_requests()
+    summary = p.once()
+    assert summary["updated"] == {"left": 0, "right": 25}, summary
+    assert duplicates(p.left) == duplicates(p.right) == []
+    right = by_email(p.right)
+    assert all(right[c["email"].lower()]["first_name"] == "Renamed"
+               for c in p.left.store.all() if c["id"] in changed)
+    p.clear_requests()
+    assert p.once()["updated"] == {"left": 0, "right": 0}
+    assert write_requests(p.left, p.right) == []
