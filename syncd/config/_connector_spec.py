@@ -621,6 +621,7 @@ def _operation(b: _Builder, path: KeyPath, name: OperationName, op: Mapping[str,
         # the others read one response
         pagination=(_pagination(b, (*path, "pagination"), op["pagination"], _request_variables(op))
                     if "pagination" in op else SinglePage()),
+        concurrency=_concurrency(path, op),
         item=item,
         id_field=id_field,
         max_items=max_items,
@@ -673,6 +674,41 @@ def _pagination(b: _Builder, path: KeyPath, p: Mapping[str, Any], request_variab
             **caps,
         )
     raise SpecError((*path, "type"), f"unknown pagination type {kind!r}")
+
+
+# The pagination types whose page requests can all be written before any
+# page is answered: an offset or a page number.
+_PARALLEL_PAGINATION = frozenset({"offset", "page_number"})
+
+
+def _concurrency(path: KeyPath, op: Mapping[str, Any]) -> int:
+    """``concurrency`` (list and changes): above 1 only where the requests of
+    the pages after this one are known without its answer."""
+    n = op.get("concurrency", _DEFAULTS.value("/$defs/pageConcurrency"))
+    if type(n) is not int or n < 1:  # the schema says so too; this guards a document that skipped it
+        raise SpecError((*path, "concurrency"), f"concurrency must be an integer of at least 1, not {n!r}")
+    if n == 1:
+        return n
+    pagination = op.get("pagination")
+    if not isinstance(pagination, Mapping):
+        pagination = {"type": "single"}
+    kind = pagination.get("type")
+    if kind not in _PARALLEL_PAGINATION:
+        why = {
+            "single": "this read has one page",
+            "cursor": "each page's request carries the cursor the page before it answered, so "
+                      "no page can be asked for before the one before it is read",
+            "next_url": "each page's URL is in the page before it, so no page can be asked for "
+                        "before the one before it is read",
+            "link_header": "each page's URL is in the Link header of the page before it, so no page "
+                           "can be asked for before the one before it is read",
+        }.get(str(kind), f"pagination {kind!r} does not allow it")
+        raise SpecError((*path, "concurrency"), f"concurrency {n} needs offset or page_number pagination: "
+                        f"{why}; remove concurrency (the next page is still asked for while this one is used)")
+    if "restart" in pagination:
+        raise SpecError((*path, "concurrency"), f"concurrency {n} cannot be used with pagination.restart: "
+                        "a restarted query's pages are known only once the query before it has ended")
+    return n
 
 
 _SINCE_VARIABLES = frozenset({"since", "since_epoch", "since_ms"})

@@ -207,6 +207,9 @@ class Operation:
     # create only: where the answer holds the new id, the record then read with `get`
     read_back: Expr | None = None
     pagination: Pagination = SinglePage()
+    # list and changes: how many pages are fetched at once (above 1 only
+    # for offset and page_number pagination; see _connector_spec)
+    concurrency: int = _CONNECTOR("/$defs/pageConcurrency")
     # batch writes (create_batch, update_batch) only
     item: ValueTemplate | None = None  # the part of each item besides the fields (and id)
     id_field: WritePath | None = None  # update_batch: where each item carries its record's id

@@ -14,7 +14,9 @@ Its operations are what the sync layer sees of an app:
 
 A page is committed by the caller as a unit, so list-like operations yield
 :class:`Page` objects rather than single records.  They read one page
-ahead: the next page is asked for while the caller uses this one.
+ahead: the next page is asked for while the caller uses this one; with the
+operation's ``concurrency`` N (offset and page-number pagination), up to N
+pages ahead, still handed over in order (see ``_page_window``).
 
 Every write, single or batch, is built by ``c.request(op, ctx, body)`` and
 sent by ``c.sender`` under ``c.label(op)``; batch writes (``_batch``) use
@@ -23,7 +25,6 @@ nothing of a connector but its public attributes.
 
 from __future__ import annotations
 
-import asyncio
 import builtins  # Connector.list shadows the builtin in annotations
 import copy
 import functools
@@ -55,6 +56,7 @@ from syncd.connector._fields import Extractor, FieldValueError, Record
 from syncd.connector._http import Answer, Sender
 from syncd.connector._lookups import LookupTable, ids_in
 from syncd.connector._masking import PROCESS_MASKER, SecretMasker, install_log_filter
+from syncd.connector._page_window import PageWindow
 from syncd.connector._pagination import PageRequest, PageRun
 from syncd.connector._ratelimit import AccountRegistry
 from syncd.connector._result_cap import ResultCap
@@ -413,18 +415,21 @@ class Connector:
         self.last_sync_token = None
 
         # The next page is asked for as soon as its cursor is known, so that
-        # the server prepares it while this one is normalised and used.
-        ahead: asyncio.Task[Answer] | None = None
+        # the server prepares it while this one is normalised and used; with
+        # `concurrency` N, the N next pages where the pagination can tell
+        # their requests (see _page_window).
+        window = PageWindow(fetch, lambda r: run.predict(r), op.concurrency)  # (run may be replaced: max_results)
         try:
             while request is not None:
                 if number:
                     run.check_cap()  # max_pages: the pages read so far were returned
                 number += 1
-                if ahead is None:
-                    answer = await fetch(request)
-                else:  # (cancelling this task cancels the one it awaits)
-                    answer = await ahead
-                    ahead = None
+                try:
+                    answer = await window.take(request)
+                except ConnectorError as e:
+                    if number > 1:  # which page of the read failed (the pages before it were handed over)
+                        e.add_context(f"page {number} of the read")
+                    raise
                 raw = self._records(op, answer, number)
                 if op.sync_token is not None and (token := op.sync_token.search(answer.body)) not in (None, ""):
                     self.last_sync_token = to_text(token)  # (an API sends it on the last page)
@@ -443,9 +448,11 @@ class Connector:
                             run.pages = pages  # max_pages counts the whole read
                             request = run.first()
                 self.last_run_has_more = request is not None or stop is not None
-                if read_ahead and request is not None and not run.at_cap():
-                    ahead = asyncio.create_task(fetch(request))
-                    await asyncio.sleep(0)  # let it put the request on the wire
+                if request is None:
+                    window.drop()  # the end of the data: pages fetched past it are not handed over
+                elif read_ahead:
+                    cap_left = op.pagination.max_pages - run.pages if op.pagination.max_pages is not None else None
+                    await window.fill(request, cap_left)
                 if self.lookups:
                     await self._cover(raw)
                 records = self.extractor.page(raw)
@@ -461,8 +468,7 @@ class Connector:
                 if stop is not None:
                     raise stop
         finally:
-            if ahead is not None:  # the reader stopped early: the page ahead is not wanted
-                _abandon(ahead)
+            window.drop()  # the reader stopped or failed: the pages ahead are not wanted
 
     def list(self, *, read_ahead: bool = True) -> AsyncGenerator[Page, None]:
         """Every page of the ``list`` operation. ``read_ahead``: ask for the
@@ -789,12 +795,6 @@ def _changed_items(which: str, value: Any, previous: Any) -> builtins.list[Any]:
         return v if v is None or isinstance(v, builtins.list) else [v]
     new, old = items(value), items(previous)
     return difference(new, old) if which == "added" else difference(old, new)
-
-
-def _abandon(task: asyncio.Task[Any]) -> None:
-    task.cancel()
-    # Its outcome is not wanted; taking it keeps asyncio from logging it.
-    task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
 
 def _is_empty(body: Any) -> bool:

@@ -32,6 +32,12 @@ class ConnectorError(Exception):
         self.message = message
         super().__init__(f"{operation}: {message}" if operation else message)
 
+    def add_context(self, where: str) -> None:
+        """Say where in a larger task this happened (``page 3 of the read``),
+        before the message: the caller knows it, the raiser did not."""
+        self.message = f"{where}: {self.message}"
+        self.args = (f"{self.operation}: {self.message}" if self.operation else self.message,)
+
 
 class ApiError(ConnectorError):
     def __init__(

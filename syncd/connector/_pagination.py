@@ -61,6 +61,8 @@ class PageRun:
         self.seen: set[str] = set()
         self.first_size: int | None = None
         self.previous_head: Any = None
+        # The last answer's `total` (offset) or `total_pages` (page_number), if the spec says where.
+        self.total: int | None = None
         if isinstance(pagination, OffsetPagination):
             params = dict(first.params)
             params.setdefault(pagination.param, 0)
@@ -116,6 +118,35 @@ class PageRun:
                 f"stopped after max_pages={self.p.max_pages} pages with more pages left; "
                 "raise max_pages or narrow the request")
 
+    def predict(self, request: PageRequest) -> PageRequest | None:
+        """The request of the page after *request*'s, as :meth:`next` will
+        give it if that page is full; None where it cannot be known before
+        *request*'s answer (a cursor, a next URL, the page size still
+        unknown) or where the total read so far says there is none.
+
+        Pages fetched at once (``concurrency``) are asked for by these
+        guesses; :meth:`next` is still what the reader follows, and a guess
+        it does not confirm is dropped with every page after it."""
+        p = self.p
+        if isinstance(p, OffsetPagination):
+            # The first page's length: an API may cap the limit it is sent.
+            size = self.first_size or self.limit
+            offset = _as_int(request.params.get(p.param), p.param, self.operation)
+            if not size or offset is None:
+                return None
+            following = offset + size
+            if self.total is not None and following >= self.total:
+                return None
+            return replace(request, params={**request.params, p.param: following})
+        if isinstance(p, PageNumberPagination):
+            page = _as_int(request.params.get(p.param), p.param, self.operation)
+            if page is None:
+                return None
+            if self.total is not None and page + 1 - p.start >= self.total:
+                return None
+            return replace(request, params={**request.params, p.param: page + 1})
+        return None
+
     def _next(self, answer: Answer, raw: list[Any]) -> PageRequest | None:
         p = self.p
         body = answer.body
@@ -150,7 +181,7 @@ class PageRun:
             if not raw:
                 return None
             self.offset += len(raw)
-            total = _as_int(p.total.search(body), "total", self.operation) if p.total else None
+            total = self.total = _as_int(p.total.search(body), "total", self.operation) if p.total else None
             if total is not None and self.offset >= total:
                 return None
             size = self.limit or self.first_size
@@ -161,7 +192,7 @@ class PageRun:
             self._check_progress(raw)
             if not raw:
                 return None
-            total_pages = (
+            total_pages = self.total = (
                 _as_int(p.total_pages.search(body), "total_pages", self.operation)
                 if p.total_pages else None
             )

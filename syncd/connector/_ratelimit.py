@@ -12,6 +12,10 @@ the registry's listeners (:meth:`AccountRegistry.listen`): the daemon's
 metrics count requests by connector and status there, and the API budget
 reads the quota headers, without the connector knowing either.
 
+A 429's ``Retry-After`` holds every request of the account in this
+process (:attr:`Account.paused_until`), not only the refused one: pages of
+a read fetched at once would otherwise each run into the limit.
+
 On a PostgreSQL state (:meth:`AccountRegistry.for_state`) the request rate
 is held across every daemon on the database (see
 :mod:`syncd.connector._shared_rate`) and a 429's ``Retry-After`` pauses the
@@ -93,6 +97,10 @@ class Account:
     oauth: OAuth2 | None = None
     # The rates every daemon on a PostgreSQL state shares; None: this process's own bucket.
     rates: SharedRates | None = None
+    # Until when (time.monotonic()) a 429's Retry-After holds every request
+    # of the account in this process, not only the one that got it: pages
+    # fetched at once (a list's `concurrency`) would each run into the limit.
+    paused_until: float = 0.0
 
     @property
     def connector(self) -> str:
@@ -103,10 +111,12 @@ class Account:
         """One request ended: an HTTP answer, or none (*status* None: a
         timeout, a refused connection). A listener that fails is a bug of
         its own; it must not fail the request, so it is left out of it."""
-        if status == 429 and isinstance(self.bucket, SharedBucket) and headers is not None:
+        if status == 429 and headers is not None:
             retry_after = parse_retry_after(headers.get("Retry-After"))
             if retry_after:
-                self.bucket.pause(retry_after)  # the other daemons wait too, not only this request
+                self.paused_until = max(self.paused_until, time.monotonic() + retry_after)
+                if isinstance(self.bucket, SharedBucket):
+                    self.bucket.pause(retry_after)  # the other daemons wait too, not only this request
         for listener in self.listeners:
             try:
                 listener(self, status, headers)
@@ -135,7 +145,9 @@ class Account:
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
-        """Wait for the rate limit and a concurrency slot; count the request."""
+        """Wait out a 429's pause, then for the rate limit and a concurrency slot; count the request."""
+        while (pause := self.paused_until - time.monotonic()) > 0:
+            await anyio.sleep(pause)
         if self.concurrency is not None:
             await self.concurrency.acquire()
         try:

@@ -42,7 +42,7 @@ from ._auth import AuthMode
 from ._config import config_yaml, sample_fields, sample_integration, write_sample_config
 from ._data import make_contact
 from ._faults import Fault, FaultQueue
-from ._log import RequestLog, RequestRecord
+from ._log import RequestLog, RequestRecord, max_in_flight
 from ._quota import Quota
 from ._store import ContactStore, DuplicateEmailError
 
@@ -55,6 +55,7 @@ __all__ = [
     "Quota",
     "RequestLog",
     "RequestRecord",
+    "max_in_flight",
     "SampleApp",
     "config_yaml",
     "make_contact",

@@ -33,6 +33,9 @@ class Fault:
     method: str | None = None  # only this method (any if None)
     times: int | None = 1  # requests left to hit; None = every request, forever
     skip: int = 0  # matching requests to let through first (the 3rd page: skip=2)
+    # only requests with these query parameters (a page of a read fetched
+    # among others at once: their order of arrival is not theirs to keep)
+    query: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)  # extra response headers
     hits: int = 0  # requests this fault has hit so far
     released: threading.Event = field(default_factory=threading.Event)  # ends the delay early
@@ -50,8 +53,9 @@ class Fault:
                 return
             self.released.wait(min(left, 0.05))
 
-    def matches(self, method: str, path: str) -> bool:
-        return (self.method is None or self.method == method) and path.startswith(self.path_prefix)
+    def matches(self, method: str, path: str, query: Mapping[str, str] | None = None) -> bool:
+        return ((self.method is None or self.method == method) and path.startswith(self.path_prefix)
+                and all((query or {}).get(k) == v for k, v in self.query.items()))
 
 
 class FaultQueue:
@@ -65,10 +69,13 @@ class FaultQueue:
     def add(self, *, status: int | None = None, retry_after: str | int | datetime | None = None,
             times: int | None = 1, path_prefix: str = "", method: str | None = None,
             delay: float = 0.0, malformed: bool = False, close: bool = False,
-            headers: Mapping[str, str] | None = None, skip: int = 0, hold: bool = False) -> Fault:
+            headers: Mapping[str, str] | None = None, skip: int = 0, hold: bool = False,
+            query: Mapping[str, str | int] | None = None) -> Fault:
         """Queue a fault; returns it (its ``hits`` shows how often it fired).
 
         ``hold``: the request waits until ``Fault.release`` (instead of a ``delay``).
+
+        ``query``: only requests with these query parameters (``{"offset": 40}``).
 
         ``retry_after``: seconds (``2`` or ``"2"``), an HTTP-date string, or a
         datetime (sent as an HTTP-date).
@@ -90,16 +97,17 @@ class FaultQueue:
         fault = Fault(status=status, delay=delay, malformed=malformed, close=close,
                       retry_after=None if retry_after is None else str(retry_after),
                       path_prefix=path_prefix, method=method.upper() if method else None,
-                      times=times, headers=dict(headers or {}), skip=skip)
+                      times=times, headers=dict(headers or {}), skip=skip,
+                      query={k: str(v) for k, v in (query or {}).items()})
         with self._lock:
             self._faults.append(fault)
         return fault
 
-    def take(self, method: str, path: str) -> Fault | None:
+    def take(self, method: str, path: str, query: Mapping[str, str] | None = None) -> Fault | None:
         """The fault this request hits, if any (counted as used)."""
         with self._lock:
             for i, fault in enumerate(self._faults):
-                if fault.matches(method, path):
+                if fault.matches(method, path, query):
                     if fault.skip:
                         fault.skip -= 1
                         continue

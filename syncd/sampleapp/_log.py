@@ -27,6 +27,17 @@ class RequestRecord:
     duration: float  # seconds until the answer was ready (delays included)
 
 
+def max_in_flight(records: list[RequestRecord]) -> int:
+    """The most of these requests the app was working on at one time (from
+    when each arrived to when its answer was ready): how hard a client hit it."""
+    events = sorted([(r.time, 1) for r in records] + [(r.time + r.duration, -1) for r in records])
+    current = peak = 0  # (an end sorts before a start at the same instant)
+    for _, step in events:
+        current += step
+        peak = max(peak, current)
+    return peak
+
+
 def _matches(record: RequestRecord, method: str | None, path_prefix: str) -> bool:
     return (method is None or record.method == method.upper()) and record.path.startswith(path_prefix)
 

@@ -155,7 +155,7 @@ class _Handler(BaseHTTPRequestHandler):
         return resp
 
     def _answer_unmetered(self, app: AppState, req: Request) -> Response | None:
-        fault = None if req.path == "/_health" else app.faults.take(req.method, req.path)
+        fault = None if req.path == "/_health" else app.faults.take(req.method, req.path, req.query)
         if fault is not None:
             if fault.delay > 0:
                 fault.wait_out(app.stopping)  # stop() or the test's release() cuts it short
