@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from syncd.cli import _state_check as state_check
 from syncd.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error
 from syncd.cli._daemon_client import add_socket_arguments, ask_daemon, socket_path
 from syncd.cli._local import load
@@ -33,7 +34,7 @@ from syncd.state import StateError, copy_state, open_state, shown_location
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "state",
-        help="copy the state store into another (SQLite to PostgreSQL and back)",
+        help="check the state store, or copy it into another (SQLite to PostgreSQL and back)",
         description="Work on the state store as a whole.",
     )
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -49,6 +50,7 @@ def add_parser(subparsers: Any) -> None:
                       help="a postgresql:// URL, a ${env:NAME}, ${file:PATH} or ${cred:NAME} reference "
                            "to one, or the path of a new SQLite file")
     copy.set_defaults(run=run)
+    state_check.add_parser(actions)
 
 
 def _target(text: str, config_dir: Path) -> Path | str:

@@ -39,7 +39,7 @@ from syncd.state._errors import StateError
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["Fence", "Lease", "LeaseBook", "LeaseLost", "Member", "lease_from_row", "LEASE_COLUMNS"]
+__all__ = ["Fence", "Lease", "LeaseBook", "LeaseLost", "Member", "lease_from_row", "LEASE_COLUMNS", "LEASE_INVARIANTS"]
 
 R = TypeVar("R")
 
@@ -151,6 +151,21 @@ _LEAVE = f"UPDATE leases SET {_FREE} WHERE daemon_id = %(me)s"
 _GONE = "DELETE FROM cluster_daemons WHERE daemon_id = %(me)s"
 
 _LEASES = f"SELECT {LEASE_COLUMNS} FROM leases ORDER BY integration"
+
+# What every lease row satisfies (`syncd state check`): held with every field of its holder and a
+# term, or free with none of them; its token counts acquisitions, so a held lease has had one.
+LEASE_INVARIANTS: tuple[tuple[str, Callable[[Sequence[Any]], str]], ...] = (
+    ("SELECT integration, daemon_id, token FROM leases WHERE daemon_id IS NOT NULL AND (host IS NULL"
+     " OR pid IS NULL OR acquired_at IS NULL OR expires_at IS NULL OR token < 1)",
+     lambda r: f"leases ({r[0]}): held by {r[1]} (token {r[2]}) without its host, pid, term or a token above 0"),
+    ("SELECT integration FROM leases WHERE daemon_id IS NULL AND (host IS NOT NULL OR pid IS NOT NULL"
+     " OR acquired_at IS NOT NULL OR expires_at IS NOT NULL)",
+     lambda r: f"leases ({r[0]}): free, but with a holder's host, pid or term"),
+    ("SELECT integration, acquired_at, expires_at FROM leases WHERE expires_at < acquired_at",
+     lambda r: f"leases ({r[0]}): expires ({r[2]}) before it was acquired ({r[1]})"),
+    ("SELECT integration, token FROM leases WHERE token < 0",
+     lambda r: f"leases ({r[0]}): token {r[1]} below 0"),
+)
 
 
 # How long past the statement timeout a call may wait before its socket is cut: the server's own

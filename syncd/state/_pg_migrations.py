@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import psycopg
 
-from syncd.state._errors import StateVersionError
+from syncd.state._errors import StateCorruptError, StateVersionError
 from syncd.state._pg_shared import SHARED_STEP
 
 # pg_advisory_xact_lock key: "syncd" in ASCII, so another application's lock is unlikely to collide.
@@ -175,6 +175,28 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
+# Every table and column the current schema has (tests/state/test_postgres_schema_check.py holds this
+# to what the migrations create): a database whose version row says "current" while a table or a
+# column is missing is refused at open, never used half (nor created again over what is left).
+COLUMNS: dict[str, frozenset[str]] = {table: frozenset(columns.split()) for table, columns in {
+    "integrations": "name disabled_since",
+    "side_states": "integration side cursor last_full_read generation fields sync_token",
+    "snapshots": "integration side record_id seen synced match_key hash updated_at deleted dirty generation",
+    "links": "integration left_id right_id",
+    "intents": "id integration side kind source_id target_id match_key fields created_at",
+    "errors": "id integration side record_id operation message status attempts origin at resolved_at "
+              "next_retry_at",
+    "conflicts": "id integration left_id right_id field left_value right_value winner rule at",
+    "cycles": "id integration origin started_at ended_at outcome counts error",
+    "bulk_runs": "integration state done total failed started_at updated_at ended_at message",
+    "api_usage": "account connector window_start window_end used api_used api_limit",
+    "cluster_daemons": "daemon_id host pid started_at expires_at",
+    "leases": "integration daemon_id host pid token acquired_at expires_at",
+    "rate_limits": "account tat send_at paused_until",
+    "refresh_tokens": "account config_digest ciphertext access_due updated_at",
+    "syncd_schema_version": "version",
+}.items()}
+
 
 def too_new(shown: str, version: int) -> StateVersionError:
     return StateVersionError(
@@ -205,6 +227,8 @@ def migrate(conn: psycopg.Connection, shown: str,
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
             conn.execute("CREATE TABLE IF NOT EXISTS syncd_schema_version (version integer NOT NULL)")
             version = _version(conn)
+            if version == 0 and migrations is MIGRATIONS:
+                _require_no_tables(conn, shown)
             if version < len(migrations):
                 for statement in migrations[version]:
                     conn.execute(statement)
@@ -213,4 +237,44 @@ def migrate(conn: psycopg.Connection, shown: str,
                 conn.execute("INSERT INTO syncd_schema_version (version) VALUES (%s)", (version,))
     if version > len(migrations):
         raise too_new(shown, version)
+    if migrations is MIGRATIONS:
+        _require_tables(conn, shown)
     return version
+
+
+def missing_columns(conn: psycopg.Connection) -> list[str]:
+    """``table`` or ``table.column`` for each part of :data:`COLUMNS` the database lacks, sorted."""
+    rows = conn.execute(
+        "SELECT table_name::text, column_name::text FROM information_schema.columns"
+        " WHERE table_schema = current_schema() AND table_name = ANY(%s)", (list(COLUMNS),)).fetchall()
+    found: dict[str, set[str]] = {}
+    for table, column in rows:
+        found.setdefault(table, set()).add(column)
+    out = []
+    for table, columns in sorted(COLUMNS.items()):
+        if table not in found:
+            out.append(table)
+        else:
+            out += [f"{table}.{column}" for column in sorted(columns - found[table])]
+    return out
+
+
+def _require_no_tables(conn: psycopg.Connection, shown: str) -> None:
+    """No version yet: a new database, unless some of syncd's tables are there (its version row lost)."""
+    present = sorted(set(COLUMNS) - {"syncd_schema_version"} - set(missing_columns(conn)))
+    if present:
+        raise StateCorruptError(
+            f"state store {shown}: holds syncd's tables {', '.join(present)} but no schema version "
+            "(syncd_schema_version was dropped or emptied by hand?): restore the database from a backup, or "
+            "point state.url at a new database and run `syncd reset INTEGRATION`; syncd does not create "
+            "tables over a half schema", path=shown)
+
+
+def _require_tables(conn: psycopg.Connection, shown: str) -> None:
+    missing = missing_columns(conn)
+    if missing:
+        raise StateCorruptError(
+            f"state store {shown}: the schema is at version {SCHEMA_VERSION} but lacks "
+            f"{', '.join(missing)} (dropped or altered by hand?): restore the database from a backup, "
+            "or point state.url at a new database and run `syncd reset INTEGRATION` to rebuild the state "
+            "from the apps; syncd does not create tables over a half schema", path=shown)

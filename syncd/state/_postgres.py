@@ -35,8 +35,9 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 import syncd.state._rows as codec
+from syncd.state._check import invariant_problems, version_problem
 from syncd.state._errors import StateError
-from syncd.state._leases import LEASE_COLUMNS, Fence, Lease, lease_from_row
+from syncd.state._leases import LEASE_COLUMNS, LEASE_INVARIANTS, Fence, Lease, lease_from_row
 from syncd.state._model import (
     AccountUsage,
     BulkRun,
@@ -49,7 +50,7 @@ from syncd.state._model import (
     Snapshot,
 )
 from syncd.state._pg_errors import cannot_connect, from_postgres, shown_url
-from syncd.state._pg_migrations import migrate
+from syncd.state._pg_migrations import SCHEMA_VERSION, migrate, missing_columns
 from syncd.state._pg_tx import _OnAServer, _PgSession, _PgTransaction, pg_guard
 from syncd.state._rows import SNAPSHOT_COLUMNS as _SNAPSHOT_COLUMNS
 from syncd.state._rows import check_side as _side
@@ -282,6 +283,20 @@ class PostgresStore(_OnAServer, StateStore):
     @pg_guard("listing integrations")
     def integrations(self) -> list[str]:
         return [name for (name,) in self._rows("SELECT name FROM integrations ORDER BY name")]
+
+    @pg_guard("checking the store")
+    def check(self) -> list[str]:
+        # The server keeps its own tables and constraints sound; what is left to check is the schema
+        # (the version row, every table and column), the leases, and syncd's invariants.
+        [(version,)] = self._rows("SELECT coalesce(max(version), 0) FROM syncd_schema_version")
+        problems = version_problem(int(version), SCHEMA_VERSION)
+        conn = self._session.getconn()
+        try:
+            problems += [f"{part}: missing" for part in missing_columns(conn)]
+        finally:
+            self._session.putconn(conn)
+        problems += [explain(row) for sql, explain in LEASE_INVARIANTS for row in self._rows(sql)]
+        return problems + invariant_problems(self._rows)
 
     @pg_guard("reading API usage")
     def api_usage(self) -> list[AccountUsage]:

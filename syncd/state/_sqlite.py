@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import syncd.state._rows as codec
-from syncd.state._errors import StateError, corrupt, from_sqlite
+from syncd.state._check import invariant_problems, version_problem
+from syncd.state._errors import RESET_ADVICE, StateCorruptError, StateError, corrupt, from_sqlite
 from syncd.state._leases import Fence, Lease
 from syncd.state._migrations import APPLICATION_ID, SCHEMA_VERSION, migrate, too_new
 from syncd.state._model import (
@@ -50,6 +51,7 @@ from syncd.state._model import (
 from syncd.state._rows import SNAPSHOT_COLUMNS as _SNAPSHOT_COLUMNS
 from syncd.state._rows import check_side as _side
 from syncd.state._sqlite_rows import _chunks, _guard, _parse_time, _snapshot
+from syncd.state._sqlite_wal import wal_damage
 from syncd.state._sqlite_tx import _Session, _SQLiteTransaction
 from syncd.state._store import StateStore
 from syncd.state._usage_sql import usage_params, usage_upsert
@@ -290,6 +292,27 @@ class SQLiteStore(StateStore):
     def integrations(self) -> list[str]:
         return [name for (name,) in self._rows("SELECT name FROM integrations ORDER BY name", ())]
 
+    @_guard("checking the store")
+    def check(self) -> list[str]:
+        # integrity_check, not quick_check: it also compares every index with its table (a damaged
+        # links_right could hide a record linked twice). Its "ok" is one row.
+        try:
+            found = [str(line) for (row,) in self._rows("PRAGMA integrity_check(100)", ())
+                     for line in str(row).splitlines() if line != "ok"]
+        except sqlite3.DatabaseError as exc:  # damage bad enough to stop the check itself
+            if from_sqlite(self.path, exc, "checking").__class__ is not StateCorruptError:
+                raise
+            found = [f"cannot complete: {exc}"]
+        problems = [f"integrity_check: {line}" for line in found]
+        if problems:  # reading the tables would meet the damage: the rest means nothing until it is repaired
+            return [*problems, "syncd's invariants were not checked: the database is damaged"]
+        problems += [f"{table} ({'a row' if rowid is None else f'rowid {rowid}'}): no {parent} row for it"
+                     f" (foreign key {fk})"
+                     for table, rowid, parent, fk in self._rows("PRAGMA foreign_key_check", ())]
+        version = int(self._rows("PRAGMA user_version", ())[0][0])
+        problems += version_problem(version, SCHEMA_VERSION)
+        return problems + invariant_problems(lambda sql: self._rows(sql, ()))
+
     @_guard("reading API usage")
     def api_usage(self) -> list[AccountUsage]:
         rows = self._rows(
@@ -325,13 +348,22 @@ class SQLiteStore(StateStore):
 
 # --- opening -------------------------------------------------------------------------------------
 
-def _create_file(path: Path) -> None:
-    """Create the missing directories (0700) and the file (0600); leave existing ones as they are."""
+def _create_file(path: Path, busy_timeout: float) -> None:
+    """Create the missing directories (0700) and a new store at *path* (0600), whole or not at all.
+
+    The store is made beside it under a temporary name (the schema migrated, WAL mode set) and
+    linked into place only then: a state file syncd made is never empty, so an empty file at the
+    path is damage (a truncation), refused by :func:`_refuse_empty`, never taken for a new store.
+    An existing file is left as it is (another process may have created it meanwhile).
+    """
+    if path.exists():
+        return
     missing = []
     parent = path.parent
     while not parent.exists():
         missing.append(parent)
         parent = parent.parent
+    temporary = path.with_name(f".{path.name}.new-{os.getpid()}-{os.urandom(4).hex()}")
     try:
         for directory in reversed(missing):
             try:
@@ -339,9 +371,7 @@ def _create_file(path: Path) -> None:
             except FileExistsError:
                 continue
             os.chmod(directory, 0o700)  # mkdir's mode is cut by the umask
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return
+        fd = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
     except OSError as exc:
         raise StateError(
             f"state store {path} cannot be created ({exc.strerror}): check that its directory is writable "
@@ -351,6 +381,59 @@ def _create_file(path: Path) -> None:
         os.fchmod(fd, 0o600)
     finally:
         os.close(fd)
+    try:
+        conn = sqlite3.connect(temporary, timeout=busy_timeout, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            migrate(conn, str(path))
+        finally:
+            conn.close()  # the last connection: its WAL is checkpointed into the file and removed
+        os.link(temporary, path)  # never over a file another process created meanwhile
+    except FileExistsError:
+        pass
+    except sqlite3.Error as exc:
+        raise from_sqlite(str(path), exc, "creating", busy_timeout=busy_timeout) from exc
+    except OSError as exc:
+        raise StateError(f"state store {path} cannot be created ({exc.strerror}): check that its directory is "
+                         "writable by the user syncd runs as", path=str(path)) from exc
+    finally:
+        for leftover in (temporary, Path(f"{temporary}-wal"), Path(f"{temporary}-shm")):
+            leftover.unlink(missing_ok=True)
+
+
+def _refuse_empty(path: Path) -> None:
+    """An existing empty state file was truncated (syncd never leaves one: :func:`_create_file`)."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return  # gone meanwhile, or not readable: opening it says why
+    if size == 0:
+        raise StateCorruptError(
+            f"state store {path} is empty (0 bytes): it was truncated or replaced, and syncd does not take an "
+            f"empty file for a new store: restore it from a backup, or {RESET_ADVICE}", path=str(path),
+            sqlite_message="empty file")
+
+
+def _refuse_read_only(path: Path) -> None:
+    """A file or directory syncd cannot write: said at open, not at the first commit (which would
+    come after the apps were read, and leave the cycle's outcome unrecorded). The directory must be
+    writable too: SQLite makes the ``-wal`` and ``-shm`` files there."""
+    for what, target in (("file", path), ("directory", path.parent)):
+        if target.exists() and not os.access(target, os.W_OK):
+            raise StateError(
+                f"state store {path} cannot be opened for writing (its {what} {target} is read-only): check "
+                "that the file and its directory exist and are writable by the user syncd runs as",
+                path=str(path))
+
+
+def _refuse_damaged_wal(path: Path) -> None:
+    damage = wal_damage(path)
+    if damage is not None:
+        raise StateCorruptError(
+            f"state store {path}: its write-ahead log {path}-wal is damaged ({damage}); SQLite would drop "
+            f"those commits without a word: restore the state directory from a backup, or move {path}-wal "
+            f"and {path}-shm aside to open the store as of its last checkpoint (what the log holds is lost), "
+            f"or {RESET_ADVICE}", path=str(path), sqlite_message=damage)
 
 
 def _check_file(conn: sqlite3.Connection, path: str, quick_check: bool) -> None:
@@ -386,7 +469,10 @@ def open_store(path: Path | str, *, busy_timeout: float = 5.0, quick_check: bool
     memory = str(path) == ":memory:"
     name = ":memory:" if memory else str(path)
     if not memory:
-        _create_file(Path(path))
+        _create_file(Path(path), busy_timeout)
+        _refuse_read_only(Path(path))
+        _refuse_empty(Path(path))
+        _refuse_damaged_wal(Path(path))
     try:
         conn = sqlite3.connect(name, timeout=busy_timeout, isolation_level=None, cached_statements=256)
     except sqlite3.Error as exc:

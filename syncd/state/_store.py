@@ -222,6 +222,12 @@ class StateStore(Protocol):
     def integrations(self) -> list[str]:
         """Names of the integrations that have state, sorted."""
 
+    def check(self) -> list[str]:
+        """Problems of the store, one line each naming the table and the key; ``[]`` when it is sound
+        (``syncd state check``). The store's own consistency (SQLite's ``integrity_check`` and
+        ``foreign_key_check``; PostgreSQL's leases), its schema version, and syncd's invariants
+        (:mod:`syncd.state._check`). Reads only; it may run beside a daemon."""
+
     def api_usage(self) -> list[AccountUsage]:
         """Every connector account's last stored API usage, by account key."""
 

@@ -32,15 +32,15 @@ from collections.abc import Callable, Sequence
 import structlog
 
 from syncd.config import ChildSync, Integration
-from syncd.connector import Connector, ConnectorError
-from syncd.state import Origin, Side, StateStore
+from syncd.connector import Connector, ConnectorError, Record
+from syncd.state import Intent, Origin, Side, Snapshot, StateStore
 from syncd.sync._children import ChildPass
 from syncd.sync._context import SIDES, CycleContext
 from syncd.sync._write_only import look_up_targets
 from syncd.sync._plan import IntegrationPlan
 from syncd.sync._reading import Reader
 from syncd.sync._retries import RetryGate
-from syncd.sync._snapshots import Projection, snapshot_for
+from syncd.sync._snapshots import Projection, snapshot_for, written
 from syncd.sync._summary import CycleStopped, CycleSummary
 from syncd.sync._writing import Writer
 
@@ -128,15 +128,32 @@ class Cycle:
             with self.ctx.store.transaction(self.ctx.name) as t:
                 if found:
                     record = found[0]
-                    snap = snapshot_for(intent.side, record, self.ctx.projection[intent.side], None, 0)
-                    if snap is not None:
-                        t.put_snapshots([snap])
+                    t.put_snapshots(self._created_pair(intent, record))
                     self.ctx.link(t, intent.side, record.id, intent.source_id)
                     # The create did land (its answer was lost, or reading the
                     # record back failed): its error is moot, and must not hold
                     # the pair back until a retry is due.
                     t.resolve_errors(intent.side, intent.source_id)
                 t.resolve_intent(intent.id)
+
+    def _created_pair(self, intent: Intent, record: Record) -> list[Snapshot]:
+        """The snapshots of a pair whose create a crash left unconfirmed, found by its match key.
+
+        The pair was in step when the create was made: the created record held what the intent
+        says was written, and the source what its snapshot holds (the create was planned from it;
+        intents are resolved before the cycle reads anything). So both are the pair's base, and
+        only what changed since is a change. Without that base (both never synced) every field
+        that differs was a conflict, and ``newest_wins`` compares whole records: an edit made on
+        the created record since was lost whenever its source record was edited later, in another field.
+        """
+        projection = self.ctx.projection[intent.side]
+        created = written(None, intent.side, record.id, intent.fields, projection, record.updated_at)
+        out = [snapshot_for(intent.side, record, projection, created, 0) or created]  # dirty if edited since
+        source: Side = "left" if intent.side == "right" else "right"
+        source_snap = self.ctx.store.snapshots(self.ctx.name, source, [intent.source_id]).get(intent.source_id)
+        if source_snap is not None and not source_snap.deleted:
+            out.append(self.ctx.synced(source_snap))
+        return out
 
     def _resolve_intents_by_match(self) -> None:
         for intent in self.ctx.store.open_intents(self.ctx.name):

@@ -67,11 +67,22 @@ def test_a_new_file_is_migrated_to_the_current_schema(tmp_path: Path) -> None:
     assert _pragma(path, "user_version") == SCHEMA_VERSION
 
 
-def test_an_empty_existing_file_becomes_a_store(tmp_path: Path) -> None:
+def test_an_empty_existing_file_is_refused_not_taken_for_a_new_store(tmp_path: Path) -> None:
+    # A state file truncated to 0 bytes was once silently made a new, empty store (every link and
+    # cursor forgotten): syncd makes its files whole (never empty), so an empty one is damage.
     path = tmp_path / "state.db"
     path.touch()
+    with pytest.raises(StateCorruptError, match=r"state.db is empty \(0 bytes\)"):
+        open_store(path)
+    assert path.read_bytes() == b"" and sorted(p.name for p in tmp_path.iterdir()) == ["state.db"]
+
+
+def test_a_new_store_is_made_whole_beside_the_path_then_linked_into_place(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
     with open_store(path) as store:
         assert store.integrations() == []
+    assert path.stat().st_size > 0 and _pragma(path, "user_version") == SCHEMA_VERSION
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.db"]  # no temporary left
 
 
 def test_migrations_apply_step_by_step_each_atomic(tmp_path: Path) -> None:
