@@ -76,7 +76,7 @@ def build_daemon_settings(doc: YamlDoc, config_dir: Path, environ: Mapping[str, 
     raw_webhooks = data.get("webhooks") or {}
     webhooks_at = _at(doc, ("webhooks", "listen" if "listen" in raw_webhooks else "enabled")) \
         if raw_webhooks else ""
-    budgets, cluster = section("budgets"), section("cluster")
+    budgets, cluster, reload = section("budgets"), section("cluster"), section("reload")
     return DaemonSettings(
         state_path=path(state["path"]) if "path" in state else default_state_path(config_dir, environ),
         control_socket=path(control["socket"]) if "socket" in control else None,
@@ -96,6 +96,8 @@ def build_daemon_settings(doc: YamlDoc, config_dir: Path, environ: Mapping[str, 
         token_key=Secret(state["token_key"], reference="state.token_key") if "token_key" in state else None,
         cluster_lease_seconds=float(cluster["lease_seconds"]),
         cluster_name=cluster.get("name"),
+        reload_quiet_seconds=float(reload["quiet_seconds"]),
+        reload_max_seconds=max(float(reload["max_seconds"]), float(reload["quiet_seconds"])),
     )
 
 

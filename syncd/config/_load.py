@@ -63,9 +63,11 @@ def _loadable_name(name: str) -> bool:
 
 
 def _yaml_files(folder: Path) -> list[Path]:
+    # Every entry with a loadable name, file or not: a directory or a broken
+    # symbolic link there is reported when read, not skipped without a word.
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if _loadable_name(p.name) and p.is_file())
+    return sorted(p for p in folder.iterdir() if _loadable_name(p.name))
 
 
 def is_config_file(config_dir: Path, path: Path) -> bool:
@@ -149,22 +151,36 @@ class ConnectorFile:
     duplicate: bool = False  # a second file of its folder with the same `connector:`
 
 
-def _read_folder(files: Iterable[tuple[Path, str]], shipped: bool) -> list[ConnectorFile]:
+def _owners(named: Iterable[tuple[str | None, str]], keep: Mapping[str, str]) -> dict[str, str]:
+    """For each name that (name, file) pairs define, the file that holds it:
+    the one *keep* gives (where a running daemon has it) when it still does,
+    else the first. Every other file defining the name is the one in error:
+    while a daemon runs, that is the file just saved, not the one whose
+    integration has been running all along."""
+    files: dict[str, list[str]] = {}
+    for name, file in named:
+        if name is not None:
+            files.setdefault(name, []).append(file)
+    return {name: keep[name] if keep.get(name) in found else found[0] for name, found in files.items()}
+
+
+def _read_folder(files: Iterable[tuple[Path, str]], shipped: bool,
+                 keep: Mapping[str, str] | None = None) -> list[ConnectorFile]:
     # Names clash within one folder only: a user spec overriding a
     # shipped one is the intended way to change a shipped connector.
-    defined: dict[str, str] = {}
     read = []
     for path, file in files:
         spec, doc, problems = _connector(path, file)
-        name = _name(doc, "connector")
-        duplicate = name is not None and name in defined
+        read.append((file, _name(doc, "connector"), spec, doc, problems))
+    owners = _owners(((name, file) for file, name, *_ in read), keep or {})
+    out = []
+    for file, name, spec, doc, problems in read:
+        duplicate = name is not None and owners[name] != file
         if name is not None and duplicate:
             problems.append(doc.problem(
-                ("connector",), f"connector '{name}' is already defined in {defined[name]}"))
-        elif name is not None:
-            defined[name] = file
-        read.append(ConnectorFile(file, shipped, name, None if problems else spec, tuple(problems), duplicate))
-    return read
+                ("connector",), f"connector '{name}' is already defined in {owners[name]}"))
+        out.append(ConnectorFile(file, shipped, name, None if problems else spec, tuple(problems), duplicate))
+    return out
 
 
 @dataclass
@@ -188,9 +204,9 @@ class _Connectors:
                 self.unusable.discard(f.name)
 
 
-def _local_files(config_dir: Path, shown_dir: str) -> list[ConnectorFile]:
+def _local_files(config_dir: Path, shown_dir: str, keep: Mapping[str, str] | None = None) -> list[ConnectorFile]:
     return _read_folder(((p, _shown(shown_dir, "connectors.d", p.name))
-                         for p in _yaml_files(config_dir / "connectors.d")), shipped=False)
+                         for p in _yaml_files(config_dir / "connectors.d")), shipped=False, keep=keep)
 
 
 def connector_files(
@@ -221,7 +237,7 @@ def _daemon(
 ) -> tuple[DaemonSettings | None, list[Problem]]:
     for name in ("syncd.yaml", "syncd.yml"):
         path = config_dir / name
-        if path.is_file():
+        if os.path.lexists(path):  # a directory or a broken link there is a problem, not "no file"
             break
     else:
         return default_daemon_settings(config_dir, environ), []
@@ -229,7 +245,10 @@ def _daemon(
     if not doc.checkable:
         return None, problems
     doc, unresolved = resolve_references(doc, config_dir, environ, shown_dir)
-    problems += unresolved + validate_document("syncd", doc)
+    # A reference that did not resolve is still its own text: the schema
+    # would also call that text an invalid value, a second message for one mistake.
+    missing = {p.key_path for p in unresolved}
+    problems += unresolved + [p for p in validate_document("syncd", doc) if p.key_path not in missing]
     problems += cluster_problems(doc) if not problems else []
     if problems:
         return None, problems
@@ -281,6 +300,7 @@ def load_config(
     environ: Mapping[str, str] | None = None,
     shipped: bool = True,
     defer_secrets: bool = False,
+    running: Config | None = None,
 ) -> Config:
     """Load and check the whole tree; raise :class:`ConfigError` listing every problem.
 
@@ -292,7 +312,9 @@ def load_config(
     command that only reads the state store, run where the daemon's
     credentials are not (``syncd status`` in an operator's shell). Raises
     FileNotFoundError or NotADirectoryError when the directory itself is
-    missing.
+    missing. *running*: the config a daemon runs now, which it reloads; a
+    name two files define stays with the file that defines it there, and
+    the other file (the one just saved) is the one in error.
     """
     env = os.environ if environ is None else environ
     config_dir, shown_dir = _existing_directory(directory, env)
@@ -301,22 +323,24 @@ def load_config(
     connectors = _Connectors()
     if shipped:
         connectors.add_folder(_read_folder(_shipped_files(), shipped=True))
-    connectors.add_folder(_local_files(config_dir, shown_dir))
+    connectors.add_folder(_local_files(
+        config_dir, shown_dir, {n: c.source for n, c in running.connectors.items()} if running else None))
     problems += connectors.problems
 
     integrations: dict[str, Integration] = {}
-    defined: dict[str, str] = {}
+    documents = []
     for p in _yaml_files(config_dir / "integrations.d"):
         file = _shown(shown_dir, "integrations.d", p.name)
-        doc, file_problems, buildable = _document(p, file, "integration")
+        documents.append((p, file, *_document(p, file, "integration")))
+    owners = _owners(((_name(doc, "integration"), file) for _, file, doc, *_ in documents),
+                     {n: i.source for n, i in running.integrations.items()} if running else {})
+    for p, file, doc, file_problems, buildable in documents:
         problems += file_problems
         name = _name(doc, "integration")
-        if name is not None and name in defined:
+        if name is not None and owners[name] != file:
             problems.append(doc.problem(
-                ("integration",), f"integration '{name}' is already defined in {defined[name]}"))
-            name = None  # still check the rest of the file, but keep the first
-        elif name is not None:
-            defined[name] = file
+                ("integration",), f"integration '{name}' is already defined in {owners[name]}"))
+            name = None  # still check the rest of the file, but keep the other
         if not buildable:
             continue
         integration, built = build_integration(doc, config_dir, env, shown_dir, defer_secrets=defer_secrets)

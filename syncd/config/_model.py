@@ -553,6 +553,9 @@ class DaemonSettings:
     log_level: str = _SYNCD("/properties/log/properties/level")
     log_format: Literal["auto", "json", "console"] = _SYNCD("/properties/log/properties/format")
     budgets: BudgetTiers = field(default_factory=lambda: BudgetTiers())
+    # reload: how saves are grouped into one reload (the watcher's quiet time, and its longest wait)
+    reload_quiet_seconds: float = _SYNCD("/properties/reload/properties/quiet_seconds")
+    reload_max_seconds: float = _SYNCD("/properties/reload/properties/max_seconds")
     # state.url, with state.password put in: the PostgreSQL store; None: SQLite at state_path.
     state_url: Secret | None = None
     # state.token_key: encrypts the rotated refresh tokens kept in PostgreSQL; None: not given.

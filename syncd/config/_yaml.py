@@ -34,6 +34,7 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from syncd.config._errors import KeyPath, Problem
+from syncd.config._files import read_config_text
 
 __all__ = ["Position", "YamlDoc", "load_yaml", "load_yaml_file"]
 
@@ -104,14 +105,8 @@ class YamlDoc:
 
 
 def read_yaml_text(path: Path, file: str) -> tuple[str | None, list[Problem]]:
-    """One file's text, or the problem reading it."""
-    try:
-        return path.read_text(encoding="utf-8"), []
-    except UnicodeDecodeError:
-        return None, [Problem(file, 1, 1, "the file is not UTF-8 text")]
-    except OSError as e:
-        reason = e.strerror or type(e).__name__
-        return None, [Problem(file, 1, 1, f"cannot read the file: {reason.lower()}")]
+    """One file's text, or the problem reading it (see :mod:`syncd.config._files`)."""
+    return read_config_text(path, file)
 
 
 def load_yaml_file(path: Path, file: str) -> tuple[YamlDoc, list[Problem]]:
@@ -150,17 +145,49 @@ def _syntax_problem(e: yaml.MarkedYAMLError, text: str, file: str) -> Problem:
     line, col = (mark.line, mark.column) if mark is not None else (0, 0)
     problem = (e.problem or "syntax error").strip()
     lines = text.splitlines()
+    cm = e.context_mark
+    context = (e.context or "").strip().removeprefix("while ")
+    opened = cm is not None and context and (cm.line, cm.column) != (line, col)
     if 0 <= line < len(lines) and col < len(lines[line]) and lines[line][col] == "\t":
         message = "tab character: YAML indentation must use spaces"
     elif isinstance(e, yaml.composer.ComposerError) and "another document" in problem:
         message = "a file holds one YAML document: remove the second '---'"
+    elif opened and cm is not None and _nothing_after(lines, line, col):
+        # The file ended inside a quote or bracket: the mistake is where it
+        # was opened, not at the end of the file the parser reached.
+        thing = context.split(" ", 1)[-1].removeprefix("a ")  # "scanning a quoted scalar" -> "quoted scalar"
+        line, col = cm.line, cm.column
+        message = f"invalid YAML: {problem}: the {thing} that starts here is never closed"
+    elif (opened and cm is not None and "did not find expected ','" in problem and cm.line < line
+          and not lines[line][:col].replace("-", "").strip()
+          and (end := _previous_line(lines, line, cm.line))):
+        # A flow mapping or list missing its ',' or closing bracket at the
+        # end of a line: the parser notices only at the next line's first
+        # token (after a list's '-'); the comma or bracket belongs where
+        # the line before ends.
+        line, col = end
+        message = f"invalid YAML: {problem} at the end of this line ({context} that starts at line {cm.line + 1})"
     else:
         message = f"invalid YAML: {problem}"
-        cm = e.context_mark
-        if e.context and cm is not None and (cm.line, cm.column) != (line, col):
-            context = e.context.strip().removeprefix("while ")
+        if opened and cm is not None:
             message += f" ({context} that starts at line {cm.line + 1})"
     return Problem(file, line + 1, col + 1, message)
+
+
+def _nothing_after(lines: list[str], line: int, col: int) -> bool:
+    """Only blanks from (*line*, *col*) to the end: the parser hit the end of the file."""
+    rest = [lines[line][col:]] if line < len(lines) else []
+    return not "".join(rest + lines[line + 1:]).strip()
+
+
+def _previous_line(lines: list[str], line: int, first: int) -> tuple[int, int] | None:
+    """(line, column) just past the end of the last line with text before
+    *line*, at *first* or after; comment-only lines are passed over."""
+    for i in range(line - 1, first - 1, -1):
+        stripped = lines[i].rstrip()
+        if stripped and not stripped.lstrip().startswith("#"):
+            return i, len(stripped)
+    return None
 
 
 class _Walker:

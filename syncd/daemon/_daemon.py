@@ -21,6 +21,7 @@ import os
 import signal
 import socket
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 import anyio
@@ -93,8 +94,10 @@ class Daemon:
                 tg.start_soon(self.web.serve)
             if self.webhooks is not None:
                 tg.start_soon(self.webhooks.serve)
-            tg.start_soon(watch_config, self.supervisor.config.directory, self._reload, self._watch_stop,
-                          self.loaded)
+            settings = self.supervisor.running_settings
+            tg.start_soon(partial(watch_config, self.supervisor.config.directory, self._reload, self._watch_stop,
+                                  self.loaded, quiet_ms=round(settings.reload_quiet_seconds * 1000),
+                                  max_ms=round(settings.reload_max_seconds * 1000)))
             interval = self.notifier.watchdog_interval()
             if interval is not None:
                 tg.start_soon(self._watchdog, interval)

@@ -351,7 +351,10 @@ class Supervisor:
         # Under the name it was first loaded by (`-c config`, not the
         # absolute path): the same files, named the same in messages and in
         # each integration's `source`, so an unchanged one compares equal.
-        return load_config(self.config.shown_directory or self.config.directory, environ=self.environ)
+        # A name defined twice stays with the file that runs it now: the file
+        # just saved is the one reported.
+        return load_config(self.config.shown_directory or self.config.directory, environ=self.environ,
+                           running=self.config)
 
     async def _apply(self, new: Config, result: ReloadResult) -> None:
         old = self.config

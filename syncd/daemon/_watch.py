@@ -7,7 +7,8 @@ config directory) are ignored. A save by rename (write ``x.yaml.tmp``,
 rename it over ``x.yaml``) shows up as a change of ``x.yaml``; a new file is
 picked up like an edited one. Changes are grouped: a reload starts once the
 directory has been quiet for ``step`` ms, or at most ``debounce`` ms after
-the first change of a burst, so saving several files reloads once.
+the first change of a burst, so saving several files reloads once
+(``reload:`` in syncd.yaml sets both; a change needs a restart).
 
 A change made between loading the config and the watcher starting would
 make no event: :func:`config_fingerprint` is taken before the load, and
@@ -79,15 +80,18 @@ def config_filter(directory: Path) -> Callable[[Change, str], bool]:
 
 
 async def watch_config(directory: Path, reload: Callable[[str], Awaitable[object]],
-                       stop: anyio.Event, loaded: Fingerprint | None = None) -> None:
+                       stop: anyio.Event, loaded: Fingerprint | None = None, *,
+                       quiet_ms: int = STEP_MS, max_ms: int = DEBOUNCE_MS) -> None:
     """Call ``reload(trigger)`` after each burst of changes, until *stop* is set.
 
     *loaded*: the fingerprint taken before the running config was loaded.
+    *quiet_ms*, *max_ms*: a burst ends after this long without a change, or
+    this long after its first (``reload:`` in syncd.yaml).
     """
     async with anyio.create_task_group() as tg:
         if loaded is not None:
             tg.start_soon(_changed_meanwhile, directory, reload, loaded)
-        await _watch(directory, reload, stop)
+        await _watch(directory, reload, stop, quiet_ms, max(max_ms, quiet_ms))
 
 
 async def _changed_meanwhile(directory: Path, reload: Callable[[str], Awaitable[object]],
@@ -100,21 +104,23 @@ async def _changed_meanwhile(directory: Path, reload: Callable[[str], Awaitable[
         await reload("file change before the watcher started")
 
 
-async def _watch(directory: Path, reload: Callable[[str], Awaitable[object]], stop: anyio.Event) -> None:
+async def _watch(directory: Path, reload: Callable[[str], Awaitable[object]], stop: anyio.Event,
+                 quiet_ms: int, max_ms: int) -> None:
     # Watching must outlive a config directory that goes away and comes
     # back (a deploy that swaps it): after an error, start again shortly.
     while not stop.is_set():
         try:
-            await _watch_once(directory, reload, stop)
+            await _watch_once(directory, reload, stop, quiet_ms, max_ms)
         except Exception:
             log.exception("watching the config directory failed; retrying in 5 s", directory=str(directory))
             with anyio.move_on_after(5):
                 await stop.wait()
 
 
-async def _watch_once(directory: Path, reload: Callable[[str], Awaitable[object]], stop: anyio.Event) -> None:
-    async for changes in awatch(directory, watch_filter=config_filter(directory), debounce=DEBOUNCE_MS,
-                                step=STEP_MS, stop_event=stop, ignore_permission_denied=True):
+async def _watch_once(directory: Path, reload: Callable[[str], Awaitable[object]], stop: anyio.Event,
+                      quiet_ms: int, max_ms: int) -> None:
+    async for changes in awatch(directory, watch_filter=config_filter(directory), debounce=max_ms,
+                                step=quiet_ms, stop_event=stop, ignore_permission_denied=True):
         names = sorted({str(Path(path).relative_to(directory.absolute())) for _, path in changes})
         if KUBELET_DATA in names:
             names[names.index(KUBELET_DATA)] = f"{KUBELET_DATA} (a ConfigMap update)"
