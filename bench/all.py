@@ -188,8 +188,9 @@ def run(bench: Bench, *, quick: bool, baseline_rev: str | None) -> Outcome:
         out = Path(tmp) / "figures.json"
         cmd = command(bench, quick=quick, json_path=str(out), baseline_rev=baseline_rev)
         print(f"== {bench.name}: {shlex.join(cmd)}", file=sys.stderr, flush=True)
-        # peers.sh runs syncd from this interpreter's venv: the checkout as it is
-        env = {**os.environ, "SYNCD_VENV": sys.prefix, **bench.env}
+        # peers.sh runs syncd from this interpreter's venv (the checkout as it is), if it is one
+        venv = {"SYNCD_VENV": sys.prefix} if sys.prefix != sys.base_prefix else {}
+        env = {**os.environ, **venv, **bench.env}
         started = time.monotonic()
         with open(Path(tmp) / "stderr", "w+") as err:
             try:

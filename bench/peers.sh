@@ -43,6 +43,8 @@ export TOOLS="${TOOLS:-raw-httpx raw-httpx-orjson airbyte dlt-iterate}"
 export EXTRA_TOOLS="syncd|$VENV/bin/python $HERE/read_all.py"
 (cd "$PEERS" && ./run_all.sh "$N")
 if [[ -n $JSON ]]; then
-  args=(--n "$N" --out "$JSON" --command "bench/peers.sh $([[ $QUICK == 1 ]] && echo '--quick ')--json $JSON $N")
-  "$VENV/bin/python" "$HERE/peers_json.py" "${args[@]}" "$RESULTS_DIR"/run-*.jsonl
+  flags="--json $JSON $N"
+  if [[ $QUICK == 1 ]]; then flags="--quick $flags"; fi
+  "$VENV/bin/python" "$HERE/peers_json.py" --n "$N" --out "$JSON" --command "bench/peers.sh $flags" \
+    "$RESULTS_DIR"/run-*.jsonl
 fi
