@@ -265,9 +265,10 @@ def commit() -> str:
     return (head.stdout.strip() or "?") + (" (with uncommitted changes)" if dirty.stdout.strip() else "")
 
 
-def preamble(quick: bool, started: datetime, loads: tuple[tuple[float, ...], tuple[float, ...]], wall: float) -> str:
+def preamble(quick: bool, started: datetime, rev: str, loads: tuple[tuple[float, ...], tuple[float, ...]],
+             wall: float) -> str:
     (a1, a5, a15), (b1, b5, b15) = loads
-    return (f"{started:%Y-%m-%d %H:%M} UTC, commit {commit()}, {os.cpu_count()} cores, "
+    return (f"{started:%Y-%m-%d %H:%M} UTC, commit {rev}, {os.cpu_count()} cores, "
             f"{'quick run (smaller sizes than the measures say)' if quick else 'full run'} of {wall / 60:.1f} min; load average (1 / 5 / 15 min) "
             f"{a1:.2f} / {a5:.2f} / {a15:.2f} at the start, {b1:.2f} / {b5:.2f} / {b15:.2f} at the end")
 
@@ -313,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             ap.error(f"unknown bench {', '.join(unknown)}; known: {', '.join(names)}")
         benches = [b for b in benches if b.name in args.only]
-    started, load_start, t0 = datetime.now(timezone.utc), os.getloadavg(), time.monotonic()
+    # the commit as the run starts: what was measured, whatever is edited meanwhile
+    started, rev, load_start, t0 = datetime.now(timezone.utc), commit(), os.getloadavg(), time.monotonic()
     outcomes = []
     for bench in benches:
         outcome = run(bench, quick=args.quick, baseline_rev=args.baseline_rev)
@@ -321,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
               flush=True)
         outcomes.append(outcome)
     table = [row for o in outcomes for row in cells(o)]
-    head = preamble(args.quick, started, (load_start, os.getloadavg()), time.monotonic() - t0)
+    head = preamble(args.quick, started, rev, (load_start, os.getloadavg()), time.monotonic() - t0)
     command = shlex.join([".venv/bin/python", "bench/all.py", *(sys.argv[1:] if argv is None else argv)])
     if args.markdown:
         print(f"```bash\n{command}\n```\n\n{head}\n\n{markdown(table)}")
