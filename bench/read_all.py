@@ -4,16 +4,19 @@ Plugs into ../shared/bench/peers (see its README, "Plugging in a new tool"):
 reads $FAKECRM_URL with bearer $FAKECRM_TOKEN through bench/fakecrm.yaml and
 the real connector engine (auth, cursor pagination, retries, extraction and
 normalisation of id, email, names, phone, tags and updated_at), and prints
-the number of records read as its last line.
+the number of records read as its last line. ``--json PATH`` also writes
+the count and the read's seconds (start-up aside) there.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import anyio
+from figures import write_figures
 
 from syncd._secret import Secret
 from syncd.config import load_connector_file
@@ -38,5 +41,15 @@ async def read_all() -> int:
     return count
 
 
+def main() -> None:
+    # argv by hand, not argparse: the harness runs this line as it is, and
+    # its import is start-up the peers' figures would carry too
+    json_path = sys.argv[sys.argv.index("--json") + 1] if "--json" in sys.argv else None
+    started = time.perf_counter()
+    count = anyio.run(read_all)
+    write_figures(json_path, {"read_records": count, "read_in_process_s": time.perf_counter() - started})
+    print(count)
+
+
 if __name__ == "__main__":
-    print(anyio.run(read_all))
+    main()

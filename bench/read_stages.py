@@ -15,10 +15,15 @@ Start-up is not in these figures (bench/peers.sh measures whole processes).
 
     .venv/bin/python bench/read_stages.py                  # 100,000 contacts, 5 rounds
     ROUNDS=9 .venv/bin/python bench/read_stages.py syncd sync-httpx
+    .venv/bin/python bench/read_stages.py --quick --json /tmp/stages.json   # 20,000 contacts, 2 rounds
+
+``--json PATH`` writes each read's median seconds (``stages_syncd_s``...)
+and its speed against the first (``stages_syncd_vs_sync_httpx``).
 """
 
 from __future__ import annotations
 
+import argparse
 import gc
 import os
 import statistics
@@ -33,6 +38,7 @@ from pathlib import Path
 import anyio
 import httpx
 import orjson
+from figures import write_figures
 
 from syncd._secret import Secret
 from syncd.config import load_connector_file
@@ -44,13 +50,15 @@ N = int(os.environ.get("FAKECRM_N", "100000"))
 
 
 @contextmanager
-def fakecrm() -> Iterator[tuple[str, str]]:
+def fakecrm(n: int) -> Iterator[tuple[str, str]]:
     if "FAKECRM_URL" in os.environ:
         yield os.environ["FAKECRM_URL"], os.environ.get("FAKECRM_TOKEN", "test-token")
         return
+    if not FAKECRM.exists():
+        raise SystemExit(f"the peers' fake CRM is not at {FAKECRM} (../shared/bench/peers; or set FAKECRM_URL)")
     with tempfile.TemporaryDirectory() as tmp:
         port_file = Path(tmp) / "port"
-        server = subprocess.Popen([sys.executable, str(FAKECRM), "--n", str(N), "--port", "0",
+        server = subprocess.Popen([sys.executable, str(FAKECRM), "--n", str(n), "--port", "0",
                                    "--port-file", str(port_file)], stderr=subprocess.DEVNULL)
         try:
             for _ in range(600):
@@ -108,10 +116,21 @@ def variants(url: str, token: str) -> dict[str, Callable[[], int]]:
 
 
 def main() -> None:
-    rounds = int(os.environ.get("ROUNDS", "5"))
-    with fakecrm() as (url, token):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("variants", nargs="*", help="reads to run, the first the baseline (default: all four)")
+    ap.add_argument("--rounds", type=int, default=int(os.environ.get("ROUNDS", "5")), help="rounds (5; $ROUNDS)")
+    ap.add_argument("--quick", action="store_true", help="20,000 contacts ($FAKECRM_N), 2 rounds, a fake CRM of its own")
+    ap.add_argument("--json", metavar="PATH", help="write the figures as a flat JSON object")
+    args = ap.parse_args()
+    n, rounds = N, args.rounds
+    if args.quick and "FAKECRM_URL" not in os.environ:
+        n, rounds = int(os.environ.get("FAKECRM_N", "20000")), 2
+    with fakecrm(n) as (url, token):
         runs = variants(url, token)
-        chosen = sys.argv[1:] or list(runs)
+        chosen = args.variants or list(runs)
+        unknown = [name for name in chosen if name not in runs]
+        if unknown:
+            ap.error(f"unknown read {', '.join(unknown)}; known: {', '.join(runs)}")
         times: dict[str, list[float]] = {name: [] for name in chosen}
         for _ in range(rounds):
             for name in chosen:
@@ -119,14 +138,20 @@ def main() -> None:
                 started = time.perf_counter()
                 count = runs[name]()
                 times[name].append(time.perf_counter() - started)
-                assert count == N, f"{name} read {count} of {N}"
+                assert count == n, f"{name} read {count} of {n}"
     base = statistics.median(times[chosen[0]])
-    print(f"{N:,} contacts, {rounds} rounds, one process")
+    print(f"{n:,} contacts, {rounds} rounds, one process")
     print("| read | best s | median s | vs " + chosen[0] + " (median) |")
     print("| --- | ---: | ---: | ---: |")
+    figures: dict[str, float] = {"stages_n": n, "stages_rounds": rounds}
     for name, seconds in times.items():
         median = statistics.median(seconds)
         print(f"| {name} | {min(seconds):.3f} | {median:.3f} | {base / median:.2f}x |")
+        key = name.replace("-", "_")
+        figures[f"stages_{key}_s"] = median
+        if name != chosen[0]:
+            figures[f"stages_{key}_vs_{chosen[0].replace('-', '_')}"] = base / median
+    write_figures(args.json, figures)
 
 
 if __name__ == "__main__":

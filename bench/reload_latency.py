@@ -28,6 +28,12 @@ start-up). Latencies are reported against both. The goal (issue 4): under
 
     .venv/bin/python bench/reload_latency.py                      # K = 1 and 1,000, 5 edits each
     .venv/bin/python bench/reload_latency.py --sizes 100 --repeats 3
+    .venv/bin/python bench/reload_latency.py --quick --json /tmp/reload.json   # K = 20, 2 edits each
+
+``--json PATH`` writes the figures of the largest K: save → visible, median
+and worst (``reload_visible_s``, ``reload_visible_max_s``), the baselines
+(``reload_validate_s``, ``reload_load_s``), visible over validate, and
+invalid edit → reload failed (``reload_failed_max_s``).
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from figures import write_figures
 from daemon_idle import REPO, TOKEN, Daemon, Processes, integration, interruptible, start_apps, write_config
 
 from syncd.sampleapp import config_yaml
@@ -214,13 +221,29 @@ def report(rows: list[dict[str, Any]], command: str) -> None:
               f"and wrote {' / '.join(sorted({writes(r['updated']) for r in row['runs']}))}")
 
 
+def figures(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """The largest K's figures, named for bench/all.py's table."""
+    row = rows[-1]
+    visible = [r["visible"] for r in row["runs"]]
+    validate = statistics.median(row["validate"])
+    return {"reload_k": row["k"], "reload_visible_s": statistics.median(visible),
+            "reload_visible_max_s": max(visible), "reload_applied_s": statistics.median(r["applied"] for r in row["runs"]),
+            "reload_validate_s": validate, "reload_load_s": statistics.median(row["load"]),
+            "reload_visible_vs_validate": statistics.median(visible) / validate,
+            "reload_failed_s": statistics.median(row["failed"]), "reload_failed_max_s": max(row["failed"])}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[1, 1000], help="K, integrations in the config")
     ap.add_argument("--repeats", type=int, default=5, help="R, edits of each kind (default 5)")
     ap.add_argument("--pairs", type=int, default=10, help="pairs of sample apps for the idle integrations")
     ap.add_argument("--contacts", type=int, default=10, help="contacts in each app (default 10)")
+    ap.add_argument("--quick", action="store_true", help="K = 20, 2 edits of each kind")
+    ap.add_argument("--json", metavar="PATH", help="write the figures as a flat JSON object")
     args = ap.parse_args()
+    if args.quick:
+        args.sizes, args.repeats = [20], 2
     command = shlex.join([".venv/bin/python", "bench/reload_latency.py", *sys.argv[1:]])
     rows = []
     try:
@@ -232,6 +255,7 @@ def main() -> int:
         print("interrupted: every process it started is stopped", file=sys.stderr)
         return 130
     report(rows, command)
+    write_figures(args.json, figures(rows), command)
     return 0
 
 

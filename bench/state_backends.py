@@ -25,6 +25,10 @@ A cycle that writes after the initial sync stops the benchmark.
 
     .venv/bin/python bench/state_backends.py            # the issue's sizes, 3 repeats (about 12 minutes)
     .venv/bin/python bench/state_backends.py --quick    # a smoke test: 200 and 500 contacts, 1 repeat
+
+``--json PATH`` writes each measure's median seconds on each store
+(``sqlite_initial_s``, ``pg_initial_s``, ``pg_async_initial_s``; ``_no_change_``,
+``_full_``) and PostgreSQL's over SQLite's (``pg_initial_ratio``...).
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from typing import Any
 
 import psycopg
 from daemon_idle import interruptible
+from figures import write_figures
 from pg_server import Cluster, postgres
 from sync_cycle import SPEC_OVERRIDE, integration, start_app, syncd, writes
 
@@ -218,6 +223,19 @@ def report(times: Times, *, n_initial: int, n_steady: int, repeats: int, command
           + ", ".join(f"{times[f'copy {b}'][0]:.2f} s ({LABELS[b]})" for b in BACKENDS[1:]))
 
 
+def figures(times: Times, *, n_initial: int, n_steady: int) -> dict[str, float]:
+    """Medians and PostgreSQL/SQLite ratios, named for bench/all.py's table."""
+    out: dict[str, float] = {"pg_n_initial": n_initial, "pg_n_no_change": n_steady}
+    prefix = {"sqlite": "sqlite", "postgresql": "pg", "postgresql-async": "pg_async"}
+    for key, name in (("initial", "initial"), ("quiet", "no_change"), ("full", "full")):
+        lite = statistics.median(times[f"{key} sqlite"])
+        for backend in BACKENDS:
+            out[f"{prefix[backend]}_{name}_s"] = statistics.median(times[f"{key} {backend}"])
+            if backend != "sqlite":
+                out[f"{prefix[backend]}_{name}_ratio"] = out[f"{prefix[backend]}_{name}_s"] / lite
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--initial", type=int, default=10_000, metavar="N", help="contacts of the initial syncs (10,000)")
@@ -225,6 +243,7 @@ def main() -> int:
                     help="contacts of the no-change cycles (100,000)")
     ap.add_argument("--repeats", type=int, default=3, help="runs of each measure and store (3); the median is shown")
     ap.add_argument("--quick", action="store_true", help="a smoke test: --initial 200 --no-change 500 --repeats 1")
+    ap.add_argument("--json", metavar="PATH", help="write the figures as a flat JSON object")
     args = ap.parse_args()
     if args.quick:
         args.initial, args.no_change, args.repeats = 200, 500, 1
@@ -239,6 +258,7 @@ def main() -> int:
         print("interrupted: every process it started is stopped", file=sys.stderr)
         return 130
     report(times, n_initial=args.initial, n_steady=args.no_change, repeats=args.repeats, command=command)
+    write_figures(args.json, figures(times, n_initial=args.initial, n_steady=args.no_change), command)
     return 0
 
 

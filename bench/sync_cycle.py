@@ -15,7 +15,14 @@ For each N it prints:
 - at the end, peak RSS at the largest N over the smallest (goal ≤ 1.5).
 
     python bench/sync_cycle.py                 # N = 10,000 and 100,000
-    python bench/sync_cycle.py --sizes 2000    # quick
+    python bench/sync_cycle.py --sizes 2000    # one small size
+    python bench/sync_cycle.py --quick --json /tmp/cycle.json   # 500 and 2,000; figures for bench/all.py
+
+``--json PATH`` writes the figures at the largest N (``sync_n``,
+``sync_initial_records_per_s``, ``sync_no_change_s``, ``sync_full_no_change_s``,
+``sync_bare_list_s``, ``sync_full_over_bare``...) and, with two sizes or
+more, the initial sync's peak RSS at the largest over the smallest
+(``sync_rss_ratio``).
 
 Before and after a change, in one run: ``--baseline PYTHON`` runs syncd
 with another interpreter too (a venv with the old revision installed; the
@@ -44,6 +51,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from figures import write_figures
 
 from syncd.sampleapp import sample_integration, write_sample_config
 
@@ -158,7 +167,11 @@ def main() -> int:
                     help="runs of each size (the median is shown); 0 with --steady: only the steady cycles")
     ap.add_argument("--steady", type=int, default=0, metavar="R",
                     help="with --baseline: then R rounds of no-change cycles on one synced state")
+    ap.add_argument("--quick", action="store_true", help="sizes 500 and 2,000 (a smoke test)")
+    ap.add_argument("--json", metavar="PATH", help="write the figures as a flat JSON object (not with --baseline)")
     args = ap.parse_args()
+    if args.quick:
+        args.sizes = [500, 2000]
     if args.baseline:
         if args.repeats:
             compare(args.sizes, args.baseline, args.repeats)
@@ -178,7 +191,23 @@ def main() -> int:
     if len(rows) > 1:
         print(f"\npeak RSS of the initial sync at N={rows[-1]['n']:,} over N={rows[0]['n']:,}: "
               f"{rows[-1]['initial_rss_mb'] / rows[0]['initial_rss_mb']:.2f}x (goal ≤ 1.5x)")
+    write_figures(args.json, figures(rows))
     return 0
+
+
+def figures(rows: list[dict[str, float]]) -> dict[str, float]:
+    """The largest size's figures, named for bench/all.py's table."""
+    last, first = rows[-1], rows[0]
+    out = {"sync_n": last["n"], "sync_initial_s": last["initial_s"],
+           "sync_initial_records_per_s": last["initial_rec_s"], "sync_initial_rss_mb": last["initial_rss_mb"],
+           "sync_echo_s": last["echo_s"], "sync_no_change_s": last["quiet_s"],
+           "sync_full_no_change_s": last["full_s"], "sync_bare_list_s": last["bare_list_s"],
+           "sync_full_over_bare": last["full_over_bare"],
+           "sync_writes_after_initial": last["echo_writes"] + last["quiet_writes"] + last["full_writes"]}
+    if len(rows) > 1:
+        out |= {"sync_n_smallest": first["n"], "sync_initial_rss_mb_smallest": first["initial_rss_mb"],
+                "sync_rss_ratio": last["initial_rss_mb"] / first["initial_rss_mb"]}
+    return out
 
 
 COMPARED = [("initial_s", "initial sync s"), ("echo_s", "echo cycle s"), ("quiet_s", "no-change cycle s"),

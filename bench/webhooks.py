@@ -19,6 +19,10 @@ webhooks), edit → visible, B times (default 5).
 
     .venv/bin/python bench/webhooks.py                       # 1,000 webhooks over 100 contacts
     .venv/bin/python bench/webhooks.py --webhooks 10000 --records 1000 --workers 8
+    .venv/bin/python bench/webhooks.py --quick --json /tmp/hooks.json   # 100 over 20 contacts, 2 baseline edits
+
+``--json PATH`` writes p50, p99 and max in ms (``webhook_p99_ms``...), the
+baseline's median and the ratios to it.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from figures import write_figures
 from daemon_idle import TOKEN, Daemon, Processes, integration, interruptible, start_apps, write_config
 
 from syncd.sampleapp import config_yaml
@@ -190,6 +195,15 @@ def measure(n: int, records: int, workers: int, baseline_runs: int) -> dict[str,
                 "reads": poller.reads}
 
 
+def figures(r: dict[str, Any]) -> dict[str, float]:
+    lat, base = r["latencies"], statistics.median(r["baseline"])
+    p50, p99 = percentile(lat, 50), percentile(lat, 99)
+    return {"webhook_count": r["n"], "webhook_contacts": r["records"], "webhook_p50_ms": p50 * 1000,
+            "webhook_p99_ms": p99 * 1000, "webhook_max_ms": max(lat) * 1000, "webhook_baseline_ms": base * 1000,
+            "webhook_p50_vs_baseline": p50 / base, "webhook_p99_vs_baseline": p99 / base,
+            "webhook_rounds": r["rounds"], "webhook_synced": r["synced"]}
+
+
 def report(r: dict[str, Any], command: str) -> None:
     lat = r["latencies"]
     p50, p99, worst = percentile(lat, 50), percentile(lat, 99), max(lat)
@@ -211,10 +225,16 @@ def main() -> int:
     ap.add_argument("--records", type=int, default=100, help="contacts they are spread over (default 100)")
     ap.add_argument("--workers", type=int, default=4, help="threads sending at once (default 4)")
     ap.add_argument("--baseline", type=int, default=5, help="edits synced by `syncd sync` (default 5)")
+    ap.add_argument("--quick", action="store_true", help="100 webhooks over 20 contacts, 2 baseline edits")
+    ap.add_argument("--json", metavar="PATH", help="write the figures as a flat JSON object")
     args = ap.parse_args()
+    if args.quick:
+        args.webhooks, args.records, args.baseline = 100, 20, 2
     with interruptible():
         result = measure(args.webhooks, args.records, args.workers, args.baseline)
-    report(result, " ".join([".venv/bin/python", "bench/webhooks.py", *sys.argv[1:]]))
+    command = " ".join([".venv/bin/python", "bench/webhooks.py", *sys.argv[1:]])
+    report(result, command)
+    write_figures(args.json, figures(result), command)
     return 0
 
 

@@ -5,6 +5,7 @@ figure is judged here: timings belong to docs/performance.md."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -12,15 +13,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
-def run_bench(script: str, timeout: float) -> str:
-    done = subprocess.run([sys.executable, f"bench/{script}", "--quick"], cwd=REPO, capture_output=True,
+def run_bench(script: str, timeout: float, *extra: str) -> str:
+    done = subprocess.run([sys.executable, f"bench/{script}", "--quick", *extra], cwd=REPO, capture_output=True,
                           text=True, timeout=timeout)
     assert done.returncode == 0, f"{script} --quick exited {done.returncode}:\n{done.stdout}\n{done.stderr[-4000:]}"
     return done.stdout
 
 
-def test_state_backends_quick_prints_both_stores_and_their_ratio() -> None:
-    out = run_bench("state_backends.py", timeout=300)
+def test_state_backends_quick_prints_both_stores_and_their_ratio(tmp_path: Path) -> None:
+    out = run_bench("state_backends.py", 300, "--json", str(tmp_path / "figures.json"))
     assert ("| measure | N | SQLite s | PostgreSQL s (commits) | / SQLite "
             "| PostgreSQL, synchronous_commit off s (commits) | / SQLite |") in out
     for measure, n in (("initial sync, fresh state", 200), ("no-change cycle", 500),
@@ -29,6 +30,12 @@ def test_state_backends_quick_prints_both_stores_and_their_ratio() -> None:
         cells = row.strip(" |").split(" | ")
         assert len(cells) == 7 and cells[4].endswith("x") and cells[6].endswith("x"), row
     assert "`syncd state copy` of that state into PostgreSQL" in out
+    # the figures bench/all.py reads (test_benchall_*: the other scripts')
+    figures = json.loads((tmp_path / "figures.json").read_text())
+    for measure in ("initial", "no_change", "full"):
+        for key in (f"sqlite_{measure}_s", f"pg_{measure}_s", f"pg_{measure}_ratio", f"pg_async_{measure}_ratio"):
+            assert isinstance(figures[key], float), (key, figures)
+    assert figures["pg_n_initial"] == 200 and figures["pg_n_no_change"] == 500
 
 
 def test_cluster_daemons_quick_prints_a_row_for_sqlite_and_each_number_of_daemons() -> None:

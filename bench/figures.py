@@ -1,0 +1,30 @@
+"""The one convention every bench script follows so that ``bench/all.py`` can run it.
+
+A script accepts ``--json PATH`` and writes there a flat JSON object of
+named figures plus ``"command"``, the command line that produced them. A
+figure it could not measure (a peer tool that cannot run on this machine)
+is left out, and ``"<key>_error"`` says why, so the table can say so.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def command_line() -> str:
+    """This script's command line as one types it from the repository's root."""
+    script = Path(sys.argv[0])
+    return shlex.join([".venv/bin/python", f"bench/{script.name}", *sys.argv[1:]])
+
+
+def write_figures(path: str | None, figures: dict[str, Any], command: str | None = None) -> None:
+    """Write *figures* (rounded, for a readable file) and the command to *path*, if given."""
+    if not path:
+        return
+    out = {key: round(value, 4) if isinstance(value, float) else value for key, value in figures.items()}
+    out["command"] = command or command_line()
+    Path(path).write_text(json.dumps(out, indent=1) + "\n")
