@@ -9,6 +9,10 @@ pending fault whose method and path prefix match it (past the fault's
 that lasts until the test calls ``Fault.release``: a test that must act
 while a request is inside the app does not race a timer (a loaded machine
 can take longer than any fixed delay to get there).
+
+``FaultQueue.randomly`` adds the weather to that: a seeded random share of
+the requests no queued fault took fails, in a mix of ways
+(:mod:`._random_faults`); ``clear`` ends it too.
 """
 
 from __future__ import annotations
@@ -20,6 +24,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._random_faults import RandomFaults
 
 
 @dataclass(slots=True)
@@ -61,6 +69,18 @@ class FaultQueue:
         self._lock = threading.Lock()
         self._hit = threading.Condition(self._lock)  # notified when a fault hits a request
         self._faults: list[Fault] = []
+        self.random: RandomFaults | None = None  # draws for the requests no queued fault takes
+
+    def randomly(self, rate: float, seed: int, *, mix: Mapping[str, float] | None = None,
+                 slow: float = 1.0, retry_after: str = "1", method: str | None = None,
+                 path_prefix: str = "") -> RandomFaults:
+        """From now on, a share *rate* of the requests fail in a random way
+        (see :class:`RandomFaults`); returns it (``drawn`` counts by kind)."""
+        from ._random_faults import RandomFaults  # it builds Faults: imported here, not in a cycle
+
+        self.random = RandomFaults(rate, seed, mix=mix, slow=slow, retry_after=retry_after,
+                                   method=method, path_prefix=path_prefix)
+        return self.random
 
     def add(self, *, status: int | None = None, retry_after: str | int | datetime | None = None,
             times: int | None = 1, path_prefix: str = "", method: str | None = None,
@@ -110,7 +130,8 @@ class FaultQueue:
                         if fault.times == 0:
                             del self._faults[i]
                     return fault
-        return None
+            chance = self.random
+        return None if chance is None else chance.draw(method, path)
 
     def wait_hit(self, fault: Fault, hits: int = 1, timeout: float = 10.0) -> None:
         """Block until ``fault`` has hit ``hits`` requests in all.
@@ -133,8 +154,10 @@ class FaultQueue:
             return list(self._faults)
 
     def clear(self) -> None:
+        """No more faults: none queued, none drawn at random."""
         with self._lock:
             self._faults.clear()
+            self.random = None
 
     def __len__(self) -> int:
         with self._lock:
