@@ -24,10 +24,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime
-from typing import TYPE_CHECKING
+from typing import Any
 
-if TYPE_CHECKING:
-    from ._random_faults import RandomFaults
+from ._random_faults import RandomFaults
 
 
 @dataclass(slots=True)
@@ -37,6 +36,7 @@ class Fault:
     delay: float = 0.0  # seconds to wait before answering (for client timeouts)
     malformed: bool = False  # answer 200 with the real body cut in half
     close: bool = False  # drop the connection without any answer
+    body: Any = None  # answer 200 with this JSON instead (an outage answering an empty list)
     path_prefix: str = ""  # only requests whose path starts with this
     method: str | None = None  # only this method (any if None)
     times: int | None = 1  # requests left to hit; None = every request, forever
@@ -62,6 +62,19 @@ class Fault:
         return (self.method is None or self.method == method) and path.startswith(self.path_prefix)
 
 
+def _drawn(chance: RandomFaults, kind: str) -> Fault:
+    """The fault of a kind *chance* drew (see ``KINDS``), already hitting its request."""
+    if kind == "429":
+        return Fault(status=429, retry_after=chance.retry_after, hits=1)
+    if kind in ("500", "503"):
+        return Fault(status=int(kind), hits=1)
+    if kind == "slow":
+        return Fault(delay=chance.slow, hits=1)
+    if kind == "close":
+        return Fault(close=True, hits=1)
+    return Fault(malformed=True, hits=1)
+
+
 class FaultQueue:
     """Thread-safe; ``add`` from a test while the server answers requests."""
 
@@ -76,8 +89,6 @@ class FaultQueue:
                  path_prefix: str = "") -> RandomFaults:
         """From now on, a share *rate* of the requests fail in a random way
         (see :class:`RandomFaults`); returns it (``drawn`` counts by kind)."""
-        from ._random_faults import RandomFaults  # it builds Faults: imported here, not in a cycle
-
         self.random = RandomFaults(rate, seed, mix=mix, slow=slow, retry_after=retry_after,
                                    method=method, path_prefix=path_prefix)
         return self.random
@@ -85,22 +96,28 @@ class FaultQueue:
     def add(self, *, status: int | None = None, retry_after: str | int | datetime | None = None,
             times: int | None = 1, path_prefix: str = "", method: str | None = None,
             delay: float = 0.0, malformed: bool = False, close: bool = False,
-            headers: Mapping[str, str] | None = None, skip: int = 0, hold: bool = False) -> Fault:
+            headers: Mapping[str, str] | None = None, skip: int = 0, hold: bool = False,
+            body: Any = None) -> Fault:
         """Queue a fault; returns it (its ``hits`` shows how often it fired).
 
         ``hold``: the request waits until ``Fault.release`` (instead of a ``delay``).
+
+        ``body``: answer 200 with this JSON, whatever the request (an API
+        down for maintenance that answers ``{"results": []}``), or with these
+        bytes as they are (``b""``: an empty answer); the request is not
+        acted on.
 
         ``retry_after``: seconds (``2`` or ``"2"``), an HTTP-date string, or a
         datetime (sent as an HTTP-date).
         """
         if status is not None and not 400 <= status <= 599:
             raise ValueError("a fault status must be an error (400-599)")
-        if sum((status is not None, malformed, close)) > 1:
-            raise ValueError("a fault has at most one of status, malformed, close")
+        if sum((status is not None, malformed, close, body is not None)) > 1:
+            raise ValueError("a fault has at most one of status, malformed, close, body")
         if hold:
             delay = math.inf
-        if status is None and not (malformed or close or delay > 0):
-            raise ValueError("a fault needs status, malformed, close or delay")
+        if status is None and body is None and not (malformed or close or delay > 0):
+            raise ValueError("a fault needs status, malformed, close, body or delay")
         if times is not None and times < 1:
             raise ValueError("times must be at least 1 (or None for every request)")
         if skip < 0:
@@ -110,7 +127,7 @@ class FaultQueue:
         fault = Fault(status=status, delay=delay, malformed=malformed, close=close,
                       retry_after=None if retry_after is None else str(retry_after),
                       path_prefix=path_prefix, method=method.upper() if method else None,
-                      times=times, headers=dict(headers or {}), skip=skip)
+                      times=times, headers=dict(headers or {}), skip=skip, body=body)
         with self._lock:
             self._faults.append(fault)
         return fault
@@ -131,7 +148,8 @@ class FaultQueue:
                             del self._faults[i]
                     return fault
             chance = self.random
-        return None if chance is None else chance.draw(method, path)
+        kind = None if chance is None else chance.draw(method, path)
+        return None if chance is None or kind is None else _drawn(chance, kind)
 
     def wait_hit(self, fault: Fault, hits: int = 1, timeout: float = 10.0) -> None:
         """Block until ``fault`` has hit ``hits`` requests in all.

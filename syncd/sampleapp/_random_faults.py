@@ -19,8 +19,6 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Final
 
-from ._faults import Fault
-
 # What each kind of fault is, as arguments of ``Fault``.
 KINDS: Final = ("429", "500", "503", "slow", "close", "malformed")
 EVEN_MIX: Final = {kind: 1.0 for kind in KINDS}
@@ -62,8 +60,9 @@ class RandomFaults:
         self._lock = threading.Lock()
         self.drawn: Counter[str] = Counter()
 
-    def draw(self, method: str, path: str) -> Fault | None:
-        """The fault this request meets, if any."""
+    def draw(self, method: str, path: str) -> str | None:
+        """The kind of fault this request meets (one of :data:`KINDS`), if any;
+        ``FaultQueue`` makes the fault."""
         if (self.method is not None and self.method != method) or not path.startswith(self.path_prefix):
             return None
         with self._lock:
@@ -71,18 +70,7 @@ class RandomFaults:
                 return None
             kind = self._rng.choices(self._kinds, self._weights)[0]
             self.drawn[kind] += 1
-        return self._fault(kind)
-
-    def _fault(self, kind: str) -> Fault:
-        if kind == "429":
-            return Fault(status=429, retry_after=self.retry_after, hits=1)
-        if kind in ("500", "503"):
-            return Fault(status=int(kind), hits=1)
-        if kind == "slow":
-            return Fault(delay=self.slow, hits=1)
-        if kind == "close":
-            return Fault(close=True, hits=1)
-        return Fault(malformed=True, hits=1)
+        return kind
 
     def __repr__(self) -> str:
         return f"<RandomFaults rate={self.rate} seed={self.seed} drawn={dict(self.drawn)}>"

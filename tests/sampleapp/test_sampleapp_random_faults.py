@@ -39,9 +39,8 @@ def expected(seed: int, rate: float, n: int) -> list[str]:
     """The outcomes ``n`` requests in a row meet, replayed from the seed
     (a slow answer is a real one, only late: "ok")."""
     chance = RandomFaults(rate, seed=seed)
-    faults = [chance.draw("GET", "/contacts") for _ in range(n)]
-    return ["ok" if f is None or f.delay else "close" if f.close else "malformed" if f.malformed
-            else str(f.status) for f in faults]
+    kinds = [chance.draw("GET", "/contacts") for _ in range(n)]
+    return ["ok" if kind in (None, "slow") else kind for kind in kinds]
 
 
 def test_the_share_and_the_mix_follow_the_rate_and_the_seed_replays_them(
@@ -120,3 +119,17 @@ def test_the_command_line_fails_the_share_asked_for(tmp_path: Path) -> None:
     bad = subprocess.run([sys.executable, "-m", "syncd.sampleapp", "--fault-rate", "2"],
                          capture_output=True, text=True, timeout=30)
     assert bad.returncode == 2 and "2: must be between 0 and 1" in bad.stderr
+
+
+def test_a_body_fault_answers_200_with_it_and_does_not_act(sample_app: Callable[..., SampleApp]) -> None:
+    app = sample_app(n=3, auth="bearer", token="sample-token")
+    app.faults.add(body={"results": []}, path_prefix="/cursor/contacts")
+    app.faults.add(body=b"", method="DELETE", path_prefix="/contacts/")
+    with httpx.Client(base_url=app.url, headers=AUTH, timeout=5) as client:
+        assert client.get("/cursor/contacts").json() == {"results": []}
+        assert len(client.get("/cursor/contacts").json()["results"]) == 3  # once only
+        gone = client.delete("/contacts/1000001")
+        assert (gone.status_code, gone.content) == (200, b"")
+    assert app.store.get("1000001") is not None  # the request was not acted on
+    with pytest.raises(ValueError, match="at most one of status, malformed, close, body"):
+        app.faults.add(body=b"", status=500)
