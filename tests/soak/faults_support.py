@@ -26,7 +26,7 @@ from e2e_support import LEFT_TOKEN, REPO, RIGHT_TOKEN, Pair  # noqa: E402
 
 from syncd.sampleapp import AuthMode, SampleApp  # noqa: E402
 
-__all__ = ["REPO", "Daemon", "Pair", "errors_of", "make_pair", "running", "soak_seed"]
+__all__ = ["LEFT_TOKEN", "REPO", "RIGHT_TOKEN", "Daemon", "Pair", "errors_of", "make_pair", "running", "soak_seed"]
 
 
 def soak_seed() -> int:

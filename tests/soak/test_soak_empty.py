@@ -38,7 +38,7 @@ def integration(limit: int | None = None) -> dict[str, Any]:
 
 def writes(p: Pair) -> list[str]:
     return [f"{r.method} {r.path}" for app in (p.left, p.right) for r in app.requests.all()
-            if r.method in WRITES and r.path != "/search/contacts"]
+            if r.method in WRITES and r.path not in ("/search/contacts", "/oauth/token")]
 
 
 def page(p: Pair, number: int) -> dict[str, Any]:
@@ -198,3 +198,49 @@ def test_soak_empty_webhooks_during_a_read_outage_delete_only_what_is_gone(sampl
         assert gone["email"].lower() not in {c["email"].lower() for c in p.right.store.all()}
         assert kept["email"].lower() in {c["email"].lower() for c in p.right.store.all()}
         assert d.stop() == 0
+
+
+def test_soak_empty_a_list_that_reads_empty_after_a_token_refresh_deletes_nothing(
+        soak, sample_app, tmp_path, monkeypatch) -> None:
+    # An OAuth 2 app: the access token is refused (401), syncd refreshes it,
+    # and the list then answers 200 with nothing (a token some APIs grant
+    # without the scope, or an account still being moved): held back too.
+    from syncd.sampleapp import AuthMode
+
+    from .faults_support import LEFT_TOKEN, RIGHT_TOKEN
+    n = soak.size(small=30, full=2_000)
+    left = sample_app(n=n, auth=AuthMode.OAUTH2_REFRESH_TOKEN, token=LEFT_TOKEN, seed=1, max_page_size=PAGE)
+    right = sample_app(n=0, auth=AuthMode.BEARER, token=RIGHT_TOKEN, seed=2)
+    monkeypatch.setenv("LEFT_REFRESH", left.refresh_token)
+    p = Pair(left, right, tmp_path / "config")
+    p.write(extra={**integration(), "left": {"connector": "oauth", "object": "contacts", "settings": {
+        "url": left.url, "token": "${env:LEFT_TOKEN}", "refresh_token": "${env:LEFT_REFRESH}"}}})
+    p.connector("oauth", settings=OAUTH_SETTINGS, auth=OAUTH)
+    assert p.once()["created"]["right"] == n
+    p.clear_requests()
+    # The token is refused once (expired), then every list page is empty.
+    p.left.faults.add(status=401, method="GET", path_prefix="/cursor/contacts")
+    p.left.faults.add(body=EMPTY, method="GET", path_prefix="/cursor/contacts", times=None)
+    run = p.run()
+    assert run.summary is not None and run.summary["aborted"] is None, run.stdout + run.stderr
+    asked = [(r.method, r.path, r.status) for r in sorted(left.requests.all(), key=lambda r: r.time)]
+    refused = asked.index(("GET", "/cursor/contacts", 401))
+    assert ("POST", "/oauth/token", 200) in asked[refused:], asked  # refreshed after the 401
+    assert run.summary["deleted"] == {"left": 0, "right": 0} and writes(p) == [], run.summary
+    [error] = deletion_errors(p)
+    assert "read no records at all" in error["message"], error
+    p.left.faults.clear()
+    p.clear_requests()
+    summary = p.once()
+    assert summary["deleted"] == {"left": 0, "right": 0} and writes(p) == [] and deletion_errors(p) == []
+
+
+OAUTH_SETTINGS = {
+    "url": {"description": "Where the sample app listens.", "default": "http://127.0.0.1:8765"},
+    "token": {"description": "The client secret.", "secret": True},
+    "refresh_token": {"description": "The OAuth 2 refresh token.", "secret": True},
+    "webhook_secret": {"description": "The webhook signing key.", "secret": True, "required": False},
+}
+OAUTH = {"type": "oauth2_refresh_token", "token_url": "{{ settings.url }}/oauth/token",
+         "client_id": "sample-client", "client_secret": "{{ settings.token }}",
+         "refresh_token": "{{ settings.refresh_token }}"}
