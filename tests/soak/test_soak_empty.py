@@ -205,6 +205,9 @@ def test_soak_empty_a_list_that_reads_empty_after_a_token_refresh_deletes_nothin
     # An OAuth 2 app: the access token is refused (401), syncd refreshes it,
     # and the list then answers 200 with nothing (a token some APIs grant
     # without the scope, or an account still being moved): held back too.
+    from test_rotating_tokens import AUTH as OAUTH  # the e2e tests' OAuth 2 spec (tests/e2e)
+    from test_rotating_tokens import SETTINGS as OAUTH_SETTINGS
+
     from syncd.sampleapp import AuthMode
 
     from .faults_support import LEFT_TOKEN, RIGHT_TOKEN
@@ -234,13 +237,3 @@ def test_soak_empty_a_list_that_reads_empty_after_a_token_refresh_deletes_nothin
     summary = p.once()
     assert summary["deleted"] == {"left": 0, "right": 0} and writes(p) == [] and deletion_errors(p) == []
 
-
-OAUTH_SETTINGS = {
-    "url": {"description": "Where the sample app listens.", "default": "http://127.0.0.1:8765"},
-    "token": {"description": "The client secret.", "secret": True},
-    "refresh_token": {"description": "The OAuth 2 refresh token.", "secret": True},
-    "webhook_secret": {"description": "The webhook signing key.", "secret": True, "required": False},
-}
-OAUTH = {"type": "oauth2_refresh_token", "token_url": "{{ settings.url }}/oauth/token",
-         "client_id": "sample-client", "client_secret": "{{ settings.token }}",
-         "refresh_token": "{{ settings.refresh_token }}"}
