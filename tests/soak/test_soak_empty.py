@@ -79,9 +79,12 @@ def cut_at_half(p: Pair, pages: int) -> str:
 
 
 def hole(p: Pair, pages: int) -> str:
-    """The second page comes back empty, and points on to the third: the list goes on."""
-    p.left.faults.add(body={"results": [], "paging": page(p, 2)["paging"]},
-                      method="GET", path_prefix="/cursor/contacts", skip=1)
+    """A fifth of the pages, from the second on, come back empty, each
+    pointing on to the next: the list goes on after them."""
+    for number in range(2, 2 + max(1, pages // 5)):
+        # each skips the first request only: the first of them still queued takes the next one
+        p.left.faults.add(body={"results": [], "paging": page(p, number)["paging"]},
+                          method="GET", path_prefix="/cursor/contacts", skip=1)
     return "lost"
 
 
