@@ -505,7 +505,15 @@ class Connector:
         answer = await self._call(op, {**self.context, "id": record_id}, allow_404=True)
         if answer.response.status_code == 404:
             return None
-        return await self._single(op, answer)
+        record = await self._single(op, answer)
+        if record is None:
+            # Only a 404 says a record is gone. A 2xx without one (an empty
+            # body, a `null`, an outage's placeholder) says nothing of it:
+            # taken as "gone", it deleted the record on the other side.
+            raise ResponseError(
+                f"GET of record {record_id} answered HTTP {answer.response.status_code} without a record "
+                f"(only a 404 says a record is gone)", operation=self.label(op))
+        return record
 
     async def find(self, field_name: str, value: Any) -> builtins.list[Record]:
         """Records whose field equals value (APIs often search loosely)."""

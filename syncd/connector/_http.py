@@ -6,7 +6,10 @@ connection errors, up to ``retry.max_attempts`` attempts in all.  A POST
 (a create) is only retried where the server cannot have acted on it (it
 refused the connection, or answered 429 or 503), so a retry never creates a
 contact twice; a POST that only reads (a search endpoint) is retried like a
-GET.  Any other 4xx is not retried and becomes an
+GET.  An answer of 2xx whose body is not JSON (cut short by a proxy, a
+gateway's HTML page) is retried too when the request is safe to repeat
+(not a POST that writes: that one may have been acted on; a create's
+outcome is then unknown, and looked up by the next cycle).  Any other 4xx is not retried and becomes an
 :class:`ApiError` naming the operation, the status and a short, masked
 excerpt of the body.
 """
@@ -108,7 +111,15 @@ class Sender:
             status = response.status_code
             self.account.answered(status, response.headers)
             if status < 400 or (allow_404 and status == 404):
-                return Answer(response, self._decode(operation, request, response))
+                try:
+                    return Answer(response, self._decode(operation, request, response))
+                except ResponseError:
+                    # A garbled answer is as passing as a 5xx: one page of a
+                    # read must not abort a cycle for it.
+                    if last or is_post:
+                        raise
+                await self._wait(attempt, None, request, "a body that is not JSON")
+                continue
             retryable = status == 429 or status >= 500
             if retryable and not last and (not is_post or status in _SAFE_FOR_POST):
                 await self._wait(attempt, parse_retry_after(response.headers.get("Retry-After")), request,

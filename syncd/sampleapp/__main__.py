@@ -56,6 +56,10 @@ def _parser() -> argparse.ArgumentParser:
                     help="the quota's window (default 86400: a day, from 00:00 UTC)")
     ap.add_argument("--webhook-secret", default="sample-webhook-secret",
                     help="the key webhooks to subscribers are signed with (HMAC-SHA256)")
+    ap.add_argument("--fault-rate", type=_rate, default=0.0, metavar="SHARE",
+                    help="fail this share of requests (0 to 1) at random: 429 with Retry-After, 500, "
+                         "503, a slow answer, a dropped connection or a malformed body (default 0)")
+    ap.add_argument("--fault-seed", type=int, default=0, help="seed of the random faults (default 0)")
     ap.add_argument("--quiet", "-q", action="store_true", help="do not log each request on stderr")
     return ap
 
@@ -64,6 +68,13 @@ def _positive_int(text: str) -> int:
     value = int(text)  # argparse turns a ValueError into "invalid _positive_int value"
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text}: must be at least 1")
+    return value
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text}: must be between 0 and 1")
     return value
 
 
@@ -101,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
                     on_request=None if args.quiet else _log_request,
                     quota=None if args.quota is None else Quota(args.quota, args.quota_window),
                     webhook_secret=args.webhook_secret)
+    if args.fault_rate > 0:
+        app.faults.randomly(args.fault_rate, seed=args.fault_seed)
     done = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:
@@ -119,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
             with open(tmp, "w") as f:
                 f.write(f"{app.port}\n")
             os.replace(tmp, args.port_file)  # readers never see a half-written file
-        print(f"sampleapp listening on {app.url} ({len(app.store)} contacts, {_credentials(app)})",
+        faults = f", {args.fault_rate:.0%} of requests fail (seed {args.fault_seed})" if args.fault_rate else ""
+        print(f"sampleapp listening on {app.url} ({len(app.store)} contacts, {_credentials(app)}{faults})",
               file=sys.stderr, flush=True)
         while not done.wait(0.5):  # a timeout keeps the wait responsive to signals everywhere
             pass

@@ -166,6 +166,10 @@ class _Handler(BaseHTTPRequestHandler):
                 if fault.retry_after is not None:
                     headers.append(("Retry-After", fault.retry_after))
                 return error_response(fault.status, _phrase(fault.status), headers)
+            if isinstance(fault.body, bytes):  # sent verbatim: b"" is an empty answer
+                return Response(200, fault.body, list(fault.headers.items()))
+            if fault.body is not None:
+                return json_response(200, fault.body, list(fault.headers.items()))
         try:
             resp = dispatch(app, req)
         except ApiError as exc:

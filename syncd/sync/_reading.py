@@ -152,6 +152,14 @@ class Reader:
                           full=full)
                 self.ctx.checkpoint()
         self.ctx.summary.read[side] += read
+        if high is not None and high > now:
+            # A record changed during the read, on a page already passed,
+            # is not in it, while a record on a later page may bear a newer
+            # stamp: a cursor past the moment the read began would skip the
+            # first change for good (a full read pages in id order). So the
+            # next read starts there at the latest (by syncd's clock, less
+            # the overlap), and reads those records again: cheap.
+            high = now
         if full and not blind:
             await self._confirm_missed(side, generation, read, before)
         with self.ctx.store.transaction(self.ctx.name) as t:

@@ -146,19 +146,43 @@ async def test_connection_refused_is_retried_then_a_transport_error(sample_app: 
 async def test_malformed_json_is_a_response_error_with_an_excerpt(sample_app: Any, make_spec: Any,
                                                                   connect: Any) -> None:
     app = sample_app(n=5)
-    app.faults.add(malformed=True, path_prefix="/contacts/")
+    app.faults.add(malformed=True, path_prefix="/contacts/", times=None)
     async with connect(make_spec(), app) as c:
         with pytest.raises(ResponseError) as caught:
             await c.get("1000001")
     message = str(caught.value)
     assert message.startswith(f"testapp.contacts.get: GET {app.url}/contacts/1000001 answered HTTP 200")
     assert "not JSON" in message and "it starts: '{\"id\":\"1000001\"" in message
-    assert len(app.requests) == 1  # an answer that is not JSON is not retried
+    assert len(app.requests) == 4  # retried as a 5xx is, then given up
+
+
+async def test_a_read_answered_with_a_body_that_is_not_json_is_retried(sample_app: Any, make_spec: Any,
+                                                                     connect: Any) -> None:
+    # A body cut short once (a proxy, a gateway) aborted the whole cycle that read it.
+    app = sample_app(n=5)
+    app.faults.add(malformed=True, path_prefix="/contacts/")
+    app.faults.add(malformed=True, path_prefix="/cursor/contacts")
+    async with connect(make_spec(), app) as c:
+        record = await c.get("1000001")
+        pages = [page async for page in c.list()]
+    assert record is not None and record.id == "1000001"
+    assert sum(len(p.records) for p in pages) == 5
+    assert c.sender.retries == 2
+
+
+async def test_a_create_answered_with_a_body_that_is_not_json_is_not_sent_again(
+        sample_app: Any, make_spec: Any, connect: Any) -> None:
+    app = sample_app(n=5)
+    app.faults.add(malformed=True, method="POST", path_prefix="/contacts")
+    async with connect(make_spec(), app) as c:
+        with pytest.raises(ResponseError):
+            await c.create(NEW)  # it may have been stored: found by the next cycle, not sent twice
+    assert len(app.requests.matching("POST", "/contacts")) == 1
 
 
 async def test_long_excerpt_is_cut(sample_app: Any, make_spec: Any, connect: Any) -> None:
     app = sample_app(n=30)
-    app.faults.add(malformed=True)
+    app.faults.add(malformed=True, times=None)
     async with connect(make_spec(replace_list={"path": "/all/contacts"}), app) as c:
         with pytest.raises(ResponseError) as caught:
             async for _ in c.list():

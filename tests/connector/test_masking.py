@@ -76,10 +76,11 @@ async def test_api_key_is_never_in_error_messages(sample_app: Any, make_spec: An
             async for _ in c.changes(datetime.now(UTC)):
                 pass
         errors.append(echoed.value)
-        app.faults.add(malformed=True, path_prefix="/contacts/1000001")
+        app.faults.add(malformed=True, path_prefix="/contacts/1000001", times=None)
         with pytest.raises(ResponseError) as malformed:
             await c.get("1000001")
         errors.append(malformed.value)
+        app.faults.clear()
         app.faults.add(status=503, times=None, path_prefix="/contacts/")
         with pytest.raises(ApiError) as unavailable:
             await c.get("1000001")
@@ -110,9 +111,10 @@ async def test_bearer_token_is_not_in_errors(sample_app: Any, make_spec: Any, co
     app = sample_app(n=5, auth=AuthMode.BEARER, token=token)
     app.store.update("1000002", last_name=token)
     async with connect(make_spec(), app) as c:
-        app.faults.add(malformed=True, path_prefix="/contacts/")
+        app.faults.add(malformed=True, path_prefix="/contacts/", times=None)
         with pytest.raises(ResponseError) as malformed:
             await c.get("1000002")
+        app.faults.clear()
         app.faults.add(status=500, times=None)
         with pytest.raises(ApiError) as failed:
             await c.get("1000002")
