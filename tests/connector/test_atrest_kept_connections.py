@@ -47,7 +47,8 @@ def ids(app: SampleApp) -> list[str]:
 
 def keeping() -> AccountRegistry:
     """A registry as the daemon's: each account's connections kept across cycles."""
-    accounts = keeping()
+    accounts = AccountRegistry()
+    accounts.keep_connections()
     return accounts
 
 
