@@ -256,12 +256,12 @@ def main() -> int:
     ap.add_argument("--pairs", type=int, default=10, help="pairs of sample apps (default 10)")
     ap.add_argument("--contacts", type=int, default=10, help="contacts in each app (default 10)")
     ap.add_argument("--quick", action="store_true",
-                    help="a smoke test: 12 integrations every 5 s, 2 pairs, 0 1 2 daemons, a 12 s window, leases of 3 s")
+                    help="a smoke test: 12 integrations every 5 s, 2 pairs, 0 1 2 daemons, a 5 s window, leases of 3 s")
     ap.add_argument("--pg-fast", action="store_true",
                     help="keep the test suite's fsync=off and synchronous_commit=off (not what a server does)")
     args = ap.parse_args()
     if args.quick:
-        args.integrations, args.daemons, args.window, args.interval = 12, [0, 1, 2], 12.0, 5.0
+        args.integrations, args.daemons, args.window, args.interval = 12, [0, 1, 2], 5.0, 5.0
         args.lease_seconds, args.pairs, args.contacts = 3.0, 2, 5
     if args.window < args.interval:
         # Every integration has just run when the window opens: none is due again within it.

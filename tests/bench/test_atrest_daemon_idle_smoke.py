@@ -9,13 +9,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 
+# A smoke run of a whole benchmark (20 to 55 s): behind --run-slow, for the default run's
+# ten-minute budget; `bench/all.py --quick` runs the same script.
+@pytest.mark.slow
 def test_daemon_idle_quick_writes_both_revisions_figures_and_their_ratio(tmp_path: Path) -> None:
     out = tmp_path / "idle.json"
     done = subprocess.run([sys.executable, "bench/daemon_idle.py", "--quick", "--json", str(out),
-                           "--baseline-python", sys.executable], cwd=REPO, capture_output=True, text=True,
+                           "--baseline-python", sys.executable,
+                           # smaller than --quick: the default test run's time budget
+                           "--integrations", "12", "--window", "5"], cwd=REPO, capture_output=True, text=True,
                           timeout=240)
     assert done.returncode == 0, f"exited {done.returncode}:\n{done.stdout}\n{done.stderr[-4000:]}"
     figures = json.loads(out.read_text())

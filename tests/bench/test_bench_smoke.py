@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -20,6 +22,9 @@ def run_bench(script: str, timeout: float, *extra: str) -> str:
     return done.stdout
 
 
+# A smoke run of a whole benchmark (20 to 55 s): behind --run-slow, for the default run's
+# ten-minute budget; `bench/all.py --quick` runs the same script.
+@pytest.mark.slow
 def test_state_backends_quick_prints_both_stores_and_their_ratio(tmp_path: Path) -> None:
     out = run_bench("state_backends.py", 300, "--json", str(tmp_path / "figures.json"))
     assert ("| measure | N | SQLite s | PostgreSQL s (commits) | / SQLite "
@@ -38,6 +43,9 @@ def test_state_backends_quick_prints_both_stores_and_their_ratio(tmp_path: Path)
     assert figures["pg_n_initial"] == 200 and figures["pg_n_no_change"] == 500
 
 
+# A smoke run of a whole benchmark (20 to 55 s): behind --run-slow, for the default run's
+# ten-minute budget; `bench/all.py --quick` runs the same script.
+@pytest.mark.slow
 def test_cluster_daemons_quick_prints_a_row_for_sqlite_and_each_number_of_daemons() -> None:
     out = run_bench("cluster_daemons.py", timeout=600)
     rows = [line.strip(" |").split(" | ") for line in out.splitlines() if line.startswith("| ")]

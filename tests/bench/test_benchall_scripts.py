@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 PEERS = Path(os.environ.get("PEERS", REPO.parent / "shared" / "bench" / "peers"))
 
@@ -86,6 +88,9 @@ def test_sync_cycle_figures_compare_the_largest_size_with_the_smallest() -> None
     assert out["sync_rss_ratio"] == 1.2
 
 
+# A smoke run of a whole benchmark (20 to 55 s): behind --run-slow, for the default run's
+# ten-minute budget; `bench/all.py --quick` runs the same script.
+@pytest.mark.slow
 def test_reload_latency_json_gives_save_to_visible_and_its_baselines(tmp_path: Path) -> None:
     done, figures = bench(tmp_path, ["reload_latency.py", "--sizes", "3", "--repeats", "1"])
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]

@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -35,6 +37,9 @@ def test_initial_profile_writes_the_network_share_and_a_breakdown(tmp_path: Path
     assert figures["command"].endswith("--json " + str(tmp_path / "figures.json"))
 
 
+# A smoke run of a whole benchmark (20 to 55 s): behind --run-slow, for the default run's
+# ten-minute budget; `bench/all.py --quick` runs the same script.
+@pytest.mark.slow
 def test_memory_writes_peak_rss_by_size(tmp_path: Path) -> None:
     out, figures = run_bench(tmp_path, "memory.py", "--sizes", "200", "500")
     for n in ("200", "500"):

@@ -92,7 +92,9 @@ def test_kill_9_at_random_instants_during_a_sync_and_edits_loses_and_duplicates_
         # A daemon on PostgreSQL takes its integration's lease; a killed one holds it until it runs
         # out (20 s by default), and the daemon started after it waits for that: shorter leases (not
         # much shorter: a daemon on a loaded machine must still renew in time, a third of it).
-        p.daemon_settings += f"state: {{url: {url!r}}}\ncluster: {{lease_seconds: 8}}\n"
+        # At the small size, 4 s: five kills would otherwise wait 40 s for leases in the default run.
+        lease = soak.size(small=4, full=8)
+        p.daemon_settings += f"state: {{url: {url!r}}}\ncluster: {{lease_seconds: {lease}}}\n"
     p.write(extra="schedule: every 1 second\n")
     # How long a kill may wait after a cycle started: a cycle of the initial sync of 10,000 contacts
     # reads for many seconds before it writes, and kills that all land in its reading would test little.
