@@ -156,6 +156,10 @@ def main() -> int:
             per = (big[f"{c}_rss_mb"] - small[f"{c}_rss_mb"]) * 1024 * 1024 / snapshots
             figures[f"{c}_bytes_per_snapshot"] = round(per, 1)
             print(f"  {c}: {per:,.1f} bytes")
+    sizes = ", ".join(f"{int(r['n']):,}" for r in rows)
+    for n in (10_000, 100_000, 1_000_000):  # the sizes bench/all.py's table has rows for
+        if f"rss_mb_{label(n)}" not in figures:  # its row says why, rather than the bench failing
+            figures[f"rss_mb_{label(n)}_error"] = f"not run: this run's sizes were {sizes}"
     if args.json:
         figures["command"] = " ".join(["python", *sys.argv])
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
