@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import json
 import os
 import pstats
 import sys
@@ -44,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+from figures import write_figures
 from sync_cycle import TOKEN, sample_pair
 
 from syncd._logging import configure_logging
@@ -258,9 +258,7 @@ def main() -> int:
         for where, seconds, calls in top_functions(profiler):
             print(f"  {seconds:7.3f} s {calls:>9,} calls  {where}")
         figures["profile_n"] = args.profile_n
-    if args.json:
-        figures["command"] = " ".join(["python", *sys.argv])
-        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+    write_figures(args.json, figures)
     return 0
 
 

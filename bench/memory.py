@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from figures import write_figures
 from sync_cycle import SPEC_OVERRIDE, TOKEN, integration, syncd, writes
 
 from syncd.sampleapp import write_sample_config
@@ -160,9 +161,7 @@ def main() -> int:
     for n in (10_000, 100_000, 1_000_000):  # the sizes bench/all.py's table has rows for
         if f"rss_mb_{label(n)}" not in figures:  # its row says why, rather than the bench failing
             figures[f"rss_mb_{label(n)}_error"] = f"not run: this run's sizes were {sizes}"
-    if args.json:
-        figures["command"] = " ".join(["python", *sys.argv])
-        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+    write_figures(args.json, figures)
     return 0
 
 
