@@ -39,6 +39,7 @@ import httpx
 
 from syncd.config import DaemonSettings, RateLimitSpec
 from syncd.connector._auth import OAuth2
+from syncd.connector._kept_clients import KeptClients
 from syncd.connector._retry_after import parse_retry_after
 from syncd.connector._shared_rate import SharedBucket
 from syncd.connector._tokens import TokenStore
@@ -190,6 +191,8 @@ class AccountRegistry:
         self._listeners: list[Listener] = []  # shared by every account, present and future
         # Each account's HTTP transport kept across cycles (keep_connections); None: each connector its own.
         self._kept: dict[str, AsyncH11Transport] | None = None
+        # The connectors' idle HTTP clients, kept with the transports (see _kept_clients).
+        self.clients: KeptClients | None = None
 
     @classmethod
     def for_state(cls, settings: DaemonSettings) -> AccountRegistry:
@@ -214,6 +217,7 @@ class AccountRegistry:
         httpx's own transport, which honours it, is made for each connector then."""
         if self._kept is None and not proxy_configured():
             self._kept = {}
+            self.clients = KeptClients()
 
     def kept_transport(self, key: str, make: Callable[[], AsyncH11Transport]) -> AsyncH11Transport | None:
         """Account *key*'s kept transport (made by *make* at first use); None unless connections are kept."""
@@ -225,13 +229,18 @@ class AccountRegistry:
         return transport
 
     def close_idle_connections(self) -> None:
-        """Close every kept connection not in use now (a reload: accounts may have gone)."""
+        """Close every kept connection not in use now (a reload: accounts may have gone),
+        and forget the idle clients (their specs or settings may have changed)."""
+        if self.clients is not None:
+            self.clients.clear()
         for transport in (self._kept or {}).values():
             transport.close_idle()
 
     async def close_connections(self) -> None:
         """Close the kept transports and their connections (the daemon stops)."""
         kept, self._kept = self._kept, ({} if self._kept is not None else None)
+        if self.clients is not None:
+            self.clients.clear()
         for transport in (kept or {}).values():
             await transport.aclose()
 
