@@ -25,6 +25,7 @@ asks the database.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import time
@@ -71,8 +72,10 @@ class TokenBucket:
 
     async def acquire(self) -> None:
         # The lock queues waiters in arrival order, so a burst of callers is
-        # spread out evenly instead of all waking at once.
-        async with self._lock:
+        # spread out evenly instead of all waking at once. A free lock is
+        # taken at once (see _take).
+        await _take(self._lock)
+        try:
             now = time.monotonic()
             self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
             self.updated = now
@@ -83,6 +86,25 @@ class TokenBucket:
                 self.tokens = 0.0
             else:
                 self.tokens -= 1
+        finally:
+            self._lock.release()
+
+
+@functools.lru_cache(maxsize=4096)  # a connector of every cycle asks again for the same account
+def _account_key(connector: str, base_url: str, credentials: tuple[str, ...]) -> str:
+    # Credentials go in only as a digest: the key may be logged.
+    digest = hashlib.sha256("\0".join(credentials).encode()).hexdigest()[:16]
+    return f"{connector}@{base_url}#{digest}"
+
+
+async def _take(lock: anyio.Lock | anyio.CapacityLimiter) -> None:
+    """Acquire *lock*: at once when it is free (no waiter before us), else in turn.
+    anyio's ``acquire`` yields to the event loop even for a free one (a
+    checkpoint): a round of the loop for each request, for nothing."""
+    try:
+        lock.acquire_nowait()
+    except anyio.WouldBlock:
+        await lock.acquire()
 
 
 @dataclass
@@ -150,7 +172,7 @@ class Account:
         while (pause := self.paused_until - time.monotonic()) > 0:
             await anyio.sleep(pause)
         if self.concurrency is not None:
-            await self.concurrency.acquire()
+            await _take(self.concurrency)
         try:
             if self.bucket is not None:
                 await self.bucket.acquire()
@@ -250,9 +272,7 @@ class AccountRegistry:
 
     @staticmethod
     def account_key(connector: str, base_url: str, credentials: tuple[str, ...]) -> str:
-        # Credentials go in only as a digest: the key may be logged.
-        digest = hashlib.sha256("\0".join(credentials).encode()).hexdigest()[:16]
-        return f"{connector}@{base_url}#{digest}"
+        return _account_key(connector, base_url, credentials)
 
     def get(self, key: str, limits: RateLimitSpec) -> Account:
         account = self._accounts.get(key)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ssl
 import time
 import urllib.request
@@ -60,6 +61,15 @@ def proxy_configured() -> bool:
     """Whether the environment names a proxy (``HTTPS_PROXY``, ``ALL_PROXY``, …),
     which httpx's default transport honours and this one does not."""
     return any(scheme != "no" for scheme in urllib.request.getproxies())
+
+
+@functools.lru_cache(maxsize=1024)
+def _checked_headers(raw: tuple[tuple[bytes, bytes], ...]) -> h11._headers.Headers:
+    """*raw* as h11 checks them (no CR, LF or other byte a header must not carry:
+    a templated header cannot smuggle another in), kept: a connector's requests
+    carry the same headers cycle after cycle, and h11 checked each by regular
+    expression every time (about 2 % of a cycle at rest)."""
+    return h11.Request(method=b"GET", target=b"/", headers=list(raw)).headers
 
 
 class _Connection:
@@ -242,7 +252,8 @@ class AsyncH11Transport(httpx.AsyncBaseTransport):
         conn.answered = False
         try:
             data = state.send(h11.Request(
-                method=request.method, target=request.url.raw_path, headers=request.headers.raw))
+                method=request.method, target=request.url.raw_path,
+                headers=_checked_headers(tuple(request.headers.raw))))
             assert data is not None
             chunks = [data]
             stream = request.stream
