@@ -53,18 +53,19 @@ def parsed_url(url: str, params: dict[str, Any] | None = None) -> httpx.URL:
     if not params:
         return _parsed(url, ())
     try:
-        return _parsed(url, tuple(params.items()))
+        # Each value's type in the key: True and 1 (or 1.0) are equal keys, not one query.
+        return _parsed(url, tuple((name, type(value), value) for name, value in params.items()))
     except TypeError:  # a value that is a list: not a key
         return _with_query(url, params)
 
 
 @functools.lru_cache(maxsize=_URLS_KEPT)
-def _parsed(url: str, params: tuple[tuple[str, Any], ...]) -> httpx.URL:
-    return _with_query(url, dict(params)) if params else httpx.URL(url)
+def _parsed(url: str, params: tuple[tuple[str, type, Any], ...]) -> httpx.URL:
+    return _with_query(url, {name: value for name, _, value in params}) if params else httpx.URL(url)
 
 
 def _with_query(url: str, params: dict[str, Any]) -> httpx.URL:
-    if "?" in url:  # a query in the path already: httpx merges the two
+    if "?" in url:  # a query in the path already: as httpx does it (the params replace it)
         return httpx.URL(url, params=params)
     # The query appended as httpx would encode it: one parse of the whole URL, not two.
     return httpx.URL(f"{url}?{httpx.QueryParams(params)}")

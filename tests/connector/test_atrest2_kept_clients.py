@@ -140,6 +140,7 @@ def test_a_parsed_url_is_the_one_httpx_builds() -> None:
     client = httpx.Client()
     for url, params in [("http://h/p", None), ("http://h/p", {"a": 1, "b": "x y/z"}),
                         ("http://h/p?q=1", {"a": "2"}), ("http://h/p", {"a": [1, 2]}),
-                        ("http://h/p%20q", {"é": "ü"})]:
+                        ("http://h/p%20q", {"é": "ü"}), ("http://h/p", {"a": True}), ("http://h/p", {"a": 1}),
+                        ("http://h/p", {"a": 1.0}), ("http://h/p", {"a": None})]:
         assert parsed_url(url, params) == client.build_request("GET", url, params=params).url
     assert parsed_url("http://h/p", {"a": 1}) is parsed_url("http://h/p", {"a": 1})  # kept
