@@ -54,6 +54,7 @@ from syncd.connector._errors import (
 )
 from syncd.connector._fields import Extractor, FieldValueError, Record
 from syncd.connector._http import Answer, Sender
+from syncd.connector._kept_clients import ClientKey, parsed_url
 from syncd.connector._lookups import LookupTable, ids_in
 from syncd.connector._masking import PROCESS_MASKER, SecretMasker, install_log_filter
 from syncd.connector._page_window import PageWindow
@@ -70,6 +71,10 @@ class Page:
     records: list[Record]
     errors: list[RecordError] = field(default_factory=list)
     raw: list[Any] = field(default_factory=list)  # the records as the API gave them
+
+
+def _by_name(item: tuple[str, Any]) -> str:
+    return item[0]
 
 
 def resolve_settings(spec: ConnectorSpec, given: Mapping[str, Any]) -> dict[str, Any]:
@@ -168,11 +173,24 @@ class _Cookies(httpx.Cookies):
 
 
 # The operations that change the app: their requests carry _WRITE_MARK (the
-# label), and the write guard is asked before each leaves. Reads (a search
-# by POST included) carry none. Webhook registration is not a record write:
-# the daemon makes it, outside any cycle.
+# label and the connector's write guard), and the guard is asked before each
+# leaves. Reads (a search by POST included) carry none. Webhook registration
+# is not a record write: the daemon makes it, outside any cycle.
 _WRITES = frozenset({"create", "update", "delete", "create_batch", "update_batch"})
 _WRITE_MARK = "syncd_write"
+
+
+async def _guard_write(request: httpx.Request) -> None:
+    """The write guard's one seam: httpx calls this as every request
+    leaves, each retry's and each redirect's too (a write retried after a
+    back-off must ask again), and a request built as a write carries its
+    label and its connector's guard (:data:`_WRITE_MARK`): in the request,
+    not in the client, because a client outlives a cycle and its guard
+    (see :mod:`~syncd.connector._kept_clients`). The guard raises to keep the
+    request from leaving."""
+    mark = request.extensions.get(_WRITE_MARK)
+    if mark is not None and mark[1] is not None:
+        mark[1](mark[0])
 
 
 class Connector:
@@ -205,31 +223,18 @@ class Connector:
         headers.setdefault("User-Agent", "syncd")
         accounts = accounts if accounts is not None else AccountRegistry()
         self.account = accounts.get(_account_key(spec, self.base_url, self.settings), spec.rate_limit)
-        if transport is None:
-            # The account's connections, kept across cycles (the daemon), or new ones of its own;
-            # else (a proxy) httpx's own transport, which honours the proxy.
-            kept = accounts.kept_transport(self.account.key, lambda: AsyncH11Transport(_tls_context))
-            if kept is not None:
-                transport = KeptTransport(kept)
-            elif not proxy_configured():
-                transport = AsyncH11Transport(_tls_context)
-        auth = build_auth(spec.auth, self.context, masker, connector=spec.name,
-                          account_key=self.account.key, tokens=accounts.tokens)
-        if isinstance(auth, OAuth2):
-            auth = self.account.oauth2(auth)
         # Asked before every request that changes the app (see _guard_write).
         self.write_guard = write_guard
-        self.client = httpx.AsyncClient(
-            auth=auth,
-            event_hooks={"request": [self._guard_write]},
-            headers=headers,
-            timeout=httpx.Timeout(spec.timeout),
-            transport=transport,
-            follow_redirects=True,
-            # Used by httpx's own transport only (a proxy, or a test's).
-            verify=_tls_context() if transport is None else True,
-        )
-        self.client._cookies = _Cookies()  # not through the setter, which would copy it into a plain jar
+        # The daemon keeps idle clients across cycles (see _kept_clients): one built
+        # for this spec and these settings is taken, given back by aclose.
+        self._kept_clients = accounts.clients if transport is None and masker is PROCESS_MASKER else None
+        self._client_key: ClientKey = (self.account.key, repr(sorted(self.settings.items(), key=_by_name)))
+        client = self._kept_clients.take(self._client_key, spec) if self._kept_clients is not None else None
+        self._given_back = False
+        if client is None:
+            client = self._client(spec, headers, accounts, masker, transport)
+        client._cookies = _Cookies()  # not through the setter, which would copy it into a plain jar
+        self.client = client
         self.sender = Sender(self.client, self.account, spec.retry, masker)
         if fields is not None:
             unknown = sorted(set(fields) - set(self.object.fields))
@@ -242,6 +247,32 @@ class Connector:
         # spec's `sync_token`): the API's cursor for the next changes read,
         # worth keeping only once every page of the run is committed.
         self.last_sync_token: str | None = None
+
+    def _client(self, spec: ConnectorSpec, headers: dict[str, str], accounts: AccountRegistry,
+                masker: SecretMasker, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
+        """A new HTTP client: what it holds depends on the spec and the settings only."""
+        if transport is None:
+            # The account's connections, kept across cycles (the daemon), or new ones of its own;
+            # else (a proxy) httpx's own transport, which honours the proxy.
+            kept = accounts.kept_transport(self.account.key, lambda: AsyncH11Transport(_tls_context))
+            if kept is not None:
+                transport = KeptTransport(kept)
+            elif not proxy_configured():
+                transport = AsyncH11Transport(_tls_context)
+        auth = build_auth(spec.auth, self.context, masker, connector=spec.name,
+                          account_key=self.account.key, tokens=accounts.tokens)
+        if isinstance(auth, OAuth2):
+            auth = self.account.oauth2(auth)
+        return httpx.AsyncClient(
+            auth=auth,
+            event_hooks={"request": [_guard_write]},
+            headers=headers,
+            timeout=httpx.Timeout(spec.timeout),
+            transport=transport,
+            follow_redirects=True,
+            # Used by httpx's own transport only (a proxy, or a test's).
+            verify=_tls_context() if transport is None else True,
+        )
 
     def _extractor(self, fields: Iterable[str] | None) -> Extractor:
         """The extractor of the wanted fields (None: every field), with a
@@ -290,18 +321,16 @@ class Connector:
         await self.aclose()
 
     async def aclose(self) -> None:
+        if self._kept_clients is not None:
+            # Idle for the next connector of this spec and settings (given back once, however
+            # often this is closed); its sockets are the account's kept transport's.
+            if not self._given_back:
+                self._given_back = True
+                self._kept_clients.give_back(self._client_key, self.spec, self.client)
+            return
         await self.client.aclose()
 
     # --- requests -------------------------------------------------------------
-
-    async def _guard_write(self, request: httpx.Request) -> None:
-        """The write guard's one seam: httpx calls this as every request
-        leaves, each retry's too (a write retried after a back-off must ask
-        again), and a request built as a write carries its label
-        (:data:`_WRITE_MARK`). The guard raises to keep the request from leaving."""
-        label = request.extensions.get(_WRITE_MARK)
-        if label is not None and self.write_guard is not None:
-            self.write_guard(label)
 
     def _operation(self, name: OperationName) -> Operation:
         op = self.object.operations.get(name)
@@ -321,15 +350,10 @@ class Connector:
 
     def _build(self, op: Operation, ctx: Mapping[str, Any], req: PageRequest) -> httpx.Request:
         headers = {k: t.render_text(ctx) for k, t in op.headers.items()} if op.headers else None
-        url, params = req.url, req.params or None
-        if params and "?" not in url:
-            # The query appended here, as httpx would encode it, saves httpx
-            # a second parse of the whole URL (~30 µs a request).
-            url, params = f"{url}?{httpx.QueryParams(params)}", None
         return self.client.build_request(
-            op.method, url, params=params, headers=headers,
+            op.method, parsed_url(req.url, req.params), headers=headers,
             json=req.body if req.body is not None else None,
-            extensions={_WRITE_MARK: self.label(op)} if op.name in _WRITES else None,
+            extensions={_WRITE_MARK: (self.label(op), self.write_guard)} if op.name in _WRITES else None,
         )
 
     def request(self, op: Operation | OperationName, ctx: Mapping[str, Any], body: Any = None) -> httpx.Request:
@@ -691,7 +715,7 @@ class Connector:
                     url = path if path.startswith(("http://", "https://")) else self.base_url + path
                     body = request.body(ctx) if request.body is not None else None
                     await self.sender.send(label, self.client.build_request(
-                        request.method, url, json=body, extensions={_WRITE_MARK: label}))
+                        request.method, url, json=body, extensions={_WRITE_MARK: (label, self.write_guard)}))
             if record is not None:
                 record.fields[name] = given[name]
 

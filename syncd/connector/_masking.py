@@ -24,8 +24,8 @@ class SecretMasker:
         self._pattern: re.Pattern[str] | None = None
 
     def add(self, value: str | None) -> None:
-        if not value or len(value) < _MIN_SECRET_LENGTH:
-            return
+        if not value or len(value) < _MIN_SECRET_LENGTH or value in self._secrets:
+            return  # (known already: a connector of every cycle adds its settings' secrets again)
         # A secret may travel URL-encoded (query strings, form bodies).
         new = {value, quote(value, safe=""), quote_plus(value)} - self._secrets
         if new:

@@ -25,6 +25,7 @@ asks the database.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import time
@@ -39,6 +40,7 @@ import httpx
 
 from syncd.config import DaemonSettings, RateLimitSpec
 from syncd.connector._auth import OAuth2
+from syncd.connector._kept_clients import KeptClients
 from syncd.connector._retry_after import parse_retry_after
 from syncd.connector._shared_rate import SharedBucket
 from syncd.connector._tokens import TokenStore
@@ -70,8 +72,10 @@ class TokenBucket:
 
     async def acquire(self) -> None:
         # The lock queues waiters in arrival order, so a burst of callers is
-        # spread out evenly instead of all waking at once.
-        async with self._lock:
+        # spread out evenly instead of all waking at once. A free lock is
+        # taken at once (see _take).
+        await _take(self._lock)
+        try:
             now = time.monotonic()
             self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
             self.updated = now
@@ -82,6 +86,25 @@ class TokenBucket:
                 self.tokens = 0.0
             else:
                 self.tokens -= 1
+        finally:
+            self._lock.release()
+
+
+@functools.lru_cache(maxsize=4096)  # a connector of every cycle asks again for the same account
+def _account_key(connector: str, base_url: str, credentials: tuple[str, ...]) -> str:
+    # Credentials go in only as a digest: the key may be logged.
+    digest = hashlib.sha256("\0".join(credentials).encode()).hexdigest()[:16]
+    return f"{connector}@{base_url}#{digest}"
+
+
+async def _take(lock: anyio.Lock | anyio.CapacityLimiter) -> None:
+    """Acquire *lock*: at once when it is free (no waiter before us), else in turn.
+    anyio's ``acquire`` yields to the event loop even for a free one (a
+    checkpoint): a round of the loop for each request, for nothing."""
+    try:
+        lock.acquire_nowait()
+    except anyio.WouldBlock:
+        await lock.acquire()
 
 
 @dataclass
@@ -149,7 +172,7 @@ class Account:
         while (pause := self.paused_until - time.monotonic()) > 0:
             await anyio.sleep(pause)
         if self.concurrency is not None:
-            await self.concurrency.acquire()
+            await _take(self.concurrency)
         try:
             if self.bucket is not None:
                 await self.bucket.acquire()
@@ -190,6 +213,8 @@ class AccountRegistry:
         self._listeners: list[Listener] = []  # shared by every account, present and future
         # Each account's HTTP transport kept across cycles (keep_connections); None: each connector its own.
         self._kept: dict[str, AsyncH11Transport] | None = None
+        # The connectors' idle HTTP clients, kept with the transports (see _kept_clients).
+        self.clients: KeptClients | None = None
 
     @classmethod
     def for_state(cls, settings: DaemonSettings) -> AccountRegistry:
@@ -214,6 +239,7 @@ class AccountRegistry:
         httpx's own transport, which honours it, is made for each connector then."""
         if self._kept is None and not proxy_configured():
             self._kept = {}
+            self.clients = KeptClients()
 
     def kept_transport(self, key: str, make: Callable[[], AsyncH11Transport]) -> AsyncH11Transport | None:
         """Account *key*'s kept transport (made by *make* at first use); None unless connections are kept."""
@@ -225,13 +251,18 @@ class AccountRegistry:
         return transport
 
     def close_idle_connections(self) -> None:
-        """Close every kept connection not in use now (a reload: accounts may have gone)."""
+        """Close every kept connection not in use now (a reload: accounts may have gone),
+        and forget the idle clients (their specs or settings may have changed)."""
+        if self.clients is not None:
+            self.clients.clear()
         for transport in (self._kept or {}).values():
             transport.close_idle()
 
     async def close_connections(self) -> None:
         """Close the kept transports and their connections (the daemon stops)."""
         kept, self._kept = self._kept, ({} if self._kept is not None else None)
+        if self.clients is not None:
+            self.clients.clear()
         for transport in (kept or {}).values():
             await transport.aclose()
 
@@ -241,9 +272,7 @@ class AccountRegistry:
 
     @staticmethod
     def account_key(connector: str, base_url: str, credentials: tuple[str, ...]) -> str:
-        # Credentials go in only as a digest: the key may be logged.
-        digest = hashlib.sha256("\0".join(credentials).encode()).hexdigest()[:16]
-        return f"{connector}@{base_url}#{digest}"
+        return _account_key(connector, base_url, credentials)
 
     def get(self, key: str, limits: RateLimitSpec) -> Account:
         account = self._accounts.get(key)

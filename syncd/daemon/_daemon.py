@@ -32,6 +32,7 @@ from syncd.config import Config, DaemonSettings
 from syncd.daemon._bulk import bulk_routes
 from syncd.daemon._control import ControlServer, core_routes
 from syncd.daemon._errors_api import errors_routes
+from syncd.daemon._long_lived import freeze_long_lived
 from syncd.daemon._metrics import Metrics
 from syncd.daemon._notify import Notifier
 from syncd.daemon._stop import STOP_TIMEOUT
@@ -112,6 +113,7 @@ class Daemon:
                 log.info("syncd started", pid=os.getpid(), config=str(self.supervisor.config.directory),
                          socket=str(self.control.path), integrations=len(self.supervisor.runners),
                          **self._web_address())
+                freeze_long_lived()  # the config and the runners, alive until a reload
                 await self._stop.wait()
                 self._ready = False
                 self.notifier.stopping()
@@ -159,7 +161,10 @@ class Daemon:
             return None
         self.notifier.reloading()
         try:
-            return await self.supervisor.reload(trigger)
+            result = await self.supervisor.reload(trigger)
+            if result.ok:
+                freeze_long_lived()  # the new config in, the old one freed
+            return result
         finally:
             self.notifier.ready(self.supervisor.summary_line())
 

@@ -77,7 +77,6 @@ class Reader:
             else state.cursor is None
         full = force_full or no_start or not connector.has_changes or stale or reshaped
         generation = state.generation + 1 if full else 0
-        before = self.ctx.store.count(self.ctx.name, side)
         # With children: the records changed since the last child pass that
         # completed (one a stop, an abort or a crash cut off after this read
         # committed its cursor): the read reaches back to it when it lags.
@@ -85,6 +84,9 @@ class Reader:
         if by_token and since != state.cursor:
             full = True  # a sync token cannot reach back: read everything
             generation = state.generation + 1
+        # The records before a full read, for the deletion guard; a changes read (the cycle
+        # at rest) needs no count (a scan of every snapshot of the side).
+        before = self.ctx.store.count(self.ctx.name, side) if full else 0
         if full:
             pages = connector.list()
         elif by_token:
@@ -135,18 +137,21 @@ class Reader:
                 # look deleted to the full read's deletion check.
                 unreadable = [e.record_id for e in page.errors if e.record_id]
                 blind = blind or len(unreadable) < len(page.errors)
-                with self.ctx.store.transaction(self.ctx.name) as t:
-                    t.put_snapshots(changed)
-                    # A record changed at its source: if writing it failed
-                    # before, it is due again now (the data may be fixed).
-                    if failed_before:
-                        t.retry_due(other(side), [s.record_id for s in changed if s.dirty])
-                    if full:
-                        t.mark_seen(side, unchanged + unreadable, generation)
-                    for err in page.errors:
-                        log.warning("record unreadable", record=err.record_id, error=err.message)
-                        t.add_error(RecordErrorRow(side, err.record_id or "?", err.operation, err.message,
-                                                   origin=self.ctx.origin))
+                # A page of a changes read that changed nothing (the common case at
+                # rest: the overlap read again) has nothing to commit: no transaction.
+                if changed or full or page.errors:
+                    with self.ctx.store.transaction(self.ctx.name) as t:
+                        t.put_snapshots(changed)
+                        # A record changed at its source: if writing it failed
+                        # before, it is due again now (the data may be fixed).
+                        if failed_before:
+                            t.retry_due(other(side), [s.record_id for s in changed if s.dirty])
+                        if full:
+                            t.mark_seen(side, unchanged + unreadable, generation)
+                        for err in page.errors:
+                            log.warning("record unreadable", record=err.record_id, error=err.message)
+                            t.add_error(RecordErrorRow(side, err.record_id or "?", err.operation, err.message,
+                                                       origin=self.ctx.origin))
                 self.ctx.summary.errors += len(page.errors)
                 log.debug("page read", records=len(page.records), changed=len(changed), errors=len(page.errors),
                           full=full)
@@ -162,6 +167,11 @@ class Reader:
             high = now
         if full and not blind:
             await self._confirm_missed(side, generation, read, before)
+        if not full:
+            after = SideState(cursor=high, generation=state.generation, last_full_read=state.last_full_read,
+                              fields=state.fields, sync_token=connector.last_sync_token or state.sync_token)
+            if after == state:
+                return  # a changes read that moved nothing (at rest): nothing to commit
         with self.ctx.store.transaction(self.ctx.name) as t:
             decided = True  # whether this full read settled which records are gone
             if full and not blind:

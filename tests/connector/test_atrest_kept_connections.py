@@ -125,9 +125,13 @@ async def test_an_expired_token_is_refreshed_by_the_next_cycle_on_the_kept_conne
     accounts = keeping()
     async with open_connector(connect, spec, app, accounts=accounts) as c:
         assert await c.get(ids(app)[0]) is not None
+        client = c.client
     app.expire_tokens()
     async with open_connector(connect, spec, app, accounts=accounts) as c:
+        assert c.client is client  # the client kept too (test_atrest2_kept_clients.py)
         assert await c.get(ids(app)[1]) is not None
+    async with open_connector(connect, spec, app, accounts=accounts) as c:
+        assert await c.get(ids(app)[2]) is not None  # the refreshed token, not asked for again
     assert [r.status for r in token_calls(app)] == [200, 200]
     await accounts.close_connections()
 
