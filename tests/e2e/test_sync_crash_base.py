@@ -32,7 +32,8 @@ def is_create(record: RequestRecord) -> bool:
 @pytest.mark.parametrize("found_by", ["find", "full read", "full read after find failed"])
 def test_edits_after_an_unconfirmed_create_reach_the_other_side(pair, found_by: str) -> None:
     p = pair(left_n=3)
-    p.connector(drop=(*WRITE_MODES["one_by_one"], *(("find",) if found_by == "full read" else ())))
+    p.connector(drop=(*WRITE_MODES["one_by_one"], *(("find",) if found_by == "full read" else ())),
+                retry={"max_attempts": 3, "backoff_initial": 0.05, "backoff_max": 0.2})
     kill_at(p, 1, is_create)
     [created] = p.right.store.all()
     email = created["email"].lower()
