@@ -10,7 +10,6 @@ import random
 import pytest
 
 from syncd.state import StateStore
-from syncd.state._rows import last_links
 
 
 @pytest.fixture
@@ -22,13 +21,11 @@ def links(store: StateStore, integration: str) -> set[tuple[str, str]]:
     return {pair for batch in store.links(integration) for pair in batch}
 
 
-def test_later_pairs_replace_earlier_ones_that_share_a_record() -> None:
-    pairs = [("a", "1"), ("b", "2"), ("a", "3"), ("c", "2"), ("d", "4"), ("d", "4")]
-    assert last_links(pairs) == [("a", "3"), ("c", "2"), ("d", "4")]
-    assert last_links([]) == []
-
-
 def test_it_links_as_link_pair_by_pair_does(store: StateStore) -> None:
+    with store.transaction("crm") as t:
+        t.link("a", "9")
+        t.link_many([("a", "1"), ("b", "2"), ("a", "3"), ("c", "2"), ("d", "4"), ("d", "4")])
+    assert links(store, "crm") == {("a", "3"), ("c", "2"), ("d", "4")}  # later pairs replace earlier ones
     rng = random.Random(15)
     for round_ in range(20):
         # Ids from small pools: pairs of a batch often share a record with
