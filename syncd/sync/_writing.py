@@ -212,9 +212,8 @@ class Writer:
     def _take_as_synced(self, works: list[_Work], settle: list[Snapshot]) -> None:
         """Read-only (reset --read-only): both sides are taken as in step as
         they are; only changes made from now on are synced."""
-        # The batch in two statements' worth, not two per pair: on
-        # PostgreSQL each call is a round trip (three a pair made a
-        # read-only reset of 1,000,000 contacts take hours).
+        # The batch in one call of each, not a call of each per pair: on
+        # PostgreSQL each call is a round trip (there were three a pair).
         with self.ctx.store.transaction(self.ctx.name) as t:
             t.put_snapshots([self.ctx.synced(s) for s in settle]
                             + [self.ctx.synced(s) for w in works for s in w.snaps.values() if s is not None])
