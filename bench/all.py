@@ -149,6 +149,13 @@ BENCHES: tuple[Bench, ...] = (
             goal=Goal("figure", "<", 2.0)),
         Row("hot reload: invalid edit → `reload failed`, worst", "reload_failed_max_s", "s"),
     )),
+    Bench("reset_pairing", "reset_pairing.py", full=("--sizes", "10000", "100000"), rows=(
+        Row("`reset --read-only`, SQLite: time a pair at 100k vs at 10k", "reset_us_per_pair_sqlite_100k", "µs",
+            baseline="reset_us_per_pair_sqlite_10k", ratio="reset_scaling_sqlite", goal=Goal("ratio", "<=", 1.5)),
+        Row("`reset --read-only`, PostgreSQL: time a pair at 100k vs at 10k", "reset_us_per_pair_postgresql_100k",
+            "µs", baseline="reset_us_per_pair_postgresql_10k", ratio="reset_scaling_postgresql",
+            goal=Goal("ratio", "<=", 1.5)),
+    )),
     Bench("state_backends", "state_backends.py", full=("--repeats", "1"), rows=(
         Row("initial sync of 10k: PostgreSQL vs SQLite (time)", "pg_initial_s", "s",
             baseline="sqlite_initial_s", ratio="pg_initial_ratio"),

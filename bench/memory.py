@@ -7,8 +7,10 @@ bench --read-only`` (a process, as an operator runs it): it reads both sides
 in full and takes them as in step, pairing the N contacts by email, so the
 state holds 2N snapshots and N links exactly as a sync would have left them,
 without N creates (a real initial sync of 1,000,000 would take an hour
-here). Then, each ``syncd once --json`` as a process under GNU time (peak
-RSS: the kernel's high-water mark, VmHWM):
+here; the seed of 1,000,000 took 7 minutes on 2 loaded cores, see
+``reset_pairing.py``, where it had paired 68,500 after 35 minutes before issue
+15's fix). Then, each ``syncd once --json`` as a process under GNU time
+(peak RSS: the kernel's high-water mark, VmHWM):
 
 - ``quiet``: a no-change cycle (reads the changes since the cursor: none);
 - ``full``: a full no-change cycle (``full_every`` come due: both sides read
@@ -20,8 +22,8 @@ It prints seconds and peak RSS by N, and the growth per snapshot between
 the smallest and the largest N. A cycle that writes when it should not (or
 not the 10 updates) stops the benchmark.
 
-    .venv/bin/python bench/memory.py                    # N = 10,000, 100,000 and 1,000,000 (an hour or more:
-                                                        #   the seed of 1,000,000 pairs a million contacts)
+    .venv/bin/python bench/memory.py                    # N = 10,000, 100,000 and 1,000,000 (about 40 min:
+                                                        #   the million's seed 7 min, its full cycle ~20)
     .venv/bin/python bench/memory.py --quick            # N = 10,000 and 100,000
     .venv/bin/python bench/memory.py --sizes 300 1000 --json out.json   # the smoke test
 """

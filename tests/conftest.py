@@ -15,6 +15,7 @@ import pytest
 
 from pg_cluster import Cluster, MissingPostgres, start_cluster
 from syncd.sampleapp import SampleApp
+from syncd.state import StateStore, open_state
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -100,6 +101,15 @@ def pg_cluster() -> Iterator[Cluster]:
 def pg_url(pg_cluster: Cluster) -> str:
     """A database of this test's own, holding syncd's schema: its URL."""
     return pg_cluster.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_of_each_kind(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore]:
+    """An open state store of each kind in turn: a SQLite file under
+    tmp_path, then a PostgreSQL database of the test's own."""
+    target = request.getfixturevalue("pg_url") if request.param == "postgres" else tmp_path / "state.db"
+    with open_state(target) as opened:
+        yield opened
 
 
 @pytest.fixture

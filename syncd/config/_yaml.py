@@ -17,7 +17,10 @@ Choices, and why:
   hides typos), but not fatal ones: the later value is kept, as PyYAML,
   JSON parsers and jq do and as someone who appended an override expects,
   and the document stays checkable, so the file's other mistakes are
-  reported in the same run.  Anchors, aliases and ``<<`` merges are fine.
+  reported in the same run.  Anchors, aliases and ``<<`` merges are fine,
+  up to a bound: a document whose aliases would add more than 100,000
+  nodes (an alias bomb) is refused before it is expanded, at the alias
+  that crossed it (:mod:`syncd.config._yaml_aliases`).
 - Tags other than the standard JSON-like ones are errors: nothing in a
   config file may construct Python objects.
 """
@@ -35,6 +38,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from syncd.config._errors import KeyPath, Problem
 from syncd.config._files import read_config_text
+from syncd.config._yaml_aliases import MAX_ALIAS_NODES, expanded_size, first_alias_over
 
 __all__ = ["Position", "YamlDoc", "load_yaml", "load_yaml_file"]
 
@@ -43,7 +47,9 @@ Position = tuple[int, int]
 # The C loader is several times faster; fall back where libyaml is missing.
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _TAG = "tag:yaml.org,2002:"
-_MAX_NODES = 1_000_000  # an alias bomb stops here instead of eating memory
+# The walk stops here whatever the document (aliases are bounded before
+# it starts, by _yaml_aliases.MAX_ALIAS_NODES).
+_MAX_NODES = 1_000_000
 # Deeper than any config (a spec's request body nests a dozen levels): the
 # walk below, the schema validator and the builders recurse once per level,
 # and Python's stack ends near 1,000 frames.
@@ -63,6 +69,7 @@ class YamlDoc:
     # later stages would report mistakes that are not there, so they must
     # not look at it.  A duplicate key leaves it checkable.
     checkable: bool = True
+    walked: int = 0  # nodes the walk visited, each alias expanded: what loading it cost
 
     def get(self, path: KeyPath) -> Any:
         """The value at a key path, or None where the path does not exist."""
@@ -134,10 +141,27 @@ def load_yaml(text: str, file: str) -> tuple[YamlDoc, list[Problem]]:
             Problem(file, line, col, f"invalid YAML: character #x{char:04x}: {e.reason}")]
     except yaml.YAMLError as e:
         return YamlDoc(file, None, checkable=False), [Problem(file, 1, 1, f"invalid YAML: {e}")]
+    if root is not None and "*" in text and (bomb := _alias_bomb(root, text, file)) is not None:
+        return YamlDoc(file, None, checkable=False), [bomb]
     walker = _Walker(file)
     data = walker.walk(root, ()) if root is not None else None
-    doc = YamlDoc(file, data, walker.keys, walker.values, checkable=not walker.fatal)
+    doc = YamlDoc(file, data, walker.keys, walker.values, checkable=not walker.fatal, walked=walker.count)
     return doc, walker.problems
+
+
+def _alias_bomb(root: Node, text: str, file: str) -> Problem | None:
+    """The problem of a document whose aliases would add more than
+    :data:`MAX_ALIAS_NODES` nodes to the walk, at the alias that crossed
+    the bound; None for any other. Measured on the composed graph, each
+    node once: a bomb is refused before it is expanded."""
+    total, own, _ = expanded_size(root, cap=_MAX_NODES + 1, max_depth=_MAX_DEPTH)
+    if total - own <= MAX_ALIAS_NODES:
+        return None
+    found = first_alias_over(text, _Loader, MAX_ALIAS_NODES)
+    line, col, anchor, size = found if found is not None else (1, 1, "", total - own)
+    return Problem(file, line, col,
+                   f"the alias *{anchor} expands to {size:,} nodes, and with the aliases before it the document's "
+                   f"aliases add more than {MAX_ALIAS_NODES:,} (an alias bomb?): repeat less through aliases")
 
 
 def _syntax_problem(e: yaml.MarkedYAMLError, text: str, file: str) -> Problem:
@@ -201,7 +225,7 @@ class _Walker:
         self.fatal = False  # a problem other than a duplicate key: see YamlDoc.checkable
         self._constructor = SafeConstructor()
         self._active: set[int] = set()  # nodes on the current path: an alias cycle
-        self._count = 0
+        self.count = 0
         self._too_deep = False
 
     def _error(self, node: Node, message: str, path: KeyPath, *, fatal: bool = True) -> None:
@@ -219,9 +243,9 @@ class _Walker:
                 del table[stale]
 
     def walk(self, node: Node, path: KeyPath) -> Any:
-        self._count += 1
-        if self._count > _MAX_NODES:
-            if self._count == _MAX_NODES + 1:
+        self.count += 1
+        if self.count > _MAX_NODES:
+            if self.count == _MAX_NODES + 1:
                 self._error(node, "the document is too large (too many aliases?)", path)
             return None
         self.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
@@ -289,7 +313,14 @@ class _Walker:
             if not isinstance(source, MappingNode):
                 self._error(source, "'<<' merges a mapping (or a list of mappings) only", path)
                 continue
-            out.update(self._mapping(source, path))
+            if id(source) in self._active:  # `&a {<<: *a}`: merging it would never end
+                self._error(source, "an alias refers to a node that contains it", path)
+                continue
+            self._active.add(id(source))
+            try:
+                out.update(self._mapping(source, path))
+            finally:
+                self._active.discard(id(source))
 
     def _scalar(self, node: ScalarNode, path: KeyPath) -> Any:
         tag = node.tag

@@ -20,7 +20,7 @@ transaction rolls back and raises :class:`LeaseLost`; nothing was committed.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -36,6 +36,7 @@ from syncd.state._model import BulkRun, ConflictRow, CycleRow, Intent, RecordErr
 from syncd.state._pg_errors import cannot_connect, from_postgres, shown_url
 from syncd.state._rows import check_side as _side
 from syncd.state._rows import dump as _dump
+from syncd.state._rows import last_links
 from syncd.state._store import KEPT_CYCLES, Transaction, utc_now
 
 P = ParamSpec("P")
@@ -326,6 +327,21 @@ class _PgTransaction(_OnAServer, Transaction):
                   (self.integration, left_id, right_id))
         self._run("INSERT INTO links (integration, left_id, right_id) VALUES (%s, %s, %s)",
                   (self.integration, left_id, right_id))
+
+    @pg_guard("linking records")
+    def link_many(self, pairs: Sequence[tuple[str, str]]) -> None:
+        if not pairs:
+            self._open_conn()
+            return
+        kept = last_links(pairs)
+        # Two statements for the batch, not two round trips a pair: the old
+        # links of every record named go, then the pairs that no later pair
+        # of the batch replaced (link()'s outcome, called pair by pair).
+        self._run("DELETE FROM links WHERE integration = %s AND (left_id = ANY(%s) OR right_id = ANY(%s))",
+                  (self.integration, [left for left, _ in pairs], [right for _, right in pairs]))
+        self._run("INSERT INTO links (integration, left_id, right_id)"
+                  " SELECT %s, l, r FROM unnest(%s::text[], %s::text[]) AS p (l, r)",
+                  (self.integration, [left for left, _ in kept], [right for _, right in kept]))
 
     @pg_guard("unlinking a record")
     def unlink(self, side: Side, record_id: str) -> None:

@@ -10,7 +10,7 @@ None). Imports no store.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -120,3 +120,21 @@ def keyset(fetch: Fetch, first: str, after: str, params: tuple[Any, ...],
             return
         last = key(rows[-1])
         yield rows
+
+
+# --- links ---------------------------------------------------------------------------------------
+
+def last_links(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The (left_id, right_id) pairs that linking each in turn leaves: a
+    pair goes when a later one names its left or its right record (link()
+    replaces the links of both). In their order."""
+    lefts: set[str] = set()
+    rights: set[str] = set()
+    kept: list[tuple[str, str]] = []
+    for left, right in reversed(pairs):
+        if left not in lefts and right not in rights:
+            kept.append((left, right))
+        lefts.add(left)
+        rights.add(right)
+    kept.reverse()
+    return kept

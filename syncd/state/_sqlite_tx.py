@@ -7,10 +7,12 @@ the store makes transactions, so this module must not import it.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
+from typing import Any
 
 import orjson
 
@@ -18,7 +20,15 @@ from syncd.state._errors import StateError, from_sqlite
 from syncd.state._model import BulkRun, ConflictRow, CycleRow, Intent, RecordErrorRow, Side, SideState, Snapshot
 from syncd.state._rows import check_side as _side
 from syncd.state._rows import dump as _dump
-from syncd.state._sqlite_rows import _RESET_TABLES, _UPSERT_ERROR, _UPSERT_SNAPSHOT, _chunks, _guard, _time
+from syncd.state._sqlite_rows import (
+    _RESET_TABLES,
+    _UPDATE_SNAPSHOT_IN_PLACE,
+    _UPSERT_ERROR,
+    _UPSERT_SNAPSHOT,
+    _chunks,
+    _guard,
+    _time,
+)
 from syncd.state._store import KEPT_CYCLES, Transaction, utc_now
 
 
@@ -118,8 +128,37 @@ class _SQLiteTransaction(Transaction):
             rows.append((i, _side(s.side), s.record_id, seen, synced, s.match_key, s.hash, _time(s.updated_at),
                          bool(s.deleted), bool(s.dirty), s.generation))
         self._check()
-        if rows:
-            self._conn.executemany(_UPSERT_SNAPSHOT, rows)
+        if not rows:
+            return
+        in_place, upserts = self._unchanged_keys(rows)
+        if in_place:
+            self._conn.executemany(_UPDATE_SNAPSHOT_IN_PLACE, in_place)
+        if upserts:
+            self._conn.executemany(_UPSERT_SNAPSHOT, upserts)
+
+    def _unchanged_keys(self, rows: list[tuple[Any, ...]]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """*rows* (put_snapshots') split into the in-place updates of stored
+        snapshots whose indexed columns keep their values (see
+        _UPDATE_SNAPSHOT_IN_PLACE), and the upserts of the rest: new ones,
+        changed keys, and a record put twice in one call (in its order)."""
+        times = Counter((row[1], row[2]) for row in rows)
+        stored: dict[tuple[str, str], tuple[Any, ...]] = {}
+        for side in ("left", "right"):
+            ids = [row[2] for row in rows if row[1] == side and times[(side, row[2])] == 1]
+            for marks, chunk in _chunks(ids):
+                for record_id, match_key, deleted, generation in self._conn.execute(
+                        "SELECT record_id, match_key, deleted, generation FROM snapshots"
+                        f" WHERE integration = ? AND side = ? AND record_id IN ({marks})",
+                        (self.integration, side, *chunk)):
+                    stored[(side, record_id)] = (match_key, bool(deleted), generation)
+        in_place, upserts = [], []
+        for row in rows:
+            i, side, record_id, seen, synced, match_key, digest, updated_at, deleted, dirty, generation = row
+            if stored.get((side, record_id)) == (match_key, deleted, generation):
+                in_place.append((seen, synced, digest, updated_at, dirty, i, side, record_id))
+            else:
+                upserts.append(row)
+        return in_place, upserts
 
     @_guard("marking snapshots seen")
     def mark_seen(self, side: Side, record_ids: Iterable[str], generation: int) -> None:
@@ -157,6 +196,15 @@ class _SQLiteTransaction(Transaction):
         self._conn.execute(
             "INSERT OR REPLACE INTO links (integration, left_id, right_id) VALUES (?, ?, ?)",
             (self.integration, left_id, right_id),
+        )
+
+    @_guard("linking records")
+    def link_many(self, pairs: Sequence[tuple[str, str]]) -> None:
+        self._check()
+        # Row by row, as link() would: each REPLACE sees the rows before it.
+        self._conn.executemany(
+            "INSERT OR REPLACE INTO links (integration, left_id, right_id) VALUES (?, ?, ?)",
+            [(self.integration, left_id, right_id) for left_id, right_id in pairs],
         )
 
     @_guard("unlinking a record")

@@ -69,6 +69,11 @@ class Transaction(Protocol):
     def link(self, left_id: str, right_id: str) -> None:
         """Link two records; replaces any link either of them had."""
 
+    def link_many(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """:meth:`link` each (left_id, right_id) in turn, in one statement's
+        worth of round trips: a later pair replaces an earlier one it shares
+        a record with, as a call of :meth:`link` each would."""
+
     def unlink(self, side: Side, record_id: str) -> None:
         """Remove the link of that record of ``side``, if it has one."""
 
