@@ -20,7 +20,7 @@ transaction rolls back and raises :class:`LeaseLost`; nothing was committed.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -61,6 +61,9 @@ _UPSERT_ERROR = """
         message = excluded.message, status = excluded.status, attempts = errors.attempts + 1,
         origin = excluded.origin, at = excluded.at, next_retry_at = excluded.next_retry_at"""
 
+_INSERT_INTENT = """
+    INSERT INTO intents (integration, side, kind, source_id, target_id, match_key, fields, created_at)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"""
 
 # The one statement a fenced transaction adds (see the module's docstring).
 _FENCE_CHECK = """SELECT 1 FROM leases WHERE integration = %s AND daemon_id = %s AND token = %s
@@ -338,16 +341,66 @@ class _PgTransaction(_OnAServer, Transaction):
             self.integration, _side(intent.side), intent.kind, intent.source_id, intent.target_id,
             intent.match_key, _dump(intent.fields), aware(intent.created_at or utc_now()),
         )
-        found = self._run(
-            """INSERT INTO intents (integration, side, kind, source_id, target_id, match_key, fields, created_at)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
-            row,
-        ).fetchone()
+        found = self._run(_INSERT_INTENT, row).fetchone()
         return int(found[0]) if found else 0
 
     @pg_guard("resolving a write intent")
     def resolve_intent(self, intent_id: int) -> None:
         self._run("DELETE FROM intents WHERE integration = %s AND id = %s", (self.integration, intent_id))
+
+    @pg_guard("recording write intents")
+    def add_intents(self, intents: Sequence[Intent]) -> list[int]:
+        now = utc_now()
+        i = self.integration
+        rows = [
+            (i, _side(n.side), n.kind, n.source_id, n.target_id, n.match_key, _dump(n.fields),
+             now if n.created_at is None else aware(n.created_at))
+            for n in intents
+        ]
+        conn = self._open_conn()
+        if not rows:
+            return []
+        ids: list[int] = []
+        with conn.cursor() as cur:
+            # Pipelined: one round trip for the batch; one result per row, in the rows' order.
+            cur.executemany(_INSERT_INTENT, rows, returning=True)
+            while True:
+                found = cur.fetchone()
+                ids.append(int(found[0]) if found else 0)
+                if not cur.nextset():
+                    break
+        return ids
+
+    @pg_guard("linking records")
+    def link_many(self, pairs: Sequence[tuple[str, str]]) -> None:
+        conn = self._open_conn()
+        if not pairs:
+            return
+        # What linking one by one leaves: every older link of a record of the
+        # batch is gone, and of the batch's pairs those no later pair shares
+        # a record with. Two statements for the batch, not two per pair.
+        lefts, rights = [left for left, _ in pairs], [right for _, right in pairs]
+        kept: list[tuple[str, str]] = []
+        later_left: set[str] = set()
+        later_right: set[str] = set()
+        for left, right in reversed(pairs):
+            if left not in later_left and right not in later_right:
+                kept.append((left, right))
+            later_left.add(left)
+            later_right.add(right)
+        kept.reverse()
+        conn.execute("DELETE FROM links WHERE integration = %s AND (left_id = ANY(%s) OR right_id = ANY(%s))",
+                     (self.integration, lefts, rights))
+        conn.execute("INSERT INTO links (integration, left_id, right_id)"
+                     " SELECT %s, l, r FROM unnest(%s::text[], %s::text[]) AS u(l, r)",
+                     (self.integration, [left for left, _ in kept], [right for _, right in kept]))
+
+    @pg_guard("resolving write intents")
+    def resolve_intents(self, intent_ids: Iterable[int]) -> None:
+        ids = [int(n) for n in intent_ids]
+        conn = self._open_conn()
+        if ids:
+            conn.execute("DELETE FROM intents WHERE integration = %s AND id = ANY(%s)", (self.integration, ids))
 
     @pg_guard("recording a record error")
     def add_error(self, error: RecordErrorRow) -> None:

@@ -79,6 +79,26 @@ class Transaction(Protocol):
     def resolve_intent(self, intent_id: int) -> None:
         """The write's result is committed: the intent is deleted (an unknown id is ignored)."""
 
+    # The bulk forms: a batch of creates records its intents, then links and
+    # resolves them, in one statement (SQLite) or one round trip (PostgreSQL)
+    # each, not one per record. Each is all or none: a row the store refuses
+    # (a constraint) raises StateError and writes none of the batch; leave
+    # the block with it (the transaction rolls back: on PostgreSQL it can
+    # write nothing more). A value of the wrong kind is a ValueError or
+    # TypeError raised before anything is written. An empty batch writes
+    # nothing.
+
+    def add_intents(self, intents: Sequence[Intent]) -> list[int]:
+        """:meth:`add_intent` for each, in order: their ids, in the same order (ascending)."""
+
+    def link_many(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """:meth:`link` for each (left_id, right_id), in order: a later pair
+        sharing a record with an earlier one replaces it, as linking one by
+        one would."""
+
+    def resolve_intents(self, intent_ids: Iterable[int]) -> None:
+        """:meth:`resolve_intent` for each (unknown ids are ignored)."""
+
     def add_error(self, error: RecordErrorRow) -> None:
         """Record a failed write or read; an unresolved error for the same
         (side, record_id, operation) is replaced, its attempts counted up

@@ -226,12 +226,13 @@ class Writer:
             return
         projection = self.ctx.projection[target]
         with self.ctx.store.transaction(self.ctx.name) as t:
-            intents = [
-                t.add_intent(Intent(side=target, kind="create", source_id=w.on(source).record_id,
-                                    fields=projection.stored(w.plan.writes(target)),
-                                    match_key=w.on(source).match_key))
+            # Committed before any request is sent (crash safety): the batch's
+            # intents in one statement, not one per record.
+            intents = t.add_intents([
+                Intent(side=target, kind="create", source_id=w.on(source).record_id,
+                       fields=projection.stored(w.plan.writes(target)), match_key=w.on(source).match_key)
                 for w in works
-            ]
+            ])
         # A record whose create failed before goes alone: in a batch, one bad
         # record the API rejects with a 5xx would sink its whole batch again
         # on every cycle.
@@ -250,7 +251,12 @@ class Writer:
         # is covered by the intents, resolved by a lookup next cycle.
         shared = _shared(results)
         with self.ctx.store.transaction(self.ctx.name) as t:
-            created: list[Snapshot] = []  # put in one call at the end: one round trip on PostgreSQL
+            # Written in one call each at the end (one statement on SQLite, one
+            # round trip on PostgreSQL): the same transaction, so the same
+            # all-or-nothing as linking and resolving record by record.
+            created: list[Snapshot] = []
+            links: list[tuple[str, str]] = []
+            resolved: list[int] = []
             for w, intent_id, result in zip(works, intents, results):
                 src = w.on(source)
                 if isinstance(result, ConnectorError):
@@ -258,18 +264,20 @@ class Writer:
                     self.ctx.record_failure(t, target, src.record_id, "create", result,
                                             shared=id(result) in shared)
                     if _certainly_not_created(result):
-                        t.resolve_intent(intent_id)
+                        resolved.append(intent_id)
                     continue
                 fields = w.plan.writes(target)
                 snap = written(None, target, result.id, {**fields, **result.fields}, projection,
                                result.updated_at)
                 created.append(snap)
-                self.ctx.link(t, target, result.id, src.record_id)
-                t.resolve_intent(intent_id)
+                links.append((result.id, src.record_id) if target == "left" else (src.record_id, result.id))
+                resolved.append(intent_id)
                 w.results[target] = snap
                 w.stored.add(target)
                 self.ctx.summary.created[target] += 1
             t.put_snapshots(created)
+            t.link_many(links)
+            t.resolve_intents(resolved)
         self._abort_if_unreachable(results)
 
     async def _update_all(self, target: Side, works: list[_Work]) -> None:
