@@ -231,6 +231,12 @@ def _records(c: Writer, op: Operation, body: Any) -> list[Record] | None:
     raw = op.records.search(body) if body is not None else None
     if not isinstance(raw, list):
         return None
+    # Column by column, as a page is read (twice as fast: an initial sync's
+    # every created record comes back here); record by record when one is
+    # unreadable, to leave that one out.
+    whole = c.extractor.page(raw)
+    if whole is not None:
+        return whole
     records = []
     for item in raw:
         try:

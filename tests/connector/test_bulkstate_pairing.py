@@ -11,8 +11,13 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import pytest
+
 from syncd.connector import Record
 from syncd.connector._batch import pair_created
+from tests.connector.test_batch import batch_spec, people
+
+pytestmark = pytest.mark.anyio
 
 
 def test_fields_after_the_one_that_pairs_are_never_normalised() -> None:
@@ -44,3 +49,19 @@ def test_a_field_that_does_not_pair_is_passed_over_for_the_next() -> None:
     records = [Record("B", {"first_name": "Ann", "email": "b@x"}), Record("A", {"first_name": "Ann", "email": "a@x"}),
                Record("C", {"first_name": "Cy", "email": "c@x"})]
     assert {i: r.id for i, r in pair_created(inputs, records, same).items()} == {0: "A", 1: "B", 2: "C"}
+
+
+async def test_an_unreadable_record_in_a_batch_answer_leaves_only_its_input_unpaired(
+        sample_app: Any, make_spec: Any, connect: Any) -> None:
+    """The answer is read column by column; one record that cannot be read
+    sends it record by record, and only that record is left out."""
+    app = sample_app(n=0)
+    items = people(3)
+    answer: list[Any] = [{"id": f"c{i}", "email": item["email"], "first_name": item["first_name"],
+                          "custom_fields": {"score": i}} for i, item in enumerate(items)]
+    answer[1] = "not a record"
+    app.faults.add(path_prefix="/contacts/batch/create", body={"results": answer})
+    async with connect(batch_spec(make_spec), app) as c:
+        results = await c.create_many(items)
+    assert [r.id if isinstance(r, Record) else type(r).__name__ for r in results] == ["c0", "ResponseError", "c2"]
+    assert isinstance(results[0], Record) and results[0].fields["score"] == 0
