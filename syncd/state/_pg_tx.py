@@ -301,6 +301,20 @@ class _PgTransaction(_OnAServer, Transaction):
             with conn.cursor() as cur:
                 cur.executemany(_UPSERT_SNAPSHOT, rows)  # pipelined: one round trip per batch
 
+    @pg_guard("marking snapshots synced")
+    def mark_synced(self, side: Side, rows: Sequence[tuple[str, str]]) -> None:
+        side = _side(side)
+        ids, digests = [record_id for record_id, _ in rows], [digest for _, digest in rows]
+        conn = self._open_conn()
+        if ids:
+            # One statement for the batch: the ids and hashes as two arrays.
+            conn.execute(
+                "UPDATE snapshots AS s SET synced = s.seen, dirty = false"
+                " FROM unnest(%s::text[], %s::text[]) AS u(record_id, hash)"
+                " WHERE s.integration = %s AND s.side = %s AND s.record_id = u.record_id COLLATE \"C\""
+                " AND s.hash = u.hash",
+                (ids, digests, self.integration, side))
+
     @pg_guard("marking snapshots seen")
     def mark_seen(self, side: Side, record_ids: Iterable[str], generation: int) -> None:
         self._run("UPDATE snapshots SET generation = %s"

@@ -126,6 +126,16 @@ class _SQLiteTransaction(Transaction):
         if rows:
             self._conn.executemany(_UPSERT_SNAPSHOT, rows)
 
+    @_guard("marking snapshots synced")
+    def mark_synced(self, side: Side, rows: Sequence[tuple[str, str]]) -> None:
+        i, side = self.integration, _side(side)
+        params: list[tuple[object, ...]] = [(i, side, record_id, digest) for record_id, digest in rows]
+        self._check()
+        if params:
+            self._conn.executemany(
+                "UPDATE snapshots SET synced = seen, dirty = 0"
+                " WHERE integration = ? AND side = ? AND record_id = ? AND hash = ?", params)
+
     @_guard("marking snapshots seen")
     def mark_seen(self, side: Side, record_ids: Iterable[str], generation: int) -> None:
         _side(side)

@@ -60,6 +60,14 @@ class Transaction(Protocol):
     def put_snapshots(self, snapshots: Iterable[Snapshot]) -> None:
         """Insert or replace these snapshots (key: side, record_id); every field is replaced."""
 
+    def mark_synced(self, side: Side, rows: Sequence[tuple[str, str]]) -> None:
+        """These snapshots of *side*, given as (record_id, hash), are in step as
+        they are: ``synced`` becomes ``seen`` and ``dirty`` false, what
+        :meth:`put_snapshots` of the snapshot with ``synced=seen`` and
+        ``dirty=False`` writes, without sending its values again. A snapshot
+        whose hash is no longer *hash* (its values changed since they were
+        read) is left as it is, still to sync; unknown ids are ignored."""
+
     def mark_seen(self, side: Side, record_ids: Iterable[str], generation: int) -> None:
         """Set the generation of these snapshots (a full read saw them); unknown ids are ignored."""
 

@@ -312,13 +312,27 @@ class Writer:
 
     def _commit(self, works: list[_Work]) -> None:
         """Every pair whose writes all succeeded: in step as of now."""
+        written_now: list[Snapshot] = []
+        as_read: dict[Side, list[tuple[str, str]]] = {"left": [], "right": []}
+        for w in works:
+            if w.failed:
+                continue
+            for s in SIDES:
+                snap = w.snaps[s]
+                if s in w.stored:
+                    continue  # a created record's snapshot was committed with its link: not again
+                if s in w.results:
+                    written_now.append(w.results[s])
+                elif snap is not None:
+                    # In step as read: synced = seen in the store, its values
+                    # not sent again (unless they changed since: its hash).
+                    as_read[s].append((snap.record_id, snap.hash))
         with self.ctx.store.transaction(self.ctx.name) as t:
-            # The batch's snapshots in one call (one round trip on
+            # The batch's snapshots in one call per kind (one round trip on
             # PostgreSQL, not one per pair); nothing below reads them.
-            # A created record's snapshot was committed with its link: not again.
-            t.put_snapshots([snap for w in works if not w.failed
-                             for snap in self.ctx.in_step_snapshots(w.snaps, w.results)
-                             if snap.side not in w.stored])
+            t.put_snapshots(written_now)
+            for s in SIDES:
+                t.mark_synced(s, as_read[s])
             for w in works:
                 if w.failed:
                     continue  # its source stays dirty; the next cycle retries

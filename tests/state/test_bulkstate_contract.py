@@ -1,16 +1,21 @@
-"""The bulk forms of a transaction (add_intents, link_many, resolve_intents), run
-against both stores: each must leave what the per-record form, called row by
-row, leaves (the writer relies on that to write a batch of creates in three
-statements, not three per record), an empty batch writes nothing, and a
-batch with a row the store refuses writes none of its rows."""
+"""The bulk forms of a transaction (add_intents, link_many, resolve_intents,
+mark_synced), run against both stores: each must leave what the per-record
+form, called row by row, leaves (the writer relies on that to write a batch
+of creates in three statements, not three per record), an empty batch
+writes nothing, and a batch with a row the store refuses writes none of
+its rows."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from syncd.state import Intent, StateError, StateStore, open_store
+from syncd.state import Intent, Snapshot, StateError, StateStore, open_store
+
+T0 = datetime(2026, 12, 6, 20, 0, 0, 123456, tzinfo=UTC)
 
 
 def links(store: StateStore, integration: str = "crm") -> list[tuple[str, str]]:
@@ -117,3 +122,23 @@ def test_sqlite_a_refused_batch_caught_inside_the_block_left_none_of_its_rows(tm
             t.add_intent(create("L6"))
         assert [i.source_id for i in store.open_intents("crm")] == ["L6"]
         assert links(store) == [("L0", "R0")]
+
+
+def test_mark_synced_leaves_what_putting_the_snapshot_in_step_leaves(store: StateStore) -> None:
+    one = Snapshot("left", "L1", {"email": "a@x", "tags": ["t"]}, None, "a@x", "h1", T0, dirty=True, generation=3)
+    two = Snapshot("left", "L2", {"email": "b@x"}, {"email": "old@x"}, "b@x", "h2", T0, dirty=True)
+    gone = Snapshot("left", "L3", {"email": "c@x"}, None, "c@x", "h3", T0, deleted=True, dirty=True)
+    right = Snapshot("right", "L1", {"email": "r@x"}, None, "r@x", "h1", dirty=True)  # same id, other side
+    with store.transaction("crm") as t:
+        t.put_snapshots([one, two, gone, right])
+    with store.transaction("crm") as t:
+        t.mark_synced("left", [("L1", "h1"), ("L2", "changed since"), ("L3", "h3"), ("unknown", "h9")])
+        t.mark_synced("right", [])
+    got = store.snapshots("crm", "left", ["L1", "L2", "L3"])
+    assert got["L1"] == replace(one, synced=one.seen, dirty=False)  # as put_snapshots of it in step
+    assert got["L2"] == two  # its hash is not the one given: it changed since, still to sync
+    assert got["L3"] == replace(gone, synced=gone.seen, dirty=False)  # still deleted
+    assert store.snapshots("crm", "right", ["L1"])["L1"] == right
+    assert [s.record_id for batch in store.dirty("crm", "left") for s in batch] == ["L2"]
+    with pytest.raises(ValueError, match="side"), store.transaction("crm") as t:
+        t.mark_synced("middle", [("L2", "h2")])  # type: ignore[arg-type]
