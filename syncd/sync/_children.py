@@ -152,8 +152,9 @@ class ChildPass:
     async def run(self) -> None:
         started = self.store.now()
         with structlog.contextvars.bound_contextvars(child=self.child.left):
+            sources = self._intent_sources()
             await self._read(self._parents())
-            self._resolve_intents()
+            self._resolve_intents(sources)
             await self._write()
             if self.partial:  # a few parents only: the cursors say nothing of the others
                 self._report()
@@ -315,7 +316,12 @@ class ChildPass:
 
     # --- 3. open intents -------------------------------------------------------
 
-    def _resolve_intents(self) -> None:
+    def _intent_sources(self) -> dict[int, Snapshot | None]:
+        """The source of each open create, as it is before this pass reads: its pair's base."""
+        return {i.id: self.store.snapshots(self.key, other(i.side), [i.source_id]).get(i.source_id)
+                for i in self.store.open_intents(self.key) if i.kind == "create"}
+
+    def _resolve_intents(self, sources: Mapping[int, Snapshot | None]) -> None:
         for intent in self.store.open_intents(self.key):
             target_parent = str(intent.fields.get(PARENT) or "")
             listed = self.listed[intent.side].get(target_parent)
@@ -331,6 +337,9 @@ class ChildPass:
                 if found is not None:
                     log.info("child found created before a crash: linked", side=intent.side, record=found.id,
                              source=intent.source_id)
+                    snap = self.store.snapshots(self.key, intent.side, [found.id]).get(found.id)
+                    if snap is not None:  # read just now: its base is what the create wrote
+                        t.put_snapshots(self.ctx.recovered_pair(intent, snap, sources.get(intent.id)))
                     self.ctx.link(t, intent.side, found.id, intent.source_id)
                 t.resolve_intent(intent.id)
 
@@ -432,8 +441,10 @@ class ChildPass:
                 snap = written(None, target, result.id, {**p.plan.writes(target), **result.fields,
                                                          PARENT: p.parents[target]},
                                self.ctx.projection[target], result.updated_at)
-                t.put_snapshots([snap])
+                # In step on both sides as of the create, with its link (see Writer._create_all).
+                t.put_snapshots([snap, self.ctx.synced(src)])
                 self.ctx.link(t, target, result.id, src.record_id)
+                self.ctx.resolve_pair_errors(t, {target: None, source: src})
                 t.resolve_intent(intent_id)
                 p.results[target] = snap
                 self.ctx.summary.created[target] += 1

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 import structlog
 
 from syncd.config import Integration
 from syncd.connector import Connector, ConnectorError
-from syncd.state import Origin, RecordErrorRow, Side, Snapshot, StateStore, Transaction
+from syncd.state import Intent, Origin, RecordErrorRow, Side, Snapshot, StateStore, Transaction
 from syncd.sync._plan import IntegrationPlan
 from syncd.sync._retries import RetryGate
-from syncd.sync._snapshots import Projection
+from syncd.sync._snapshots import Projection, written
 from syncd.sync._summary import CycleStopped, CycleSummary
 
 log = structlog.get_logger("syncd.sync")
@@ -80,6 +80,26 @@ class CycleContext:
         (*results*) or as read, now synced, and its errors resolved."""
         t.put_snapshots(self.in_step_snapshots(snaps, results))
         self.resolve_pair_errors(t, snaps)
+
+    def recovered_pair(self, intent: Intent, target: Snapshot, source_before: Snapshot | None) -> list[Snapshot]:
+        """The snapshots of a pair whose create a crash left unconfirmed, once the created record
+        (*target*, as read now) is found; *source_before*: the source's snapshot as it was before
+        this cycle read anything (what the create was planned from).
+
+        The pair was in step when the create was made: the created record held what the intent
+        says was written, the source what it held before. Those are the pair's base, and only what
+        changed since is a change. Without that base (both never synced) every field that differs
+        was a conflict, and ``newest_wins`` compares whole records: an edit made on one record since
+        was lost whenever the other record was edited later, in another field.
+        """
+        created = written(None, intent.side, target.record_id, intent.fields, self.projection[intent.side])
+        out = [replace(target, synced=created.synced, dirty=target.deleted or target.seen != created.synced)]
+        source = other(intent.side)
+        now = self.store.snapshots(self.name, source, [intent.source_id]).get(intent.source_id)
+        if source_before is not None and not source_before.deleted and now is not None:
+            out.append(replace(now, synced=source_before.seen,
+                               dirty=now.deleted or now.seen != source_before.seen))
+        return out
 
     @classmethod
     def in_step_snapshots(cls, snaps: Mapping[Side, Snapshot | None],

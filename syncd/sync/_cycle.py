@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 import structlog
 
 from syncd.config import ChildSync, Integration
-from syncd.connector import Connector, ConnectorError, Record
+from syncd.connector import Connector, ConnectorError
 from syncd.state import Intent, Origin, Side, Snapshot, StateStore
 from syncd.sync._children import ChildPass
 from syncd.sync._context import SIDES, CycleContext
@@ -40,9 +40,11 @@ from syncd.sync._write_only import look_up_targets
 from syncd.sync._plan import IntegrationPlan
 from syncd.sync._reading import Reader
 from syncd.sync._retries import RetryGate
-from syncd.sync._snapshots import Projection, snapshot_for, written
+from syncd.sync._snapshots import Projection, snapshot_for
 from syncd.sync._summary import CycleStopped, CycleSummary
 from syncd.sync._writing import Writer
+
+log = structlog.get_logger("syncd.sync")
 
 
 class Cycle:
@@ -61,6 +63,9 @@ class Cycle:
             write=write and not dry_run, stop=stop)
         self.force_full = full
         self.children = children
+        # The sources of the intents left to the full read, as they were before it: the base of
+        # their pair (see CycleContext.recovered_pair), which the read may change.
+        self._sources_before: dict[int, Snapshot | None] = {}
 
     async def run(self) -> CycleSummary:
         ctx = self.ctx
@@ -121,14 +126,26 @@ class Cycle:
             target = self.ctx.connectors[intent.side]
             match_field = self.ctx.projection[intent.side].match_field
             if intent.match_key is None or "find" not in target.object.operations:
-                full[intent.side] = True  # found by match key after a full read
+                self._by_full_read(intent, full)
                 continue
-            with structlog.contextvars.bound_contextvars(side=intent.side):
-                found = await target.find(match_field, intent.match_key)
+            try:
+                with structlog.contextvars.bound_contextvars(side=intent.side):
+                    found = await target.find(match_field, intent.match_key)
+            except ConnectorError as e:
+                if "list" not in target.object.operations:
+                    raise  # a write-only target: nothing else can tell whether the create landed
+                # One failed lookup need not stop the whole cycle: a full read of the target finds
+                # the record as well, by its match key.
+                log.warning("looking up a create a crash left unconfirmed failed: a full read will",
+                            side=intent.side, source=intent.source_id, error=str(e))
+                self._by_full_read(intent, full)
+                continue
             with self.ctx.store.transaction(self.ctx.name) as t:
                 if found:
                     record = found[0]
-                    t.put_snapshots(self._created_pair(intent, record))
+                    snap = snapshot_for(intent.side, record, self.ctx.projection[intent.side], None, 0)
+                    assert snap is not None  # never None without an old snapshot
+                    t.put_snapshots(self.ctx.recovered_pair(intent, snap, self._source(intent)))
                     self.ctx.link(t, intent.side, record.id, intent.source_id)
                     # The create did land (its answer was lost, or reading the
                     # record back failed): its error is moot, and must not hold
@@ -136,24 +153,14 @@ class Cycle:
                     t.resolve_errors(intent.side, intent.source_id)
                 t.resolve_intent(intent.id)
 
-    def _created_pair(self, intent: Intent, record: Record) -> list[Snapshot]:
-        """The snapshots of a pair whose create a crash left unconfirmed, found by its match key.
+    def _source(self, intent: Intent) -> Snapshot | None:
+        side: Side = "left" if intent.side == "right" else "right"
+        return self.ctx.store.snapshots(self.ctx.name, side, [intent.source_id]).get(intent.source_id)
 
-        The pair was in step when the create was made: the created record held what the intent
-        says was written, and the source what its snapshot holds (the create was planned from it;
-        intents are resolved before the cycle reads anything). So both are the pair's base, and
-        only what changed since is a change. Without that base (both never synced) every field
-        that differs was a conflict, and ``newest_wins`` compares whole records: an edit made on
-        the created record since was lost whenever its source record was edited later, in another field.
-        """
-        projection = self.ctx.projection[intent.side]
-        created = written(None, intent.side, record.id, intent.fields, projection, record.updated_at)
-        out = [snapshot_for(intent.side, record, projection, created, 0) or created]  # dirty if edited since
-        source: Side = "left" if intent.side == "right" else "right"
-        source_snap = self.ctx.store.snapshots(self.ctx.name, source, [intent.source_id]).get(intent.source_id)
-        if source_snap is not None and not source_snap.deleted:
-            out.append(self.ctx.synced(source_snap))
-        return out
+    def _by_full_read(self, intent: Intent, full: dict[Side, bool]) -> None:
+        """*intent*'s created record is looked for by match key once its side is read in full."""
+        full[intent.side] = True
+        self._sources_before[intent.id] = self._source(intent)
 
     def _resolve_intents_by_match(self) -> None:
         for intent in self.ctx.store.open_intents(self.ctx.name):
@@ -162,7 +169,8 @@ class Cycle:
             candidates = self.ctx.store.by_match_key(self.ctx.name, intent.side, intent.match_key)
             with self.ctx.store.transaction(self.ctx.name) as t:
                 if candidates:
+                    source = self._sources_before.get(intent.id, None)
+                    t.put_snapshots(self.ctx.recovered_pair(intent, candidates[0], source))
                     self.ctx.link(t, intent.side, candidates[0].record_id, intent.source_id)
                     t.resolve_errors(intent.side, intent.source_id)  # as above
                 t.resolve_intent(intent.id)
-

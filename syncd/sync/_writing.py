@@ -37,7 +37,7 @@ class _Work:
     plan: PairPlan
     snaps: dict[Side, Snapshot | None]
     results: dict[Side, Snapshot] = field(default_factory=dict)
-    # The sides whose result is committed already (a create's, with its link)
+    # The sides whose snapshot is committed already (a create's two, with its link)
     stored: set[Side] = field(default_factory=set)
     failed: bool = False
     unlink: bool = False  # the pair ends (a deletion handled with tag or set actions)
@@ -255,6 +255,7 @@ class Writer:
             # round trip on PostgreSQL): the same transaction, so the same
             # all-or-nothing as linking and resolving record by record.
             created: list[Snapshot] = []
+            sources: list[tuple[str, str]] = []  # (id, hash) of each created record's source, as read
             links: list[tuple[str, str]] = []
             resolved: list[int] = []
             for w, intent_id, result in zip(works, intents, results):
@@ -269,13 +270,20 @@ class Writer:
                 fields = w.plan.writes(target)
                 snap = written(None, target, result.id, {**fields, **result.fields}, projection,
                                result.updated_at)
+                # The pair is in step as of the create, on both sides (a create writes nothing
+                # to its source), in the transaction of its link: a kill before the batch's
+                # commit must not leave the source never synced, or an edit of the created record
+                # before the next cycle would be a conflict of whole records (newest_wins).
                 created.append(snap)
+                sources.append((src.record_id, src.hash))
                 links.append((result.id, src.record_id) if target == "left" else (src.record_id, result.id))
+                self.ctx.resolve_pair_errors(t, {target: None, source: src})
                 resolved.append(intent_id)
                 w.results[target] = snap
-                w.stored.add(target)
+                w.stored.update((target, source))
                 self.ctx.summary.created[target] += 1
             t.put_snapshots(created)
+            t.mark_synced(source, sources)
             t.link_many(links)
             t.resolve_intents(resolved)
         self._abort_if_unreachable(results)

@@ -100,6 +100,64 @@ async def test_an_open_create_intent_waits_while_its_parent_cannot_be_read_then_
 
 
 @pytest.mark.anyio
+async def test_a_note_adopted_after_a_crash_has_its_create_as_base_so_a_later_edit_is_no_conflict(
+        pair: Any) -> None:
+    # The note is read and its create sent, but the answer is lost (a 500 here; a kill -9 alike):
+    # the intent stays open. The right app did store it. Then the left note is edited: the next
+    # pass adopts the right note, and the edit is a change of the left's alone (its base is what it
+    # held when the create was planned), not a conflict of two never-synced records.
+    config, left, right = pair(extra="record_retries: {backoff_initial: 0}\n")
+    with Cycles.open(config) as cycles:
+        await cycles.run("pair", origin="once")
+        a = left.store.ids()[0]
+        b = partner(left, right, a)
+        note = left.children.create("notes", a, {"body": "call back"})
+        right.faults.add(status=500, method="POST", path_prefix=f"/contacts/{b}/notes", times=None)
+        await cycles.run("pair", origin="once")
+        [intent] = cycles.store.open_intents(NOTES)
+        right.faults.clear()
+        right.children.create("notes", b, {"body": "call back"})  # what the lost answer was about
+        left.children.update("notes", a, note["id"], {"body": "call back on Monday"})
+
+        summary = await cycles.run("pair", origin="once")
+
+        assert summary.children["notes"]["conflicts"] == 0, summary.children
+        assert summary.children["notes"]["created"] == {"left": 0, "right": 0}
+        assert [n["body"] for n in right.children.all("notes", b)] == ["call back on Monday"]
+        assert cycles.store.open_intents(NOTES) == []
+
+
+@pytest.mark.anyio
+async def test_a_pass_stopped_after_a_note_is_created_but_before_its_commit_loses_no_edit_of_it(
+        pair: Any) -> None:
+    # The pass creates a note, then an update is refused (401: the cycle stops there, as a kill -9
+    # would). The created note's pair must be in step on both sides already: before, its source was
+    # left never synced, so an edit of the created note was a conflict, lost to a newer left note.
+    config, left, right = pair()
+    with Cycles.open(config) as cycles:
+        await cycles.run("pair", origin="once")
+        a = left.store.ids()[0]
+        b = partner(left, right, a)
+        old = left.children.create("notes", a, {"body": "old"})
+        await cycles.run("pair", origin="once")
+        new = left.children.create("notes", a, {"body": "call back"})
+        left.children.update("notes", a, old["id"], {"body": "old, edited"})
+        right.faults.add(status=401, method="PATCH", path_prefix=f"/contacts/{b}/notes", times=None)
+        summary = await cycles.run("pair", origin="once")
+        assert summary.aborted is not None and "401" in summary.aborted, summary
+        right.faults.clear()
+        [created] = [n for n in right.children.all("notes", b) if n["body"] == "call back"]
+        right.children.update("notes", b, created["id"], {"body": "call back, edited on the right"})
+        left.children.update("notes", a, new["id"], {"body": "call back"})  # touched, not changed: the newer
+
+        summary = await cycles.run("pair", origin="once")
+
+        assert summary.children["notes"]["conflicts"] == 0, summary.children
+        assert {n["body"] for n in left.children.all("notes", a)} == {"old, edited", "call back, edited on the right"}
+        assert {n["body"] for n in right.children.all("notes", b)} == {"old, edited", "call back, edited on the right"}
+
+
+@pytest.mark.anyio
 async def test_a_note_that_cannot_be_written_is_an_open_error_of_the_integration_naming_its_object(
         pair: Any) -> None:
     config, left, right = pair()
