@@ -308,9 +308,9 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
     figures: dict[str, Any] = {"n": args.n, "app_delay_ms": args.app_delay_ms, "baseline_rev": args.baseline_rev,
                                "rounds": args.rounds}
     for key in COMPARED:
-        figures[key] = statistics.median(row[key] for row in rows["this"])
-        figures[key.replace("initial_", "initial_baseline_", 1)] = statistics.median(
-            row[key] for row in rows["baseline"])
+        figures[key] = round(statistics.median(row[key] for row in rows["this"]), 4)
+        figures[key.replace("initial_", "initial_baseline_", 1)] = round(statistics.median(
+            row[key] for row in rows["baseline"]), 4)
     figures["initial_cpu_vs_baseline"] = round(
         figures["initial_syncd_cpu_us_per_record"] / figures["initial_baseline_syncd_cpu_us_per_record"], 3)
     print(f"\nmedians of {args.rounds} round(s) each, alternating:\n")
