@@ -142,3 +142,13 @@ def test_mark_synced_leaves_what_putting_the_snapshot_in_step_leaves(store: Stat
     assert [s.record_id for batch in store.dirty("crm", "left") for s in batch] == ["L2"]
     with pytest.raises(ValueError, match="side"), store.transaction("crm") as t:
         t.mark_synced("middle", [("L2", "h2")])  # type: ignore[arg-type]
+
+
+def test_put_snapshots_with_a_record_given_twice_keeps_the_last(store: StateStore) -> None:
+    first = Snapshot("left", "L1", {"email": "a@x"}, None, "a@x", "h1", T0, dirty=True)
+    last = Snapshot("left", "L1", {"email": "b@x"}, {"email": "b@x"}, "b@x", "h2", None, generation=4)
+    other = Snapshot("right", "L1", {"email": "r@x"}, None, "r@x", "h3")  # the same id on the other side
+    with store.transaction("crm") as t:
+        t.put_snapshots([first, other, last])
+    assert store.snapshots("crm", "left", ["L1"])["L1"] == last
+    assert store.snapshots("crm", "right", ["L1"])["L1"] == other
