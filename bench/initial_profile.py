@@ -26,6 +26,21 @@ Python code down, so its shares are of the profiled run, not of the first.
     .venv/bin/python bench/initial_profile.py                 # N = 100,000, profiled at 20,000
     .venv/bin/python bench/initial_profile.py --quick         # N = 10,000, profiled at 10,000
     .venv/bin/python bench/initial_profile.py --json out.json
+
+Against another revision (``--baseline-rev REV``: a venv of REV, built under
+$BASELINE_DIR as ``daemon_idle.py`` builds one), the measured sync runs as
+a child process of each interpreter in turn, ``--rounds`` times each
+(ABBA), and the figures are the medians of each, with this checkout's CPU
+per record over the baseline's (``initial_cpu_vs_baseline``): one run, one
+machine load, for a before/after.
+
+    .venv/bin/python bench/initial_profile.py --quick --baseline-rev 0da2089 --rounds 3
+
+``--app-delay-ms MS``: each sample app answers every request MS late (a
+fault of the sample app's: ``delay``), the latency of a real API; an
+added figure beside the goal's, which is measured at 0.
+
+    .venv/bin/python bench/initial_profile.py --n 10000 --profile-n 0 --app-delay-ms 20
 """
 
 from __future__ import annotations
@@ -33,16 +48,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import json
 import os
 import pstats
+import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import anyio
+import sync_cycle
+from daemon_idle import revision_python
 from figures import write_figures
 from sync_cycle import TOKEN, sample_pair
 
@@ -195,24 +217,15 @@ def top_functions(profiler: cProfile.Profile, count: int = 12) -> list[tuple[str
     return sorted(rows, key=lambda r: r[1], reverse=True)[:count]
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=100_000, help="contacts of the measured initial sync")
-    ap.add_argument("--profile-n", type=int, default=20_000, help="contacts of the cProfile run (0: none)")
-    ap.add_argument("--quick", action="store_true", help="N = 10,000, profiled at 10,000")
-    ap.add_argument("--json", metavar="PATH", help="write the figures as a flat JSON object")
-    ap.add_argument("--profile-out", metavar="PATH", help="also write the cProfile stats there (pstats)")
-    args = ap.parse_args()
-    if args.quick:
-        args.n, args.profile_n = 10_000, 10_000
-    configure_logging("warning", mask=PROCESS_MASKER.mask)  # as the command line does
-
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """The measured initial sync in this process: its figures, printed as they come."""
     probe = Probe()
-    with sample_pair(args.n) as (config, _):
+    with slow_apps(args.app_delay_ms), sample_pair(args.n) as (config, _):
         wall, counts = run_sync(config, probe, None)
     created = int(sum(counts["created"].values()))
     figures: dict[str, Any] = {
         "n": args.n,
+        "app_delay_ms": args.app_delay_ms,
         "initial_s": round(wall, 3),
         "initial_records_per_s": round(args.n / wall, 1),
         "initial_network_share": round(probe.idle_in_flight / wall, 4),
@@ -237,6 +250,100 @@ def main() -> int:
           f"{probe.apps_cpu / args.n * 1e6:.0f} µs")
     print(f"  loop idle, nothing in flight:                          "
           f"{(probe.idle - probe.idle_in_flight) / wall:6.1%}")
+    return figures
+
+
+# A sample app whose every answer waits: a network's latency (--app-delay-ms).
+_SLOW_APP = """
+import os, sys
+import syncd.sampleapp.__main__ as main
+class Slow(main.SampleApp):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.faults.add(delay=float(os.environ["BENCH_APP_DELAY_S"]), times=None)
+main.SampleApp = Slow
+sys.exit(main.main(sys.argv[1:]))
+"""
+
+
+@contextmanager
+def slow_apps(delay_ms: float) -> Iterator[None]:
+    """The sample apps ``sample_pair`` starts, each answer *delay_ms* late (0: as they are)."""
+    if not delay_ms:
+        yield
+        return
+
+    def popen(argv: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        assert argv[1:3] == ["-m", "syncd.sampleapp"], argv
+        env = {**os.environ, "BENCH_APP_DELAY_S": str(delay_ms / 1000)}
+        return subprocess.Popen([argv[0], "-c", _SLOW_APP, *argv[3:]], env=env, **kwargs)
+
+    shim = SimpleNamespace(Popen=popen, DEVNULL=subprocess.DEVNULL, run=subprocess.run)
+    sync_cycle.subprocess = shim  # type: ignore[assignment]  # start_app's one way to start an app
+    try:
+        yield
+    finally:
+        sync_cycle.subprocess = subprocess
+
+
+# Figures compared with the baseline revision (medians of each one's rounds).
+COMPARED = ("initial_s", "initial_network_share", "initial_loop_busy_share", "initial_cpu_share",
+            "initial_syncd_cpu_us_per_record", "initial_apps_cpu_us_per_record")
+
+
+def compare(args: argparse.Namespace) -> dict[str, Any]:
+    """The measured sync by this checkout and by ``--baseline-rev``, alternating (ABBA), each in a
+    child process; this checkout's medians as the figures, the baseline's as ``baseline_*``."""
+    pythons = {"this": sys.executable,
+               "baseline": args.baseline_python or revision_python(args.baseline_rev)}
+    rows: dict[str, list[dict[str, Any]]] = {label: [] for label in pythons}
+    with tempfile.TemporaryDirectory(prefix="syncd-bench-") as tmp:
+        for r in range(args.rounds):
+            for label in (list(pythons) if r % 2 == 0 else list(pythons)[::-1]):
+                out = Path(tmp) / f"{label}-{r}.json"
+                print(f"round {r + 1}, {label}:", flush=True)
+                subprocess.run([pythons[label], __file__, "--n", str(args.n), "--profile-n", "0",
+                                "--app-delay-ms", str(args.app_delay_ms), "--json", str(out)], check=True)
+                rows[label].append(json.loads(out.read_text()))
+    figures: dict[str, Any] = {"n": args.n, "app_delay_ms": args.app_delay_ms, "baseline_rev": args.baseline_rev,
+                               "rounds": args.rounds}
+    for key in COMPARED:
+        figures[key] = round(statistics.median(row[key] for row in rows["this"]), 4)
+        figures[key.replace("initial_", "initial_baseline_", 1)] = round(statistics.median(
+            row[key] for row in rows["baseline"]), 4)
+    figures["initial_cpu_vs_baseline"] = round(
+        figures["initial_syncd_cpu_us_per_record"] / figures["initial_baseline_syncd_cpu_us_per_record"], 3)
+    print(f"\nmedians of {args.rounds} round(s) each, alternating:\n")
+    print(f"| measure | {args.baseline_rev} | this checkout |")
+    print("| --- | ---: | ---: |")
+    for key in COMPARED:
+        print(f"| {key} | {figures[key.replace('initial_', 'initial_baseline_', 1)]} | {figures[key]} |")
+    print(f"\nsyncd's CPU per record, this / {args.baseline_rev}: {figures['initial_cpu_vs_baseline']}")
+    return figures
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=100_000, help="contacts of the measured initial sync")
+    ap.add_argument("--profile-n", type=int, default=20_000, help="contacts of the cProfile run (0: none)")
+    ap.add_argument("--quick", action="store_true", help="N = 10,000, profiled at 10,000")
+    ap.add_argument("--json", metavar="PATH", help="write the figures as a flat JSON object")
+    ap.add_argument("--profile-out", metavar="PATH", help="also write the cProfile stats there (pstats)")
+    ap.add_argument("--baseline-rev", metavar="REV", help="also measure revision REV, alternating (see above)")
+    ap.add_argument("--baseline-python", metavar="PATH",
+                    help="as --baseline-rev, with an interpreter that has the baseline installed")
+    ap.add_argument("--rounds", type=int, default=2, help="runs of each revision with --baseline-rev (default 2)")
+    ap.add_argument("--app-delay-ms", type=float, default=0.0, metavar="MS",
+                    help="each sample app answers every request MS late (a network's latency; the goal's "
+                         "figure is at 0); figures and the profile keep the default 0 unless given")
+    args = ap.parse_args()
+    if args.quick:
+        args.n, args.profile_n = 10_000, 10_000
+    configure_logging("warning", mask=PROCESS_MASKER.mask)  # as the command line does
+
+    if args.baseline_python and not args.baseline_rev:
+        args.baseline_rev = "baseline"  # its label
+    figures = compare(args) if args.baseline_rev else measure(args)
 
     if args.profile_n:
         profiler = cProfile.Profile()

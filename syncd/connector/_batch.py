@@ -231,6 +231,12 @@ def _records(c: Writer, op: Operation, body: Any) -> list[Record] | None:
     raw = op.records.search(body) if body is not None else None
     if not isinstance(raw, list):
         return None
+    # Column by column, as a page is read (twice as fast: an initial sync's
+    # every created record comes back here); record by record when one is
+    # unreadable, to leave that one out.
+    whole = c.extractor.page(raw)
+    if whole is not None:
+        return whole
     records = []
     for item in raw:
         try:
@@ -265,25 +271,27 @@ def _outcomes(c: Writer, op: Operation, body: Any, count: int) -> list[None | Co
 def pair_created(
     inputs: Sequence[Mapping[str, Any]], records: Sequence[Record], normaliser: Callable[[str], Normaliser],
 ) -> dict[int, Record]:
-    """Input position -> its created record (see the module docstring for the rule)."""
-    keys = [_keys(fields, normaliser) for fields in inputs]
-    seen: dict[tuple[str, Any], int] = {}  # (field, value) -> how many inputs have it
-    for k in keys:
-        for pair in k.items():
-            seen[pair] = seen.get(pair, 0) + 1
-    names = {name for k in keys for name in k}
-    held: dict[tuple[str, Any], list[int]] = {}  # (field, value) -> the records that have it
-    for n, record in enumerate(records):
-        for name in names:
-            value = _hashable(record.fields.get(name))
-            if value is not None:
-                held.setdefault((name, value), []).append(n)
+    """Input position -> its created record (see the module docstring for the rule).
+
+    A field's column (each input's key, how many inputs have each key, the
+    records holding each) is built the first time an input consults that
+    field: an input is paired by its first field that pairs (the email, in
+    practice), so the fields after it are never normalised nor looked up
+    (they were, for every input and every record: an initial sync's batch
+    pairing cost as much as planning its creates)."""
+    columns: dict[str, _Column] = {}
     paired: dict[int, Record] = {}
     claimed: set[int] = set()
-    for i, k in enumerate(keys):
-        for pair in k.items():  # the input's fields, in the order it gives them
-            holders = held.get(pair, ())
-            if seen[pair] == 1 and len(holders) == 1 and holders[0] not in claimed:
+    for i, fields in enumerate(inputs):
+        for name in fields:  # the input's fields, in the order it gives them
+            column = columns.get(name)
+            if column is None:
+                column = columns[name] = _column(name, inputs, records, normaliser)
+            key = column.keys[i]
+            if key is None:
+                continue
+            holders = column.held.get(key, ())
+            if column.counts[key] == 1 and len(holders) == 1 and holders[0] not in claimed:
                 claimed.add(holders[0])
                 paired[i] = records[holders[0]]
                 break
@@ -292,17 +300,37 @@ def pair_created(
     return paired
 
 
-def _keys(fields: Mapping[str, Any], normaliser: Callable[[str], Normaliser]) -> dict[str, Any]:
-    """The input's normalised, hashable, non-blank values, by field name."""
-    out = {}
-    for name, value in fields.items():
-        try:
-            normal = _hashable(normaliser(name)(value))
-        except (FieldValueError, TypeError, ValueError):
-            continue
-        if normal is not None:
-            out[name] = normal
-    return out
+class _Column:
+    """One field across a batch: each input's key (None: none), how many inputs have each key,
+    the records that hold each."""
+
+    __slots__ = ("keys", "counts", "held")
+
+    def __init__(self, keys: list[Any], counts: dict[Any, int], held: dict[Any, list[int]]) -> None:
+        self.keys, self.counts, self.held = keys, counts, held
+
+
+def _column(name: str, inputs: Sequence[Mapping[str, Any]], records: Sequence[Record],
+            normaliser: Callable[[str], Normaliser]) -> _Column:
+    normalise = normaliser(name)
+    keys: list[Any] = []
+    counts: dict[Any, int] = {}
+    for fields in inputs:
+        key = None
+        if name in fields:
+            try:
+                key = _hashable(normalise(fields[name]))
+            except (FieldValueError, TypeError, ValueError):
+                key = None
+        keys.append(key)
+        if key is not None:
+            counts[key] = counts.get(key, 0) + 1
+    held: dict[Any, list[int]] = {}
+    for n, record in enumerate(records):
+        value = _hashable(record.fields.get(name))
+        if value is not None:
+            held.setdefault(value, []).append(n)
+    return _Column(keys, counts, held)
 
 
 def _hashable(value: Any) -> Any:

@@ -31,6 +31,11 @@ from syncd.state._sqlite_rows import (
 )
 from syncd.state._store import KEPT_CYCLES, Transaction, utc_now
 
+_LINK = "INSERT OR REPLACE INTO links (integration, left_id, right_id) VALUES (?, ?, ?)"
+_INSERT_INTENT = """INSERT INTO intents (integration, side, kind, source_id, target_id, match_key, fields, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
+_RESOLVE_INTENT = "DELETE FROM intents WHERE integration = ? AND id = ?"
+
 
 @dataclass(slots=True, eq=False)
 class _Session:
@@ -160,6 +165,16 @@ class _SQLiteTransaction(Transaction):
                 upserts.append(row)
         return in_place, upserts
 
+    @_guard("marking snapshots synced")
+    def mark_synced(self, side: Side, rows: Sequence[tuple[str, str]]) -> None:
+        i, side = self.integration, _side(side)
+        params: list[tuple[object, ...]] = [(i, side, record_id, digest) for record_id, digest in rows]
+        self._check()
+        if params:
+            self._conn.executemany(
+                "UPDATE snapshots SET synced = seen, dirty = 0"
+                " WHERE integration = ? AND side = ? AND record_id = ? AND hash = ?", params)
+
     @_guard("marking snapshots seen")
     def mark_seen(self, side: Side, record_ids: Iterable[str], generation: int) -> None:
         _side(side)
@@ -193,19 +208,7 @@ class _SQLiteTransaction(Transaction):
     def link(self, left_id: str, right_id: str) -> None:
         self._check()
         # REPLACE deletes every row that conflicts on either key: the old partners of both.
-        self._conn.execute(
-            "INSERT OR REPLACE INTO links (integration, left_id, right_id) VALUES (?, ?, ?)",
-            (self.integration, left_id, right_id),
-        )
-
-    @_guard("linking records")
-    def link_many(self, pairs: Sequence[tuple[str, str]]) -> None:
-        self._check()
-        # Row by row, as link() would: each REPLACE sees the rows before it.
-        self._conn.executemany(
-            "INSERT OR REPLACE INTO links (integration, left_id, right_id) VALUES (?, ?, ?)",
-            [(self.integration, left_id, right_id) for left_id, right_id in pairs],
-        )
+        self._conn.execute(_LINK, (self.integration, left_id, right_id))
 
     @_guard("unlinking a record")
     def unlink(self, side: Side, record_id: str) -> None:
@@ -220,17 +223,63 @@ class _SQLiteTransaction(Transaction):
             intent.match_key, _dump(intent.fields), _time(intent.created_at or utc_now()),
         )
         self._check()
-        cursor = self._conn.execute(
-            """INSERT INTO intents (integration, side, kind, source_id, target_id, match_key, fields, created_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-            row,
-        )
+        cursor = self._conn.execute(_INSERT_INTENT, row)
         return int(cursor.lastrowid or 0)
 
     @_guard("resolving a write intent")
     def resolve_intent(self, intent_id: int) -> None:
         self._check()
-        self._conn.execute("DELETE FROM intents WHERE integration = ? AND id = ?", (self.integration, intent_id))
+        self._conn.execute(_RESOLVE_INTENT, (self.integration, intent_id))
+
+    def _all_or_none(self, sql: str, rows: list[tuple[object, ...]]) -> None:
+        """*sql* for each row, under a savepoint: a row refused leaves none of them written
+        (executemany runs row by row, and the rows before the refused one would stay)."""
+        conn = self._conn
+        conn.execute("SAVEPOINT bulk_rows")
+        try:
+            conn.executemany(sql, rows)
+        except BaseException:
+            if conn.in_transaction:  # some errors (disk full, I/O) have rolled back already
+                conn.execute("ROLLBACK TO bulk_rows")
+                conn.execute("RELEASE bulk_rows")
+            raise
+        conn.execute("RELEASE bulk_rows")
+
+    @_guard("recording write intents")
+    def add_intents(self, intents: Sequence[Intent]) -> list[int]:
+        now = _time(utc_now())
+        i = self.integration
+        rows: list[tuple[object, ...]] = [
+            (i, _side(n.side), n.kind, n.source_id, n.target_id, n.match_key, _dump(n.fields),
+             now if n.created_at is None else _time(n.created_at))
+            for n in intents
+        ]
+        self._check()
+        if not rows:
+            return []
+        self._all_or_none(_INSERT_INTENT, rows)
+        # AUTOINCREMENT gives each row the largest id ever used + 1, and this
+        # transaction holds the write lock: the batch's ids are consecutive,
+        # the last one the connection's last insert.
+        (last,) = self._conn.execute("SELECT last_insert_rowid()").fetchone()
+        return list(range(last - len(rows) + 1, last + 1))
+
+    @_guard("linking records")
+    def link_many(self, pairs: Sequence[tuple[str, str]]) -> None:
+        i = self.integration
+        rows: list[tuple[object, ...]] = [(i, left, right) for left, right in pairs]
+        self._check()
+        if rows:
+            # INSERT OR REPLACE row by row: exactly what link() does, in order.
+            self._all_or_none(_LINK, rows)
+
+    @_guard("resolving write intents")
+    def resolve_intents(self, intent_ids: Iterable[int]) -> None:
+        i = self.integration
+        rows: list[tuple[object, ...]] = [(i, int(n)) for n in intent_ids]
+        self._check()
+        if rows:
+            self._conn.executemany(_RESOLVE_INTENT, rows)
 
     @_guard("recording a record error")
     def add_error(self, error: RecordErrorRow) -> None:

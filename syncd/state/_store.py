@@ -60,6 +60,14 @@ class Transaction(Protocol):
     def put_snapshots(self, snapshots: Iterable[Snapshot]) -> None:
         """Insert or replace these snapshots (key: side, record_id); every field is replaced."""
 
+    def mark_synced(self, side: Side, rows: Sequence[tuple[str, str]]) -> None:
+        """These snapshots of *side*, given as (record_id, hash), are in step as
+        they are: ``synced`` becomes ``seen`` and ``dirty`` false, what
+        :meth:`put_snapshots` of the snapshot with ``synced=seen`` and
+        ``dirty=False`` writes, without sending its values again. A snapshot
+        whose hash is no longer *hash* (its values changed since they were
+        read) is left as it is, still to sync; unknown ids are ignored."""
+
     def mark_seen(self, side: Side, record_ids: Iterable[str], generation: int) -> None:
         """Set the generation of these snapshots (a full read saw them); unknown ids are ignored."""
 
@@ -68,11 +76,6 @@ class Transaction(Protocol):
 
     def link(self, left_id: str, right_id: str) -> None:
         """Link two records; replaces any link either of them had."""
-
-    def link_many(self, pairs: Sequence[tuple[str, str]]) -> None:
-        """:meth:`link` each (left_id, right_id) in turn, in one statement's
-        worth of round trips: a later pair replaces an earlier one it shares
-        a record with, as a call of :meth:`link` each would."""
 
     def unlink(self, side: Side, record_id: str) -> None:
         """Remove the link of that record of ``side``, if it has one."""
@@ -83,6 +86,26 @@ class Transaction(Protocol):
 
     def resolve_intent(self, intent_id: int) -> None:
         """The write's result is committed: the intent is deleted (an unknown id is ignored)."""
+
+    # The bulk forms: a batch of creates records its intents, then links and
+    # resolves them, in one statement (SQLite) or one round trip (PostgreSQL)
+    # each, not one per record. Each is all or none: a row the store refuses
+    # (a constraint) raises StateError and writes none of the batch; leave
+    # the block with it (the transaction rolls back: on PostgreSQL it can
+    # write nothing more). A value of the wrong kind is a ValueError or
+    # TypeError raised before anything is written. An empty batch writes
+    # nothing.
+
+    def add_intents(self, intents: Sequence[Intent]) -> list[int]:
+        """:meth:`add_intent` for each, in order: their ids, in the same order (ascending)."""
+
+    def link_many(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """:meth:`link` for each (left_id, right_id), in order: a later pair
+        sharing a record with an earlier one replaces it, as linking one by
+        one would."""
+
+    def resolve_intents(self, intent_ids: Iterable[int]) -> None:
+        """:meth:`resolve_intent` for each (unknown ids are ignored)."""
 
     def add_error(self, error: RecordErrorRow) -> None:
         """Record a failed write or read; an unresolved error for the same

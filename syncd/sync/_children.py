@@ -424,9 +424,9 @@ class ChildPass:
             return
         source = other(target)
         with self.store.transaction(self.key) as t:
-            intents = [t.add_intent(Intent(
+            intents = t.add_intents([Intent(
                 side=target, kind="create", source_id=self._on(p, source).record_id,
-                fields={**p.plan.writes(target), PARENT: p.parents[target]})) for p in pairs]
+                fields={**p.plan.writes(target), PARENT: p.parents[target]}) for p in pairs])
         results = await asyncio.gather(*(
             self._gated(self._create(target, p.parents[target], p.plan.writes(target))) for p in pairs))
         with self.store.transaction(self.key) as t:

@@ -49,6 +49,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
+from types import MappingProxyType
 from typing import Any
 
 from syncd.config import FieldMapping, Integration, ObjectSpec, SideName
@@ -60,6 +61,7 @@ from syncd.sync._transforms import Flow, TransformError, is_blank, same_value
 __all__ = ["IntegrationPlan", "PairPlan", "SideView", "Skip", "SkipKind"]
 
 _OTHER: dict[SideName, SideName] = {"left": "right", "right": "left"}
+_NO_RECORD: Mapping[str, Any] = MappingProxyType({})  # the target of a create: none yet
 _SOURCES: dict[str, tuple[SideName, ...]] = {
     "both": ("left", "right"), "left_to_right": ("left",), "right_to_left": ("right",)}
 _CREATES = {"both": ("left", "right"), "left_to_right": ("right",),
@@ -133,6 +135,10 @@ class IntegrationPlan:
             (i, source): Flow.compile(i, m, source, objects[source], objects[_OTHER[source]])
             for i, m in enumerate(self.mappings) for source in _SOURCES[m.direction]
         }
+        # Each side's flows, in order: a create converts every flow from its source.
+        self._flows_from: dict[SideName, tuple[Flow, ...]] = {
+            side: tuple(flow for (_, source), flow in self.flows.items() if source == side)
+            for side in ("left", "right")}
         self.rules = RuleBook(integration.rules, objects)
         self.tags = {side: _tags_field(objects[side]) for side in ("left", "right")}
         self.match = {"left": integration.match_left, "right": integration.match_right}
@@ -301,18 +307,20 @@ class IntegrationPlan:
             out.skipped.append(Skip(SkipKind.CREATE_POLICY, f"create: {policy} (no {target} record is created)"))
             return out
         writes = out.writes(target)
-        for (_, flow_source), flow in self.flows.items():
-            if flow_source == source:
-                # Against no record: what differs is what is not blank, so
-                # the converted values are kept without comparing each (an
-                # initial sync plans every record this way).
-                try:
-                    values = flow.convert(view.seen, {})
-                except TransformError as e:
-                    out.problems.append(str(e))
-                    continue
-                if values:
-                    writes.update((n, v) for n, v in values.items() if not is_blank(v))
+        seen = view.seen
+        for flow in self._flows_from[source]:
+            # Against no record: what differs is what is not blank, so
+            # the converted values are kept without comparing each (an
+            # initial sync plans every record this way).
+            try:
+                values = flow.convert(seen, _NO_RECORD)
+            except TransformError as e:
+                out.problems.append(str(e))
+                continue
+            if values:
+                for n, v in values.items():
+                    if not is_blank(v):
+                        writes[n] = v
         key, target_key = view.seen.get(self.match[source]), self.match[target]
         if target_key not in writes and not is_blank(key):
             spec = self.objects[target].fields.get(target_key)

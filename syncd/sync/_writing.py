@@ -234,12 +234,13 @@ class Writer:
             return
         projection = self.ctx.projection[target]
         with self.ctx.store.transaction(self.ctx.name) as t:
-            intents = [
-                t.add_intent(Intent(side=target, kind="create", source_id=w.on(source).record_id,
-                                    fields=projection.stored(w.plan.writes(target)),
-                                    match_key=w.on(source).match_key))
+            # Committed before any request is sent (crash safety): the batch's
+            # intents in one statement, not one per record.
+            intents = t.add_intents([
+                Intent(side=target, kind="create", source_id=w.on(source).record_id,
+                       fields=projection.stored(w.plan.writes(target)), match_key=w.on(source).match_key)
                 for w in works
-            ]
+            ])
         # A record whose create failed before goes alone: in a batch, one bad
         # record the API rejects with a 5xx would sink its whole batch again
         # on every cycle.
@@ -258,7 +259,13 @@ class Writer:
         # is covered by the intents, resolved by a lookup next cycle.
         shared = _shared(results)
         with self.ctx.store.transaction(self.ctx.name) as t:
-            created: list[Snapshot] = []  # put in one call at the end: one round trip on PostgreSQL
+            # Written in one call each at the end (one statement on SQLite, one
+            # round trip on PostgreSQL): the same transaction, so the same
+            # all-or-nothing as linking and resolving record by record.
+            created: list[Snapshot] = []
+            sources: list[tuple[str, str]] = []  # (id, hash) of each created record's source, as read
+            links: list[tuple[str, str]] = []
+            resolved: list[int] = []
             for w, intent_id, result in zip(works, intents, results):
                 src = w.on(source)
                 if isinstance(result, ConnectorError):
@@ -266,7 +273,7 @@ class Writer:
                     self.ctx.record_failure(t, target, src.record_id, "create", result,
                                             shared=id(result) in shared)
                     if _certainly_not_created(result):
-                        t.resolve_intent(intent_id)
+                        resolved.append(intent_id)
                     continue
                 fields = w.plan.writes(target)
                 snap = written(None, target, result.id, {**fields, **result.fields}, projection,
@@ -275,14 +282,18 @@ class Writer:
                 # to its source), in the transaction of its link: a kill before the batch's
                 # commit must not leave the source never synced, or an edit of the created record
                 # before the next cycle would be a conflict of whole records (newest_wins).
-                created += (snap, self.ctx.synced(src))
-                self.ctx.link(t, target, result.id, src.record_id)
+                created.append(snap)
+                sources.append((src.record_id, src.hash))
+                links.append((result.id, src.record_id) if target == "left" else (src.record_id, result.id))
                 self.ctx.resolve_pair_errors(t, {target: None, source: src})
-                t.resolve_intent(intent_id)
+                resolved.append(intent_id)
                 w.results[target] = snap
                 w.stored.update((target, source))
                 self.ctx.summary.created[target] += 1
             t.put_snapshots(created)
+            t.mark_synced(source, sources)
+            t.link_many(links)
+            t.resolve_intents(resolved)
         self._abort_if_unreachable(results)
 
     async def _update_all(self, target: Side, works: list[_Work]) -> None:
@@ -317,13 +328,27 @@ class Writer:
 
     def _commit(self, works: list[_Work]) -> None:
         """Every pair whose writes all succeeded: in step as of now."""
+        written_now: list[Snapshot] = []
+        as_read: dict[Side, list[tuple[str, str]]] = {"left": [], "right": []}
+        for w in works:
+            if w.failed:
+                continue
+            for s in SIDES:
+                snap = w.snaps[s]
+                if s in w.stored:
+                    continue  # a created record's snapshot was committed with its link: not again
+                if s in w.results:
+                    written_now.append(w.results[s])
+                elif snap is not None:
+                    # In step as read: synced = seen in the store, its values
+                    # not sent again (unless they changed since: its hash).
+                    as_read[s].append((snap.record_id, snap.hash))
         with self.ctx.store.transaction(self.ctx.name) as t:
-            # The batch's snapshots in one call (one round trip on
+            # The batch's snapshots in one call per kind (one round trip on
             # PostgreSQL, not one per pair); nothing below reads them.
-            # A created record's snapshot was committed with its link: not again.
-            t.put_snapshots([snap for w in works if not w.failed
-                             for snap in self.ctx.in_step_snapshots(w.snaps, w.results)
-                             if snap.side not in w.stored])
+            t.put_snapshots(written_now)
+            for s in SIDES:
+                t.mark_synced(s, as_read[s])
             for w in works:
                 if w.failed:
                     continue  # its source stays dirty; the next cycle retries

@@ -4,23 +4,11 @@ both stores. It must answer what :meth:`by_match_key` answers key by key
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from syncd.state import Snapshot, StateError, StateStore, open_state, open_store
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore]:
-    if request.param == "postgres":
-        opened = open_state(request.getfixturevalue("pg_url"))
-    else:
-        opened = open_store(tmp_path / "state.db")
-    with opened:
-        yield opened
+from syncd.state import Snapshot, StateError, StateStore
 
 
 def snap(record_id: str, side: str = "left", **changes: Any) -> Snapshot:
