@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 from daemon_support import Daemon
 from e2e_support import Pair
@@ -17,6 +18,16 @@ def open_files(d: Daemon) -> int:
     return len(os.listdir(f"/proc/{d.proc.pid}/fd"))
 
 
+def open_files_settle_to(d: Daemon, bound: int, timeout: float = 5.0) -> int:
+    """The daemon's open files once they are at most *bound*, or as they are after *timeout*: the
+    control connection a command has just used may not be closed yet on the daemon's side (on a
+    loaded machine it was counted: one socket more). A leak stays, and still fails the bound."""
+    deadline = time.monotonic() + timeout
+    while (count := open_files(d)) > bound and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return count
+
+
 def test_kept_clients_hold_no_more_files_and_a_changed_spec_is_obeyed_after_a_reload(pair, daemon) -> None:
     p: Pair = pair(left_n=3, extra="schedule: every 1 hour\n")
     d = daemon(p, env=WARNINGS)
@@ -25,7 +36,7 @@ def test_kept_clients_hold_no_more_files_and_a_changed_spec_is_obeyed_after_a_re
     files = open_files(d)
     for _ in range(8):
         synced(d)
-    assert open_files(d) <= files  # eight more cycles, not one more open file
+    assert open_files_settle_to(d, files) <= files  # eight more cycles, not one more open file
     assert not any(r.headers.get("x-spec") for r in p.left.requests.matching("GET"))
 
     p.connector(headers={"X-Spec": "two"})  # the sample app's spec again, with a header of its own
@@ -37,7 +48,7 @@ def test_kept_clients_hold_no_more_files_and_a_changed_spec_is_obeyed_after_a_re
     assert sent and all(r.headers.get("x-spec") == "two" for r in sent)  # the new spec's client, not a kept one
     for _ in range(4):
         synced(d)
-    assert open_files(d) <= files
+    assert open_files_settle_to(d, files) <= files
     assert d.stop() == 0
     text = d.text()
     assert "ResourceWarning" not in text and "unclosed" not in text, text[-3000:]
