@@ -417,6 +417,13 @@ class WritePath:
 
     source: str
     steps: tuple[str | int | Select, ...]
+    # The one key of a path that is a top-level key (most fields): set
+    # without walking steps (a write sets one per field of every record).
+    top: str | None = field(init=False, default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if len(self.steps) == 1 and isinstance(self.steps[0], str):
+            object.__setattr__(self, "top", self.steps[0])
 
     @property
     def list_prefix(self) -> WritePath | None:
@@ -445,6 +452,9 @@ class WritePath:
         return data
 
     def set(self, body: dict[str, Any], value: Any) -> None:
+        if self.top is not None:
+            body[self.top] = value
+            return
         target: Any = body
         steps = self.steps
         for step, following in zip(steps, steps[1:]):

@@ -335,6 +335,8 @@ def _column(name: str, inputs: Sequence[Mapping[str, Any]], records: Sequence[Re
 
 def _hashable(value: Any) -> Any:
     """A value usable as a pairing key, or None (blank, or a mapping)."""
+    if type(value) is str:  # the common key (an email): no comparisons, no hash
+        return value or None
     if value is None or value == [] or value == "":
         return None
     if isinstance(value, list):

@@ -45,7 +45,7 @@ How a pair is planned:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -56,7 +56,7 @@ from syncd.config import FieldMapping, Integration, ObjectSpec, SideName
 from syncd.connector import normaliser_for
 from syncd.sync._conflicts import Conflict, resolve
 from syncd.sync._rules import RuleBook, action_fields, apply_actions
-from syncd.sync._transforms import Flow, TransformError, is_blank, same_value
+from syncd.sync._transforms import Flow, TransformError, is_blank, joined, same_value
 
 __all__ = ["IntegrationPlan", "PairPlan", "SideView", "Skip", "SkipKind"]
 
@@ -145,6 +145,10 @@ class IntegrationPlan:
         self.types = {side: {n: f.type for n, f in objects[side].fields.items()}
                       for side in ("left", "right")}
         self._compared = {side: self._compare(side) for side in ("left", "right")}
+        # A create's steps from each side, compiled once (see _create_steps).
+        self._creates = {side: _create_steps(self._flows_from[side]) for side in ("left", "right")}
+        self._match_normalise = {side: _normaliser_of(objects[side], self.match[side])
+                                 for side in ("left", "right")}
 
     @classmethod
     def compile(cls, integration: Integration, left_object: ObjectSpec,
@@ -283,6 +287,14 @@ class IntegrationPlan:
                out: PairPlan) -> bool:
         """Check the rules for one direction; False if a rule skipped it."""
         target = _OTHER[source]
+        if not self.rules.checked_from(source):
+            # No rule to check: no condition data to build (a dict per record
+            # of an initial sync), nothing fired, no action; and a create's
+            # target has no values an empty action list could leave out.
+            if other is not None:
+                out.problems += apply_actions((), out.writes(target), other.seen,
+                                              self.objects[target], self.tags[target])
+            return True
         data = self.rules.condition_data(source, view.seen, self._compared[source],
                                          None if other is None else other.seen)
         outcome = self.rules.evaluate(source, data)
@@ -308,30 +320,59 @@ class IntegrationPlan:
             return out
         writes = out.writes(target)
         seen = view.seen
-        for flow in self._flows_from[source]:
-            # Against no record: what differs is what is not blank, so
-            # the converted values are kept without comparing each (an
-            # initial sync plans every record this way).
-            try:
-                values = flow.convert(seen, _NO_RECORD)
-            except TransformError as e:
-                out.problems.append(str(e))
+        get = seen.get
+        # Against no record: what differs is what is not blank, so the
+        # converted values are kept without comparing each (an initial
+        # sync plans every record this way). A plain one-field copy (most
+        # mappings) is done inline: what Flow.convert does for it, without
+        # a call, a tuple or a dict per field (tests/sync/
+        # test_plancpu3_create_property.py holds the two to the same result).
+        for flow, src, name, normalise, text in self._creates[source]:
+            if src is None:  # a transform, values:, default:, several fields: the flow itself
+                _converted(flow, seen, writes, out.problems)
                 continue
-            if values:
-                for n, v in values.items():
-                    if not is_blank(v):
-                        writes[n] = v
-        key, target_key = view.seen.get(self.match[source]), self.match[target]
+            value = get(src)
+            # A blank source without a default writes a blank: nothing to a new record.
+            if value is None:
+                continue
+            kind = type(value)
+            if kind is str:
+                if not value or value.isspace():
+                    continue
+            elif kind is list:
+                if not value:
+                    continue
+                if text:
+                    value = joined(value)
+            elif is_blank(value):
+                continue
+            elif text and isinstance(value, list):
+                value = joined(value)
+            if normalise is not None:
+                try:
+                    value = normalise(value)
+                except ValueError as e:  # the normaliser's FieldValueError
+                    out.problems.append(f"{flow.label}: {name}: {e}")
+                    continue
+                if value is None or is_blank(value):
+                    continue
+            writes[name] = value
+        self._add_match(source, seen, out)
+        if self._rules(source, view, None, out):
+            out.create = target
+        return out
+
+    def _add_match(self, source: SideName, seen: Mapping[str, Any], out: PairPlan) -> None:
+        """A create's match field, unless a mapping wrote it: the source's key."""
+        target = _OTHER[source]
+        key, target_key = seen.get(self.match[source]), self.match[target]
+        writes = out.writes(target)
         if target_key not in writes and not is_blank(key):
-            spec = self.objects[target].fields.get(target_key)
-            normalise = normaliser_for(spec) if spec is not None else None
+            normalise = self._match_normalise[target]
             try:
                 writes[target_key] = normalise(key) if normalise is not None else key
             except ValueError as e:
                 out.problems.append(f"match: {target_key}: {e}")
-        if self._rules(source, view, None, out):
-            out.create = target
-        return out
 
     # --- deletions --------------------------------------------------------------
 
@@ -363,6 +404,38 @@ class IntegrationPlan:
         out.problems += apply_actions(rule.then, out.writes(target), other.seen,
                                       self.objects[target], self.tags[target])
         return out
+
+
+def _converted(flow: Flow, seen: Mapping[str, Any], writes: dict[str, Any], problems: list[str]) -> None:
+    """*flow*'s values for a record created from *seen*: the ones not blank."""
+    try:
+        values = flow.convert(seen, _NO_RECORD)
+    except TransformError as e:
+        problems.append(str(e))
+        return
+    if values:
+        for n, v in values.items():
+            if not is_blank(v):
+                writes[n] = v
+
+
+# One step of a create: (flow, source field, target field, normaliser or
+# None, whether the target is text a list is joined into), or (flow, None,
+# ...) for a flow that is converted by Flow.convert.
+_CreateStep = tuple[Flow, str | None, str, Callable[[Any], Any] | None, bool]
+
+
+def _create_steps(flows: tuple[Flow, ...]) -> tuple[_CreateStep, ...]:
+    """Each flow of a side as a create converts it, compiled once per plan:
+    a plain copy (:attr:`Flow.plain_copy`) as its fields and its target's
+    normaliser, done inline; any other as the flow."""
+    return tuple((flow, *copy) if (copy := flow.plain_copy) is not None else (flow, None, "", None, False)
+                 for flow in flows)
+
+
+def _normaliser_of(obj: ObjectSpec, name: str) -> Callable[[Any], Any] | None:
+    spec = obj.fields.get(name)
+    return normaliser_for(spec) if spec is not None else None
 
 
 def _shown(names: tuple[str, ...], values: list[Any]) -> Any:

@@ -62,8 +62,8 @@ class RetryGate:
     def held(self, side: Side, snap: Snapshot, partner: Snapshot | None) -> Hold | None:
         """Why the pair of *snap* (a dirty record of *side*) is not written
         now, or None: it is due (or never failed)."""
-        if not self.enforce:
-            return None
+        if not self.enforce or not self._by_record:
+            return None  # an initial sync has no open error: no lookups per record
         errors = list(self._by_record.get((_other(side), snap.record_id), ()))
         if partner is not None:
             errors += self._by_record.get((side, partner.record_id), ())

@@ -111,9 +111,14 @@ class RuleBook:
         self.rules = tuple(rules)
         self.objects = objects
         self._other_reads = tuple(other_reads(r) for r in self.rules)
+        self._checked_from = {side: any(self.applies(r, side) for r in self.rules) for side in ("left", "right")}
 
     def applies(self, rule: Rule, source: SideName) -> bool:
         return rule.side is None or rule.side == source
+
+    def checked_from(self, source: SideName) -> bool:
+        """Whether any rule is checked for the direction away from *source*."""
+        return self._checked_from[source]
 
     def reads(self, side: SideName) -> frozenset[str]:
         """Fields of *side* some condition reads, as a source or as ``other``."""

@@ -84,8 +84,11 @@ def written(
 ) -> Snapshot:
     """The snapshot a side will have once ``fields`` are written to it: seen
     and synced both, so that the echo on its next read is recognised."""
-    base = dict(snapshot.seen) if snapshot is not None else {}
-    base.update(projection.stored({**base, **fields}))
+    if snapshot is None:  # a created record: its fields are all there is
+        base = projection.stored(fields)
+    else:
+        base = dict(snapshot.seen)
+        base.update(projection.stored({**base, **fields}))
     return Snapshot(
         side=side, record_id=record_id, seen=base, synced=base, match_key=projection.match_key(base),
         hash=content_hash(base), updated_at=updated_at or (snapshot.updated_at if snapshot else None),

@@ -45,7 +45,7 @@ from syncd.connector import normaliser_for, parse_stored_datetime
 from syncd.expr import to_text
 from syncd.sync._names import join_name, split_name, update_name
 
-__all__ = ["NOTHING", "Flow", "TransformError", "is_blank", "same_value"]
+__all__ = ["NOTHING", "Flow", "TransformError", "is_blank", "joined", "same_value"]
 
 LIST_TYPES: Final = frozenset({"list", "tags"})
 _TEXT_TYPES: Final = frozenset({"string", "email", "phone"})
@@ -173,6 +173,19 @@ class Flow:
         )
 
     @property
+    def plain_copy(self) -> tuple[str, str, Callable[[Any], Any] | None, bool] | None:
+        """For a copy of one field into one, as it is (no transform, ``values:``
+        nor ``default:``): (source field, target field, the target's normaliser
+        or None, whether a list is joined into text first), all that
+        :meth:`convert` does with it; None for any other mapping."""
+        if (self.transform is not None or self.values is not None or self.defaults is not None
+                or len(self.source_fields) != 1 or len(self.target_fields) != 1):
+            return None
+        normalise = self.normalisers[0]
+        return (self.source_fields[0], self.target_fields[0],
+                None if normalise is _identity else normalise, self.target_types[0] in _TEXT_TYPES)
+
+    @property
     def label(self) -> str:
         """``fields[2] (first_name, last_name -> full_name)``, for messages."""
         arrow = f"{', '.join(self.source_fields)} -> {', '.join(self.target_fields)}"
@@ -298,5 +311,10 @@ def _each(value: Any, fn: Callable[[str], str]) -> Any:
 
 def _coerce(value: Any, kind: str | None) -> Any:
     if kind in _TEXT_TYPES and isinstance(value, list):
-        return ", ".join(to_text(v) for v in value if not is_blank(v)) or None
+        return joined(value)
     return value
+
+
+def joined(value: list[Any]) -> str | None:
+    """A list going into a single-valued text field: "a, b" (None: all blank)."""
+    return ", ".join(to_text(v) for v in value if not is_blank(v)) or None

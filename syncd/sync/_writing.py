@@ -369,8 +369,9 @@ class Writer:
                 self.ctx.summary.conflicts += len(w.plan.conflicts)
                 # Rule skips and create-policy skips apart; a deletion skip
                 # is neither (the pair is unchanged: deletions: decides).
-                self.ctx.summary.skipped += len(w.plan.skipped_by(SkipKind.RULE))
-                self.ctx.summary.not_created += len(w.plan.skipped_by(SkipKind.CREATE_POLICY))
+                if w.plan.skipped:  # most plans skip nothing: no two scans of an empty list
+                    self.ctx.summary.skipped += len(w.plan.skipped_by(SkipKind.RULE))
+                    self.ctx.summary.not_created += len(w.plan.skipped_by(SkipKind.CREATE_POLICY))
                 if not w.results:
                     self.ctx.summary.unchanged += 1
 
