@@ -86,6 +86,17 @@ _PHONE_JUNK = str.maketrans("", "", " \t().-/\u00a0")
 
 
 def _phone(value: Any) -> Any:
+    if type(value) is str:
+        # The common shape, as _phone_column takes it: (+)digits once the
+        # dashes and spaces are out; what the general path below makes of it.
+        compact = value.replace("-", "").replace(" ", "")
+        if compact.isdigit() or (compact[:1] == "+" and compact[1:].isdigit()):
+            return compact
+    return _phone_parsed(value)
+
+
+def _phone_parsed(value: Any) -> Any:
+    """:func:`_phone` of any value: formatting removed, as the module docstring says."""
     if value is None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
@@ -334,8 +345,10 @@ def _stamp_column(values: list[Any]) -> list[Any]:
     """``updated_at`` stamps: aware datetimes, as :data:`_ISO_STAMP` reads them."""
     try:
         # The common shape, "2024-05-01T12:00:00Z", as in datetime_parser.
+        # A "Z" stamp parses as UTC already: astimezone would only copy it.
         return [
-            fromisoformat(v).astimezone(UTC) if type(v) is str and v[4:5] == "-" and v[-1:] == "Z"
+            (d if (d := fromisoformat(v)).tzinfo is UTC else d.astimezone(UTC))
+            if type(v) is str and v[4:5] == "-" and v[-1:] == "Z"
             else _ISO_STAMP(v)
             for v in values
         ]

@@ -354,7 +354,7 @@ class IntegrationPlan:
                 except ValueError as e:  # the normaliser's FieldValueError
                     out.problems.append(f"{flow.label}: {name}: {e}")
                     continue
-                if value is None or is_blank(value):
+                if value is None or (value.isspace() or not value if type(value) is str else is_blank(value)):
                     continue
             writes[name] = value
         self._add_match(source, seen, out)
