@@ -59,10 +59,15 @@ class RetryGate:
                 self._errors[(e.side, e.record_id, e.operation)] = e
                 self._by_record.setdefault((e.side, e.record_id), []).append(e)
 
+    @property
+    def open(self) -> bool:
+        """Whether :meth:`held` can hold anything back: enforced, with an open write error."""
+        return self.enforce and bool(self._by_record)
+
     def held(self, side: Side, snap: Snapshot, partner: Snapshot | None) -> Hold | None:
         """Why the pair of *snap* (a dirty record of *side*) is not written
         now, or None: it is due (or never failed)."""
-        if not self.enforce or not self._by_record:
+        if not self.open:
             return None  # an initial sync has no open error: no lookups per record
         errors = list(self._by_record.get((_other(side), snap.record_id), ()))
         if partner is not None:

@@ -96,16 +96,20 @@ class Writer:
         works: list[_Work] = []
         settle: list[Snapshot] = []
         creating: set[tuple[Side, str]] = set()  # (target, match key) created in this batch
+        # Looked up once a batch, not once a record: no retry gate to ask when
+        # no error is open (an initial sync), no delay: to check when none is set.
+        held_by = self.ctx.retries.held if self.ctx.retries is not None and self.ctx.retries.open else None
+        quiet_after = self.quiet_after
         for snap in batch:
             if snap.record_id in handled[side]:
                 continue
             partner = partners.get(partner_ids.get(snap.record_id, ""))
-            if partner is None and not snap.deleted and snap.match_key is not None:
+            if partner is None and matches and not snap.deleted and snap.match_key is not None:
                 partner = self._match(matches, snap.match_key, handled[o])
             handled[side].add(snap.record_id)
             if partner is not None:
                 handled[o].add(partner.record_id)
-            held = self.ctx.retries.held(side, snap, partner) if self.ctx.retries is not None else None
+            held = held_by(side, snap, partner) if held_by is not None else None
             if held == "retry_later":
                 self.ctx.summary.retry_later += 1  # stays dirty: a cycle after its retry is due takes it
                 continue
@@ -124,7 +128,7 @@ class Writer:
                 if work is not None:
                     works.append(work)
                 continue
-            if self._settling(snap, partner):
+            if quiet_after is not None and self._settling(snap, partner):
                 self.ctx.summary.delayed += 1  # stays dirty: a later cycle takes it
                 continue
             if partner is None and snap.match_key is None:
