@@ -32,7 +32,9 @@ $BASELINE_DIR as ``daemon_idle.py`` builds one), the measured sync runs as
 a child process of each interpreter in turn, ``--rounds`` times each
 (ABBA), and the figures are the medians of each, with this checkout's CPU
 per record over the baseline's (``initial_cpu_vs_baseline``): one run, one
-machine load, for a before/after.
+machine load, for a before/after. ``initial_cpu_vs_baseline_paired`` is the
+median of each round's own ratio (the round's two runs are neighbours in
+time, so a load that drifts over the run cancels out of it).
 
     .venv/bin/python bench/initial_profile.py --quick --baseline-rev 0da2089 --rounds 3
 
@@ -313,12 +315,19 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
             row[key] for row in rows["baseline"]), 4)
     figures["initial_cpu_vs_baseline"] = round(
         figures["initial_syncd_cpu_us_per_record"] / figures["initial_baseline_syncd_cpu_us_per_record"], 3)
+    # The two runs of one round are neighbours in time: their ratio is under one
+    # load, where the medians above may come from different ones (a shared
+    # machine's load drifts over minutes). The median of the rounds' ratios.
+    key = "initial_syncd_cpu_us_per_record"
+    figures["initial_cpu_vs_baseline_paired"] = round(statistics.median(
+        this[key] / base[key] for this, base in zip(rows["this"], rows["baseline"])), 3)
     print(f"\nmedians of {args.rounds} round(s) each, alternating:\n")
     print(f"| measure | {args.baseline_rev} | this checkout |")
     print("| --- | ---: | ---: |")
     for key in COMPARED:
         print(f"| {key} | {figures[key.replace('initial_', 'initial_baseline_', 1)]} | {figures[key]} |")
-    print(f"\nsyncd's CPU per record, this / {args.baseline_rev}: {figures['initial_cpu_vs_baseline']}")
+    print(f"\nsyncd's CPU per record, this / {args.baseline_rev}: {figures['initial_cpu_vs_baseline']} "
+          f"(the median of each round's ratio: {figures['initial_cpu_vs_baseline_paired']})")
     return figures
 
 
