@@ -126,6 +126,11 @@ BENCHES: tuple[Bench, ...] = (
             "initial_network_share", "share", goal=Goal("figure", RATIO_GE, 0.5)),
         Row("initial sync: share of wall time the event loop is busy", "initial_loop_busy_share", "share"),
     )),
+    Bench("create_path", "create_path.py", baseline_rev=True, rows=(
+        Row("initial sync's create path, syncd's Python only (plan, snapshots, pairing): CPU per record",
+            "create_path_us_per_record", "µs", baseline="create_path_baseline_us_per_record",
+            ratio="create_path_vs_baseline_paired"),
+    )),
     Bench("memory", "memory.py", rows=(
         Row("peak RSS at 10k snapshots", "rss_mb_10k", "MB"),
         Row("peak RSS at 100k snapshots", "rss_mb_100k", "MB"),
