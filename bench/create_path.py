@@ -46,20 +46,14 @@ from pathlib import Path
 from typing import Any
 
 from figures import write_figures
+from sync_cycle import FIELDS
 
 SPEC = Path(__file__).resolve().parents[1] / "connectors.d" / "sampleapp.yaml"
-INTEGRATION = """\
-integration: bench
-left: {connector: sampleapp, object: contacts}
-right: {connector: sampleapp, object: contacts}
-match: {left: email, right: email}
-create: left_to_right
-fields:
-  - {left: email, right: email}
-  - {left: first_name, right: first_name}
-  - {left: last_name, right: last_name}
-  - {left: phone, right: phone}
-"""
+# sync_cycle.py's integration (the one initial_profile.py syncs), as YAML.
+INTEGRATION = ("integration: bench\nleft: {connector: sampleapp, object: contacts}\n"
+               "right: {connector: sampleapp, object: contacts}\nmatch: {left: email, right: email}\n"
+               "create: left_to_right\nfields:\n"
+               + "".join(f"  - {{left: {m['left']}, right: {m['right']}}}\n" for m in FIELDS))
 
 
 def page(start: int, count: int, prefix: str) -> list[dict[str, Any]]:
