@@ -15,7 +15,7 @@ from syncd.connector._errors import (
     SyncTokenExpired,
     TransportError,
 )
-from syncd.connector._fields import Record, normaliser_for, parse_stored_datetime
+from syncd.connector._fields import Record, keeps_text, normaliser_for, parse_stored_datetime
 from syncd.connector._masking import PROCESS_MASKER, SecretMasker
 from syncd.connector._probe import ProbeResult, probe, probe_write_only
 from syncd.connector._quota import QuotaReading, Usage, read_quota, window_of
@@ -54,6 +54,7 @@ __all__ = [
     "WebhookEvent",
     "WebhookRejected",
     "account_key",
+    "keeps_text",
     "normaliser_for",
     "parse_stored_datetime",
     "probe",

@@ -297,6 +297,12 @@ _SIMPLE: dict[str, Normaliser] = {
 }
 
 
+def keeps_text(normalise: Normaliser | None) -> bool:
+    """Whether *normalise* gives back any text that is not blank as it is (the
+    string type's): a caller holding such text may skip the call."""
+    return normalise is _string
+
+
 def normaliser_for(field: FieldSpec) -> Normaliser | None:
     if field.type is None:
         return None

@@ -327,7 +327,7 @@ class IntegrationPlan:
         # mappings) is done inline: what Flow.convert does for it, without
         # a call, a tuple or a dict per field (tests/sync/
         # test_plancpu3_create_property.py holds the two to the same result).
-        for flow, src, name, normalise, text in self._creates[source]:
+        for flow, src, name, normalise, text, keeps in self._creates[source]:
             if src is None:  # a transform, values:, default:, several fields: the flow itself
                 _converted(flow, seen, writes, out.problems)
                 continue
@@ -348,7 +348,7 @@ class IntegrationPlan:
                 continue
             elif text and isinstance(value, list):
                 value = joined(value)
-            if normalise is not None:
+            if normalise is not None and not (keeps and kind is str):  # text not blank: kept as it is
                 try:
                     value = normalise(value)
                 except ValueError as e:  # the normaliser's FieldValueError
@@ -357,8 +357,9 @@ class IntegrationPlan:
                 if value is None or (value.isspace() or not value if type(value) is str else is_blank(value)):
                     continue
             writes[name] = value
-        self._add_match(source, seen, out)
-        if self._rules(source, view, None, out):
+        if self.match[target] not in writes:  # most integrations map the match field too
+            self._add_match(source, seen, out)
+        if not self.rules.checked_from(source) or self._rules(source, view, None, out):
             out.create = target
         return out
 
@@ -420,16 +421,17 @@ def _converted(flow: Flow, seen: Mapping[str, Any], writes: dict[str, Any], prob
 
 
 # One step of a create: (flow, source field, target field, normaliser or
-# None, whether the target is text a list is joined into), or (flow, None,
-# ...) for a flow that is converted by Flow.convert.
-_CreateStep = tuple[Flow, str | None, str, Callable[[Any], Any] | None, bool]
+# None, whether the target is text a list is joined into, whether the
+# normaliser keeps text), or (flow, None, ...) for a flow that is converted
+# by Flow.convert.
+_CreateStep = tuple[Flow, str | None, str, Callable[[Any], Any] | None, bool, bool]
 
 
 def _create_steps(flows: tuple[Flow, ...]) -> tuple[_CreateStep, ...]:
     """Each flow of a side as a create converts it, compiled once per plan:
     a plain copy (:attr:`Flow.plain_copy`) as its fields and its target's
     normaliser, done inline; any other as the flow."""
-    return tuple((flow, *copy) if (copy := flow.plain_copy) is not None else (flow, None, "", None, False)
+    return tuple((flow, *copy) if (copy := flow.plain_copy) is not None else (flow, None, "", None, False, False)
                  for flow in flows)
 
 

@@ -41,7 +41,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from syncd.config import FieldMapping, FieldSpec, ObjectSpec, SideName
-from syncd.connector import normaliser_for, parse_stored_datetime
+from syncd.connector import keeps_text, normaliser_for, parse_stored_datetime
 from syncd.expr import to_text
 from syncd.sync._names import join_name, split_name, update_name
 
@@ -173,17 +173,18 @@ class Flow:
         )
 
     @property
-    def plain_copy(self) -> tuple[str, str, Callable[[Any], Any] | None, bool] | None:
+    def plain_copy(self) -> tuple[str, str, Callable[[Any], Any] | None, bool, bool] | None:
         """For a copy of one field into one, as it is (no transform, ``values:``
         nor ``default:``): (source field, target field, the target's normaliser
-        or None, whether a list is joined into text first), all that
+        or None, whether a list is joined into text first, whether the
+        normaliser gives text that is not blank back as it is), all that
         :meth:`convert` does with it; None for any other mapping."""
         if (self.transform is not None or self.values is not None or self.defaults is not None
                 or len(self.source_fields) != 1 or len(self.target_fields) != 1):
             return None
         normalise = self.normalisers[0]
-        return (self.source_fields[0], self.target_fields[0],
-                None if normalise is _identity else normalise, self.target_types[0] in _TEXT_TYPES)
+        return (self.source_fields[0], self.target_fields[0], None if normalise is _identity else normalise,
+                self.target_types[0] in _TEXT_TYPES, keeps_text(normalise))
 
     @property
     def label(self) -> str:
