@@ -34,6 +34,7 @@ from syncd.state._errors import StateError
 from syncd.state._leases import Fence, LeaseLost
 from syncd.state._model import BulkRun, ConflictRow, CycleRow, Intent, RecordErrorRow, Side, SideState, Snapshot
 from syncd.state._pg_errors import cannot_connect, from_postgres, shown_url
+from syncd.state._pg_keys import for_each_key
 from syncd.state._rows import check_side as _side
 from syncd.state._rows import dump as _dump
 from syncd.state._rows import last_links
@@ -65,6 +66,8 @@ _UPSERT_ERROR = """
 
 _UNLINK_LEFT = "DELETE FROM links WHERE integration = %s AND left_id = %s"
 _UNLINK_RIGHT = "DELETE FROM links WHERE integration = %s AND right_id = %s"
+
+_RESOLVE_INTENT = "DELETE FROM intents WHERE integration = %s AND id = %s"
 
 _INSERT_INTENT = """
     INSERT INTO intents (integration, side, kind, source_id, target_id, match_key, fields, created_at)
@@ -294,7 +297,8 @@ class _PgTransaction(_OnAServer, Transaction):
         return conn
 
     @pg_guard("writing snapshots")
-    def put_snapshots(self, snapshots: Iterable[Snapshot]) -> None:
+    def put_snapshots(self, snapshots: Iterable[Snapshot], *, new: bool = False) -> None:
+        # *new* changes nothing here: the upsert reads nothing first.
         i = self.integration
         rows = [
             (i, _side(s.side), s.record_id, _dump(s.seen), None if s.synced is None else _dump(s.synced),
@@ -322,17 +326,18 @@ class _PgTransaction(_OnAServer, Transaction):
             # A statement per row by its primary key (pipelined: one round trip). One join with
             # the ids as arrays was planned from the table's statistics, and while they lag
             # behind a growing table it read every snapshot of the side: 240 ms a batch at 8,000.
-            with conn.cursor() as cur:
-                cur.executemany(
-                    "UPDATE snapshots SET synced = seen, dirty = false"
-                    " WHERE integration = %s AND side = %s AND record_id = %s AND hash = %s",
-                    [(self.integration, side, record_id, digest) for record_id, digest in zip(ids, digests)])
+            for_each_key(conn, "UPDATE snapshots SET synced = seen, dirty = false"
+                         " WHERE integration = %s AND side = %s AND record_id = %s AND hash = %s",
+                         [(self.integration, side, record_id, digest) for record_id, digest in zip(ids, digests)])
 
     @pg_guard("marking snapshots seen")
     def mark_seen(self, side: Side, record_ids: Iterable[str], generation: int) -> None:
-        self._run("UPDATE snapshots SET generation = %s"
-                  " WHERE integration = %s AND side = %s AND record_id = ANY(%s)",
-                  (generation, self.integration, _side(side), list(record_ids)))
+        i, side = self.integration, _side(side)
+        # By primary key, a statement per record (see _pg_keys): `= ANY(%s)` read every
+        # snapshot of the side while the statistics lagged behind a growing table.
+        for_each_key(self._open_conn(), "UPDATE snapshots SET generation = %s"
+                     " WHERE integration = %s AND side = %s AND record_id = %s",
+                     [(generation, i, side, record_id) for record_id in dict.fromkeys(record_ids)])
 
     @pg_guard("writing the side state")
     def set_side_state(self, side: Side, state: SideState) -> None:
@@ -374,7 +379,7 @@ class _PgTransaction(_OnAServer, Transaction):
 
     @pg_guard("resolving a write intent")
     def resolve_intent(self, intent_id: int) -> None:
-        self._run("DELETE FROM intents WHERE integration = %s AND id = %s", (self.integration, intent_id))
+        self._run(_RESOLVE_INTENT, (self.integration, intent_id))
 
     @pg_guard("recording write intents")
     def add_intents(self, intents: Sequence[Intent]) -> list[int]:
@@ -425,8 +430,9 @@ class _PgTransaction(_OnAServer, Transaction):
     def resolve_intents(self, intent_ids: Iterable[int]) -> None:
         ids = [int(n) for n in intent_ids]
         conn = self._open_conn()
-        if ids:
-            conn.execute("DELETE FROM intents WHERE integration = %s AND id = ANY(%s)", (self.integration, ids))
+        # By primary key, a statement per intent (see _pg_keys): `id = ANY(%s)` read every intent,
+        # and a large sync leaves many dead ones behind until autovacuum comes.
+        for_each_key(conn, _RESOLVE_INTENT, [(self.integration, n) for n in dict.fromkeys(ids)])
 
     @pg_guard("recording a record error")
     def add_error(self, error: RecordErrorRow) -> None:
@@ -447,12 +453,13 @@ class _PgTransaction(_OnAServer, Transaction):
     @pg_guard("making record errors due")
     def retry_due(self, side: Side, record_ids: Iterable[str], at: datetime | None = None) -> None:
         when = aware(at or utc_now())
-        self._run(
-            "UPDATE errors SET next_retry_at = %s WHERE integration = %s AND side = %s"
-            " AND record_id = ANY(%s) AND resolved_at IS NULL"
-            " AND (next_retry_at IS NULL OR next_retry_at > %s)",
-            (when, self.integration, _side(side), list(record_ids), when),
-        )
+        i, side = self.integration, _side(side)
+        # A statement per record, by the unresolved errors' unique index (see _pg_keys).
+        for_each_key(self._open_conn(),
+                     "UPDATE errors SET next_retry_at = %s WHERE integration = %s AND side = %s"
+                     " AND record_id = %s AND resolved_at IS NULL"
+                     " AND (next_retry_at IS NULL OR next_retry_at > %s)",
+                     [(when, i, side, record_id, when) for record_id in dict.fromkeys(record_ids)])
 
     @pg_guard("recording a conflict")
     def add_conflict(self, conflict: ConflictRow) -> None:

@@ -35,6 +35,7 @@ _LINK = "INSERT OR REPLACE INTO links (integration, left_id, right_id) VALUES (?
 _INSERT_INTENT = """INSERT INTO intents (integration, side, kind, source_id, target_id, match_key, fields, created_at)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
 _RESOLVE_INTENT = "DELETE FROM intents WHERE integration = ? AND id = ?"
+_RESOLVE_INTENTS = "DELETE FROM intents WHERE integration = ? AND id BETWEEN ? AND ?"
 
 
 @dataclass(slots=True, eq=False)
@@ -123,17 +124,25 @@ class _SQLiteTransaction(Transaction):
             self._registered = True
 
     @_guard("writing snapshots")
-    def put_snapshots(self, snapshots: Iterable[Snapshot]) -> None:
+    def put_snapshots(self, snapshots: Iterable[Snapshot], *, new: bool = False) -> None:
         i = self.integration
         rows = []
         for s in snapshots:
             seen = _dump(s.seen)
             # A snapshot in step holds one dict as both (what the writer makes): encoded once.
             synced = seen if s.synced is s.seen else None if s.synced is None else _dump(s.synced)
+            # The flags as ints, not bools: the sqlite3 module binds an exact int directly but
+            # looks a bool up as a type to adapt (an AttributeError raised and caught inside,
+            # about as costly as the rest of the row's binding).
             rows.append((i, _side(s.side), s.record_id, seen, synced, s.match_key, s.hash, _time(s.updated_at),
-                         bool(s.deleted), bool(s.dirty), s.generation))
+                         1 if s.deleted else 0, 1 if s.dirty else 0, s.generation))
         self._check()
         if not rows:
+            return
+        if new:
+            # Records just created: nothing stored to compare with, so no read of the stored
+            # keys; the upsert still replaces a row that is there (a wrong hint is only slower).
+            self._conn.executemany(_UPSERT_SNAPSHOT, rows)
             return
         in_place, upserts = self._unchanged_keys(rows)
         if in_place:
@@ -155,7 +164,7 @@ class _SQLiteTransaction(Transaction):
                         "SELECT record_id, match_key, deleted, generation FROM snapshots"
                         f" WHERE integration = ? AND side = ? AND record_id IN ({marks})",
                         (self.integration, side, *chunk)):
-                    stored[(side, record_id)] = (match_key, bool(deleted), generation)
+                    stored[(side, record_id)] = (match_key, deleted, generation)
         in_place, upserts = [], []
         for row in rows:
             i, side, record_id, seen, synced, match_key, digest, updated_at, deleted, dirty, generation = row
@@ -275,11 +284,18 @@ class _SQLiteTransaction(Transaction):
 
     @_guard("resolving write intents")
     def resolve_intents(self, intent_ids: Iterable[int]) -> None:
-        i = self.integration
-        rows: list[tuple[object, ...]] = [(i, int(n)) for n in intent_ids]
+        ids = sorted({int(n) for n in intent_ids})
         self._check()
-        if rows:
-            self._conn.executemany(_RESOLVE_INTENT, rows)
+        # A statement per run of consecutive ids, not one per id: add_intents gives a batch
+        # consecutive ids, and the writer resolves a batch's intents together.
+        runs: list[tuple[object, ...]] = []
+        for n in ids:
+            if runs and runs[-1][2] == n - 1:
+                runs[-1] = (self.integration, runs[-1][1], n)
+            else:
+                runs.append((self.integration, n, n))
+        if runs:
+            self._conn.executemany(_RESOLVE_INTENTS, runs)
 
     @_guard("recording a record error")
     def add_error(self, error: RecordErrorRow) -> None:

@@ -57,8 +57,12 @@ KEPT_CYCLES = 100  # cycles kept per integration: status shows the last, the res
 class Transaction(Protocol):
     """Writes for one integration, committed together; unusable after its block."""
 
-    def put_snapshots(self, snapshots: Iterable[Snapshot]) -> None:
-        """Insert or replace these snapshots (key: side, record_id); every field is replaced."""
+    def put_snapshots(self, snapshots: Iterable[Snapshot], *, new: bool = False) -> None:
+        """Insert or replace these snapshots (key: side, record_id); every field is replaced.
+
+        *new*: a hint that the store holds none of them (records just
+        created): the store need not look for stored ones first. A wrong
+        hint is never wrong data, only slower."""
 
     def mark_synced(self, side: Side, rows: Sequence[tuple[str, str]]) -> None:
         """These snapshots of *side*, given as (record_id, hash), are in step as

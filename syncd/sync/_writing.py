@@ -294,7 +294,7 @@ class Writer:
                 w.results[target] = snap
                 w.stored.update((target, source))
                 self.ctx.summary.created[target] += 1
-            t.put_snapshots(created)
+            t.put_snapshots(created, new=True)  # records the app has just made
             t.mark_synced(source, sources)
             t.link_many(links)
             t.resolve_intents(resolved)

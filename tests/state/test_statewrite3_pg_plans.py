@@ -1,0 +1,79 @@
+"""PostgreSQL: mark_seen (and the other lookups of a list of records on a
+hot path) read only the rows they change, however large the tables grew
+since their statistics were last taken: `= ANY(array)` was planned from
+those statistics and, while they lagged behind a growing table (an initial
+sync grows it faster than autovacuum analyses it), read every snapshot of
+the side (see test_bulkstate_pg_plans.py for the bulk writes)."""
+
+from __future__ import annotations
+
+from syncd.state import Intent, RecordErrorRow, Snapshot, open_state
+
+from tests.state.test_bulkstate_pg_plans import rows_read
+
+N = 3000
+
+
+def _grown(store: object, n: int = N) -> None:
+    with store.transaction("crm") as t:  # type: ignore[attr-defined]
+        t.put_snapshots([Snapshot("left", f"L{i:05}", {"e": i}, None, f"{i}@x", f"h{i}", generation=1)
+                         for i in range(n)])
+
+
+def test_mark_seen_reads_only_its_rows_of_a_large_table(pg_url: str) -> None:
+    with open_state(pg_url) as store:
+        _grown(store)
+        for batch in range(3):  # several batches: a prepared statement's generic plan too
+            ids = [f"L{i:05}" for i in range(batch * 100, batch * 100 + 100)]
+            with store.transaction("crm") as t:
+                before = rows_read(t, "snapshots")
+                t.mark_seen("left", ids, 2)
+                assert rows_read(t, "snapshots") - before < 1000, "mark_seen read every snapshot"
+        unseen = [s.record_id for s in store.unseen("crm", "left", 2)]
+        assert len(unseen) == N - 300 and unseen[0] == "L00300"
+        with store.transaction("crm") as t:  # ids given twice, and an id with no snapshot: no error
+            t.mark_seen("left", ["L00300", "L00300", "nobody"], 2)
+        assert [s.record_id for s in store.unseen("crm", "left", 2)][:1] == ["L00301"]
+
+
+def test_resolve_intents_and_retry_due_read_only_their_rows(pg_url: str) -> None:
+    with open_state(pg_url) as store:
+        with store.transaction("crm") as t:
+            ids = t.add_intents([Intent("right", "create", f"L{i:05}", {"e": i}, f"{i}@x") for i in range(N)])
+            for i in range(N):
+                t.add_error(RecordErrorRow("right", f"L{i:05}", "create", "boom", next_retry_at=None))
+        for batch in range(3):
+            part = ids[batch * 100: batch * 100 + 100]
+            with store.transaction("crm") as t:
+                intents_before, errors_before = rows_read(t, "intents"), rows_read(t, "errors")
+                t.resolve_intents(part)
+                t.retry_due("right", [f"L{i:05}" for i in range(batch * 100, batch * 100 + 100)])
+                assert rows_read(t, "intents") - intents_before < 1000, "resolve_intents read every intent"
+                assert rows_read(t, "errors") - errors_before < 1000, "retry_due read every error"
+        assert len(store.open_intents("crm")) == N - 300
+        due = {e.record_id for e in store.errors("crm", limit=N) if e.next_retry_at is not None}
+        assert due == {f"L{i:05}" for i in range(300)}
+
+
+def test_the_reads_by_record_read_only_their_rows(pg_url: str) -> None:
+    """by_match_keys is not here: match keys are not unique (see PostgresStore.by_match_keys)."""
+    with open_state(pg_url) as store:
+        _grown(store)
+        with store.transaction("crm") as t:
+            t.link_many([(f"L{i:05}", f"R{i:05}") for i in range(N)])
+        ids = [f"L{i:05}" for i in range(100, 200)]
+        with store.transaction("crm") as t:
+            reads = {}
+            for name, call in (
+                ("snapshots", lambda: store.snapshots("crm", "left", ids)),
+                ("digests", lambda: store.digests("crm", "left", ids)),
+            ):
+                before = rows_read(t, "snapshots")
+                found = call()
+                assert len(found) == 100, name
+                reads[name] = rows_read(t, "snapshots") - before
+            for side, some in (("left", ids), ("right", [f"R{i:05}" for i in range(100)])):
+                before = rows_read(t, "links")
+                assert len(store.linked("crm", side, some)) == 100
+                reads[f"linked {side}"] = rows_read(t, "links") - before
+        assert all(n < 1000 for n in reads.values()), reads
