@@ -40,6 +40,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from figures import compile_checkout
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -326,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             ap.error(f"unknown bench {', '.join(unknown)}; known: {', '.join(names)}")
         benches = [b for b in benches if b.name in args.only]
+    compile_checkout()  # as the baselines are: see figures.compile_checkout
     # the commit as the run starts: what was measured, whatever is edited meanwhile
     started, rev, load_start, t0 = datetime.now(timezone.utc), commit(), os.getloadavg(), time.monotonic()
     outcomes = []

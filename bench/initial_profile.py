@@ -67,7 +67,7 @@ from typing import Any
 import anyio
 import sync_cycle
 from daemon_idle import revision_python
-from figures import write_figures
+from figures import compile_checkout, write_figures
 from sync_cycle import TOKEN, sample_pair
 
 from syncd._logging import configure_logging
@@ -296,6 +296,7 @@ COMPARED = ("initial_s", "initial_network_share", "initial_loop_busy_share", "in
 def compare(args: argparse.Namespace) -> dict[str, Any]:
     """The measured sync by this checkout and by ``--baseline-rev``, alternating (ABBA), each in a
     child process; this checkout's medians as the figures, the baseline's as ``baseline_*``."""
+    compile_checkout()  # as the baseline is (figures.compile_checkout)
     pythons = {"this": sys.executable,
                "baseline": args.baseline_python or revision_python(args.baseline_rev)}
     rows: dict[str, list[dict[str, Any]]] = {label: [] for label in pythons}
