@@ -141,7 +141,8 @@ class Reader:
                 # rest: the overlap read again) has nothing to commit: no transaction.
                 if changed or full or page.errors:
                     with self.ctx.store.transaction(self.ctx.name) as t:
-                        t.put_snapshots(changed)
+                        # None of them stored yet (a first read): no stored row to read first.
+                        t.put_snapshots(changed, new=not old)
                         # A record changed at its source: if writing it failed
                         # before, it is due again now (the data may be fixed).
                         if failed_before:

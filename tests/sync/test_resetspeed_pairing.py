@@ -66,11 +66,11 @@ class _Counted:
                 calls["link_many"] += 1
                 t.link_many(pairs)
 
-            def put_snapshots(self, snapshots: Iterable[Snapshot]) -> None:
+            def put_snapshots(self, snapshots: Iterable[Snapshot], *, new: bool = False) -> None:
                 snapshots = list(snapshots)
                 if snapshots and not any(s.dirty for s in snapshots):
                     calls["put_in_step"] += 1
-                t.put_snapshots(snapshots)
+                t.put_snapshots(snapshots, new=new)
 
         return Proxy()
 
