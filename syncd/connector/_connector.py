@@ -239,7 +239,8 @@ class Connector:
         self._given_back = False
         if client is None:
             client = self._client(spec, prepared.headers, accounts, masker, transport)
-        client._cookies = _Cookies()  # not through the setter, which would copy it into a plain jar
+        if type(client._cookies) is not _Cookies or client._cookies:  # (an empty one is as good as new)
+            client._cookies = _Cookies()  # not through the setter, which would copy it into a plain jar
         self.client = client
         self.sender = Sender(self.client, self.account, spec.retry, masker)
         if fields is not None:

@@ -12,7 +12,7 @@ import pytest
 from syncd._secret import Secret
 from syncd.connector import Connector
 from syncd.connector._plain_request import plain_request
-from test_atrest_kept_connections import cookie_server
+from test_atrest_kept_connections import cookie_server, keeping
 
 URLS = [
     "http://127.0.0.1:8080/contacts?limit=100&since=2026-12-06T00%3A00%3A00Z",
@@ -68,3 +68,21 @@ async def test_a_read_after_an_answer_that_set_a_cookie_sends_it_back(make_spec:
             request = read()
             assert request.headers["Cookie"] == "session=abc"
             assert (await c.sender.send("get", request)).body == {"cookie": "session=abc"}
+
+
+@pytest.mark.anyio
+async def test_a_cookie_of_one_cycle_is_not_sent_by_the_next_on_the_kept_client(make_spec: Any) -> None:
+    spec = make_spec()
+    accounts = keeping()
+    with cookie_server() as url:
+        settings = {"url": url, "token": Secret("t", "${env:T}")}
+        async with Connector(spec, "contacts", settings, accounts=accounts) as first:
+            await first.client.get(f"{url}/login")
+            assert (await first.sender.send("get", first.request("get", {**first.context, "id": "c1"}))).body == \
+                {"cookie": "session=abc"}
+        for _cycle in range(2):  # the jar it left is replaced; an empty one is kept as it is
+            async with Connector(spec, "contacts", settings, accounts=accounts) as c:
+                assert c.client is first.client and not c.client.cookies
+                assert (await c.sender.send("get", c.request("get", {**c.context, "id": "c1"}))).body == \
+                    {"cookie": None}
+        await accounts.close_connections()
