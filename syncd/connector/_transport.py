@@ -10,6 +10,11 @@ connector needs and leaves everything else where it was:
   cookies, content decoding, timeouts' configuration, the exceptions;
 * h11 (the HTTP/1.1 state machine httpcore uses too) reads and writes the
   protocol: framing, chunked bodies, keep-alive, ``Connection: close``;
+  except that a request without a body (every poll) is written as h11
+  writes it from bytes h11 made once for its method and headers, and its
+  answer, when simple (HTTP/1.1, a Content-Length, headers h11 takes as
+  they are), is read without h11's state machine (``_read_simple``);
+  any other answer is handed to h11 as it came;
 * this module opens connections (TLS with the caller's context, made at
   the first HTTPS connection: loading the CA bundle costs ~20 ms), keeps idle
   ones per origin for reuse, applies the request's connect/read/write
@@ -82,6 +87,13 @@ def _request_head(method: str, raw: tuple[tuple[bytes, bytes], ...]) -> tuple[by
     assert written is not None
     line, _, headers = written.partition(b"\r\n")
     return line.split(b" ", 1)[0], headers
+
+
+@functools.lru_cache(maxsize=1024)
+def _unframed(raw: tuple[tuple[bytes, bytes], ...]) -> bool:
+    """Whether headers say nothing of a body's framing but its length: without
+    Transfer-Encoding, h11 writes nothing after the head of a request with no body."""
+    return all(name.lower() != b"transfer-encoding" for name, _ in raw)
 
 
 _TARGET = re.compile(rb"[\x21-\x7e]+")  # h11's request-target
@@ -303,7 +315,7 @@ class AsyncH11Transport(httpx.AsyncBaseTransport):
         try:
             raw = tuple(request.headers.raw)
             headers = _checked_headers(raw)
-            if getattr(request, "_content", None) == b"" and state.our_state is h11.IDLE:
+            if getattr(request, "_content", None) == b"" and state.our_state is h11.IDLE and _unframed(raw):
                 # No body (every poll): the request's bytes as h11 writes them, kept; its answer
                 # read by _read_simple where it is simple (h11 reads it otherwise).
                 await self._write(conn, _request_bytes(request.method, target, raw), request,

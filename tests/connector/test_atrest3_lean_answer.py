@@ -38,6 +38,8 @@ class Server:
         try:
             while self.answers:
                 self.heads.append(await reader.readuntil(b"\r\n\r\n"))
+                if b"transfer-encoding: chunked" in self.heads[-1].lower():  # its body, to the last chunk
+                    self.heads[-1] += await reader.readuntil(b"0\r\n\r\n")
                 answer = self.answers.pop(0)
                 writer.write(answer.removesuffix(CLOSE))
                 await writer.drain()
@@ -131,3 +133,13 @@ async def test_an_encoded_answer_is_decoded_by_httpx(server: tuple[str, Server])
     s.answers = [b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s" % (len(packed), packed)]
     async with httpx.AsyncClient(transport=_transport(), timeout=5) as c:
         assert (await c.get(f"{url}/x")).json() == {"z": 1}
+
+
+async def test_an_empty_request_framed_as_chunked_ends_its_body_as_h11_does(server: tuple[str, Server]) -> None:
+    url, s = server
+    s.answers = [SIMPLE]
+    async with httpx.AsyncClient(transport=_transport(), timeout=2) as c:
+        request = c.build_request("POST", f"{url}/x", headers={"Transfer-Encoding": "chunked"})
+        assert request.content == b""
+        assert (await c.send(request)).status_code == 200
+    assert s.heads[0].startswith(b"POST /x HTTP/1.1\r\n") and s.heads[0].endswith(b"\r\n\r\n0\r\n\r\n")
