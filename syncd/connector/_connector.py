@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import builtins  # Connector.list shadows the builtin in annotations
 import copy
+import dataclasses
 import functools
 import ssl
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
@@ -54,10 +55,11 @@ from syncd.connector._errors import (
 )
 from syncd.connector._fields import Extractor, FieldValueError, Record
 from syncd.connector._http import Answer, Sender
-from syncd.connector._kept_clients import ClientKey, parsed_url
+from syncd.connector._kept_clients import ClientKey, Prepared, parsed_url
 from syncd.connector._lookups import LookupTable, ids_in
 from syncd.connector._masking import PROCESS_MASKER, SecretMasker, install_log_filter
 from syncd.connector._page_window import PageWindow
+from syncd.connector._plain_request import plain_request
 from syncd.connector._pagination import PageRequest, PageRun
 from syncd.connector._ratelimit import AccountRegistry
 from syncd.connector._result_cap import ResultCap
@@ -210,30 +212,35 @@ class Connector:
             raise ConnectorError(f"connector {spec.name!r} has no object {object_name!r}")
         self.spec = spec
         self.object = spec.objects[object_name]
-        self.settings = resolve_settings(spec, settings)
+        accounts = accounts if accounts is not None else AccountRegistry()
+        # The daemon keeps idle clients across cycles (see _kept_clients): one built
+        # for this spec and these settings is taken, given back by aclose.
+        self._kept_clients = accounts.clients if transport is None and masker is PROCESS_MASKER else None
+        # What depends on the spec and the settings only, made by the first connector of
+        # them and kept with the clients (the daemon; a reload forgets it): see Prepared.
+        wanted = None if fields is None else frozenset(fields)
+        prepared = self._kept_clients.prepared(spec, object_name, settings, wanted) \
+            if self._kept_clients is not None else None
+        if prepared is None:
+            prepared = self._prepare(spec, settings)
+        self.settings = prepared.settings
         self.masker = masker
         install_log_filter(masker)
         for value in self.settings.values():
             if isinstance(value, Secret):
                 masker.add(value.reveal())
         self.context: dict[str, Any] = {"settings": self.settings}
-        self.base_url = spec.base_url.render_text(self.context).rstrip("/")
-        headers = {k: t.render_text(self.context) for k, t in spec.headers.items()}
-        headers.setdefault("Accept", "application/json")
-        headers.setdefault("User-Agent", "syncd")
-        accounts = accounts if accounts is not None else AccountRegistry()
-        self.account = accounts.get(_account_key(spec, self.base_url, self.settings), spec.rate_limit)
+        self.base_url = prepared.base_url
+        self.account = accounts.get(prepared.account_key, spec.rate_limit)
         # Asked before every request that changes the app (see _guard_write).
         self.write_guard = write_guard
-        # The daemon keeps idle clients across cycles (see _kept_clients): one built
-        # for this spec and these settings is taken, given back by aclose.
-        self._kept_clients = accounts.clients if transport is None and masker is PROCESS_MASKER else None
-        self._client_key: ClientKey = (self.account.key, repr(sorted(self.settings.items(), key=_by_name)))
+        self._client_key: ClientKey = (self.account.key, prepared.settings_key)
         client = self._kept_clients.take(self._client_key, spec) if self._kept_clients is not None else None
         self._given_back = False
         if client is None:
-            client = self._client(spec, headers, accounts, masker, transport)
-        client._cookies = _Cookies()  # not through the setter, which would copy it into a plain jar
+            client = self._client(spec, prepared.headers, accounts, masker, transport)
+        if type(client._cookies) is not _Cookies or client._cookies:  # (an empty one is as good as new)
+            client._cookies = _Cookies()  # not through the setter, which would copy it into a plain jar
         self.client = client
         self.sender = Sender(self.client, self.account, spec.retry, masker)
         if fields is not None:
@@ -241,12 +248,31 @@ class Connector:
             if unknown:
                 raise ConnectorError(f"{spec.name}.{object_name} has no field {unknown[0]!r}")
         self.lookups: dict[str, LookupTable] = {}
-        self.extractor = self._extractor(fields)
+        if prepared.extractor is not None:
+            self.extractor = prepared.extractor
+        else:
+            self.extractor = self._extractor(fields)
+            if self._kept_clients is not None and not self.lookups:
+                # Read-only once made; one with lookup tables (this run's) is made anew each time.
+                self._kept_clients.keep_prepared(spec, object_name, settings, wanted,
+                                                 dataclasses.replace(prepared, extractor=self.extractor))
         self.last_run_has_more = False  # whether the last page read had a successor
         # The sync token the last list or changes run's answers carried (the
         # spec's `sync_token`): the API's cursor for the next changes read,
         # worth keeping only once every page of the run is committed.
         self.last_sync_token: str | None = None
+
+    @staticmethod
+    def _prepare(spec: ConnectorSpec, given: Mapping[str, Any]) -> Prepared:
+        """The settings with their defaults, the base URL, the headers, the account's key."""
+        settings = resolve_settings(spec, given)
+        context = {"settings": settings}
+        base_url = spec.base_url.render_text(context).rstrip("/")
+        headers = {k: t.render_text(context) for k, t in spec.headers.items()}
+        headers.setdefault("Accept", "application/json")
+        headers.setdefault("User-Agent", "syncd")
+        return Prepared(settings, base_url, headers, _account_key(spec, base_url, settings),
+                        repr(sorted(settings.items(), key=_by_name)))
 
     def _client(self, spec: ConnectorSpec, headers: dict[str, str], accounts: AccountRegistry,
                 masker: SecretMasker, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
@@ -349,11 +375,17 @@ class Connector:
         return PageRequest(url, params, body)
 
     def _build(self, op: Operation, ctx: Mapping[str, Any], req: PageRequest) -> httpx.Request:
+        url = parsed_url(req.url, req.params)
+        extensions = {_WRITE_MARK: (self.label(op), self.write_guard)} if op.name in _WRITES else None
+        if req.body is None and not op.headers:
+            # Most reads: the same request as build_request's, without its merging (see _plain_request).
+            plain = plain_request(self.client, op.method, url, extensions)
+            if plain is not None:
+                return plain
         headers = {k: t.render_text(ctx) for k, t in op.headers.items()} if op.headers else None
         return self.client.build_request(
-            op.method, parsed_url(req.url, req.params), headers=headers,
-            json=req.body if req.body is not None else None,
-            extensions={_WRITE_MARK: (self.label(op), self.write_guard)} if op.name in _WRITES else None,
+            op.method, url, headers=headers, json=req.body if req.body is not None else None,
+            extensions=extensions,
         )
 
     def request(self, op: Operation | OperationName, ctx: Mapping[str, Any], body: Any = None) -> httpx.Request:

@@ -31,11 +31,13 @@ about a tenth of a cycle.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-__all__ = ["KeptClients", "parsed_url"]
+__all__ = ["KeptClients", "Prepared", "parsed_url"]
 
 # Idle clients kept for one account and settings: as many as the cycles of
 # that account that ran at once (a pool, not a cache of every client made).
@@ -45,6 +47,26 @@ _MAX_IDLE = 8
 _URLS_KEPT = 4096
 
 ClientKey = tuple[str, str]  # the account's key, the settings as text
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What a connector makes from its spec and settings alone, the same for
+    every cycle until a reload: kept by :meth:`KeptClients.keep_prepared` (the
+    settings with their defaults, the base URL and headers rendered, the
+    account's key, and the extractor of the wanted fields, read-only once made).
+    Nobody changes a connector's settings after it is made."""
+
+    settings: dict[str, Any]
+    base_url: str
+    headers: dict[str, str]
+    account_key: str
+    settings_key: str  # the settings as text (the client's key)
+    extractor: Any = None  # the Extractor (None: not kept, as one with lookup tables of its own)
+
+
+# (the spec's, the given settings' identities), the object, the fields wanted
+_PreparedKey = tuple[int, int, str, frozenset[str] | None]
 
 
 def parsed_url(url: str, params: dict[str, Any] | None = None) -> httpx.URL:
@@ -76,6 +98,21 @@ class KeptClients:
 
     def __init__(self) -> None:
         self._idle: dict[ClientKey, tuple[object, list[httpx.AsyncClient]]] = {}
+        # By the spec and settings objects (held, so their ids are not reused until a reload clears it).
+        self._prepared: dict[_PreparedKey, tuple[object, object, Prepared]] = {}
+
+    def prepared(self, spec: object, object_name: str, settings: Mapping[str, Any],
+                 fields: frozenset[str] | None) -> Prepared | None:
+        """What a connector of *spec*'s *object_name* with *settings* (the very
+        objects) reading *fields* made before, or None."""
+        entry = self._prepared.get((id(spec), id(settings), object_name, fields))
+        if entry is None or entry[0] is not spec or entry[1] is not settings:
+            return None
+        return entry[2]
+
+    def keep_prepared(self, spec: object, object_name: str, settings: Mapping[str, Any],
+                      fields: frozenset[str] | None, prepared: Prepared) -> None:
+        self._prepared[(id(spec), id(settings), object_name, fields)] = (spec, settings, prepared)
 
     def take(self, key: ClientKey, spec: object) -> httpx.AsyncClient | None:
         """An idle client built for *spec* (the very object) under *key*, or None."""
@@ -98,6 +135,7 @@ class KeptClients:
     def clear(self) -> None:
         """Forget every idle client (a reload: specs and settings may have changed)."""
         self._idle.clear()
+        self._prepared.clear()
 
     def __len__(self) -> int:
         return sum(len(clients) for _, clients in self._idle.values())

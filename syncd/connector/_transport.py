@@ -10,6 +10,11 @@ connector needs and leaves everything else where it was:
   cookies, content decoding, timeouts' configuration, the exceptions;
 * h11 (the HTTP/1.1 state machine httpcore uses too) reads and writes the
   protocol: framing, chunked bodies, keep-alive, ``Connection: close``;
+  except that a request without a body (every poll) is written as h11
+  writes it from bytes h11 made once for its method and headers, and its
+  answer, when simple (HTTP/1.1, a Content-Length, headers h11 takes as
+  they are), is read without h11's state machine (``_read_simple``);
+  any other answer is handed to h11 as it came;
 * this module opens connections (TLS with the caller's context, made at
   the first HTTPS connection: loading the CA bundle costs ~20 ms), keeps idle
   ones per origin for reuse, applies the request's connect/read/write
@@ -33,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import re
 import ssl
 import time
 import urllib.request
@@ -72,8 +78,64 @@ def _checked_headers(raw: tuple[tuple[bytes, bytes], ...]) -> h11._headers.Heade
     return h11.Request(method=b"GET", target=b"/", headers=list(raw)).headers
 
 
+@functools.lru_cache(maxsize=1024)
+def _request_head(method: str, raw: tuple[tuple[bytes, bytes], ...]) -> tuple[bytes, bytes]:
+    """The method and the header lines (to the blank line) of a request as h11
+    writes them, after h11's checks of the method, the headers and Host: once
+    for each method and headers (a connector's are the same cycle after cycle)."""
+    written = h11.Connection(h11.CLIENT).send(h11.Request(method=method, target=b"/", headers=_checked_headers(raw)))
+    assert written is not None
+    line, _, headers = written.partition(b"\r\n")
+    return line.split(b" ", 1)[0], headers
+
+
+@functools.lru_cache(maxsize=1024)
+def _unframed(raw: tuple[tuple[bytes, bytes], ...]) -> bool:
+    """Whether headers say nothing of a body's framing but its length: without
+    Transfer-Encoding, h11 writes nothing after the head of a request with no body."""
+    return all(name.lower() != b"transfer-encoding" for name, _ in raw)
+
+
+_TARGET = re.compile(rb"[\x21-\x7e]+")  # h11's request-target
+
+
+def _request_bytes(method: str, target: bytes, raw: tuple[tuple[bytes, bytes], ...]) -> bytes:
+    """A request without a body, byte for byte as h11 writes it."""
+    if _TARGET.fullmatch(target) is None:
+        raise h11.LocalProtocolError("Illegal target characters")
+    verb, headers = _request_head(method, raw)
+    return b"%s %s HTTP/1.1\r\n%s" % (verb, target, headers)
+
+
+# The simple answer the lean reader takes (see _read_simple): HTTP/1.1, a final
+# status, headers h11 would take unchanged, a Content-Length. h11's own grammar.
+_STATUS_LINE = re.compile(rb"HTTP/1\.1 ([2-5][0-9][0-9])(?: ((?:[ \t]|[^\x00\s])*))?")
+_TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
+_FIELD_VALUE = re.compile(rb"(?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?")
+_DIGITS = re.compile(rb"[0-9]{1,18}")
+
+
+class _Head:
+    """What the response is made of: a status line and headers (raw names)."""
+
+    __slots__ = ("status_code", "reason", "http_version", "raw_items", "encoded")
+
+    def __init__(self, status_code: int, reason: bytes, http_version: bytes,
+                 raw_items: list[tuple[bytes, bytes]], encoded: bool) -> None:
+        self.status_code = status_code
+        self.reason = reason
+        self.http_version = http_version
+        self.raw_items = raw_items
+        self.encoded = encoded  # a Content-Encoding: the body is decoded by httpx
+
+    @classmethod
+    def of(cls, response: h11.Response) -> _Head:
+        return cls(response.status_code, response.reason, response.http_version, response.headers.raw_items(),
+                   any(name == b"content-encoding" for name, _ in response.headers))  # (lower-cased by h11)
+
+
 class _Connection:
-    __slots__ = ("reader", "writer", "state", "idle_since", "answered")
+    __slots__ = ("reader", "writer", "state", "idle_since", "answered", "reusable")
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
@@ -81,6 +143,7 @@ class _Connection:
         self.state = h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_HEADERS)
         self.idle_since = 0.0
         self.answered = False  # whether any byte of an answer came on it (then it is not stale)
+        self.reusable = False  # whether the last exchange left it ready for another
 
     def usable(self, now: float, expiry: float) -> bool:
         # An idle connection the server closed reads as EOF once the event
@@ -141,11 +204,11 @@ class AsyncH11Transport(httpx.AsyncBaseTransport):
         self._release(origin, conn)
         response = httpx.Response(
             head.status_code,
-            headers=head.headers.raw_items(),
+            headers=head.raw_items,
             stream=httpx.ByteStream(body),
             extensions={"http_version": b"HTTP/" + head.http_version, "reason_phrase": head.reason},
         )
-        if not any(name == b"content-encoding" for name, _ in head.headers):  # (lower-cased by h11)
+        if not head.encoded:
             # The body as it came is the content (no decoding to do): given to the response,
             # httpx does not read it again through its chain of async iterators (~4 % of a
             # cycle at rest). Its stream is still there for a caller that reads it.
@@ -193,11 +256,9 @@ class AsyncH11Transport(httpx.AsyncBaseTransport):
         return None
 
     def _release(self, origin: Origin, conn: _Connection) -> None:
-        state = conn.state
-        if self._closed or state.our_state is not h11.DONE or state.their_state is not h11.DONE:
+        if self._closed or not conn.reusable:
             conn.abort()  # the server closes it (Connection: close), or we are done
             return
-        state.start_next_cycle()
         idle = self._idle.setdefault(origin, [])
         if len(idle) >= self._max_idle:
             conn.abort()
@@ -247,13 +308,20 @@ class AsyncH11Transport(httpx.AsyncBaseTransport):
 
     async def _exchange(
         self, conn: _Connection, request: httpx.Request, timeouts: dict[str, float | None],
-    ) -> tuple[h11.Response, bytes]:
+    ) -> tuple[_Head, bytes]:
         state = conn.state
-        conn.answered = False
+        conn.answered = conn.reusable = False
+        target = request.url.raw_path
         try:
-            data = state.send(h11.Request(
-                method=request.method, target=request.url.raw_path,
-                headers=_checked_headers(tuple(request.headers.raw))))
+            raw = tuple(request.headers.raw)
+            headers = _checked_headers(raw)
+            if getattr(request, "_content", None) == b"" and state.our_state is h11.IDLE and _unframed(raw):
+                # No body (every poll): the request's bytes as h11 writes them, kept; its answer
+                # read by _read_simple where it is simple (h11 reads it otherwise).
+                await self._write(conn, _request_bytes(request.method, target, raw), request,
+                                  timeouts.get("write"))
+                return await self._read_simple(conn, request, headers, timeouts.get("read"))
+            data = state.send(h11.Request(method=request.method, target=target, headers=headers))
             assert data is not None
             chunks = [data]
             stream = request.stream
@@ -264,8 +332,81 @@ class AsyncH11Transport(httpx.AsyncBaseTransport):
         except h11.LocalProtocolError as e:
             raise httpx.LocalProtocolError(str(e), request=request) from None
         await self._write(conn, b"".join(chunks), request, timeouts.get("write"))
+        return await self._read_h11(conn, request, timeouts.get("read"))
 
-        read_timeout = timeouts.get("read")
+    async def _read_simple(self, conn: _Connection, request: httpx.Request, headers: h11._headers.Headers,
+                           timeout: float | None) -> tuple[_Head, bytes]:
+        """The answer to a request without a body, read without h11 when it is
+        simple: HTTP/1.1, a final status (2xx to 5xx, not 204 or 304), headers
+        h11 would take as they are (no folded line), one Content-Length and no
+        Transfer-Encoding, to a method other than HEAD. h11's state machine and
+        parser cost about a sixth of a daemon's CPU at rest, for answers that
+        are all like this. Anything else is handed to h11 as it came, with the
+        request recorded as sent (its bytes were the ones h11 writes), so it
+        reads it as it always has, errors included."""
+        buffer = b""
+        while (end := buffer.find(b"\r\n\r\n")) < 0:
+            if len(buffer) > _MAX_HEADERS:
+                return await self._hand_to_h11(conn, request, headers, buffer, timeout)
+            data = await self._read(conn, request, timeout)
+            if not data:  # closed before the end of the head: as h11 says it
+                return await self._hand_to_h11(conn, request, headers, buffer, timeout)
+            conn.answered = True
+            buffer += data
+        lines = buffer[:end].split(b"\r\n")
+        status = _STATUS_LINE.fullmatch(lines[0])
+        if status is None or request.method == "HEAD" or status.group(1) in (b"204", b"304"):
+            return await self._hand_to_h11(conn, request, headers, buffer, timeout)
+        raw_items = []
+        length: bytes | None = None
+        close = encoded = False
+        for line in lines[1:]:
+            name, colon, value = line.partition(b":")
+            value = value.strip(b" \t")
+            if not colon or _TOKEN.fullmatch(name) is None or _FIELD_VALUE.fullmatch(value) is None:
+                return await self._hand_to_h11(conn, request, headers, buffer, timeout)
+            lower = name.lower()
+            if lower == b"content-length":
+                if _DIGITS.fullmatch(value) is None or (length is not None and length != value):
+                    return await self._hand_to_h11(conn, request, headers, buffer, timeout)
+                length = value
+            elif lower == b"transfer-encoding":
+                return await self._hand_to_h11(conn, request, headers, buffer, timeout)
+            elif lower == b"connection":
+                close = close or any(t.strip(b" \t").lower() == b"close" for t in value.split(b","))
+            elif lower == b"content-encoding":
+                encoded = True
+            raw_items.append((name, value))
+        if length is None:
+            return await self._hand_to_h11(conn, request, headers, buffer, timeout)
+        size = int(length)
+        parts = [buffer[end + 4:]]
+        got = len(parts[0])
+        while got < size:
+            data = await self._read(conn, request, timeout)
+            if not data:
+                raise httpx.RemoteProtocolError(
+                    f"peer closed connection without sending complete message body: "
+                    f"received {got} bytes, expected {size}", request=request)
+            parts.append(data)
+            got += len(data)
+        body = b"".join(parts)
+        # More than the body (nothing should follow an answer we did not ask for): not used again.
+        conn.reusable = not close and got == size
+        return _Head(int(status.group(1)), status.group(2) or b"", b"1.1", raw_items, encoded), body[:size]
+
+    async def _hand_to_h11(self, conn: _Connection, request: httpx.Request, headers: h11._headers.Headers,
+                           received: bytes, timeout: float | None) -> tuple[_Head, bytes]:
+        state = conn.state
+        state.send(h11.Request(method=request.method, target=request.url.raw_path, headers=headers))
+        state.send(h11.EndOfMessage())  # (the bytes were written already: the same)
+        if received:
+            state.receive_data(received)
+        return await self._read_h11(conn, request, timeout)
+
+    async def _read_h11(self, conn: _Connection, request: httpx.Request,
+                        read_timeout: float | None) -> tuple[_Head, bytes]:
+        state = conn.state
         head: h11.Response | None = None
         body: list[bytes] = []
         while True:
@@ -286,7 +427,10 @@ class AsyncH11Transport(httpx.AsyncBaseTransport):
                 head = event
             elif isinstance(event, h11.EndOfMessage):
                 assert head is not None
-                return head, b"".join(body)
+                conn.reusable = state.our_state is h11.DONE and state.their_state is h11.DONE
+                if conn.reusable:
+                    state.start_next_cycle()
+                return _Head.of(head), b"".join(body)
             elif isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
                 # Not before the end of an answer, as h11 reads HTTP; never loop on it.
                 raise httpx.RemoteProtocolError("the connection ended before the answer did",

@@ -139,6 +139,7 @@ class Daemon:
             self._stop_listeners()
             tg.cancel_scope.cancel()  # the signal handler and the watchdog
         await self.supervisor.cycles.accounts.close_connections()  # the kept-alive HTTP connections
+        self.supervisor.budgets.flush()  # the API usage stored ahead of the requests: exact again
         self.supervisor.cycles.accounts.close()  # the shared rates' connection (PostgreSQL)
         log.info("syncd stopped", forced=self.forced)
 

@@ -39,7 +39,7 @@ import structlog
 
 from syncd.config import Config, ConfigError, ConnectorSpec, DaemonSettings, Integration, load_config
 from syncd.connector import AccountRegistry
-from syncd.daemon._budgets import Budgets
+from syncd.daemon._budgets import AHEAD_REQUESTS, Budgets
 from syncd.daemon._bulk import Bulks
 from syncd.daemon._cluster import Cluster, Ownership, SoleOwner
 from syncd.daemon._runner import CycleEnd, Runner
@@ -121,6 +121,7 @@ class Supervisor:
         self._shedding: set[str] = set()
         # Every request of every account counts against its API budget.
         self.budgets = Budgets(config, store)
+        self.budgets.ahead = AHEAD_REQUESTS  # stored a few requests ahead; exact again at a clean stop
         self.cycles.accounts.listen(self.budgets.count)
         self.runners: dict[str, Runner] = {}
         self.last_reload: ReloadResult | None = None

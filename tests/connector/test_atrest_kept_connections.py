@@ -9,9 +9,11 @@ did on its own before (auth, the write guard) must still happen per request.
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import anyio
@@ -211,19 +213,25 @@ class _CookieHandler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-async def test_cookies_an_app_sets_are_still_sent_back(make_spec: Any) -> None:
-    """The connector's jar skips answers without Set-Cookie (most of them,
-    and their cost); one that sets a cookie is still kept and sent back."""
+@contextlib.contextmanager
+def cookie_server() -> Iterator[str]:
+    """A :class:`_CookieHandler` server on 127.0.0.1; its URL."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _CookieHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
     try:
-        async with Connector(make_spec(), "contacts", {"url": url, "token": Secret("t", "${env:T}")}) as c:
-            assert (await c.client.get(f"{url}/echo")).json() == {"cookie": None}
-            assert (await c.client.get(f"{url}/login")).json() == {"cookie": None}
-            assert (await c.client.get(f"{url}/echo")).json() == {"cookie": "session=abc"}
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+async def test_cookies_an_app_sets_are_still_sent_back(make_spec: Any) -> None:
+    """The connector's jar skips answers without Set-Cookie (most of them,
+    and their cost); one that sets a cookie is still kept and sent back."""
+    with cookie_server() as url:
+        async with Connector(make_spec(), "contacts", {"url": url, "token": Secret("t", "${env:T}")}) as c:
+            assert (await c.client.get(f"{url}/echo")).json() == {"cookie": None}
+            assert (await c.client.get(f"{url}/login")).json() == {"cookie": None}
+            assert (await c.client.get(f"{url}/echo")).json() == {"cookie": "session=abc"}
