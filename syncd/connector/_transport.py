@@ -12,9 +12,10 @@ connector needs and leaves everything else where it was:
   protocol: framing, chunked bodies, keep-alive, ``Connection: close``;
   except that a request without a body (every poll) is written as h11
   writes it from bytes h11 made once for its method and headers, and its
-  answer, when simple (HTTP/1.1, a Content-Length, headers h11 takes as
-  they are), is read without h11's state machine (``_read_simple``);
-  any other answer is handed to h11 as it came;
+  answer, when simple (HTTP/1.1, a Content-Length), is read by httptools
+  (llhttp, Node.js's parser, in C) instead of h11's state machine in
+  Python (``_read_simple``); any other answer, and any llhttp refuses, is
+  handed to h11 as it came;
 * this module opens connections (TLS with the caller's context, made at
   the first HTTPS connection: loading the CA bundle costs ~20 ms), keeps idle
   ones per origin for reuse, applies the request's connect/read/write
@@ -45,6 +46,7 @@ import urllib.request
 from collections.abc import Callable
 
 import h11
+import httptools
 import httpx
 
 _READ_SIZE = 64 * 1024
@@ -107,14 +109,6 @@ def _request_bytes(method: str, target: bytes, raw: tuple[tuple[bytes, bytes], .
     return b"%s %s HTTP/1.1\r\n%s" % (verb, target, headers)
 
 
-# The simple answer the lean reader takes (see _read_simple): HTTP/1.1, a final
-# status, headers h11 would take unchanged, a Content-Length. h11's own grammar.
-_STATUS_LINE = re.compile(rb"HTTP/1\.1 ([2-5][0-9][0-9])(?: ((?:[ \t]|[^\x00\s])*))?")
-_TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
-_FIELD_VALUE = re.compile(rb"(?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?")
-_DIGITS = re.compile(rb"[0-9]{1,18}")
-
-
 class _Head:
     """What the response is made of: a status line and headers (raw names)."""
 
@@ -132,6 +126,55 @@ class _Head:
     def of(cls, response: h11.Response) -> _Head:
         return cls(response.status_code, response.reason, response.http_version, response.headers.raw_items(),
                    any(name == b"content-encoding" for name, _ in response.headers))  # (lower-cased by h11)
+
+
+class _Answer:
+    """An answer as httptools (llhttp, Node.js's HTTP parser) reads it, by its
+    callbacks: the lean path's parser (see ``_read_simple``)."""
+
+    __slots__ = ("parser", "reason", "raw_items", "body", "messages", "head_done", "complete", "keep_alive",
+                 "informational")
+
+    def __init__(self) -> None:
+        self.parser = httptools.HttpResponseParser(self)
+        self.reason = b""
+        self.raw_items: list[tuple[bytes, bytes]] = []
+        self.body: list[bytes] = []
+        self.messages = 0  # a second one begun: bytes came after the answer
+        self.head_done = self.complete = self.keep_alive = self.informational = False
+
+    def on_message_begin(self) -> None:
+        self.messages += 1
+
+    def on_status(self, reason: bytes) -> None:
+        self.reason += reason  # (it may come in pieces)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.raw_items.append((name, value.rstrip(b" \t")))  # (h11 strips trailing blanks too)
+
+    def on_headers_complete(self) -> None:
+        self.head_done = True
+        # A 1xx first (then its final answer, perhaps in the same bytes): h11's to read.
+        self.informational = self.informational or self.parser.get_status_code() < 200
+        self.keep_alive = self.parser.should_keep_alive()  # (Connection: close, HTTP/1.0; known only here)
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+
+    def simple(self, method: str) -> bool:
+        """Whether the head is one the lean path takes (HTTP/1.1, a final status
+        other than 204 or 304, a Content-Length and no Transfer-Encoding, not to
+        a HEAD); h11 reads any other."""
+        parser = self.parser
+        status = parser.get_status_code()
+        if (self.informational or parser.get_http_version() != "1.1" or status in (204, 304)
+                or method == "HEAD"):
+            return False
+        names = [name.lower() for name, _ in self.raw_items]
+        return b"content-length" in names and b"transfer-encoding" not in names
 
 
 class _Connection:
@@ -336,64 +379,46 @@ class AsyncH11Transport(httpx.AsyncBaseTransport):
 
     async def _read_simple(self, conn: _Connection, request: httpx.Request, headers: h11._headers.Headers,
                            timeout: float | None) -> tuple[_Head, bytes]:
-        """The answer to a request without a body, read without h11 when it is
-        simple: HTTP/1.1, a final status (2xx to 5xx, not 204 or 304), headers
-        h11 would take as they are (no folded line), one Content-Length and no
-        Transfer-Encoding, to a method other than HEAD. h11's state machine and
-        parser cost about a sixth of a daemon's CPU at rest, for answers that
-        are all like this. Anything else is handed to h11 as it came, with the
-        request recorded as sent (its bytes were the ones h11 writes), so it
-        reads it as it always has, errors included."""
-        buffer = b""
-        while (end := buffer.find(b"\r\n\r\n")) < 0:
-            if len(buffer) > _MAX_HEADERS:
-                return await self._hand_to_h11(conn, request, headers, buffer, timeout)
-            data = await self._read(conn, request, timeout)
-            if not data:  # closed before the end of the head: as h11 says it
-                return await self._hand_to_h11(conn, request, headers, buffer, timeout)
-            conn.answered = True
-            buffer += data
-        lines = buffer[:end].split(b"\r\n")
-        status = _STATUS_LINE.fullmatch(lines[0])
-        if status is None or request.method == "HEAD" or status.group(1) in (b"204", b"304"):
-            return await self._hand_to_h11(conn, request, headers, buffer, timeout)
-        raw_items = []
-        length: bytes | None = None
-        close = encoded = False
-        for line in lines[1:]:
-            name, colon, value = line.partition(b":")
-            value = value.strip(b" \t")
-            if not colon or _TOKEN.fullmatch(name) is None or _FIELD_VALUE.fullmatch(value) is None:
-                return await self._hand_to_h11(conn, request, headers, buffer, timeout)
-            lower = name.lower()
-            if lower == b"content-length":
-                if _DIGITS.fullmatch(value) is None or (length is not None and length != value):
-                    return await self._hand_to_h11(conn, request, headers, buffer, timeout)
-                length = value
-            elif lower == b"transfer-encoding":
-                return await self._hand_to_h11(conn, request, headers, buffer, timeout)
-            elif lower == b"connection":
-                close = close or any(t.strip(b" \t").lower() == b"close" for t in value.split(b","))
-            elif lower == b"content-encoding":
-                encoded = True
-            raw_items.append((name, value))
-        if length is None:
-            return await self._hand_to_h11(conn, request, headers, buffer, timeout)
-        size = int(length)
-        parts = [buffer[end + 4:]]
-        got = len(parts[0])
-        while got < size:
-            data = await self._read(conn, request, timeout)
-            if not data:
-                raise httpx.RemoteProtocolError(
-                    f"peer closed connection without sending complete message body: "
-                    f"received {got} bytes, expected {size}", request=request)
-            parts.append(data)
-            got += len(data)
-        body = b"".join(parts)
-        # More than the body (nothing should follow an answer we did not ask for): not used again.
-        conn.reusable = not close and got == size
-        return _Head(int(status.group(1)), status.group(2) or b"", b"1.1", raw_items, encoded), body[:size]
+        """The answer to a request without a body, read by httptools when it is
+        simple: HTTP/1.1, a final status (not 204 or 304), one Content-Length
+        and no Transfer-Encoding, to a method other than HEAD. h11's state
+        machine and parser, in Python, cost about a sixth of a daemon's CPU at
+        rest, for answers that are all like this. Anything else, and anything
+        llhttp refuses, is handed to h11 as it came, with the request recorded
+        as sent (its bytes were the ones h11 writes), so it reads it as it
+        always has: its framing, its errors."""
+        answer = _Answer()
+        received = b""
+        try:
+            while not answer.head_done:
+                if len(received) > _MAX_HEADERS:
+                    return await self._hand_to_h11(conn, request, headers, received, timeout)
+                data = await self._read(conn, request, timeout)
+                if not data:  # closed before the end of the head: as h11 says it
+                    return await self._hand_to_h11(conn, request, headers, received, timeout)
+                conn.answered = True
+                received += data
+                answer.parser.feed_data(data)
+        except httptools.HttpParserError:
+            return await self._hand_to_h11(conn, request, headers, received, timeout)
+        if not answer.simple(request.method):
+            return await self._hand_to_h11(conn, request, headers, received, timeout)
+        try:
+            while not answer.complete:
+                data = await self._read(conn, request, timeout)
+                if not data:
+                    raise httpx.RemoteProtocolError(
+                        "peer closed connection without sending complete message body", request=request)
+                answer.parser.feed_data(data)
+        except httptools.HttpParserError:
+            if not answer.complete:  # (a Content-Length body: nothing in it to refuse)
+                raise httpx.RemoteProtocolError("the answer's body could not be read", request=request) from None
+            answer.messages += 1  # refused after the answer: bytes came after it
+        # Bytes after the answer (nothing should follow one we did not ask for): not used again.
+        conn.reusable = answer.keep_alive and answer.messages == 1
+        return (_Head(answer.parser.get_status_code(), answer.reason, b"1.1", answer.raw_items,
+                      any(name.lower() == b"content-encoding" for name, _ in answer.raw_items)),
+                b"".join(answer.body))
 
     async def _hand_to_h11(self, conn: _Connection, request: httpx.Request, headers: h11._headers.Headers,
                            received: bytes, timeout: float | None) -> tuple[_Head, bytes]:
@@ -427,7 +452,9 @@ class AsyncH11Transport(httpx.AsyncBaseTransport):
                 head = event
             elif isinstance(event, h11.EndOfMessage):
                 assert head is not None
-                conn.reusable = state.our_state is h11.DONE and state.their_state is h11.DONE
+                # Bytes after the answer (nothing should follow one we did not ask for): not used again.
+                conn.reusable = (state.our_state is h11.DONE and state.their_state is h11.DONE
+                                 and not state.trailing_data[0])
                 if conn.reusable:
                     state.start_next_cycle()
                 return _Head.of(head), b"".join(body)

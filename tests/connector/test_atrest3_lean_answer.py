@@ -23,6 +23,7 @@ def anyio_backend() -> str:
 
 
 CLOSE = b"<then close>"  # an answer ending so: the server closes the connection after it
+PIECES = b"<in pieces>"  # an answer starting so: written five bytes at a time
 
 
 class Server:
@@ -41,7 +42,14 @@ class Server:
                 if b"transfer-encoding: chunked" in self.heads[-1].lower():  # its body, to the last chunk
                     self.heads[-1] += await reader.readuntil(b"0\r\n\r\n")
                 answer = self.answers.pop(0)
-                writer.write(answer.removesuffix(CLOSE))
+                if answer.startswith(PIECES):  # a few bytes at a time: every boundary a read can end at
+                    answer = answer.removeprefix(PIECES)
+                    for at in range(0, len(answer.removesuffix(CLOSE)), 5):
+                        writer.write(answer.removesuffix(CLOSE)[at:at + 5])
+                        await writer.drain()
+                        await asyncio.sleep(0.002)
+                else:
+                    writer.write(answer.removesuffix(CLOSE))
                 await writer.drain()
                 if answer.endswith(CLOSE):
                     break
@@ -87,11 +95,16 @@ SIMPLE = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 
     ([b"HTTP/1.1 404 Not Found\r\ncontent-length: 2\r\nConnection: keep-alive, Close\r\n\r\n{}", SIMPLE],
      404, b"{}", False),  # Connection: close: not kept
     ([SIMPLE + b"HTTP/1.1 200 OK\r\n", SIMPLE], 200, b'{"a": 1}\n', False),  # bytes after the answer
+    ([SIMPLE + b"junk", SIMPLE], 200, b'{"a": 1}\n', False),  # bytes after it that are no answer
+    ([PIECES + SIMPLE, SIMPLE], 200, b'{"a": 1}\n', True),  # head and body in pieces
+    ([PIECES + b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", SIMPLE],
+     200, b"ok", True),
     ([b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n", SIMPLE],
      200, b"abcde", True),  # chunked: h11's
     ([b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", SIMPLE],
      200, b"ok", True),  # an informational answer first: h11's
     ([b"HTTP/1.1 204 No Content\r\n\r\n", SIMPLE], 204, b"", True),
+    ([b"HTTP/1.1 200 OK\r\nX-Trailing: v \t \r\nContent-Length: 2\r\n\r\nok", SIMPLE], 200, b"ok", True),
     ([b"HTTP/1.1 200 OK\r\nX-Folded: a\r\n b\r\nContent-Length: 2\r\n\r\nok", SIMPLE],
      200, b"ok", True),  # a folded header: h11's (which unfolds it)
     ([b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", SIMPLE], 200, b"ok", False),  # HTTP/1.0: h11's
@@ -106,6 +119,8 @@ async def test_each_answer_is_read_as_h11_reads_it(server: tuple[str, Server], a
         assert (first.status_code, first.content) == (status, body)
         if status == 200 and b"X-Folded" in answers[0]:
             assert first.headers["x-folded"] == "a b"
+        if b"X-Trailing" in answers[0]:
+            assert first.headers["x-trailing"] == "v"
         second = await c.get(f"{url}/y")
         assert (second.status_code, second.content) == (200, b'{"a": 1}\n')
         assert second.headers["content-type"] == "application/json"
