@@ -58,6 +58,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from figures import compile_checkout
+
 from syncd.sampleapp import sample_integration, write_sample_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -609,6 +611,7 @@ def main() -> int:
                 python = os.path.abspath(args.baseline_python) if args.baseline_python \
                     else revision_python(args.baseline_rev)
                 baseline_label = args.baseline_rev or "baseline"
+                compile_checkout()  # as the baseline is (figures.compile_checkout)
                 rows = compare(n, window, rounds, pairs=pairs, contacts=args.contacts, interval=interval,
                                pythons={baseline_label: python, "this checkout": sys.executable})
             else:
