@@ -51,6 +51,7 @@ from syncd.connector import ApiError, AuthError, Connector, ConnectorError, Reco
 from syncd.state import ConflictRow, Intent, RecordErrorRow, Side, SideState, Snapshot, StateStore
 from syncd.sync._context import SIDES, CycleContext, other
 from syncd.sync._plan import IntegrationPlan, PairPlan, SkipKind
+from syncd.sync._retries import late_lookups
 from syncd.sync._snapshots import Projection, changed_snapshot, content_hash, view, written
 from syncd.sync._summary import CycleSummary
 from syncd.sync._transforms import is_blank, same_value
@@ -134,6 +135,8 @@ class ChildPass:
         self.partial = partial
         self.full = not partial and (full or any(self._due(s) for s in SIDES))
         self.listed: dict[Side, dict[str, list[Record]]] = {"left": {}, "right": {}}  # parent id -> children
+        # (target, source id) of the creates that got no answer lately: their intents stay open
+        self.unconfirmed: set[tuple[Side, str]] = set()
         limit = min((c.spec.rate_limit.max_concurrency or _CONCURRENCY) for c in connectors.values())
         self.gate = asyncio.Semaphore(max(1, limit))
 
@@ -322,12 +325,23 @@ class ChildPass:
                 for i in self.store.open_intents(self.key) if i.kind == "create"}
 
     def _resolve_intents(self, sources: Mapping[int, Snapshot | None]) -> None:
-        for intent in self.store.open_intents(self.key):
+        intents = self.store.open_intents(self.key)
+        lookup_after = late_lookups(
+            self.store.errors(self.key, limit=1_000_000),
+            {s: c.spec.timeout for s, c in self.ctx.connectors.items()},
+        ) if any(i.kind == "create" for i in intents) else {}
+        now = self.store.now()
+        for intent in intents:
             target_parent = str(intent.fields.get(PARENT) or "")
             listed = self.listed[intent.side].get(target_parent)
             if intent.kind != "create" or not target_parent:
                 with self.store.transaction(self.key) as t:
                     t.resolve_intent(intent.id)  # updates and deletes are safe to redo
+                continue
+            after = lookup_after.get((intent.side, intent.source_id))
+            if after is not None and now < after:
+                # It got no answer: the app may still be making it (see late_lookups).
+                self.unconfirmed.add((intent.side, intent.source_id))
                 continue
             if listed is None:  # its parent's children could not be read: left open, nothing created
                 continue
@@ -341,6 +355,8 @@ class ChildPass:
                     if snap is not None:  # read just now: its base is what the create wrote
                         t.put_snapshots(self.ctx.recovered_pair(intent, snap, sources.get(intent.id)))
                     self.ctx.link(t, intent.side, found.id, intent.source_id)
+                    # The create did land (its answer was lost): its error is moot.
+                    t.resolve_errors(intent.side, intent.source_id)
                 t.resolve_intent(intent.id)
 
     def _holds(self, intent: Intent, record: Record) -> bool:
@@ -390,6 +406,9 @@ class ChildPass:
                         partner = self._twin(snap, o, target_parent, done)
                         if partner is not None:
                             done.add((o, partner.record_id))
+                    if partner is None and (o, snap.record_id) in self.unconfirmed:
+                        self.ctx.summary.delayed += 1  # its last create may land yet: looked up first
+                        continue
                     views = {side: view(snap), o: view(partner) if partner is not None else None}
                     plan = self.ctx.plan.plan(views["left"], views["right"])
                     for s in SIDES:  # the planner writes the match field with a create: not a field here

@@ -28,6 +28,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 
 import structlog
 
@@ -39,7 +40,7 @@ from syncd.sync._context import SIDES, CycleContext
 from syncd.sync._write_only import look_up_targets
 from syncd.sync._plan import IntegrationPlan
 from syncd.sync._reading import Reader
-from syncd.sync._retries import RetryGate
+from syncd.sync._retries import RetryGate, late_lookups
 from syncd.sync._snapshots import Projection, snapshot_for
 from syncd.sync._summary import CycleStopped, CycleSummary
 from syncd.sync._writing import Writer
@@ -66,6 +67,9 @@ class Cycle:
         # The sources of the intents left to the full read, as they were before it: the base of
         # their pair (see CycleContext.recovered_pair), which the read may change.
         self._sources_before: dict[int, Snapshot | None] = {}
+        # The create intents left open, by (target, source id): see _may_still_land
+        self._deferred: dict[tuple[Side, str], int] = {}
+        self._intents_resolved = False  # every other open intent: resolved by this cycle's start
 
     async def run(self) -> CycleSummary:
         ctx = self.ctx
@@ -77,6 +81,7 @@ class Cycle:
                 await reader.read(side, full[side])
             await look_up_targets(ctx)
             self._resolve_intents_by_match()
+            self._intents_resolved = True
             await self.writer().apply()
             await self.sync_children()
         except ConnectorError as e:
@@ -113,15 +118,28 @@ class Cycle:
         ctx.retries = RetryGate(ctx.integration.record_retries, errors, ctx.store.now(), enforce=enforce_backoff)
         ctx.errors_open = bool(errors)
         failed_creates = {(e.side, e.record_id) for e in errors if e.operation == "create"}
-        return Writer(ctx, failed_creates)
+        # A create still unconfirmed (deferred above, or left open for the
+        # next cycle when no cycle resolved it: a webhook's round, a retry)
+        # is never sent again until its record is looked up.
+        unconfirmed = self._deferred if self._intents_resolved else {
+            (i.side, i.source_id): i.id for i in ctx.store.open_intents(ctx.name) if i.kind == "create"}
+        return Writer(ctx, failed_creates, unconfirmed)
 
     # --- open intents: creates whose outcome a crash left unknown ----------------
 
     async def _resolve_intents(self, full: dict[Side, bool]) -> None:
-        for intent in self.ctx.store.open_intents(self.ctx.name):
+        intents = self.ctx.store.open_intents(self.ctx.name)
+        lookup_after = late_lookups(
+            self.ctx.store.errors(self.ctx.name, limit=1_000_000),
+            {s: c.spec.timeout for s, c in self.ctx.connectors.items()},
+        ) if any(i.kind == "create" for i in intents) else {}
+        for intent in intents:
             if intent.kind != "create":
                 with self.ctx.store.transaction(self.ctx.name) as t:
                     t.resolve_intent(intent.id)  # updates and deletes are safe to redo
+                continue
+            if self._may_still_land(intent, lookup_after):
+                self._deferred[(intent.side, intent.source_id)] = intent.id
                 continue
             target = self.ctx.connectors[intent.side]
             match_field = self.ctx.projection[intent.side].match_field
@@ -153,6 +171,16 @@ class Cycle:
                     t.resolve_errors(intent.side, intent.source_id)
                 t.resolve_intent(intent.id)
 
+    def _may_still_land(self, intent: Intent, lookup_after: dict[tuple[Side, str], datetime]) -> bool:
+        """Whether *intent*'s create got no answer so lately that the app may
+        still be making the record (see :func:`late_lookups`)."""
+        after = lookup_after.get((intent.side, intent.source_id))
+        if after is None or self.ctx.store.now() >= after:
+            return False
+        log.info("a create that got no answer is looked up later: the app may still be making it",
+                 side=intent.side, source=intent.source_id, after=after.isoformat())
+        return True
+
     def _source(self, intent: Intent) -> Snapshot | None:
         side: Side = "left" if intent.side == "right" else "right"
         return self.ctx.store.snapshots(self.ctx.name, side, [intent.source_id]).get(intent.source_id)
@@ -164,7 +192,8 @@ class Cycle:
 
     def _resolve_intents_by_match(self) -> None:
         for intent in self.ctx.store.open_intents(self.ctx.name):
-            if intent.kind != "create" or intent.match_key is None:
+            if intent.kind != "create" or intent.match_key is None or \
+                    self._deferred.get((intent.side, intent.source_id)) == intent.id:
                 continue
             candidates = self.ctx.store.by_match_key(self.ctx.name, intent.side, intent.match_key)
             with self.ctx.store.transaction(self.ctx.name) as t:

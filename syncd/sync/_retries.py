@@ -17,14 +17,14 @@ is held by the errors of (other(S), its id).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Literal
 
 from syncd.config import RecordRetries
 from syncd.state import RecordErrorRow, Side, Snapshot
 
-__all__ = ["WRITE_OPERATIONS", "Hold", "RetryGate", "next_retry_at"]
+__all__ = ["WRITE_OPERATIONS", "Hold", "RetryGate", "late_lookups", "next_retry_at"]
 
 WRITE_OPERATIONS = frozenset({"create", "update", "delete"})
 
@@ -72,6 +72,10 @@ class RetryGate:
         errors = list(self._by_record.get((_other(side), snap.record_id), ()))
         if partner is not None:
             errors += self._by_record.get((side, partner.record_id), ())
+            # The pair has both records now (made by hand, or a create that
+            # landed late): no create is to be made, so a failed one holds
+            # nothing back; the pair is written, and its errors end, as any other.
+            errors = [e for e in errors if e.operation != "create"]
         if any(e.next_retry_at is None for e in errors):
             return "waiting_for_operator"
         if any(e.next_retry_at is not None and e.next_retry_at > self.now for e in errors):
@@ -89,6 +93,19 @@ class RetryGate:
         if shared and due is not None:
             due = self.now
         return attempts, due
+
+
+def late_lookups(errors: Iterable[RecordErrorRow], timeouts: Mapping[Side, float]) -> dict[tuple[Side, str], datetime]:
+    """When each create that failed with no answer at all (no HTTP status: a
+    timeout, a dropped connection) may be looked up, by (target, source id).
+
+    An app goes on with a request its client stopped waiting for: a lookup at
+    once finds nothing yet, and the create would be sent twice. So the app
+    gets the target connector's ``timeout`` again from the failure (twice
+    what syncd waited, in all). A create a crash cut short has no such error,
+    and is looked up at once."""
+    return {(e.side, e.record_id): e.at + timedelta(seconds=timeouts[e.side]) for e in errors
+            if e.operation == "create" and e.status is None and e.at is not None and e.resolved_at is None}
 
 
 def _other(side: Side) -> Side:

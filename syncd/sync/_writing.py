@@ -12,7 +12,7 @@ says (:mod:`syncd.sync._retries`); until then the writer leaves it alone.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TypeVar
@@ -53,10 +53,14 @@ class _Work:
 
 
 class Writer:
-    def __init__(self, ctx: CycleContext, failed_creates: set[tuple[Side, str]]) -> None:
+    def __init__(self, ctx: CycleContext, failed_creates: set[tuple[Side, str]],
+                 unconfirmed: Mapping[tuple[Side, str], int] | None = None) -> None:
         self.ctx = ctx
         # (target side, source id) whose create failed before: sent alone
         self.failed_creates = failed_creates
+        # (target side, source id) → the intent of a create whose outcome is
+        # not known yet: never sent again before it is looked up
+        self.unconfirmed: Mapping[tuple[Side, str], int] = unconfirmed or {}
         delay = ctx.integration.delay_seconds
         # `delay:` a record changed after this is still settling: it waits
         self.quiet_after = ctx.store.now() - timedelta(seconds=delay) if delay > 0 else None
@@ -146,6 +150,9 @@ class Writer:
             if partner is not None:
                 views[o] = view(partner)
             plan = self.ctx.plan.plan(views["left"], views["right"])
+            if plan.create is not None and (plan.create, snap.record_id) in self.unconfirmed:
+                self.ctx.summary.retry_later += 1  # its last create may land yet: looked up first
+                continue
             if plan.create is not None:
                 key = (plan.create, snap.match_key or "")
                 if key in creating:
@@ -364,6 +371,12 @@ class Writer:
                             t.unlink(s, snap.record_id)
                 elif left is not None and right is not None:
                     t.link(left.record_id, right.record_id)
+                    if self.unconfirmed:
+                        for target in SIDES:
+                            src = right if target == "left" else left
+                            intent = self.unconfirmed.get((target, src.record_id))
+                            if intent is not None:
+                                t.resolve_intent(intent)  # paired by match key: its create is moot
                 for c in w.plan.conflicts:
                     row = self._conflict_row(c, w.snaps)
                     # The values stay in the state store (syncd status): a log holds no contact data.

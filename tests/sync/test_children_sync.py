@@ -278,3 +278,44 @@ async def test_notes_that_leave_their_contact_alone_are_found_by_the_full_pass_f
         await cycles.run("pair", origin="once")
         assert [n["body"] for n in right.children.all("notes", b)] == ["quiet"]
         assert cycles.store.now() - cycles.store.side_state(NOTES, "left").last_full_read < timedelta(minutes=5)
+
+
+@pytest.mark.anyio
+async def test_a_note_whose_create_got_no_answer_is_looked_up_after_the_app_had_its_time_not_made_twice(
+        pair: Any) -> None:
+    # The right app holds the note's create past the connector's timeout (a slow app goes on with
+    # it). The next pass comes at once: the note is not there yet. Before, the intent was resolved
+    # as never created and the note sent again; the late one then made it twice.
+    config, left, right = pair(extra="record_retries: {backoff_initial: 0}\n")
+    timeout = 1.5
+    config = replace(config, connectors={
+        name: replace(spec, timeout=timeout) for name, spec in config.connectors.items()})
+    with Cycles.open(config) as cycles:
+        await cycles.run("pair", origin="once")
+        a = left.store.ids()[0]
+        b = partner(left, right, a)
+        left.children.create("notes", a, {"body": "call back"})
+        held = right.faults.add(hold=True, method="POST", path_prefix=f"/contacts/{b}/notes")
+        summary = await cycles.run("pair", origin="once")
+        assert summary.children["notes"]["errors"] == 1, summary.children
+        failed = datetime.now(UTC)
+
+        summary = await cycles.run("pair", origin="once")  # the app is still making it
+        assert summary.children["notes"]["created"] == {"left": 0, "right": 0}, summary.children
+        assert summary.children["notes"]["waiting"] == 1, summary.children
+        assert len(cycles.store.open_intents(NOTES)) == 1
+        held.release()
+        right.faults.clear()
+        await anyio_sleep_until(failed + timedelta(seconds=timeout + 0.2))
+
+        summary = await cycles.run("pair", origin="once")
+        assert summary.children["notes"]["created"] == {"left": 0, "right": 0}, summary.children
+        assert [n["body"] for n in right.children.all("notes", b)] == ["call back"]
+        assert cycles.store.open_intents(NOTES) == []
+        assert error_entries(cycles.store, "pair") == []
+
+
+async def anyio_sleep_until(when: datetime) -> None:
+    import anyio
+
+    await anyio.sleep(max(0.0, (when - datetime.now(UTC)).total_seconds()))

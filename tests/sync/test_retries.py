@@ -39,6 +39,7 @@ def test_the_gate_holds_a_pair_by_the_errors_of_either_record_as_a_source() -> N
         RecordErrorRow("right", "L2", "update", "422", next_retry_at=None),  # L2 -> right: waiting
         RecordErrorRow("left", "R3", "update", "500", next_retry_at=minutes(-1)),  # R3 -> left: due
         RecordErrorRow("left", "L4", "list", "unreadable", next_retry_at=None),  # a read: never holds
+        RecordErrorRow("right", "L5", "update", "500", next_retry_at=minutes(5)),  # L5 -> right: later
     ]
     gate = RetryGate(DEFAULT, errors, NOW)
     assert gate.held("left", snap("left", "L1"), None) == "retry_later"
@@ -46,7 +47,10 @@ def test_the_gate_holds_a_pair_by_the_errors_of_either_record_as_a_source() -> N
     assert gate.held("right", snap("right", "R3"), None) is None
     assert gate.held("left", snap("left", "L4"), None) is None
     # the partner's failed write holds the pair too
-    assert gate.held("right", snap("right", "R9"), snap("left", "L1")) == "retry_later"
+    assert gate.held("right", snap("right", "R9"), snap("left", "L5")) == "retry_later"
+    # a failed create holds nothing once the pair has both records: no create is left to make
+    assert gate.held("right", snap("right", "R9"), snap("left", "L1")) is None
+    assert gate.held("left", snap("left", "L1"), snap("right", "R9")) is None
     assert RetryGate(DEFAULT, errors, NOW, enforce=False).held("left", snap("left", "L2"), None) is None
 
 

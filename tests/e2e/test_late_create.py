@@ -1,0 +1,94 @@
+"""A create whose answer never came may still land after the client gave up.
+
+An app can go on with a request its client stopped waiting for: the
+sample app holds the left's create (as a slow app would) past the
+connector's ``timeout``, so syncd counts it failed with its outcome
+unknown. The next cycle comes at once. Looking the contact up then finds
+nothing (the app has not made it yet), and before the fix syncd took that
+as "never created": it resolved the create's intent and sent the create
+again, so the late one made a second contact (the sample app refuses it
+with 409, which is how the test sees it). Now a create that failed with no
+answer is looked up only once the app has had the connector's timeout
+again to finish it; until then its source waits (``retry_later``).
+
+And a record whose create gave up (waiting for an operator) is no longer
+held back once the contact turns up on the other side anyway (made by
+hand, or by a late create): it is paired by its match key, like any other,
+and its error is over.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from e2e_support import Pair
+
+TIMEOUT = 2.0  # the connector's: the held create fails after this
+
+
+def open_errors(p: Pair) -> list[dict[str, Any]]:
+    result = p.syncd("errors", p.name, "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    errors: list[dict[str, Any]] = json.loads(result.stdout)
+    return errors
+
+
+def once(p: Pair) -> dict[str, Any]:
+    """``syncd once``'s summary, whatever its exit code (1 when a write failed)."""
+    run = p.run()
+    assert run.summary is not None, run.stdout + run.stderr
+    return run.summary
+
+
+def refused_as_duplicates(p: Pair) -> list[Any]:
+    return [r for r in p.left.requests.all() if r.method == "POST" and r.status == 409]
+
+
+def test_a_create_that_lands_after_its_timeout_is_found_not_made_twice(pair) -> None:
+    p: Pair = pair(left_n=0, right_n=1, extra={
+        "record_retries": {"attempts": 3, "backoff_initial": 0, "backoff_factor": 1}})
+    p.connector(timeout=TIMEOUT, retry={"max_attempts": 1})
+    held = p.left.faults.add(hold=True, method="POST", path_prefix="/contacts")
+
+    first = once(p)
+    assert first["errors"] == 1 and first["created"]["left"] == 0, first
+    failed_at = time.monotonic()
+
+    # The app is still making the contact: it is not there to be found yet.
+    second = once(p)
+    assert second["created"]["left"] == 0, second
+    assert second["retry_later"] == 1, second
+    held.release()
+    p.left.faults.clear()
+
+    # Once the app has had the timeout again, the lookup finds the late contact.
+    time.sleep(max(0.0, failed_at + TIMEOUT + 0.2 - time.monotonic()))
+    third = once(p)
+    assert third["created"] == {"left": 0, "right": 0}, third
+    assert refused_as_duplicates(p) == []
+    assert len(p.left.store.all()) == 1
+    assert open_errors(p) == []
+    p.clear_requests()
+    last = once(p)
+    assert last["created"] == last["updated"] == {"left": 0, "right": 0}, last
+    assert last["retry_later"] == 0 and last["errors"] == 0, last
+
+
+def test_a_create_that_gave_up_is_paired_when_its_contact_turns_up(pair) -> None:
+    p: Pair = pair(left_n=0, right_n=1, extra={"record_retries": {"attempts": 1}})
+    p.left.faults.add(status=422, method="POST", path_prefix="/contacts")
+    first = once(p)
+    assert first["errors"] == 1, first
+    [error] = open_errors(p)
+    assert error["state"] == "waiting", error
+
+    # Someone makes the contact on the left by hand.
+    [contact] = p.right.store.all()
+    p.left.store.create({k: contact[k] for k in ("email", "first_name", "last_name")})
+    second = once(p)
+    assert second["waiting_for_operator"] == 0, second
+    assert second["created"] == {"left": 0, "right": 0}, second
+    assert open_errors(p) == []
+    assert len(p.left.store.all()) == len(p.right.store.all()) == 1
