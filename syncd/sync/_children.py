@@ -135,7 +135,7 @@ class ChildPass:
         self.partial = partial
         self.full = not partial and (full or any(self._due(s) for s in SIDES))
         self.listed: dict[Side, dict[str, list[Record]]] = {"left": {}, "right": {}}  # parent id -> children
-        # (target, source id) of the creates that got no answer lately: their intents stay open
+        # (target, source id) of the creates that failed without an error status lately: their intents stay open
         self.unconfirmed: set[tuple[Side, str]] = set()
         limit = min((c.spec.rate_limit.max_concurrency or _CONCURRENCY) for c in connectors.values())
         self.gate = asyncio.Semaphore(max(1, limit))
@@ -340,7 +340,7 @@ class ChildPass:
                 continue
             after = lookup_after.get((intent.side, intent.source_id))
             if after is not None and now < after:
-                # It got no answer: the app may still be making it (see late_lookups).
+                # Its outcome is unknown: the app may still be making it (see late_lookups).
                 self.unconfirmed.add((intent.side, intent.source_id))
                 continue
             if listed is None:  # its parent's children could not be read: left open, nothing created

@@ -172,12 +172,12 @@ class Cycle:
                 t.resolve_intent(intent.id)
 
     def _may_still_land(self, intent: Intent, lookup_after: dict[tuple[Side, str], datetime]) -> bool:
-        """Whether *intent*'s create got no answer so lately that the app may
+        """Whether *intent*'s create failed without an error status so lately that the app may
         still be making the record (see :func:`late_lookups`)."""
         after = lookup_after.get((intent.side, intent.source_id))
         if after is None or self.ctx.store.now() >= after:
             return False
-        log.info("a create that got no answer is looked up later: the app may still be making it",
+        log.info("a create whose outcome is unknown is looked up later: the app may still be making it",
                  side=intent.side, source=intent.source_id, after=after.isoformat())
         return True
 

@@ -96,14 +96,17 @@ class RetryGate:
 
 
 def late_lookups(errors: Iterable[RecordErrorRow], timeouts: Mapping[Side, float]) -> dict[tuple[Side, str], datetime]:
-    """When each create that failed with no answer at all (no HTTP status: a
-    timeout, a dropped connection) may be looked up, by (target, source id).
+    """When each create that failed without an HTTP error status may be
+    looked up, by (target, source id): no answer (a timeout, a dropped
+    connection), or an answer syncd could not use (not JSON, a read-back
+    that failed).
 
-    An app goes on with a request its client stopped waiting for: a lookup at
-    once finds nothing yet, and the create would be sent twice. So the app
-    gets the target connector's ``timeout`` again from the failure (twice
-    what syncd waited, in all). A create a crash cut short has no such error,
-    and is looked up at once."""
+    An app goes on with a request its client stopped waiting for, and an
+    app's search may not show a new record at once: a lookup right away can
+    find nothing, and the create would be sent twice. So the app gets the
+    target connector's ``timeout`` again from the failure (twice what syncd
+    waited, in all). A refusal with a status is looked up at once; so is a
+    create a crash cut short (it has no error)."""
     return {(e.side, e.record_id): e.at + timedelta(seconds=timeouts[e.side]) for e in errors
             if e.operation == "create" and e.status is None and e.at is not None and e.resolved_at is None}
 

@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ from fake_intercom import DESCRIPTION, FakeIntercom
 from fake_salesforce import FakeSalesforce
 
 REFRESH = "5Aep861fake.refresh.token.0"
+REPO = Path(__file__).resolve().parents[2]
+LOOKUP_AFTER = 1.5  # the Salesforce connector's timeout in the test of a failed read-back
 
 
 def write_config(config: Path, sf: FakeSalesforce, intercom: FakeIntercom) -> None:
@@ -122,14 +125,22 @@ def test_a_salesforce_create_whose_read_back_failed_is_adopted_next_run(vendor_f
     sf = vendor_fake(FakeSalesforce, None, contacts=0, leads=0)
     intercom = vendor_fake(FakeIntercom, DESCRIPTION.name, contacts=2)
     write_config(tmp_path, sf, intercom)
+    # The shipped spec with a short timeout: a create whose answer syncd could not use is looked up
+    # once the connector's timeout has passed since (an app's search may not show a record at once).
+    spec = yaml.safe_load((REPO / "connectors.d" / "salesforce.yaml").read_text())
+    spec["timeout"] = LOOKUP_AFTER
+    (tmp_path / "connectors.d").mkdir()
+    (tmp_path / "connectors.d" / "salesforce.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     sf.hide_created = True  # the create lands, the read-back answers 404: as a crash between the two
 
     code, first = once(tmp_path, sf, intercom)
     assert first["created"]["left"] == 0 and first["errors"] == 2, first
     assert code != 0 and len(sf.rows["Contact"]) == 2
+    failed = time.monotonic()
 
     sf.hide_created = False
     sf.hidden.clear()
+    time.sleep(max(0.0, failed + LOOKUP_AFTER + 0.3 - time.monotonic()))
     code, second = once(tmp_path, sf, intercom)
     assert code == 0, json.dumps(second)
     # the open intents were resolved by a find on the email: linked, not created again
