@@ -50,7 +50,7 @@ from syncd.state._model import (
     Snapshot,
 )
 from syncd.state._pg_errors import cannot_connect, from_postgres, shown_url
-from syncd.state._pg_keys import each_key
+from syncd.state._pg_keys import lateral
 from syncd.state._pg_migrations import SCHEMA_VERSION, migrate, missing_columns
 from syncd.state._pg_tx import _OnAServer, _PgSession, _PgTransaction, pg_guard
 from syncd.state._rows import SNAPSHOT_COLUMNS as _SNAPSHOT_COLUMNS
@@ -66,6 +66,9 @@ USAGE_UPSERT = usage_upsert(lambda name: f"%({name})s::double precision" if name
 # Connection parameters every connection gets: times come back in UTC, and
 # a server that does not answer is given up on rather than waited for.
 _OPTIONS = "-c TimeZone=UTC"
+_SIDE = "integration = %s AND side = %s"
+_BY_RECORD = lateral(_SNAPSHOT_COLUMNS, "snapshots", _SIDE, "record_id")
+_DIGESTS = lateral("record_id, hash, deleted", "snapshots", _SIDE, "record_id")
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -91,20 +94,6 @@ class PostgresStore(_OnAServer, StateStore):
         conn = session.getconn()
         try:
             return conn.execute(sql, params).fetchall()
-        finally:
-            session.putconn(conn)
-
-    def _each(self, sql: str, params: Sequence[Sequence[Any]]) -> list[Any]:
-        """*sql* by unique key for each of *params*, pipelined (see :mod:`_pg_keys`); their rows."""
-        session = self._session
-        active = session.active
-        if active is not None and active.conn is not None:
-            return each_key(active.conn, sql, params)  # inside a block: see its writes
-        if not params:
-            return []
-        conn = session.getconn()
-        try:
-            return each_key(conn, sql, params)
         finally:
             session.putconn(conn)
 
@@ -144,21 +133,16 @@ class PostgresStore(_OnAServer, StateStore):
                           (integration, _side(side)))
         return codec.side_state(rows[0], _utc) if rows else SideState()
 
-    # The reads of a list of records: a statement per record by its unique key,
-    # pipelined (see _pg_keys): `= ANY(%s)` read every snapshot or link of the side while
-    # the statistics lagged behind a growing table (an initial sync).
+    # The reads of a list of records: each by its unique key (see _pg_keys): `= ANY(%s)` read every
+    # snapshot or link of the side while the statistics lagged behind a growing table.
     @pg_guard("reading snapshots")
     def snapshots(self, integration: str, side: Side, record_ids: Sequence[str]) -> dict[str, Snapshot]:
-        key = (integration, _side(side))
-        rows = self._each(f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots WHERE integration = %s AND side = %s"
-                          " AND record_id = %s", [(*key, record_id) for record_id in dict.fromkeys(record_ids)])
+        rows = self._rows(_BY_RECORD, (list(dict.fromkeys(record_ids)), integration, _side(side)))
         return {row[1]: _snapshot(row) for row in rows}
 
     @pg_guard("reading snapshot digests")
     def digests(self, integration: str, side: Side, record_ids: Sequence[str]) -> dict[str, tuple[str, bool]]:
-        key = (integration, _side(side))
-        rows = self._each("SELECT record_id, hash, deleted FROM snapshots WHERE integration = %s AND side = %s"
-                          " AND record_id = %s", [(*key, record_id) for record_id in dict.fromkeys(record_ids)])
+        rows = self._rows(_DIGESTS, (list(dict.fromkeys(record_ids)), integration, _side(side)))
         return {record_id: (digest, deleted) for record_id, digest, deleted in rows}
 
     @pg_guard("reading snapshots by match key")
@@ -186,8 +170,8 @@ class PostgresStore(_OnAServer, StateStore):
     @pg_guard("reading links")
     def linked(self, integration: str, side: Side, record_ids: Sequence[str]) -> dict[str, str]:
         mine, other = ("left_id", "right_id") if _side(side) == "left" else ("right_id", "left_id")
-        rows = self._each(f"SELECT {mine}, {other} FROM links WHERE integration = %s AND {mine} = %s",
-                          [(integration, record_id) for record_id in dict.fromkeys(record_ids)])
+        rows = self._rows(lateral(f"{mine}, {other}", "links", "integration = %s", mine),
+                          (list(dict.fromkeys(record_ids)), integration))
         return dict(rows)
 
     def dirty(self, integration: str, side: Side, batch: int = 500) -> Iterator[list[Snapshot]]:
