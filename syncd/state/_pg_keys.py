@@ -11,8 +11,12 @@ rows read). Two forms are always index lookups, whatever the statistics:
 
 - a read: :func:`lateral`, the keys unnested and each looked up by a
   ``LATERAL`` subquery with ``LIMIT 1``, which PostgreSQL cannot flatten
-  into a join, so it runs once per key by the unique index (one statement;
-  3-4x faster than a statement per key);
+  into a join, so it runs once per key (one statement; 3-4x faster than a
+  statement per key). Each run is by the unique index whatever the
+  statistics: an index path with ``=`` on every column of a unique index
+  is costed at one row, never more than a scan of a prefix (this needs a
+  unique key; for match keys, which are not, the same form read the whole
+  side once per key where the statistics lagged);
 - a write: a statement per key, pipelined by psycopg in one round trip
   (:func:`for_each_key`).
 

@@ -86,7 +86,7 @@ def test_salesforce_and_intercom_contacts_sync_both_ways(vendor_fake: Any, tmp_p
     write_config(tmp_path, sf, intercom)
 
     code, first = once(tmp_path, sf, intercom)
-    assert code == 0, first
+    assert code == 0, json.dumps(first)
     assert (first["created"], first["errors"]) == ({"left": 1, "right": 1}, 0)
     # Salesforce's person.0003 in Intercom, its name joined; Intercom's Ada split into Salesforce
     assert names(intercom)["person.0003@example.com"] == "Person3 Example"
@@ -101,7 +101,7 @@ def test_salesforce_and_intercom_contacts_sync_both_ways(vendor_fake: Any, tmp_p
     intercom.modify(next(i for i, c in intercom.contacts.items() if c["email"] == "Person.0002@Example.com"),
                     phone="+1 555 010 9999")
     code, second = once(tmp_path, sf, intercom)
-    assert code == 0, second
+    assert code == 0, json.dumps(second)
     assert (second["created"], second["updated"], second["errors"]) == ({"left": 0, "right": 0},
                                                                          {"left": 2, "right": 1}, 0)
     assert names(intercom)["person.0001@example.com"] == "Grace Hopper"
@@ -112,7 +112,7 @@ def test_salesforce_and_intercom_contacts_sync_both_ways(vendor_fake: Any, tmp_p
     # a run with nothing new writes nothing and duplicates nothing
     before = writes(sf, intercom)
     code, third = once(tmp_path, sf, intercom)
-    assert code == 0, third
+    assert code == 0, json.dumps(third)
     assert (third["created"], third["updated"]) == ({"left": 0, "right": 0}, {"left": 0, "right": 0})
     assert writes(sf, intercom) == before
     assert len(sf.rows["Contact"]) == 5 and len(intercom.contacts) == 5
