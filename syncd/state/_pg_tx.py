@@ -19,6 +19,7 @@ transaction rolls back and raises :class:`LeaseLost`; nothing was committed.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -69,6 +70,8 @@ _UNLINK_RIGHT = "DELETE FROM links WHERE integration = %s AND right_id = %s"
 
 _RESOLVE_INTENT = "DELETE FROM intents WHERE integration = %s AND id = %s"
 
+_ANALYSE_FIRST = 1_000  # snapshots put before a process first analyses the table (see _PgSession.grew)
+
 _INSERT_INTENT = """
     INSERT INTO intents (integration, side, kind, source_id, target_id, match_key, fields, created_at)
     VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"""
@@ -100,6 +103,10 @@ class _PgSession:
     # the fence it holds per integration (set and cleared by its lease manager).
     fenced_for: str | None = None
     fences: dict[str, Fence] = field(default_factory=dict)
+    # Snapshots this process has put, by integration, since it last analysed the table, and the
+    # count at which it analyses again: see grew().
+    put_since_analyse: dict[str, int] = field(default_factory=dict)
+    analyse_at: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.shown = shown_url(self.url)
@@ -118,6 +125,40 @@ class _PgSession:
         self.pool.putconn(conn)
         if broken:
             self.pool.check()
+
+    def grew(self, conn: psycopg.Connection, integration: str, rows: int) -> None:
+        """*rows* snapshots of *integration* were just committed on *conn*: analyse the table
+        once this process has put 1,000 since it last did, then each time that count doubles.
+
+        The plan of `by_match_keys`' `= ANY` comes from the table's statistics, and autovacuum
+        takes them up to a minute late (or never, where it is off): an initial sync grows a side
+        from nothing in that time, and a side that looks empty was scanned whole for each batch
+        (quadratic: 60,000 rows read for 100 keys in tests/state/test_statewrite3_pg_plans.py).
+        Best effort: another process analysing or vacuuming the table holds a lock this waits
+        for a moment only, and then it is done at the next growth."""
+        done = self.put_since_analyse[integration] = self.put_since_analyse.get(integration, 0) + rows
+        due = self.analyse_at.get(integration, _ANALYSE_FIRST)
+        if done < due:
+            return
+        try:
+            conn.execute("BEGIN")
+            conn.execute("SET LOCAL lock_timeout = '200ms'")
+            conn.execute("ANALYZE snapshots")
+            conn.execute("COMMIT")
+        except psycopg.Error as error:
+            # The block is committed: nothing of it is lost, only these statistics (asked for again
+            # at the next commit that puts snapshots); said, not raised.
+            with contextlib.suppress(psycopg.Error):
+                conn.execute("ROLLBACK")
+            if not isinstance(error, psycopg.errors.LockNotAvailable):
+                import structlog  # only here: a store that never fails so loads no logging
+
+                structlog.get_logger("syncd.state").warning(
+                    "could not analyse the snapshots table (PostgreSQL); autovacuum will",
+                    state=self.shown, error=str(error).strip())
+            return
+        self.put_since_analyse[integration] = 0
+        self.analyse_at[integration] = max(due, done) * 2
 
     def getconn(self) -> psycopg.Connection:
         self.check_open()
@@ -154,7 +195,7 @@ class _PgTransaction(_OnAServer, Transaction):
     """``BEGIN`` on enter (a pooled connection held until the end); ``COMMIT``
     on a clean exit, ``ROLLBACK`` on any exception."""
 
-    __slots__ = ("_session", "conn", "integration", "_registered", "_fence")
+    __slots__ = ("_session", "conn", "integration", "_registered", "_fence", "_put")
 
     def __init__(self, session: _PgSession, integration: str) -> None:
         self._session = session
@@ -162,6 +203,7 @@ class _PgTransaction(_OnAServer, Transaction):
         self.integration = integration
         self._registered = False
         self._fence: Fence | None = None  # held when the block began; it must still hold at COMMIT
+        self._put = 0  # snapshots put by this block (see _PgSession.grew)
 
     def __enter__(self) -> _PgTransaction:
         session = self._session
@@ -206,6 +248,8 @@ class _PgTransaction(_OnAServer, Transaction):
                 if not held:
                     self._rollback(conn)
                     raise self._lost(conn, "nothing of this transaction was committed")
+                if self._put:
+                    session.grew(conn, self.integration, self._put)
             else:
                 self._rollback(conn, exc)
         finally:
@@ -316,6 +360,7 @@ class _PgTransaction(_OnAServer, Transaction):
             if len(last) < len(rows):
                 rows = list(last.values())
             conn.execute(_UPSERT_SNAPSHOTS, [list(column) for column in zip(*rows)])
+            self._put += len(rows)
 
     @pg_guard("marking snapshots synced")
     def mark_synced(self, side: Side, rows: Sequence[tuple[str, str]]) -> None:

@@ -105,3 +105,44 @@ def test_the_reads_by_record_of_a_new_integration_in_an_analysed_table_read_only
                     assert len(call()) == 500, name
                     reads[name] = max(reads.get(name, 0), rows_read(t, table) - before)
         assert all(n <= 500 for n in reads.values()), reads
+
+
+def test_by_match_keys_reads_only_its_rows_of_a_side_a_sync_has_grown(pg_url: str) -> None:
+    """Match keys are not unique, so by_match_keys is one `= ANY`, planned from the statistics: a
+    table grown from nothing and never analysed looked empty, and each batch read the whole side
+    (60,000 rows for 100 keys). The store analyses a table its own commits have grown (at 1,000
+    rows, then each time they doubled), not waiting for autovacuum."""
+    with open_state(pg_url) as store:
+        for page in range(12):
+            with store.transaction("crm") as t:
+                t.put_snapshots([Snapshot("left", f"L{i:06}", {"e": i}, None, f"{i}@x", f"h{i}", generation=1)
+                                 for i in range(page * 5000, page * 5000 + 5000)])
+        reads = []
+        for batch in range(3):
+            keys = [f"{i}@x" for i in range(batch * 100, batch * 100 + 100)]
+            with store.transaction("crm") as t:
+                before = rows_read(t, "snapshots")
+                assert len(store.by_match_keys("crm", "left", keys)) == 100
+                reads.append(rows_read(t, "snapshots") - before)
+        assert max(reads) < 1000, reads
+
+
+def test_the_analyse_a_growth_asks_for_waits_for_no_one_and_never_fails_a_commit(pg_url: str) -> None:
+    import psycopg
+
+    def analysed(store: object) -> bool:
+        with store.transaction("crm") as t:  # type: ignore[attr-defined]
+            row = t.conn.execute("SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'snapshots'"
+                                 ).fetchone()
+        return row is not None and row[0] is not None
+
+    with open_state(pg_url) as store, psycopg.connect(pg_url, autocommit=True) as other:
+        other.execute("BEGIN")
+        other.execute("LOCK TABLE snapshots IN SHARE UPDATE EXCLUSIVE MODE")  # as a VACUUM would
+        _grown(store, 1500)  # committed, though the table cannot be analysed now
+        assert len(store.snapshots("crm", "left", ["L00000", "L01499"])) == 2
+        other.execute("ROLLBACK")
+        assert not analysed(store)
+        with store.transaction("crm") as t:  # the next growth tries again
+            t.put_snapshots([Snapshot("left", "L09999", {"e": 1}, None, "x@x", "h", generation=1)])
+        assert analysed(store)
