@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from sync_support import write_pair
 
@@ -316,6 +317,4 @@ async def test_a_note_whose_create_got_no_answer_is_looked_up_after_the_app_had_
 
 
 async def anyio_sleep_until(when: datetime) -> None:
-    import anyio
-
     await anyio.sleep(max(0.0, (when - datetime.now(UTC)).total_seconds()))
