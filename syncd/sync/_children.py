@@ -51,7 +51,6 @@ from syncd.connector import ApiError, AuthError, Connector, ConnectorError, Reco
 from syncd.state import ConflictRow, Intent, RecordErrorRow, Side, SideState, Snapshot, StateStore
 from syncd.sync._context import SIDES, CycleContext, other
 from syncd.sync._plan import IntegrationPlan, PairPlan, SkipKind
-from syncd.sync._retries import late_lookups
 from syncd.sync._snapshots import Projection, changed_snapshot, content_hash, view, written
 from syncd.sync._summary import CycleSummary
 from syncd.sync._transforms import is_blank, same_value
@@ -326,11 +325,7 @@ class ChildPass:
 
     def _resolve_intents(self, sources: Mapping[int, Snapshot | None]) -> None:
         intents = self.store.open_intents(self.key)
-        lookup_after = late_lookups(
-            self.store.errors(self.key, limit=1_000_000),
-            {s: c.spec.timeout for s, c in self.ctx.connectors.items()},
-        ) if any(i.kind == "create" for i in intents) else {}
-        now = self.store.now()
+        waiting = self.ctx.waiting_lookups(intents)
         for intent in intents:
             target_parent = str(intent.fields.get(PARENT) or "")
             listed = self.listed[intent.side].get(target_parent)
@@ -338,9 +333,8 @@ class ChildPass:
                 with self.store.transaction(self.key) as t:
                     t.resolve_intent(intent.id)  # updates and deletes are safe to redo
                 continue
-            after = lookup_after.get((intent.side, intent.source_id))
-            if after is not None and now < after:
-                # Its outcome is unknown: the app may still be making it (see late_lookups).
+            if (intent.side, intent.source_id) in waiting:
+                # Its outcome is unknown: the app may still be making it (see waiting_lookups).
                 self.unconfirmed.add((intent.side, intent.source_id))
                 continue
             if listed is None:  # its parent's children could not be read: left open, nothing created

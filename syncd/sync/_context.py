@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -12,7 +12,7 @@ from syncd.config import Integration
 from syncd.connector import Connector, ConnectorError
 from syncd.state import Intent, Origin, RecordErrorRow, Side, Snapshot, StateStore, Transaction
 from syncd.sync._plan import IntegrationPlan
-from syncd.sync._retries import RetryGate
+from syncd.sync._retries import RetryGate, late_lookups
 from syncd.sync._snapshots import Projection, written
 from syncd.sync._summary import CycleStopped, CycleSummary
 
@@ -114,6 +114,17 @@ class CycleContext:
             elif snap is not None:
                 out.append(cls.synced(snap))
         return out
+
+    def waiting_lookups(self, intents: Sequence[Intent]) -> dict[tuple[Side, str], datetime]:
+        """Of these open intents, the creates whose lookup must wait (their outcome is unknown
+        and the app may still be making the record: see :func:`late_lookups`): when it may
+        be made, by (target, source id)."""
+        if not any(i.kind == "create" for i in intents):
+            return {}  # every cycle asks: no read of the errors when no create is open
+        now = self.store.now()
+        after = late_lookups(self.store.errors(self.name, limit=1_000_000),
+                             {s: c.spec.timeout for s, c in self.connectors.items()})
+        return {key: when for key, when in after.items() if when > now}
 
     def resolve_pair_errors(self, t: Transaction, snaps: Mapping[Side, Snapshot | None]) -> None:
         if not self.errors_open:

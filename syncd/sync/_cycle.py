@@ -40,7 +40,7 @@ from syncd.sync._context import SIDES, CycleContext
 from syncd.sync._write_only import look_up_targets
 from syncd.sync._plan import IntegrationPlan
 from syncd.sync._reading import Reader
-from syncd.sync._retries import RetryGate, late_lookups
+from syncd.sync._retries import RetryGate
 from syncd.sync._snapshots import Projection, snapshot_for
 from syncd.sync._summary import CycleStopped, CycleSummary
 from syncd.sync._writing import Writer
@@ -129,16 +129,13 @@ class Cycle:
 
     async def _resolve_intents(self, full: dict[Side, bool]) -> None:
         intents = self.ctx.store.open_intents(self.ctx.name)
-        lookup_after = late_lookups(
-            self.ctx.store.errors(self.ctx.name, limit=1_000_000),
-            {s: c.spec.timeout for s, c in self.ctx.connectors.items()},
-        ) if any(i.kind == "create" for i in intents) else {}
+        waiting = self.ctx.waiting_lookups(intents)
         for intent in intents:
             if intent.kind != "create":
                 with self.ctx.store.transaction(self.ctx.name) as t:
                     t.resolve_intent(intent.id)  # updates and deletes are safe to redo
                 continue
-            if self._may_still_land(intent, lookup_after):
+            if self._may_still_land(intent, waiting):
                 self._deferred[(intent.side, intent.source_id)] = intent.id
                 continue
             target = self.ctx.connectors[intent.side]
@@ -171,11 +168,11 @@ class Cycle:
                     t.resolve_errors(intent.side, intent.source_id)
                 t.resolve_intent(intent.id)
 
-    def _may_still_land(self, intent: Intent, lookup_after: dict[tuple[Side, str], datetime]) -> bool:
-        """Whether *intent*'s create failed without an error status so lately that the app may
-        still be making the record (see :func:`late_lookups`)."""
-        after = lookup_after.get((intent.side, intent.source_id))
-        if after is None or self.ctx.store.now() >= after:
+    def _may_still_land(self, intent: Intent, waiting: dict[tuple[Side, str], datetime]) -> bool:
+        """Whether *intent*'s lookup must wait: the app may still be making its record
+        (see :meth:`CycleContext.waiting_lookups`)."""
+        after = waiting.get((intent.side, intent.source_id))
+        if after is None:
             return False
         log.info("a create whose outcome is unknown is looked up later: the app may still be making it",
                  side=intent.side, source=intent.source_id, after=after.isoformat())
