@@ -164,8 +164,11 @@ class Reader:
             # stamp: a cursor past the moment the read began would skip the
             # first change for good (a full read pages in id order). So the
             # next read starts there at the latest (by syncd's clock, less
-            # the overlap), and reads those records again: cheap.
-            high = now
+            # the overlap), and reads those records again: cheap. In
+            # whole seconds: a cursor becomes a template's {{ since }}, and
+            # an API with second-precision times refuses a fraction (SOQL's
+            # dateTime has none); an earlier cursor only reads more.
+            high = now.replace(microsecond=0)
         if full and not blind:
             await self._confirm_missed(side, generation, read, before)
         if not full:

@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -149,3 +150,21 @@ def test_a_salesforce_create_whose_read_back_failed_is_adopted_next_run(vendor_f
     assert sum("WHERE Email = 'person.000" in q for q in lookups) == 2
     code, third = once(tmp_path, sf, intercom)
     assert code == 0 and third["created"] == {"left": 0, "right": 0} and len(sf.rows["Contact"]) == 2
+
+
+def test_a_systemmodstamp_ahead_of_syncds_clock_leaves_a_cursor_soql_accepts(vendor_fake: Any, tmp_path: Path) -> None:
+    """A record stamped later than syncd's clock (the app's clock ahead, or several changes in one
+    second: the fake stamps each a second on) moves the cursor to syncd's clock at most, which has
+    microseconds; the next changes read rendered it with milliseconds, a dateTime SOQL refuses
+    (MALFORMED_QUERY), and every cycle from then on was aborted. It failed twice in CI."""
+    sf = vendor_fake(FakeSalesforce, None, contacts=2, leads=0)
+    intercom = vendor_fake(FakeIntercom, DESCRIPTION.name, contacts=0)
+    write_config(tmp_path, sf, intercom)
+    code, first = once(tmp_path, sf, intercom)
+    assert code == 0, json.dumps(first)
+    sf.clock = datetime.now(UTC) + timedelta(minutes=5)  # the next change is stamped 5 minutes ahead
+    sf.modify("Contact", next(iter(sf.rows["Contact"])), FirstName="Ahead")
+    code, second = once(tmp_path, sf, intercom)
+    assert code == 0, json.dumps(second)
+    code, third = once(tmp_path, sf, intercom)
+    assert code == 0 and third["aborted"] is None, json.dumps(third)
