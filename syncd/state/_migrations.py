@@ -27,7 +27,8 @@ otherwise pick the primary key and scan a whole side.
     links         (integration, left_id) → right_id; unique index links_right
                   (integration, right_id): a record has at most one partner
     intents       id (never reused) → side, kind, source_id, target_id,
-                  match_key, fields JSON, created_at
+                  match_key, fields JSON, created_at, source_seen JSON
+                  (version 9)
     errors        id → side, record_id, operation, message, status,
                   attempts, origin, at, resolved_at, next_retry_at
                   (version 7); UNIQUE (integration, side, record_id,
@@ -203,6 +204,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # reads, see SideState.sync_token); NULL: none yet, the next read is full.
     (
         "ALTER TABLE side_states ADD COLUMN sync_token TEXT",
+    ),
+    # 9: what a create's source held when the create was planned (JSON; see
+    # Intent.source_seen). An intent recorded before has none: NULL.
+    (
+        "ALTER TABLE intents ADD COLUMN source_seen TEXT",
     ),
 )
 

@@ -78,6 +78,10 @@ class Intent:
     target_id: str | None = None  # for update and delete
     id: int = 0  # assigned by the store
     created_at: datetime | None = None  # None: the store uses now()
+    # A create's: what its source held when the create was planned (the values the create was
+    # made from), the source's side of the pair's base once the created record is found. None:
+    # not a create, or an intent recorded before schema 9 (SQLite) / 4 (PostgreSQL).
+    source_seen: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

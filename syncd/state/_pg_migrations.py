@@ -171,6 +171,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 3: what daemons share per account, outside the state tables.
     SHARED_STEP,
+    # 4: what a create's source held when the create was planned (see Intent.source_seen;
+    # SQLite's step 9). An intent recorded before has none: NULL.
+    (
+        "ALTER TABLE intents ADD COLUMN source_seen text",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -183,7 +188,7 @@ COLUMNS: dict[str, frozenset[str]] = {table: frozenset(columns.split()) for tabl
     "side_states": "integration side cursor last_full_read generation fields sync_token",
     "snapshots": "integration side record_id seen synced match_key hash updated_at deleted dirty generation",
     "links": "integration left_id right_id",
-    "intents": "id integration side kind source_id target_id match_key fields created_at",
+    "intents": "id integration side kind source_id target_id match_key fields created_at source_seen",
     "errors": "id integration side record_id operation message status attempts origin at resolved_at "
               "next_retry_at",
     "conflicts": "id integration left_id right_id field left_value right_value winner rule at",

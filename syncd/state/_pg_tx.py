@@ -31,6 +31,7 @@ import orjson
 import psycopg
 from psycopg_pool import ConnectionPool
 
+import syncd.state._rows as codec
 from syncd.state._errors import StateError
 from syncd.state._leases import Fence, LeaseLost
 from syncd.state._model import BulkRun, ConflictRow, CycleRow, Intent, RecordErrorRow, Side, SideState, Snapshot
@@ -72,9 +73,9 @@ _RESOLVE_INTENT = "DELETE FROM intents WHERE integration = %s AND id = %s"
 
 _ANALYSE_FIRST = 1_000  # snapshots put before a process first analyses the table (see _PgSession.grew)
 
-_INSERT_INTENT = """
-    INSERT INTO intents (integration, side, kind, source_id, target_id, match_key, fields, created_at)
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"""
+_INSERT_INTENT = f"""
+    INSERT INTO intents ({codec.INSERT_INTENT_COLUMNS})
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"""
 
 # The one statement a fenced transaction adds (see the module's docstring).
 _FENCE_CHECK = """SELECT 1 FROM leases WHERE integration = %s AND daemon_id = %s AND token = %s
@@ -415,10 +416,7 @@ class _PgTransaction(_OnAServer, Transaction):
 
     @pg_guard("recording a write intent")
     def add_intent(self, intent: Intent) -> int:
-        row = (
-            self.integration, _side(intent.side), intent.kind, intent.source_id, intent.target_id,
-            intent.match_key, _dump(intent.fields), aware(intent.created_at or utc_now()),
-        )
+        row = codec.intent_row(self.integration, intent, aware(intent.created_at or utc_now()))
         found = self._run(_INSERT_INTENT, row).fetchone()
         return int(found[0]) if found else 0
 
@@ -430,11 +428,7 @@ class _PgTransaction(_OnAServer, Transaction):
     def add_intents(self, intents: Sequence[Intent]) -> list[int]:
         now = utc_now()
         i = self.integration
-        rows = [
-            (i, _side(n.side), n.kind, n.source_id, n.target_id, n.match_key, _dump(n.fields),
-             now if n.created_at is None else aware(n.created_at))
-            for n in intents
-        ]
+        rows = [codec.intent_row(i, n, now if n.created_at is None else aware(n.created_at)) for n in intents]
         conn = self._open_conn()
         if not rows:
             return []

@@ -24,7 +24,7 @@ _SIDES = ("left", "right")
 
 SNAPSHOT_COLUMNS = "side, record_id, seen, synced, match_key, hash, updated_at, deleted, dirty, generation"
 SIDE_STATE_COLUMNS = "cursor, last_full_read, generation, fields, sync_token"
-INTENT_COLUMNS = "side, kind, source_id, fields, match_key, target_id, id, created_at"
+INTENT_COLUMNS = "side, kind, source_id, fields, match_key, target_id, id, created_at, source_seen"
 ERROR_COLUMNS = ("side, record_id, operation, message, status, attempts, origin, at, id, resolved_at,"
                  " next_retry_at")
 CONFLICT_COLUMNS = "left_id, right_id, field, left_value, right_value, winner, rule, at, id"
@@ -44,6 +44,17 @@ def _json_default(value: Any) -> Any:
 
 def dump(value: Any) -> str:
     return orjson.dumps(value, default=_json_default).decode()
+
+
+def intent_row(integration: str, intent: Intent, created_at: Any) -> tuple[Any, ...]:
+    """The values of an intents row, in ``INSERT_INTENT_COLUMNS``' order (*created_at*: in
+    the store's own type)."""
+    return (integration, check_side(intent.side), intent.kind, intent.source_id, intent.target_id,
+            intent.match_key, dump(intent.fields), created_at,
+            None if intent.source_seen is None else dump(intent.source_seen))
+
+
+INSERT_INTENT_COLUMNS = "integration, side, kind, source_id, target_id, match_key, fields, created_at, source_seen"
 
 
 def check_side(side: str) -> Side:
@@ -75,8 +86,9 @@ def side_state(row: tuple[Any, ...], when: When) -> SideState:
 
 
 def intent(row: tuple[Any, ...], when: When) -> Intent:
-    side, kind, source_id, fields, match_key, target_id, id_, created = row
-    return Intent(side, kind, source_id, orjson.loads(fields), match_key, target_id, id_, when(created))
+    side, kind, source_id, fields, match_key, target_id, id_, created, source_seen = row
+    return Intent(side, kind, source_id, orjson.loads(fields), match_key, target_id, id_, when(created),
+                  None if source_seen is None else orjson.loads(source_seen))
 
 
 def record_error(row: tuple[Any, ...], when: When) -> RecordErrorRow:

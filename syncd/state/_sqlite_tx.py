@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+import syncd.state._rows as codec
 from syncd.state._errors import StateError, from_sqlite
 from syncd.state._model import BulkRun, ConflictRow, CycleRow, Intent, RecordErrorRow, Side, SideState, Snapshot
 from syncd.state._rows import check_side as _side
@@ -32,8 +33,7 @@ from syncd.state._sqlite_rows import (
 from syncd.state._store import KEPT_CYCLES, Transaction, utc_now
 
 _LINK = "INSERT OR REPLACE INTO links (integration, left_id, right_id) VALUES (?, ?, ?)"
-_INSERT_INTENT = """INSERT INTO intents (integration, side, kind, source_id, target_id, match_key, fields, created_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
+_INSERT_INTENT = f"INSERT INTO intents ({codec.INSERT_INTENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _RESOLVE_INTENT = "DELETE FROM intents WHERE integration = ? AND id = ?"
 _RESOLVE_INTENTS = "DELETE FROM intents WHERE integration = ? AND id BETWEEN ? AND ?"
 
@@ -227,10 +227,7 @@ class _SQLiteTransaction(Transaction):
 
     @_guard("recording a write intent")
     def add_intent(self, intent: Intent) -> int:
-        row = (
-            self.integration, _side(intent.side), intent.kind, intent.source_id, intent.target_id,
-            intent.match_key, _dump(intent.fields), _time(intent.created_at or utc_now()),
-        )
+        row = codec.intent_row(self.integration, intent, _time(intent.created_at or utc_now()))
         self._check()
         cursor = self._conn.execute(_INSERT_INTENT, row)
         return int(cursor.lastrowid or 0)
@@ -259,10 +256,7 @@ class _SQLiteTransaction(Transaction):
         now = _time(utc_now())
         i = self.integration
         rows: list[tuple[object, ...]] = [
-            (i, _side(n.side), n.kind, n.source_id, n.target_id, n.match_key, _dump(n.fields),
-             now if n.created_at is None else _time(n.created_at))
-            for n in intents
-        ]
+            codec.intent_row(i, n, now if n.created_at is None else _time(n.created_at)) for n in intents]
         self._check()
         if not rows:
             return []

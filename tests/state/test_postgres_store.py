@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from pg_cluster import PASSWORD, PASSWORD_USER, Cluster, free_port
 
-from syncd.state import LeaseBook, SQLiteStore, StateError, StateStore, StateVersionError, open_state
+from syncd.state import Intent, LeaseBook, SQLiteStore, StateError, StateStore, StateVersionError, open_state
 from syncd.state._pg_migrations import MIGRATIONS, SCHEMA_VERSION, migrate
 from syncd.state._postgres import PostgresStore
 
@@ -144,3 +144,22 @@ def test_a_connection_the_server_dropped_fails_one_call_then_the_store_reconnect
         assert store.integrations() == ["crm"]  # the pool dropped the dead connection and made a new one
         with store.transaction("crm") as t:
             t.set_disabled(None)
+
+
+def test_an_intent_of_a_version_3_database_is_kept_and_a_new_one_keeps_its_source(pg_cluster: Cluster) -> None:
+    url = pg_cluster.new_database(template="template0")
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert migrate(conn, "test", MIGRATIONS[:3]) == 3
+        conn.execute("INSERT INTO integrations (name) VALUES ('crm')")
+        conn.execute("INSERT INTO intents (integration, side, kind, source_id, match_key, fields, created_at)"
+                     " VALUES ('crm', 'left', 'create', 'R1', 'a@x.io', '{\"email\":\"a@x.io\"}', now())")
+    with open_state(url) as store:
+        [old] = store.open_intents("crm")
+        assert (old.source_id, old.fields, old.source_seen) == ("R1", {"email": "a@x.io"}, None)
+        with store.transaction("crm") as t:
+            t.add_intents([Intent(side="left", kind="create", source_id="R2", fields={"email": "b@x.io"},
+                                  source_seen={"email": "b@x.io", "name": "B"})])
+            t.add_intent(Intent(side="left", kind="create", source_id="R3", fields={}, source_seen={"n": 1}))
+        assert [i.source_seen for i in store.open_intents("crm")] == [None, {"email": "b@x.io", "name": "B"},
+                                                                      {"n": 1}]
+    assert _version(url) == [(SCHEMA_VERSION,)]

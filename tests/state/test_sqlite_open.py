@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from syncd.state import (
+    Intent,
     SideState,
     Snapshot,
     StateCorruptError,
@@ -328,3 +329,23 @@ def test_open_errors_of_a_version_3_store_are_due_at_once_after_the_upgrade(tmp_
         assert error.record_id == "L1" and error.next_retry_at == error.at
         [resolved] = [e for e in store.errors("crm", unresolved=False) if e.record_id == "L2"]
         assert resolved.next_retry_at is None
+
+
+def test_an_intent_of_a_version_8_store_is_kept_and_a_new_one_keeps_its_source(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, str(path), MIGRATIONS[:8])
+    conn.execute("INSERT INTO integrations (name) VALUES ('crm')")
+    conn.execute("INSERT INTO intents (integration, side, kind, source_id, match_key, fields, created_at)"
+                 " VALUES ('crm', 'left', 'create', 'R1', 'a@x.io', '{\"email\":\"a@x.io\"}',"
+                 " '2026-01-01T00:00:00.000000+00:00')")
+    conn.close()
+    with open_store(path) as store:
+        [old] = store.open_intents("crm")
+        assert (old.source_id, old.fields, old.source_seen) == ("R1", {"email": "a@x.io"}, None)
+        with store.transaction("crm") as t:
+            t.add_intents([Intent(side="left", kind="create", source_id="R2", fields={"email": "b@x.io"},
+                                  source_seen={"email": "b@x.io", "name": "B"})])
+        [_, new] = store.open_intents("crm")
+        assert new.source_seen == {"email": "b@x.io", "name": "B"}
+    assert _pragma(path, "user_version") == SCHEMA_VERSION
