@@ -439,7 +439,8 @@ class ChildPass:
         with self.store.transaction(self.key) as t:
             intents = t.add_intents([Intent(
                 side=target, kind="create", source_id=self._on(p, source).record_id,
-                fields={**p.plan.writes(target), PARENT: p.parents[target]}) for p in pairs])
+                fields={**p.plan.writes(target), PARENT: p.parents[target]},
+                source_seen=self._on(p, source).seen) for p in pairs])
         results = await asyncio.gather(*(
             self._gated(self._create(target, p.parents[target], p.plan.writes(target))) for p in pairs))
         with self.store.transaction(self.key) as t:

@@ -29,6 +29,29 @@ def other(side: Side) -> Side:
     return "right" if side == "left" else "left"
 
 
+def rebased(intent: Intent, target: Snapshot, source: Snapshot | None, source_before: Snapshot | None,
+            projection: Projection) -> list[Snapshot]:
+    """The snapshots of the pair of an unconfirmed create (*intent*) once its created record
+    (*target*, as read) is found, with the base the pair had when the create was made.
+
+    The pair was in step then: the created record held what the intent says was written, the
+    source what it held when the create was planned (``intent.source_seen``; *source_before*'s
+    values for an intent that does not say). Only what changed since is a change. Without that
+    base (both never synced) every field that differs was a conflict, and ``newest_wins`` compares
+    whole records: an edit made on either record since was lost whenever the other was stamped
+    later, the late-landing create itself included. Nor may the source's base be what it holds
+    now: an edit read while the create's lookup waited would look in step, and stay unsynced.
+    """
+    created = written(None, intent.side, target.record_id, intent.fields, projection)
+    out = [replace(target, synced=created.synced, dirty=target.deleted or target.seen != created.synced)]
+    base = intent.source_seen
+    if base is None and source_before is not None and not source_before.deleted:
+        base = source_before.seen
+    if source is not None and base is not None:
+        out.append(replace(source, synced=base, dirty=source.deleted or source.seen != base))
+    return out
+
+
 @dataclass
 class CycleContext:
     integration: Integration
@@ -82,24 +105,13 @@ class CycleContext:
         self.resolve_pair_errors(t, snaps)
 
     def recovered_pair(self, intent: Intent, target: Snapshot, source_before: Snapshot | None) -> list[Snapshot]:
-        """The snapshots of a pair whose create a crash left unconfirmed, once the created record
-        (*target*, as read now) is found; *source_before*: the source's snapshot as it was before
-        this cycle read anything (what the create was planned from).
-
-        The pair was in step when the create was made: the created record held what the intent
-        says was written, the source what it held before. Those are the pair's base, and only what
-        changed since is a change. Without that base (both never synced) every field that differs
-        was a conflict, and ``newest_wins`` compares whole records: an edit made on one record since
-        was lost whenever the other record was edited later, in another field.
-        """
-        created = written(None, intent.side, target.record_id, intent.fields, self.projection[intent.side])
-        out = [replace(target, synced=created.synced, dirty=target.deleted or target.seen != created.synced)]
+        """The snapshots of a pair whose create a crash or a lost answer left unconfirmed, once
+        the created record (*target*, as read now) is found, with the pair's base (see
+        :func:`rebased`); *source_before*: the source's snapshot as it was before this cycle read
+        anything, the base of an intent that does not say what its source held."""
         source = other(intent.side)
         now = self.store.snapshots(self.name, source, [intent.source_id]).get(intent.source_id)
-        if source_before is not None and not source_before.deleted and now is not None:
-            out.append(replace(now, synced=source_before.seen,
-                               dirty=now.deleted or now.seen != source_before.seen))
-        return out
+        return rebased(intent, target, now, source_before, self.projection[intent.side])
 
     @classmethod
     def in_step_snapshots(cls, snaps: Mapping[Side, Snapshot | None],

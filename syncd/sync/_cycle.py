@@ -68,7 +68,7 @@ class Cycle:
         # their pair (see CycleContext.recovered_pair), which the read may change.
         self._sources_before: dict[int, Snapshot | None] = {}
         # The create intents left open, by (target, source id): see _may_still_land
-        self._deferred: dict[tuple[Side, str], int] = {}
+        self._deferred: dict[tuple[Side, str], Intent] = {}
         self._intents_resolved = False  # every other open intent: resolved by this cycle's start
 
     async def run(self) -> CycleSummary:
@@ -122,7 +122,7 @@ class Cycle:
         # next cycle when no cycle resolved it: a webhook's round, a retry)
         # is never sent again until its record is looked up.
         unconfirmed = self._deferred if self._intents_resolved else {
-            (i.side, i.source_id): i.id for i in ctx.store.open_intents(ctx.name) if i.kind == "create"}
+            (i.side, i.source_id): i for i in ctx.store.open_intents(ctx.name) if i.kind == "create"}
         return Writer(ctx, failed_creates, unconfirmed)
 
     # --- open intents: creates whose outcome a crash left unknown ----------------
@@ -136,7 +136,7 @@ class Cycle:
                     t.resolve_intent(intent.id)  # updates and deletes are safe to redo
                 continue
             if self._may_still_land(intent, waiting):
-                self._deferred[(intent.side, intent.source_id)] = intent.id
+                self._deferred[(intent.side, intent.source_id)] = intent
                 continue
             target = self.ctx.connectors[intent.side]
             match_field = self.ctx.projection[intent.side].match_field
@@ -187,10 +187,13 @@ class Cycle:
         full[intent.side] = True
         self._sources_before[intent.id] = self._source(intent)
 
+    def _is_deferred(self, intent: Intent) -> bool:
+        deferred = self._deferred.get((intent.side, intent.source_id))
+        return deferred is not None and deferred.id == intent.id
+
     def _resolve_intents_by_match(self) -> None:
         for intent in self.ctx.store.open_intents(self.ctx.name):
-            if intent.kind != "create" or intent.match_key is None or \
-                    self._deferred.get((intent.side, intent.source_id)) == intent.id:
+            if intent.kind != "create" or intent.match_key is None or self._is_deferred(intent):
                 continue
             candidates = self.ctx.store.by_match_key(self.ctx.name, intent.side, intent.match_key)
             with self.ctx.store.transaction(self.ctx.name) as t:

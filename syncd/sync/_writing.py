@@ -21,7 +21,7 @@ import structlog
 
 from syncd.connector import ApiError, AuthError, ConnectorError, Record, TransportError
 from syncd.state import ConflictRow, Intent, Side, Snapshot
-from syncd.sync._context import SIDES, CycleContext, other
+from syncd.sync._context import SIDES, CycleContext, other, rebased
 from syncd.sync._conflicts import Conflict
 from syncd.sync._plan import PairPlan, SideView, SkipKind
 from syncd.sync._snapshots import view, written
@@ -54,13 +54,13 @@ class _Work:
 
 class Writer:
     def __init__(self, ctx: CycleContext, failed_creates: set[tuple[Side, str]],
-                 unconfirmed: Mapping[tuple[Side, str], int] | None = None) -> None:
+                 unconfirmed: Mapping[tuple[Side, str], Intent] | None = None) -> None:
         self.ctx = ctx
         # (target side, source id) whose create failed before: sent alone
         self.failed_creates = failed_creates
         # (target side, source id) → the intent of a create whose outcome is
         # not known yet: never sent again before it is looked up
-        self.unconfirmed: Mapping[tuple[Side, str], int] = unconfirmed or {}
+        self.unconfirmed: Mapping[tuple[Side, str], Intent] = unconfirmed or {}
         delay = ctx.integration.delay_seconds
         # `delay:` a record changed after this is still settling: it waits
         self.quiet_after = ctx.store.now() - timedelta(seconds=delay) if delay > 0 else None
@@ -110,6 +110,8 @@ class Writer:
             partner = partners.get(partner_ids.get(snap.record_id, ""))
             if partner is None and matches and not snap.deleted and snap.match_key is not None:
                 partner = self._match(matches, snap.match_key, handled[o])
+                if partner is not None and self.unconfirmed:
+                    snap, partner = self._with_base(snap, partner)
             handled[side].add(snap.record_id)
             if partner is not None:
                 handled[o].add(partner.record_id)
@@ -249,7 +251,8 @@ class Writer:
             # intents in one statement, not one per record.
             intents = t.add_intents([
                 Intent(side=target, kind="create", source_id=w.on(source).record_id,
-                       fields=projection.stored(w.plan.writes(target)), match_key=w.on(source).match_key)
+                       fields=projection.stored(w.plan.writes(target)), match_key=w.on(source).match_key,
+                       source_seen=w.on(source).seen)
                 for w in works
             ])
         # A record whose create failed before goes alone: in a batch, one bad
@@ -376,7 +379,7 @@ class Writer:
                             src = right if target == "left" else left
                             intent = self.unconfirmed.get((target, src.record_id))
                             if intent is not None:
-                                t.resolve_intent(intent)  # paired by match key: its create is moot
+                                t.resolve_intent(intent.id)  # paired by match key: its create is moot
                 for c in w.plan.conflicts:
                     row = self._conflict_row(c, w.snaps)
                     # The values stay in the state store (syncd status): a log holds no contact data.
@@ -391,6 +394,19 @@ class Writer:
                     self.ctx.summary.not_created += len(w.plan.skipped_by(SkipKind.CREATE_POLICY))
                 if not w.results:
                     self.ctx.summary.unchanged += 1
+
+    def _with_base(self, snap: Snapshot, partner: Snapshot) -> tuple[Snapshot, Snapshot]:
+        """*snap* and the *partner* its match key found, with the base of their pair when one is
+        the source of an unconfirmed create and the other most likely what it made (the create
+        landed late, or its answer was lost): see :func:`rebased`. Two records never synced
+        otherwise, and ``newest_wins`` took the whole late record, made after an edit of its
+        source, over that edit."""
+        for source, target in ((snap, partner), (partner, snap)):
+            intent = self.unconfirmed.get((target.side, source.record_id))
+            if intent is not None:
+                pair = {s.side: s for s in rebased(intent, target, source, None, self.ctx.projection[target.side])}
+                return pair.get(snap.side, snap), pair.get(partner.side, partner)
+        return snap, partner
 
     async def _deleted(self, side: Side, snap: Snapshot, partner: Snapshot | None) -> _Work | None:
         """A record gone from ``side``: what ``deletions:`` says, once."""

@@ -92,3 +92,59 @@ def test_a_create_that_gave_up_is_paired_when_its_contact_turns_up(pair) -> None
     assert second["created"] == {"left": 0, "right": 0}, second
     assert open_errors(p) == []
     assert len(p.left.store.all()) == len(p.right.store.all()) == 1
+
+
+def edited_while_held(p: Pair) -> tuple[Any, float, Any]:
+    """A held create that failed on its timeout, and its source edited after:
+    the right contact, when the create failed, and the hold (to release)."""
+    held = p.left.faults.add(hold=True, method="POST", path_prefix="/contacts")
+    first = once(p)
+    assert first["errors"] == 1 and first["created"]["left"] == 0, first
+    failed_at = time.monotonic()
+    [contact] = p.right.store.all()
+    p.right.store.update(contact["id"], last_name="Edited")
+    return contact, failed_at, held
+
+
+def settled_left(p: Pair) -> dict[str, Any]:
+    for _ in range(3):
+        once(p)
+    [left] = p.left.store.all()
+    return left
+
+
+def test_an_edit_made_while_a_late_create_is_looked_up_is_not_lost(pair) -> None:
+    # The edit is read while the lookup waits; the lookup then finds the late contact. Before
+    # the fix the pair's base on the source side was the edited record (what the source held
+    # when the lookup came, not when the create was sent): the edit looked in step, and the
+    # left kept the old name for good, quietly.
+    p: Pair = pair(left_n=0, right_n=1, extra={
+        "record_retries": {"attempts": 3, "backoff_initial": 0, "backoff_factor": 1}})
+    p.connector(timeout=TIMEOUT, retry={"max_attempts": 1})
+    contact, failed_at, held = edited_while_held(p)
+    second = once(p)  # reads the edit; the app is still making the contact
+    assert second["retry_later"] == 1, second
+    held.release()  # the create lands now, with the values it was sent
+    p.left.faults.clear()
+    time.sleep(max(0.0, failed_at + TIMEOUT + 0.2 - time.monotonic()))
+    left = settled_left(p)
+    assert left["last_name"] == "Edited"
+    assert p.right.store.get(contact["id"])["last_name"] == "Edited"
+    assert refused_as_duplicates(p) == [] and open_errors(p) == []
+
+
+def test_an_edit_made_before_a_late_create_is_read_is_not_lost(pair) -> None:
+    # The late contact is read (and paired by its match key) before its lookup is due. Before
+    # the fix the pair had no base: two records never synced, so newest_wins took the whole
+    # late contact (made after the edit) and wrote the old name back over the edit.
+    p: Pair = pair(left_n=0, right_n=1, extra={
+        "record_retries": {"attempts": 3, "backoff_initial": 0, "backoff_factor": 1}})
+    p.connector(timeout=TIMEOUT, retry={"max_attempts": 1})
+    contact, _, held = edited_while_held(p)
+    held.release()  # the create lands now, after the edit, with the values it was sent
+    p.left.faults.clear()
+    time.sleep(0.3)
+    left = settled_left(p)
+    assert left["last_name"] == "Edited"
+    assert p.right.store.get(contact["id"])["last_name"] == "Edited"
+    assert refused_as_duplicates(p) == [] and open_errors(p) == []
