@@ -7,6 +7,9 @@ real ``syncd run`` syncs N contacts and M updates and creates a side. Then
 the weather clears and the daemon is left to settle. Afterwards:
 
 - both sides hold the same contacts, agreeing on every mapped field;
+- no edit is lost: each contact holds the last first name the test wrote
+  on the left and the last last name it wrote on the right (the sides
+  edit different fields, so neither edit may win over the other);
 - no contact is made twice (the sample app refuses a second contact with
   an email it holds: every such refusal is a duplicate syncd tried to make);
 - ``syncd errors`` lists exactly the records that gave up (their automatic
@@ -71,19 +74,25 @@ def duplicates_refused(p: Pair) -> list[Any]:
             if r.method == "POST" and r.path in ("/contacts", "/contacts/batch/create") and r.status == 409]
 
 
-def flow(p: Pair, rng: random.Random, updates: int, creates: int) -> dict[str, str]:
+Edits = dict[str, dict[str, str]]  # email → field → the value the test wrote last
+
+
+def flow(p: Pair, rng: random.Random, updates: int, creates: int, edits: Edits) -> dict[str, str]:
     """``updates`` updates and ``creates`` new contacts a side, in bursts a
-    cycle apart; the emails of the contacts made, and on which side."""
+    cycle apart (each edit's value put in *edits*); the emails of the
+    contacts made, and on which side."""
     born: dict[str, str] = {}
     for burst in range(ROUNDS):
         for side, app in (("left", p.left), ("right", p.right)):
             contacts = app.store.all()
             for contact in rng.sample(contacts, min(len(contacts), updates // ROUNDS)):
                 if side == "left":
-                    app.store.update(contact["id"], first_name=f"L{burst}{contact['first_name']}",
-                                     phone=f"+1555{rng.randrange(10**7):07d}")
+                    field, value = "first_name", f"L{burst}{contact['first_name']}"
+                    app.store.update(contact["id"], first_name=value, phone=f"+1555{rng.randrange(10**7):07d}")
                 else:
-                    app.store.update(contact["id"], last_name=f"R{burst}{contact['last_name']}")
+                    field, value = "last_name", f"R{burst}{contact['last_name']}"
+                    app.store.update(contact["id"], last_name=value)
+                edits.setdefault(contact["email"].lower(), {})[field] = value
             for i in range(creates // ROUNDS):
                 email = f"{side}-new-{burst}-{i}@soak.example"
                 app.store.create({"email": email, "first_name": f"New{i}", "last_name": side.title(),
@@ -91,6 +100,18 @@ def flow(p: Pair, rng: random.Random, updates: int, creates: int) -> dict[str, s
                 born[email] = side
         time.sleep(0.7)
     return born
+
+
+def lost_edits(p: Pair, edits: Edits) -> dict[str, str]:
+    """Each email whose last edit a side does not hold (or that is not on a side)."""
+    lost: dict[str, str] = {}
+    for side, app in (("left", p.left), ("right", p.right)):
+        held = by_email(app)
+        for email, fields in edits.items():
+            got = {f: held.get(email, {}).get(f) for f in fields}
+            if got != fields:
+                lost[email] = f"{side} holds {got}, not {fields}"
+    return lost
 
 
 def weathered(d: Daemon, cycles: int, at_most: float) -> None:
@@ -137,7 +158,8 @@ def test_soak_faults_30_percent_both_sides_two_way_converges_with_errors_listed(
     left_phones, everyone = set(by_email(p.left)), set(by_email(p.left)) | set(by_email(p.right))
     weather = [app.faults.randomly(RATE, seed=seed + i, slow=SLOW) for i, app in enumerate((p.left, p.right))]
     with running(p) as d:
-        born = flow(p, rng, updates, creates=updates // 5)
+        edits: Edits = {}
+        born = flow(p, rng, updates, creates=updates // 5, edits=edits)
         left_phones |= {e for e, side in born.items() if side == "left"}
         weathered(d, cycles=4, at_most=soak.size(small=10, full=300))
         for app in (p.left, p.right):
@@ -153,11 +175,14 @@ def test_soak_faults_30_percent_both_sides_two_way_converges_with_errors_listed(
         assert all(e["state"] == "waiting" for e in errors), (context, errors)
         listed = {e["match_key"] for e in errors}
         assert listed == set(wrong), (context, wrong, errors)
+        lost = lost_edits(p, edits)
+        assert set(lost) <= listed, (context, lost, errors)
         assert duplicates_refused(p) == [], context
         if errors:
             retried = d.cli("errors", "pair", "--retry-all")
             assert retried.returncode == 0, (context, retried.stdout + retried.stderr)
         assert out_of_step(p, left_phones) == {}, context
+        assert lost_edits(p, edits) == {}, context
         assert errors_of(d) == [], context
         total = len(by_email(p.left))
         assert total == len(everyone) + len(born), context
