@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from syncd.state._errors import StateCorruptError, StateError, StateLockedError, StateVersionError, TargetNotEmpty
 from syncd.state._leases import Fence, Lease, LeaseBook, LeaseLost, Member
 from syncd.state._model import (
+    WRITE_OPERATIONS,
     AccountUsage,
     BulkRun,
     BulkState,
@@ -72,6 +73,7 @@ def copy_state(source: StateStore, target: StateStore, *, batch: int = 1000,
 
 
 __all__ = [
+    "WRITE_OPERATIONS",
     "AccountUsage",
     "BulkRun",
     "BulkState",

@@ -84,6 +84,13 @@ class Intent:
     source_seen: Mapping[str, Any] | None = None
 
 
+# An error of one of these operations is keyed by the side written to and the id of the record
+# whose values were written (the source's); any other (a read, a list) by the record's own side and
+# id. The two apps' ids may be the same strings (two apps numbering from 1): the operation is what
+# tells a left record's write error from a right record's read error.
+WRITE_OPERATIONS = frozenset({"create", "update", "delete"})
+
+
 @dataclass(frozen=True, slots=True)
 class RecordErrorRow:
     side: Side

@@ -482,10 +482,11 @@ class _PgTransaction(_OnAServer, Transaction):
         self._run(_UPSERT_ERROR, row)
 
     @pg_guard("resolving record errors")
-    def resolve_errors(self, side: Side, record_id: str) -> None:
+    def resolve_errors(self, side: Side, record_id: str, *, writes: bool | None = None) -> None:
         self._run(
-            """UPDATE errors SET resolved_at = %s
-               WHERE integration = %s AND side = %s AND record_id = %s AND resolved_at IS NULL""",
+            f"""UPDATE errors SET resolved_at = %s
+                WHERE integration = %s AND side = %s AND record_id = %s AND resolved_at IS NULL
+                {codec.operations_clause(writes)}""",
             (utc_now(), self.integration, _side(side), record_id),
         )
 

@@ -16,7 +16,17 @@ from typing import Any, cast
 
 import orjson
 
-from syncd.state._model import BulkRun, ConflictRow, CycleRow, Intent, RecordErrorRow, Side, SideState, Snapshot
+from syncd.state._model import (
+    WRITE_OPERATIONS,
+    BulkRun,
+    ConflictRow,
+    CycleRow,
+    Intent,
+    RecordErrorRow,
+    Side,
+    SideState,
+    Snapshot,
+)
 
 When = Callable[[Any], datetime | None]
 
@@ -55,6 +65,15 @@ def intent_row(integration: str, intent: Intent, created_at: Any) -> tuple[Any, 
 
 
 INSERT_INTENT_COLUMNS = "integration, side, kind, source_id, target_id, match_key, fields, created_at, source_seen"
+
+
+def operations_clause(writes: bool | None) -> str:
+    """The SQL that keeps an errors query to write errors (*writes* True), to the others (False),
+    or to every one (None): see ``WRITE_OPERATIONS``. Constants only, no parameter."""
+    if writes is None:
+        return ""
+    listed = ", ".join(f"'{op}'" for op in sorted(WRITE_OPERATIONS))
+    return f"AND operation {'IN' if writes else 'NOT IN'} ({listed})"
 
 
 def check_side(side: str) -> Side:

@@ -301,12 +301,13 @@ class _SQLiteTransaction(Transaction):
         self._conn.execute(_UPSERT_ERROR, row)
 
     @_guard("resolving record errors")
-    def resolve_errors(self, side: Side, record_id: str) -> None:
+    def resolve_errors(self, side: Side, record_id: str, *, writes: bool | None = None) -> None:
         row = (_time(utc_now()), self.integration, _side(side), record_id)
         self._check()
         self._conn.execute(
-            """UPDATE errors SET resolved_at = ?
-               WHERE integration = ? AND side = ? AND record_id = ? AND resolved_at IS NULL""",
+            f"""UPDATE errors SET resolved_at = ?
+                WHERE integration = ? AND side = ? AND record_id = ? AND resolved_at IS NULL
+                {codec.operations_clause(writes)}""",
             row,
         )
 

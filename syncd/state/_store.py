@@ -123,9 +123,12 @@ class Transaction(Protocol):
         retry at *at* (None: now), unless due earlier already; those waiting
         for an operator too (the record changed: it may sync now)."""
 
-    def resolve_errors(self, side: Side, record_id: str) -> None:
+    def resolve_errors(self, side: Side, record_id: str, *, writes: bool | None = None) -> None:
         """The record synced: its unresolved errors are resolved (kept, with
-        ``resolved_at``, for history)."""
+        ``resolved_at``, for history). *writes* True: only those of
+        :data:`WRITE_OPERATIONS` (the errors of writing record *record_id*'s
+        values to *side*); False: only the others (record *record_id* of
+        *side*'s own); None: every one."""
 
     def add_conflict(self, conflict: ConflictRow) -> None:
         """Append to the conflict log; ``at`` None means now."""

@@ -232,7 +232,7 @@ class ChildPass:
                     self.ctx.summary.read[side] += len(result)
                     changed += self._snapshots(side, pid, result)
                     if failed_before:
-                        t.resolve_errors(side, pid)  # its children read again: a list error is over
+                        t.resolve_errors(side, pid, writes=False)  # read again: a list error is over
                 t.put_snapshots(changed)
             self.ctx.checkpoint()
 
@@ -350,7 +350,7 @@ class ChildPass:
                         t.put_snapshots(self.ctx.recovered_pair(intent, snap, sources.get(intent.id)))
                     self.ctx.link(t, intent.side, found.id, intent.source_id)
                     # The create did land (its answer was lost): its error is moot.
-                    t.resolve_errors(intent.side, intent.source_id)
+                    t.resolve_errors(intent.side, intent.source_id, writes=True)
                 t.resolve_intent(intent.id)
 
     def _holds(self, intent: Intent, record: Record) -> bool:
@@ -544,7 +544,8 @@ class ChildPass:
             t.put_snapshots([self.ctx.synced(gone)])
             if kept is not None:
                 t.put_snapshots([self.ctx.synced(kept, deleted=True if delete else None)])
-            t.resolve_errors(gone_side, gone.record_id)
+            t.resolve_errors(gone_side, gone.record_id, writes=False)
+            t.resolve_errors(other(gone_side), gone.record_id, writes=True)  # a delete that failed before
 
     @staticmethod
     def _on(p: _Pair, side: Side) -> Snapshot:

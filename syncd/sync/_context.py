@@ -144,10 +144,11 @@ class CycleContext:
         for s in SIDES:
             snap = snaps[s]
             if snap is not None:
-                # Its read errors are (s, id); the errors of writing
-                # its values to the other side are (other(s), id).
-                t.resolve_errors(s, snap.record_id)
-                t.resolve_errors(other(s), snap.record_id)
+                # Its read errors are (s, id); the errors of writing its values to the
+                # other side are (other(s), id), by operation: a record of the other side
+                # may have the same id, and its read errors are not this pair's.
+                t.resolve_errors(s, snap.record_id, writes=False)
+                t.resolve_errors(other(s), snap.record_id, writes=True)
 
     def record_failure(self, t: Transaction, target: Side, record_id: str, operation: str,
                        error: ConnectorError, *, shared: bool = False) -> None:

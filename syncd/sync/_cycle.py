@@ -165,7 +165,7 @@ class Cycle:
                     # The create did land (its answer was lost, or reading the
                     # record back failed): its error is moot, and must not hold
                     # the pair back until a retry is due.
-                    t.resolve_errors(intent.side, intent.source_id)
+                    t.resolve_errors(intent.side, intent.source_id, writes=True)
                 t.resolve_intent(intent.id)
 
     def _may_still_land(self, intent: Intent, waiting: dict[tuple[Side, str], datetime]) -> bool:
@@ -201,5 +201,5 @@ class Cycle:
                     source = self._sources_before.get(intent.id, None)
                     t.put_snapshots(self.ctx.recovered_pair(intent, candidates[0], source))
                     self.ctx.link(t, intent.side, candidates[0].record_id, intent.source_id)
-                    t.resolve_errors(intent.side, intent.source_id)  # as above
+                    t.resolve_errors(intent.side, intent.source_id, writes=True)  # as above
                 t.resolve_intent(intent.id)

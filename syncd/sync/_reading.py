@@ -253,7 +253,7 @@ class Reader:
             return False
         # Deletions are settled for this side: a hold-back (or a "not checked")
         # from an earlier cycle is over.
-        t.resolve_errors(side, "*")
+        t.resolve_errors(side, "*", writes=False)
         t.put_snapshots(
             Snapshot(side=s.side, record_id=s.record_id, seen=s.seen, synced=s.synced,
                      match_key=s.match_key, hash=s.hash, updated_at=s.updated_at, deleted=True,

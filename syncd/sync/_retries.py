@@ -22,11 +22,9 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from syncd.config import RecordRetries
-from syncd.state import RecordErrorRow, Side, Snapshot
+from syncd.state import WRITE_OPERATIONS, RecordErrorRow, Side, Snapshot
 
 __all__ = ["WRITE_OPERATIONS", "Hold", "RetryGate", "late_lookups", "next_retry_at"]
-
-WRITE_OPERATIONS = frozenset({"create", "update", "delete"})
 
 Hold = Literal["retry_later", "waiting_for_operator"]
 

@@ -148,3 +148,34 @@ def test_an_edit_made_before_a_late_create_is_read_is_not_lost(pair) -> None:
     assert left["last_name"] == "Edited"
     assert p.right.store.get(contact["id"])["last_name"] == "Edited"
     assert refused_as_duplicates(p) == [] and open_errors(p) == []
+
+
+def test_a_late_creates_error_stays_open_when_the_other_apps_record_of_that_id_syncs(pair) -> None:
+    # Both sample apps number their contacts from 1000000, as two apps of one kind would: the
+    # left contact 1000000 and the right contact 1000000 are different people. An error is
+    # keyed by side and id: the left contact's create on the right is (right, 1000000), and so
+    # are the right contact's own read errors. Before the fix the right contact's pair, synced
+    # in the same cycle, resolved every error of (right, 1000000): the create's too, so the
+    # next cycle looked it up at once, found nothing yet and made the contact a second time.
+    p: Pair = pair(left_n=1, right_n=1, extra={
+        "record_retries": {"attempts": 3, "backoff_initial": 0, "backoff_factor": 1}})
+    p.connector(timeout=TIMEOUT, retry={"max_attempts": 1})
+    [left], [right] = p.left.store.all(), p.right.store.all()
+    assert left["id"] == right["id"] and left["email"] != right["email"]
+    held = p.right.faults.add(hold=True, method="POST", path_prefix="/contacts")
+
+    first = once(p)
+    assert first["errors"] == 1 and first["created"] == {"left": 1, "right": 0}, first
+    failed_at = time.monotonic()
+    [error] = open_errors(p)
+    assert (error["side"], error["operation"]) == ("right", "create"), error
+
+    second = once(p)  # the app is still making it: its lookup waits
+    assert second["retry_later"] == 1 and second["created"]["right"] == 0, second
+    held.release()
+    p.right.faults.clear()
+    time.sleep(max(0.0, failed_at + TIMEOUT + 0.2 - time.monotonic()))
+    once(p)
+    assert [r for r in p.right.requests.all() if r.method == "POST" and r.status == 409] == []
+    assert sorted(c["email"] for c in p.right.store.all()) == sorted([left["email"], right["email"]])
+    assert open_errors(p) == []

@@ -777,6 +777,22 @@ def test_retry_due_brings_a_retry_forward_and_wakes_one_waiting_for_an_operator(
     assert resolved.next_retry_at == T0  # a resolved error is history: left alone
 
 
+def test_resolve_errors_keeps_to_write_or_to_other_errors_when_asked(store: StateStore) -> None:
+    # (right, "1"): the left record 1's create on the right, and the right record 1's read error.
+    with store.transaction("crm") as t:
+        t.add_error(RecordErrorRow("right", "1", "create", "left 1 not created", at=T0))
+        t.add_error(RecordErrorRow("right", "1", "read", "right 1 unreadable", at=T0))
+        t.add_error(RecordErrorRow("right", "2", "update", "x", at=T0))
+        t.add_error(RecordErrorRow("right", "2", "read", "y", at=T0))
+    with store.transaction("crm") as t:
+        t.resolve_errors("right", "1", writes=False)
+        t.resolve_errors("right", "2", writes=True)
+    assert sorted((e.record_id, e.operation) for e in store.errors("crm")) == [("1", "create"), ("2", "read")]
+    with store.transaction("crm") as t:
+        t.resolve_errors("right", "1")
+    assert [(e.record_id, e.operation) for e in store.errors("crm")] == [("2", "read")]
+
+
 def test_count_conflicts_counts_the_log_of_one_integration(store: StateStore) -> None:
     with store.transaction("crm") as t:
         for n in range(3):

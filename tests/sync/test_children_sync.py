@@ -206,6 +206,28 @@ async def test_a_note_deleted_on_one_side_is_deleted_on_the_other_only_when_dele
 
 
 @pytest.mark.anyio
+async def test_a_notes_delete_that_failed_once_is_no_open_error_once_it_is_done(pair: Any) -> None:
+    # The failed delete is the right side's error of the left note's id: before the fix, the
+    # delete done at the next cycle resolved the left note's own errors only, and the failure
+    # stayed listed by `syncd errors` for good.
+    config, left, right = pair(extra="deletions: {from: both, then: delete}\n")
+    with Cycles.open(config) as cycles:
+        a = left.store.ids()[0]
+        note = left.children.create("notes", a, {"body": "goes"})
+        await cycles.run("pair", origin="once")
+        left.children.delete("notes", a, note["id"])
+        right.faults.add(status=422, method="DELETE", path_prefix="/contacts")
+        failed = await cycles.run("pair", origin="once")
+        assert failed.errors == 1 and [e.operation for e in cycles.store.errors(NOTES)] == ["delete"]
+        right.faults.clear()
+
+        await cycles.run("pair", origin="once")
+
+        assert right.children.all("notes") == []
+        assert cycles.store.errors(NOTES) == []
+
+
+@pytest.mark.anyio
 async def test_a_contact_gone_from_its_app_is_not_asked_for_its_notes(pair: Any) -> None:
     config, left, right = pair(left_n=20)  # one gone of 20: within the deletion guard's limit
     with Cycles.open(config) as cycles:
