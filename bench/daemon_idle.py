@@ -445,7 +445,7 @@ def report(rows: list[dict[str, Any]], command: str) -> None:
     print("| --- " * labelled + "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         late, secs = r["late_ms"], r["cycle_s"]
-        print(f"| {r['label']} " * labelled + f"| {r['n']:,} | {r['window']:.0f} | {r['cycles']:,} ({r['expected']:,.0f}) | {r['cpu']:.2f} "
+        print((f"| {r['label']} " if labelled else "") + f"| {r['n']:,} | {r['window']:.0f} | {r['cycles']:,} ({r['expected']:,.0f}) | {r['cpu']:.2f} "
               f"| {r['cpu_pct']:.1f} ({', '.join(f'{x:.1f}' for x in r['cpu_pct_by_interval'])}) "
               f"| {r['cpu_ms_per_cycle']:.2f} | {r['rss_start']:.1f} → {r['rss_end']:.1f} ({r['rss_peak']:.1f}) "
               f"| {percentile(late, 0.5):.0f} / {percentile(late, 0.99):.0f} / {max(late, default=float('nan')):.0f} "
