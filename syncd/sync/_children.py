@@ -319,7 +319,8 @@ class ChildPass:
     # --- 3. open intents -------------------------------------------------------
 
     def _intent_sources(self) -> dict[int, Snapshot | None]:
-        """The source of each open create, as it is before this pass reads: its pair's base."""
+        """The source of each open create, as it is before this pass reads: its pair's base
+        when the intent does not keep its source's values (recorded before it did)."""
         return {i.id: self.store.snapshots(self.key, other(i.side), [i.source_id]).get(i.source_id)
                 for i in self.store.open_intents(self.key) if i.kind == "create"}
 

@@ -65,7 +65,8 @@ class Cycle:
         self.force_full = full
         self.children = children
         # The sources of the intents left to the full read, as they were before it: the base of
-        # their pair (see CycleContext.recovered_pair), which the read may change.
+        # their pair for an intent recorded before intents kept their source's values (see
+        # rebased in syncd.sync._context), which the read may change.
         self._sources_before: dict[int, Snapshot | None] = {}
         # The create intents left open, by (target, source id): see _may_still_land
         self._deferred: dict[tuple[Side, str], Intent] = {}
