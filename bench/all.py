@@ -122,11 +122,13 @@ BENCHES: tuple[Bench, ...] = (
         Row("initial sync peak RSS, 100k vs 10k", "sync_initial_rss_mb", "MB",
             baseline="sync_initial_rss_mb_smallest", ratio="sync_rss_ratio", goal=Goal("ratio", "<=", 1.5)),
     )),
-    Bench("initial_profile", "initial_profile.py", rows=(
+    Bench("initial_profile", "initial_profile.py", full=("--latency-curve", "0", "2", "5", "10", "20", "40"), rows=(
         Row("initial sync at 100k (profiled run)", "initial_records_per_s", "records/s"),
         Row("initial sync: share of wall time with a request in flight and the loop idle",
             "initial_network_share", "share", goal=Goal("figure", RATIO_GE, 0.5)),
         Row("initial sync: share of wall time the event loop is busy", "initial_loop_busy_share", "share"),
+        Row("initial sync of 10k: the apps' latency a request (100 records) at which that share is 0.5",
+            "initial_breakeven_delay_ms", "ms"),
     )),
     Bench("create_path", "create_path.py", baseline_rev=True, rows=(
         Row("initial sync's create path, syncd's Python only (plan, snapshots, pairing): CPU per record",

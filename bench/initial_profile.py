@@ -43,6 +43,18 @@ fault of the sample app's: ``delay``), the latency of a real API; an
 added figure beside the goal's, which is measured at 0.
 
     .venv/bin/python bench/initial_profile.py --n 10000 --profile-n 0 --app-delay-ms 20
+
+``--latency-curve MS [MS ...]``: after the measured sync, one more sync
+of ``--curve-n`` contacts (default 10,000) for each latency, and the
+**break-even latency**: the latency a request at which syncd waits for the
+apps half the time (the goal's share, 0.5), interpolated linearly between
+the two measured latencies around it. Below it syncd bounds the initial
+sync, above it the apps do: a figure an operator can hold against an
+app's real latency (``initial_breakeven_delay_ms``; when the share stays
+under 0.5 up to the largest latency, ``initial_breakeven_delay_ms_error``
+says so instead). ``--quick`` measures 0, 5 and 20 ms at 2,000 contacts.
+
+    .venv/bin/python bench/initial_profile.py --n 10000 --profile-n 0 --latency-curve 2 5 10 20
 """
 
 from __future__ import annotations
@@ -255,6 +267,47 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     return figures
 
 
+def latency_curve(n: int, delays_ms: list[float]) -> dict[str, Any]:
+    """The network share of an initial sync of *n* at each latency, and the break-even latency."""
+    curve: list[tuple[float, float]] = []
+    print(f"\nthe network share by the apps' latency a request (initial syncs of {n:,}):")
+    print("| latency a request ms | network share | loop busy | syncd CPU µs / record |")
+    print("| ---: | ---: | ---: | ---: |")
+    for delay in sorted(delays_ms):
+        probe = Probe()
+        with slow_apps(delay), sample_pair(n) as (config, _):
+            wall, _ = run_sync(config, probe, None)
+        share = probe.idle_in_flight / wall
+        curve.append((delay, share))
+        print(f"| {delay:g} | {share:.1%} | {(wall - probe.idle) / wall:.1%} | {probe.cpu / n * 1e6:.0f} |",
+              flush=True)
+    found = breakeven(curve, 0.5)
+    figures: dict[str, Any] = {"curve_n": n}
+    if found is None:  # bench/all.py's "not measured: why"
+        figures["initial_breakeven_delay_ms_error"] = f"the share stayed under 0.5 up to {max(delays_ms):g} ms"
+    else:
+        figures["initial_breakeven_delay_ms"] = found
+    for delay, share in curve:
+        figures[f"initial_network_share_at_{delay:g}ms"] = round(share, 4)
+    print(f"break-even (network share 0.5): {'above ' + format(max(delays_ms), 'g') if found is None else found} ms "
+          "a request")
+    return figures
+
+
+def breakeven(curve: list[tuple[float, float]], goal: float) -> float | None:
+    """The latency at which *curve* (latency, share; by latency) first reaches *goal*, interpolated
+    linearly between the two points around it; 0 when its first point is at or above it already."""
+    below: tuple[float, float] | None = None
+    for delay, share in curve:
+        if share >= goal:
+            if below is None:
+                return 0.0 if delay == 0 else round(delay, 2)
+            (d0, s0) = below
+            return round(d0 + (goal - s0) * (delay - d0) / (share - s0), 2)
+        below = (delay, share)
+    return None
+
+
 # A sample app whose every answer waits: a network's latency (--app-delay-ms).
 _SLOW_APP = """
 import os, sys
@@ -346,14 +399,22 @@ def main() -> int:
     ap.add_argument("--app-delay-ms", type=float, default=0.0, metavar="MS",
                     help="each sample app answers every request MS late (a network's latency; the goal's "
                          "figure is at 0); figures and the profile keep the default 0 unless given")
+    ap.add_argument("--latency-curve", type=float, nargs="+", metavar="MS",
+                    help="also measure the network share at each of these latencies a request, and the "
+                         "break-even latency (see above)")
+    ap.add_argument("--curve-n", type=int, default=10_000, help="contacts of each --latency-curve sync")
     args = ap.parse_args()
     if args.quick:
         args.n, args.profile_n = 10_000, 10_000
+        if not args.latency_curve:
+            args.latency_curve, args.curve_n = [0.0, 5.0, 20.0], 2_000
     configure_logging("warning", mask=PROCESS_MASKER.mask)  # as the command line does
 
     if args.baseline_python and not args.baseline_rev:
         args.baseline_rev = "baseline"  # its label
     figures = compare(args) if args.baseline_rev else measure(args)
+    if args.latency_curve:
+        figures |= latency_curve(args.curve_n, args.latency_curve)
 
     if args.profile_n:
         profiler = cProfile.Profile()

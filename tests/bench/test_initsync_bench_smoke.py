@@ -47,3 +47,23 @@ def test_memory_writes_peak_rss_by_size(tmp_path: Path) -> None:
     for key in ("10k", "100k", "1m"):
         assert figures[f"rss_mb_{key}_error"] == "not run: this run's sizes were 200, 500", figures
     assert "| 1,000 (500) |" in out
+
+
+def test_initial_profile_latency_curve_gives_the_share_by_latency_and_the_break_even(tmp_path: Path) -> None:
+    out, figures = run_bench(tmp_path, "initial_profile.py", "--n", "300", "--profile-n", "0",
+                             "--latency-curve", "0", "30", "--curve-n", "300")
+    # Six requests of 30 ms against a few ms of syncd's work a request: waiting dominates.
+    assert figures["initial_network_share_at_30ms"] > figures["initial_network_share_at_0ms"], figures
+    assert 0 <= figures["initial_breakeven_delay_ms"] <= 30, figures
+    assert figures["curve_n"] == 300
+    assert "| latency a request ms | network share |" in out and "break-even (network share 0.5)" in out
+
+
+def test_break_even_is_interpolated_between_the_points_around_it(monkeypatch: Any) -> None:
+    monkeypatch.syspath_prepend(str(REPO / "bench"))
+    from initial_profile import breakeven
+
+    assert breakeven([(0, 0.2), (10, 0.4), (20, 0.6)], 0.5) == 15.0
+    assert breakeven([(0, 0.55), (10, 0.7)], 0.5) == 0.0
+    assert breakeven([(5, 0.5)], 0.5) == 5.0
+    assert breakeven([(0, 0.1), (40, 0.3)], 0.5) is None
