@@ -326,7 +326,8 @@ class ChildPass:
 
     def _resolve_intents(self, sources: Mapping[int, Snapshot | None]) -> None:
         intents = self.store.open_intents(self.key)
-        waiting = self.ctx.waiting_lookups(intents)
+        # Only the creates looked up below (under their target parent): a crash-cut one gets its error.
+        waiting = self.ctx.waiting_lookups([i for i in intents if i.kind == "create" and i.fields.get(PARENT)])
         for intent in intents:
             target_parent = str(intent.fields.get(PARENT) or "")
             listed = self.listed[intent.side].get(target_parent)

@@ -52,6 +52,13 @@ def rebased(intent: Intent, target: Snapshot, source: Snapshot | None, source_be
     return out
 
 
+def cut_short_message(timeout: float) -> str:
+    """The error of a create a crash cut short (see :meth:`CycleContext.waiting_lookups`)."""
+    return (f"create cut short: syncd stopped while it was being sent (a crash or a kill), so whether the "
+            f"app made the record is unknown; it is looked up once the app has had the connector's "
+            f"timeout ({timeout:g} s) to finish it")
+
+
 @dataclass
 class CycleContext:
     integration: Integration
@@ -130,12 +137,33 @@ class CycleContext:
     def waiting_lookups(self, intents: Sequence[Intent]) -> dict[tuple[Side, str], datetime]:
         """Of these open intents, the creates whose lookup must wait (their outcome is unknown
         and the app may still be making the record: see :func:`late_lookups`): when it may
-        be made, by (target, source id)."""
-        if not any(i.kind == "create" for i in intents):
+        be made, by (target, source id).
+
+        A create with no error was cut short by a crash (its intent is written before the
+        request is sent, and resolved, or given an error, when its answer is handled; a cycle
+        holds its integration's lock). The app may have been making it when syncd stopped,
+        or its search may not show it yet: it gets an error now, an unknown outcome like a
+        timeout's, and its lookup waits as theirs does. The error is not an attempt of
+        ``record_retries`` (a crash is not the record's fault)."""
+        creates = [i for i in intents if i.kind == "create"]
+        if not creates:
             return {}  # every cycle asks: no read of the errors when no create is open
         now = self.store.now()
-        after = late_lookups(self.store.errors(self.name, limit=1_000_000),
-                             {s: c.spec.timeout for s, c in self.connectors.items()})
+        timeouts = {s: c.spec.timeout for s, c in self.connectors.items()}
+        errors = self.store.errors(self.name, limit=1_000_000)
+        failed = {(e.side, e.record_id) for e in errors if e.operation == "create"}
+        cut_short = [RecordErrorRow(i.side, i.source_id, "create", cut_short_message(timeouts[i.side]),
+                                    attempts=0, origin=self.origin, at=now,
+                                    next_retry_at=now + timedelta(seconds=timeouts[i.side]))
+                     for i in creates if (i.side, i.source_id) not in failed]
+        if cut_short and not self.dry_run:
+            with self.store.transaction(self.name) as t:
+                for row in cut_short:
+                    log.warning("a create was cut short by a crash: its outcome is unknown", side=row.side,
+                                record=row.record_id, timeout=timeouts[row.side])
+                    t.add_error(row)
+            self.errors_open = True
+        after = late_lookups([*errors, *cut_short], timeouts)
         return {key: when for key, when in after.items() if when > now}
 
     def resolve_pair_errors(self, t: Transaction, snaps: Mapping[Side, Snapshot | None]) -> None:

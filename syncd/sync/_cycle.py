@@ -118,7 +118,9 @@ class Cycle:
         errors = ctx.store.errors(ctx.name, unresolved=True, limit=1_000_000)
         ctx.retries = RetryGate(ctx.integration.record_retries, errors, ctx.store.now(), enforce=enforce_backoff)
         ctx.errors_open = bool(errors)
-        failed_creates = {(e.side, e.record_id) for e in errors if e.operation == "create"}
+        # A create that failed goes alone (its batch's failure may have been its own); one a crash
+        # cut short (no attempt counted: see CycleContext.waiting_lookups) did not fail.
+        failed_creates = {(e.side, e.record_id) for e in errors if e.operation == "create" and e.attempts > 0}
         # A create still unconfirmed (deferred above, or left open for the
         # next cycle when no cycle resolved it: a webhook's round, a retry)
         # is never sent again until its record is looked up.

@@ -103,8 +103,9 @@ def late_lookups(errors: Iterable[RecordErrorRow], timeouts: Mapping[Side, float
     app's search may not show a new record at once: a lookup right away can
     find nothing, and the create would be sent twice. So the app gets the
     target connector's ``timeout`` again from the failure (twice what syncd
-    waited, in all). A refusal with a status is looked up at once; so is a
-    create a crash cut short (it has no error)."""
+    waited, in all). A refusal with a status is looked up at once. A create
+    a crash cut short is given such an error by the first cycle that finds
+    it (:meth:`~syncd.sync._context.CycleContext.waiting_lookups`)."""
     return {(e.side, e.record_id): e.at + timedelta(seconds=timeouts[e.side]) for e in errors
             if e.operation == "create" and e.status is None and e.at is not None and e.resolved_at is None}
 

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,6 +155,23 @@ def duplicates(app: SampleApp) -> list[str]:
 # How a test has syncd write: the shipped spec as it is (batch operations,
 # where it declares them), or record by record (its batch operations left out).
 WRITE_MODES = {"in_batches": (), "one_by_one": ("create_batch", "update_batch")}
+
+
+# The connector timeout of a test that kills syncd while it writes: a create the kill cut short
+# (its intent open, no error) is looked up only once the app has had the timeout to finish it
+# (syncd.sync._context's waiting_lookups), so a test waits that long; long enough for any request
+# to the sample app on a loaded machine.
+CUT_SHORT_TIMEOUT = 1.5
+
+
+def after_a_kill(p: Pair) -> dict[str, Any]:
+    """The run after a kill (with ``timeout: CUT_SHORT_TIMEOUT``), then the wait for the lookups of
+    the creates it cut short: that run gives each its error and holds its source back (exit 1
+    while they wait). Its summary."""
+    run = p.run()
+    assert run.summary is not None, run.stdout + run.stderr
+    time.sleep(CUT_SHORT_TIMEOUT + 0.2)
+    return run.summary
 
 
 def kill_at(p: Pair, n: int, counts: Callable[[RequestRecord], bool]) -> int:

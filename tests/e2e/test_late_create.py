@@ -20,6 +20,7 @@ and its error is over.
 from __future__ import annotations
 
 import json
+import signal
 import time
 from typing import Any
 
@@ -167,11 +168,12 @@ def test_a_late_creates_error_stays_open_when_the_other_apps_record_of_that_id_s
     first = once(p)
     assert first["errors"] == 1 and first["created"] == {"left": 1, "right": 0}, first
     failed_at = time.monotonic()
-    [error] = open_errors(p)
-    assert (error["side"], error["operation"]) == ("right", "create"), error
-
+    # At once (the lookup waits the timeout from the failure: a loaded machine must not spend it
+    # before the second run starts, so the errors are asked after it).
     second = once(p)  # the app is still making it: its lookup waits
     assert second["retry_later"] == 1 and second["created"]["right"] == 0, second
+    [error] = open_errors(p)
+    assert (error["side"], error["operation"]) == ("right", "create"), error
     held.release()
     p.right.faults.clear()
     time.sleep(max(0.0, failed_at + TIMEOUT + 0.2 - time.monotonic()))
@@ -179,3 +181,46 @@ def test_a_late_creates_error_stays_open_when_the_other_apps_record_of_that_id_s
     assert [r for r in p.right.requests.all() if r.method == "POST" and r.status == 409] == []
     assert sorted(c["email"] for c in p.right.store.all()) == sorted([left["email"], right["email"]])
     assert open_errors(p) == []
+
+
+def test_a_create_a_kill_cut_short_is_looked_up_only_after_the_app_had_its_timeout(pair) -> None:
+    # syncd is killed (-9) while the app is still making the contact: the create's intent is open
+    # with no error. Before the fix the next run looked it up at once (a crash was taken to have
+    # left nothing in flight), found nothing yet, and made the contact a second time; the first
+    # then landed and the sample app refused it as a duplicate (409). Now a create a crash cut
+    # short is an unknown outcome like a timeout: an error from the first run that finds it, and
+    # the lookup waits the connector's timeout from then.
+    p: Pair = pair(left_n=0, right_n=1, extra={
+        "record_retries": {"attempts": 1, "backoff_initial": 0, "backoff_factor": 1}})
+    p.connector(timeout=TIMEOUT, retry={"max_attempts": 1})
+    held = p.left.faults.add(hold=True, method="POST", path_prefix="/contacts")
+    run = p.spawn()
+    try:
+        p.left.faults.wait_hit(held, timeout=30)  # the create is inside the app
+    finally:
+        run.kill()
+        run.communicate(timeout=30)
+    assert run.returncode == -signal.SIGKILL
+
+    second = once(p)
+    found_at = time.monotonic()
+    assert second["created"]["left"] == 0, second
+    assert second["retry_later"] == 1, second
+    [error] = open_errors(p)
+    assert (error["side"], error["operation"], error["http_status"]) == ("left", "create", None), error
+    assert "cut short" in error["message"] and error["attempts"] == 0, error
+    assert error["state"] == "retrying", error
+    held.release()  # the first create lands now
+    p.left.faults.clear()
+
+    time.sleep(max(0.0, found_at + TIMEOUT + 0.2 - time.monotonic()))
+    third = once(p)
+    assert third["created"] == {"left": 0, "right": 0}, third
+    assert refused_as_duplicates(p) == []
+    assert len(p.left.store.all()) == 1
+    assert open_errors(p) == []
+    # The crash is not the record's failure: with one attempt allowed, nothing waits for an operator.
+    assert third["waiting_for_operator"] == 0, third
+    p.clear_requests()
+    last = once(p)
+    assert last["created"] == last["updated"] == {"left": 0, "right": 0}, last

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from e2e_support import Pair, by_email, kill_at, write_requests
+from e2e_support import CUT_SHORT_TIMEOUT, Pair, after_a_kill, by_email, kill_at, write_requests
 
 from syncd.sampleapp import RequestRecord, SampleApp
 
@@ -138,6 +138,7 @@ def _note_posts(record: RequestRecord) -> bool:
 @pytest.mark.parametrize("n", [1, 3, 7])  # 7 note creates in all: 6 to the right, 1 to the left
 def test_kill_9_during_note_creates_then_the_next_runs_create_no_duplicate(pair: Callable[..., Pair], n: int) -> None:
     p = pair(left_n=3, right_n=0, extra=children(NOTES))
+    p.connector(timeout=CUT_SHORT_TIMEOUT)
     right_first = sorted(by_email(p.left))[1]
     p.once()  # contacts linked; notes come next
     for email in by_email(p.left):
@@ -145,7 +146,7 @@ def test_kill_9_during_note_creates_then_the_next_runs_create_no_duplicate(pair:
             add(p.left, email, body=f"{email} note {i}")
     add(p.right, right_first, body="from the right")
     kill_at(p, n, _note_posts)  # the app stored the nth note; syncd never heard back
-    p.once()
+    after_a_kill(p)  # the notes' creates the kill cut short are looked up after the timeout
     p.once()
     for email in by_email(p.left):
         expected = [f"{email} note 0", f"{email} note 1"] + (["from the right"] if email == right_first else [])

@@ -3,8 +3,10 @@
 The workload creates and updates in both directions: 8 contacts on the left,
 4 on the right, 2 of them on both sides with other first names. ``syncd
 once`` is killed when either app receives its Nth write (the app has done
-the write; syncd never hears back). Two more runs later, every contact is
-on both sides exactly once, the pairs agree, and a last run writes nothing.
+the write; syncd never hears back). Two more runs later (the second once
+the creates the kill cut short may be looked up: the connector's timeout
+after the first), every contact is on both sides exactly once, the pairs
+agree, and a last run writes nothing.
 
 By default a few points are tried; ``pytest tests/e2e --crash-sweep`` tries
 every write of an uninterrupted run. Both ways of writing are tried: record
@@ -17,7 +19,18 @@ import signal
 from collections.abc import Callable
 
 import pytest
-from e2e_support import WRITE_MODES, WRITES, Pair, by_email, duplicates, emails, kill_at, write_requests
+from e2e_support import (
+    CUT_SHORT_TIMEOUT,
+    WRITE_MODES,
+    WRITES,
+    Pair,
+    after_a_kill,
+    by_email,
+    duplicates,
+    emails,
+    kill_at,
+    write_requests,
+)
 
 from syncd.sampleapp import RequestRecord
 
@@ -26,7 +39,7 @@ DEFAULT_POINTS = (1, 3, 7)
 
 def workload(pair: Callable[..., Pair], config: str, mode: str) -> Pair:
     p = pair(left_n=8, right_n=4, config=config)
-    p.connector(drop=WRITE_MODES[mode])
+    p.connector(drop=WRITE_MODES[mode], timeout=CUT_SHORT_TIMEOUT)
     right = p.right.store.all()
     for contact, email in zip(right[:2], emails(p.left)[::4], strict=True):
         p.right.store.update(contact["id"], email=email, first_name=f"Right{contact['first_name']}")
@@ -70,7 +83,7 @@ def test_kill_9_at_a_write_then_the_next_runs_repair_everything(pair, crash_swee
     for n in points:
         p = workload(pair, f"config-{n}", mode)
         kill_at_write(p, n)
-        p.once()
+        after_a_kill(p)
         p.once()
         assert_in_step(p, f"killed at write {n} of {total}")
         p.clear_requests()

@@ -1,7 +1,8 @@
 """A create a kill -9 left unconfirmed, then edits on both records of the pair: none is lost.
 
 syncd is killed right after the right app created a contact (before syncd heard back): the next run
-finds it by its match key and links it. Meanwhile the created contact's last name was edited on the
+reads it and pairs it by its match key, with the base the create's intent holds (the lookup of a
+create a kill cut short waits the connector's timeout; the two creates not sent yet are made then). Meanwhile the created contact's last name was edited on the
 right, and later its source's first name on the left. Both edits reach the other side: the pair's
 base is what the create wrote, so only those two fields changed, each on one side, and there is no
 conflict. (Before, the recovered pair had no base: every field that differed was a conflict, and
@@ -20,7 +21,7 @@ import time
 
 import pytest
 
-from e2e_support import WRITE_MODES, by_email, kill_at, write_requests
+from e2e_support import CUT_SHORT_TIMEOUT, WRITE_MODES, after_a_kill, by_email, kill_at, write_requests
 
 from syncd.sampleapp import RequestRecord
 
@@ -33,8 +34,9 @@ def is_create(record: RequestRecord) -> bool:
 def test_edits_after_an_unconfirmed_create_reach_the_other_side(pair, found_by: str) -> None:
     p = pair(left_n=3)
     p.connector(drop=(*WRITE_MODES["one_by_one"], *(("find",) if found_by == "full read" else ())),
-                retry={"max_attempts": 3, "backoff_initial": 0.05, "backoff_max": 0.2})
-    kill_at(p, 1, is_create)
+                retry={"max_attempts": 3, "backoff_initial": 0.05, "backoff_max": 0.2},
+                timeout=CUT_SHORT_TIMEOUT)
+    kill_at(p, 1, is_create)  # the three creates' intents are written; the first create is sent
     [created] = p.right.store.all()
     email = created["email"].lower()
     p.right.store.update(created["id"], last_name="EditedOnTheRight")
@@ -44,14 +46,22 @@ def test_edits_after_an_unconfirmed_create_reach_the_other_side(pair, found_by: 
     failing_find = p.right.faults.add(status=500, method="GET", path_prefix="/contacts/search", times=None)
     if found_by != "full read after find failed":
         p.right.faults.clear()
-    summary = p.once()
+    # The three lookups wait; the created contact, read, is paired by its match key from the
+    # create's base, and the edits cross.
+    summary = after_a_kill(p)
     assert summary["aborted"] is None and summary["conflicts"] == 0, summary
-    assert (failing_find.hits > 0) == (found_by == "full read after find failed"), failing_find.hits
-    p.right.faults.clear()
+    assert summary["retry_later"] == 2, summary
     left, right = by_email(p.left)[email], by_email(p.right)[email]
     assert (left["first_name"], left["last_name"]) == ("EditedOnTheLeft", "EditedOnTheRight")
     assert (right["first_name"], right["last_name"]) == ("EditedOnTheLeft", "EditedOnTheRight")
+    # The lookups are due: the two creates the kill stopped before they were sent are not found
+    # (by find, or by a full read of the right), and are sent now.
+    summary = p.once()
+    assert summary["aborted"] is None and summary["created"] == {"left": 0, "right": 2}, summary
+    assert (failing_find.hits > 0) == (found_by == "full read after find failed"), failing_find.hits
+    p.right.faults.clear()
     assert len(p.right.store.all()) == 3
+    assert p.syncd("errors", p.name, "--json").stdout.strip() == "[]"
     p.clear_requests()
     p.once()
     assert write_requests(p.left, p.right) == []

@@ -8,7 +8,8 @@ is printed) and started again, ``kills`` times; then, with no daemon running, a 
 first name on both sides, the right's later (a conflict ``newest_wins`` settles for the right). The
 last daemon then runs until both sides agree, and after it:
 
-- no duplicate on either side, every contact on both;
+- no duplicate on either side, every contact on both, and no create refused as a duplicate (the
+  sample app refuses a contact whose email it holds: a duplicate syncd tried to make);
 - nothing lost: every field holds on both sides the last value written to it on either side;
 - ``syncd state check`` passes (the store's integrity and syncd's invariants).
 
@@ -32,6 +33,7 @@ from syncd.sampleapp import AuthMode, SampleApp
 
 EDITS_PER_SECOND = 20.0
 CONFLICTS = 10
+CONNECTOR_TIMEOUT = 4.0
 
 
 class Editor(threading.Thread):
@@ -96,6 +98,9 @@ def test_kill_9_at_random_instants_during_a_sync_and_edits_loses_and_duplicates_
         lease = soak.size(small=4, full=8)
         p.daemon_settings += f"state: {{url: {url!r}}}\ncluster: {{lease_seconds: {lease}}}\n"
     p.write(extra="schedule: every 1 second\n")
+    # A create a kill cut short is looked up once the connector's timeout has passed (the app may
+    # still be making it): short here, so that the last daemon settles soon.
+    p.connector(timeout=CONNECTOR_TIMEOUT)
     # How long a kill may wait after a cycle started: a cycle of the initial sync of 10,000 contacts
     # reads for many seconds before it writes, and kills that all land in its reading would test little.
     window = soak.size(small=1.5, full=30.0)
@@ -138,6 +143,11 @@ def test_kill_9_at_random_instants_during_a_sync_and_edits_loses_and_duplicates_
     finally:
         daemon.close()
     assert duplicates(p.left) == [] and duplicates(p.right) == [], seed
+    # The sample app refuses a contact with an email it holds (409): each refusal was a duplicate
+    # syncd tried to make (a create sent again while the first was still being made).
+    refused = [r for app in (p.left, p.right) for r in app.requests.all()
+               if r.method == "POST" and r.path.startswith("/contacts") and r.status == 409]
+    assert refused == [], (seed, refused)
     assert len(p.left.store.all()) == len(p.right.store.all()) == contacts, seed
     check = p.syncd("state", "check")
     assert check.returncode == 0, (seed, check.stdout, check.stderr)

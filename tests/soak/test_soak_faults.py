@@ -32,6 +32,8 @@ import time
 from collections import Counter
 from typing import Any
 
+import pytest
+
 from .faults_support import Daemon, Pair, errors_of, make_pair, running, soak_seed
 
 RATE = 0.3
@@ -152,8 +154,9 @@ def settle(d: Daemon, why: str, timeout: float) -> dict[str, Any]:
     return found
 
 
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
 def test_soak_faults_30_percent_both_sides_two_way_converges_with_errors_listed(
-        soak, sample_app, tmp_path) -> None:
+        soak, store: str, sample_app, tmp_path, request: pytest.FixtureRequest) -> None:
     contacts = soak.size(small=300, full=10_000)
     updates = soak.size(small=50, full=1_000)
     seed = soak_seed()
@@ -161,6 +164,8 @@ def test_soak_faults_30_percent_both_sides_two_way_converges_with_errors_listed(
     # Pages of 25: more requests, so more of them meet the weather.
     p = make_pair(sample_app, tmp_path / "config", left_n=contacts * 3 // 4, right_n=contacts // 4,
                   max_page_size=25)
+    if store == "postgres":  # each store has its own SQL for errors, intents and their bases
+        p.daemon_settings += f"state: {{url: {request.getfixturevalue('pg_url')!r}}}\n"
     settings(p)
     left_phones, everyone = set(by_email(p.left)), set(by_email(p.left)) | set(by_email(p.right))
     unbased = set(by_email(p.left)) & set(by_email(p.right))
@@ -195,6 +200,6 @@ def test_soak_faults_30_percent_both_sides_two_way_converges_with_errors_listed(
         total = len(by_email(p.left))
         assert total == len(everyone) + len(born), context
         assert d.stop() == 0
-    print(f"soak faults: seed {seed}, {total} contacts, faults drawn {dict(drawn)}, "
+    print(f"soak faults ({store}): seed {seed}, {total} contacts, faults drawn {dict(drawn)}, "
           f"{len(errors)} records gave up (retried by an operator)")
 

@@ -100,9 +100,20 @@ def test_a_pending_intent_without_its_records(store: StateStore, raw: Raw) -> No
 
 
 def test_an_open_error_without_an_attempt(store: StateStore, raw: Raw) -> None:
-    raw("UPDATE errors SET attempts = 0")
+    raw("UPDATE errors SET attempts = 0, status = 422")
     [line] = store.check()
     assert line.startswith("errors (crm, id ") and line.endswith("): open error of left L2 counts 0 attempts")
+    raw("UPDATE errors SET operation = 'update', status = NULL")
+    [line] = store.check()
+    assert line.endswith("): open error of left L2 counts 0 attempts")
+    raw("UPDATE errors SET attempts = -1, operation = 'create'")
+    [line] = store.check()
+    assert line.endswith("): open error of left L2 counts -1 attempts")
+
+
+def test_a_create_a_crash_cut_short_counts_no_attempt_yet(store: StateStore, raw: Raw) -> None:
+    raw("UPDATE errors SET attempts = 0, status = NULL")  # the fixture's error is a create's
+    assert store.check() == []
 
 
 # --- SQLite only ---------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import Any
 
 import anyio
 import pytest
+import yaml
 from sync_support import write_pair
 
 from syncd.config import Config, load_config
@@ -29,6 +30,8 @@ from syncd.sync._children import PARENT
 LEFT_TOKEN, RIGHT_TOKEN = "left-token-0123", "right-token-4567"
 Pair = tuple[Config, SampleApp, SampleApp]
 NOTES = "pair/notes"  # the child object's state key
+REPO = Path(__file__).resolve().parents[2]
+TIMEOUT = 1.0  # the connector's
 
 
 @pytest.fixture
@@ -53,6 +56,10 @@ children:
     fields:
       - {left: body, right: body}
 """ + extra)
+        # The connector's timeout short: a create a crash cut short waits that long for its lookup.
+        spec = yaml.safe_load((REPO / "connectors.d" / "sampleapp.yaml").read_text()) | {"timeout": TIMEOUT}
+        (directory / "connectors.d").mkdir()
+        (directory / "connectors.d" / "sampleapp.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
         return load_config(directory, environ={"LEFT_TOKEN": LEFT_TOKEN, "RIGHT_TOKEN": RIGHT_TOKEN}), left, right
 
     return make
@@ -90,6 +97,10 @@ async def test_an_open_create_intent_waits_while_its_parent_cannot_be_read_then_
         assert summary.children["notes"]["errors"] == 1
         assert note_posts(right) == 0
         assert len(cycles.store.open_intents(NOTES)) == 1
+        # A create a crash cut short: it is looked up once the app has had the connector's timeout.
+        [cut_short] = [e for e in cycles.store.errors(NOTES) if e.operation == "create"]
+        assert cut_short.attempts == 0 and cut_short.status is None
+        await anyio.sleep(TIMEOUT + 0.1)
 
         summary = await cycles.run("pair", origin="once")
 
