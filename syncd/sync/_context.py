@@ -159,9 +159,12 @@ class CycleContext:
         if cut_short and not self.dry_run:
             with self.store.transaction(self.name) as t:
                 for row in cut_short:
-                    log.warning("a create was cut short by a crash: its outcome is unknown", side=row.side,
-                                record=row.record_id, timeout=timeouts[row.side])
+                    log.debug("a create was cut short by a crash", side=row.side, record=row.record_id)
                     t.add_error(row)
+            # One line, not one a record: a crash in a batch of 500 leaves 500.
+            log.warning("creates cut short by a crash: their outcome is unknown, each is looked up once "
+                        "the app has had the connector's timeout (syncd errors lists them)",
+                        count=len(cut_short), timeout=max(timeouts[row.side] for row in cut_short))
             self.errors_open = True
         after = late_lookups([*errors, *cut_short], timeouts)
         return {key: when for key, when in after.items() if when > now}
