@@ -62,6 +62,10 @@ def test_two_daemons_split_six_integrations_say_who_runs_what_and_take_over_from
     a = daemon(p)
     b = daemon(p)
     a.wait_until(lambda: len(_mine(a)) == 3 and len(_mine(b)) == 3, timeout=60, what="a 3/3 split")
+    # Each daemon learns the other's leases at its next renewal (a third of a lease later): until
+    # then it shows an integration the other has just taken with no owner.
+    a.wait_until(lambda: all(len(_owned(d)) == len(NAMES) for d in (a, b)), timeout=lease * 3,
+                 what="both daemons knowing every owner")
 
     # Both daemons report every integration and its owner, the same way.
     for d in (a, b):
