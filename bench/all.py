@@ -119,6 +119,7 @@ BENCHES: tuple[Bench, ...] = (
         Row("full no-change cycle at 100k vs bare list of both sides", "sync_full_no_change_s", "s",
             baseline="sync_bare_list_s", ratio="sync_full_over_bare"),
         Row("initial sync at 100k, batch creates", "sync_initial_records_per_s", "records/s"),
+        Row("update cycle at 100k (every contact edited), batch updates", "sync_update_records_per_s", "records/s"),
         Row("initial sync peak RSS, 100k vs 10k", "sync_initial_rss_mb", "MB",
             baseline="sync_initial_rss_mb_smallest", ratio="sync_rss_ratio", goal=Goal("ratio", "<=", 1.5)),
     )),

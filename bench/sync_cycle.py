@@ -12,6 +12,9 @@ For each N it prints:
 - a no-change cycle that reads everything (the periodic full
   reconciliation), against one bare list of both sides through the same
   engine (``syncd check --all-pages``): the ratio of the two;
+- an update cycle: every left contact edited (through the app's batch
+  update), then the cycle that writes all N updates to the right (each
+  batch recorded as update intents first);
 - at the end, peak RSS at the largest N over the smallest (goal ≤ 1.5).
 
     python bench/sync_cycle.py                 # N = 10,000 and 100,000
@@ -20,7 +23,7 @@ For each N it prints:
 
 ``--json PATH`` writes the figures at the largest N (``sync_n``,
 ``sync_initial_records_per_s``, ``sync_no_change_s``, ``sync_full_no_change_s``,
-``sync_bare_list_s``, ``sync_full_over_bare``...) and, with two sizes or
+``sync_bare_list_s``, ``sync_full_over_bare``, ``sync_update_s``...) and, with two sizes or
 more, the initial sync's peak RSS at the largest over the smallest
 (``sync_rss_ratio``).
 
@@ -152,11 +155,43 @@ def bench(n: int, python: str = sys.executable) -> dict[str, float]:
         full, full_rss, out = syncd(config, "once", "--json", python=python)
         full_writes = writes(out)
         bare, _, _ = syncd(config, "check", "bench", "--all-pages", "--records", "0", python=python)
+        full_every("1 day")
+        edit_every_left_contact(config, n)
+        update, _, out = syncd(config, "once", "--json", python=python)
+        [summary] = json.loads(out)
+        assert summary["updated"]["right"] == n, summary
     return {
         "n": n, "initial_s": initial, "initial_rec_s": n / initial, "initial_rss_mb": initial_rss,
         "echo_s": echo, "echo_writes": echo_writes, "quiet_s": quiet, "quiet_writes": quiet_writes, "full_s": full, "full_writes": full_writes,
         "full_rss_mb": full_rss, "bare_list_s": bare, "full_over_bare": full / bare,
+        "update_s": update, "update_rec_s": n / update,
     }
+
+
+def edit_every_left_contact(config: Path, n: int) -> None:
+    """A new last name for every left contact, 100 a request through the app's batch update."""
+    import httpx
+    import yaml
+
+    doc = yaml.safe_load((config / "integrations.d" / "bench.yaml").read_text())
+    url = doc["left"]["settings"]["url"]
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
+        ids: list[str] = []
+        after = None
+        while True:
+            page = client.get("/cursor/contacts", params={"limit": 100, **({"after": after} if after else {})})
+            page.raise_for_status()
+            body = page.json()
+            ids += [c["id"] for c in body["results"]]
+            after = (body.get("paging") or {}).get("next", {}).get("after")
+            if not after:
+                break
+        assert len(ids) == n, (len(ids), n)
+        stamp = time.time_ns()
+        for i in range(0, n, 100):
+            inputs = [{"id": cid, "last_name": f"Edited{stamp}-{cid}"} for cid in ids[i:i + 100]]
+            client.post("/contacts/batch/update", json={"inputs": inputs}).raise_for_status()
 
 
 def main() -> int:
@@ -181,13 +216,14 @@ def main() -> int:
     rows = [median_row([bench(n) for _ in range(args.repeats)]) for n in args.sizes]
     print("| N | initial sync s | records/s | peak RSS MB | next cycle, reading the echo, s (writes) "
           "| no-change cycle s (writes) | full no-change cycle s (writes) | bare list of both sides s "
-          "| full cycle / bare list |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "| full cycle / bare list | update cycle s (updates/s) |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         print(f"| {r['n']:,} | {r['initial_s']:.1f} | {r['initial_rec_s']:,.0f} | {r['initial_rss_mb']:.0f} "
               f"| {r['echo_s']:.2f} ({r['echo_writes']:.0f}) "
               f"| {r['quiet_s']:.2f} ({r['quiet_writes']:.0f}) | {r['full_s']:.2f} ({r['full_writes']:.0f}) "
-              f"| {r['bare_list_s']:.2f} | {r['full_over_bare']:.2f}x |")
+              f"| {r['bare_list_s']:.2f} | {r['full_over_bare']:.2f}x "
+              f"| {r['update_s']:.2f} ({r['update_rec_s']:,.0f}) |")
     if len(rows) > 1:
         print(f"\npeak RSS of the initial sync at N={rows[-1]['n']:,} over N={rows[0]['n']:,}: "
               f"{rows[-1]['initial_rss_mb'] / rows[0]['initial_rss_mb']:.2f}x (goal ≤ 1.5x)")
@@ -202,7 +238,8 @@ def figures(rows: list[dict[str, float]]) -> dict[str, float]:
            "sync_initial_records_per_s": last["initial_rec_s"], "sync_initial_rss_mb": last["initial_rss_mb"],
            "sync_echo_s": last["echo_s"], "sync_no_change_s": last["quiet_s"],
            "sync_full_no_change_s": last["full_s"], "sync_bare_list_s": last["bare_list_s"],
-           "sync_full_over_bare": last["full_over_bare"],
+           "sync_full_over_bare": last["full_over_bare"], "sync_update_s": last["update_s"],
+           "sync_update_records_per_s": last["update_rec_s"],
            "sync_writes_after_initial": last["echo_writes"] + last["quiet_writes"] + last["full_writes"]}
     if len(rows) > 1:
         out |= {"sync_n_smallest": first["n"], "sync_initial_rss_mb_smallest": first["initial_rss_mb"],
@@ -211,7 +248,8 @@ def figures(rows: list[dict[str, float]]) -> dict[str, float]:
 
 
 COMPARED = [("initial_s", "initial sync s"), ("echo_s", "echo cycle s"), ("quiet_s", "no-change cycle s"),
-            ("full_s", "full no-change cycle s"), ("bare_list_s", "bare list s"), ("initial_rss_mb", "peak RSS MB")]
+            ("full_s", "full no-change cycle s"), ("bare_list_s", "bare list s"), ("update_s", "update cycle s"),
+            ("initial_rss_mb", "peak RSS MB")]
 
 
 def steady(n: int, baseline: str, repeats: int) -> None:

@@ -123,8 +123,9 @@ def _print_errors(args: argparse.Namespace, reply: dict[str, Any]) -> None:
     for e in errors:
         print(f"#{e['id']}  {e['at']}  {e['origin']}  {e['operation']} on the {e['side']} side, "
               f"from {_record(e)}: {_cause(e)}")
-        if e["attempts"] == 0:  # a create a crash cut short: its outcome unknown, nothing failed yet
-            print(f"      no attempt failed; looked up after {e['next_retry_at']}")
+        if e["attempts"] == 0:  # a write a crash cut short: its outcome unknown, nothing failed yet
+            then = "looked up" if e["operation"] == "create" else "written again"
+            print(f"      no attempt failed; {then} after {e['next_retry_at']}")
         elif e["state"] == "waiting":
             print(f"      failed {e['attempts']} times; waits for an operator: "
                   f"syncd errors {name} --retry {e['id']}")

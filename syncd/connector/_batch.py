@@ -34,7 +34,11 @@ When a chunk fails:
 - a batch update, unlike a batch create, is retried after a timeout or a
   5xx as a PATCH is (setting the same values twice is harmless), although
   it is usually a POST;
-- AuthError and TransportError propagate, as from the single operations.
+- AuthError and TransportError propagate, as from the single operations;
+  but for updates only from the first request. Met later, the earlier
+  requests are done, and the caller must know which: the error is then the
+  result of every item not done (the request that met it and those not
+  sent), and the results of the others are kept.
 
 A created record that cannot be paired gets a ResponseError: it was
 probably created, so the caller must look it up rather than create it
@@ -55,6 +59,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from functools import partial
 from typing import Any, Protocol, TypeVar
 
 import httpx
@@ -106,10 +111,37 @@ async def update_many(
 ) -> list[Record | None | ConnectorError]:
     op = c.object.operations.get("update_batch")
     if op is None:
-        return [await alone(c.update(rid, fields)) for rid, fields in items]
-    results: list[Record | None | ConnectorError] = []
-    for chunk in _chunks(items, op.max_items):
-        results += await _update_chunk(c, op, chunk)
+        return await updates_in_turn(c, items)
+    return await until_unreachable([partial(_update_chunk, c, op, chunk) for chunk in _chunks(items, op.max_items)],
+                                   len(items))
+
+
+async def updates_in_turn(
+    c: Writer, items: Sequence[tuple[str, Mapping[str, Any]]],
+) -> list[Record | None | ConnectorError]:
+    """Each update alone, in turn (see :func:`until_unreachable`)."""
+    async def one(rid: str, fields: Mapping[str, Any]) -> list[Record | None | ConnectorError]:
+        return [await alone(c.update(rid, fields))]
+    return await until_unreachable([partial(one, rid, fields) for rid, fields in items], len(items))
+
+
+R = TypeVar("R")
+
+
+async def until_unreachable(parts: Sequence[Callable[[], Awaitable[list[R | ConnectorError]]]],
+                            total: int) -> list[R | ConnectorError]:
+    """The results of sending *parts* in turn (*total* items in all). An AuthError or a
+    TransportError (the app refuses us, or cannot be reached) propagates from the first part,
+    when nothing was done; met later, it is the result of every item not done, so that the
+    caller keeps the results of those done (writes that landed)."""
+    results: list[R | ConnectorError] = []
+    for part in parts:
+        try:
+            results += await part()
+        except (AuthError, TransportError) as e:
+            if not results:
+                raise
+            return results + [e] * (total - len(results))
     return results
 
 

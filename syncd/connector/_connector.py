@@ -42,7 +42,7 @@ import httpx
 from syncd._secret import Secret, SecretUnavailable, reveal
 from syncd.config import ConnectorSpec, Operation, OperationName, SyncTokenExpiry, WebhookCall
 from syncd.connector._auth import OAuth2, build_auth
-from syncd.connector._batch import alone, create_many, update_many
+from syncd.connector._batch import alone, create_many, update_many, updates_in_turn
 from syncd.connector._errors import (
     AuthError,
     ApiError,
@@ -782,9 +782,13 @@ class Connector:
     async def update_many(
         self, items: Sequence[tuple[str, Mapping[str, Any]]],
     ) -> builtins.list[Record | None | ConnectorError]:
-        """Update every (id, fields); each result is as :meth:`update` gives it, or its error."""
+        """Update every (id, fields); each result is as :meth:`update` gives it, or its error.
+
+        AuthError and TransportError propagate when the first request meets them; met by a
+        later one, they are the result of every item not done (see ``_batch``), and the
+        results of the updates already made are kept."""
         if self._writes_lookups(fields for _, fields in items):
-            return [await alone(self.update(rid, fields)) for rid, fields in items]
+            return await updates_in_turn(self, items)
         return await update_many(self, items)
 
     def _writes_lookups(self, items: Iterable[Mapping[str, Any]]) -> bool:

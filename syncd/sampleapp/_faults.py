@@ -36,6 +36,9 @@ class Fault:
     delay: float = 0.0  # seconds to wait before answering (for client timeouts)
     malformed: bool = False  # answer 200 with the real body cut in half
     close: bool = False  # drop the connection without any answer
+    # close or status only after carrying the request out: the write is done, its answer lost
+    # (a proxy's 504, a connection cut on the way back)
+    after: bool = False
     body: Any = None  # answer 200 with this JSON instead (an outage answering an empty list)
     path_prefix: str = ""  # only requests whose path starts with this
     method: str | None = None  # only this method (any if None)
@@ -102,10 +105,13 @@ class FaultQueue:
             delay: float = 0.0, malformed: bool = False, close: bool = False,
             headers: Mapping[str, str] | None = None, skip: int = 0, hold: bool = False,
             query: Mapping[str, str | int] | None = None,
-            body: Any = None) -> Fault:
+            body: Any = None, after: bool = False) -> Fault:
         """Queue a fault; returns it (its ``hits`` shows how often it fired).
 
         ``hold``: the request waits until ``Fault.release`` (instead of a ``delay``).
+
+        ``after``: the request is carried out first, then answered with the
+        ``status`` or ``close`` (a write that landed, its answer lost).
 
         ``query``: only requests with these query parameters (``{"offset": 40}``).
 
@@ -125,13 +131,15 @@ class FaultQueue:
             delay = math.inf
         if status is None and body is None and not (malformed or close or delay > 0):
             raise ValueError("a fault needs status, malformed, close, body or delay")
+        if after and status is None and not close:
+            raise ValueError("after is for a status or close")
         if times is not None and times < 1:
             raise ValueError("times must be at least 1 (or None for every request)")
         if skip < 0:
             raise ValueError("skip must not be negative")
         if isinstance(retry_after, datetime):
             retry_after = format_datetime(retry_after, usegmt=True)
-        fault = Fault(status=status, delay=delay, malformed=malformed, close=close,
+        fault = Fault(status=status, delay=delay, malformed=malformed, close=close, after=after,
                       retry_after=None if retry_after is None else str(retry_after),
                       path_prefix=path_prefix, method=method.upper() if method else None,
                       times=times, headers=dict(headers or {}), skip=skip,

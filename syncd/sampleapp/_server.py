@@ -156,6 +156,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer_unmetered(self, app: AppState, req: Request) -> Response | None:
         fault = None if req.path == "/_health" else app.faults.take(req.method, req.path, req.query)
+        if fault is not None and fault.after:
+            if fault.delay > 0:
+                fault.wait_out(app.stopping)
+            try:
+                dispatch(app, req)  # done; what it answered is lost
+            except ApiError:
+                pass
+            if fault.close:
+                return None
+            assert fault.status is not None  # FaultQueue.add allows after only with one of the two
+            return error_response(fault.status, _phrase(fault.status), list(fault.headers.items()))
         if fault is not None:
             if fault.delay > 0:
                 fault.wait_out(app.stopping)  # stop() or the test's release() cuts it short

@@ -53,10 +53,10 @@ INVARIANTS: tuple[tuple[str, Callable[[Sequence[Any]], str]], ...] = (
     (f"SELECT i.integration, i.id, i.kind, i.side, i.target_id FROM intents i WHERE i.kind <> 'create'"
      f" AND (i.target_id IS NULL OR {_missing_snapshot('i', 'i.side', 'target_id')})",
      lambda r: f"intents ({r[0]}, id {r[1]}): pending {r[2]} of {r[3]} record {r[4]}, which has no snapshot"),
-    # Only a create a crash cut short counts none (no answer, so no status: see
+    # Only a create or an update a crash cut short counts none (no answer, so no status: see
     # syncd.sync._context.cut_short_message): it has not failed yet.
     ("SELECT integration, id, side, record_id, attempts FROM errors WHERE resolved_at IS NULL AND (attempts < 0"
-     " OR (attempts = 0 AND (operation <> 'create' OR status IS NOT NULL)))",
+     " OR (attempts = 0 AND (operation NOT IN ('create', 'update') OR status IS NOT NULL)))",
      lambda r: f"errors ({r[0]}, id {r[1]}): open error of {r[2]} {r[3]} counts {r[4]} attempts"),
 )
 

@@ -20,15 +20,17 @@ exist), each ``children:`` entry runs a child pass:
    lags writes); one gone for ``get`` too is deleted.
 3. **Open intents** (a crash between a create and its commit): the target
    parent's children were just read; one that is not linked and holds what
-   the intent wrote is adopted (linked) instead of created again.
+   the intent wrote is adopted (linked) instead of created again. The
+   written fields an open update's target child holds are taken as in step
+   there (:mod:`syncd.sync._update_intents`).
 4. **Write**: each dirty child is paired by its link (an unlinked one with
    an unlinked child of the partner parent whose values agree: a reset
    forgets links) and planned through the same planner as the parents
    (mappings, ``conflict:``, the entry's ``create:``). A child whose parent
    is not linked waits, dirty, for a later cycle; so does one whose partner
    parent's children could not be read (nothing is created blind). A
-   create is recorded as an intent first, and its result committed with
-   its link right after the call. A child deleted on one side: see
+   create or update is recorded as an intent first; a create's result is
+   committed with its link right after the call. A child deleted on one side: see
    :meth:`ChildPass._deleted`.
 
 State lives under a derived integration key, ``NAME/CHILD`` (an integration
@@ -54,6 +56,7 @@ from syncd.sync._plan import IntegrationPlan, PairPlan, SkipKind
 from syncd.sync._snapshots import Projection, changed_snapshot, content_hash, view, written
 from syncd.sync._summary import CycleSummary
 from syncd.sync._transforms import is_blank, same_value
+from syncd.sync._update_intents import rebase_updates, update_intent
 
 __all__ = ["PARENT", "ChildPass", "child_integration", "child_key", "child_keys", "child_states",
            "children_cursor"]
@@ -113,6 +116,7 @@ class _Pair:
     parents: dict[Side, str]  # each side's parent id
     results: dict[Side, Snapshot] = field(default_factory=dict)
     failed: bool = False
+    intents: list[int] = field(default_factory=list)  # its updates': resolved with its commit
 
 
 class ChildPass:
@@ -136,6 +140,8 @@ class ChildPass:
         self.listed: dict[Side, dict[str, list[Record]]] = {"left": {}, "right": {}}  # parent id -> children
         # (target, source id) of the creates that failed without an error status lately: their intents stay open
         self.unconfirmed: set[tuple[Side, str]] = set()
+        # (side, id) of the children an update whose outcome is unknown may still write
+        self.landing: set[tuple[Side, str]] = set()
         limit = min((c.spec.rate_limit.max_concurrency or _CONCURRENCY) for c in connectors.values())
         self.gate = asyncio.Semaphore(max(1, limit))
 
@@ -326,14 +332,20 @@ class ChildPass:
 
     def _resolve_intents(self, sources: Mapping[int, Snapshot | None]) -> None:
         intents = self.store.open_intents(self.key)
-        # Only the creates looked up below (under their target parent): a crash-cut one gets its error.
-        waiting = self.ctx.waiting_lookups([i for i in intents if i.kind == "create" and i.fields.get(PARENT)])
+        # Only the creates looked up below (under their target parent), and the updates: a crash-cut
+        # one gets its error.
+        waiting = self.ctx.waiting_lookups(
+            [i for i in intents if (i.kind == "create" and i.fields.get(PARENT)) or i.kind == "update"])
+        # The children are read: see syncd.sync._update_intents
+        self.landing = rebase_updates(self.store, self.key, intents, waiting, keep_unbased=False).landing
         for intent in intents:
             target_parent = str(intent.fields.get(PARENT) or "")
             listed = self.listed[intent.side].get(target_parent)
+            if intent.kind == "update":
+                continue  # resolved above
             if intent.kind != "create" or not target_parent:
                 with self.store.transaction(self.key) as t:
-                    t.resolve_intent(intent.id)  # updates and deletes are safe to redo
+                    t.resolve_intent(intent.id)  # a deletion is safe to redo
                 continue
             if (intent.side, intent.source_id) in waiting:
                 # Its outcome is unknown: the app may still be making it (see waiting_lookups).
@@ -380,6 +392,10 @@ class ChildPass:
                     partner = partners.get(links.get(snap.record_id, ""))
                     if partner is not None:
                         done.add((o, partner.record_id))
+                    if self.landing and ((side, snap.record_id) in self.landing or (
+                            partner is not None and (o, partner.record_id) in self.landing)):
+                        self.ctx.summary.delayed += 1  # an update of the pair may land yet: it waits
+                        continue
                     pid = str(snap.seen.get(PARENT) or "")
                     target_parent = (str(partner.seen.get(PARENT)) if partner is not None
                                      else self.store.linked(name, side, [pid]).get(pid))
@@ -476,6 +492,12 @@ class ChildPass:
     async def _update_all(self, target: Side, pairs: list[_Pair]) -> None:
         if not pairs:
             return
+        projection = self.ctx.projection[target]
+        with self.store.transaction(self.key) as t:  # before any request: see Writer._update_all
+            intents = t.add_intents([update_intent(target, self._on(p, target), self._on(p, other(target)).record_id,
+                                                   p.plan.writes(target), projection) for p in pairs])
+        for p, intent_id in zip(pairs, intents):
+            p.intents.append(intent_id)
         results = await asyncio.gather(*(self._gated(self._update(target, p)) for p in pairs))
         with self.store.transaction(self.key) as t:
             for p, result in zip(pairs, results):
@@ -483,6 +505,8 @@ class ChildPass:
                 if isinstance(result, ConnectorError):
                     p.failed = True
                     self.ctx.record_failure(t, target, self._on(p, other(target)).record_id, "update", result)
+                    if isinstance(result, ApiError) and 400 <= result.status < 500 and result.status != 409:
+                        t.resolve_intents(p.intents)  # refused: nothing written
                     continue
                 p.results[target] = written(dst, target, dst.record_id, p.plan.writes(target),
                                             self.ctx.projection[target])
@@ -503,6 +527,7 @@ class ChildPass:
                 if p.failed:
                     continue  # its source stays dirty; the next cycle retries
                 self.ctx.in_step(t, p.snaps, p.results)
+                t.resolve_intents(p.intents)
                 left, right = p.snaps["left"], p.snaps["right"]
                 if left is not None and right is not None:
                     t.link(left.record_id, right.record_id)

@@ -52,8 +52,12 @@ def rebased(intent: Intent, target: Snapshot, source: Snapshot | None, source_be
     return out
 
 
-def cut_short_message(timeout: float) -> str:
-    """The error of a create a crash cut short (see :meth:`CycleContext.waiting_lookups`)."""
+def cut_short_message(timeout: float, kind: str = "create") -> str:
+    """The error of a create or update a crash cut short (see :meth:`CycleContext.waiting_lookups`)."""
+    if kind == "update":
+        return (f"update cut short: syncd stopped while it was being sent (a crash or a kill), so whether "
+                f"the app applied it is unknown; the pair is written again once the app has had the "
+                f"connector's timeout ({timeout:g} s) to finish it")
     return (f"create cut short: syncd stopped while it was being sent (a crash or a kill), so whether the "
             f"app made the record is unknown; it is looked up once the app has had the connector's "
             f"timeout ({timeout:g} s) to finish it")
@@ -135,35 +139,41 @@ class CycleContext:
         return out
 
     def waiting_lookups(self, intents: Sequence[Intent]) -> dict[tuple[Side, str], datetime]:
-        """Of these open intents, the creates whose lookup must wait (their outcome is unknown
-        and the app may still be making the record: see :func:`late_lookups`): when it may
-        be made, by (target, source id).
+        """Of these open intents, the creates and updates whose outcome is unknown while the app
+        may still be carrying them out (see :func:`late_lookups`): when a create may be looked
+        up, or an update's pair written again, by (target, source id).
 
-        A create with no error was cut short by a crash (its intent is written before the
+        An intent with no error was cut short by a crash (its intent is written before the
         request is sent, and resolved, or given an error, when its answer is handled; a cycle
-        holds its integration's lock). The app may have been making it when syncd stopped,
-        or its search may not show it yet: it gets an error now, an unknown outcome like a
-        timeout's, and its lookup waits as theirs does. The error is not an attempt of
-        ``record_retries`` (a crash is not the record's fault)."""
-        creates = [i for i in intents if i.kind == "create"]
-        if not creates:
-            return {}  # every cycle asks: no read of the errors when no create is open
+        holds its integration's lock). The app may have been carrying it out when syncd
+        stopped, or its search may not show a new record yet: it gets an error now, an unknown
+        outcome like a timeout's, and waits as theirs does. Were a cut-short update's pair
+        written again at once, the late update could land after that write and undo it. The
+        error is not an attempt of ``record_retries`` (a crash is not the record's fault)."""
+        open_writes = [i for i in intents if i.kind in ("create", "update")]
+        if not open_writes:
+            return {}  # every cycle asks: no read of the errors when no write is open
         now = self.store.now()
         timeouts = {s: c.spec.timeout for s, c in self.connectors.items()}
         errors = self.store.errors(self.name, limit=1_000_000)
-        failed = {(e.side, e.record_id) for e in errors if e.operation == "create"}
-        cut_short = [RecordErrorRow(i.side, i.source_id, "create", cut_short_message(timeouts[i.side]),
-                                    attempts=0, origin=self.origin, at=now,
-                                    next_retry_at=now + timedelta(seconds=timeouts[i.side]))
-                     for i in creates if (i.side, i.source_id) not in failed]
+        failed = {(e.side, e.record_id, e.operation) for e in errors}
+        cut_short: list[RecordErrorRow] = []
+        for i in open_writes:
+            if (i.side, i.source_id, i.kind) not in failed:
+                failed.add((i.side, i.source_id, i.kind))  # two intents of one record: one error
+                cut_short.append(RecordErrorRow(
+                    i.side, i.source_id, i.kind, cut_short_message(timeouts[i.side], i.kind), attempts=0,
+                    origin=self.origin, at=now, next_retry_at=now + timedelta(seconds=timeouts[i.side])))
         if cut_short and not self.dry_run:
             with self.store.transaction(self.name) as t:
                 for row in cut_short:
-                    log.debug("a create was cut short by a crash", side=row.side, record=row.record_id)
+                    log.debug("a write was cut short by a crash", side=row.side, record=row.record_id,
+                              operation=row.operation)
                     t.add_error(row)
             # One line, not one a record: a crash in a batch of 500 leaves 500.
-            log.warning("creates cut short by a crash: their outcome is unknown, each is looked up once "
-                        "the app has had the connector's timeout (syncd errors lists them)",
+            log.warning("writes cut short by a crash: their outcome is unknown; each create is looked up, "
+                        "and each update's pair written again, once the app has had the connector's "
+                        "timeout (syncd errors lists them)",
                         count=len(cut_short), timeout=max(timeouts[row.side] for row in cut_short))
             self.errors_open = True
         after = late_lookups([*errors, *cut_short], timeouts)

@@ -2,7 +2,9 @@
 
 1. **Resolve** the create intents a crash left open: the record may exist
    on the target already; it is found (``find``, or by match key after a
-   full read) and linked instead of created again.
+   full read) and linked instead of created again. An open update intent
+   waits for the read: the written fields its target holds are taken as in
+   step there (:mod:`syncd.sync._update_intents`).
 2. **Read** each side: its changes since the cursor, or everything (the
    first cycle, a side without ``changes``, every ``full_every``). Every
    page is one transaction: the snapshots it changed, the records it could
@@ -14,7 +16,7 @@
    match key with ``find`` instead (:mod:`syncd.sync._write_only`).
 3. **Apply**: every dirty record is paired (by link, else by match key),
    planned (:mod:`syncd.sync._plan`: mappings, rules, conflicts, create
-   policy) and written. A create is recorded as an intent first; each
+   policy) and written. A create or update is recorded as an intent first; each
    write's result is committed with the snapshots it produced, the written
    side's as what it will read back (so the echo is not sent back). A
    failed write leaves its record dirty and in the error table; a later
@@ -43,6 +45,7 @@ from syncd.sync._reading import Reader
 from syncd.sync._retries import RetryGate
 from syncd.sync._snapshots import Projection, snapshot_for
 from syncd.sync._summary import CycleStopped, CycleSummary
+from syncd.sync._update_intents import OpenUpdates, rebase_updates
 from syncd.sync._writing import Writer
 
 log = structlog.get_logger("syncd.sync")
@@ -71,6 +74,10 @@ class Cycle:
         # The create intents left open, by (target, source id): see _may_still_land
         self._deferred: dict[tuple[Side, str], Intent] = {}
         self._intents_resolved = False  # every other open intent: resolved by this cycle's start
+        # When each write whose outcome is unknown may no longer land, by (target, source id)
+        self._waiting: dict[tuple[Side, str], datetime] = {}
+        # The update intents left open once both sides are read (see syncd.sync._update_intents)
+        self._updates = OpenUpdates()
 
     async def run(self) -> CycleSummary:
         ctx = self.ctx
@@ -81,7 +88,7 @@ class Cycle:
             for side in SIDES:
                 await reader.read(side, full[side])
             await look_up_targets(ctx)
-            self._resolve_intents_by_match()
+            self._resolve_after_read()
             self._intents_resolved = True
             await self.writer().apply()
             await self.sync_children()
@@ -124,19 +131,35 @@ class Cycle:
         # A create still unconfirmed (deferred above, or left open for the
         # next cycle when no cycle resolved it: a webhook's round, a retry)
         # is never sent again until its record is looked up.
-        unconfirmed = self._deferred if self._intents_resolved else {
-            (i.side, i.source_id): i for i in ctx.store.open_intents(ctx.name) if i.kind == "create"}
-        return Writer(ctx, failed_creates, unconfirmed)
+        if self._intents_resolved:
+            unbased = self._updates.unbased
+            return Writer(ctx, failed_creates, self._deferred,
+                          {key: [i.id for i in group] for key, group in unbased.items()},
+                          landing=self._updates.landing, unbased=unbased)
+        intents = ctx.store.open_intents(ctx.name)
+        # A round of chosen records (a webhook's, a retry) resolves no update intent: the pair of
+        # one that may still land waits (see syncd.sync._update_intents), and the commit of any
+        # other's pair ends it.
+        updates = [i for i in intents if i.kind == "update" and i.target_id is not None]
+        waiting = ctx.waiting_lookups(updates) if updates else {}
+        landing = {(i.side, i.target_id or "") for i in updates if (i.side, i.source_id) in waiting}
+        open_updates: dict[tuple[Side, str], list[int]] = {}
+        for i in updates:
+            open_updates.setdefault((i.side, i.target_id or ""), []).append(i.id)
+        return Writer(ctx, failed_creates, {(i.side, i.source_id): i for i in intents if i.kind == "create"},
+                      open_updates, landing=landing)
 
     # --- open intents: creates whose outcome a crash left unknown ----------------
 
     async def _resolve_intents(self, full: dict[Side, bool]) -> None:
         intents = self.ctx.store.open_intents(self.ctx.name)
-        waiting = self.ctx.waiting_lookups(intents)
+        waiting = self._waiting = self.ctx.waiting_lookups(intents)
         for intent in intents:
+            if intent.kind == "update":
+                continue  # once both sides are read: _resolve_after_read
             if intent.kind != "create":
                 with self.ctx.store.transaction(self.ctx.name) as t:
-                    t.resolve_intent(intent.id)  # updates and deletes are safe to redo
+                    t.resolve_intent(intent.id)  # a deletion is safe to redo
                 continue
             if self._may_still_land(intent, waiting):
                 self._deferred[(intent.side, intent.source_id)] = intent
@@ -194,8 +217,16 @@ class Cycle:
         deferred = self._deferred.get((intent.side, intent.source_id))
         return deferred is not None and deferred.id == intent.id
 
-    def _resolve_intents_by_match(self) -> None:
-        for intent in self.ctx.store.open_intents(self.ctx.name):
+    def _resolve_after_read(self) -> None:
+        """The open intents both sides' reads tell the outcome of: the creates left to a full
+        read, found by match key, then the updates (see :mod:`syncd.sync._update_intents`: a
+        landed update of a created record's source moves the base the create gives it)."""
+        intents = self.ctx.store.open_intents(self.ctx.name)
+        self._resolve_creates_by_match(intents)
+        self._updates = rebase_updates(self.ctx.store, self.ctx.name, intents, self._waiting)
+
+    def _resolve_creates_by_match(self, intents: list[Intent]) -> None:
+        for intent in intents:
             if intent.kind != "create" or intent.match_key is None or self._is_deferred(intent):
                 continue
             candidates = self.ctx.store.by_match_key(self.ctx.name, intent.side, intent.match_key)

@@ -95,9 +95,9 @@ class RetryGate:
 
 def late_lookups(errors: Iterable[RecordErrorRow], timeouts: Mapping[Side, float]) -> dict[tuple[Side, str], datetime]:
     """When each create that failed without an HTTP error status may be
-    looked up, by (target, source id): no answer (a timeout, a dropped
-    connection), or an answer syncd could not use (not JSON, a read-back
-    that failed).
+    looked up, and each such update's pair written again, by (target,
+    source id): no answer (a timeout, a dropped connection), or an answer
+    syncd could not use (not JSON, a read-back that failed).
 
     An app goes on with a request its client stopped waiting for, and an
     app's search may not show a new record at once: a lookup right away can
@@ -105,9 +105,18 @@ def late_lookups(errors: Iterable[RecordErrorRow], timeouts: Mapping[Side, float
     target connector's ``timeout`` again from the failure (twice what syncd
     waited, in all). A refusal with a status is looked up at once. A create
     a crash cut short is given such an error by the first cycle that finds
-    it (:meth:`~syncd.sync._context.CycleContext.waiting_lookups`)."""
-    return {(e.side, e.record_id): e.at + timedelta(seconds=timeouts[e.side]) for e in errors
-            if e.operation == "create" and e.status is None and e.at is not None and e.resolved_at is None}
+    it (:meth:`~syncd.sync._context.CycleContext.waiting_lookups`), and so
+    is an update: written again at once, its pair could be undone by the
+    late one landing after."""
+    out: dict[tuple[Side, str], datetime] = {}
+    for e in errors:
+        if e.operation in _LATE and e.status is None and e.at is not None and e.resolved_at is None:
+            when = e.at + timedelta(seconds=timeouts[e.side])
+            out[(e.side, e.record_id)] = max(when, out.get((e.side, e.record_id), when))
+    return out
+
+
+_LATE = frozenset({"create", "update"})  # the writes an app may carry out after its client gave up
 
 
 def _other(side: Side) -> Side:

@@ -2,7 +2,8 @@
 
 Every dirty record is paired (by link, else by match key), planned
 (:mod:`syncd.sync._plan`: mappings, rules, conflicts, create policy) and
-written. A create is recorded as an intent first; each write's result is
+written. A create or an update is recorded as an intent first (see
+:mod:`syncd.sync._update_intents` for an update's); each write's result is
 committed with the snapshots it produced, the written side's as what it
 will read back (so the echo is not sent back). A failed write leaves its
 record dirty and in the error table, due again as ``record_retries:``
@@ -26,6 +27,7 @@ from syncd.sync._conflicts import Conflict
 from syncd.sync._plan import PairPlan, SideView, SkipKind
 from syncd.sync._snapshots import view, written
 from syncd.sync._summary import PlannedWrite
+from syncd.sync._update_intents import base_with_writes, update_intent
 
 log = structlog.get_logger("syncd.sync")
 
@@ -41,6 +43,7 @@ class _Work:
     stored: set[Side] = field(default_factory=set)
     failed: bool = False
     unlink: bool = False  # the pair ends (a deletion handled with tag or set actions)
+    intents: list[int] = field(default_factory=list)  # its updates' intents: resolved with its commit
 
     def on(self, side: Side) -> Snapshot:
         """The pair's record on *side*, where the plan says there is one
@@ -54,13 +57,26 @@ class _Work:
 
 class Writer:
     def __init__(self, ctx: CycleContext, failed_creates: set[tuple[Side, str]],
-                 unconfirmed: Mapping[tuple[Side, str], Intent] | None = None) -> None:
+                 unconfirmed: Mapping[tuple[Side, str], Intent] | None = None,
+                 open_updates: Mapping[tuple[Side, str], list[int]] | None = None, *,
+                 landing: set[tuple[Side, str]] | None = None,
+                 unbased: Mapping[tuple[Side, str], list[Intent]] | None = None) -> None:
         self.ctx = ctx
         # (target side, source id) whose create failed before: sent alone
         self.failed_creates = failed_creates
         # (target side, source id) → the intent of a create whose outcome is
         # not known yet: never sent again before it is looked up
         self.unconfirmed: Mapping[tuple[Side, str], Intent] = unconfirmed or {}
+        # (target side, target id) → open update intents a pair's commit ends: any a round of
+        # chosen records finds (it resolves none: the next cycle would take their older values
+        # over the base committed now), or a cycle's landed ones of a record with no base.
+        self.open_updates: Mapping[tuple[Side, str], list[int]] = open_updates or {}
+        # (side, id) of the records an update whose outcome is unknown may still write: their
+        # pairs wait (a write now could be undone by it landing after)
+        self.landing: set[tuple[Side, str]] = landing or set()
+        # (side, id) → the landed updates of a record with no base yet: they move the base a
+        # record paired with an unconfirmed create's source is given (see _with_base)
+        self.unbased: Mapping[tuple[Side, str], list[Intent]] = unbased or {}
         delay = ctx.integration.delay_seconds
         # `delay:` a record changed after this is still settling: it waits
         self.quiet_after = ctx.store.now() - timedelta(seconds=delay) if delay > 0 else None
@@ -115,6 +131,10 @@ class Writer:
             handled[side].add(snap.record_id)
             if partner is not None:
                 handled[o].add(partner.record_id)
+            if self.landing and ((side, snap.record_id) in self.landing or (
+                    partner is not None and (o, partner.record_id) in self.landing)):
+                self.ctx.summary.retry_later += 1  # stays dirty: a cycle after the wait writes it
+                continue
             held = held_by(side, snap, partner) if held_by is not None else None
             if held == "retry_later":
                 self.ctx.summary.retry_later += 1  # stays dirty: a cycle after its retry is due takes it
@@ -286,7 +306,7 @@ class Writer:
                     w.failed = True
                     self.ctx.record_failure(t, target, src.record_id, "create", result,
                                             shared=id(result) in shared)
-                    if _certainly_not_created(result):
+                    if _certainly_not_written(result):
                         resolved.append(intent_id)
                     continue
                 fields = w.plan.writes(target)
@@ -322,16 +342,39 @@ class Writer:
                     w.plan.writes(target)))
                 self.ctx.summary.updated[target] += 1
             return
-        results = await _unknown_outcome_is_a_result(self.ctx.connectors[target].update_many(
-            [(w.on(target).record_id, w.plan.writes(target)) for w in works]), len(works))
+        projection = self.ctx.projection[target]
+        # An update with no record on the other side (a rule's write to the source of a create
+        # in the same batch) has none: the create's intent gives that pair its base.
+        intended = [w for w in works if w.snaps[source] is not None]
+        with self.ctx.store.transaction(self.ctx.name) as t:
+            # Committed before any request is sent, as a create's: a crash before the commit
+            # must not make the target's new values look like an edit of it (see
+            # syncd.sync._update_intents). One statement for the batch.
+            intents = t.add_intents([update_intent(
+                target, w.on(target), w.on(source).record_id, w.plan.writes(target), projection)
+                for w in intended])
+        for w, intent_id in zip(intended, intents):
+            w.intents.append(intent_id)
+        results: list[Record | None | ConnectorError]
+        try:
+            results = await self.ctx.connectors[target].update_many(
+                [(w.on(target).record_id, w.plan.writes(target)) for w in works])
+        except (AuthError, TransportError) as e:
+            # Met by the first request: nothing was done (one met later is the result of the
+            # items not done, and those done keep theirs: see Connector.update_many).
+            results = [e] * len(works)
         failures = [(w, r) for w, r in zip(works, results) if isinstance(r, ConnectorError)]
         if failures:
             shared = _shared(results)
             with self.ctx.store.transaction(self.ctx.name) as t:
                 for w, error in failures:
                     w.failed = True
-                    self.ctx.record_failure(t, target, (w.snaps[source] or w.on(target)).record_id,
-                                            "update", error, shared=id(error) in shared)
+                    if not _unreachable(error):  # the app refusing us, or down: the cycle's failure, not the record's
+                        self.ctx.record_failure(t, target, (w.snaps[source] or w.on(target)).record_id,
+                                                "update", error, shared=id(error) in shared)
+                # A refusal wrote nothing; any other failure may have (a timeout, a 5xx): its
+                # intent stays open, and the next cycle looks at what the target holds.
+                t.resolve_intents([i for w, error in failures if _certainly_not_written(error) for i in w.intents])
         for w, result in zip(works, results):
             if not isinstance(result, ConnectorError):
                 dst = w.on(target)
@@ -363,6 +406,10 @@ class Writer:
             t.put_snapshots(written_now)
             for s in SIDES:
                 t.mark_synced(s, as_read[s])
+            t.resolve_intents([i for w in works if not w.failed for i in w.intents])
+            if self.open_updates:
+                t.resolve_intents([i for w in works if not w.failed for s, snap in w.snaps.items()
+                                   if snap is not None for i in self.open_updates.get((s, snap.record_id), ())])
             for w in works:
                 if w.failed:
                     continue  # its source stays dirty; the next cycle retries
@@ -405,8 +452,15 @@ class Writer:
             intent = self.unconfirmed.get((target.side, source.record_id))
             if intent is not None:
                 pair = {s.side: s for s in rebased(intent, target, source, None, self.ctx.projection[target.side])}
-                return pair.get(snap.side, snap), pair.get(partner.side, partner)
+                return self._with_writes(pair.get(snap.side, snap)), self._with_writes(pair.get(partner.side, partner))
         return snap, partner
+
+    def _with_writes(self, snap: Snapshot) -> Snapshot:
+        """*snap* with the fields a landed update wrote to it, before it had a base, in its base."""
+        landed = self.unbased.get((snap.side, snap.record_id))
+        if not landed or snap.synced is None:
+            return snap
+        return base_with_writes(landed, snap) or snap
 
     async def _deleted(self, side: Side, snap: Snapshot, partner: Snapshot | None) -> _Work | None:
         """A record gone from ``side``: what ``deletions:`` says, once."""
@@ -444,8 +498,8 @@ class Writer:
     @staticmethod
     def _abort_if_unreachable(results: Iterable[object]) -> None:
         for result in results:
-            if isinstance(result, AuthError) or (
-                    isinstance(result, TransportError) and not result.outcome_unknown):
+            if _unreachable(result):
+                assert isinstance(result, ConnectorError)
                 raise result  # the app is unreachable or refuses us: stop the cycle
 
     @staticmethod
@@ -485,7 +539,12 @@ def _shared(results: Iterable[object]) -> set[int]:
     return {key for key, n in counts.items() if n > 1}
 
 
-def _certainly_not_created(error: ConnectorError) -> bool:
+def _unreachable(result: object) -> bool:
+    """Whether a write's result says the app refuses us or cannot be reached: the cycle stops."""
+    return isinstance(result, AuthError) or (isinstance(result, TransportError) and not result.outcome_unknown)
+
+
+def _certainly_not_written(error: ConnectorError) -> bool:
     """A refusal before anything was stored: a 4xx other than 409 Conflict."""
     return isinstance(error, ApiError) and 400 <= error.status < 500 and error.status != 409
 

@@ -70,7 +70,7 @@ def test_sync_cycle_json_gives_the_cycles_of_the_largest_size(tmp_path: Path) ->
     done, figures = bench(tmp_path, ["sync_cycle.py", "--sizes", "200"])
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
     has(figures, "sync_initial_records_per_s", "sync_no_change_s", "sync_full_no_change_s", "sync_bare_list_s",
-        "sync_full_over_bare", "sync_initial_rss_mb")
+        "sync_full_over_bare", "sync_initial_rss_mb", "sync_update_s", "sync_update_records_per_s")
     assert figures["sync_n"] == 200 and figures["sync_writes_after_initial"] == 0
     assert "sync_rss_ratio" not in figures  # one size: nothing to compare
 
@@ -82,7 +82,8 @@ def test_sync_cycle_figures_compare_the_largest_size_with_the_smallest() -> None
     finally:
         sys.path.remove(str(REPO / "bench"))
     row = {"initial_s": 2.0, "initial_rec_s": 50.0, "echo_s": 1.0, "quiet_s": 1.0, "full_s": 1.5,
-           "bare_list_s": 1.0, "full_over_bare": 1.5, "echo_writes": 0, "quiet_writes": 0, "full_writes": 0}
+           "bare_list_s": 1.0, "full_over_bare": 1.5, "echo_writes": 0, "quiet_writes": 0, "full_writes": 0,
+           "update_s": 1.0, "update_rec_s": 100.0}
     out = figures([{**row, "n": 100, "initial_rss_mb": 50.0}, {**row, "n": 1000, "initial_rss_mb": 60.0}])
     assert (out["sync_n"], out["sync_n_smallest"], out["sync_initial_rss_mb_smallest"]) == (1000, 100, 50.0)
     assert out["sync_rss_ratio"] == 1.2

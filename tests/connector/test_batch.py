@@ -186,6 +186,31 @@ async def test_refused_credentials_propagate(sample_app: Any, make_spec: Any, co
 # --- updating ---------------------------------------------------------------------
 
 
+async def test_credentials_refused_after_a_first_batch_keep_its_results(
+        sample_app: Any, make_spec: Any, connect: Any) -> None:
+    # The first 100 updates are made; the next request is refused (a token revoked meanwhile). The
+    # caller must know those 100 landed (syncd's update intents): they keep their results, and the
+    # refusal is the result of the 50 not made.
+    app = sample_app(n=150)
+    ids = app.store.ids()
+    app.faults.add(status=401, method="POST", path_prefix="/contacts/batch/update", skip=1)
+    async with connect(batch_spec(make_spec), app) as c:
+        results = await c.update_many([(cid, {"last_name": "Done"}) for cid in ids])
+    assert [type(r).__name__ for r in results] == ["Record"] * 100 + ["AuthError"] * 50
+    assert [app.store.get(cid)["last_name"] for cid in ids].count("Done") == 100  # type: ignore[index]
+
+
+async def test_without_batch_operations_a_refusal_after_the_first_update_keeps_the_earlier_results(
+        sample_app: Any, make_spec: Any, connect: Any) -> None:
+    app = sample_app(n=3)
+    ids = app.store.ids()
+    app.faults.add(status=401, method="PATCH", path_prefix="/contacts/", skip=1)
+    async with connect(make_spec(), app) as c:
+        results = await c.update_many([(cid, {"first_name": "Ada"}) for cid in ids])
+    assert [type(r).__name__ for r in results] == ["Record", "AuthError", "AuthError"]
+    assert len([r for r in app.requests if r.method == "PATCH"]) == 2  # the third was not sent
+
+
 async def test_update_many_pairs_results_by_id(sample_app: Any, make_spec: Any, connect: Any) -> None:
     app = sample_app(n=150)
     ids = app.store.ids()[:120]

@@ -356,6 +356,22 @@ def test_close_drops_the_connection_without_an_answer(sample_app: StartApp) -> N
     assert app.requests.matching("POST")[0].status is None
 
 
+def test_a_fault_after_the_request_answers_it_once_the_write_is_done(sample_app: StartApp) -> None:
+    # A write that landed and whose answer was lost (a gateway's 504, a connection cut on the way back).
+    app = sample_app(n=1)
+    [contact] = app.store.all()
+    app.faults.add(status=504, after=True, method="PATCH")
+    app.faults.add(close=True, after=True, method="POST")
+    with httpx.Client(base_url=app.url) as c:
+        assert c.patch(f"/contacts/{contact['id']}", json={"first_name": "Landed"}).status_code == 504
+        with pytest.raises(httpx.RemoteProtocolError):
+            c.post("/contacts", json={"email": "x@example.com"})
+    assert app.store.get(contact["id"])["first_name"] == "Landed"
+    assert "x@example.com" in {c["email"] for c in app.store.all()}
+    with pytest.raises(ValueError, match="after is for a status or close"):
+        app.faults.add(malformed=True, after=True)
+
+
 def test_stop_is_quick_with_open_connections_and_pending_delays(sample_app: StartApp) -> None:
     app = sample_app(n=5)
     fault = app.faults.add(delay=30)

@@ -4,7 +4,10 @@ The left app starts with N contacts, the right with none: the daemon's first cyc
 on the right. Meanwhile a thread edits both apps (the left's first names, the right's last names:
 one writer per field, so that no edit races syncd's own write of the same field, which no sync
 without conditional writes could order). The daemon is killed at a random instant (seeded; the seed
-is printed) and started again, ``kills`` times; then, with no daemon running, a few contacts get a
+is printed) and started again, ``kills`` times. About half the daemons have every create and update
+held ``SLOW_WRITE`` seconds inside the apps (a slow API): their kills land while writes are inside the
+apps, which then carry them out after syncd died, often after the next daemon has read or written the
+same records. Then, with no daemon running, a few contacts get a
 first name on both sides, the right's later (a conflict ``newest_wins`` settles for the right). The
 last daemon then runs until both sides agree, and after it:
 
@@ -12,6 +15,9 @@ last daemon then runs until both sides agree, and after it:
   sample app refuses a contact whose email it holds: a duplicate syncd tried to make);
 - nothing lost: every field holds on both sides the last value written to it on either side;
 - ``syncd state check`` passes (the store's integrity and syncd's invariants).
+
+A failure prints, for each record that differs, the edits made to it, the writes each app received
+for it and its rows in the state store (SQLite).
 
 SQLite and PostgreSQL (``state.url``) alike. Sizes: ``kills`` 5 (50 with ``--soak``), N 500
 (10,000).
@@ -21,9 +27,11 @@ from __future__ import annotations
 
 import random
 import signal
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -34,6 +42,7 @@ from syncd.sampleapp import AuthMode, SampleApp
 EDITS_PER_SECOND = 20.0
 CONFLICTS = 10
 CONNECTOR_TIMEOUT = 4.0
+SLOW_WRITE = 1.5  # seconds a slowed create or update spends inside the app (below the timeout)
 
 
 class Editor(threading.Thread):
@@ -47,6 +56,7 @@ class Editor(threading.Thread):
         self.last: dict[tuple[str, str], str] = {}
         self.count = 0
         self.halt = threading.Event()
+        self.log: list[tuple[float, str, str, str]] = []  # (when, email, field, value)
 
     def edit(self, side: str) -> None:
         app, field = self.apps[side]
@@ -58,6 +68,7 @@ class Editor(threading.Thread):
         value = f"{side[0].upper()}{self.count}"
         app.store.update(contact["id"], **{field: value})
         self.last[(contact["email"].lower(), field)] = value
+        self.log.append((time.time(), contact["email"].lower(), field, value))
 
     def run(self) -> None:
         while not self.halt.wait(1 / EDITS_PER_SECOND):
@@ -108,6 +119,10 @@ def test_kill_9_at_random_instants_during_a_sync_and_edits_loses_and_duplicates_
     editor.start()
     try:
         for kill in range(kills):
+            slow = rng.random() < 0.5
+            for app in (p.left, p.right) if slow else ():
+                for method in ("POST", "PATCH"):
+                    app.faults.add(delay=SLOW_WRITE, method=method, path_prefix="/contacts", times=None)
             daemon = Daemon(p)
             try:
                 # One kill in five lands while the daemon starts (opening the store, recovering);
@@ -121,16 +136,25 @@ def test_kill_9_at_random_instants_during_a_sync_and_edits_loses_and_duplicates_
                 assert daemon.proc.wait(10) == -signal.SIGKILL, (seed, kill, daemon.text())
             finally:
                 daemon.close()
+                for app in (p.left, p.right):
+                    app.faults.clear()  # the writes inside the apps stay there their time
     finally:
         editor.halt.set()
         editor.join()
+    # The writes the last killed daemon left inside the apps land before the conflicts below are
+    # made: one landing after them would make its record the newer, and newest_wins compares records.
+    time.sleep(SLOW_WRITE + 0.5)
     expected = dict(editor.last)
     # Conflicts: a first name changed on both sides, the right's later: newest_wins takes the right's.
     left, right = by_email(p.left), by_email(p.right)
     both = sorted(left.keys() & right.keys())
     for i, email in enumerate(rng.sample(both, min(CONFLICTS, len(both)))):
-        p.left.store.update(left[email]["id"], first_name=f"left-{i}")
-        time.sleep(0.002)  # a later updated_at, whatever the clock's resolution
+        stamp = p.left.store.update(left[email]["id"], first_name=f"left-{i}")["updated_at"]
+        # A later updated_at on the right: an app's stamps run ahead of the clock after a burst of
+        # writes (one millisecond apart at least, as the sample app's), so waiting a fixed 2 ms
+        # made the left the newer now and then (a batch of the killed daemon landing just before).
+        while datetime.now(UTC) <= datetime.fromisoformat(stamp.replace("Z", "+00:00")) + timedelta(milliseconds=2):
+            time.sleep(0.001)
         p.right.store.update(right[email]["id"], first_name=f"right-{i}")
         expected[(email, "first_name")] = f"right-{i}"
     daemon = Daemon(p).ready(timeout=60)
@@ -138,7 +162,10 @@ def test_kill_9_at_random_instants_during_a_sync_and_edits_loses_and_duplicates_
         deadline = time.monotonic() + soak.size(small=60, full=900)
         while differences(p, expected, contacts) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert differences(p, expected, contacts) == [], f"{seed=}"
+        different = differences(p, expected, contacts)
+        if different:
+            print(history(p, editor, different))
+        assert different == [], f"{seed=}"
         assert daemon.stop(signal.SIGTERM) == 0, daemon.text()
     finally:
         daemon.close()
@@ -152,3 +179,35 @@ def test_kill_9_at_random_instants_during_a_sync_and_edits_loses_and_duplicates_
     check = p.syncd("state", "check")
     assert check.returncode == 0, (seed, check.stdout, check.stderr)
     print(f"{editor.count} edits, {len(p.left.requests.all()) + len(p.right.requests.all())} requests")
+
+
+def history(p: Pair, editor: Editor, different: list[str]) -> str:
+    """What happened to each record that differs: its edits, the writes each app received for it
+    (when each arrived, how long the app took) and its rows in the state store (SQLite)."""
+    left, right = by_email(p.left), by_email(p.right)
+    db = p.config / "state" / "syncd.db"
+    conn = sqlite3.connect(db) if db.exists() else None
+    lines: list[str] = []
+    for email in dict.fromkeys(d.split()[0] for d in different):
+        if email not in left or email not in right:
+            continue
+        ids = {"left": left[email]["id"], "right": right[email]["id"]}
+        lines.append(f"{email}: left {ids['left']}, right {ids['right']}")
+        lines += [f"  {when:.3f} edit {field}={value}" for when, e, field, value in editor.log if e == email]
+        for side, app in (("left", p.left), ("right", p.right)):
+            for r in sorted(app.requests.all(), key=lambda r: r.time):
+                inputs = r.body.get("inputs") if isinstance(r.body, dict) else None
+                items = ([i for i in inputs if i.get("id") == ids[side] or i.get("email") == email]
+                         if isinstance(inputs, list) else [r.body] if r.method != "GET" and (
+                             r.path.endswith("/" + ids[side]) or (isinstance(r.body, dict) and r.body.get("email") == email))
+                         else [])
+                lines += [f"  {r.time:.3f} +{r.duration:.2f} s {side} {r.method} {r.path} {r.status} {i}" for i in items]
+        if conn is not None:
+            for table, where in (("snapshots", "record_id IN (?, ?)"), ("intents", "target_id IN (?, ?) OR source_id IN (?, ?)"),
+                                 ("errors", "record_id IN (?, ?)"), ("conflicts", "left_id IN (?, ?) OR right_id IN (?, ?)")):
+                args = (ids["left"], ids["right"]) * where.count("IN")
+                lines += [f"  {table} {row}" for row in conn.execute(f"SELECT * FROM {table} WHERE {where}", args)]
+    if conn is not None:
+        conn.close()
+    return "\n".join(lines)
+

@@ -103,7 +103,7 @@ def test_an_open_error_without_an_attempt(store: StateStore, raw: Raw) -> None:
     raw("UPDATE errors SET attempts = 0, status = 422")
     [line] = store.check()
     assert line.startswith("errors (crm, id ") and line.endswith("): open error of left L2 counts 0 attempts")
-    raw("UPDATE errors SET operation = 'update', status = NULL")
+    raw("UPDATE errors SET operation = 'delete', status = NULL")
     [line] = store.check()
     assert line.endswith("): open error of left L2 counts 0 attempts")
     raw("UPDATE errors SET attempts = -1, operation = 'create'")
@@ -113,6 +113,11 @@ def test_an_open_error_without_an_attempt(store: StateStore, raw: Raw) -> None:
 
 def test_a_create_a_crash_cut_short_counts_no_attempt_yet(store: StateStore, raw: Raw) -> None:
     raw("UPDATE errors SET attempts = 0, status = NULL")  # the fixture's error is a create's
+    assert store.check() == []
+
+
+def test_an_update_a_crash_cut_short_counts_no_attempt_yet(store: StateStore, raw: Raw) -> None:
+    raw("UPDATE errors SET attempts = 0, status = NULL, operation = 'update'")
     assert store.check() == []
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from syncd.config import RecordRetries
 from syncd.state import RecordErrorRow, Side, Snapshot
-from syncd.sync._retries import RetryGate, next_retry_at
+from syncd.sync._retries import RetryGate, late_lookups, next_retry_at
 
 NOW = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
 DEFAULT = RecordRetries()
@@ -61,3 +61,14 @@ def test_a_failure_counts_on_from_the_open_error_and_a_shared_one_is_due_at_once
     assert gate.failed("right", "L1", "create", shared=True) == (3, NOW)
     last = RetryGate(DEFAULT, [RecordErrorRow("right", "L1", "create", "x", attempts=4)], NOW)
     assert last.failed("right", "L1", "create", shared=True) == (5, None)  # bounded all the same
+
+
+def test_a_create_or_update_without_an_answer_waits_the_timeout_from_its_failure() -> None:
+    at = datetime(2026, 12, 7, 12, tzinfo=UTC)
+    errors = [RecordErrorRow("right", "c1", "create", "timed out", at=at),
+              RecordErrorRow("right", "u1", "update", "cut short", attempts=0, at=at),
+              RecordErrorRow("right", "u2", "update", "refused", status=504, at=at),  # answered: not in flight
+              RecordErrorRow("right", "d1", "delete", "timed out", at=at),
+              RecordErrorRow("left", "u3", "update", "timed out", at=at, resolved_at=at)]
+    assert late_lookups(errors, {"left": 5.0, "right": 30.0}) == {
+        ("right", "c1"): at + timedelta(seconds=30), ("right", "u1"): at + timedelta(seconds=30)}
