@@ -351,3 +351,40 @@ async def test_a_note_whose_create_got_no_answer_is_looked_up_after_the_app_had_
 
 async def anyio_sleep_until(when: datetime) -> None:
     await anyio.sleep(max(0.0, (when - datetime.now(UTC)).total_seconds()))
+
+
+@pytest.mark.anyio
+async def test_a_notes_update_a_crash_cut_short_holds_its_pair_until_it_may_have_landed(pair: Any) -> None:
+    # What a kill -9 while the right app was still carrying out a note's update leaves: its intent
+    # open, with no error. Meanwhile the left note is edited again. Before, the next pass wrote the
+    # new body at once; the late update then landed over it, and the pass after took it for an edit
+    # of the right note and wrote it back over the left's newer edit.
+    config, left, right = pair()
+    with Cycles.open(config) as cycles:
+        await cycles.run("pair", origin="once")
+        a = left.store.ids()[0]
+        b = partner(left, right, a)
+        note = left.children.create("notes", a, {"body": "call back"})
+        await cycles.run("pair", origin="once")
+        [copy] = right.children.all("notes", b)
+        with cycles.store.transaction(NOTES) as t:
+            t.add_intent(Intent(side="right", kind="update", source_id=note["id"], target_id=copy["id"],
+                                fields={"body": "call back on Monday"}))
+        left.children.update("notes", a, note["id"], {"body": "call back on Tuesday"})
+
+        summary = await cycles.run("pair", origin="once")
+        cut = datetime.now(UTC)
+
+        assert summary.children["notes"]["updated"] == {"left": 0, "right": 0}, summary.children
+        assert summary.children["notes"]["waiting"] == 1, summary.children
+        [error] = [e for e in cycles.store.errors(NOTES) if e.operation == "update"]
+        assert error.attempts == 0 and "update cut short" in error.message
+        right.children.update("notes", b, copy["id"], {"body": "call back on Monday"})  # it lands, late
+        await anyio_sleep_until(cut + timedelta(seconds=TIMEOUT + 0.2))
+        for _ in range(2):
+            await cycles.run("pair", origin="once")
+
+        assert [n["body"] for n in right.children.all("notes", b)] == ["call back on Tuesday"]
+        assert [n["body"] for n in left.children.all("notes", a)] == ["call back on Tuesday"]
+        assert cycles.store.open_intents(NOTES) == []
+        assert error_entries(cycles.store, "pair") == []
