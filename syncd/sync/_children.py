@@ -49,9 +49,9 @@ from typing import Any, TypeVar
 import structlog
 
 from syncd.config import ChildSync, Integration
-from syncd.connector import ApiError, AuthError, Connector, ConnectorError, Record, TransportError
+from syncd.connector import AuthError, Connector, ConnectorError, Record, TransportError
 from syncd.state import ConflictRow, Intent, RecordErrorRow, Side, SideState, Snapshot, StateStore
-from syncd.sync._context import SIDES, CycleContext, other
+from syncd.sync._context import SIDES, CycleContext, certainly_not_written, other
 from syncd.sync._plan import IntegrationPlan, PairPlan, SkipKind
 from syncd.sync._snapshots import Projection, changed_snapshot, content_hash, view, written
 from syncd.sync._summary import CycleSummary
@@ -467,7 +467,7 @@ class ChildPass:
                 if isinstance(result, ConnectorError):
                     p.failed = True
                     self.ctx.record_failure(t, target, src.record_id, "create", result)
-                    if isinstance(result, ApiError) and 400 <= result.status < 500 and result.status != 409:
+                    if certainly_not_written(result):
                         t.resolve_intent(intent_id)  # refused before anything was stored
                     continue
                 snap = written(None, target, result.id, {**p.plan.writes(target), **result.fields,
@@ -505,7 +505,7 @@ class ChildPass:
                 if isinstance(result, ConnectorError):
                     p.failed = True
                     self.ctx.record_failure(t, target, self._on(p, other(target)).record_id, "update", result)
-                    if isinstance(result, ApiError) and 400 <= result.status < 500 and result.status != 409:
+                    if certainly_not_written(result):
                         t.resolve_intents(p.intents)  # refused: nothing written
                     continue
                 p.results[target] = written(dst, target, dst.record_id, p.plan.writes(target),

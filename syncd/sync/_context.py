@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from syncd.config import Integration
-from syncd.connector import Connector, ConnectorError
+from syncd.connector import ApiError, Connector, ConnectorError
 from syncd.state import Intent, Origin, RecordErrorRow, Side, Snapshot, StateStore, Transaction
 from syncd.sync._plan import IntegrationPlan
 from syncd.sync._retries import RetryGate, late_lookups
@@ -50,6 +50,11 @@ def rebased(intent: Intent, target: Snapshot, source: Snapshot | None, source_be
     if source is not None and base is not None:
         out.append(replace(source, synced=base, dirty=source.deleted or source.seen != base))
     return out
+
+
+def certainly_not_written(error: ConnectorError) -> bool:
+    """A write refused before anything was stored: a 4xx other than 409 Conflict."""
+    return isinstance(error, ApiError) and 400 <= error.status < 500 and error.status != 409
 
 
 def cut_short_message(timeout: float, kind: str = "create") -> str:
@@ -156,14 +161,21 @@ class CycleContext:
         now = self.store.now()
         timeouts = {s: c.spec.timeout for s, c in self.connectors.items()}
         errors = self.store.errors(self.name, limit=1_000_000)
-        failed = {(e.side, e.record_id, e.operation) for e in errors}
+        by_key = {(e.side, e.record_id, e.operation): e for e in errors}
         cut_short: list[RecordErrorRow] = []
         for i in open_writes:
-            if (i.side, i.source_id, i.kind) not in failed:
-                failed.add((i.side, i.source_id, i.kind))  # two intents of one record: one error
-                cut_short.append(RecordErrorRow(
-                    i.side, i.source_id, i.kind, cut_short_message(timeouts[i.side], i.kind), attempts=0,
-                    origin=self.origin, at=now, next_retry_at=now + timedelta(seconds=timeouts[i.side])))
+            key = (i.side, i.source_id, i.kind)
+            old = by_key.get(key)
+            if old is not None and (old.at is None or i.created_at is None or old.at >= i.created_at):
+                continue  # its own error (or the cut-short one a cycle gave it): its outcome is that error's
+            # An error older than the intent is an earlier attempt's: this retry was cut short, and
+            # its wait starts now. The store counts it as one more attempt of that error (a retry
+            # was sent); a write cut short on its first attempt counts none.
+            row = RecordErrorRow(i.side, i.source_id, i.kind, cut_short_message(timeouts[i.side], i.kind),
+                                 attempts=0, origin=self.origin, at=now,
+                                 next_retry_at=now + timedelta(seconds=timeouts[i.side]))
+            by_key[key] = row  # two intents of one record: one error
+            cut_short.append(row)
         if cut_short and not self.dry_run:
             with self.store.transaction(self.name) as t:
                 for row in cut_short:

@@ -47,7 +47,7 @@ log = structlog.get_logger("syncd.sync")
 def update_intent(target: Side, dst: Snapshot, source_id: str, writes: Mapping[str, Any],
                   projection: Projection) -> Intent:
     """The intent of writing *writes* to *dst* (a record of *target*) from record *source_id*."""
-    compared = set(projection.fields)
+    compared = projection.fields  # a handful of names: a tuple's scan, no set a record
     return Intent(side=target, kind="update", source_id=source_id, target_id=dst.record_id,
                   fields={k: v for k, v in writes.items() if k in compared})
 

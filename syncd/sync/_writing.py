@@ -20,9 +20,9 @@ from typing import TypeVar
 
 import structlog
 
-from syncd.connector import ApiError, AuthError, ConnectorError, Record, TransportError
+from syncd.connector import AuthError, ConnectorError, Record, TransportError
 from syncd.state import ConflictRow, Intent, Side, Snapshot
-from syncd.sync._context import SIDES, CycleContext, other, rebased
+from syncd.sync._context import SIDES, CycleContext, certainly_not_written, other, rebased
 from syncd.sync._conflicts import Conflict
 from syncd.sync._plan import PairPlan, SideView, SkipKind
 from syncd.sync._snapshots import view, written
@@ -306,7 +306,7 @@ class Writer:
                     w.failed = True
                     self.ctx.record_failure(t, target, src.record_id, "create", result,
                                             shared=id(result) in shared)
-                    if _certainly_not_written(result):
+                    if certainly_not_written(result):
                         resolved.append(intent_id)
                     continue
                 fields = w.plan.writes(target)
@@ -374,7 +374,7 @@ class Writer:
                                                 "update", error, shared=id(error) in shared)
                 # A refusal wrote nothing; any other failure may have (a timeout, a 5xx): its
                 # intent stays open, and the next cycle looks at what the target holds.
-                t.resolve_intents([i for w, error in failures if _certainly_not_written(error) for i in w.intents])
+                t.resolve_intents([i for w, error in failures if certainly_not_written(error) for i in w.intents])
         for w, result in zip(works, results):
             if not isinstance(result, ConnectorError):
                 dst = w.on(target)
@@ -542,11 +542,6 @@ def _shared(results: Iterable[object]) -> set[int]:
 def _unreachable(result: object) -> bool:
     """Whether a write's result says the app refuses us or cannot be reached: the cycle stops."""
     return isinstance(result, AuthError) or (isinstance(result, TransportError) and not result.outcome_unknown)
-
-
-def _certainly_not_written(error: ConnectorError) -> bool:
-    """A refusal before anything was stored: a 4xx other than 409 Conflict."""
-    return isinstance(error, ApiError) and 400 <= error.status < 500 and error.status != 409
 
 
 R = TypeVar("R")

@@ -260,3 +260,30 @@ async def test_a_landed_update_of_an_unconfirmed_creates_source_moves_the_base_t
         assert right.store.get(made["id"])["first_name"] == "Newer"
         assert len(right.store.all()) == 1
         assert cycles.store.open_intents("pair") == []
+
+
+@pytest.mark.anyio
+async def test_an_update_a_crash_cut_short_after_an_earlier_failure_still_waits(pair: Any) -> None:
+    # The pair's last update failed (504, an open error); the retry's update was in flight when
+    # syncd was killed: its intent, recorded after that error, is open with no error of its own.
+    # Before, the earlier error passed for its outcome (a status: no wait), and the next cycle
+    # wrote the pair at once, which the late update could undo.
+    config, left, right = pair()
+    with Cycles.open(config) as cycles:
+        await cycles.run("pair", origin="once")
+        a, b = synced(left, right)
+        left.store.update(a, first_name="First")
+        right.faults.add(status=504, method="PATCH", path_prefix="/contacts/")  # refused before applying
+        assert (await cycles.run("pair", origin="once")).errors == 1
+        with cycles.store.transaction("pair") as t:  # the retry's intent, as a kill -9 leaves it
+            t.add_intents([Intent(side="right", kind="update", source_id=a, target_id=b,
+                                  fields={"first_name": "First"})])
+        right.requests.clear()
+
+        summary = await cycles.run("pair", origin="once")
+
+        assert summary.retry_later == 1 and summary.updated == {"left": 0, "right": 0}, summary
+        assert [r for r in right.requests.all() if r.method == "PATCH"] == []
+        [error] = cycles.store.errors("pair")
+        assert error.message.startswith("update cut short") and error.status is None
+        assert error.attempts == 2  # the failed attempt and the retry the crash cut short
