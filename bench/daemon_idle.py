@@ -17,7 +17,8 @@ watched for ``--window`` seconds:
 - cycles started in the window (expected about N x minutes: exactly, the
   starts an on-time schedule would make from each first start) and how late each
   started against its schedule (``last start + interval + the name's
-  fixed jitter``), from the log's timestamps.
+  fixed jitter``, on the tick of a revision that has one: see
+  ``syncd.daemon._schedule``), from the log's timestamps.
 
 The same measurement with ``--baseline`` integrations (default 10) runs
 first, on the same apps; the table ends with per-integration increments
@@ -202,6 +203,12 @@ class Daemon:
         self._reader = open(self.log_path, "rb")
         self._partial = b""
 
+    def ticks(self) -> bool:
+        """Whether this daemon's revision puts scheduled starts on a tick (``on_tick``)."""
+        probe = subprocess.run([self.python, "-c", "import syncd.daemon._schedule as s; print(hasattr(s, 'on_tick'))"],
+                               cwd=self.cwd, capture_output=True, text=True, check=True)
+        return probe.stdout.strip() == "True"
+
     def poll(self) -> list[Event]:
         """Events logged since the last call (also kept in :attr:`events`)."""
         data = self._partial + self._reader.read()
@@ -345,7 +352,13 @@ def watch(daemon: Daemon, n: int, window: float, *, apps: list[int], pairs: int,
           interval: float) -> dict[str, Any]:
     """Wait for *daemon*'s first round of N cycles, watch it for *window*
     seconds, stop it; *apps* are the pids of the sample apps."""
-    from syncd.daemon._schedule import REPEAT_JITTER_FRACTION, REPEAT_JITTER_SECONDS, jitter_for
+    from syncd.config import Schedule
+    from syncd.daemon._schedule import REPEAT_JITTER_FRACTION, REPEAT_JITTER_SECONDS, jitter_for, on_tick, tick_for
+
+    # A revision that puts starts on a tick (see syncd.daemon._schedule): its schedule has them
+    # there; an older one's does not.
+    tick = tick_for(Schedule(f"every {interval:g} seconds", interval_seconds=interval)) \
+        if daemon.ticks() else 0.0
 
     try:
         started = daemon.wait_for("syncd started", timeout=120)
@@ -388,7 +401,7 @@ def watch(daemon: Daemon, n: int, window: float, *, apps: list[int], pairs: int,
         raise SystemExit(f"syncd run exited {code}; log: {daemon.log_path}")
 
     # Lateness: a cycle start against its schedule (the previous start +
-    # the interval + the name's fixed repeat jitter).
+    # the interval + the name's fixed repeat jitter, on the tick).
     jitter_span = min(REPEAT_JITTER_FRACTION * interval, REPEAT_JITTER_SECONDS)
     last_start: dict[str, float] = {}
     first_start: dict[str, float] = {}
@@ -400,16 +413,17 @@ def watch(daemon: Daemon, n: int, window: float, *, apps: list[int], pairs: int,
             if t0 <= t < t1:
                 in_window += 1
                 if name in last_start:
-                    late.append(t - (last_start[name] + interval + jitter_for(name) * jitter_span))
+                    late.append(t - on_tick(last_start[name] + interval + jitter_for(name) * jitter_span, tick))
             last_start[name] = t
         elif e.get("event") == "cycle finished" and t0 <= e["t"] < t1:
             seconds.append(e["seconds"])
     # Expected: the starts an on-time schedule makes in the window, from
-    # each integration's first start (the jitter adds up, cycle after cycle).
+    # each integration's first start (the jitter and the tick add up, cycle after cycle).
     expected = 0
     for name, first in first_start.items():
-        period = interval + jitter_for(name) * jitter_span
-        expected += sum(1 for k in range(1, int((t1 - first) // period) + 2) if t0 <= first + k * period < t1)
+        start = first
+        while (start := on_tick(start + interval + jitter_for(name) * jitter_span, tick)) < t1:
+            expected += start >= t0
     failures = daemon.failures()
     writes = sum(count(e.get(k)) for e in daemon.events if e.get("event") == "cycle finished"
                  for k in ("created", "updated", "deleted"))

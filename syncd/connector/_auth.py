@@ -38,17 +38,21 @@ from syncd.connector._tokens import TokenStore
 _EXPIRY_MARGIN_MAX = 60.0  # refresh up to a minute before expiry
 
 
-class _Static(httpx.Auth):
+class Static(httpx.Auth):
     """Sets fixed headers or query params on every request."""
 
     def __init__(self, headers: Mapping[str, str] = {}, params: Mapping[str, str] = {}) -> None:
         self.headers = dict(headers)
         self.params = dict(params)
 
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+    def apply(self, request: httpx.Request) -> None:
+        """Set them on *request*: the whole flow, which never looks at the answer."""
         request.headers.update(self.headers)
         if self.params:
             request.url = request.url.copy_merge_params(self.params)
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        self.apply(request)
         yield request
 
 
@@ -248,15 +252,15 @@ def build_auth(
     if isinstance(spec, ApiKeyAuth):
         value = text(spec.value)
         if spec.location == "header":
-            return _Static(headers={spec.name: value})
-        return _Static(params={spec.name: value})
+            return Static(headers={spec.name: value})
+        return Static(params={spec.name: value})
     if isinstance(spec, BearerAuth):
-        return _Static(headers={"Authorization": f"Bearer {text(spec.token)}"})
+        return Static(headers={"Authorization": f"Bearer {text(spec.token)}"})
     if isinstance(spec, BasicAuth):
         raw = f"{text(spec.username)}:{text(spec.password)}".encode()
         header = "Basic " + base64.b64encode(raw).decode()
         masker.add(header.removeprefix("Basic "))
-        return _Static(headers={"Authorization": header})
+        return Static(headers={"Authorization": header})
     if isinstance(spec, OAuth2Auth):
         return OAuth2(
             grant=spec.grant,

@@ -41,7 +41,7 @@ import httpx
 
 from syncd._secret import Secret, SecretUnavailable, reveal
 from syncd.config import ConnectorSpec, Operation, OperationName, SyncTokenExpiry, WebhookCall
-from syncd.connector._auth import OAuth2, build_auth
+from syncd.connector._auth import OAuth2, Static, build_auth
 from syncd.connector._batch import alone, create_many, update_many, updates_in_turn
 from syncd.connector._errors import (
     AuthError,
@@ -59,7 +59,7 @@ from syncd.connector._kept_clients import ClientKey, Prepared, parsed_url
 from syncd.connector._lookups import LookupTable, ids_in
 from syncd.connector._masking import PROCESS_MASKER, SecretMasker, install_log_filter
 from syncd.connector._page_window import PageWindow
-from syncd.connector._plain_request import plain_request
+from syncd.connector._plain_request import plain_request, send_directly
 from syncd.connector._pagination import PageRequest, PageRun
 from syncd.connector._ratelimit import AccountRegistry
 from syncd.connector._result_cap import ResultCap
@@ -289,7 +289,7 @@ class Connector:
                           account_key=self.account.key, tokens=accounts.tokens)
         if isinstance(auth, OAuth2):
             auth = self.account.oauth2(auth)
-        return httpx.AsyncClient(
+        client = httpx.AsyncClient(
             auth=auth,
             event_hooks={"request": [_guard_write]},
             headers=headers,
@@ -299,6 +299,10 @@ class Connector:
             # Used by httpx's own transport only (a proxy, or a test's).
             verify=_tls_context() if transport is None else True,
         )
+        if transport is not None and (auth is None or isinstance(auth, Static)):
+            # Its reads skip the client's layers (see _plain_request); a proxy's are httpx's.
+            send_directly(client, transport, None if auth is None else auth.apply)
+        return client
 
     def _extractor(self, fields: Iterable[str] | None) -> Extractor:
         """The extractor of the wanted fields (None: every field), with a

@@ -28,6 +28,7 @@ import orjson
 from syncd.config import RetrySpec
 from syncd.connector._errors import ApiError, AuthError, ResponseError, TransportError
 from syncd.connector._masking import SecretMasker
+from syncd.connector._plain_request import send as send_plain
 from syncd.connector._ratelimit import Account
 from syncd.connector._retry_after import parse_retry_after
 
@@ -89,7 +90,7 @@ class Sender:
             last = attempt == attempts - 1
             try:
                 async with self.account.slot():
-                    response = await self.client.send(request)
+                    response = await send_plain(self.client, request)
             except (httpx.TimeoutException, httpx.TransportError) as e:
                 self.account.answered(None)
                 safe = isinstance(e, (httpx.ConnectError, httpx.ConnectTimeout))

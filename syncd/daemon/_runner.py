@@ -39,7 +39,7 @@ import structlog
 
 from syncd.connector import PROCESS_MASKER
 from syncd.daemon._budgets import Budgets
-from syncd.daemon._schedule import jitter_for, next_run
+from syncd.daemon._schedule import jitter_for, next_run, on_tick, tick_for
 from syncd.state import LeaseLost, Origin, StateError, StateStore
 from syncd.sync import Cycles, CycleSummary
 
@@ -156,6 +156,8 @@ class Runner:
         self._stopping = False
         self._wake = _Wake()
         self._jitter = jitter_for(name)
+        # Its starts wait for the daemon's tick, shared with the others due then (see _schedule).
+        self._tick = tick_for(self.integration.schedule)
         self._request: CycleRequest | None = None
         # When this runner last started a cycle: the schedule counts from
         # it, not from a cycle recalled from the store (a daemon started
@@ -212,9 +214,9 @@ class Runner:
                     self.status.next_run = resume
                     await self._sleep_until(resume)
                     continue
-                due = time.time() if self._immediate else next_run(
+                due = time.time() if self._immediate else on_tick(next_run(
                     self.integration.schedule, last_start=self._started, now=time.time(),
-                    jitter=self._jitter)
+                    jitter=self._jitter), self._tick)
                 self.status.next_run = due
                 if self._request is None:
                     await self._sleep_until(due)

@@ -10,6 +10,14 @@ name, so its offset is the same on every run, on every host and after every
 restart: the spread is predictable ("crm-to-mail runs 2.3 s after the minute")
 and a cron slot cannot be run twice by a re-drawn offset.
 
+A scheduled start is then put on the daemon's tick (:func:`on_tick`): the
+next multiple of a power-of-two fraction of a second, at most 1 % of the
+interval and at most 1 s, on a grid every integration shares. The cycles
+due within one tick start together, once the process is awake and its
+caches warm: at rest (a thousand integrations a minute, one due every 60 ms)
+a cycle woken alone costs about twice the CPU of the same cycle run among
+others (bench/daemon_idle.py; docs/decisions.md, "cycles start on a tick").
+
 Cron expressions are in the host's local time zone (``TZ``, else
 ``/etc/localtime``), with Debian cron's rules at daylight-saving changes, as
 implemented by cronsim: a job at a fixed time that falls in the skipped hour
@@ -21,6 +29,7 @@ skipped hour, both passes of the repeated hour).
 from __future__ import annotations
 
 import functools
+import math
 import os
 import random
 import time
@@ -36,8 +45,12 @@ __all__ = [
     "FIRST_RUN_SPREAD_SECONDS",
     "REPEAT_JITTER_FRACTION",
     "REPEAT_JITTER_SECONDS",
+    "TICK_FRACTION",
+    "TICK_SECONDS",
     "jitter_for",
     "next_run",
+    "on_tick",
+    "tick_for",
 ]
 
 # An interval schedule's first run is spread over min(interval, this).
@@ -47,6 +60,10 @@ REPEAT_JITTER_FRACTION = 0.01
 REPEAT_JITTER_SECONDS = 1.0
 # A cron run comes up to this long after its cron time.
 CRON_JITTER_SECONDS = 5.0
+# A scheduled start waits for the next tick: at most this fraction of the
+# interval, and this long (a cron schedule's tick).
+TICK_FRACTION = 0.01
+TICK_SECONDS = 1.0
 
 # More cron times than any valid expression skips before one past `now`
 # (a per-minute job skipping a repeated hour with the naive fallback: 60).
@@ -95,6 +112,23 @@ def next_run(schedule: Schedule, *, last_start: float | None, now: float, jitter
     if schedule.cron is not None:
         return _next_cron_time(schedule.cron, now) + jitter * CRON_JITTER_SECONDS
     raise ValueError(f"schedule '{schedule.source}' has neither an interval nor a cron expression")
+
+
+def tick_for(schedule: Schedule) -> float:
+    """The tick *schedule*'s starts are put on: the largest power of two (in
+    seconds: 1, 1/2, 1/4…) at most :data:`TICK_FRACTION` of the interval and
+    at most :data:`TICK_SECONDS`; a cron schedule's is :data:`TICK_SECONDS`.
+    Powers of two, so that every tick falls on the grid of each shorter one
+    and integrations of different intervals start together too."""
+    interval = schedule.interval_seconds
+    span = TICK_SECONDS if interval is None else min(TICK_SECONDS, TICK_FRACTION * interval)
+    return 2.0 ** math.floor(math.log2(span)) if span > 0 else 0.0
+
+
+def on_tick(due: float, tick: float) -> float:
+    """The first multiple of *tick* (wall-clock seconds since the epoch) at or
+    after *due*: when a cycle due then starts (see the module's doc)."""
+    return math.ceil(due / tick) * tick if tick > 0 else due
 
 
 def _next_cron_time(cron: str, now: float) -> float:

@@ -1,4 +1,4 @@
-"""next_run: when each integration's next cycle is due."""
+"""next_run: when each integration's next cycle is due; on_tick: when it starts."""
 
 from __future__ import annotations
 
@@ -14,8 +14,13 @@ from syncd.config import Schedule, parse_schedule
 from syncd.daemon._schedule import (
     CRON_JITTER_SECONDS,
     FIRST_RUN_SPREAD_SECONDS,
+    REPEAT_JITTER_FRACTION,
+    TICK_FRACTION,
+    TICK_SECONDS,
     jitter_for,
     next_run,
+    on_tick,
+    tick_for,
 )
 
 NEW_YORK = "America/New_York"
@@ -258,3 +263,48 @@ def test_accepted_cron_schedules(text: str, cron: str) -> None:
 def test_refused_cron_schedules(text: str, reason: str) -> None:
     with pytest.raises(ValueError, match=f"^invalid schedule '{re.escape(text)}': {reason}"):
         parse_schedule(text)
+
+
+# --- the tick ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("source", "tick"), [
+    ("every 1 second", 1 / 128), ("every 5 seconds", 1 / 32), ("every 1 minute", 0.5),
+    ("every 100 seconds", 1.0), ("every 5 minutes", 1.0), ("every 1 day", 1.0), ("*/5 * * * *", 1.0),
+])
+def test_the_tick_is_a_power_of_two_at_most_a_hundredth_of_the_interval_and_a_second(source: str,
+                                                                                      tick: float) -> None:
+    schedule = parse_schedule(source)
+    assert tick_for(schedule) == tick
+    if schedule.interval_seconds is not None:
+        assert tick <= TICK_FRACTION * schedule.interval_seconds
+    assert tick <= TICK_SECONDS
+
+
+def test_a_start_waits_for_the_next_tick_at_most() -> None:
+    for tick in (1.0, 0.5, 1 / 32, 1 / 128):
+        for due in (NOW, NOW + 0.001, NOW + 0.3, NOW + 0.5, NOW + 59.999, NOW + tick * 7):
+            start = on_tick(due, tick)
+            assert due <= start < due + tick
+            assert start / tick == int(start / tick)  # on the grid every integration shares
+        assert on_tick(NOW + tick * 3, tick) == NOW + tick * 3  # on it already: now
+
+
+def test_ticks_of_different_intervals_meet() -> None:
+    # Every tick of a longer interval is a tick of each shorter one: integrations due within
+    # the same second start together, whatever their intervals.
+    minute, five_seconds = tick_for(parse_schedule("every 1 minute")), tick_for(parse_schedule("every 5 seconds"))
+    for due in (NOW + 0.01, NOW + 0.26, NOW + 0.74):
+        start = on_tick(due, minute)
+        assert on_tick(start, five_seconds) == start
+
+
+def test_next_runs_of_an_interval_schedule_on_the_tick_keep_their_period_within_two_hundredths() -> None:
+    schedule, jitter = EVERY_5_MINUTES, jitter_for("crm-to-mail")
+    tick = tick_for(schedule)
+    start, starts = NOW, []
+    for _ in range(100):
+        start = on_tick(next_run(schedule, last_start=start, now=start + 1, jitter=jitter), tick)
+        starts.append(start)
+    gaps = [b - a for a, b in zip([NOW, *starts], starts)]
+    assert all(300 <= g < 300 * (1 + REPEAT_JITTER_FRACTION + TICK_FRACTION) for g in gaps)

@@ -48,6 +48,7 @@ def test_status_shows_each_integration_and_its_last_cycle(pair, daemon) -> None:
     assert entry["last_result"] == "ok" and entry["cycles"] == 1 and entry["state"] == "waiting"
     assert entry["last_summary"]["created"] == {"left": 0, "right": 3}
     assert entry["next_run"] - entry["last_start"] >= 3600
+    assert entry["next_run"] % 1.0 == 0  # on the tick (a second, for an hourly schedule): see _schedule
     shown = d.cli("status")
     assert shown.returncode == 0, shown.stderr
     assert "1 integration running, 0 failing, 0 disabled" in shown.stdout
