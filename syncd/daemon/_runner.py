@@ -214,9 +214,11 @@ class Runner:
                     self.status.next_run = resume
                     await self._sleep_until(resume)
                     continue
-                due = time.time() if self._immediate else on_tick(next_run(
+                due = time.time() if self._immediate else next_run(
                     self.integration.schedule, last_start=self._started, now=time.time(),
-                    jitter=self._jitter), self._tick)
+                    jitter=self._jitter)
+                if self._started is not None or self.integration.schedule.cron is not None:
+                    due = on_tick(due, self._tick)  # a start-up's first runs have their own spread
                 self.status.next_run = due
                 if self._request is None:
                     await self._sleep_until(due)

@@ -10,13 +10,14 @@ name, so its offset is the same on every run, on every host and after every
 restart: the spread is predictable ("crm-to-mail runs 2.3 s after the minute")
 and a cron slot cannot be run twice by a re-drawn offset.
 
-A scheduled start is then put on the daemon's tick (:func:`on_tick`): the
+A later start (not an interval schedule's first, spread at start-up) is
+then put on the daemon's tick (:func:`on_tick`): the
 next multiple of a power-of-two fraction of a second, at most 1 % of the
 interval and at most 1 s, on a grid every integration shares. The cycles
 due within one tick start together, once the process is awake and its
 caches warm: at rest (a thousand integrations a minute, one due every 60 ms)
-a cycle woken alone costs about twice the CPU of the same cycle run among
-others (bench/daemon_idle.py; docs/decisions.md, "cycles start on a tick").
+a cycle woken alone costs two to three times the CPU of the same cycle run
+among others (bench/daemon_idle.py; docs/decisions.md, "at rest, part four").
 
 Cron expressions are in the host's local time zone (``TZ``, else
 ``/etc/localtime``), with Debian cron's rules at daylight-saving changes, as
