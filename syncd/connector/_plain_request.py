@@ -103,7 +103,7 @@ async def send(client: httpx.AsyncClient, request: httpx.Request) -> httpx.Respo
     for hook in hooks["request"]:
         await hook(request)
     start = time.perf_counter()
-    response = await transport.handle_async_request(request)
+    response = await transport.handle_async_request(request)  # its errors name the request, as httpx's do
     try:
         response.request = request
         client.cookies.extract_cookies(response)

@@ -19,6 +19,7 @@ import pytest
 
 from syncd._secret import Secret
 from syncd.connector import Connector
+from syncd.connector._plain_request import plain_request, send
 
 pytestmark = pytest.mark.anyio
 
@@ -167,3 +168,16 @@ async def test_a_delete_asks_the_write_guard_before_it_leaves(make_spec: Any) ->
             with pytest.raises(Refused):
                 await c.sender.send("delete", request)
     assert asked == ["testapp.contacts.delete"] and seen == []
+
+
+async def test_a_plain_read_that_cannot_connect_fails_as_httpx_s_would(make_spec: Any) -> None:
+    with app() as (url, _seen):
+        pass  # the app is gone: its port refuses
+    async with _connector(make_spec, url) as c:
+        request = plain_request(c.client, "GET", httpx.URL(f"{url}/contacts/c1"))
+        assert request is not None
+        with pytest.raises(httpx.ConnectError) as direct:
+            await send(c.client, request)
+        with pytest.raises(httpx.ConnectError) as by_httpx:
+            await c.client.send(request)
+    assert direct.value.request is request and by_httpx.value.request is request
