@@ -16,15 +16,14 @@ its client's headers or timeout after that (they depend on the spec and the
 settings only; see ``_kept_clients``). The request's own headers are a
 copy, so what an auth flow adds (a refreshed token) stays in that request.
 
-Such a request is also sent plainly (:func:`send`), when its connector let
-its client (:func:`send_directly`: a transport of syncd's, an auth that
-only sets fixed headers or params): ``AsyncClient.send`` wraps the
-transport in an auth-flow generator, a redirect loop, a timed response
-stream and hooks called through three layers, about 80 µs of CPU a request,
-a third of a poll's. :func:`send` does what those layers do for such a
-request, in the same order (the auth's fixed values, the request hooks, the
-transport, the cookies, httpx's log line, the response hooks, the body
-read), and hands
+Such a request is also sent plainly (:func:`send`) when its client was
+let (:func:`send_directly`: syncd's transport, an auth that only sets
+fixed headers or params). ``AsyncClient.send`` wraps the transport in an
+auth-flow generator, a redirect loop, a timed response stream and hooks
+called through three layers: about 80 µs of CPU a request, a third of a
+poll's. :func:`send` does what those layers do for such a request, in the
+same order (the auth's fixed values, the request hooks, the transport, the
+cookies, httpx's log line, the response hooks, the body read), and hands
 anything else to ``client.send``: a request built otherwise, another auth
 (an OAuth 2 flow, which answers a 401 with a refresh) and a closed client.
 A redirect is httpx's to follow: the read that met one is sent again
