@@ -24,8 +24,9 @@ never a shared server):
   ``/proc/PID/stat``), each daemon's CPU share, the PostgreSQL server's own
   CPU (the postmaster and its backends), lease acquisitions in the window
   (the fencing tokens' sum grows by one for each: a balanced cluster makes
-  none), how long cycles take (p50 and p99, from the logs: a daemon that
-  cannot keep up makes cycles wait their turn), and how busy the whole machine was (``/proc/stat``).
+  none), how long the cycles started in the window take (p50 and p99,
+  from the logs: a daemon that cannot keep up makes cycles wait their
+  turn; the first round's cycles ending in the window are not counted), and how busy the whole machine was (``/proc/stat``).
 
 D = 0 is the baseline, measured first on the same apps: one daemon on a
 SQLite file, no database and no leases (``daemon_idle.py``'s setting).
@@ -182,8 +183,9 @@ def measure(cluster: Cluster, folder: Path, urls: dict[str, str], *, n: int, d: 
     total = sum(per_daemon) if sqlite else cycles_between(url, t0, t1)
     cpu = [b - a for a, b in zip(cpu0, cpu1)]
     # How long a cycle takes from its start: one that waits its turn on a busy daemon shows here.
+    # Cycles that started in the window: not those of the start-up's first round that end in it.
     seconds = [e["seconds"] for x in daemons for e in x.events
-               if e.get("event") == "cycle finished" and t0 <= e.get("t", 0) < t1]
+               if e.get("event") == "cycle finished" and t0 <= e.get("t", 0) - e["seconds"] and e.get("t", 0) < t1]
     return {
         "cycle_s": (percentile(seconds, 0.5), percentile(seconds, 0.99)),
         "d": d, "n": n, "window": span, "balance": balance, "shared": shared, "cycles": total, "per_minute": 60 * total / span,

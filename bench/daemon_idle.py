@@ -16,8 +16,9 @@ watched for ``--window`` seconds:
   reset by ``/proc/PID/clear_refs`` when the window opens);
 - cycles started in the window (expected about N x minutes: exactly, the
   starts an on-time schedule would make from each first start) and how late each
-  started against its schedule (``last start + interval + the name's
-  fixed jitter``, on the tick of a revision that has one: see
+  started against its schedule (the integration's slot nearest to ``last
+  start + interval``, on the tick; a revision before the slots: ``last
+  start + interval + the name's fixed jitter``; see
   ``syncd.daemon._schedule``), from the log's timestamps.
 
 The same measurement with ``--baseline`` integrations (default 10) runs
@@ -205,7 +206,15 @@ class Daemon:
 
     def ticks(self) -> bool:
         """Whether this daemon's revision puts scheduled starts on a tick (``on_tick``)."""
-        probe = subprocess.run([self.python, "-c", "import syncd.daemon._schedule as s; print(hasattr(s, 'on_tick'))"],
+        return self._has("on_tick")
+
+    def slots(self) -> bool:
+        """Whether this daemon's revision runs an interval schedule on the integration's slot
+        (before it: the last start + the interval + a repeat jitter of at most 1 %)."""
+        return not self._has("REPEAT_JITTER_FRACTION")
+
+    def _has(self, name: str) -> bool:
+        probe = subprocess.run([self.python, "-c", f"import syncd.daemon._schedule as s; print(hasattr(s, {name!r}))"],
                                cwd=self.cwd, capture_output=True, text=True, check=True)
         return probe.stdout.strip() == "True"
 
@@ -353,12 +362,19 @@ def watch(daemon: Daemon, n: int, window: float, *, apps: list[int], pairs: int,
     """Wait for *daemon*'s first round of N cycles, watch it for *window*
     seconds, stop it; *apps* are the pids of the sample apps."""
     from syncd.config import Schedule
-    from syncd.daemon._schedule import REPEAT_JITTER_FRACTION, REPEAT_JITTER_SECONDS, jitter_for, on_tick, tick_for
+    from syncd.daemon._schedule import jitter_for, next_run, on_tick, tick_for
 
-    # A revision that puts starts on a tick (see syncd.daemon._schedule): its schedule has them
-    # there; an older one's does not.
-    tick = tick_for(Schedule(f"every {interval:g} seconds", interval_seconds=interval)) \
-        if daemon.ticks() else 0.0
+    # The start a revision's schedule gives a cycle after one that started at *last*: on a
+    # tick or not, on the integration's slot or at the last start + the interval + a repeat
+    # jitter of at most 1 % (capped at 1 s), as revisions before the slots did.
+    schedule = Schedule(f"every {interval:g} seconds", interval_seconds=interval)
+    tick = tick_for(schedule) if daemon.ticks() else 0.0
+    slots = daemon.slots()
+
+    def scheduled_after(name: str, last: float) -> float:
+        if slots:
+            return on_tick(next_run(schedule, last_start=last, now=last, jitter=jitter_for(name)), tick)
+        return on_tick(last + interval + jitter_for(name) * min(0.01 * interval, 1.0), tick)
 
     try:
         started = daemon.wait_for("syncd started", timeout=120)
@@ -400,9 +416,7 @@ def watch(daemon: Daemon, n: int, window: float, *, apps: list[int], pairs: int,
     if code != 0:
         raise SystemExit(f"syncd run exited {code}; log: {daemon.log_path}")
 
-    # Lateness: a cycle start against its schedule (the previous start +
-    # the interval + the name's fixed repeat jitter, on the tick).
-    jitter_span = min(REPEAT_JITTER_FRACTION * interval, REPEAT_JITTER_SECONDS)
+    # Lateness: a cycle start against its schedule (after the previous start).
     last_start: dict[str, float] = {}
     first_start: dict[str, float] = {}
     late, in_window, seconds = [], 0, []
@@ -413,16 +427,16 @@ def watch(daemon: Daemon, n: int, window: float, *, apps: list[int], pairs: int,
             if t0 <= t < t1:
                 in_window += 1
                 if name in last_start:
-                    late.append(t - on_tick(last_start[name] + interval + jitter_for(name) * jitter_span, tick))
+                    late.append(t - scheduled_after(name, last_start[name]))
             last_start[name] = t
         elif e.get("event") == "cycle finished" and t0 <= e["t"] < t1:
             seconds.append(e["seconds"])
     # Expected: the starts an on-time schedule makes in the window, from
-    # each integration's first start (the jitter and the tick add up, cycle after cycle).
+    # each integration's first start.
     expected = 0
     for name, first in first_start.items():
         start = first
-        while (start := on_tick(start + interval + jitter_for(name) * jitter_span, tick)) < t1:
+        while (start := scheduled_after(name, start)) < t1:
             expected += start >= t0
     failures = daemon.failures()
     writes = sum(count(e.get(k)) for e in daemon.events if e.get("event") == "cycle finished"

@@ -4,11 +4,22 @@
 the current time and the integration's jitter fraction (:func:`jitter_for`),
 so the scheduler decides nothing about time itself and tests need no clock.
 
-Jitter keeps many integrations with the same schedule from firing in the same
-millisecond.  Each integration has a fixed fraction in [0, 1) derived from its
-name, so its offset is the same on every run, on every host and after every
-restart: the spread is predictable ("crm-to-mail runs 2.3 s after the minute")
-and a cron slot cannot be run twice by a re-drawn offset.
+Each integration has a fixed fraction in [0, 1) derived from its name
+(:func:`jitter_for`), the same on every run, on every host and after every
+restart, which spreads integrations with the same schedule:
+
+- an interval schedule's later runs are on the integration's own slot in
+  the interval: its fraction of the interval past each multiple of the
+  interval since the epoch ("crm-to-mail runs 23 s past each minute").
+  A thousand integrations every minute are then spread over the whole
+  minute for good, whatever the start-up or a reload did: the apps' rate
+  limits and the daemon's event loop see about 17 cycles a second, not
+  a thousand in the first ten seconds of each minute (a small jitter added
+  to each period spread them only by drifting apart, over hours);
+- its first run at start-up, over the first ``min(interval, 10 s)``:
+  soon, and not all in one millisecond;
+- a cron run, up to 5 s after its time; a cron slot cannot be run twice by
+  a re-drawn offset.
 
 A later start (not an interval schedule's first, spread at start-up) is
 then put on the daemon's tick (:func:`on_tick`): the
@@ -44,8 +55,6 @@ from syncd.config import Schedule
 __all__ = [
     "CRON_JITTER_SECONDS",
     "FIRST_RUN_SPREAD_SECONDS",
-    "REPEAT_JITTER_FRACTION",
-    "REPEAT_JITTER_SECONDS",
     "TICK_FRACTION",
     "TICK_SECONDS",
     "jitter_for",
@@ -56,9 +65,6 @@ __all__ = [
 
 # An interval schedule's first run is spread over min(interval, this).
 FIRST_RUN_SPREAD_SECONDS = 10.0
-# Later interval runs come up to this fraction of the interval late, capped.
-REPEAT_JITTER_FRACTION = 0.01
-REPEAT_JITTER_SECONDS = 1.0
 # A cron run comes up to this long after its cron time.
 CRON_JITTER_SECONDS = 5.0
 # A scheduled start waits for the next tick: at most this fraction of the
@@ -91,11 +97,16 @@ def next_run(schedule: Schedule, *, last_start: float | None, now: float, jitter
     - first run: ``now + jitter * min(interval, 10 s)``, so integrations
       started together spread over their first 10 seconds (less for shorter
       intervals);
-    - later runs: ``last_start + interval + jitter * min(1 % of interval, 1 s)``;
-      if ``last_start + interval`` is already past (the cycle took longer than
-      the interval) the base is ``now`` instead: cycles never overlap and
-      missed ones are not caught up in a burst.  If the clock went back, the
-      wait is never longer than one interval.
+    - later runs: on the integration's slot, ``jitter * interval`` past a
+      multiple of the interval since the epoch: the slot nearest to
+      ``last_start + interval``, so a run on its slot is followed by the
+      next slot, exactly one interval later, and a run off it (the first, a
+      webhook's, ``syncd sync``'s) moves the next one by at most half an
+      interval; never before ``now``. If ``last_start + interval`` is
+      already past (the cycle took longer than the interval) the next run
+      is ``now``: cycles never overlap and missed ones are not caught up in
+      a burst. If the clock went back (``last_start`` after ``now``), it
+      counts from ``now``: the wait is at most one and a half intervals.
 
     Cron schedules: the first cron time strictly after ``now`` in the host's
     local time, plus ``jitter * 5 s``.  ``last_start`` is not used: a cron
@@ -108,8 +119,13 @@ def next_run(schedule: Schedule, *, last_start: float | None, now: float, jitter
         interval = schedule.interval_seconds
         if last_start is None:
             return now + jitter * min(interval, FIRST_RUN_SPREAD_SECONDS)
-        base = min(max(last_start + interval, now), now + interval)
-        return base + jitter * min(REPEAT_JITTER_FRACTION * interval, REPEAT_JITTER_SECONDS)
+        base = min(last_start, now) + interval
+        if base <= now:
+            return now
+        # The nearest slot, not the next one: a start a little late (the
+        # tick, a busy loop) must not push the next run a whole interval out.
+        phase = jitter * interval
+        return max(phase + round((base - phase) / interval) * interval, now)
     if schedule.cron is not None:
         return _next_cron_time(schedule.cron, now) + jitter * CRON_JITTER_SECONDS
     raise ValueError(f"schedule '{schedule.source}' has neither an interval nor a cron expression")

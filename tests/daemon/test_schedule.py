@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Iterator
@@ -14,7 +15,6 @@ from syncd.config import Schedule, parse_schedule
 from syncd.daemon._schedule import (
     CRON_JITTER_SECONDS,
     FIRST_RUN_SPREAD_SECONDS,
-    REPEAT_JITTER_FRACTION,
     TICK_FRACTION,
     TICK_SECONDS,
     jitter_for,
@@ -94,30 +94,84 @@ def test_interval_first_run_spread_is_within_a_short_interval() -> None:
     assert NOW <= next_run(EVERY_3_SECONDS, last_start=None, now=NOW, jitter=0.999) < NOW + 3.0
 
 
-def test_interval_later_run_is_last_start_plus_interval() -> None:
-    assert next_run(EVERY_5_MINUTES, last_start=NOW, now=NOW + 12.0) == NOW + 300.0
+def _slot(schedule: Schedule, jitter: float, after: float) -> float:
+    """The integration's first slot at or after *after*: ``jitter * interval`` past a multiple."""
+    interval = schedule.interval_seconds
+    assert interval is not None
+    k = math.ceil((after - jitter * interval) / interval)
+    return jitter * interval + k * interval
 
 
-def test_interval_later_run_jitter_is_1_percent_capped_at_1_second() -> None:
-    late = next_run(EVERY_5_MINUTES, last_start=NOW, now=NOW + 12.0, jitter=0.5)
-    assert late == NOW + 300.0 + 0.5  # 1 % of 300 s is 3 s, capped at 1 s
-    short = next_run(EVERY_3_SECONDS, last_start=NOW, now=NOW + 1.0, jitter=0.5)
-    assert short == pytest.approx(NOW + 3.0 + 0.015)  # 1 % of 3 s
-    for j in (0.0, 0.3, 0.999):
-        due = next_run(EVERY_DAY, last_start=NOW, now=NOW + 60.0, jitter=j)
-        assert NOW + 86400.0 <= due < NOW + 86401.0
+def _on_slot(schedule: Schedule, jitter: float, t: float) -> bool:
+    interval = schedule.interval_seconds
+    assert interval is not None
+    return (t - jitter * interval) / interval == pytest.approx(round((t - jitter * interval) / interval), abs=1e-9)
+
+
+def test_a_run_on_its_slot_is_followed_by_the_next_slot() -> None:
+    for schedule in (EVERY_5_MINUTES, EVERY_3_SECONDS, EVERY_DAY):
+        interval = schedule.interval_seconds
+        assert interval is not None
+        for jitter in (0.0, 0.25, 0.999):
+            slot = _slot(schedule, jitter, NOW)
+            # Started on time, or late (the tick, a busy loop) by up to just under half an interval:
+            # the next run is the next slot, exactly one interval after this one's.
+            for late in (0.0, 0.001, 0.49 * interval):
+                due = next_run(schedule, last_start=slot + late, now=slot + late + 0.01 * interval,
+                               jitter=jitter)
+                assert due == pytest.approx(slot + interval)
+
+
+def test_a_run_off_its_slot_moves_the_next_to_the_nearest_slot() -> None:
+    # The first run at start-up, a webhook's, `syncd sync`'s: the next one is on the slot, at
+    # most half an interval nearer or further than an interval later.
+    for jitter in (0.0, 0.1, 0.5, 0.9):
+        for off in range(0, 300, 7):
+            last = NOW + off
+            due = next_run(EVERY_5_MINUTES, last_start=last, now=last + 1.0, jitter=jitter)
+            assert _on_slot(EVERY_5_MINUTES, jitter, due)
+            assert last + 150.0 <= due <= last + 450.0
+
+
+def test_integrations_started_together_spread_over_the_whole_interval_from_their_second_run() -> None:
+    # 1,000 integrations every minute, started at once: their first runs fall in the first
+    # 10 s; from the second one on, each runs on its own slot, all over the minute.
+    schedule = parse_schedule("every 1 minute")
+    tick = tick_for(schedule)
+    second: list[float] = []
+    for i in range(1000):
+        jitter = jitter_for(f"integration-{i}")
+        first = next_run(schedule, last_start=None, now=NOW, jitter=jitter)
+        second.append(on_tick(next_run(schedule, last_start=first, now=first + 0.2, jitter=jitter), tick))
+    per_6_s = [0] * 10
+    per_tick: dict[float, int] = {}
+    for t in second:
+        per_6_s[int((t % 60.0) // 6.0)] += 1
+        per_tick[t] = per_tick.get(t, 0) + 1
+    assert min(per_6_s) >= 60 and max(per_6_s) <= 140, per_6_s  # 100 each on average
+    assert max(per_tick.values()) <= 25  # about 8 a tick: they still start together
+    assert all(NOW + 30.0 <= t <= NOW + 10.0 + 90.0 + tick for t in second)
 
 
 def test_overrun_runs_now_not_a_burst_of_catch_up_runs() -> None:
     # The cycle that started at NOW took 17 minutes: 3 intervals were missed.
-    assert next_run(EVERY_5_MINUTES, last_start=NOW, now=NOW + 1020.0) == NOW + 1020.0
-    assert next_run(EVERY_5_MINUTES, last_start=NOW, now=NOW + 300.0) == NOW + 300.0
-    with_jitter = next_run(EVERY_5_MINUTES, last_start=NOW, now=NOW + 1020.0, jitter=0.9)
-    assert NOW + 1020.0 <= with_jitter < NOW + 1021.0
+    for jitter in (0.0, 0.9):
+        assert next_run(EVERY_5_MINUTES, last_start=NOW, now=NOW + 1020.0, jitter=jitter) == NOW + 1020.0
+        assert next_run(EVERY_5_MINUTES, last_start=NOW, now=NOW + 300.0, jitter=jitter) == NOW + 300.0
 
 
-def test_clock_set_back_waits_at_most_one_interval() -> None:
-    assert next_run(EVERY_5_MINUTES, last_start=NOW, now=NOW - 86400.0) == NOW - 86400.0 + 300.0
+def test_the_next_slot_is_never_before_now() -> None:
+    # A cycle that started off its slot and ran long: the nearest slot is already past.
+    slot = _slot(EVERY_5_MINUTES, 0.5, NOW)
+    assert next_run(EVERY_5_MINUTES, last_start=slot - 200.0, now=slot + 50.0, jitter=0.5) == slot + 50.0
+
+
+def test_clock_set_back_waits_at_most_one_and_a_half_intervals() -> None:
+    for jitter in (0.0, 0.3, 0.7):
+        now = NOW - 86400.0
+        due = next_run(EVERY_5_MINUTES, last_start=NOW, now=now, jitter=jitter)
+        assert now + 150.0 <= due <= now + 450.0
+        assert _on_slot(EVERY_5_MINUTES, jitter, due)
 
 
 def test_a_schedule_without_interval_or_cron_is_refused() -> None:
@@ -299,12 +353,15 @@ def test_ticks_of_different_intervals_meet() -> None:
         assert on_tick(start, five_seconds) == start
 
 
-def test_next_runs_of_an_interval_schedule_on_the_tick_keep_their_period_within_two_hundredths() -> None:
+def test_next_runs_of_an_interval_schedule_on_the_tick_keep_their_period_exactly() -> None:
     schedule, jitter = EVERY_5_MINUTES, jitter_for("crm-to-mail")
     tick = tick_for(schedule)
     start, starts = NOW, []
     for _ in range(100):
         start = on_tick(next_run(schedule, last_start=start, now=start + 1, jitter=jitter), tick)
         starts.append(start)
-    gaps = [b - a for a, b in zip([NOW, *starts], starts)]
-    assert all(300 <= g < 300 * (1 + REPEAT_JITTER_FRACTION + TICK_FRACTION) for g in gaps)
+    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    # On its slot from the second run on (the first moved there by at most half an interval),
+    # and the tick adds the same fraction of a second to each: no drift.
+    assert 150 <= starts[0] - NOW <= 450
+    assert all(g == pytest.approx(300.0) for g in gaps)

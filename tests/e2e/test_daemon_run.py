@@ -17,6 +17,8 @@ from pathlib import Path
 from daemon_support import Daemon
 from e2e_support import REPO, emails
 
+from syncd.daemon._schedule import jitter_for
+
 
 def at(event: dict) -> float:
     return datetime.fromisoformat(event["timestamp"]).timestamp()
@@ -33,7 +35,12 @@ def test_cycles_follow_the_schedule_and_never_overlap(pair, daemon) -> None:
     assert kinds[:8] == ["cycle started", "cycle finished"] * 4  # one at a time
     starts = [at(e) for e in cycle_events if e["event"] == "cycle started"]
     gaps = [b - a for a, b in zip(starts, starts[1:])]
-    assert all(0.95 <= g < 3.0 for g in gaps), gaps  # every second, plus a little jitter
+    # The second on the integration's slot (the one nearest to a second after the first),
+    # the later ones a second apart, on it too.
+    assert 0.5 <= gaps[0] < 2.0, gaps
+    assert all(0.95 <= g < 1.5 for g in gaps[1:]), gaps
+    slot = jitter_for("pair")  # its fraction of the interval, past each whole second
+    assert all((t - slot) % 1.0 < 0.3 for t in starts[1:]), [(t - slot) % 1.0 for t in starts]
     # every event of a cycle says which integration and which cycle
     assert all(e["integration"] == "pair" and e["cycle"].startswith("pair-") for e in cycle_events)
     assert d.stop() == 0
@@ -47,7 +54,9 @@ def test_status_shows_each_integration_and_its_last_cycle(pair, daemon) -> None:
     entry = d.integration("pair")
     assert entry["last_result"] == "ok" and entry["cycles"] == 1 and entry["state"] == "waiting"
     assert entry["last_summary"]["created"] == {"left": 0, "right": 3}
-    assert entry["next_run"] - entry["last_start"] >= 3600
+    # On its slot (the one nearest to an hour after this first cycle), rounded up to the tick.
+    assert 1800 <= entry["next_run"] - entry["last_start"] <= 5401
+    assert (entry["next_run"] - jitter_for("pair") * 3600) % 3600 < 1.0
     assert entry["next_run"] % 1.0 == 0  # on the tick (a second, for an hourly schedule): see _schedule
     shown = d.cli("status")
     assert shown.returncode == 0, shown.stderr
