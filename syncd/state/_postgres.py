@@ -190,10 +190,12 @@ class PostgresStore(_OnAServer, StateStore):
         _side(side)
         base = (f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots"
                 " WHERE integration = %s AND side = %s AND NOT deleted AND generation < %s")
+        # By the primary key (no index holds the generation: mark_seen's updates stay HOT,
+        # see _pg_migrations' step 5): the batches together read the side once.
         return itertools.chain.from_iterable(self._keyset(
-            f"{base} ORDER BY generation, record_id LIMIT %s",
-            f"{base} AND (generation, record_id) > (%s, %s) ORDER BY generation, record_id LIMIT %s",
-            (integration, side, generation), lambda row: (row[9], row[1]), 500,
+            f"{base} ORDER BY record_id LIMIT %s",
+            f"{base} AND record_id > %s ORDER BY record_id LIMIT %s",
+            (integration, side, generation), lambda row: (row[1],), 500,
             "reading unseen snapshots",
         ))
 
