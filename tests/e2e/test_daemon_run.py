@@ -36,11 +36,12 @@ def test_cycles_follow_the_schedule_and_never_overlap(pair, daemon) -> None:
     starts = [at(e) for e in cycle_events if e["event"] == "cycle started"]
     gaps = [b - a for a, b in zip(starts, starts[1:])]
     # The second on the integration's slot (the one nearest to a second after the first),
-    # the later ones a second apart, on it too.
+    # the later ones on it too. A start the machine wakes late shortens the gap after it
+    # (the slot stays): the bounds leave a loaded CI machine up to 0.45 s of lateness.
     assert 0.5 <= gaps[0] < 2.0, gaps
-    assert all(0.95 <= g < 1.5 for g in gaps[1:]), gaps
+    assert all(0.5 <= g < 1.5 for g in gaps[1:]), gaps
     slot = jitter_for("pair")  # its fraction of the interval, past each whole second
-    assert all((t - slot) % 1.0 < 0.3 for t in starts[1:]), [(t - slot) % 1.0 for t in starts]
+    assert all((t - slot) % 1.0 < 0.45 for t in starts[1:]), [(t - slot) % 1.0 for t in starts]
     # every event of a cycle says which integration and which cycle
     assert all(e["integration"] == "pair" and e["cycle"].startswith("pair-") for e in cycle_events)
     assert d.stop() == 0
