@@ -23,7 +23,8 @@ otherwise pick the primary key and scan a whole side.
                   indexes: match key (partial: match_key IS NOT NULL),
                   dirty (partial: dirty = 1; keyset order by record_id),
                   unseen (integration, side, generation, record_id;
-                  partial: deleted = 0)
+                  partial: deleted = 0; dropped in version 10: no index
+                  holds the generation)
     links         (integration, left_id) → right_id; unique index links_right
                   (integration, right_id): a record has at most one partner
     intents       id (never reused) → side, kind, source_id, target_id,
@@ -209,6 +210,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # Intent.source_seen). An intent recorded before has none: NULL.
     (
         "ALTER TABLE intents ADD COLUMN source_seen TEXT",
+    ),
+    # 10: a full read marks each record it saw (mark_seen: the generation). The index on the
+    # generation moved an entry for each mark, and took one for each snapshot put: random
+    # pages when the ids come out of order, a page written to the WAL for nearly each. With
+    # no index holding the generation a mark rewrites the row alone, and `unseen` reads
+    # the side by the primary key (as PostgreSQL's step 5). Its pages go to the free list.
+    (
+        "DROP INDEX snapshots_unseen",
     ),
 )
 

@@ -179,12 +179,14 @@ class SQLiteStore(StateStore):
 
     def unseen(self, integration: str, side: Side, generation: int) -> Iterator[Snapshot]:
         _side(side)
-        base = (f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots INDEXED BY snapshots_unseen"
+        base = (f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots"
                 " WHERE integration = ? AND side = ? AND deleted = 0 AND generation < ?")
+        # By the primary key (no index holds the generation, so that mark_seen rewrites the
+        # row alone: _migrations' step 10): the batches together read the side once.
         return itertools.chain.from_iterable(self._keyset(
-            f"{base} ORDER BY generation, record_id LIMIT ?",
-            f"{base} AND (generation, record_id) > (?, ?) ORDER BY generation, record_id LIMIT ?",
-            (integration, side, generation), lambda row: (row[9], row[1]), 500,
+            f"{base} ORDER BY record_id LIMIT ?",
+            f"{base} AND record_id > ? ORDER BY record_id LIMIT ?",
+            (integration, side, generation), lambda row: (row[1],), 500,
             "reading unseen snapshots",
         ))
 

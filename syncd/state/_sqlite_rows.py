@@ -101,13 +101,15 @@ _UPSERT_SNAPSHOT = f"""
         hash = excluded.hash, updated_at = excluded.updated_at, deleted = excluded.deleted,
         dirty = excluded.dirty, generation = excluded.generation"""
 
-# A snapshot whose indexed columns (match_key, deleted, generation) are as
-# stored: the rest of its row, in place. An upsert sets every column, and
-# SQLite rewrites the index entries of every column a statement sets, even
-# to the value it holds: one random page of the match-key index for each
-# snapshot put (a read-only reset of 1,000,000 pairs wrote 9 GB of WAL).
+# A snapshot whose match key (the one indexed column a put can change, with
+# dirty, which only a partial index holds) is as stored: the rest of its
+# row, in place. An upsert sets every column, and SQLite rewrites the index
+# entries of every column a statement sets, even to the value it holds: one
+# random page of the match-key index for each snapshot put (a read-only
+# reset of 1,000,000 pairs wrote 9 GB of WAL).
 _UPDATE_SNAPSHOT_IN_PLACE = """
-    UPDATE snapshots SET seen = ?, synced = ?, hash = ?, updated_at = ?, dirty = ?
+    UPDATE snapshots SET seen = ?, synced = ?, hash = ?, updated_at = ?, deleted = ?, dirty = ?,
+        generation = ?
     WHERE integration = ? AND side = ? AND record_id = ?"""
 
 _UPSERT_ERROR = """

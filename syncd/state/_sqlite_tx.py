@@ -152,7 +152,7 @@ class _SQLiteTransaction(Transaction):
 
     def _unchanged_keys(self, rows: list[tuple[Any, ...]]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
         """*rows* (put_snapshots') split into the in-place updates of stored
-        snapshots whose indexed columns keep their values (see
+        snapshots whose match key keeps its value (see
         _UPDATE_SNAPSHOT_IN_PLACE), and the upserts of the rest: new ones,
         changed keys, and a record put twice in one call (in its order)."""
         times = Counter((row[1], row[2]) for row in rows)
@@ -160,16 +160,16 @@ class _SQLiteTransaction(Transaction):
         for side in ("left", "right"):
             ids = [row[2] for row in rows if row[1] == side and times[(side, row[2])] == 1]
             for marks, chunk in _chunks(ids):
-                for record_id, match_key, deleted, generation in self._conn.execute(
-                        "SELECT record_id, match_key, deleted, generation FROM snapshots"
+                for record_id, match_key in self._conn.execute(
+                        "SELECT record_id, match_key FROM snapshots"
                         f" WHERE integration = ? AND side = ? AND record_id IN ({marks})",
                         (self.integration, side, *chunk)):
-                    stored[(side, record_id)] = (match_key, deleted, generation)
+                    stored[(side, record_id)] = (match_key,)
         in_place, upserts = [], []
         for row in rows:
             i, side, record_id, seen, synced, match_key, digest, updated_at, deleted, dirty, generation = row
-            if stored.get((side, record_id)) == (match_key, deleted, generation):
-                in_place.append((seen, synced, digest, updated_at, dirty, i, side, record_id))
+            if stored.get((side, record_id)) == (match_key,):
+                in_place.append((seen, synced, digest, updated_at, deleted, dirty, generation, i, side, record_id))
             else:
                 upserts.append(row)
         return in_place, upserts

@@ -212,11 +212,11 @@ class StateStore(Protocol):
 
     def unseen(self, integration: str, side: Side, generation: int) -> Iterator[Snapshot]:
         """Snapshots not deleted whose generation is older (deletion candidates),
-        in the store's order (SQLite: by generation, then record_id, from its
-        index; PostgreSQL: by record_id, which no index on the generation
-        slows: see ``_pg_migrations``' step 5); safe to mark them deleted or
-        seen while iterating (read in batches, each after the last yielded,
-        like :meth:`dirty`)."""
+        in record_id order (read by the primary key: no index holds the
+        generation, so that :meth:`Transaction.mark_seen` rewrites rows
+        alone; see the SQLite step 10 and PostgreSQL step 5 of the
+        migrations); safe to mark them deleted or seen while iterating (read
+        in batches, each after the last yielded, like :meth:`dirty`)."""
 
     def count(self, integration: str, side: Side, *, deleted: bool = False) -> int:
         """How many snapshots of that side are live (``deleted=False``) or

@@ -1,5 +1,6 @@
-"""The SQLite store puts a snapshot whose indexed columns keep their values
-(match key, deleted, generation) in place, without rewriting its index
+"""The SQLite store puts a snapshot whose match key keeps its value (the one
+indexed column a put can change but dirty, which a partial index holds) in
+place, without rewriting its index
 entries: an upsert sets every column, and SQLite rewrites the index
 entries of every column set, even to the same value, one random page of
 the match-key index per snapshot. A read-only reset of 1,000,000 pairs
@@ -63,13 +64,34 @@ def test_snapshots_put_in_step_rewrite_no_index_page_of_their_match_keys(tmp_pat
         assert all(stored[s.record_id] == replace(s, synced=s.seen, dirty=False) for s in batch)
 
 
+def test_snapshots_a_full_read_put_changed_or_deleted_rewrite_no_index_page(tmp_path: Path) -> None:
+    """A full read puts what changed with its new generation, and a record
+    gone as deleted: neither column is indexed (SQLite's schema 10), so
+    both go in place too."""
+    path = tmp_path / "state.db"
+    with open_store(path) as store:
+        put(store, [snap(i, dirty=False) for i in range(N)])
+        checkpoint(path)
+        batch = [replace(snap(i), seen={"email": f"p{i}@example.com", "first_name": "Grace"}, generation=2,
+                         deleted=i % 2 == 0, dirty=False) for i in range(5_000, 5_500)]
+        put(store, batch)
+        frames = wal_frames(path)
+        assert frames < 100, frames  # 251 when they were upserted
+        stored = store.snapshots("crm", "left", [s.record_id for s in batch])
+        assert all(stored[s.record_id] == s for s in batch)
+        assert store.count("crm", "left", deleted=True) == 250
+        assert [s.record_id for s in store.by_match_key("crm", "left", snap(5_001).match_key or "")] == [
+            "rec-005001"]
+        assert store.check() == []
+
+
 def test_a_changed_key_a_new_record_and_a_record_put_twice_are_upserted(tmp_path: Path) -> None:
     with open_store(tmp_path / "state.db") as store:
         put(store, [snap(i) for i in range(10)])
         put(store, [
             snap(0, match_key="moved@example.com", dirty=False),  # its key changed
-            snap(1, deleted=True),  # deleted: out of the unseen index
-            snap(2, generation=7),  # seen by a later full read
+            snap(1, deleted=True),  # deleted (in place: no index holds it)
+            snap(2, generation=7),  # seen by a later full read (in place too)
             snap(3, synced={"email": "p3@example.com"}, dirty=False),  # in place
             snap(4, match_key="first@example.com"), snap(4, match_key="second@example.com"),  # twice: the last
             snap(5, match_key=None),  # its key gone

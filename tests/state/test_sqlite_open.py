@@ -349,3 +349,23 @@ def test_an_intent_of_a_version_8_store_is_kept_and_a_new_one_keeps_its_source(t
         [_, new] = store.open_intents("crm")
         assert new.source_seen == {"email": "b@x.io", "name": "B"}
     assert _pragma(path, "user_version") == SCHEMA_VERSION
+
+
+def test_a_version_9_store_loses_the_index_on_the_generation_and_keeps_its_candidates(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, str(path), MIGRATIONS[:9])
+    conn.execute("INSERT INTO integrations (name) VALUES ('crm')")
+    for record_id, generation, deleted in (("c", 1, 0), ("a", 2, 0), ("b", 1, 0), ("d", 1, 1), ("e", 3, 0)):
+        conn.execute("INSERT INTO snapshots (integration, side, record_id, seen, generation, deleted)"
+                     " VALUES ('crm', 'left', ?, '{}', ?, ?)", (record_id, generation, deleted))
+    assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'snapshots_unseen'").fetchone() == (1,)
+    conn.close()
+    with open_store(path) as store:
+        assert [(s.record_id, s.generation) for s in store.unseen("crm", "left", 3)] == [("a", 2), ("b", 1),
+                                                                                          ("c", 1)]
+    assert _pragma(path, "user_version") == SCHEMA_VERSION == 10
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'snapshots_unseen'").fetchone() == (0,)
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    conn.close()

@@ -59,3 +59,44 @@ def test_a_page_of_snapshots_is_one_transaction_and_lookups_search_the_key(tmp_p
     # every row of a page goes in through one statement run per row, never a statement a column
     assert sum("INSERT" in s.upper() and "SNAPSHOTS" in s.upper() for s in writes) <= 10_000
     assert plans and all("SCAN" not in p for p in plans), plans  # the key is searched, the side not scanned
+
+
+def _wal_frames(conn: sqlite3.Connection) -> int:
+    """The frames in the WAL since the last checkpoint (each a page written), then a checkpoint."""
+    busy, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    assert busy == 0
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the next transaction's frames start at 0
+    return int(frames)
+
+
+def test_a_full_reads_marks_rewrite_the_rows_alone(tmp_path: Path) -> None:
+    """mark_seen changes the generation only; no index holds it, so a mark
+    writes the pages of the table and no index page (an index on the
+    generation moved an entry for each row marked: a random page of the
+    index each, when the ids came out of order)."""
+    now = datetime.now(UTC)
+    order = [(i * 7919) % 3000 for i in range(3000)]  # ids out of order, as an API sorted by date lists them
+    with open_store(tmp_path / "state.db") as store:
+        conn = _connection(store)
+        with store.transaction("crm") as t:
+            t.put_snapshots(_contact(i, now) for i in order)
+        ids = [f"rec-{i:07d}" for i in order]
+        _wal_frames(conn)
+        with store.transaction("crm") as t:
+            for k in range(0, len(ids), 100):
+                t.mark_seen("left", ids[k:k + 100], 2)
+        marks = _wal_frames(conn)
+        # the same rows' hash (a column no index holds) changed in one transaction: the table's pages
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany("UPDATE snapshots SET hash = 'x' WHERE integration = 'crm' AND side = 'left'"
+                         " AND record_id = ?", [(i,) for i in ids])
+        conn.execute("COMMIT")
+        table = _wal_frames(conn)
+        assert [s.generation for s in store.snapshots("crm", "left", ids[:5]).values()] == [2] * 5
+        assert list(store.unseen("crm", "left", 2)) == []
+        assert [s.record_id for s in store.unseen("crm", "left", 3)][:3] == ["rec-0000000", "rec-0000001",
+                                                                              "rec-0000002"]
+    assert 0 < marks <= table, (marks, table)
+    indexes = [sql for (sql,) in sqlite3.connect(tmp_path / "state.db").execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'snapshots' AND sql IS NOT NULL")]
+    assert indexes and not [sql for sql in indexes if "generation" in sql], indexes

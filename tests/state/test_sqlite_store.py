@@ -68,9 +68,8 @@ def test_queries_use_their_indexes(store: SQLiteStore) -> None:
     queries = [
         f"SELECT {columns} FROM snapshots INDEXED BY snapshots_dirty WHERE integration = ? AND side = ?"
         " AND dirty = 1 AND record_id > ? ORDER BY record_id LIMIT ?",
-        f"SELECT {columns} FROM snapshots INDEXED BY snapshots_unseen WHERE integration = ? AND side = ?"
-        " AND deleted = 0 AND generation < ? AND (generation, record_id) > (?, ?)"
-        " ORDER BY generation, record_id LIMIT ?",
+        f"SELECT {columns} FROM snapshots WHERE integration = ? AND side = ?"
+        " AND deleted = 0 AND generation < ? AND record_id > ? ORDER BY record_id LIMIT ?",
         f"SELECT {columns} FROM snapshots WHERE integration = ? AND side = ? AND record_id IN (?, ?)",
         "SELECT left_id, right_id FROM links WHERE integration = ? AND left_id IN (?, ?)",
     ]
