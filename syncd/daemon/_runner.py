@@ -30,6 +30,7 @@ import asyncio
 import dataclasses
 import itertools
 import time
+from datetime import UTC, datetime
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -39,7 +40,7 @@ import structlog
 
 from syncd.connector import PROCESS_MASKER
 from syncd.daemon._budgets import Budgets
-from syncd.daemon._schedule import jitter_for, next_run, on_tick, tick_for
+from syncd.daemon._schedule import jitter_for, next_run, on_tick, resume_from, tick_for
 from syncd.state import LeaseLost, Origin, StateError, StateStore
 from syncd.sync import Cycles, CycleSummary
 
@@ -159,14 +160,28 @@ class Runner:
         # Its starts wait for the daemon's tick, shared with the others due then (see _schedule).
         self._tick = tick_for(self.integration.schedule)
         self._request: CycleRequest | None = None
-        # When this runner last started a cycle: the schedule counts from
-        # it, not from a cycle recalled from the store (a daemon started
-        # runs its integrations at once, as it always has).
+        # When this runner last started a cycle: the schedule counts from it.
         self._started: float | None = None
         try:
             self.status.recall(self.store, name)
+            if not immediate:  # a daemon's start-up (a reload's or a lease's first cycle runs at once)
+                self._started = self._resumed()
         except StateError:  # status is a courtesy; the cycle will meet the store's error itself
             log.exception("could not read the last cycle", integration=name)
+
+    def _resumed(self) -> float | None:
+        """The recalled cycle's start, if the schedule goes on from it (see
+        ``resume_from``): not when a crash left a write open (the cycle that
+        resolves it runs soon), nor for a catch-up after the integration was
+        disabled."""
+        s = self.status
+        start = resume_from(self.integration.schedule, last_start=s.last_start, last_outcome=s.last_result,
+                            now=time.time())
+        if start is None or self.store.open_intents(self.name) or self.store.disabled_since(self.name) is not None:
+            return None
+        log.info("schedule resumed from the last cycle", integration=self.name,
+                 last_start=datetime.fromtimestamp(start, UTC).isoformat())
+        return start
 
     def request_cycle(self) -> CycleRequest:
         """Run a cycle now, or right after the running one; requests made

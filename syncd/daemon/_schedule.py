@@ -17,7 +17,10 @@ restart, which spreads integrations with the same schedule:
   a thousand in the first ten seconds of each minute (a small jitter added
   to each period spread them only by drifting apart, over hours);
 - its first run at start-up, over the first ``min(interval, 10 s)``:
-  soon, and not all in one millisecond;
+  soon, and not all in one millisecond. Unless its last cycle (kept in the
+  state store) ended well less than an interval ago (:func:`resume_from`):
+  a restarted daemon then goes on with the slots as if it had not stopped,
+  instead of running every integration in its first ten seconds;
 - a cron run, up to 5 s after its time; a cron slot cannot be run twice by
   a re-drawn offset.
 
@@ -60,8 +63,14 @@ __all__ = [
     "jitter_for",
     "next_run",
     "on_tick",
+    "resume_from",
     "tick_for",
 ]
+
+# Outcomes of a last cycle that a restarted daemon's schedule may go on from: the cycle
+# ran through. One stopped (by the shutdown), aborted or failed runs again soon: the
+# operator's restart may be the fix, and the rest of a cut cycle should not wait.
+RESUMABLE_OUTCOMES = frozenset({"ok", "errors"})
 
 # An interval schedule's first run is spread over min(interval, this).
 FIRST_RUN_SPREAD_SECONDS = 10.0
@@ -129,6 +138,24 @@ def next_run(schedule: Schedule, *, last_start: float | None, now: float, jitter
     if schedule.cron is not None:
         return _next_cron_time(schedule.cron, now) + jitter * CRON_JITTER_SECONDS
     raise ValueError(f"schedule '{schedule.source}' has neither an interval nor a cron expression")
+
+
+def resume_from(schedule: Schedule, *, last_start: float | None, last_outcome: str | None,
+                now: float) -> float | None:
+    """At a daemon's start-up: the start of the integration's last cycle
+    (from the state store) to count an interval schedule on from, so that
+    its first run is on its slot (:func:`next_run`), or None for a first
+    run spread over the first seconds.
+
+    The last cycle counts when it ran through (``ok`` or ``errors``) and
+    its next slot has not passed: it started less than an interval before
+    ``now``. A cron schedule counts from nothing (None)."""
+    interval = schedule.interval_seconds
+    if interval is None or last_start is None or last_outcome not in RESUMABLE_OUTCOMES:
+        return None
+    if not last_start <= now < last_start + interval:  # overdue, or the clock went back past it
+        return None
+    return last_start
 
 
 def tick_for(schedule: Schedule) -> float:

@@ -20,6 +20,7 @@ from syncd.daemon._schedule import (
     jitter_for,
     next_run,
     on_tick,
+    resume_from,
     tick_for,
 )
 
@@ -172,6 +173,35 @@ def test_clock_set_back_waits_at_most_one_and_a_half_intervals() -> None:
         due = next_run(EVERY_5_MINUTES, last_start=NOW, now=now, jitter=jitter)
         assert now + 150.0 <= due <= now + 450.0
         assert _on_slot(EVERY_5_MINUTES, jitter, due)
+
+
+def test_a_restarted_daemon_goes_on_from_a_recent_cycle_on_its_slot() -> None:
+    """A daemon restarted a minute after a cycle of an every-5-minutes
+    integration runs the next one on its slot, not in its first seconds."""
+    jitter = 0.3
+    last = 1_700_000_000.0 - 1_700_000_000.0 % 300 + 0.3 * 300  # on its slot
+    now = last + 60  # restarted a minute later
+    for outcome in ("ok", "errors"):
+        start = resume_from(EVERY_5_MINUTES, last_start=last, last_outcome=outcome, now=now)
+        assert start == last
+        assert next_run(EVERY_5_MINUTES, last_start=start, now=now, jitter=jitter) == last + 300
+    # A last cycle off its slot (a webhook's): the slot nearest an interval after it.
+    off_slot = last - 100
+    start = resume_from(EVERY_5_MINUTES, last_start=off_slot, last_outcome="ok", now=now)
+    assert next_run(EVERY_5_MINUTES, last_start=start, now=now, jitter=jitter) == last + 300
+
+
+def test_a_restarted_daemon_runs_soon_what_is_overdue_cut_short_or_failed() -> None:
+    last = NOW - 120
+    assert resume_from(EVERY_5_MINUTES, last_start=NOW - 300, last_outcome="ok", now=NOW) is None  # slot passed
+    assert resume_from(EVERY_5_MINUTES, last_start=NOW - 3600, last_outcome="ok", now=NOW) is None
+    for outcome in ("stopped", "aborted", "failed", None):  # None: never ran
+        assert resume_from(EVERY_5_MINUTES, last_start=last, last_outcome=outcome, now=NOW) is None
+    assert resume_from(EVERY_5_MINUTES, last_start=None, last_outcome=None, now=NOW) is None
+    assert resume_from(EVERY_5_MINUTES, last_start=NOW + 60, last_outcome="ok", now=NOW) is None  # clock went back
+    assert resume_from(_cron("*/5 * * * *"), last_start=last, last_outcome="ok", now=NOW) is None
+    # None is a first run: spread over the first seconds.
+    assert NOW <= next_run(EVERY_5_MINUTES, last_start=None, now=NOW, jitter=0.99) < NOW + FIRST_RUN_SPREAD_SECONDS
 
 
 def test_a_schedule_without_interval_or_cron_is_refused() -> None:
