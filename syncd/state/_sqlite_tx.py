@@ -164,7 +164,7 @@ class _SQLiteTransaction(Transaction):
                         "SELECT record_id, match_key FROM snapshots"
                         f" WHERE integration = ? AND side = ? AND record_id IN ({marks})",
                         (self.integration, side, *chunk)):
-                    stored[(side, record_id)] = (match_key,)
+                    stored[(side, record_id)] = (match_key,)  # a 1-tuple: a None key is not a row missing
         in_place, upserts = [], []
         for row in rows:
             i, side, record_id, seen, synced, match_key, digest, updated_at, deleted, dirty, generation = row

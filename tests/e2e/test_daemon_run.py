@@ -18,6 +18,7 @@ from daemon_support import Daemon
 from e2e_support import REPO, emails
 
 from syncd.daemon._schedule import jitter_for
+from syncd.state import Intent, open_store
 
 
 def at(event: dict) -> float:
@@ -93,8 +94,6 @@ def test_a_restarted_daemon_goes_on_with_the_slot_of_its_last_cycle(pair, daemon
     assert again.stop() == 0
 
     # A write the daemon died in the middle of (its intent open): the first cycle runs soon.
-    from syncd.state import Intent, open_store
-
     with open_store(p.config / "state" / "syncd.db") as store:
         [(left_id, right_id)] = list(store.linked("pair", "left", [c["id"] for c in p.left.store.all()]).items())[:1]
         with store.transaction("pair") as t:
