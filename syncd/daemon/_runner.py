@@ -30,9 +30,9 @@ import asyncio
 import dataclasses
 import itertools
 import time
-from datetime import UTC, datetime
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import anyio

@@ -18,9 +18,10 @@ restart, which spreads integrations with the same schedule:
   to each period spread them only by drifting apart, over hours);
 - its first run at start-up, over the first ``min(interval, 10 s)``:
   soon, and not all in one millisecond. Unless its last cycle (kept in the
-  state store) ended well less than an interval ago (:func:`resume_from`):
-  a restarted daemon then goes on with the slots as if it had not stopped,
-  instead of running every integration in its first ten seconds;
+  state store) ran through and started less than an interval before
+  (:func:`resume_from`): a restarted daemon then goes on with the slots as
+  if it had not stopped, instead of running every integration in its first
+  ten seconds;
 - a cron run, up to 5 s after its time; a cron slot cannot be run twice by
   a re-drawn offset.
 

@@ -101,12 +101,12 @@ _UPSERT_SNAPSHOT = f"""
         hash = excluded.hash, updated_at = excluded.updated_at, deleted = excluded.deleted,
         dirty = excluded.dirty, generation = excluded.generation"""
 
-# A snapshot whose match key (the one indexed column a put can change, with
-# dirty, which only a partial index holds) is as stored: the rest of its
-# row, in place. An upsert sets every column, and SQLite rewrites the index
-# entries of every column a statement sets, even to the value it holds: one
-# random page of the match-key index for each snapshot put (a read-only
-# reset of 1,000,000 pairs wrote 9 GB of WAL).
+# A snapshot whose match key is as stored: the rest of its row, in place.
+# An upsert sets every column, and SQLite rewrites the index entries of
+# every column a statement sets, even to the value it holds: one random page
+# of the match-key index for each snapshot put (a read-only reset of
+# 1,000,000 pairs wrote 9 GB of WAL). The match key is the one indexed
+# column this leaves out; dirty, which a partial index holds, is set by both.
 _UPDATE_SNAPSHOT_IN_PLACE = """
     UPDATE snapshots SET seen = ?, synced = ?, hash = ?, updated_at = ?, deleted = ?, dirty = ?,
         generation = ?
