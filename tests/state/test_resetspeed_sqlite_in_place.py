@@ -1,9 +1,8 @@
-"""The SQLite store puts a snapshot whose match key keeps its value (the one
-indexed column a put can change but dirty, which a partial index holds) in
-place, without rewriting its index
-entries: an upsert sets every column, and SQLite rewrites the index
-entries of every column set, even to the same value, one random page of
-the match-key index per snapshot. A read-only reset of 1,000,000 pairs
+"""The SQLite store puts a snapshot whose match key keeps its value (the
+indexed column an upsert would rewrite for nothing) in place, without
+rewriting its index entries: an upsert sets every column, and SQLite
+rewrites the index entries of every column set, even to the same value,
+one random page of the match-key index per snapshot. A read-only reset of 1,000,000 pairs
 (each snapshot put once more, in step) wrote 9 GB of WAL that way. Counted
 in WAL frames (pages written), not timed; and whatever way a snapshot
 goes, what is read back is what was put."""

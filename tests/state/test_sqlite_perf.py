@@ -11,6 +11,7 @@ loaded machine. How fast it is belongs to bench/ (bench/sync_cycle.py).
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,7 @@ def test_a_full_reads_marks_rewrite_the_rows_alone(tmp_path: Path) -> None:
         assert [s.record_id for s in store.unseen("crm", "left", 3)][:3] == ["rec-0000000", "rec-0000001",
                                                                               "rec-0000002"]
     assert 0 < marks <= table, (marks, table)
-    indexes = [sql for (sql,) in sqlite3.connect(tmp_path / "state.db").execute(
-        "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'snapshots' AND sql IS NOT NULL")]
+    with closing(sqlite3.connect(tmp_path / "state.db")) as reader:
+        indexes = [sql for (sql,) in reader.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'snapshots' AND sql IS NOT NULL")]
     assert indexes and not [sql for sql in indexes if "generation" in sql], indexes
