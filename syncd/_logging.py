@@ -106,9 +106,26 @@ class _OneLogger:
         return self._logger
 
 
+class _Forward(logging.Handler):
+    """A library's own log record (psycopg's pool reconnecting, uvicorn) as one of our events:
+    the same format, not a bare line among the JSON ones, and through the masker. Warnings
+    and above, as Python's last-resort handler printed them before (the root logger's level)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            extra: dict[str, Any] = {"exc_info": record.exc_info} if record.exc_info else {}
+            structlog.get_logger().log(record.levelno, record.getMessage(), logger=record.name, **extra)
+        except Exception:  # noqa: BLE001 - logging must not raise into the library that logged
+            self.handleError(record)
+
+
 def configure_logging(level: str = "info", fmt: Format = "auto", *, stream: TextIO | None = None,
                       mask: Callable[[str], str] = lambda text: text) -> None:
-    """Send events at *level* and above to *stream* (default stderr)."""
+    """Send events at *level* and above to *stream* (default stderr), the standard library's
+    warnings and errors (a library's) with them."""
+    root = logging.getLogger()
+    if not any(isinstance(h, _Forward) for h in root.handlers):
+        root.addHandler(_Forward())
     out: Any = _Stderr() if stream is None else stream
     as_json = _wants_json(fmt, out)
     renderer: Any = (_json_line if as_json

@@ -21,10 +21,12 @@ import itertools
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,6 +112,21 @@ class Cluster:
         finally:
             self._start()
 
+    @contextmanager
+    def frozen(self) -> Iterator[None]:
+        """The whole server hangs for the block: its postmaster and every process it started
+        stopped (SIGSTOP), as a server stuck on its disk is. The kernel still accepts and
+        acknowledges every connection and packet: only an answer never comes."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        pids = [postmaster, *_children(postmaster)]
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
+
     def _start(self) -> None:
         _run([*self.prefix, str(self.bindir / "pg_ctl"), "start", "-D", str(self.data), "-w", "-t", "60", "-s",
               "-l", str(self.root / "server.log"), "-o", self.options])
@@ -148,6 +165,19 @@ def start_cluster() -> Cluster:
         cluster.stop()
         raise
     return cluster
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # gone meanwhile
+            if int(stat.rpartition(")")[2].split()[1]) == parent:  # the field after the state
+                found.append(int(entry.name))
+    return found
 
 
 def _run(command: list[str]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import pty
 from collections.abc import Iterator
@@ -79,3 +80,16 @@ def test_the_format_can_be_forced() -> None:
     log.warning("retry", attempt=1)
     assert "retry" in out.getvalue() and "attempt=1" in out.getvalue()
     assert not out.getvalue().startswith("{")
+
+
+def test_a_librarys_own_warning_is_one_of_our_events_masked_and_its_info_is_not_shown() -> None:
+    """psycopg's pool, uvicorn and the HTTP stack log through the standard library: their
+    warnings were bare lines among the JSON ones (Python's last resort), unmasked."""
+    out, _ = logged()
+    library = logging.getLogger("psycopg.pool")
+    library.warning("error connecting in %r: password %s refused", "syncd-state", SECRET)
+    library.info("not shown: below the standard library's warning level, as before")
+    [line] = out.getvalue().splitlines()
+    event = json.loads(line)
+    assert event == {"event": "error connecting in 'syncd-state': password *** refused",
+                     "logger": "psycopg.pool", "level": "warning", "timestamp": event["timestamp"]}

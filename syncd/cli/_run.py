@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         _close(listeners)
         return EXIT_CONFIG
     try:
-        store = open_state(config.daemon.state_target())
+        store = open_state(config.daemon.state_target(), answer_within=config.daemon.state_timeout)
     except StateError as e:
         error(str(e))
         _close(listeners)

@@ -560,6 +560,8 @@ class DaemonSettings:
     state_url: Secret | None = None
     # state.token_key: encrypts the rotated refresh tokens kept in PostgreSQL; None: not given.
     token_key: Secret | None = None
+    # state.timeout (PostgreSQL): the daemon's seconds to connect, and to each call's answer
+    state_timeout: float = _SYNCD("/properties/state/properties/timeout")
     # cluster: (PostgreSQL only): how long a lease lasts, and how this daemon is shown (None: the host name)
     cluster_lease_seconds: float = _SYNCD("/properties/cluster/properties/lease_seconds")
     cluster_name: str | None = None

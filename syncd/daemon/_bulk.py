@@ -38,6 +38,7 @@ from syncd.config import Config
 from syncd.daemon._cluster import Ownership
 from syncd.daemon._control import unknown_integration
 from syncd.daemon._not_owner import not_owner
+from syncd.daemon._status import SaidOnce
 from syncd.state import StateError, StateStore
 from syncd.sync import BulkSync, Cycles, bulk_progress
 
@@ -63,6 +64,7 @@ class Bulks:
         self.running: dict[str, BulkSync] = {}
         self._ended: dict[str, anyio.Event] = {}
         self._tg: anyio.abc.TaskGroup | None = None
+        self._unread = SaidOnce("could not read the bulk sync's progress")
 
     def attach(self, tg: anyio.abc.TaskGroup) -> None:
         """Run bulk syncs in *tg* from now on (the daemon's runners' group)."""
@@ -91,10 +93,12 @@ class Bulks:
 
     def status(self, name: str) -> dict[str, Any] | None:
         try:
-            return bulk_progress(self.store.bulk_run(name))
+            run = self.store.bulk_run(name)
         except StateError as e:  # status still answers (the database is down): without this part
-            log.warning("could not read the bulk sync's progress", integration=name, error=str(e))
+            self._unread.failed(str(e), integration=name)
             return None
+        self._unread.worked()
+        return bulk_progress(run)
 
     def start(self, cycles: Cycles, name: str) -> bool:
         """Start a bulk sync of *name*; False when one runs already."""

@@ -300,7 +300,10 @@ class Runner:
                 status.last_result = "failed"
                 status.last_error = PROCESS_MASKER.mask(f"{type(e).__name__}: {e}")
                 status.failures_in_a_row += 1
-                log.exception("cycle failed", seconds=round(time.time() - start, 3))
+                if isinstance(e, StateError):  # its message names the store and why: no traceback
+                    log.error("cycle failed", error=status.last_error, seconds=round(time.time() - start, 3))
+                else:
+                    log.exception("cycle failed", seconds=round(time.time() - start, 3))
             else:
                 status.last_summary = summary.counts()
                 if summary.aborted:

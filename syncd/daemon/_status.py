@@ -18,9 +18,30 @@ from syncd.config import Integration
 from syncd.state import StateError, StateStore
 from syncd.sync import bulk_progress, errors_status
 
-__all__ = ["config_errors_of", "stored_status"]
+__all__ = ["SaidOnce", "config_errors_of", "stored_status"]
 
 log = structlog.get_logger("syncd.daemon")
+
+
+class SaidOnce:
+    """A warning logged once while the same error repeats, again once it changes or after
+    a read that worked: during an outage every status call (a status page polls it) meets
+    the same error for each integration, and would log each again."""
+
+    def __init__(self, event: str) -> None:
+        self.event = event
+        self._last: str | None = None
+
+    def failed(self, error: str, **fields: Any) -> None:
+        if error != self._last:
+            self._last = error
+            log.warning(self.event, error=error, **fields)
+
+    def worked(self) -> None:
+        self._last = None
+
+
+_UNREAD = SaidOnce("could not read the last cycle")
 
 
 def stored_status(integration: Integration, store: StateStore | None) -> dict[str, Any]:
@@ -39,8 +60,9 @@ def stored_status(integration: Integration, store: StateStore | None) -> dict[st
         entry.update(errors_status(store, integration.name))  # open_errors, errors_preview, conflicts
         entry["bulk"] = bulk_progress(store.bulk_run(integration.name))
     except StateError as e:  # status still shows the rest; the error says why this part is missing
-        log.warning("could not read the last cycle", integration=integration.name, error=str(e))
+        _UNREAD.failed(str(e), integration=integration.name)
         return entry
+    _UNREAD.worked()
     if last:
         c = last[0]
         entry.update(last_start=c.started_at.timestamp(), last_end=c.ended_at.timestamp(),

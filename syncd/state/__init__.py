@@ -37,16 +37,22 @@ if TYPE_CHECKING:
     from syncd.state._copy import TokenCarrier
 
 
-def open_state(target: Path | str) -> StateStore:
+def open_state(target: Path | str, *, answer_within: float | None = None) -> StateStore:
     """The store at *target*: a ``postgresql://`` (or ``postgres://``) URL, or a SQLite file's path.
 
+    *answer_within* (PostgreSQL; the daemon's ``state.timeout``): the seconds
+    to connect, and each call's time to an answer, past which it fails and
+    the store asks the server nothing more until it answers. None (the
+    commands): 10 s to connect, and calls wait as long as the server takes.
     Raises :class:`StateError`; a message names a URL with its password as ``***``.
     """
     if isinstance(target, str) and target.startswith(("postgresql://", "postgres://")):
         # Imported here: psycopg and its pool cost a SQLite installation's commands nothing.
         from syncd.state._postgres import open_postgres
 
-        return open_postgres(target)
+        if answer_within is None:
+            return open_postgres(target)
+        return open_postgres(target, connect_timeout=answer_within, answer_within=answer_within)
     return open_store(target)
 
 

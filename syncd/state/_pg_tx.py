@@ -29,7 +29,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import orjson
 import psycopg
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 import syncd.state._rows as codec
 from syncd.state._errors import StateError
@@ -37,6 +37,7 @@ from syncd.state._leases import Fence, LeaseLost
 from syncd.state._model import BulkRun, ConflictRow, CycleRow, Intent, RecordErrorRow, Side, SideState, Snapshot
 from syncd.state._pg_errors import cannot_connect, from_postgres, shown_url
 from syncd.state._pg_keys import for_each_key
+from syncd.state._pg_watch import AnswerWatch
 from syncd.state._rows import check_side as _side
 from syncd.state._rows import dump as _dump
 from syncd.state._rows import last_links
@@ -108,12 +109,23 @@ class _PgSession:
     # count at which it analyses again: see grew().
     put_since_analyse: dict[str, int] = field(default_factory=dict)
     analyse_at: dict[str, int] = field(default_factory=dict)
+    # A daemon's store: each call held to an answer in time, none asked of a silent server
+    # (see syncd.state._pg_watch); None: a command's, which waits as long as the server takes.
+    watch: AnswerWatch | None = None
 
     def __post_init__(self) -> None:
         self.shown = shown_url(self.url)
 
     def error(self, exc: psycopg.Error, doing: str) -> StateError:
+        watch = self.watch
+        if watch is not None and watch.silent is not None and isinstance(exc, psycopg.OperationalError):
+            return self.silenced(f"{doing}: {watch.silent}")  # the watch cut this call
         return from_postgres(self.url, exc, doing)
+
+    def silenced(self, what: str) -> StateError:
+        return StateError(
+            f"state store {self.shown}: {what}: the server or the network is stuck; not asked again until "
+            "a fresh connection answers (tried each second)", path=self.shown)
 
     def check_open(self) -> None:
         if self.closed:
@@ -121,11 +133,18 @@ class _PgSession:
 
     def putconn(self, conn: psycopg.Connection) -> None:
         """Give *conn* back; a broken one means the server dropped the others too
-        (a restart): the pool checks its idle ones now, so the next call gets a live one."""
+        (a restart): the pool checks its idle ones now, so the next call gets a live one.
+        A daemon's pool replaces them instead: checking is a round trip each, which a
+        server that hangs would not answer, on the daemon's event loop."""
         broken = conn.broken or conn.closed
+        if self.watch is not None:
+            self.watch.disarm()
         self.pool.putconn(conn)
         if broken:
-            self.pool.check()
+            if self.watch is not None:
+                self.pool.drain()
+            else:
+                self.pool.check()
 
     def grew(self, conn: psycopg.Connection, integration: str, rows: int) -> None:
         """*rows* snapshots of *integration* were just committed on *conn*: analyse the table
@@ -163,10 +182,22 @@ class _PgSession:
 
     def getconn(self) -> psycopg.Connection:
         self.check_open()
+        watch = self.watch
+        if watch is None:
+            try:
+                return self.pool.getconn(timeout=self.timeout)
+            except psycopg.Error as exc:
+                raise cannot_connect(self.url, exc) from exc
+        if watch.silent is not None:
+            raise self.silenced(f"not asked: {watch.silent}")
         try:
-            return self.pool.getconn(timeout=self.timeout)
+            conn = self.pool.getconn(timeout=self.timeout)
         except psycopg.Error as exc:
+            if isinstance(exc, PoolTimeout):
+                watch.no_connection(" ".join(str(exc).split()))
             raise cannot_connect(self.url, exc) from exc
+        watch.arm(conn)
+        return conn
 
 
 class _OnAServer:

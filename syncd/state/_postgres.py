@@ -11,8 +11,10 @@ Connections come from a psycopg_pool ``ConnectionPool`` (autocommit, time
 zone UTC): the call that meets a connection the server dropped (a restart,
 a failover) raises :class:`StateError` (nothing is retried behind the
 caller's back); the connection is discarded and the pool checks its idle
-ones at once, so the next read or transaction gets a live one and the store
-outlives a database restart. A transaction holds one
+ones at once (a daemon's pool replaces them), so the next read or
+transaction gets a live one and the store outlives a database restart. A
+daemon's store also gives up on a server that does not answer, and asks it
+nothing more until it does (:mod:`syncd.state._pg_watch`). A transaction holds one
 connection from ``BEGIN`` to its end, and reads inside its block use it (they
 see its writes); reads outside one each borrow a connection for one
 statement. Isolation is PostgreSQL's default, READ COMMITTED: one daemon
@@ -26,6 +28,7 @@ As with SQLite, one store is used from one thread; transactions do not nest.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -53,6 +56,7 @@ from syncd.state._pg_errors import cannot_connect, from_postgres, shown_url
 from syncd.state._pg_keys import lateral
 from syncd.state._pg_migrations import SCHEMA_VERSION, migrate, missing_columns
 from syncd.state._pg_tx import _OnAServer, _PgSession, _PgTransaction, pg_guard
+from syncd.state._pg_watch import AnswerWatch, probe
 from syncd.state._rows import SNAPSHOT_COLUMNS as _SNAPSHOT_COLUMNS
 from syncd.state._rows import check_side as _side
 from syncd.state._store import StateStore
@@ -63,8 +67,8 @@ __all__ = ["PostgresStore", "open_postgres"]
 # The moved reset is compared with NULL: its type is said, as PostgreSQL cannot tell it from a NULL.
 USAGE_UPSERT = usage_upsert(lambda name: f"%({name})s::double precision" if name == "moved" else f"%({name})s")
 
-# Connection parameters every connection gets: times come back in UTC, and
-# a server that does not answer is given up on rather than waited for.
+# Connection parameters every connection gets: times come back in UTC. (A server that
+# does not answer is given up on by a daemon's AnswerWatch, see open_postgres.)
 _OPTIONS = "-c TimeZone=UTC"
 _SIDE = "integration = %s AND side = %s"
 _BY_RECORD = lateral(_SNAPSHOT_COLUMNS, "snapshots", _SIDE, "record_id")
@@ -106,6 +110,8 @@ class PostgresStore(_OnAServer, StateStore):
         if active is not None:
             active.abandon()
         session.closed = True
+        if session.watch is not None:
+            session.watch.close()
         session.pool.close()
 
     def transaction(self, integration: str) -> _PgTransaction:
@@ -342,13 +348,17 @@ class PostgresStore(_OnAServer, StateStore):
              usage.api_used, usage.api_limit))
 
 
-def open_postgres(url: str, *, connect_timeout: float = 10.0, pool_size: int = 2) -> PostgresStore:
+def open_postgres(url: str, *, connect_timeout: float = 10.0, pool_size: int = 2,
+                  answer_within: float | None = None) -> PostgresStore:
     """Open the store in the database at *url*, creating and migrating its schema as needed.
 
     One direct connection first: it gives the reason when the server cannot
     be reached (psycopg's own message: refused, unknown host, bad password,
     no such database), and runs the migrations. Then the pool, which opens
-    its connections as they are needed. Raises :class:`StateError`.
+    its connections as they are needed. *answer_within* (a daemon's store):
+    each call gets an answer within that many seconds or fails, and a server
+    that gave none is not asked again until it answers
+    (:mod:`syncd.state._pg_watch`). Raises :class:`StateError`.
     """
     shown = shown_url(url)
     kwargs: dict[str, Any] = {"connect_timeout": max(1, round(connect_timeout)), "options": _OPTIONS,
@@ -364,4 +374,8 @@ def open_postgres(url: str, *, connect_timeout: float = 10.0, pool_size: int = 2
         raise from_postgres(url, exc, "creating or migrating the schema") from exc
     pool = ConnectionPool(url, kwargs=kwargs, min_size=1, max_size=pool_size, open=True,
                           name="syncd-state", timeout=connect_timeout)
-    return PostgresStore(_PgSession(pool, url, connect_timeout))
+    session = _PgSession(pool, url, connect_timeout)
+    if answer_within is not None:
+        session.watch = AnswerWatch(answer_within, functools.partial(probe, url, kwargs, answer_within),
+                                    pool.drain)
+    return PostgresStore(session)

@@ -245,6 +245,7 @@ TYPED: dict[tuple[str, str], Typed] = {
     ("syncd", "/properties/log/properties/level"): (lambda c: [c.daemon.log_level], _same),
     ("syncd", "/properties/log/properties/format"): (lambda c: [c.daemon.log_format], _same),
     ("syncd", "/properties/cluster/properties/lease_seconds"): (lambda c: [c.daemon.cluster_lease_seconds], _same),
+    ("syncd", "/properties/state/properties/timeout"): (lambda c: [c.daemon.state_timeout], _same),
     ("syncd", "/properties/reload/properties/quiet_seconds"): (lambda c: [c.daemon.reload_quiet_seconds], _same),
     ("syncd", "/properties/reload/properties/max_seconds"): (lambda c: [c.daemon.reload_max_seconds], _same),
     ("syncd", "/properties/budgets/properties/bulk_below_percent"):

@@ -48,6 +48,9 @@ def test_the_password_is_put_into_the_url(tmp_path: Path, url: str, password: st
     ("state:\n  url: mysql://syncd:hunter2@h/db\n",
      "syncd.yaml:2:3: error: state.url must be a PostgreSQL URL: postgresql://USER@HOST[:PORT]/DATABASE (state.url)"),
     ("state:\n  path: a.db\n  password: hunter2\n", "syncd.yaml:3:3: error: 'password' needs 'url' beside it"),
+    ("state:\n  path: a.db\n  timeout: 5\n", "syncd.yaml:3:3: error: 'timeout' needs 'url' beside it"),
+    ("state:\n  url: postgresql://h/db\n  timeout: 60\n",
+     "syncd.yaml:3:12: error: timeout must be at most 25 (state.timeout)"),
 ])
 def test_mistakes_are_named_by_line_and_never_quote_the_url(tmp_path: Path, yaml: str, message: str) -> None:
     with pytest.raises(ConfigError) as raised:
@@ -55,3 +58,8 @@ def test_mistakes_are_named_by_line_and_never_quote_the_url(tmp_path: Path, yaml
     text = str(raised.value)
     assert message in text, text
     assert "hunter2" not in text
+
+
+def test_the_timeout_is_ten_seconds_unless_given(tmp_path: Path) -> None:
+    assert _load(tmp_path, "state: {url: 'postgresql://h/db'}\n").daemon.state_timeout == 10
+    assert _load(tmp_path, "state: {url: 'postgresql://h/db', timeout: 2.5}\n").daemon.state_timeout == 2.5
