@@ -13,7 +13,14 @@ and :class:`Transaction` (writes); type against them, not
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from syncd.state._errors import StateCorruptError, StateError, StateLockedError, StateVersionError, TargetNotEmpty
+from syncd.state._errors import (
+    StateCorruptError,
+    StateError,
+    StateLockedError,
+    StateUnreachable,
+    StateVersionError,
+    TargetNotEmpty,
+)
 from syncd.state._leases import Fence, Lease, LeaseBook, LeaseLost, Member
 from syncd.state._model import (
     WRITE_OPERATIONS,
@@ -102,6 +109,7 @@ __all__ = [
     "StateError",
     "StateLockedError",
     "StateStore",
+    "StateUnreachable",
     "StateVersionError",
     "TargetNotEmpty",
     "Transaction",

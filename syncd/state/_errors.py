@@ -9,6 +9,9 @@
     │                       quick_check`` failed on open, or SQLite found
     │                       damage while reading or writing)
     ├── StateVersionError   written by a newer syncd than this one
+    ├── StateUnreachable    a PostgreSQL server that does not answer or
+    │                       cannot take connections now (down, starting,
+    │                       unreachable): transient, worth waiting for
     └── TargetNotEmpty      ``syncd state copy``: the target holds rows
                             already (nothing was written)
 
@@ -47,6 +50,10 @@ class StateCorruptError(StateError):
 
 
 class StateVersionError(StateError):
+    pass
+
+
+class StateUnreachable(StateError):
     pass
 
 

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 import psycopg
 
-from syncd.state._errors import StateError, StateLockedError
+from syncd.state._errors import StateError, StateLockedError, StateUnreachable
 
 SCHEMES = ("postgresql", "postgres")
 
@@ -61,9 +61,22 @@ def masked(text: str, url: str) -> str:
     return text
 
 
+# What a server that runs but cannot take a connection now answers (libpq has no SQLSTATE for a
+# failed connection, only the server's text: English, unless the server's lc_messages says otherwise;
+# a translated one is then taken as a refusal, which is what every refusal was before).
+_NOT_NOW = ("the database system is starting up", "the database system is shutting down",
+            "the database system is in recovery mode", "the database system is not yet accepting",
+            "too many clients already", "remaining connection slots are reserved")
+
+
 def cannot_connect(url: str, exc: BaseException) -> StateError:
+    """The error of a connection that failed: :class:`StateUnreachable` when the server never
+    answered (refused, no answer in time, a name that does not resolve) or answered "not now";
+    a plain StateError when it refused syncd (a password, a database or a role that is wrong)."""
     detail = " ".join(masked(str(exc), url).split())  # libpq's message spans lines, with tabs
-    return StateError(
+    fatal = "FATAL:" in detail and not any(reason in detail for reason in _NOT_NOW)
+    kind = StateError if fatal else StateUnreachable
+    return kind(
         f"state store {shown_url(url)}: cannot connect: {detail}: check that the server runs and that "
         "state.url (host, port, database, user, password) is right", path=shown_url(url),
         sqlite_message=detail)

@@ -14,7 +14,17 @@ import psycopg
 import pytest
 from pg_cluster import PASSWORD, PASSWORD_USER, Cluster, free_port
 
-from syncd.state import Intent, LeaseBook, SQLiteStore, StateError, StateStore, StateVersionError, open_state
+from syncd.state import (
+    Intent,
+    LeaseBook,
+    SQLiteStore,
+    StateError,
+    StateStore,
+    StateUnreachable,
+    StateVersionError,
+    open_state,
+)
+from syncd.state._pg_errors import cannot_connect
 from syncd.state._pg_migrations import MIGRATIONS, SCHEMA_VERSION, migrate
 from syncd.state._postgres import PostgresStore
 
@@ -110,6 +120,20 @@ def test_a_server_nobody_listens_on_is_named_with_the_password_masked() -> None:
     assert message.startswith(f"state store postgresql://syncd:***@127.0.0.1:{port}/syncd: cannot connect: ")
     assert "Connection refused" in message and PASSWORD not in message
     assert caught.value.path == f"postgresql://syncd:***@127.0.0.1:{port}/syncd"
+    assert isinstance(caught.value, StateUnreachable)  # worth waiting for: the daemon does
+
+
+def test_a_server_that_refuses_syncd_is_not_unreachable_and_not_now_is(pg_cluster: Cluster) -> None:
+    """What the daemon waits for at start (StateUnreachable) and what it exits on."""
+    for url in (pg_cluster.url("no_such_database"), pg_cluster.url("postgres", user=PASSWORD_USER, password="no")):
+        with pytest.raises(StateError) as caught:
+            open_state(url)
+        assert not isinstance(caught.value, StateUnreachable), caught.value
+    for answer in ("FATAL:  the database system is starting up", "FATAL:  sorry, too many clients already",
+                   "failed to resolve host 'db.example.com': [Errno -3] Temporary failure in name resolution"):
+        error = cannot_connect("postgresql://syncd@db/syncd", psycopg.OperationalError(
+            f'connection failed: connection to server at "10.0.0.5", port 5432 failed: {answer}'))
+        assert isinstance(error, StateUnreachable), answer
 
 
 def test_a_wrong_password_is_the_reason_and_is_never_shown(pg_cluster: Cluster) -> None:
