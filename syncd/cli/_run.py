@@ -125,7 +125,7 @@ def _open_state_when_it_answers(config: Config) -> StateStore | None:
         try:
             while not stop.is_set():
                 try:
-                    return open_state(config.daemon.state_target(), answer_within=config.daemon.state_timeout)
+                    store = open_state(config.daemon.state_target(), answer_within=config.daemon.state_timeout)
                 except StateUnreachable as e:
                     log.warning("waiting for the state store", error=str(e), next_try_in=wait)
                     notifier.status(f"waiting for the state store: {e}")
@@ -133,6 +133,10 @@ def _open_state_when_it_answers(config: Config) -> StateStore | None:
                     notifier.notify(f"EXTEND_TIMEOUT_USEC={int((wait + config.daemon.state_timeout + 5) * 1e6)}")
                     stop.wait(wait)
                     wait = min(wait * 2, _LAST_TRY_AGAIN)
+                    continue
+                if not stop.is_set():
+                    return store
+                store.close()  # the stop came while it opened: it is not lost
         finally:
             notifier.close()
     log.info("stopped while waiting for the state store")

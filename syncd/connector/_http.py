@@ -31,6 +31,7 @@ from syncd.connector._masking import SecretMasker
 from syncd.connector._plain_request import send as send_plain
 from syncd.connector._ratelimit import Account
 from syncd.connector._retry_after import parse_retry_after
+from syncd.connector._transport import AnswerTooLarge
 
 _EXCERPT = 200
 
@@ -94,7 +95,8 @@ class Sender:
             except (httpx.TimeoutException, httpx.TransportError) as e:
                 self.account.answered(None)
                 safe = isinstance(e, (httpx.ConnectError, httpx.ConnectTimeout))
-                if last or (is_post and not safe):
+                # an answer too large is as large again: not asked twice
+                if last or (is_post and not safe) or isinstance(e, AnswerTooLarge):
                     kind = "timed out" if isinstance(e, httpx.TimeoutException) else "failed"
                     raise TransportError(
                         f"{self._describe(request)} {kind} after {attempt + 1} attempt(s): "

@@ -51,6 +51,14 @@ import httpx
 
 _READ_SIZE = 64 * 1024
 _MAX_HEADERS = 100 * 1024  # as httpcore: a response head larger than this is refused
+# The most of one answer read (as it came, head included): a contact API's page or batch is a few
+# MB at most; an endless or enormous answer (a wrong path to an export, a broken proxy) would
+# otherwise grow the daemon until the kernel kills it, every integration with it.
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
+
+
+class AnswerTooLarge(httpx.TransportError):
+    """The answer passed :data:`MAX_ANSWER_BYTES`; its connection is dropped unread."""
 _DEFAULT_PORTS = {b"http": 80, b"https": 443}
 _CLOSE_TIMEOUT = 1.0  # a TLS peer that never answers close_notify is aborted after this
 
@@ -178,7 +186,7 @@ class _Answer:
 
 
 class _Connection:
-    __slots__ = ("reader", "writer", "state", "idle_since", "answered", "reusable")
+    __slots__ = ("reader", "writer", "state", "idle_since", "answered", "reusable", "received")
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
@@ -187,6 +195,7 @@ class _Connection:
         self.idle_since = 0.0
         self.answered = False  # whether any byte of an answer came on it (then it is not stale)
         self.reusable = False  # whether the last exchange left it ready for another
+        self.received = 0  # bytes of the answer under way read so far
 
     def usable(self, now: float, expiry: float) -> bool:
         # An idle connection the server closed reads as EOF once the event
@@ -354,6 +363,7 @@ class AsyncH11Transport(httpx.AsyncBaseTransport):
     ) -> tuple[_Head, bytes]:
         state = conn.state
         conn.answered = conn.reusable = False
+        conn.received = 0
         target = request.url.raw_path
         try:
             raw = tuple(request.headers.raw)
@@ -483,11 +493,16 @@ class AsyncH11Transport(httpx.AsyncBaseTransport):
     async def _read(conn: _Connection, request: httpx.Request, timeout: float | None) -> bytes:
         try:
             async with asyncio.timeout(timeout):
-                return await conn.reader.read(_READ_SIZE)
+                data = await conn.reader.read(_READ_SIZE)
         except TimeoutError:
             raise httpx.ReadTimeout("reading the response timed out", request=request) from None
         except OSError as e:
             raise httpx.ReadError(str(e) or type(e).__name__, request=request) from None
+        conn.received += len(data)
+        if conn.received > MAX_ANSWER_BYTES:
+            raise AnswerTooLarge(f"the answer is larger than {MAX_ANSWER_BYTES >> 20} MiB, the most syncd "
+                                 "reads of one: check the operation's path and its page size", request=request)
+        return data
 
 
 class KeptTransport(httpx.AsyncBaseTransport):

@@ -108,7 +108,7 @@ class AnswerWatch:
                 # the duplicate leaves libpq's own descriptor to libpq (as the leases' watchdog).
                 with socket.socket(fileno=os.dup(armed[0].fileno())) as sock:
                     sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
+            except (OSError, psycopg.Error):
                 pass  # closed meanwhile: nothing left to cut
 
     def _try_server(self) -> None:
