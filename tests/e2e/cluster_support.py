@@ -168,9 +168,11 @@ class Fleet:
 
     def __init__(self, *, sample_app: Callable[..., SampleApp], daemon: Callable[..., Daemon], tmp_path: Path,
                  url: str, integrations: int = 30, left_n: int = 20, right_n: int = 5,
-                 schedule: str = "every 2 seconds", lease_seconds: float = LEASE_SECONDS) -> None:
+                 schedule: str = "every 2 seconds", lease_seconds: float = LEASE_SECONDS,
+                 state_timeout: float | None = None) -> None:
         self.url = url
         self.lease_seconds = lease_seconds
+        self.state_timeout = state_timeout  # state.timeout (None: the default)
         self._start_daemon = daemon
         self.config = tmp_path / "config"
         self.names = [f"i{k:02d}" for k in range(integrations)]
@@ -207,7 +209,10 @@ class Fleet:
             for side in ("left", "right"):
                 integration[side]["settings"].update(daemon=f"${{env:{DAEMON_ENV}}}", integration=name)
             integrations.append(integration)
-        daemon = {"log": {"level": "info"}, "state": {"url": "${env:SYNCD_DATABASE_URL}"},
+        state: dict[str, Any] = {"url": "${env:SYNCD_DATABASE_URL}"}
+        if self.state_timeout is not None:
+            state["timeout"] = self.state_timeout
+        daemon = {"log": {"level": "info"}, "state": state,
                   "cluster": {"lease_seconds": self.lease_seconds, "name": f"${{env:{DAEMON_ENV}}}"}}
         write_sample_config(self.config, *integrations, daemon=daemon, header=False)
         # The shipped spec, sending who asks, and for what, with every request.

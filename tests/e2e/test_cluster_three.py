@@ -11,7 +11,9 @@ database's triggers keep).
   meanwhile arrives, none twice;
 - ``SIGSTOP`` one in the middle of a write, past its lease, then ``SIGCONT``:
   it sends no write and commits nothing for what it lost, then rejoins;
-- the database restarted under load: the daemons log it, reconnect, go on.
+- the database restarted under load: the daemons log it, reconnect, go on;
+- the database frozen under load (it hangs: no answer, no error): every
+  daemon's control socket answers throughout, and all go on after.
 
 The measured times (failover, balance) are printed (``pytest -s``) for the
 report; they are asserted only against the bounds the issue names.
@@ -278,3 +280,34 @@ def test_the_database_restarted_under_load_the_daemons_reconnect_and_go_on(fleet
         assert members.fetchone() == (3,)
     assert landed in f.side("i00", "right")
     _no_overlap(f)  # (the create that landed during the outage was not made twice)
+
+
+def test_the_database_frozen_under_load_holds_no_daemon_and_all_go_on(fleet, pg_cluster: Cluster) -> None:
+    """The whole server hangs for 10 s (SIGSTOP): the leases run out (their renewals give up in
+    time), each daemon's store gives up on its call after state.timeout and asks nothing more, so
+    every control socket keeps answering; after the thaw they take the leases again, sync what
+    changed meanwhile, and no write or commit fell outside its lease."""
+    f = _ready_fleet(fleet, state_timeout=2)
+    for name in f.names:
+        f.edit(name, "left", f"{name}-2@example.com", first_name="Before")
+    slowest: dict[str, float] = dict.fromkeys(f.daemons, 0.0)  # each daemon's slowest status from 5 s on
+    with pg_cluster.frozen():
+        frozen_at = time.monotonic()
+        while time.monotonic() - frozen_at < 10:
+            for label, d in f.daemons.items():
+                start = time.monotonic()
+                d.status()  # fails if the daemon does not answer within 10 s
+                if start - frozen_at > 5:
+                    slowest[label] = max(slowest[label], time.monotonic() - start)
+            time.sleep(0.3)
+    thawed = time.time()
+    _report("frozen database: the slowest status answer from 5 s on", max(slowest.values()))
+    assert max(slowest.values()) < 1.0, slowest
+    for name in f.names:
+        f.add(name, "right")
+    f.wait_in_sync(timeout=90)
+    f.wait(lambda: all("ok" in outcomes for outcomes in f.cycles_since(thawed).values()), timeout=60,
+           what="a good cycle of every integration after the thaw", describe=lambda: f.cycles_since(thawed))
+    assert all(d.proc.poll() is None for d in f.daemons.values())
+    f.wait_fair()
+    _no_overlap(f)
