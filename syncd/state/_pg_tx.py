@@ -36,6 +36,7 @@ from syncd.state._errors import StateError
 from syncd.state._leases import Fence, LeaseLost
 from syncd.state._model import BulkRun, ConflictRow, CycleRow, Intent, RecordErrorRow, Side, SideState, Snapshot
 from syncd.state._pg_errors import cannot_connect, from_postgres, shown_url
+from syncd.state._history import child_keys_range, cutoff, prune_due
 from syncd.state._pg_keys import for_each_key
 from syncd.state._pg_watch import AnswerWatch
 from syncd.state._rows import check_side as _side
@@ -83,6 +84,16 @@ _FENCE_CHECK = """SELECT 1 FROM leases WHERE integration = %s AND daemon_id = %s
                   AND expires_at > clock_timestamp() FOR SHARE"""
 
 
+# Conflicts and resolved record errors past syncd.state._history.KEPT_DAYS: an integration's, then
+# its child objects' keys' (each over the (integration, at) index).
+_PRUNE_HISTORY = (
+    ("DELETE FROM conflicts WHERE integration = %s AND at < %s",
+     "DELETE FROM conflicts WHERE integration > %s AND integration < %s AND at < %s"),
+    ("DELETE FROM errors WHERE integration = %s AND at < %s AND resolved_at IS NOT NULL",
+     "DELETE FROM errors WHERE integration > %s AND integration < %s AND at < %s AND resolved_at IS NOT NULL"),
+)
+
+
 def aware(value: datetime | None) -> datetime | None:
     """*value* as given (PostgreSQL keeps the instant); a naive one is the caller's bug."""
     if value is not None and (value.tzinfo is None or value.utcoffset() is None):
@@ -109,6 +120,8 @@ class _PgSession:
     # count at which it analyses again: see grew().
     put_since_analyse: dict[str, int] = field(default_factory=dict)
     analyse_at: dict[str, int] = field(default_factory=dict)
+    # integration -> when (time.monotonic()) its history is next pruned (see _history)
+    pruned: dict[str, float] = field(default_factory=dict)
     # A daemon's store: each call held to an answer in time, none asked of a silent server
     # (see syncd.state._pg_watch); None: a command's, which waits as long as the server takes.
     watch: AnswerWatch | None = None
@@ -564,6 +577,11 @@ class _PgTransaction(_OnAServer, Transaction):
             """DELETE FROM cycles WHERE integration = %s AND id <= (
                    SELECT id FROM cycles WHERE integration = %s ORDER BY id DESC LIMIT 1 OFFSET %s)""",
             (self.integration, self.integration, KEPT_CYCLES))
+        if prune_due(self._session.pruned, self.integration):
+            before, (low, high) = cutoff(), child_keys_range(self.integration)
+            for one, children in _PRUNE_HISTORY:
+                self._run(one, (self.integration, before))
+                self._run(children, (low, high, before))
 
     @pg_guard("recording the bulk sync")
     def put_bulk_run(self, run: BulkRun) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -30,12 +30,23 @@ from syncd.state._sqlite_rows import (
     _guard,
     _time,
 )
+from syncd.state._history import child_keys_range, cutoff, prune_due
 from syncd.state._store import KEPT_CYCLES, Transaction, utc_now
 
 _LINK = "INSERT OR REPLACE INTO links (integration, left_id, right_id) VALUES (?, ?, ?)"
 _INSERT_INTENT = f"INSERT INTO intents ({codec.INSERT_INTENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _RESOLVE_INTENT = "DELETE FROM intents WHERE integration = ? AND id = ?"
 _RESOLVE_INTENTS = "DELETE FROM intents WHERE integration = ? AND id BETWEEN ? AND ?"
+
+
+# Conflicts and resolved record errors past syncd.state._history.KEPT_DAYS: an integration's, then
+# its child objects' keys' (each over the (integration, at) index).
+_PRUNE_HISTORY = (
+    ("DELETE FROM conflicts WHERE integration = ? AND at < ?",
+     "DELETE FROM conflicts WHERE integration > ? AND integration < ? AND at < ?"),
+    ("DELETE FROM errors WHERE integration = ? AND at < ? AND resolved_at IS NOT NULL",
+     "DELETE FROM errors WHERE integration > ? AND integration < ? AND at < ? AND resolved_at IS NOT NULL"),
+)
 
 
 @dataclass(slots=True, eq=False)
@@ -51,6 +62,8 @@ class _Session:
     path: str
     busy_timeout: float
     active: _SQLiteTransaction | None = None
+    # integration -> when (time.monotonic()) its history is next pruned (see _history)
+    pruned: dict[str, float] = field(default_factory=dict)
 
     def error(self, exc: sqlite3.Error, doing: str) -> StateError:
         return from_sqlite(self.path, exc, doing, busy_timeout=self.busy_timeout)
@@ -361,6 +374,11 @@ class _SQLiteTransaction(Transaction):
                    SELECT id FROM cycles INDEXED BY cycles_integration WHERE integration = ?
                    ORDER BY id DESC LIMIT 1 OFFSET ?)""",
             (self.integration, self.integration, KEPT_CYCLES))
+        if prune_due(self._session.pruned, self.integration):
+            before, (low, high) = _time(cutoff()), child_keys_range(self.integration)
+            for one, children in _PRUNE_HISTORY:
+                self._conn.execute(one, (self.integration, before))
+                self._conn.execute(children, (low, high, before))
     @_guard("recording the bulk sync")
     def put_bulk_run(self, run: BulkRun) -> None:
         self._check()

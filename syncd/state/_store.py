@@ -125,19 +125,21 @@ class Transaction(Protocol):
 
     def resolve_errors(self, side: Side, record_id: str, *, writes: bool | None = None) -> None:
         """The record synced: its unresolved errors are resolved (kept, with
-        ``resolved_at``, for history). *writes* True: only those of
+        ``resolved_at``, for history: :data:`~syncd.state._history.KEPT_DAYS`). *writes* True: only those of
         :data:`WRITE_OPERATIONS` (the errors of writing record *record_id*'s
         values to *side*); False: only the others (record *record_id* of
         *side*'s own); None: every one."""
 
     def add_conflict(self, conflict: ConflictRow) -> None:
-        """Append to the conflict log; ``at`` None means now."""
+        """Append to the conflict log (kept :data:`~syncd.state._history.KEPT_DAYS`); ``at`` None means now."""
 
     def set_disabled(self, since: datetime | None) -> None:
         """Mark the integration disabled since *since*, or enabled (None)."""
 
     def add_cycle(self, cycle: CycleRow) -> None:
-        """Record how a cycle ended; only the newest :data:`KEPT_CYCLES` are kept."""
+        """Record how a cycle ended; only the newest :data:`KEPT_CYCLES` are kept. At most once an
+        hour per process, also delete the integration's (and its child objects') conflicts and
+        resolved errors older than :data:`~syncd.state._history.KEPT_DAYS`."""
 
     def put_bulk_run(self, run: BulkRun) -> None:
         """Replace the integration's current or last bulk sync with *run*."""

@@ -704,6 +704,40 @@ def test_only_the_newest_cycles_are_kept(store: StateStore) -> None:
     assert kept[0].counts["read"]["left"] == KEPT_CYCLES + 4 and kept[-1].counts["read"]["left"] == 5
 
 
+def test_a_cycle_prunes_the_history_past_its_days_its_childrens_too_once_an_hour(store: StateStore) -> None:
+    """Conflicts and resolved errors older than KEPT_DAYS hold contacts' values and grew for ever:
+    recording a cycle deletes them (the integration's and its child objects' keys'), not an open
+    error, not a sibling integration's, and not again within the hour."""
+    from syncd.state._history import KEPT_DAYS
+
+    now = datetime.now(UTC)
+    old, recent = now - timedelta(days=KEPT_DAYS + 1), now - timedelta(days=KEPT_DAYS - 1)
+    for key in ("crm", "crm/notes", "crm-2"):
+        with store.transaction(key) as t:
+            for at, record in ((old, "old"), (recent, "recent")):
+                t.add_conflict(ConflictRow(f"L-{record}", "R", "email -> email", "a@x", "b@x", "left",
+                                           "left_wins", at=at))
+                t.add_error(RecordErrorRow("left", f"{record}-resolved", "update", "HTTP 500", at=at))
+                t.resolve_errors("left", f"{record}-resolved")
+                t.add_error(RecordErrorRow("left", f"{record}-open", "update", "HTTP 500", at=at))
+
+    def kept(key: str) -> tuple[list[str], list[str]]:
+        return (sorted(c.left_id for c in store.conflicts(key)),
+                sorted(e.record_id for e in store.errors(key, unresolved=False)))
+
+    with store.transaction("crm") as t:
+        t.add_cycle(_cycle(1))
+    for key in ("crm", "crm/notes"):
+        assert kept(key) == (["L-recent"], ["old-open", "recent-open", "recent-resolved"]), key
+    assert kept("crm-2") == (["L-old", "L-recent"], ["old-open", "old-resolved", "recent-open", "recent-resolved"])
+    assert store.count_conflicts("crm") == 1
+
+    with store.transaction("crm") as t:  # within the hour: nothing looked at
+        t.add_conflict(ConflictRow("L-old-2", "R", "email -> email", "a@x", "b@x", "left", "left_wins", at=old))
+        t.add_cycle(_cycle(2))
+    assert kept("crm")[0] == ["L-old-2", "L-recent"]
+
+
 def test_an_unknown_cycle_outcome_is_refused(store: StateStore) -> None:
     with pytest.raises(ValueError, match="outcome"), store.transaction("a") as t:
         t.add_cycle(_cycle(1, "fine"))
