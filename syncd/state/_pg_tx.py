@@ -176,6 +176,11 @@ class _PgSession:
         try:
             conn.execute("BEGIN")
             conn.execute("SET LOCAL lock_timeout = '200ms'")
+            if self.watch is not None:
+                # A daemon's: the server gives up on it (an error, below) well before the watch
+                # would take a slow ANALYZE of a large table for a server that hangs.
+                self.watch.arm(conn)
+                conn.execute(f"SET LOCAL statement_timeout = '{max(1, round(self.watch.seconds * 500))}ms'")
             conn.execute("ANALYZE snapshots")
             conn.execute("COMMIT")
         except psycopg.Error as error:
