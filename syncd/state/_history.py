@@ -42,4 +42,14 @@ def child_keys_range(integration: str) -> tuple[str, str]:
     return integration + "/", integration + "0"
 
 
-__all__ = ["KEPT_DAYS", "PRUNE_EVERY_SECONDS", "child_keys_range", "cutoff", "prune_due"]
+def prune_statements(p: str) -> tuple[tuple[str, str], ...]:
+    """The deletes, with *p* as the placeholder (``?`` for SQLite, ``%s`` for PostgreSQL): per
+    table, an integration's rows (integration, cutoff), then its child objects' keys' (the two
+    bounds, cutoff); each over the table's (integration, at) index."""
+    return tuple(
+        (f"DELETE FROM {table} WHERE integration = {p} AND at < {p}{only}",
+         f"DELETE FROM {table} WHERE integration > {p} AND integration < {p} AND at < {p}{only}")
+        for table, only in (("conflicts", ""), ("errors", " AND resolved_at IS NOT NULL")))
+
+
+__all__ = ["KEPT_DAYS", "PRUNE_EVERY_SECONDS", "child_keys_range", "cutoff", "prune_due", "prune_statements"]

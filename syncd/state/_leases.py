@@ -206,13 +206,19 @@ class _Watchdog:
             if self._over:
                 return
             self.fired = True
-            try:
-                # A duplicate of the descriptor: shutdown acts on the socket they share, and closing the
-                # duplicate leaves libpq's own descriptor to libpq.
-                with socket.socket(fileno=os.dup(self._conn.fileno())) as sock:
-                    sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass  # closed meanwhile: nothing left to cut
+            cut(self._conn)
+
+
+def cut(conn: psycopg.Connection) -> None:
+    """Shut *conn*'s socket down from another thread: a call blocked reading it returns at once,
+    and the connection is broken from then on."""
+    try:
+        # A duplicate of the descriptor: shutdown acts on the socket they share, and closing the
+        # duplicate leaves libpq's own descriptor to libpq.
+        with socket.socket(fileno=os.dup(conn.fileno())) as sock:
+            sock.shutdown(socket.SHUT_RDWR)
+    except (OSError, psycopg.Error):
+        pass  # closed meanwhile: nothing left to cut
 
 
 class LeaseBook:

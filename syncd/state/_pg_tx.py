@@ -33,10 +33,10 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 import syncd.state._rows as codec
 from syncd.state._errors import StateError
+from syncd.state._history import child_keys_range, cutoff, prune_due, prune_statements
 from syncd.state._leases import Fence, LeaseLost
 from syncd.state._model import BulkRun, ConflictRow, CycleRow, Intent, RecordErrorRow, Side, SideState, Snapshot
 from syncd.state._pg_errors import cannot_connect, from_postgres, shown_url
-from syncd.state._history import child_keys_range, cutoff, prune_due
 from syncd.state._pg_keys import for_each_key
 from syncd.state._pg_watch import AnswerWatch
 from syncd.state._rows import check_side as _side
@@ -84,14 +84,8 @@ _FENCE_CHECK = """SELECT 1 FROM leases WHERE integration = %s AND daemon_id = %s
                   AND expires_at > clock_timestamp() FOR SHARE"""
 
 
-# Conflicts and resolved record errors past syncd.state._history.KEPT_DAYS: an integration's, then
-# its child objects' keys' (each over the (integration, at) index).
-_PRUNE_HISTORY = (
-    ("DELETE FROM conflicts WHERE integration = %s AND at < %s",
-     "DELETE FROM conflicts WHERE integration > %s AND integration < %s AND at < %s"),
-    ("DELETE FROM errors WHERE integration = %s AND at < %s AND resolved_at IS NOT NULL",
-     "DELETE FROM errors WHERE integration > %s AND integration < %s AND at < %s AND resolved_at IS NOT NULL"),
-)
+# Conflicts and resolved record errors past syncd.state._history.KEPT_DAYS.
+_PRUNE_HISTORY = prune_statements("%s")
 
 
 def aware(value: datetime | None) -> datetime | None:

@@ -28,8 +28,6 @@ may legitimately take longer, and its user can interrupt it.
 
 from __future__ import annotations
 
-import os
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -38,7 +36,7 @@ from typing import Any
 
 import psycopg
 
-from syncd.state._leases import _Watchdog
+from syncd.state._leases import _Watchdog, cut
 
 _TICK = 0.25  # how late past its deadline a call may be cut
 _PROBE_EVERY = 1.0  # seconds between tries of a silent server
@@ -103,13 +101,7 @@ class AnswerWatch:
             if self._armed is not armed:
                 return  # it ended meanwhile
             self._go_silent(f"no answer within {self.seconds:g} s")
-            try:
-                # A duplicate of the descriptor: shutdown acts on the socket they share, and closing
-                # the duplicate leaves libpq's own descriptor to libpq (as the leases' watchdog).
-                with socket.socket(fileno=os.dup(armed[0].fileno())) as sock:
-                    sock.shutdown(socket.SHUT_RDWR)
-            except (OSError, psycopg.Error):
-                pass  # closed meanwhile: nothing left to cut
+            cut(armed[0])
 
     def _try_server(self) -> None:
         try:

@@ -18,6 +18,7 @@ import orjson
 
 import syncd.state._rows as codec
 from syncd.state._errors import StateError, from_sqlite
+from syncd.state._history import child_keys_range, cutoff, prune_due, prune_statements
 from syncd.state._model import BulkRun, ConflictRow, CycleRow, Intent, RecordErrorRow, Side, SideState, Snapshot
 from syncd.state._rows import check_side as _side
 from syncd.state._rows import dump as _dump
@@ -30,7 +31,6 @@ from syncd.state._sqlite_rows import (
     _guard,
     _time,
 )
-from syncd.state._history import child_keys_range, cutoff, prune_due
 from syncd.state._store import KEPT_CYCLES, Transaction, utc_now
 
 _LINK = "INSERT OR REPLACE INTO links (integration, left_id, right_id) VALUES (?, ?, ?)"
@@ -39,14 +39,8 @@ _RESOLVE_INTENT = "DELETE FROM intents WHERE integration = ? AND id = ?"
 _RESOLVE_INTENTS = "DELETE FROM intents WHERE integration = ? AND id BETWEEN ? AND ?"
 
 
-# Conflicts and resolved record errors past syncd.state._history.KEPT_DAYS: an integration's, then
-# its child objects' keys' (each over the (integration, at) index).
-_PRUNE_HISTORY = (
-    ("DELETE FROM conflicts WHERE integration = ? AND at < ?",
-     "DELETE FROM conflicts WHERE integration > ? AND integration < ? AND at < ?"),
-    ("DELETE FROM errors WHERE integration = ? AND at < ? AND resolved_at IS NOT NULL",
-     "DELETE FROM errors WHERE integration > ? AND integration < ? AND at < ? AND resolved_at IS NOT NULL"),
-)
+# Conflicts and resolved record errors past syncd.state._history.KEPT_DAYS.
+_PRUNE_HISTORY = prune_statements("?")
 
 
 @dataclass(slots=True, eq=False)
