@@ -63,7 +63,13 @@ from syncd.connector._plain_request import plain_request, send_directly
 from syncd.connector._pagination import PageRequest, PageRun
 from syncd.connector._ratelimit import AccountRegistry
 from syncd.connector._result_cap import ResultCap
-from syncd.connector._transport import AsyncH11Transport, KeptTransport, proxy_configured
+from syncd.connector._transport import (
+    ACCEPT_ENCODING,
+    AsyncH11Transport,
+    KeptTransport,
+    proxy_configured,
+    read_capped,
+)
 from syncd.expr import Expr, Template, difference, to_text
 
 
@@ -269,8 +275,11 @@ class Connector:
         context = {"settings": settings}
         base_url = spec.base_url.render_text(context).rstrip("/")
         headers = {k: t.render_text(context) for k, t in spec.headers.items()}
-        headers.setdefault("Accept", "application/json")
-        headers.setdefault("User-Agent", "syncd")
+        named = {name.lower() for name in headers}  # (a spec's own, in any case, is kept: not sent twice)
+        for name, value in (("Accept", "application/json"), ("User-Agent", "syncd"),
+                            ("Accept-Encoding", ACCEPT_ENCODING)):  # (what syncd decodes under its limit)
+            if name.lower() not in named:
+                headers[name] = value
         return Prepared(settings, base_url, headers, _account_key(spec, base_url, settings),
                         repr(sorted(settings.items(), key=_by_name)))
 
@@ -291,7 +300,8 @@ class Connector:
             auth = self.account.oauth2(auth)
         client = httpx.AsyncClient(
             auth=auth,
-            event_hooks={"request": [_guard_write]},
+            # httpx's own transport reads answers whole, without a limit: read_capped reads them first.
+            event_hooks={"request": [_guard_write], "response": [read_capped] if transport is None else []},
             headers=headers,
             timeout=httpx.Timeout(spec.timeout),
             transport=transport,

@@ -7,7 +7,8 @@ connection errors, up to ``retry.max_attempts`` attempts in all.  A POST
 refused the connection, or answered 429 or 503), so a retry never creates a
 contact twice; a POST that only reads (a search endpoint) is retried like a
 GET.  An answer of 2xx whose body is not JSON (cut short by a proxy, a
-gateway's HTML page) is retried too when the request is safe to repeat
+gateway's HTML page), and any answer whose body does not decode as its
+Content-Encoding says, is retried too when the request is safe to repeat
 (not a POST that writes: that one may have been acted on; a create's
 outcome is then unknown, and looked up by the next cycle).  Any other 4xx is not retried and becomes an
 :class:`ApiError` naming the operation, the status and a short, masked
@@ -92,7 +93,9 @@ class Sender:
             try:
                 async with self.account.slot():
                     response = await send_plain(self.client, request)
-            except (httpx.TimeoutException, httpx.TransportError) as e:
+            # (a DecodingError: a body its Content-Encoding does not decode, garbled on the way as
+            # a body that is not JSON is; httpx's own error, not a TransportError)
+            except (httpx.TimeoutException, httpx.TransportError, httpx.DecodingError) as e:
                 self.account.answered(None)
                 safe = isinstance(e, (httpx.ConnectError, httpx.ConnectTimeout))
                 # an answer too large is as large again: not asked twice

@@ -31,7 +31,13 @@ most for a transport kept across cycles (:class:`KeptTransport`).
 
 A response body is read whole before the response is returned: syncd never
 streams.  No proxy support: where one is configured the connector uses
-httpx's default transport instead (:func:`proxy_configured`).
+httpx's default transport instead (:func:`proxy_configured`), and reads
+each answer through :func:`read_capped`.
+
+An answer is read to :data:`MAX_ANSWER_BYTES` at most, as it came and once
+decoded: syncd asks for gzip and deflate only (:data:`ACCEPT_ENCODING`) and
+decodes them here (:func:`decoded_body`), because httpx's decoders have no
+limit, and 64 MiB of gzip can decode to 64 GiB.
 """
 
 from __future__ import annotations
@@ -43,7 +49,8 @@ import re
 import ssl
 import time
 import urllib.request
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Sequence
 
 import h11
 import httptools
@@ -57,8 +64,73 @@ _MAX_HEADERS = 100 * 1024  # as httpcore: a response head larger than this is re
 MAX_ANSWER_BYTES = 64 * 1024 * 1024
 
 
+# The content codings syncd asks for: those it decodes under the same limit (decoded_body).
+ACCEPT_ENCODING = "gzip, deflate"
+_WBITS = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS}
+
+
 class AnswerTooLarge(httpx.TransportError):
-    """The answer passed :data:`MAX_ANSWER_BYTES`; its connection is dropped unread."""
+    """The answer passed :data:`MAX_ANSWER_BYTES`, as it came (its connection
+    is dropped unread) or decoded."""
+
+
+def _too_large(request: httpx.Request, what: str) -> AnswerTooLarge:
+    return AnswerTooLarge(f"the answer {what} {MAX_ANSWER_BYTES >> 20} MiB, the most syncd reads of one: "
+                          "check the operation's path and its page size", request=request)
+
+
+def decoded_body(raw_items: Sequence[tuple[bytes, bytes]], body: bytes, request: httpx.Request) -> bytes | None:
+    """*body* decoded as its Content-Encoding says, to :data:`MAX_ANSWER_BYTES`
+    at most (past it :class:`AnswerTooLarge`; a corrupt one
+    :class:`httpx.DecodingError`, as httpx raises); None when a coding is one
+    syncd did not ask for (br, zstd…): httpx decodes those as it can."""
+    codings = [c.strip().lower() for name, value in raw_items if name.lower() == b"content-encoding"
+               for c in value.decode("latin-1").split(",")]
+    codings = [c for c in codings if c not in ("", "identity")]
+    if not all(c in _WBITS for c in codings):
+        return None
+    for coding in reversed(codings):  # the last applied is undone first
+        try:
+            body = _inflate(body, _WBITS[coding])
+        except zlib.error as e:
+            if coding != "deflate":
+                raise httpx.DecodingError(str(e), request=request) from None
+            try:  # deflate as many servers send it: raw, without zlib's wrapper (httpx reads both too)
+                body = _inflate(body, -zlib.MAX_WBITS)
+            except zlib.error as e:
+                raise httpx.DecodingError(str(e), request=request) from None
+        if len(body) > MAX_ANSWER_BYTES:
+            raise _too_large(request, "decodes to more than")
+    return body
+
+
+def _inflate(data: bytes, wbits: int) -> bytes:
+    """*data* decompressed, stopping one byte past the limit (the rest never
+    decompressed). Like httpx, a stream cut short gives what it held."""
+    return zlib.decompressobj(wbits).decompress(data, MAX_ANSWER_BYTES + 1)
+
+
+async def read_capped(response: httpx.Response) -> None:
+    """A response hook for httpx's own transport (a proxy is configured):
+    reads the answer to :data:`MAX_ANSWER_BYTES` as it came and decoded, as
+    :class:`AsyncH11Transport` does, before httpx reads it whole."""
+    stream = response.stream
+    assert isinstance(stream, httpx.AsyncByteStream)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in stream:
+            size += len(chunk)
+            if size > MAX_ANSWER_BYTES:
+                raise _too_large(response.request, "is larger than")
+            chunks.append(chunk)
+    finally:
+        await stream.aclose()
+    body = b"".join(chunks)
+    content = decoded_body(response.headers.raw, body, response.request)
+    response.stream = httpx.ByteStream(body)  # read again by httpx, or its content given:
+    if content is not None:
+        response._content = content
 _DEFAULT_PORTS = {b"http": 80, b"https": 443}
 _CLOSE_TIMEOUT = 1.0  # a TLS peer that never answers close_notify is aborted after this
 
@@ -128,7 +200,7 @@ class _Head:
         self.reason = reason
         self.http_version = http_version
         self.raw_items = raw_items
-        self.encoded = encoded  # a Content-Encoding: the body is decoded by httpx
+        self.encoded = encoded  # a Content-Encoding: the body is to be decoded (decoded_body)
 
     @classmethod
     def of(cls, response: h11.Response) -> _Head:
@@ -260,11 +332,12 @@ class AsyncH11Transport(httpx.AsyncBaseTransport):
             stream=httpx.ByteStream(body),
             extensions={"http_version": b"HTTP/" + head.http_version, "reason_phrase": head.reason},
         )
-        if not head.encoded:
-            # The body as it came is the content (no decoding to do): given to the response,
-            # httpx does not read it again through its chain of async iterators (~4 % of a
-            # cycle at rest). Its stream is still there for a caller that reads it.
-            response._content = body
+        # The content given to the response: httpx does not read it again through its chain of
+        # async iterators (~4 % of a cycle at rest), nor decode it without a limit. Its stream is
+        # still there for a caller that reads it.
+        content = decoded_body(head.raw_items, body, request) if head.encoded else body
+        if content is not None:
+            response._content = content
         return response
 
     def close_idle(self) -> None:
@@ -500,8 +573,7 @@ class AsyncH11Transport(httpx.AsyncBaseTransport):
             raise httpx.ReadError(str(e) or type(e).__name__, request=request) from None
         conn.received += len(data)
         if conn.received > MAX_ANSWER_BYTES:
-            raise AnswerTooLarge(f"the answer is larger than {MAX_ANSWER_BYTES >> 20} MiB, the most syncd "
-                                 "reads of one: check the operation's path and its page size", request=request)
+            raise _too_large(request, "is larger than")
         return data
 
 
