@@ -11,12 +11,18 @@ output goes.
 Secrets are masked at the last step, after exceptions are formatted: a
 secret value that reached an event (a URL, an error body, a traceback) is
 printed as ``***``.
+
+A line that cannot be written (the reader of stderr gone, a log file's
+disk full) is dropped and counted, and the next line written says how many
+were lost (``log_lines_lost``): a daemon never stops its work, nor dies,
+for its log.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, MutableMapping
 from typing import Any, Literal, TextIO
@@ -71,16 +77,64 @@ def _wants_json(fmt: Format, stream: Any) -> bool:
 
 class _Stderr:
     """Whatever ``sys.stderr`` is when an event is written, not when logging
-    was configured (a test harness swaps and closes it)."""
+    was configured (a test harness swaps and closes it); a line it does not
+    take is dropped and counted (see the module's docstring)."""
+
+    def __init__(self) -> None:
+        self.lost = 0  # lines dropped since the last one written
+        self.why = ""  # the last drop's error
+        self._cut = False  # a line was cut short: the next one starts on a line of its own
 
     def write(self, text: str) -> int:
-        return sys.stderr.write(text)
+        stream = sys.stderr
+        try:
+            if stream is None:
+                raise OSError("no stderr")
+            if stream is sys.__stderr__:
+                self._write_fd(2, text)  # (the process's stderr, as started)
+            else:
+                stream.write(text)
+                stream.flush()
+        except (OSError, ValueError) as e:  # (ValueError: a closed stream)
+            self.lost += 1
+            self.why = f"{type(e).__name__}: {e}"
+        else:
+            self.lost = 0
+        return len(text)
+
+    def _write_fd(self, fd: int, text: str) -> None:
+        """Straight to the descriptor, not through ``sys.stderr``'s buffer: a
+        write that failed there stays in the buffer, to come out later in the
+        middle of another line."""
+        data = text.encode("utf-8", "backslashreplace")
+        if self._cut:
+            data = b"\n" + data
+        sent = False
+        while data:
+            try:
+                n = os.write(fd, data)
+            except OSError:
+                self._cut = self._cut or sent  # (part of this line went out)
+                raise
+            sent = sent or n > 0
+            data = data[n:]
+        self._cut = False
 
     def flush(self) -> None:
-        sys.stderr.flush()
+        pass  # each write went out whole, or was dropped
 
     def isatty(self) -> bool:
         return sys.stderr.isatty()
+
+
+def _report_lost(out: Any) -> Callable[..., MutableMapping[str, Any]]:
+    def processor(logger: Any, name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        if getattr(out, "lost", 0):
+            event["log_lines_lost"] = out.lost
+            event["log_lines_lost_because"] = out.why
+        return event
+
+    return processor
 
 
 def _json_line(logger: Any, name: str, event: MutableMapping[str, Any]) -> str:
@@ -136,6 +190,7 @@ def configure_logging(level: str = "info", fmt: Format = "auto", *, stream: Text
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
+            _report_lost(out),
             _masking(mask),
             renderer,
         ],

@@ -93,3 +93,32 @@ def test_a_librarys_own_warning_is_one_of_our_events_masked_and_its_info_is_not_
     event = json.loads(line)
     assert event == {"event": "error connecting in 'syncd-state': password *** refused",
                      "logger": "psycopg.pool", "level": "warning", "timestamp": event["timestamp"]}
+
+
+class _Failing(io.StringIO):
+    """A stderr that refuses writes while ``full``."""
+
+    full = True
+
+    def write(self, text: str) -> int:
+        if self.full:
+            raise OSError(28, "No space left on device")
+        return super().write(text)
+
+
+def test_lines_stderr_refuses_are_dropped_counted_and_said_with_the_next(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # (the daemon's own stderr is written by descriptor: tests/e2e/test_log_output.py)
+    err = _Failing()
+    monkeypatch.setattr("sys.stderr", err)
+    configure_logging("info", "json")
+    log = structlog.get_logger("test")
+    log.info("one")  # raised into the caller before: a daemon died of its log
+    log.warning("two")
+    err.full = False
+    log.info("three")
+    log.info("four")
+    first, second = (json.loads(line) for line in err.getvalue().splitlines())
+    assert first["event"] == "three" and first["log_lines_lost"] == 2
+    assert first["log_lines_lost_because"] == "OSError: [Errno 28] No space left on device"
+    assert second["event"] == "four" and "log_lines_lost" not in second
