@@ -58,14 +58,15 @@ def certainly_not_written(error: ConnectorError) -> bool:
 
 
 def cut_short_message(timeout: float, kind: str = "create") -> str:
-    """The error of a create or update a crash cut short (see :meth:`CycleContext.waiting_lookups`)."""
+    """The error of a create or update a crash, or a state store that failed
+    to record its answer, cut short (see :meth:`CycleContext.waiting_lookups`)."""
+    why = ("its outcome was never recorded: syncd stopped while it was being sent (a crash or a kill), or the "
+           "state store could not commit its answer (a full disk)")
     if kind == "update":
-        return (f"update cut short: syncd stopped while it was being sent (a crash or a kill), so whether "
-                f"the app applied it is unknown; the pair is written again once the app has had the "
-                f"connector's timeout ({timeout:g} s) to finish it")
-    return (f"create cut short: syncd stopped while it was being sent (a crash or a kill), so whether the "
-            f"app made the record is unknown; it is looked up once the app has had the connector's "
-            f"timeout ({timeout:g} s) to finish it")
+        return (f"update cut short: {why}, so whether the app applied it is unknown; the pair is written again "
+                f"once the app has had the connector's timeout ({timeout:g} s) to finish it")
+    return (f"create cut short: {why}, so whether the app made the record is unknown; it is looked up once "
+            f"the app has had the connector's timeout ({timeout:g} s) to finish it")
 
 
 @dataclass
@@ -179,11 +180,12 @@ class CycleContext:
         if cut_short and not self.dry_run:
             with self.store.transaction(self.name) as t:
                 for row in cut_short:
-                    log.debug("a write was cut short by a crash", side=row.side, record=row.record_id,
+                    log.debug("a write was cut short", side=row.side, record=row.record_id,
                               operation=row.operation)
                     t.add_error(row)
             # One line, not one a record: a crash in a batch of 500 leaves 500.
-            log.warning("writes cut short by a crash: their outcome is unknown; each create is looked up, "
+            log.warning("writes cut short (a crash, or a state store that could not commit): their outcome "
+                        "is unknown; each create is looked up, "
                         "and each update's pair written again, once the app has had the connector's "
                         "timeout (syncd errors lists them)",
                         count=len(cut_short), timeout=max(timeouts[row.side] for row in cut_short))

@@ -121,8 +121,8 @@ class Cycles:
                 t.add_cycle(row)
         except LeaseLost as e:  # several daemons: the cycle ended because the lease went; said there already
             log.info("the cycle's outcome is not recorded: the lease is gone", integration=name, reason=str(e))
-        except StateError:
-            log.exception("could not record the cycle's outcome", integration=name)
+        except StateError as e:  # (the store's message says it all: no traceback, as for `cycle failed`)
+            log.error("could not record the cycle's outcome", integration=name, error=str(e))
 
     @asynccontextmanager
     async def cycle(

@@ -211,7 +211,7 @@ def test_a_create_a_kill_cut_short_is_looked_up_only_after_the_app_had_its_timeo
     assert "cut short" in error["message"] and error["attempts"] == 0, error
     assert error["state"] == "retrying", error
     human = p.syncd("errors", p.name).stdout
-    assert "create cut short: syncd stopped while it was being sent" in human, human
+    assert "create cut short: its outcome was never recorded: syncd stopped while it was being sent" in human, human
     assert f"no attempt failed; looked up after {error['next_retry_at']}" in human, human
     held.release()  # the first create lands now
     p.left.faults.clear()
