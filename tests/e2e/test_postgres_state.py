@@ -7,8 +7,12 @@ test's own on the throwaway cluster (``tests/pg_cluster.py``)."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import psycopg
 from daemon_support import Daemon
@@ -103,3 +107,47 @@ def test_once_and_the_daemon_sync_with_the_state_in_postgresql(pair, daemon, pg_
     status = json.loads(d.cli("status", "--json").stdout)
     assert status["state_path"].startswith("postgresql://syncd:***@127.0.0.1:")  # the password put in, masked
     assert d.stop() == 0
+
+
+def _connected_to(pid: int, port: int) -> bool:
+    """Whether process *pid* holds a TCP connection to 127.0.0.1:*port* (/proc: its sockets'
+    inodes among the connections of its network namespace)."""
+    inodes = set()
+    try:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue  # closed meanwhile
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+        connections = Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]
+    except FileNotFoundError:  # it exited
+        return False
+    for line in connections:
+        fields = line.split()
+        remote_port = int(fields[2].split(":")[1], 16)
+        if remote_port == port and fields[9] in inodes:
+            return True
+    return False
+
+
+def test_a_stop_while_the_store_opens_is_not_lost(pair, daemon, pg_url: str, pg_cluster) -> None:
+    """SIGTERM while the store is being opened (connecting to a server that is slow to answer),
+    and the open then succeeds: the daemon closes it and exits 0, starting nothing. The stop was
+    once lost there: the daemon started and ran until killed."""
+    p = pair(left_n=2)
+    p.daemon_settings = f"log: {{level: debug}}\nstate: {{url: '{pg_url}', timeout: 20}}\n"  # waits for the thaw
+    p.write(extra="schedule: every 1 second\n")
+    with pg_cluster.frozen():  # the connection is accepted by the kernel, never answered
+        d = daemon(p, ready=False)
+        deadline = time.monotonic() + 30
+        while not _connected_to(d.proc.pid, pg_cluster.port):
+            assert d.proc.poll() is None and time.monotonic() < deadline, d.text()
+            time.sleep(0.05)
+        d.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)  # (the handler has run: the main thread is in Python code between waits)
+    assert d.proc.wait(timeout=30) == 0, d.text()
+    assert d.named("stopped while waiting for the state store"), d.text()
+    assert d.named("syncd started") == [] and d.named("waiting for the state store") == []
+    assert list(p.left.requests) == [] and list(p.right.requests) == []
