@@ -14,7 +14,9 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+import psycopg
 import pytest
+import structlog
 from pg_cluster import Cluster
 
 from syncd.state import Snapshot, StateError, StateStore, open_state
@@ -108,3 +110,34 @@ def test_a_server_that_refuses_fails_a_call_after_the_pool_timeout_then_at_once(
         # new one; the third is not asked
         assert timings[0] < 1.0 and 1.9 <= timings[1] < 5 and timings[2] < 1.0, timings
         assert _answers_again(store.integrations)[0] == ["crm"]
+
+
+def test_a_slow_analyse_on_a_healthy_server_is_given_up_by_the_server_not_taken_for_a_hang(
+        pg_url: str) -> None:
+    """The snapshots' ANALYZE after a growth (``_PgSession.grew``) on a large table may take
+    longer than the watch allows; it gets half of it, server-side, and failing it only costs
+    the statistics: the store goes on answering, never silent for a server that is fine."""
+    with open_state(pg_url, answer_within=2) as store:
+        with store.transaction("crm") as t:
+            t.put_snapshots([_snap("first")])
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            # An index whose expression sleeps under ANALYZE only (which evaluates it for each
+            # sampled row): 1,000 rows, 10 s; a write evaluates it too, without the sleep.
+            conn.execute("""
+                CREATE FUNCTION slow_under_analyse(t text) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$
+                BEGIN
+                    IF current_query() ILIKE 'analyze%' THEN PERFORM pg_sleep(0.01); END IF;
+                    RETURN t;
+                END $$""")
+            conn.execute("CREATE INDEX snapshots_slow ON snapshots (slow_under_analyse(record_id))")
+        with structlog.testing.capture_logs() as logs:
+            start = time.monotonic()
+            with store.transaction("crm") as t:  # 1,000 snapshots put: the first ANALYZE is due
+                t.put_snapshots([_snap(f"r{i}") for i in range(1_000)])
+            took = time.monotonic() - start
+        [warned] = [e for e in logs if e["event"].startswith("could not analyse the snapshots table")]
+        assert "statement timeout" in warned["error"], warned
+        assert 1.0 <= took < 2.0, took  # the server's half of the watch, not the watch's cut
+        start = time.monotonic()
+        assert _stored(store, "first", "r0", "r999") == {"first", "r0", "r999"}  # committed, and not silent
+        assert time.monotonic() - start < 1.0
