@@ -17,8 +17,9 @@ excerpt of the body.
 
 from __future__ import annotations
 
+import asyncio
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +67,23 @@ class Answer:
     body: Any  # the decoded JSON, or None for an empty body
 
 
+async def _whole(sending: Awaitable[httpx.Response], request: httpx.Request) -> httpx.Response:
+    """*sending*, given the connector's ``timeout`` for the whole request, as its
+    schema says: httpx applies it to each wait (connect, each read, each write),
+    so a server that trickles its answer (a byte every few seconds: a broken
+    proxy, a load balancer) held a request, its cycle and its integration for
+    hours. Past it, a :class:`httpx.ReadTimeout` (retried as any timeout)."""
+    within = request.extensions.get("timeout", {}).get("read")
+    if within is None:
+        return await sending
+    try:
+        async with asyncio.timeout(within):
+            return await sending
+    except TimeoutError:
+        raise httpx.ReadTimeout(f"the answer did not come whole within the timeout ({within:g} s)",
+                                request=request) from None
+
+
 class Sender:
     """Sends requests for one connector instance through its account."""
 
@@ -92,7 +110,7 @@ class Sender:
             last = attempt == attempts - 1
             try:
                 async with self.account.slot():
-                    response = await send_plain(self.client, request)
+                    response = await _whole(send_plain(self.client, request), request)
             # (a DecodingError: a body its Content-Encoding does not decode, garbled on the way as
             # a body that is not JSON is; httpx's own error, not a TransportError)
             except (httpx.TimeoutException, httpx.TransportError, httpx.DecodingError) as e:

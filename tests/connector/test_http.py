@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -9,8 +11,9 @@ from typing import Any
 
 import pytest
 
+from syncd._secret import Secret
 from syncd.config import RetrySpec
-from syncd.connector import ApiError, AuthError, ResponseError, TransportError
+from syncd.connector import ApiError, AuthError, Connector, ResponseError, TransportError
 from syncd.connector._http import backoff, parse_retry_after
 
 pytestmark = pytest.mark.anyio
@@ -110,6 +113,56 @@ async def test_timeout_is_retried_then_a_transport_error(sample_app: Any, make_s
     assert "timed out after 3 attempt(s)" in str(caught.value)
     assert caught.value.operation == "testapp.contacts.get"
     assert 0.7 <= elapsed < 2.5
+
+
+async def _trickling(gap: float) -> tuple[asyncio.Server, list[float]]:
+    """A server that answers each request at once, then sends the body a byte every *gap* s:
+    each wait shorter than any timeout, the whole as long as the body is. The times of its
+    requests."""
+    body = json.dumps({"id": "1", "email": "slow@example.com", "padding": " " * 40}).encode()
+    requests: list[float] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while await reader.readuntil(b"\r\n\r\n"):
+                requests.append(time.monotonic())
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: %d\r\n\r\n" % len(body))
+                for i in range(len(body)):
+                    writer.write(body[i:i + 1])
+                    await writer.drain()
+                    await asyncio.sleep(gap)
+        except (OSError, asyncio.IncompleteReadError):
+            pass  # the client gave up on it
+        finally:
+            writer.close()
+
+    return await asyncio.start_server(answer, "127.0.0.1", 0), requests
+
+
+async def test_a_timeout_is_for_the_whole_request_not_each_read(make_spec: Any) -> None:
+    # httpx's timeouts are for each wait: a server trickling its answer (a broken proxy) held a
+    # request, its cycle and its integration for as long as the answer lasted.
+    server, requests = await _trickling(0.05)  # 75 bytes: 3.75 s, no wait over 0.05 s
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    spec = make_spec(timeout=0.5, retry={"max_attempts": 2, "backoff_initial": 0.01, "backoff_max": 0.01})
+    async with server, Connector(spec, "contacts", {"url": url, "token": Secret("t", "${env:TOKEN}")}) as c:
+        started = time.monotonic()
+        with pytest.raises(TransportError) as caught:
+            await c.get("1")
+        took = time.monotonic() - started
+    assert "timed out after 2 attempt(s): ReadTimeout: the answer did not come whole within the timeout " \
+           "(0.5 s)" in str(caught.value), str(caught.value)
+    assert len(requests) == 2 and 1.0 <= took < 2.0, took
+
+
+async def test_an_answer_that_trickles_within_the_timeout_is_read(make_spec: Any) -> None:
+    server, requests = await _trickling(0.002)  # 75 bytes: 0.15 s and more, within 2 s
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    async with server, Connector(make_spec(timeout=2), "contacts",
+                                 {"url": url, "token": Secret("t", "${env:TOKEN}")}) as c:
+        record = await c.get("1")
+    assert record is not None and record.fields["email"] == "slow@example.com" and len(requests) == 1
 
 
 async def test_one_slow_answer_is_retried(sample_app: Any, make_spec: Any, connect: Any) -> None:
