@@ -627,6 +627,8 @@ def _operation(b: _Builder, path: KeyPath, name: OperationName, op: Mapping[str,
         max_items=max_items,
         sync_token=sync_token,
         sync_token_expired=sync_token_expired,
+        # (the schema's pattern admits only what parse_duration reads; changes only)
+        lookback_seconds=parse_duration(op["lookback"]) if "lookback" in op else 0.0,
         uses=uses,
         warm_up=warm_up,
         read_first=op["read_first"] if "read_first" in op else False,  # filled from the schema for update

@@ -220,6 +220,9 @@ class Operation:
     sync_token: Expr | None = None
     # changes only: how the API says the token it was sent is no longer valid
     sync_token_expired: SyncTokenExpiry | None = None
+    # changes only: how much further back than the cursor a read starts (an API whose changes
+    # show up late), in seconds
+    lookback_seconds: float = 0.0
     # the variables the request's templates use (path, params, headers, body)
     uses: frozenset[str] = frozenset()
     # find only: the params of a request sent (answer ignored) before each

@@ -32,7 +32,7 @@ import functools
 import ssl
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import quote
@@ -550,7 +550,12 @@ class Connector:
         """The records changed since ``since`` (for templates using ``since``…)
         or since the API gave ``sync_token`` (``{{ sync_token }}``). A token the
         API refuses as the spec's ``sync_token_expired`` says raises
-        :class:`SyncTokenExpired`: read everything instead."""
+        :class:`SyncTokenExpired`: read everything instead. ``since`` reaches
+        back the operation's ``lookback`` further."""
+        op = self.object.operations.get("changes")
+        lookback = op.lookback_seconds if op is not None else 0.0
+        if since is not None and lookback:
+            since -= timedelta(seconds=lookback)
         extra = {**(since_context(since) if since is not None else {}), "sync_token": sync_token}
         return self._pages("changes", extra, since=since)
 

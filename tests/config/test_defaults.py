@@ -302,6 +302,8 @@ TYPED: dict[tuple[str, str], Typed] = {
     ("connector", "/$defs/pagination"): (lambda c: [_ops(c)["list"].pagination], _typed_as),
     ("connector", "/$defs/pageConcurrency"):
         (lambda c: [_ops(c)["list"].concurrency, _ops(c)["changes"].concurrency], _same),
+    ("connector", "/$defs/changesOperation/properties/lookback"):
+        (lambda c: [_ops(c)["changes"].lookback_seconds], parse_duration),
     ("connector", "/$defs/paginationOffset/properties/param"): (lambda c: [_pagination("changes")(c).param], _same),
     ("connector", "/$defs/paginationOffset/properties/limit_param"):
         (lambda c: [_pagination("changes")(c).limit_param], _same),

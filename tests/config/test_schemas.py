@@ -707,6 +707,10 @@ INVALID = [
     # (id, kind, document, error path, jsonschema keyword, message fragment)
     ("connector unknown key", "connector", changed(HUBSPOT, "timout", 30),
      "", "additionalProperties", "'timout' was unexpected"),
+    ("lookback on a list", "connector", changed(HUBSPOT, f"{CONTACTS}.list.lookback", "5 minutes"),
+     f"{CONTACTS}.list", "additionalProperties", "'lookback' was unexpected"),
+    ("lookback not a duration", "connector", changed(HUBSPOT, f"{CONTACTS}.changes.lookback", "5 mins"),
+     f"{CONTACTS}.changes.lookback", "pattern", "does not match"),
     ("connector missing base_url", "connector", changed(HUBSPOT, "base_url", drop=True),
      "", "required", "'base_url' is a required property"),
     ("connector name with capitals", "connector", changed(HUBSPOT, "connector", "HubSpot"),
