@@ -235,6 +235,8 @@ def _operation_row(op: Operation) -> list[str]:
         notes.append(f"id in each item at {_code(op.id_field.source)}")
     if op.read_first:
         notes.append("reads the record first (`get`)")
+    if op.lookback_seconds:
+        notes.append(f"starts {_duration(op.lookback_seconds)} before the newest change read (`lookback`)")
     shown = "the whole body" if where == "@" else _code(where) if where else ""
     return [f"`{op.name}`", _code(f"{op.method} {op.path.source}"), shown,
             _pagination(op.pagination) if op.name in ("list", "changes", "find") else "",
