@@ -10,7 +10,9 @@ GET.  An answer of 2xx whose body is not JSON (cut short by a proxy, a
 gateway's HTML page), and any answer whose body does not decode as its
 Content-Encoding says, is retried too when the request is safe to repeat
 (not a POST that writes: that one may have been acted on; a create's
-outcome is then unknown, and looked up by the next cycle).  Any other 4xx is not retried and becomes an
+outcome is then unknown, and looked up by the next cycle).  An answer
+over the size limit and a redirect loop fail at once, named: they would
+come back the same.  Any other 4xx is not retried and becomes an
 :class:`ApiError` naming the operation, the status and a short, masked
 excerpt of the body.
 """
@@ -111,13 +113,15 @@ class Sender:
             try:
                 async with self.account.slot():
                     response = await _whole(send_plain(self.client, request), request)
-            # (a DecodingError: a body its Content-Encoding does not decode, garbled on the way as
-            # a body that is not JSON is; httpx's own error, not a TransportError)
-            except (httpx.TimeoutException, httpx.TransportError, httpx.DecodingError) as e:
+            # (httpx's own errors that are not TransportErrors: a DecodingError, a body its
+            # Content-Encoding does not decode, garbled on the way as a body that is not JSON is;
+            # TooManyRedirects, a loop)
+            except (httpx.TimeoutException, httpx.TransportError, httpx.DecodingError,
+                    httpx.TooManyRedirects) as e:
                 self.account.answered(None)
                 safe = isinstance(e, (httpx.ConnectError, httpx.ConnectTimeout))
-                # an answer too large is as large again: not asked twice
-                if last or (is_post and not safe) or isinstance(e, AnswerTooLarge):
+                # an answer too large is as large again, and a redirect loop loops again: not asked twice
+                if last or (is_post and not safe) or isinstance(e, (AnswerTooLarge, httpx.TooManyRedirects)):
                     kind = "timed out" if isinstance(e, httpx.TimeoutException) else "failed"
                     raise TransportError(
                         f"{self._describe(request)} {kind} after {attempt + 1} attempt(s): "

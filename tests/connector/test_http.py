@@ -356,3 +356,30 @@ async def test_a_read_by_post_is_retried_on_5xx(sample_app: Any, make_spec: Any,
         ids = [r.id for p in [p async for p in c.list()] for r in p.records]
     assert ids == app.store.ids()
     assert [r.status for r in app.requests][:3] == [500, 500, 200]
+
+
+async def test_a_redirect_loop_fails_once_and_is_named(make_spec: Any) -> None:
+    # httpx's TooManyRedirects is no TransportError: it escaped the connector's errors as an
+    # unexpected exception (a cycle failing with a traceback, as for a bug).
+    requests: list[bytes] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while line := await reader.readuntil(b"\r\n\r\n"):
+                requests.append(line.split(b" ")[1])
+                writer.write(b"HTTP/1.1 302 Found\r\nLocation: /around\r\nContent-Length: 0\r\n\r\n")
+                await writer.drain()
+        except (OSError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    async with server, Connector(make_spec(), "contacts", {"url": url, "token": Secret("t", "${env:TOKEN}")}) as c:
+        with pytest.raises(TransportError) as caught:
+            await c.get("1")
+    assert f"GET {url}/contacts/1 failed after 1 attempt(s): TooManyRedirects: " in str(caught.value), \
+        str(caught.value)
+    # once, not per attempt: the plain path's first answer, then httpx's request and its 20 redirects
+    assert len(requests) == 22
