@@ -74,6 +74,20 @@ class AnswerTooLarge(httpx.TransportError):
     is dropped unread) or decoded."""
 
 
+_DEFAULT_PORTS = {b"http": 80, b"https": 443}
+_CLOSE_TIMEOUT = 1.0  # a TLS peer that never answers close_notify is aborted after this
+
+Origin = tuple[bytes, bytes, int]
+# Requests repeated on a new connection when a kept one turns out closed
+# before any answer: the methods that never change anything (not PUT or
+# DELETE, whose repetition an app may still count).
+_REPLAYABLE = frozenset({"GET", "HEAD", "OPTIONS"})
+# Any other request (a write) takes only a connection idle for less than
+# this: well inside the idle timeouts servers use (Apache's 5 s, nginx's
+# 75 s), so that the race above, which it would not survive, is rarer still.
+_WRITE_REUSE_SECONDS = 2.0
+
+
 def _too_large(request: httpx.Request, what: str) -> AnswerTooLarge:
     return AnswerTooLarge(f"the answer {what} {MAX_ANSWER_BYTES >> 20} MiB, the most syncd reads of one: "
                           "check the operation's path and its page size", request=request)
@@ -83,12 +97,13 @@ def decoded_body(raw_items: Sequence[tuple[bytes, bytes]], body: bytes, request:
     """*body* decoded as its Content-Encoding says, to :data:`MAX_ANSWER_BYTES`
     at most (past it :class:`AnswerTooLarge`; a corrupt one
     :class:`httpx.DecodingError`, as httpx raises); None when a coding is one
-    syncd did not ask for (br, zstd…): httpx decodes those as it can."""
+    syncd did not ask for that httpx may decode (br, zstd: where their
+    libraries are installed), left to it."""
     codings = [c.strip().lower() for name, value in raw_items if name.lower() == b"content-encoding"
                for c in value.decode("latin-1").split(",")]
-    codings = [c for c in codings if c not in ("", "identity")]
-    if not all(c in _WBITS for c in codings):
+    if any(c in ("br", "zstd") for c in codings):
         return None
+    codings = [c for c in codings if c in _WBITS]  # others (identity, UTF-8…) skipped, as httpx does
     for coding in reversed(codings):  # the last applied is undone first
         try:
             body = _inflate(body, _WBITS[coding])
@@ -131,18 +146,6 @@ async def read_capped(response: httpx.Response) -> None:
     response.stream = httpx.ByteStream(body)  # read again by httpx, or its content given:
     if content is not None:
         response._content = content
-_DEFAULT_PORTS = {b"http": 80, b"https": 443}
-_CLOSE_TIMEOUT = 1.0  # a TLS peer that never answers close_notify is aborted after this
-
-Origin = tuple[bytes, bytes, int]
-# Requests repeated on a new connection when a kept one turns out closed
-# before any answer: the methods that never change anything (not PUT or
-# DELETE, whose repetition an app may still count).
-_REPLAYABLE = frozenset({"GET", "HEAD", "OPTIONS"})
-# Any other request (a write) takes only a connection idle for less than
-# this: well inside the idle timeouts servers use (Apache's 5 s, nginx's
-# 75 s), so that the race above, which it would not survive, is rarer still.
-_WRITE_REUSE_SECONDS = 2.0
 
 
 def proxy_configured() -> bool:

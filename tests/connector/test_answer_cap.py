@@ -119,6 +119,7 @@ ENCODED: dict[str, Any] = {
                                                                  zlib.MAX_WBITS)),
     "identity": lambda: ("identity", PAGE),
     "unknown": lambda: ("UTF-8", PAGE),  # not a coding (seen in the wild): skipped, as httpx does
+    "gzip-and-unknown": lambda: ("gzip, UTF-8", _compressed(PAGE, zlib.MAX_WBITS | 16)),
     "corrupt": lambda: ("gzip", b"\x1f\x8b not gzip at all"),
 }
 
@@ -176,7 +177,8 @@ async def test_an_answer_that_decodes_past_the_limit_is_not_decoded_whole(
     assert _peak_rss() - before < BOMB_SIZE // 2, (_peak_rss() - before) >> 20
 
 
-@pytest.mark.parametrize("kind", ["gzip", "deflate", "raw-deflate", "gzip-then-deflate", "identity", "unknown"])
+@pytest.mark.parametrize("kind", ["gzip", "deflate", "raw-deflate", "gzip-then-deflate", "identity", "unknown",
+                                  "gzip-and-unknown"])
 @pytest.mark.parametrize("proxied", [False, True])
 async def test_an_encoded_answer_is_read_as_httpx_reads_it(
         endless: tuple[str, Any], make_spec: Any, monkeypatch: pytest.MonkeyPatch, kind: str,
