@@ -90,8 +90,8 @@ class Budgets:
         self._read_at = -SHARED_READ_SECONDS
         try:
             self._read()
-        except StateError:
-            log.exception("could not read the API usage from the state store: counting from zero")
+        except StateError as e:  # (the store's message says it all: no traceback)
+            log.error("could not read the API usage from the state store: counting from zero", error=str(e))
         self.tiers = config.daemon.budgets
         self._accounts: dict[str, tuple[_AccountOf, ...]] = {}
         self.reconfigure(config)
@@ -154,10 +154,10 @@ class Budgets:
                 account.key, account.connector, window_of(now, quota.window_seconds), now,
                 api_used=reading.used if reading else None, api_limit=reading.limit if reading else None,
                 resets_at=reading.resets_at if reading else None)
-        except StateError:
+        except StateError as e:
             if not self._store_failed:
-                log.exception("could not count the API usage in the state store: counting this "
-                              "daemon's requests in memory until it answers (those are not added to it)")
+                log.error("could not count the API usage in the state store: counting this "
+                          "daemon's requests in memory until it answers (those are not added to it)", error=str(e))
             self._store_failed = True
             return False
         self._store_failed = False
@@ -172,10 +172,10 @@ class Budgets:
             self.store.put_api_usage(AccountUsage(usage.account, usage.connector, usage.window_start,
                                                   usage.window_end, usage.used + ahead, usage.api_used,
                                                   usage.api_limit))
-        except StateError:
+        except StateError as e:
             # Counting goes on in memory; said once, not after every request.
             if not self._store_failed:
-                log.exception("could not store the API usage: a restart will count this window from zero")
+                log.error("could not store the API usage: a restart will count this window from zero", error=str(e))
             self._store_failed = True
         else:
             self._store_failed = False

@@ -166,8 +166,8 @@ class Runner:
             self.status.recall(self.store, name)
             if not immediate:  # a daemon's start-up (a reload's or a lease's first cycle runs at once)
                 self._started = self._resumed()
-        except StateError:  # status is a courtesy; the cycle will meet the store's error itself
-            log.exception("could not read the last cycle", integration=name)
+        except StateError as e:  # status is a courtesy; the cycle will meet the store's error itself
+            log.error("could not read the last cycle", integration=name, error=str(e))
 
     def _resumed(self) -> float | None:
         """The recalled cycle's start, if the schedule goes on from it (see

@@ -238,8 +238,8 @@ class Supervisor:
             return
         try:  # a bulk its previous owner was running ended with that daemon's lease
             self.bulks.mark_interrupted([name])
-        except StateError:
-            log.exception("could not mark an interrupted bulk sync", integration=name)
+        except StateError as e:
+            log.error("could not mark an interrupted bulk sync", integration=name, error=str(e))
         self._start(name, immediate=True)  # failover: at once, from the last checkpoint
 
     def _lose(self, name: str, why: str) -> None:

@@ -55,6 +55,8 @@ def test_a_full_disk_under_the_state_store_loses_and_duplicates_nothing(pair, da
     assert failed and all("I/O error while committing" in e["error"] for e in failed), failed
     not_recorded = d.named("could not record the cycle's outcome")  # (its cycle failed: said there)
     assert not_recorded and all("exception" not in e and "I/O error" in e["error"] for e in not_recorded)
+    # a store's error is its message: no traceback anywhere in the log
+    assert [e for e in d.events() if "StateError" in e.get("exception", "")] == []
     # The batch in flight when the disk filled (its answer not committed) was looked up, not sent again.
     [cut] = [e for e in d.events() if e["event"].startswith("writes cut short")]
     assert cut["count"] >= 100, cut
