@@ -4,11 +4,11 @@ stops. Watched from outside, in /proc: the daemon's own sockets to each app."""
 
 from __future__ import annotations
 
-import os
 import signal
 
 from daemon_support import Daemon
 from e2e_support import Pair
+from proc_support import tcp_connections
 
 from syncd.daemon import call_daemon
 
@@ -18,22 +18,7 @@ WARNINGS = {"PYTHONWARNINGS": "always::ResourceWarning"}
 
 def connections(d: Daemon, port: int) -> set[int]:
     """The local ports of the daemon's open TCP sockets to 127.0.0.1:*port*."""
-    inodes = set()
-    for fd in os.listdir(f"/proc/{d.proc.pid}/fd"):
-        try:
-            target = os.readlink(f"/proc/{d.proc.pid}/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[len("socket:["):-1])
-    found = set()
-    with open("/proc/net/tcp") as f:
-        for line in f.readlines()[1:]:
-            fields = line.split()
-            local, remote, inode = fields[1], fields[2], fields[9]
-            if inode in inodes and int(remote.split(":")[1], 16) == port:
-                found.add(int(local.split(":")[1], 16))
-    return found
+    return tcp_connections(d.proc.pid, port)
 
 
 def synced(d: Daemon) -> None:

@@ -7,17 +7,16 @@ test's own on the throwaway cluster (``tests/pg_cluster.py``)."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import psycopg
 from daemon_support import Daemon
 from e2e_support import REPO, emails
 from pg_cluster import PASSWORD, PASSWORD_USER, free_port
+from proc_support import tcp_connections
 
 DB_PASSWORD_ENV = "SYNCD_TEST_DB_PASSWORD"
 
@@ -109,29 +108,6 @@ def test_once_and_the_daemon_sync_with_the_state_in_postgresql(pair, daemon, pg_
     assert d.stop() == 0
 
 
-def _connected_to(pid: int, port: int) -> bool:
-    """Whether process *pid* holds a TCP connection to 127.0.0.1:*port* (/proc: its sockets'
-    inodes among the connections of its network namespace)."""
-    inodes = set()
-    try:
-        for fd in Path(f"/proc/{pid}/fd").iterdir():
-            try:
-                target = os.readlink(fd)
-            except OSError:
-                continue  # closed meanwhile
-            if target.startswith("socket:["):
-                inodes.add(target[8:-1])
-        connections = Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]
-    except FileNotFoundError:  # it exited
-        return False
-    for line in connections:
-        fields = line.split()
-        remote_port = int(fields[2].split(":")[1], 16)
-        if remote_port == port and fields[9] in inodes:
-            return True
-    return False
-
-
 def test_a_stop_while_the_store_opens_is_not_lost(pair, daemon, pg_url: str, pg_cluster) -> None:
     """SIGTERM while the store is being opened (connecting to a server that is slow to answer),
     and the open then succeeds: the daemon closes it and exits 0, starting nothing. The stop was
@@ -142,7 +118,7 @@ def test_a_stop_while_the_store_opens_is_not_lost(pair, daemon, pg_url: str, pg_
     with pg_cluster.frozen():  # the connection is accepted by the kernel, never answered
         d = daemon(p, ready=False)
         deadline = time.monotonic() + 30
-        while not _connected_to(d.proc.pid, pg_cluster.port):
+        while not tcp_connections(d.proc.pid, pg_cluster.port):
             assert d.proc.poll() is None and time.monotonic() < deadline, d.text()
             time.sleep(0.05)
         d.proc.send_signal(signal.SIGTERM)

@@ -26,15 +26,14 @@ The seed is printed and named in every failure (``SYNCD_SOAK_SEED=…`` replays 
 
 from __future__ import annotations
 
-import os
 import random
 import re
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
+from proc_support import tcp_connections
 
 from .faults_support import Daemon, Pair, errors_of, make_pair, running, soak_seed
 
@@ -125,16 +124,6 @@ def lost_edits(p: Pair, edits: Edits, unbased: set[str]) -> dict[str, str]:
     return lost
 
 
-def connections(pid: int, port: int) -> int:
-    """The TCP connections process *pid* holds to 127.0.0.1:*port*, in any state (one the
-    app closed and the daemon did not is there too, CLOSE_WAIT): its sockets' inodes among
-    the connections of its network namespace."""
-    inodes = {target[8:-1] for target in (os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd"))
-              if target.startswith("socket:[")}
-    rows = [line.split() for line in Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]]
-    return sum(1 for row in rows if int(row[2].split(":")[1], 16) == port and row[9] in inodes)
-
-
 def weathered(d: Daemon, cycles: int, at_most: float) -> None:
     """Keep the weather until *cycles* cycles ended in it (well or not), or
     for *at_most* seconds: a cycle may take long through 30 % of faults."""
@@ -195,7 +184,7 @@ def test_soak_faults_30_percent_both_sides_two_way_converges_with_errors_listed(
         assert sum(drawn.values()) > 0, context
         # No connection leaked through the faults (dropped, cut short, timed out): at rest, the
         # daemon holds at most the spec's max_concurrency (4) connections to each app.
-        held = {app.port: connections(d.proc.pid, app.port) for app in (p.left, p.right)}
+        held = {app.port: len(tcp_connections(d.proc.pid, app.port)) for app in (p.left, p.right)}
         assert all(n <= 4 for n in held.values()), (context, held)
 
         # What gave up is exactly what is not in step, and syncd errors says so.
