@@ -9,10 +9,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+import structlog
 
 from syncd.connector import AccountRegistry, account_key
 from syncd.daemon._budgets import AHEAD_REQUESTS, Budgets
-from syncd.state import open_store
+from syncd.state import StateError, open_store
 from test_budget_tiers import NOON, Clock, _config
 
 
@@ -75,3 +76,29 @@ def test_a_quota_header_or_a_new_window_is_stored_at_once(tmp_path: Path) -> Non
         budgets.count(account, 200, httpx.Headers())
         [row] = store.api_usage()
         assert row.window_start > NOON and row.used == 1 + AHEAD_REQUESTS
+
+
+class _Failing(_Counting):
+    """A state store whose usage writes fail (a full disk, a database gone)."""
+
+    def put_api_usage(self, usage: object) -> None:
+        self.puts += 1
+        raise StateError("state store x.db: I/O error while committing (disk I/O error): check the disk")
+
+
+def test_a_store_that_cannot_keep_the_usage_is_said_once_with_its_message_and_counting_goes_on(
+        tmp_path: Path) -> None:
+    config = _config(tmp_path, daily_limit=999)  # (no count ahead: each request is stored)
+    side = config.integrations["pair"].left
+    spec = config.connectors[side.connector]
+    account = AccountRegistry().get(account_key(spec, side.settings), spec.rate_limit)
+    with open_store(tmp_path / "state.db") as real:
+        store = _Failing(real)
+        budgets = Budgets(config, store, clock=Clock(NOON))  # type: ignore[arg-type]
+        with structlog.testing.capture_logs() as logs:
+            for _ in range(5):
+                budgets.count(account, 200, httpx.Headers())
+        assert store.puts == 5 and budgets.accounts("pair")[0]["used"] == 5  # in memory
+    [said] = [e for e in logs if e["event"].startswith("could not store the API usage")]
+    # the store's message, not a traceback (a log line a store error fills with its stack)
+    assert "disk I/O error" in said["error"] and "exc_info" not in said, said
