@@ -11,7 +11,8 @@ import httpx
 import pytest
 import structlog
 
-from syncd.connector import AccountRegistry, account_key
+from syncd.config import Config
+from syncd.connector import Account, AccountRegistry, account_key
 from syncd.daemon._budgets import AHEAD_REQUESTS, Budgets
 from syncd.state import StateError, open_store
 from test_budget_tiers import NOON, Clock, _config
@@ -32,6 +33,13 @@ class _Counting:
         return getattr(self._store, name)
 
 
+def _left_account(config: Config) -> Account:
+    """The account of the integration's left side, as the daemon's registry gives it."""
+    side = config.integrations["pair"].left
+    spec = config.connectors[side.connector]
+    return AccountRegistry().get(account_key(spec, side.settings), spec.rate_limit)
+
+
 def _stored(path: Path) -> list[int]:
     with open_store(path) as store:
         return [row.used for row in store.api_usage()]
@@ -40,9 +48,7 @@ def _stored(path: Path) -> list[int]:
 @pytest.mark.parametrize(("daily_limit", "ahead"), [(100_000, AHEAD_REQUESTS), (6_000, 6), (999, 0)])
 def test_the_stored_count_is_never_below_the_requests_made(tmp_path: Path, daily_limit: int, ahead: int) -> None:
     config = _config(tmp_path, daily_limit=daily_limit)
-    side = config.integrations["pair"].left
-    spec = config.connectors[side.connector]
-    account = AccountRegistry().get(account_key(spec, side.settings), spec.rate_limit)
+    account = _left_account(config)
     with open_store(tmp_path / "state.db") as real:
         store = _Counting(real)
         budgets = Budgets(config, store, clock=Clock(NOON))  # type: ignore[arg-type]
@@ -62,9 +68,7 @@ def test_the_stored_count_is_never_below_the_requests_made(tmp_path: Path, daily
 
 def test_a_quota_header_or_a_new_window_is_stored_at_once(tmp_path: Path) -> None:
     config = _config(tmp_path, daily_limit=100_000)
-    side = config.integrations["pair"].left
-    spec = config.connectors[side.connector]
-    account = AccountRegistry().get(account_key(spec, side.settings), spec.rate_limit)
+    account = _left_account(config)
     clock = Clock(NOON)
     with open_store(tmp_path / "state.db") as store:
         budgets = Budgets(config, store, clock=clock)
@@ -89,9 +93,7 @@ class _Failing(_Counting):
 def test_a_store_that_cannot_keep_the_usage_is_said_once_with_its_message_and_counting_goes_on(
         tmp_path: Path) -> None:
     config = _config(tmp_path, daily_limit=999)  # (no count ahead: each request is stored)
-    side = config.integrations["pair"].left
-    spec = config.connectors[side.connector]
-    account = AccountRegistry().get(account_key(spec, side.settings), spec.rate_limit)
+    account = _left_account(config)
     with open_store(tmp_path / "state.db") as real:
         store = _Failing(real)
         budgets = Budgets(config, store, clock=Clock(NOON))  # type: ignore[arg-type]
